@@ -1,0 +1,5 @@
+"""sb3-marl: Stable-Baselines3-style robust cooperative multi-agent RL on SMAC."""
+
+from sb3_marl.version import __version__
+
+__all__ = ["__version__"]

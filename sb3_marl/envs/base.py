@@ -1,0 +1,103 @@
+"""The batched multi-agent environment interface every algorithm in sb3-marl talks to.
+
+A :class:`BatchedMultiAgentEnv` holds ``n_envs`` independent SMAC episodes and steps them as one
+batch of tensors on ``device``.  Shapes use ``B = n_envs``, ``N = n_agents``, ``O = obs_shape``,
+``S = state_shape`` and ``A = n_actions``.
+
+Resetting finished episodes
+---------------------------
+``step()`` never resets an episode by itself.  When ``terminated[b]`` is True, the tensors returned
+for env ``b`` are the *final* observation, state and availability of that episode (what an
+algorithm needs to store the last transition).  The caller then calls ``reset(env_mask)`` with a
+boolean mask of the envs to restart; envs outside the mask keep running untouched.  Stepping an env
+whose episode has terminated and was not reset raises a ``RuntimeError`` naming the env.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+#: ``(obs[B,N,O] float32, state[B,S] float32, avail_actions[B,N,A] bool)``
+ResetReturn = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+#: ``(obs, state, avail_actions, reward[B] float32, terminated[B] bool, info)`` where ``info`` maps
+#: ``battle_won``, ``episode_limit`` (bool[B]), ``dead_allies`` and ``dead_enemies`` (int64[B]) to tensors.
+StepReturn = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]
+
+
+class BatchedMultiAgentEnv(ABC):
+    """``n_envs`` SMAC episodes stepped together as tensors (see the module docstring for resets)."""
+
+    map_name: str
+    n_envs: int
+    n_agents: int
+    n_enemies: int
+    n_actions: int
+    obs_shape: int
+    state_shape: int
+    episode_limit: int
+    device: torch.device
+
+    @abstractmethod
+    def reset(self, env_mask: torch.Tensor | None = None, seed: int | None = None) -> ResetReturn:
+        """Start new episodes in the envs selected by ``env_mask`` (bool[B]; all when None).
+
+        :param env_mask: which envs to reset; the others keep their running episodes.
+        :param seed: reseed the env's random generator before resetting (None keeps the stream).
+        :return: observations, states and available actions of *all* envs after the reset.
+        """
+
+    @abstractmethod
+    def step(self, actions: torch.Tensor) -> StepReturn:
+        """Apply one joint action per env: ``actions`` is int64[B, N] of action indices.
+
+        Raises ``ValueError`` naming the env, agent and action when an action is not available.
+        """
+
+    @abstractmethod
+    def get_stats(self) -> dict[str, float]:
+        """SMAC's statistics summed over the batch: battles_won, battles_game, battles_draw, win_rate, timeouts, restarts."""
+
+    def close(self) -> None:
+        """Release resources (processes of the SC2 backend); a no-op for the simulator."""
+
+    def render(self, mode: str = "rgb_array", env_index: int = 0) -> np.ndarray | None:
+        """An (H, W, 3) uint8 frame of env ``env_index`` (only ``"rgb_array"`` is supported by default)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support rendering")
+
+    def get_env_info(self) -> dict[str, Any]:
+        """SMAC's ``get_env_info()`` keys plus ``n_envs``."""
+        return {
+            "state_shape": self.state_shape,
+            "obs_shape": self.obs_shape,
+            "n_actions": self.n_actions,
+            "n_agents": self.n_agents,
+            "episode_limit": self.episode_limit,
+            "n_envs": self.n_envs,
+        }
+
+    # Gymnasium spaces describing one env of the batch.
+    @property
+    def observation_space(self) -> spaces.Box:
+        """Per-env joint observation space, shape (N, O)."""
+        return spaces.Box(low=-np.inf, high=np.inf, shape=(self.n_agents, self.obs_shape), dtype=np.float32)
+
+    @property
+    def state_space(self) -> spaces.Box:
+        """Per-env global state space, shape (S,)."""
+        return spaces.Box(low=-np.inf, high=np.inf, shape=(self.state_shape,), dtype=np.float32)
+
+    @property
+    def action_space(self) -> spaces.MultiDiscrete:
+        """Per-env joint action space: one index in [0, A) per agent."""
+        return spaces.MultiDiscrete([self.n_actions] * self.n_agents)
+
+    def __enter__(self) -> BatchedMultiAgentEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

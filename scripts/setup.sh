@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install sb3-marl on a fresh machine.  Usage: bash scripts/setup.sh [dev]
+# Keeps a present torch >= 2.3; where none is installed, installs the pinned CPU wheel first so that
+# pip never resolves a bare "torch" requirement to a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! python - <<'PY'
+import sys
+try:
+    import torch
+except ImportError:
+    sys.exit(1)
+major, minor = (int(p) for p in torch.__version__.split("+")[0].split(".")[:2])
+sys.exit(0 if (major, minor) >= (2, 3) else 1)
+PY
+then
+    pip install --quiet "torch==2.13.0"
+fi
+extras=""
+if [ "${1:-}" = "dev" ]; then extras="[dev]"; fi
+pip install --quiet -e ".${extras}"

@@ -1,0 +1,50 @@
+"""Packaging for sb3-marl.
+
+Torch is required as ``torch>=2.3``; ``scripts/setup.sh`` installs the pinned CPU wheel first on
+machines without torch so that pip never pulls a multi-GB CUDA build.  The real StarCraft II backend
+is the ``smac`` extra, installed from oxwhirl's Git repository: the PyPI package named ``smac`` is
+SMAC3, an unrelated hyperparameter optimiser, and is never a dependency.
+"""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+version = {}
+exec((Path(__file__).parent / "sb3_marl" / "version.py").read_text(), version)
+
+setup(
+    name="sb3-marl",
+    version=version["__version__"],
+    description="Stable-Baselines3-style robust cooperative multi-agent RL (QMIX and robust variants) on SMAC",
+    long_description=(Path(__file__).parent / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["sb3_marl", "sb3_marl.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "torch>=2.3",
+        "numpy>=1.24",
+        "gymnasium>=0.29",
+        "stable-baselines3>=2.3",
+        "tensorboard>=2.12",
+        "pyyaml>=6.0",
+        "optuna>=3.5",
+        "tqdm",
+        "rich",
+        "matplotlib>=3.7",
+        "imageio>=2.30",
+        "pandas",
+    ],
+    extras_require={
+        "dev": ["pytest>=7", "pytest-timeout", "ruff", "mypy", "psycopg2-binary"],
+        # oxwhirl's SMAC from Git (needs a StarCraft II install); never the PyPI name "smac" (SMAC3).
+        "smac": ["SMAC @ git+https://github.com/oxwhirl/smac.git"],
+        "postgres": ["psycopg2-binary"],
+    },
+    entry_points={
+        "console_scripts": [
+            "sb3-marl-train=zoo.train:main",
+            "sb3-marl-enjoy=zoo.enjoy:main",
+        ]
+    },
+)
