@@ -96,6 +96,11 @@ class BatchedMultiAgentEnv(ABC):
         """Per-env joint action space: one index in [0, A) per agent."""
         return spaces.MultiDiscrete([self.n_actions] * self.n_agents)
 
+    @property
+    def num_envs(self) -> int:
+        """Alias of ``n_envs`` under the name Stable-Baselines3 callbacks read (``training_env.num_envs``)."""
+        return self.n_envs
+
     def __enter__(self) -> BatchedMultiAgentEnv:
         return self
 
