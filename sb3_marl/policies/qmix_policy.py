@@ -1,0 +1,196 @@
+"""The QMIX policy: the shared recurrent agent, the mixer, their target copies and the optimizer.
+
+As in Stable-Baselines3, the *policy* holds every network training needs.  Targets are frozen deep copies
+(``agent_target``, ``mixer_target``) kept inside the module, so one ``state_dict`` carries online and target
+weights and a resumed run continues exactly.
+
+Shapes: ``B`` episodes (batch), ``T`` time steps, ``N`` agents, ``O`` observation size, ``A`` actions,
+``H`` GRU hidden size, ``S`` state size.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from sb3_marl.policies.agents import RNNAgent
+from sb3_marl.policies.mixers import QMixer, VDNMixer
+
+MIXERS = ("qmix", "vdn", None)
+
+
+class QMIXPolicy(nn.Module):
+    """Recurrent per-agent Q-network (shared weights) plus a value-decomposition mixer.
+
+    :param n_agents: number of agents ``N``.
+    :param n_actions: actions per agent ``A``.
+    :param obs_dim: size ``O`` of one agent's observation.
+    :param state_dim: size ``S`` of the global state (read by the mixer only).
+    :param learning_rate: initial learning rate of the optimizer.
+    :param mixer: ``"qmix"``, ``"vdn"`` or ``None`` (independent Q-learning: ``mix`` returns the agent values).
+    :param rnn_hidden_dim: width ``H`` of the agent network and its GRU.
+    :param mixing_embed_dim: width of the QMIX mixing layer.
+    :param hypernet_embed: hidden width of the QMIX weight hypernetworks.
+    :param obs_last_action: feed the one-hot of each agent's previous action to the agent network.
+    :param obs_agent_id: feed the one-hot of each agent's index to the agent network.
+    :param optimizer_class: optimizer over the agent and mixer parameters.
+    :param optimizer_kwargs: extra keyword arguments of the optimizer.
+    """
+
+    def __init__(
+        self,
+        n_agents: int,
+        n_actions: int,
+        obs_dim: int,
+        state_dim: int,
+        learning_rate: float = 5e-4,
+        mixer: str | None = "qmix",
+        rnn_hidden_dim: int = 64,
+        mixing_embed_dim: int = 32,
+        hypernet_embed: int = 64,
+        obs_last_action: bool = True,
+        obs_agent_id: bool = True,
+        optimizer_class: type[torch.optim.Optimizer] = torch.optim.RMSprop,
+        optimizer_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if mixer not in MIXERS:
+            raise ValueError(f"Unknown mixer {mixer!r}; allowed: {MIXERS}")
+        self.n_agents = n_agents
+        self.n_actions = n_actions
+        self.obs_dim = obs_dim
+        self.state_dim = state_dim
+        self.obs_last_action = obs_last_action
+        self.obs_agent_id = obs_agent_id
+        input_dim = obs_dim + (n_actions if obs_last_action else 0) + (n_agents if obs_agent_id else 0)
+        self.agent = RNNAgent(input_dim, n_actions, rnn_hidden_dim)
+        if mixer == "qmix":
+            self.mixer: nn.Module | None = QMixer(n_agents, state_dim, mixing_embed_dim, hypernet_embed)
+        elif mixer == "vdn":
+            self.mixer = VDNMixer()
+        else:
+            self.mixer = None
+        self.agent_target = copy.deepcopy(self.agent).requires_grad_(False)
+        self.mixer_target = copy.deepcopy(self.mixer).requires_grad_(False) if self.mixer is not None else None
+        self.register_buffer("agent_ids", torch.eye(n_agents), persistent=False)
+        self.optimizer = optimizer_class(self.online_parameters(), lr=learning_rate, **(optimizer_kwargs or {}))
+
+    @property
+    def hidden_dim(self) -> int:
+        """GRU hidden size ``H``."""
+        return self.agent.hidden_dim
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the parameters."""
+        return self.agent_ids.device
+
+    def online_parameters(self) -> list[nn.Parameter]:
+        """The trained parameters: the agent network's and the mixer's (targets excluded)."""
+        params = list(self.agent.parameters())
+        if self.mixer is not None:
+            params += list(self.mixer.parameters())
+        return params
+
+    def update_target(self) -> None:
+        """Hard copy of the online agent and mixer weights into the targets."""
+        self.agent_target.load_state_dict(self.agent.state_dict())
+        if self.mixer is not None:
+            self.mixer_target.load_state_dict(self.mixer.state_dict())
+
+    def initial_hidden(self, batch_size: int) -> torch.Tensor:
+        """Zero GRU state for ``batch_size`` episodes: float[B, N, H]."""
+        return torch.zeros(batch_size, self.n_agents, self.hidden_dim, device=self.device)
+
+    def _agent_inputs(self, obs: torch.Tensor, last_action_onehot: torch.Tensor) -> torch.Tensor:
+        """Concatenate observation, last-action one-hot and agent-id one-hot along the last axis."""
+        parts = [obs]
+        if self.obs_last_action:
+            parts.append(last_action_onehot.to(obs.dtype))
+        if self.obs_agent_id:
+            parts.append(self.agent_ids.expand(*obs.shape[:-1], self.n_agents))
+        return torch.cat(parts, dim=-1)
+
+    def _check_obs(self, obs: torch.Tensor, name: str = "obs") -> None:
+        if obs.shape[-2:] != (self.n_agents, self.obs_dim):
+            raise ValueError(
+                f"{name} has shape {tuple(obs.shape)}; expected [..., n_agents={self.n_agents}, obs_dim={self.obs_dim}]"
+            )
+
+    def q_values(
+        self, obs: torch.Tensor, last_action_onehot: torch.Tensor, hidden: torch.Tensor, target: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of every agent (differentiable w.r.t. ``obs``).
+
+        :param obs: float[B, N, O] observations the agents act on.
+        :param last_action_onehot: float[B, N, A] one-hot of the previous actions (zeros at an episode's start).
+        :param hidden: float[B, N, H] GRU state before this step.
+        :param target: use the target agent network.
+        :return: Q-values float[B, N, A] and the next hidden state float[B, N, H].
+        """
+        self._check_obs(obs)
+        b = obs.shape[0]
+        agent = self.agent_target if target else self.agent
+        inputs = self._agent_inputs(obs, last_action_onehot).reshape(b * self.n_agents, 1, -1)
+        q, h = agent(inputs, hidden.reshape(b * self.n_agents, -1))
+        return q.view(b, self.n_agents, self.n_actions), h.view(b, self.n_agents, -1)
+
+    def q_values_sequence(
+        self,
+        obs: torch.Tensor,
+        last_action_onehot: torch.Tensor,
+        hidden0: torch.Tensor | None = None,
+        target: bool = False,
+    ) -> torch.Tensor:
+        """Q-values over whole episodes in one fused GRU call.
+
+        :param obs: float[B, T, N, O].
+        :param last_action_onehot: float[B, T, N, A], one-hot of the action taken at ``t - 1``.
+        :param hidden0: float[B, N, H] state before step 0; zeros when None.
+        :param target: use the target agent network.
+        :return: float[B, T, N, A].
+        """
+        self._check_obs(obs)
+        b, t = obs.shape[:2]
+        if hidden0 is None:
+            hidden0 = self.initial_hidden(b)
+        agent = self.agent_target if target else self.agent
+        inputs = self._agent_inputs(obs, last_action_onehot).permute(0, 2, 1, 3).reshape(b * self.n_agents, t, -1)
+        q, _ = agent(inputs, hidden0.reshape(b * self.n_agents, -1))
+        return q.view(b, self.n_agents, t, self.n_actions).permute(0, 2, 1, 3)
+
+    def mix(self, agent_qs: torch.Tensor, states: torch.Tensor, target: bool = False) -> torch.Tensor:
+        """Team value from the chosen-action values.
+
+        :param agent_qs: float[B, T, N]; :param states: float[B, T, S]; :param target: use the target mixer.
+        :return: float[B, T], or the unchanged float[B, T, N] when there is no mixer.
+        """
+        mixer = self.mixer_target if target else self.mixer
+        return agent_qs if mixer is None else mixer(agent_qs, states)
+
+    @staticmethod
+    def select_actions(
+        q: torch.Tensor, avail_actions: torch.Tensor, epsilon: float, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Per-agent epsilon-greedy over the available actions (PyMARL's ``EpsilonGreedyActionSelector``).
+
+        :param q: float[B, N, A] Q-values.
+        :param avail_actions: bool[B, N, A]; every agent needs at least one available action.
+        :param epsilon: probability in [0, 1] that an agent picks uniformly among its available actions.
+        :param generator: random generator on ``q``'s device (None: torch's global one).
+        :return: int64[B, N] actions, never an unavailable one.
+        """
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon={epsilon} is outside [0, 1]")
+        avail = avail_actions.bool()
+        greedy = q.masked_fill(~avail, -float("inf")).argmax(dim=-1)
+        if epsilon == 0.0:
+            return greedy
+        # A uniform random number on each available action: its argmax is a uniform available action.
+        random_scores = torch.rand(q.shape, device=q.device, generator=generator) + 1.0
+        random_actions = (random_scores * avail).argmax(dim=-1)
+        explore = torch.rand(q.shape[:-1], device=q.device, generator=generator) < epsilon
+        return torch.where(explore, random_actions, greedy)

@@ -1,0 +1,83 @@
+"""Networks: shapes, sequence/step equivalence, mixer monotonicity, masked action selection."""
+
+import pytest
+import torch
+
+from sb3_marl.policies import QMixer, QMIXPolicy, VDNMixer
+
+N, A, OBS, S = 3, 5, 7, 11
+
+
+@pytest.fixture
+def policy() -> QMIXPolicy:
+    torch.manual_seed(0)
+    return QMIXPolicy(N, A, OBS, S, rnn_hidden_dim=16, mixing_embed_dim=8, hypernet_embed=12)
+
+
+def test_sequence_equals_step_by_step(policy):
+    b, t = 4, 6
+    obs = torch.randn(b, t, N, OBS)
+    last = torch.nn.functional.one_hot(torch.randint(A, (b, t, N)), A).float()
+    q_seq = policy.q_values_sequence(obs, last)
+    hidden = policy.initial_hidden(b)
+    for step in range(t):
+        q, hidden = policy.q_values(obs[:, step], last[:, step], hidden)
+        torch.testing.assert_close(q, q_seq[:, step], rtol=1e-5, atol=1e-5)
+
+
+def test_step_is_differentiable_in_obs(policy):
+    obs = torch.randn(2, N, OBS, requires_grad=True)
+    q, _ = policy.q_values(obs, torch.zeros(2, N, A), policy.initial_hidden(2))
+    q.max(-1).values.sum().backward()
+    assert obs.grad is not None and obs.grad.abs().sum() > 0
+
+
+def test_wrong_obs_shape_is_rejected(policy):
+    with pytest.raises(ValueError, match="obs_dim=7"):
+        policy.q_values(torch.zeros(2, N, OBS + 1), torch.zeros(2, N, A), policy.initial_hidden(2))
+
+
+def test_unknown_mixer_is_rejected():
+    with pytest.raises(ValueError, match="qmix"):
+        QMIXPolicy(N, A, OBS, S, mixer="qplex")
+
+
+@pytest.mark.parametrize("mixer_cls", [QMixer, VDNMixer])
+def test_mixer_is_monotonic(mixer_cls):
+    torch.manual_seed(1)
+    mixer = QMixer(N, S, 8, 12) if mixer_cls is QMixer else VDNMixer()
+    qs = torch.randn(64, 2, N, requires_grad=True)
+    q_tot = mixer(qs, torch.randn(64, 2, S) * 3)
+    assert q_tot.shape == (64, 2)
+    (grad,) = torch.autograd.grad(q_tot.sum(), qs)
+    assert (grad >= 0).all()
+
+
+def test_target_starts_equal_then_follows_hard_copy(policy):
+    obs, last = torch.randn(2, 3, N, OBS), torch.zeros(2, 3, N, A)
+    torch.testing.assert_close(policy.q_values_sequence(obs, last), policy.q_values_sequence(obs, last, target=True))
+    with torch.no_grad():
+        policy.agent.fc2.bias.add_(1.0)
+    assert not torch.allclose(policy.q_values_sequence(obs, last), policy.q_values_sequence(obs, last, target=True))
+    policy.update_target()
+    torch.testing.assert_close(policy.q_values_sequence(obs, last), policy.q_values_sequence(obs, last, target=True))
+
+
+def test_select_actions_respects_availability():
+    gen = torch.Generator().manual_seed(0)
+    q = torch.randn(500, N, A)
+    avail = torch.rand(500, N, A) < 0.5
+    avail[..., 2] = True
+    for eps in (0.0, 0.5, 1.0):
+        actions = QMIXPolicy.select_actions(q, avail, eps, gen)
+        assert avail.gather(-1, actions.unsqueeze(-1)).all()
+    greedy = QMIXPolicy.select_actions(q, avail, 0.0)
+    assert torch.equal(greedy, q.masked_fill(~avail, -float("inf")).argmax(-1))
+    # With epsilon = 1 every available action gets picked sometimes.
+    random_actions = QMIXPolicy.select_actions(torch.zeros(2000, 1, A), torch.ones(2000, 1, A, dtype=torch.bool), 1.0)
+    assert set(random_actions.unique().tolist()) == set(range(A))
+
+
+def test_select_actions_rejects_bad_epsilon():
+    with pytest.raises(ValueError, match="epsilon=1.5"):
+        QMIXPolicy.select_actions(torch.zeros(1, N, A), torch.ones(1, N, A, dtype=torch.bool), 1.5)
