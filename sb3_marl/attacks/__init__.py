@@ -1,1 +1,28 @@
-"""sb3_marl.attacks"""
+"""State-adversarial attacks: perturb each attacked agent's observation inside an l∞ ball of radius epsilon."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sb3_marl.attacks.base import BaseAttack
+from sb3_marl.attacks.gradient import FGSM, PGD, GradientAttack
+from sb3_marl.attacks.noise import RandomNoise
+
+#: attack names accepted by :func:`make_attack` (lower case) and the classes they build
+ATTACKS: dict[str, type[BaseAttack]] = {"fgsm": FGSM, "pgd": PGD, "randomnoise": RandomNoise, "random": RandomNoise}
+
+
+def make_attack(spec: str | dict[str, Any], **kwargs: Any) -> BaseAttack:
+    """Build an attack from a name (``"fgsm"``, ``"pgd"``, ``"random"``) or from :meth:`BaseAttack.get_params`.
+
+    :param spec: attack name (case-insensitive) or a settings dict with a ``"name"`` key.
+    :param kwargs: constructor arguments (``epsilon``, ...); they override those in ``spec``.
+    """
+    params = {"name": spec} if isinstance(spec, str) else dict(spec)
+    name = str(params.pop("name", "")).lower()
+    if name not in ATTACKS:
+        raise ValueError(f"unknown attack {name!r}; allowed: {sorted(ATTACKS)}")
+    return ATTACKS[name](**{**params, **kwargs})
+
+
+__all__ = ["ATTACKS", "FGSM", "PGD", "BaseAttack", "GradientAttack", "RandomNoise", "make_attack"]

@@ -1,0 +1,217 @@
+"""The state-adversarial attack interface: perturb each attacked agent's observation inside an l∞ ball.
+
+Shapes follow :mod:`sb3_marl.envs.base`: ``B`` envs, ``N`` agents, ``O`` observation features, ``A`` actions,
+``H`` recurrent hidden units of the victim's agent network.
+
+Every attack works on whole batches on the observations' device (no Python loop over envs or agents) and
+guarantees, for every env ``b`` and agent ``i``:
+
+* attacked, alive agent: ``max_k |õ[b,i,k] - o[b,i,k]| <= epsilon`` (and ``obs_low <= õ <= obs_high`` when clipping);
+* unattacked agent, or dead agent (SMAC gives a dead agent an all-zero observation): ``õ[b,i] == o[b,i]`` exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+AttackedAgents = int | Sequence[int] | None
+
+
+class BaseAttack(ABC):
+    """Base class of observation attacks with budget ``epsilon`` on a chosen set of agents.
+
+    :param epsilon: radius of the l∞ ball around the clean observation (same unit as the observation
+        features, which SMAC normalises to about [-1, 1]); must be finite and ``>= 0``.
+    :param attacked_agents: which agents are attacked. ``None``: all ``N`` agents. An ``int`` ``M``: a random
+        subset of ``M`` agents drawn independently for every env at every call of :meth:`perturb` (i.e. at
+        every environment step), from this attack's own seeded generator. A sequence of agent ids: exactly
+        those agents, always.
+    :param clip_observations: clip perturbed observations to ``[obs_low, obs_high]`` so that they stay
+        observations the environment could produce (default True). Clipping never moves a point out of the
+        ε-ball since the clean observation lies inside the bounds. Without bounds there is nothing to clip to:
+        the algorithms fill them in from ``env.obs_low`` / ``env.obs_high`` (:meth:`set_observation_bounds`).
+    :param obs_low: lower bound of each observation feature, float[O], or None (unknown).
+    :param obs_high: upper bound of each observation feature, float[O], or None (unknown).
+    :param seed: seed of the attack's random generator (agent subsets, random starts, noise); None draws one
+        from torch's global generator, so :func:`stable_baselines3.common.utils.set_random_seed` fixes it too.
+    """
+
+    #: whether :meth:`perturb` accepts ``target_actions``
+    supports_target_actions: bool = False
+
+    def __init__(
+        self,
+        epsilon: float,
+        attacked_agents: AttackedAgents = None,
+        clip_observations: bool = True,
+        obs_low: torch.Tensor | Sequence[float] | None = None,
+        obs_high: torch.Tensor | Sequence[float] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.epsilon = check_epsilon(epsilon)
+        self.attacked_agents = _check_attacked_agents(attacked_agents)
+        self.clip_observations = bool(clip_observations)
+        self.obs_low: torch.Tensor | None = None
+        self.obs_high: torch.Tensor | None = None
+        if (obs_low is None) != (obs_high is None):
+            raise ValueError("obs_low and obs_high must be given together (or both left None)")
+        if obs_low is not None:
+            self.set_observation_bounds(obs_low, obs_high)
+        self.seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else int(seed)
+        self._generator: torch.Generator | None = None
+
+    def set_observation_bounds(
+        self, obs_low: torch.Tensor | Sequence[float], obs_high: torch.Tensor | Sequence[float]
+    ) -> None:
+        """Set the range ``[obs_low, obs_high]`` (float[O] each) used for clipping."""
+        low = torch.as_tensor(obs_low, dtype=torch.float32).flatten()
+        high = torch.as_tensor(obs_high, dtype=torch.float32).flatten()
+        if low.shape != high.shape:
+            raise ValueError(f"obs_low has shape {tuple(low.shape)} but obs_high has shape {tuple(high.shape)}")
+        if bool((low > high).any()):
+            raise ValueError("obs_low must be <= obs_high for every feature")
+        self.obs_low, self.obs_high = low, high
+
+    def perturb(
+        self,
+        policy: nn.Module,
+        obs: torch.Tensor,
+        avail_actions: torch.Tensor,
+        last_action_onehot: torch.Tensor,
+        hidden: torch.Tensor,
+        state: torch.Tensor | None = None,
+        target_actions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Return the perturbed observations ``õ`` (float[B, N, O], same device as ``obs``, no autograd history).
+
+        :param policy: the victim: a ``QMIXPolicy`` (anything with ``q_values(obs, last_action_onehot, hidden)
+            -> (q[B,N,A], hidden_next)``).
+        :param obs: clean observations, float[B, N, O].
+        :param avail_actions: available actions, bool[B, N, A].
+        :param last_action_onehot: the agents' previous actions one-hot, float[B, N, A].
+        :param hidden: the victim's recurrent state before this step, float[B, N, H]; held fixed.
+        :param state: global state float[B, S] (not attacked; for attacks that condition on it), or None.
+        :param target_actions: int64[B, N] actions to steer each agent toward (targeted attacks only), or None.
+        """
+        if obs.dim() != 3:
+            raise ValueError(f"obs must have shape [B, N, O], got {tuple(obs.shape)}")
+        if target_actions is not None and not self.supports_target_actions:
+            raise ValueError(f"{type(self).__name__} is not a targeted attack: target_actions must be None")
+        mask = self.agent_mask(obs)
+        with torch.no_grad():
+            perturbed = self._perturb(
+                policy,
+                obs.detach(),
+                avail_actions.bool(),
+                last_action_onehot.detach(),
+                hidden.detach(),
+                state,
+                target_actions,
+            )
+            return torch.where(mask.unsqueeze(-1), perturbed, obs.detach())
+
+    @abstractmethod
+    def _perturb(
+        self,
+        policy: nn.Module,
+        obs: torch.Tensor,
+        avail_actions: torch.Tensor,
+        last_action_onehot: torch.Tensor,
+        hidden: torch.Tensor,
+        state: torch.Tensor | None,
+        target_actions: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Perturb every agent's observation (masking of unattacked and dead agents is done by :meth:`perturb`)."""
+
+    def agent_mask(self, obs: torch.Tensor) -> torch.Tensor:
+        """bool[B, N]: True where the agent is attacked at this call and alive (observation not all zero)."""
+        batch_size, n_agents = obs.shape[:2]
+        alive = (obs != 0).any(dim=-1)
+        if self.attacked_agents is None:
+            return alive
+        if isinstance(self.attacked_agents, int):
+            if self.attacked_agents > n_agents:
+                raise ValueError(f"attacked_agents={self.attacked_agents} but the env has only {n_agents} agents")
+            scores = torch.rand(batch_size, n_agents, generator=self.generator(obs.device), device=obs.device)
+            chosen = scores.argsort(dim=-1)[:, : self.attacked_agents]
+            mask = torch.zeros(batch_size, n_agents, dtype=torch.bool, device=obs.device)
+            return mask.scatter_(1, chosen, True) & alive
+        bad = [agent for agent in self.attacked_agents if agent >= n_agents]
+        if bad:
+            raise ValueError(f"attacked agent ids {bad} do not exist: the env has agents 0..{n_agents - 1}")
+        mask = torch.zeros(batch_size, n_agents, dtype=torch.bool, device=obs.device)
+        mask[:, list(self.attacked_agents)] = True
+        return mask & alive
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        """The attack's random generator on ``device`` (created from ``seed`` on first use)."""
+        if self._generator is None or self._generator.device != torch.device(device):
+            self._generator = torch.Generator(device=device)
+            self._generator.manual_seed(self.seed)
+        return self._generator
+
+    def project(self, obs: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        """``o + δ`` with ``δ`` clamped to the ε-ball, then clipped to the observation bounds when enabled."""
+        perturbed = obs + delta.clamp(-self.epsilon, self.epsilon)
+        if self.clip_observations and self.obs_low is not None:
+            low, high = self.obs_low.to(obs.device), self.obs_high.to(obs.device)
+            perturbed = torch.maximum(torch.minimum(perturbed, high), low)
+        return perturbed
+
+    def get_params(self) -> dict[str, Any]:
+        """JSON-able settings from which :func:`sb3_marl.attacks.make_attack` rebuilds this attack."""
+        agents = self.attacked_agents
+        return {
+            "name": type(self).__name__,
+            "epsilon": self.epsilon,
+            "attacked_agents": list(agents) if isinstance(agents, tuple) else agents,
+            "clip_observations": self.clip_observations,
+            "obs_low": None if self.obs_low is None else self.obs_low.tolist(),
+            "obs_high": None if self.obs_high is None else self.obs_high.tolist(),
+            "seed": self.seed,
+        }
+
+    def __repr__(self) -> str:
+        hidden_keys = ("name", "obs_low", "obs_high")
+        settings = ", ".join(f"{k}={v}" for k, v in self.get_params().items() if k not in hidden_keys)
+        return f"{type(self).__name__}({settings})"
+
+
+def check_epsilon(epsilon: float) -> float:
+    """Return ``epsilon`` as a float, or raise ``ValueError`` if it is not a finite number ``>= 0``."""
+    try:
+        value = float(epsilon)
+    except (TypeError, ValueError):
+        raise ValueError(f"epsilon must be a finite number >= 0, got {epsilon!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"epsilon must be a finite number >= 0, got {epsilon!r}")
+    return value
+
+
+def _check_attacked_agents(attacked_agents: AttackedAgents) -> int | tuple[int, ...] | None:
+    if attacked_agents is None:
+        return None
+    allowed = "None, an int >= 1 or a sequence of agent ids"
+    if isinstance(attacked_agents, bool):
+        raise ValueError(f"attacked_agents must be {allowed}, got {attacked_agents!r}")
+    if isinstance(attacked_agents, numbers.Integral):
+        if attacked_agents < 1:
+            raise ValueError(f"attacked_agents={attacked_agents}: the number of attacked agents must be >= 1")
+        return int(attacked_agents)
+    if isinstance(attacked_agents, Sequence) and not isinstance(attacked_agents, str):
+        if any(isinstance(i, bool) or not isinstance(i, numbers.Integral) or i < 0 for i in attacked_agents):
+            raise ValueError(f"attacked_agents must be non-empty ids >= 0, got {attacked_agents!r}")
+        ids = tuple(int(i) for i in attacked_agents)
+        if not ids:
+            raise ValueError(f"attacked_agents must be non-empty ids >= 0, got {attacked_agents!r}")
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"attacked_agents has repeated ids: {attacked_agents!r}")
+        return ids
+    raise ValueError(f"attacked_agents must be {allowed}, got {attacked_agents!r}")

@@ -1,0 +1,210 @@
+"""Tests of the observation attacks (sb3_marl.attacks) on a small recurrent Q-agent."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from sb3_marl.attacks import FGSM, PGD, RandomNoise, make_attack
+from sb3_marl.attacks.gradient import greedy_actions
+
+N_AGENTS, OBS_DIM, N_ACTIONS, HIDDEN = 3, 10, 6, 16
+
+
+class TinyAgent(nn.Module):
+    """A shared-weight recurrent Q-network with the ``q_values`` contract of ``QMIXPolicy``."""
+
+    def __init__(self, n_agents: int = N_AGENTS, obs_dim: int = OBS_DIM, n_actions: int = N_ACTIONS) -> None:
+        super().__init__()
+        self.n_agents, self.obs_dim, self.n_actions = n_agents, obs_dim, n_actions
+        self.fc1 = nn.Linear(obs_dim + n_actions + n_agents, 32)
+        self.rnn = nn.GRUCell(32, HIDDEN)
+        self.fc2 = nn.Linear(HIDDEN, n_actions)
+
+    def initial_hidden(self, batch_size: int) -> torch.Tensor:
+        return torch.zeros(batch_size, self.n_agents, HIDDEN)
+
+    def q_values(self, obs, last_action_onehot, hidden):
+        batch_size = obs.shape[0]
+        agent_id = torch.eye(self.n_agents).expand(batch_size, -1, -1)
+        x = torch.relu(self.fc1(torch.cat([obs, last_action_onehot, agent_id], dim=-1)))
+        h = self.rnn(x.reshape(-1, x.shape[-1]), hidden.reshape(-1, HIDDEN)).view(batch_size, self.n_agents, HIDDEN)
+        return self.fc2(h), h
+
+
+def make_inputs(batch_size: int = 8, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    obs = torch.rand(batch_size, N_AGENTS, OBS_DIM, generator=gen) * 2 - 1
+    avail = torch.rand(batch_size, N_AGENTS, N_ACTIONS, generator=gen) > 0.3
+    avail[..., 1] = True
+    last = nn.functional.one_hot(torch.randint(N_ACTIONS, (batch_size, N_AGENTS), generator=gen), N_ACTIONS).float()
+    hidden = torch.randn(batch_size, N_AGENTS, HIDDEN, generator=gen)
+    return obs, avail, last, hidden
+
+
+@pytest.fixture(scope="module")
+def trained_agent() -> TinyAgent:
+    """A TinyAgent taught (supervised, 300 Adam steps) to pick the argmax of a fixed linear teacher."""
+    torch.manual_seed(0)
+    agent = TinyAgent()
+    teacher = torch.randn(OBS_DIM, N_ACTIONS)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=1e-2)
+    for step in range(300):
+        obs, _, last, hidden = make_inputs(64, seed=100 + step)
+        q, _ = agent.q_values(obs, last, hidden * 0)
+        loss = nn.functional.cross_entropy(q.reshape(-1, N_ACTIONS), (obs @ teacher).argmax(-1).reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    agent.zero_grad(set_to_none=True)
+    return agent
+
+
+ATTACK_CLASSES = [FGSM, PGD, RandomNoise]
+
+
+@pytest.mark.parametrize("attack_class", ATTACK_CLASSES)
+def test_perturbation_inside_ball_and_bounds(attack_class):
+    agent = TinyAgent()
+    obs, avail, last, hidden = make_inputs()
+    low, high = -torch.ones(OBS_DIM), torch.ones(OBS_DIM)
+    attack = attack_class(0.3, obs_low=low, obs_high=high, seed=1)
+    perturbed = attack.perturb(agent, obs, avail, last, hidden)
+    assert perturbed.shape == obs.shape
+    delta = (perturbed - obs).abs()
+    assert delta.max() <= 0.3 + 1e-6
+    assert delta.max() > 0.1  # something was actually perturbed
+    assert (perturbed >= low).all() and (perturbed <= high).all()
+    assert not perturbed.requires_grad
+
+
+@pytest.mark.parametrize("attack_class", ATTACK_CLASSES)
+def test_unattacked_and_dead_agents_untouched(attack_class):
+    agent = TinyAgent()
+    obs, avail, last, hidden = make_inputs()
+    obs[2, 0] = 0.0  # agent 0 of env 2 is dead
+    attack = attack_class(0.2, attacked_agents=[0, 2], clip_observations=False, seed=3)
+    perturbed = attack.perturb(agent, obs, avail, last, hidden)
+    assert torch.equal(perturbed[:, 1], obs[:, 1])
+    assert torch.equal(perturbed[2, 0], obs[2, 0])
+    changed = (perturbed != obs).any(-1)
+    assert changed[:2, 0].all() and changed[3:, 0].all() and changed[:, 2].all()
+
+
+def test_random_subset_of_agents_is_seeded_and_has_size_m():
+    obs, avail, last, hidden = make_inputs(batch_size=64)
+    masks = [RandomNoise(0.1, attacked_agents=2, seed=7).agent_mask(obs) for _ in range(2)]
+    assert torch.equal(masks[0], masks[1])
+    assert (masks[0].sum(-1) == 2).all()
+    # drawn per env: different envs get different subsets
+    assert len({tuple(row.tolist()) for row in masks[0]}) > 1
+
+
+def test_no_autograd_state_left_and_works_under_no_grad():
+    agent = TinyAgent()
+    obs, avail, last, hidden = make_inputs()
+    with torch.no_grad():
+        perturbed = PGD(0.1, n_steps=3, seed=0).perturb(agent, obs, avail, last, hidden)
+    assert not torch.equal(perturbed, obs)
+    assert all(p.grad is None for p in agent.parameters())
+
+
+def test_pgd_one_step_equals_fgsm():
+    agent = TinyAgent()
+    obs, avail, last, hidden = make_inputs()
+    kwargs = {"obs_low": -torch.ones(OBS_DIM), "obs_high": torch.ones(OBS_DIM)}
+    fgsm = FGSM(0.2, **kwargs).perturb(agent, obs, avail, last, hidden)
+    pgd = PGD(0.2, n_steps=1, step_size=0.2, random_start=False, **kwargs).perturb(agent, obs, avail, last, hidden)
+    assert torch.equal(fgsm, pgd)
+
+
+def test_fgsm_flips_trained_agent_more_than_random_noise(trained_agent):
+    obs, avail, last, hidden = make_inputs(batch_size=256, seed=9)
+    hidden = hidden * 0
+    avail[:] = True
+
+    def flip_rate(attack) -> float:
+        perturbed = attack.perturb(trained_agent, obs, avail, last, hidden)
+        clean = greedy_actions(trained_agent.q_values(obs, last, hidden)[0], avail)
+        attacked = greedy_actions(trained_agent.q_values(perturbed, last, hidden)[0], avail)
+        return (clean != attacked).float().mean().item()
+
+    fgsm, pgd, noise = (flip_rate(a(0.15, seed=0)) for a in (FGSM, PGD, RandomNoise))
+    assert fgsm > 2 * noise
+    assert pgd >= fgsm
+
+
+def test_targeted_fgsm_moves_toward_target(trained_agent):
+    obs, avail, last, hidden = make_inputs(batch_size=128, seed=11)
+    hidden = hidden * 0
+    avail[:] = True
+    target = torch.full((128, N_AGENTS), 2)
+
+    def log_prob_target(o: torch.Tensor) -> torch.Tensor:
+        return trained_agent.q_values(o, last, hidden)[0].log_softmax(-1)[..., 2].mean()
+
+    for push in (False, True):
+        perturbed = FGSM(0.1, push_off_greedy=push).perturb(trained_agent, obs, avail, last, hidden, None, target)
+        assert log_prob_target(perturbed) > log_prob_target(obs)
+
+
+def test_unavailable_actions_do_not_drive_the_attack():
+    """Only the available actions' Q-values enter the objective: a lone available action gives no gradient."""
+    agent = TinyAgent()
+    obs, avail, last, hidden = make_inputs()
+    avail[:] = False
+    avail[..., 3] = True
+    perturbed = FGSM(0.2).perturb(agent, obs, avail, last, hidden)
+    assert torch.equal(perturbed, obs)
+
+
+@pytest.mark.parametrize("epsilon", [-0.1, math.nan, math.inf, "big"])
+def test_bad_epsilon_raises(epsilon):
+    with pytest.raises(ValueError, match="epsilon"):
+        FGSM(epsilon)
+
+
+@pytest.mark.parametrize("agents", [0, -1, [0, 0], [-1], [], True, "01"])
+def test_bad_attacked_agents_raise(agents):
+    with pytest.raises(ValueError, match="attacked_agents"):
+        RandomNoise(0.1, attacked_agents=agents)
+
+
+def test_agents_outside_env_raise():
+    agent = TinyAgent()
+    obs, avail, last, hidden = make_inputs()
+    with pytest.raises(ValueError, match=r"\[5\]"):
+        FGSM(0.1, attacked_agents=[0, 5]).perturb(agent, obs, avail, last, hidden)
+    with pytest.raises(ValueError, match="attacked_agents=4"):
+        FGSM(0.1, attacked_agents=4).perturb(agent, obs, avail, last, hidden)
+
+
+def test_other_bad_inputs_raise():
+    agent = TinyAgent()
+    obs, avail, last, hidden = make_inputs()
+    with pytest.raises(ValueError, match="not a targeted attack"):
+        RandomNoise(0.1).perturb(agent, obs, avail, last, hidden, target_actions=torch.zeros(8, N_AGENTS).long())
+    with pytest.raises(ValueError, match="target_actions"):
+        FGSM(0.1).perturb(agent, obs, avail, last, hidden, target_actions=torch.full((8, N_AGENTS), N_ACTIONS))
+    with pytest.raises(ValueError, match="n_steps"):
+        PGD(0.1, n_steps=0)
+    with pytest.raises(ValueError, match="step_size"):
+        PGD(0.1, step_size=-1.0)
+    with pytest.raises(ValueError, match="unknown attack"):
+        make_attack("cw")
+
+
+@pytest.mark.parametrize(
+    "attack", [FGSM(0.2, attacked_agents=2, push_off_greedy=True), PGD(0.1, 5, 0.05, False, seed=4)]
+)
+def test_params_round_trip(attack):
+    rebuilt = make_attack(attack.get_params())
+    assert type(rebuilt) is type(attack)
+    assert rebuilt.get_params() == attack.get_params()
+    agent = TinyAgent()
+    obs, avail, last, hidden = make_inputs()
+    inputs = (agent, obs, avail, last, hidden)
+    assert torch.equal(rebuilt.perturb(*inputs), attack.perturb(*inputs))
