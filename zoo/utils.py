@@ -1,0 +1,274 @@
+"""Registries and helpers shared by the zoo scripts (train, enjoy, tuning, plots).
+
+Algorithms and attacks are registered by *import path* rather than imported eagerly, so that the zoo runs
+while some classes are still being written: asking for one that does not exist yet gives a one-line
+"not available yet" error instead of an ``ImportError`` traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class LazyClass:
+    """A class named by module and attribute, imported on first use.
+
+    :param module: dotted module path, e.g. ``"sb3_marl"``
+    :param name: attribute of that module, e.g. ``"QMIX"``
+    :param kind: what the class is, for error messages (``"algorithm"``, ``"attack"``)
+    """
+
+    module: str
+    name: str
+    kind: str
+
+    def load(self) -> type:
+        """Import and return the class; ``SystemExit`` with a one-line message when it does not exist yet."""
+        try:
+            return getattr(importlib.import_module(self.module), self.name)
+        except (ImportError, AttributeError) as exc:
+            raise SystemExit(
+                f"The {self.kind} {self.name} ({self.module}.{self.name}) is not available yet in this installation "
+                f"of sb3-marl: {exc}"
+            ) from None
+
+    def is_available(self) -> bool:
+        """Whether the class can be imported now."""
+        try:
+            self.load()
+        except SystemExit:
+            return False
+        return True
+
+
+#: zoo name -> algorithm class; extend with ``ALGOS["myalgo"] = LazyClass("mypkg", "MyAlgo", "algorithm")``.
+ALGOS: dict[str, LazyClass] = {
+    "qmix": LazyClass("sb3_marl", "QMIX", "algorithm"),
+    "fgsm": LazyClass("sb3_marl", "RobustQMIXFGSM", "algorithm"),
+    "regularized": LazyClass("sb3_marl", "RegularizedQMIX", "algorithm"),
+    "atla": LazyClass("sb3_marl", "ATLAQMIX", "algorithm"),
+    "paad": LazyClass("sb3_marl", "PAADQMIX", "algorithm"),
+}
+
+#: attack name -> attack class, for gradient/noise attacks built from ``epsilon`` alone.
+ATTACKS: dict[str, LazyClass] = {
+    "random": LazyClass("sb3_marl.attacks", "RandomNoise", "attack"),
+    "fgsm": LazyClass("sb3_marl.attacks", "FGSM", "attack"),
+    "pgd": LazyClass("sb3_marl.attacks", "PGD", "attack"),
+}
+
+#: learned attacks (trained against the model under test before use): name -> trainer function.
+LEARNED_ATTACKS: dict[str, LazyClass] = {
+    "atla": LazyClass("sb3_marl.robust.train_attacker", "train_attacker", "learned-attack trainer"),
+    "paad": LazyClass("sb3_marl.robust.train_attacker", "train_attacker", "learned-attack trainer"),
+}
+
+
+def closest_choice(value: str, choices: Iterable[str], what: str) -> str:
+    """Return ``value`` if it is one of ``choices``; otherwise exit with a message suggesting the closest one.
+
+    :param value: the user's input
+    :param choices: the allowed values
+    :param what: what the value names, for the message (``"algorithm"``, ``"map"``)
+    """
+    choices = list(choices)
+    if value in choices:
+        return value
+    close = difflib.get_close_matches(value, choices, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise SystemExit(f"Unknown {what} {value!r}.{hint} Allowed: {', '.join(choices)}")
+
+
+def check_map_name(map_name: str) -> str:
+    """Validate a SMAC map name against ``sb3_marl.envs.MAP_NAMES`` (skipped while that list does not exist)."""
+    try:
+        from sb3_marl.envs import MAP_NAMES
+    except ImportError:
+        return map_name
+    return closest_choice(map_name, MAP_NAMES, "map")
+
+
+def make_attack(name: str, epsilon: float) -> Any | None:
+    """Build a gradient or noise attack by name (``"none"`` -> None).
+
+    :param name: ``"none"`` or a key of :data:`ATTACKS`
+    :param epsilon: l-infinity budget of the perturbation (in observation units, which SMAC scales to [-1, 1])
+    """
+    if name == "none":
+        return None
+    closest_choice(name, ["none", *ATTACKS], "attack")
+    if epsilon <= 0:
+        raise SystemExit(f"Attack epsilon must be > 0, got {epsilon}")
+    return ATTACKS[name].load()(epsilon=epsilon)
+
+
+class StoreDict(argparse.Action):
+    """Argparse action turning ``key:value`` pairs into a dict; values are parsed with ``yaml.safe_load``.
+
+    ``-params learning_rate:1e-3 policy_kwargs:"{rnn_hidden_dim: 128}" mixer:vdn`` gives
+    ``{"learning_rate": 0.001, "policy_kwargs": {"rnn_hidden_dim": 128}, "mixer": "vdn"}``.  Nothing is ``eval``'d.
+    """
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string=None):
+        parsed = {}
+        for item in values:
+            key, sep, raw = item.partition(":")
+            if not sep or not key:
+                parser.error(f"argument {option_string}: expected key:value, got {item!r}")
+            try:
+                parsed[key] = yaml.safe_load(raw)
+            except yaml.YAMLError as exc:
+                parser.error(f"argument {option_string}: cannot parse the value of {key!r} ({raw!r}): {exc}")
+        setattr(namespace, self.dest, parsed)
+
+
+@dataclass(frozen=True)
+class SimpleLinearSchedule:
+    """Learning rate decaying linearly to 0, as rl-zoo3's ``lin_<v>``: ``progress_remaining * initial_value``.
+
+    :param initial_value: value at the start of training
+    """
+
+    initial_value: float
+
+    def __call__(self, progress_remaining: float) -> float:
+        return progress_remaining * self.initial_value
+
+
+def parse_schedule(key: str, value: Any) -> Any:
+    """Turn a ``"lin_<v>"`` string into :class:`SimpleLinearSchedule`; other values are returned unchanged.
+
+    :param key: hyperparameter name, for the error message
+    :param value: the yaml value
+    """
+    if isinstance(value, str) and value.startswith("lin_"):
+        try:
+            return SimpleLinearSchedule(float(value[len("lin_") :]))
+        except ValueError:
+            raise SystemExit(f"Cannot parse the schedule {key}: {value!r} (expected lin_<number>, e.g. lin_5e-4)") from None
+    return value
+
+
+def hyperparams_dirs() -> list[Path]:
+    """Where ``<algo>.yml`` files are looked for, in order.
+
+    1. ``hyperparams/`` at the root of a source checkout (the folder next to ``zoo/``; editable installs);
+    2. the copy shipped inside the installed package as ``zoo.hyperparams`` (wheel installs, see setup.py).
+    """
+    dirs = [Path(__file__).resolve().parent.parent / "hyperparams", Path(__file__).resolve().parent / "hyperparams"]
+    return [d for d in dirs if d.is_dir()]
+
+
+def default_conf_file(algo: str) -> Path:
+    """The hyperparameter file of ``algo``; ``SystemExit`` naming the folders searched when there is none."""
+    for folder in hyperparams_dirs():
+        if (folder / f"{algo}.yml").is_file():
+            return folder / f"{algo}.yml"
+    raise SystemExit(f"No hyperparams/{algo}.yml found (searched: {[str(d) for d in hyperparams_dirs()]}); use -conf")
+
+
+def get_latest_run_id(log_path: str | os.PathLike, env_name: str) -> int:
+    """Highest ``<id>`` among the folders ``<log_path>/<env_name>_<id>`` (0 when there is none)."""
+    pattern = re.compile(rf"^{re.escape(env_name)}_(\d+)$")
+    ids = [int(m.group(1)) for p in Path(log_path).glob(f"{env_name}_*") if p.is_dir() and (m := pattern.match(p.name))]
+    return max(ids, default=0)
+
+
+def find_run_folder(log_folder: str | os.PathLike, algo: str, env_name: str, exp_id: int = 0) -> Path:
+    """The run folder ``<log_folder>/<algo>/<env>_<exp_id>`` (``exp_id=0``: the latest); ``SystemExit`` if absent."""
+    log_path = Path(log_folder) / algo
+    if exp_id == 0:
+        exp_id = get_latest_run_id(log_path, env_name)
+        if exp_id == 0:
+            raise SystemExit(f"No trained {algo} run for {env_name} in {log_path} (expected folders {env_name}_<id>)")
+    run = log_path / f"{env_name}_{exp_id}"
+    if not run.is_dir():
+        raise SystemExit(f"Run folder {run} does not exist")
+    return run
+
+
+def checkpoint_steps(run_folder: Path) -> list[int]:
+    """Sorted step counts of the checkpoints ``rl_model_<N>_steps.zip`` in a run folder."""
+    pattern = re.compile(r"^rl_model_(\d+)_steps\.zip$")
+    return sorted(int(m.group(1)) for p in run_folder.iterdir() if (m := pattern.match(p.name)))
+
+
+def replay_buffer_path_for(model_path: Path) -> Path:
+    """The replay buffer saved next to a model: ``rl_model_replay_buffer_<N>_steps.pkl`` for a checkpoint
+    (SB3's CheckpointCallback naming), ``replay_buffer.pkl`` otherwise."""
+    match = re.match(r"^(.*)_(\d+)_steps\.zip$", model_path.name)
+    if match:
+        return model_path.with_name(f"{match.group(1)}_replay_buffer_{match.group(2)}_steps.pkl")
+    return model_path.with_name("replay_buffer.pkl")
+
+
+def to_plain(value: Any) -> Any:
+    """Convert a value to what ``yaml.safe_dump`` writes: schedules become ``lin_<v>``, tuples lists, paths str."""
+    if isinstance(value, SimpleLinearSchedule):
+        return f"lin_{value.initial_value}"
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "item"):  # numpy / torch scalars
+        return value.item()
+    return str(value)
+
+
+def write_yaml(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` (sorted keys) with ``yaml.safe_dump`` after :func:`to_plain`."""
+    path.write_text(yaml.safe_dump(to_plain(data), sort_keys=True))
+
+
+def accepted_kwargs(cls: type) -> set[str] | None:
+    """Keyword arguments the constructor of ``cls`` accepts, following ``**kwargs`` up the MRO.
+
+    Returns None when some class in the chain takes ``**kwargs`` that no parent names (anything is accepted).
+    """
+    import inspect
+
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        if klass is object:
+            return None
+        params = inspect.signature(klass.__init__).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return names - {"self"}
+    return None
+
+
+def check_hyperparams(cls: type, hyperparams: dict[str, Any], source: str) -> None:
+    """Exit with a one-line message when a hyperparameter is not a constructor keyword of ``cls``.
+
+    :param cls: the algorithm class
+    :param hyperparams: the constructor kwargs about to be passed
+    :param source: where they came from, for the message
+    """
+    allowed = accepted_kwargs(cls)
+    if allowed is None:
+        return
+    for key in hyperparams:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise SystemExit(f"Unknown hyperparameter {key!r} for {cls.__name__} (from {source}).{hint}")
+
+
