@@ -1,0 +1,431 @@
+"""Real StarCraft II through oxwhirl's SMAC, behind the batched interface of :mod:`sb3_marl.envs.base`.
+
+:class:`SC2BatchedEnv` drives ``n_envs`` ``smac.env.StarCraft2Env`` instances: in-process when
+``n_envs == 1``, otherwise one worker process per env talking over a ``multiprocessing`` pipe (like
+PyMARL's parallel runner), so that the SC2 clients step in parallel.  ``smac`` is imported lazily, only
+when an env is built, so the rest of sb3-marl works without it.
+
+Requirements: oxwhirl SMAC (``pip install "sb3-marl[smac]"``; the PyPI package named ``smac`` is SMAC3, an
+unrelated optimiser), StarCraft II and the SMAC maps, with ``SC2PATH`` pointing at the game folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import multiprocessing as mp
+import os
+import sys
+import traceback
+import weakref
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn
+
+INSTALL_HELP = (
+    'Install oxwhirl SMAC with `pip install "sb3-marl[smac]"` (from https://github.com/oxwhirl/smac; the PyPI '
+    'package named "smac" is SMAC3, an unrelated optimiser: `pip uninstall smac` first if you have it), install '
+    "StarCraft II (Linux: https://github.com/Blizzard/s2client-proto#downloads, unzipped to ~/StarCraftII; "
+    "Windows/macOS: the Battle.net client), put the SMAC maps "
+    "(https://github.com/oxwhirl/smac/releases/download/v0.1-beta1/SMAC_Maps.zip) in $SC2PATH/Maps/SMAC_Maps, "
+    "and set SC2PATH to the StarCraft II folder. The built-in simulator (sb3_marl.envs.make_env) needs none of this."
+)
+#: Where pysc2 looks for StarCraft II when ``SC2PATH`` is not set.
+DEFAULT_SC2_PATHS = {
+    "linux": "~/StarCraftII",
+    "darwin": "/Applications/StarCraft II",
+    "win32": "C:/Program Files (x86)/StarCraft II",
+}
+#: SMAC's ``get_stats()`` counters, summed over the batch.
+_STAT_KEYS = ("battles_won", "battles_game", "battles_draw", "timeouts", "restarts")
+
+
+class SC2NotAvailableError(ImportError):
+    """oxwhirl SMAC or StarCraft II is missing; the message says what and how to install both."""
+
+
+def sc2_path() -> Path:
+    """The StarCraft II folder: ``SC2PATH``, else pysc2's default install path for this platform."""
+    return Path(os.environ.get("SC2PATH", DEFAULT_SC2_PATHS.get(sys.platform, "~/StarCraftII"))).expanduser()
+
+
+def load_starcraft2_env_class() -> type:
+    """Import oxwhirl SMAC's ``StarCraft2Env`` and check that StarCraft II is installed.
+
+    :raises SC2NotAvailableError: ``smac`` is missing, is the wrong package (SMAC3), or the game folder is absent.
+    """
+    try:
+        importlib.import_module("smac")
+    except ImportError as error:
+        raise SC2NotAvailableError(f"The `smac` package is not installed ({error}). {INSTALL_HELP}") from error
+    try:
+        env_class = importlib.import_module("smac.env").StarCraft2Env
+    except (ImportError, AttributeError) as error:
+        raise SC2NotAvailableError(
+            f"The installed `smac` package has no `smac.env.StarCraft2Env` ({error}): it is not oxwhirl SMAC "
+            f"(the PyPI package `smac` is SMAC3, a hyperparameter optimiser). {INSTALL_HELP}"
+        ) from error
+    path = sc2_path()
+    if not path.is_dir():
+        source = "SC2PATH" if "SC2PATH" in os.environ else "the default install path (SC2PATH is not set)"
+        raise SC2NotAvailableError(f"StarCraft II was not found at {str(path)!r} from {source}. {INSTALL_HELP}")
+    return env_class
+
+
+def make_starcraft2_env(map_name: str, seed: int | None = None, **env_kwargs: Any) -> Any:
+    """Build one ``smac.env.StarCraft2Env`` (the default ``env_factory`` of :class:`SC2BatchedEnv`).
+
+    :param map_name: SMAC map name, e.g. ``"3m"``.
+    :param seed: SC2 game seed (None: random).
+    :param env_kwargs: further ``StarCraft2Env`` keyword arguments.
+    """
+    return load_starcraft2_env_class()(map_name=map_name, seed=seed, **env_kwargs)
+
+
+class _EnvRunner:
+    """One SMAC env plus the bookkeeping the batch needs (episode steps, stats of replaced envs).
+
+    :param env_factory: builds the env as ``env_factory(map_name=..., seed=..., **env_kwargs)``.
+    """
+
+    def __init__(
+        self, env_factory: Callable[..., Any], map_name: str, seed: int | None, env_kwargs: dict[str, Any]
+    ) -> None:
+        self.env_factory, self.map_name, self.env_kwargs = env_factory, map_name, env_kwargs
+        self.env = env_factory(map_name=map_name, seed=seed, **env_kwargs)
+        info = self.env.get_env_info()
+        self.n_agents, self.episode_limit = info["n_agents"], info["episode_limit"]
+        self.info = {**info, "n_enemies": int(self.env.n_enemies)}
+        self.episode_steps = 0
+        self.closed_stats = dict.fromkeys(_STAT_KEYS, 0)
+
+    def _observe(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        obs = np.asarray(self.env.get_obs(), dtype=np.float32)
+        state = np.asarray(self.env.get_state(), dtype=np.float32)
+        avail = np.asarray(self.env.get_avail_actions()).astype(bool)
+        return obs, state, avail
+
+    def reset(self, seed: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Start an episode; a new ``seed`` relaunches the game with it (SMAC seeds only at launch)."""
+        if seed is not None:
+            for key, value in self.get_stats().items():
+                if key in self.closed_stats:
+                    self.closed_stats[key] = value
+            self.env.close()
+            self.env = self.env_factory(map_name=self.map_name, seed=seed, **self.env_kwargs)
+        self.env.reset()
+        self.episode_steps = 0
+        return self._observe()
+
+    def step(self, actions: list[int]) -> tuple[Any, ...]:
+        """One SMAC step: obs, state, avail, reward, terminated, battle_won, episode_limit, dead allies / enemies."""
+        reward, terminated, info = self.env.step(actions)
+        self.episode_steps += 1
+        battle_won = bool(info.get("battle_won", False))
+        dead_allies = int(info.get("dead_allies", 0))
+        # SMAC only reports the time limit with continuing_episode=True; otherwise an episode that ends at the
+        # limit without a decided battle (a win, or all allies dead) ended by the limit.
+        timeout = info.get(
+            "episode_limit",
+            bool(terminated)
+            and self.episode_steps >= self.episode_limit
+            and not battle_won
+            and dead_allies < self.n_agents,
+        )
+        stats = (
+            float(reward),
+            bool(terminated),
+            battle_won,
+            bool(timeout),
+            dead_allies,
+            int(info.get("dead_enemies", 0)),
+        )
+        return self._observe() + stats
+
+    def get_stats(self) -> dict[str, float]:
+        """SMAC's counters, including those of envs replaced by reseeding."""
+        try:
+            stats = self.env.get_stats()
+        except ZeroDivisionError:  # SMAC's win_rate before the first finished battle
+            stats = {}
+        return {key: self.closed_stats[key] + stats.get(key, 0) for key in _STAT_KEYS}
+
+    def save_replay(self) -> None:
+        self.env.save_replay()
+
+    def render(self, mode: str) -> np.ndarray | None:
+        return self.env.render(mode=mode)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class _LocalWorker:
+    """Runs an :class:`_EnvRunner` in this process, with the send/receive calls of :class:`_ProcessWorker`."""
+
+    def __init__(self, runner_args: tuple[Any, ...]) -> None:
+        self.runner = _EnvRunner(*runner_args)
+        self.info = self.runner.info
+        self._result: Any = None
+
+    def send(self, method: str, *args: Any) -> None:
+        self._result = getattr(self.runner, method)(*args)
+
+    def receive(self) -> Any:
+        return self._result
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+def _worker_main(remote: Connection, parent_remote: Connection, runner_args: tuple[Any, ...]) -> None:
+    """Worker process loop: build the runner, then answer ``(method, args)`` requests until ``close``."""
+    parent_remote.close()
+    runner = None
+    try:
+        runner = _EnvRunner(*runner_args)
+        remote.send(("ok", runner.info))
+        while True:
+            method, args = remote.recv()
+            if method == "close":
+                break
+            try:
+                remote.send(("ok", getattr(runner, method)(*args)))
+            except Exception as error:  # reported to the parent, which raises it
+                remote.send(("error", error, traceback.format_exc()))
+    except (EOFError, KeyboardInterrupt):  # the parent went away or was interrupted
+        pass
+    except Exception as error:  # building the env failed
+        remote.send(("error", error, traceback.format_exc()))
+    finally:
+        if runner is not None:
+            runner.close()
+        remote.close()
+
+
+class _ProcessWorker:
+    """An :class:`_EnvRunner` in its own process, driven over a pipe."""
+
+    def __init__(self, context: mp.context.BaseContext, runner_args: tuple[Any, ...], index: int) -> None:
+        self.index = index
+        self.remote, worker_remote = context.Pipe()
+        self.process = context.Process(
+            target=_worker_main, args=(worker_remote, self.remote, runner_args), daemon=True, name=f"sc2-env-{index}"
+        )
+        self.process.start()
+        worker_remote.close()
+        self.info: dict[str, Any] = {}
+
+    def start(self) -> None:
+        """Wait for the worker's env to be built."""
+        self.info = self.receive()
+
+    def send(self, method: str, *args: Any) -> None:
+        self.remote.send((method, args))
+
+    def receive(self) -> Any:
+        try:
+            status, *payload = self.remote.recv()
+        except EOFError as error:
+            raise RuntimeError(f"The worker process of SC2 env {self.index} died") from error
+        if status == "error":
+            error, worker_traceback = payload
+            raise error from RuntimeError(f"in the worker process of SC2 env {self.index}:\n{worker_traceback}")
+        return payload[0]
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            with contextlib.suppress(OSError):  # the worker may have just exited
+                self.remote.send(("close", ()))
+            self.process.join(timeout=30)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=5)
+        self.remote.close()
+
+
+def _close_workers(workers: list[_LocalWorker | _ProcessWorker]) -> None:
+    """Close every worker (run by ``close()``, garbage collection or interpreter exit)."""
+    for worker in workers:
+        worker.close()
+
+
+class SC2BatchedEnv(BatchedMultiAgentEnv):
+    """``n_envs`` real SMAC games (StarCraft II) stepped as one batch of tensors.
+
+    :param map_name: SMAC map name, e.g. ``"3m"``.
+    :param n_envs: number of games; 1 runs in this process, more run one worker process each.
+    :param seed: game seed; env ``i`` gets ``seed + i`` (None: random games).
+    :param device: torch device of the returned tensors.
+    :param env_factory: builds one env as ``env_factory(map_name=..., seed=..., **env_kwargs)``; by default
+        :func:`make_starcraft2_env`.  It must be picklable (a module-level function) when ``n_envs > 1``.
+    :param start_method: ``multiprocessing`` start method of the workers; None picks ``"forkserver"`` where
+        available, else ``"spawn"`` (forking a process that runs torch threads is unsafe).
+    :param env_kwargs: ``StarCraft2Env`` keyword arguments (``difficulty``, ``replay_dir``, ...).
+        ``continuing_episode`` defaults to True here: in SMAC it only adds ``info["episode_limit"]``.
+    """
+
+    def __init__(
+        self,
+        map_name: str,
+        n_envs: int = 1,
+        seed: int | None = None,
+        device: torch.device | str = "cpu",
+        env_factory: Callable[..., Any] = make_starcraft2_env,
+        start_method: str | None = None,
+        **env_kwargs: Any,
+    ) -> None:
+        if n_envs < 1:
+            raise ValueError(f"n_envs must be at least 1, got {n_envs}")
+        self.map_name, self.n_envs, self.device = map_name, n_envs, torch.device(device)
+        env_kwargs.setdefault("continuing_episode", True)
+        seeds = [None if seed is None else seed + i for i in range(n_envs)]
+        self._workers: list[_LocalWorker | _ProcessWorker] = []
+        self._finalizer = weakref.finalize(self, _close_workers, self._workers)
+        try:
+            self._start_workers(env_factory, seeds, start_method, env_kwargs)
+        except BaseException:
+            self.close()
+            raise
+        info = self._workers[0].info
+        self.n_agents, self.n_enemies, self.n_actions = info["n_agents"], info["n_enemies"], info["n_actions"]
+        self.obs_shape, self.state_shape, self.episode_limit = (
+            info["obs_shape"],
+            info["state_shape"],
+            info["episode_limit"],
+        )
+        self._obs = torch.zeros(n_envs, self.n_agents, self.obs_shape, device=self.device)
+        self._state = torch.zeros(n_envs, self.state_shape, device=self.device)
+        self._avail = torch.zeros(n_envs, self.n_agents, self.n_actions, dtype=torch.bool, device=self.device)
+        self._running = torch.zeros(n_envs, dtype=torch.bool)
+
+    def _start_workers(
+        self,
+        env_factory: Callable[..., Any],
+        seeds: list[int | None],
+        start_method: str | None,
+        env_kwargs: dict[str, Any],
+    ) -> None:
+        """Build the env in this process (one env) or one worker process per env."""
+        if self.n_envs == 1:
+            self._workers.append(_LocalWorker((env_factory, self.map_name, seeds[0], env_kwargs)))
+            return
+        if start_method is None:
+            start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        context = mp.get_context(start_method)
+        for i, seed in enumerate(seeds):
+            self._workers.append(_ProcessWorker(context, (env_factory, self.map_name, seed, env_kwargs), i))
+        for worker in self._workers:
+            worker.start()
+
+    def _call(self, method: str, args_per_env: dict[int, tuple[Any, ...]]) -> dict[int, Any]:
+        """Call ``method`` on the envs given as keys (all in parallel) and return their results by env index."""
+        for index, args in args_per_env.items():
+            self._workers[index].send(method, *args)
+        return {index: self._workers[index].receive() for index in args_per_env}
+
+    def _store(self, indices: list[int], observations: list[tuple[np.ndarray, ...]]) -> None:
+        """Write the obs, state and avail of ``indices`` into the cached batch tensors."""
+        rows = torch.tensor(indices, device=self.device)
+        for cache, part in zip((self._obs, self._state, self._avail), zip(*observations)):
+            cache[rows] = torch.as_tensor(np.stack(part), device=self.device)
+
+    def reset(self, env_mask: torch.Tensor | None = None, seed: int | None = None) -> ResetReturn:
+        if env_mask is None:
+            indices = list(range(self.n_envs))
+        else:
+            mask = torch.as_tensor(env_mask).cpu()
+            if mask.shape != (self.n_envs,) or mask.dtype != torch.bool:
+                raise ValueError(
+                    f"env_mask must be a bool tensor of shape ({self.n_envs},), got {mask.dtype} {tuple(mask.shape)}"
+                )
+            indices = mask.nonzero().flatten().tolist()
+        results = self._call("reset", {i: (None if seed is None else seed + i,) for i in indices})
+        if indices:
+            self._store(indices, [results[i] for i in indices])
+            self._running[indices] = True
+        return self._obs.clone(), self._state.clone(), self._avail.clone()
+
+    def _check_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """Validate int64[B, N] actions against running episodes and availability; return them on the device."""
+        if tuple(actions.shape) != (self.n_envs, self.n_agents) or actions.dtype.is_floating_point:
+            raise ValueError(
+                f"actions must be an integer tensor of shape ({self.n_envs}, {self.n_agents}), "
+                f"got {actions.dtype} {tuple(actions.shape)}"
+            )
+        finished = (~self._running).nonzero().flatten().tolist()
+        if finished:
+            raise RuntimeError(
+                f"Env {finished[0]} has no running episode (it terminated or was never reset); reset it first"
+            )
+        actions = actions.to(self.device, torch.int64)
+        in_range = (actions >= 0) & (actions < self.n_actions)
+        available = in_range & self._avail.gather(2, actions.clamp(0, self.n_actions - 1).unsqueeze(-1)).squeeze(-1)
+        if not bool(available.all()):
+            env, agent = (~available).nonzero()[0].tolist()
+            allowed = self._avail[env, agent].nonzero().flatten().tolist()
+            raise ValueError(
+                f"Action {int(actions[env, agent])} of agent {agent} in env {env} is not available; "
+                f"available actions: {allowed}"
+            )
+        return actions
+
+    def step(self, actions: torch.Tensor) -> StepReturn:
+        actions = self._check_actions(torch.as_tensor(actions))
+        rows = actions.cpu().tolist()
+        results = self._call("step", {i: (rows[i],) for i in range(self.n_envs)})
+        ordered = [results[i] for i in range(self.n_envs)]
+        self._store(list(range(self.n_envs)), [result[:3] for result in ordered])
+        reward, terminated, battle_won, timeout, dead_allies, dead_enemies = zip(*(result[3:] for result in ordered))
+        self._running &= ~torch.tensor(terminated)
+
+        def tensor(values: tuple[Any, ...], dtype: torch.dtype) -> torch.Tensor:
+            return torch.tensor(values, dtype=dtype, device=self.device)
+
+        info = {
+            "battle_won": tensor(battle_won, torch.bool),
+            "episode_limit": tensor(timeout, torch.bool),
+            "dead_allies": tensor(dead_allies, torch.int64),
+            "dead_enemies": tensor(dead_enemies, torch.int64),
+        }
+        return (
+            self._obs.clone(),
+            self._state.clone(),
+            self._avail.clone(),
+            tensor(reward, torch.float32),
+            tensor(terminated, torch.bool),
+            info,
+        )
+
+    def get_stats(self) -> dict[str, float]:
+        per_env = self._call("get_stats", {i: () for i in range(self.n_envs)}).values()
+        stats: dict[str, float] = {key: sum(env_stats[key] for env_stats in per_env) for key in _STAT_KEYS}
+        stats["win_rate"] = stats["battles_won"] / stats["battles_game"] if stats["battles_game"] else 0.0
+        return stats
+
+    def save_replay(self, env_index: int | None = None) -> None:
+        """Save SC2 replays (SMAC's ``save_replay``) of env ``env_index``, or of every env when None."""
+        indices = range(self.n_envs) if env_index is None else [self._check_index(env_index)]
+        self._call("save_replay", {i: () for i in indices})
+
+    def render(self, mode: str = "rgb_array", env_index: int = 0) -> np.ndarray | None:
+        """SMAC's own renderer (pygame) of env ``env_index``; ``"rgb_array"`` returns an (H, W, 3) array."""
+        if mode != "rgb_array":
+            raise ValueError(f"Unsupported render mode {mode!r}; SC2BatchedEnv supports 'rgb_array'")
+        index = self._check_index(env_index)
+        return self._call("render", {index: (mode,)})[index]
+
+    def _check_index(self, env_index: int) -> int:
+        if not 0 <= env_index < self.n_envs:
+            raise ValueError(f"env_index must be in [0, {self.n_envs}), got {env_index}")
+        return env_index
+
+    def close(self) -> None:
+        """Close the SC2 games and stop the worker processes (also done on garbage collection)."""
+        self._finalizer()
