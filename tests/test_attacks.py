@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from sb3_marl.attacks import FGSM, PGD, RandomNoise, make_attack
-from sb3_marl.attacks.gradient import greedy_actions
+from sb3_marl.attacks.gradient import action_margin, greedy_actions
+from sb3_marl.policies import QMIXPolicy
 
 N_AGENTS, OBS_DIM, N_ACTIONS, HIDDEN = 3, 10, 6, 16
 
@@ -208,3 +209,35 @@ def test_params_round_trip(attack):
     obs, avail, last, hidden = make_inputs()
     inputs = (agent, obs, avail, last, hidden)
     assert torch.equal(rebuilt.perturb(*inputs), attack.perturb(*inputs))
+
+
+def test_margin_objective_raises_the_margin(trained_agent):
+    obs, avail, last, hidden = make_inputs(batch_size=128, seed=13)
+    hidden = hidden * 0
+    avail[:] = True
+    greedy = greedy_actions(trained_agent.q_values(obs, last, hidden)[0], avail)
+
+    def mean_margin(o: torch.Tensor) -> float:
+        return action_margin(trained_agent.q_values(o, last, hidden)[0], avail, greedy).mean().item()
+
+    perturbed = PGD(0.1, n_steps=5, objective="margin", seed=0).perturb(trained_agent, obs, avail, last, hidden)
+    assert mean_margin(perturbed) > mean_margin(obs)
+    with pytest.raises(ValueError, match="objective"):
+        FGSM(0.1, objective="hinge")
+
+
+def test_action_margin_definition():
+    q = torch.tensor([[1.0, 3.0, 2.0], [1.0, 3.0, 2.0], [5.0, 0.0, 0.0]])
+    avail = torch.tensor([[True, True, True], [True, False, True], [True, False, False]])
+    margin = action_margin(q, avail, torch.tensor([1, 0, 0]))
+    assert margin[:2].tolist() == [-1.0, 1.0]
+    assert margin[2] == -math.inf
+
+
+def test_works_with_qmix_policy():
+    policy = QMIXPolicy(n_agents=N_AGENTS, n_actions=N_ACTIONS, obs_dim=OBS_DIM, state_dim=7, rnn_hidden_dim=HIDDEN)
+    obs, avail, last, _ = make_inputs()
+    hidden = policy.initial_hidden(obs.shape[0])
+    perturbed = FGSM(0.1, clip_observations=False).perturb(policy, obs, avail, last, hidden)
+    assert (perturbed - obs).abs().max().item() == pytest.approx(0.1)
+    assert all(p.grad is None for p in policy.parameters())

@@ -2,9 +2,11 @@
 
 The victim's policy is taken to be the softmax of its Q-values over the *available* actions. Untargeted, the
 attacks ascend ``CE(softmax(Q(õ, h)), a*)`` where ``a*`` is the victim's greedy action on the clean observation
-(paper eq. 3): they push each agent off its best action. Targeted (``target_actions`` given, as the PA-AD actor
-does), they ascend ``-CE(softmax(Q(õ, h)), â)``, i.e. move toward the target ``â``, plus ``CE(softmax(Q(õ, h)), a*)``
-when ``push_off_greedy=True`` (paper eq. 7). The recurrent state ``h`` is held fixed (detached) for the gradient.
+(paper eq. 3): they push each agent off its best action. With ``objective="margin"`` they ascend instead the
+margin ``max_{a != a*} Q(õ, a) - Q(õ, a*)`` (the inner maximisation of the policy regulariser, eq. 5).
+Targeted (``target_actions`` given, as the PA-AD actor does), they ascend ``-CE(softmax(Q(õ, h)), â)``, i.e.
+move toward the target ``â``, plus ``CE(softmax(Q(õ, h)), a*)`` when ``push_off_greedy=True`` (paper eq. 7).
+The recurrent state ``h`` is held fixed (detached) for the gradient.
 """
 
 from __future__ import annotations
@@ -34,6 +36,19 @@ def greedy_actions(q_values: torch.Tensor, avail_actions: torch.Tensor) -> torch
     return q_values.masked_fill(~avail_actions, -math.inf).argmax(dim=-1)
 
 
+def action_margin(q_values: torch.Tensor, avail_actions: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """``max_{a != actions, a available} Q(a) - Q(actions)``, float[...]; ``-inf`` where no other action is available.
+
+    Positive exactly where some other available action beats ``actions`` (int64[...]).
+    """
+    chosen = nn.functional.one_hot(actions, q_values.shape[-1]).bool()
+    best_other = q_values.masked_fill(~avail_actions | chosen, -math.inf).amax(dim=-1)
+    return best_other - q_values.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+
+
+OBJECTIVES = ("cross_entropy", "margin")
+
+
 class GradientAttack(BaseAttack):
     """Shared machinery of FGSM and PGD: the attack objective and its gradient w.r.t. the observation.
 
@@ -45,6 +60,8 @@ class GradientAttack(BaseAttack):
     :param seed: seed of the attack's random generator.
     :param push_off_greedy: in the targeted form, also push away from the clean greedy action (paper eq. 7);
         ignored when no ``target_actions`` are given (the untargeted form always pushes off it).
+    :param objective: untargeted objective: ``"cross_entropy"`` (eq. 3) or ``"margin"`` (best other action's
+        Q-value minus the greedy action's; agents with a single available action get no gradient).
     """
 
     supports_target_actions = True
@@ -58,9 +75,13 @@ class GradientAttack(BaseAttack):
         obs_high: torch.Tensor | Sequence[float] | None = None,
         seed: int | None = None,
         push_off_greedy: bool = False,
+        objective: str = "cross_entropy",
     ) -> None:
         super().__init__(epsilon, attacked_agents, clip_observations, obs_low, obs_high, seed)
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {objective!r}; allowed: {OBJECTIVES}")
         self.push_off_greedy = bool(push_off_greedy)
+        self.objective = objective
 
     def objective_gradient(
         self,
@@ -80,16 +101,26 @@ class GradientAttack(BaseAttack):
         with torch.enable_grad():
             obs = obs.detach().requires_grad_(True)
             q_values, _ = policy.q_values(obs, last_action_onehot, hidden)
-            log_probs = masked_log_softmax(q_values, avail_actions)
-            greedy_log_prob = log_probs.gather(-1, greedy.unsqueeze(-1))
-            if target_actions is None:
-                objective = -greedy_log_prob.sum()
-            else:
-                objective = log_probs.gather(-1, target_actions.unsqueeze(-1)).sum()
-                if self.push_off_greedy:
-                    objective = objective - greedy_log_prob.sum()
-            (gradient,) = torch.autograd.grad(objective, obs)
+            (gradient,) = torch.autograd.grad(self._objective(q_values, avail_actions, greedy, target_actions), obs)
         return gradient
+
+    def _objective(
+        self,
+        q_values: torch.Tensor,
+        avail_actions: torch.Tensor,
+        greedy: torch.Tensor,
+        target_actions: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """The scalar the attack ascends, summed over envs and agents (see the module docstring)."""
+        if self.objective == "margin":
+            margin = action_margin(q_values, avail_actions, greedy)
+            return torch.where(margin.isfinite(), margin, torch.zeros_like(margin)).sum()
+        log_probs = masked_log_softmax(q_values, avail_actions)
+        greedy_log_prob = log_probs.gather(-1, greedy.unsqueeze(-1)).sum()
+        if target_actions is None:
+            return -greedy_log_prob
+        target_log_prob = log_probs.gather(-1, target_actions.unsqueeze(-1)).sum()
+        return target_log_prob - greedy_log_prob if self.push_off_greedy else target_log_prob
 
     def _prepare(
         self,
@@ -102,6 +133,8 @@ class GradientAttack(BaseAttack):
     ) -> torch.Tensor:
         """Check ``target_actions`` and return the clean greedy actions int64[B, N]."""
         if target_actions is not None:
+            if self.objective != "cross_entropy":
+                raise ValueError(f"target_actions need objective='cross_entropy', not {self.objective!r}")
             n_actions = avail_actions.shape[-1]
             expected = tuple(obs.shape[:2])
             if tuple(target_actions.shape) != expected:
@@ -112,7 +145,7 @@ class GradientAttack(BaseAttack):
         return greedy_actions(q_clean, avail_actions)
 
     def get_params(self) -> dict[str, Any]:
-        return {**super().get_params(), "push_off_greedy": self.push_off_greedy}
+        return {**super().get_params(), "push_off_greedy": self.push_off_greedy, "objective": self.objective}
 
 
 class FGSM(GradientAttack):
@@ -148,7 +181,7 @@ class PGD(GradientAttack):
     :param step_size: size of each signed step (observation units); None means ``2.5 * epsilon / n_steps``.
     :param random_start: start from a uniform random point of the ε-ball instead of the clean observation.
     :param kwargs: the other arguments of :class:`GradientAttack` (``attacked_agents``, ``clip_observations``,
-        ``obs_low``, ``obs_high``, ``seed``, ``push_off_greedy``).
+        ``obs_low``, ``obs_high``, ``seed``, ``push_off_greedy``, ``objective``).
     """
 
     def __init__(
