@@ -1,0 +1,184 @@
+"""The victim's game seen from the adversary: a batched env where the adversary acts and a frozen victim plays.
+
+:class:`AdversaryEnv` wraps a :class:`~sb3_marl.envs.base.BatchedMultiAgentEnv` and a victim ``QMIXPolicy``.
+Each :meth:`~AdversaryEnv.step` takes the adversary's actions, turns them into perturbed observations with a
+:class:`~sb3_marl.attacks.learned.LearnedAttack`, lets the victim act greedily on them (its GRU state and last
+actions are tracked here, as the victim would have them under attack), steps the wrapped env and returns:
+
+* observations, state and termination/info of the wrapped env unchanged (the adversary sees the clean
+  observation of each agent it attacks, and the global state);
+* reward ``= -`` the victim team's reward (paper eq. 2, Algorithms 1-2);
+* available actions ``=`` the victim's available actions (PA-AD's targets must be actions the victim can take;
+  the continuous ATLA adversary ignores them).
+
+Resets follow :mod:`sb3_marl.envs.base`: ``step`` never resets; ``reset(env_mask)`` restarts the selected envs
+and clears the victim's hidden state and last actions there.
+
+The victim is *not* copied: it is frozen in the sense that nothing here trains it (``no_grad``), so alternating
+training (ATLA/PA-AD) can keep wrapping the live victim network.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from sb3_marl.attacks.base import AttackedAgents
+from sb3_marl.attacks.learned import ATLAAttack, LearnedAttack, PAADAttack
+from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn
+
+
+def victim_policy(victim: Any) -> nn.Module:
+    """The ``QMIXPolicy`` of ``victim`` (a QMIX model or the policy itself)."""
+    policy = getattr(victim, "policy", victim)
+    if not callable(getattr(policy, "q_values", None)):
+        raise TypeError(f"victim must be a QMIX model or a QMIXPolicy (with q_values), got {type(victim).__name__}")
+    return policy
+
+
+class AdversaryEnv(BatchedMultiAgentEnv):
+    """The wrapped env as an environment for the adversary (see the module docstring).
+
+    :param env: the victim's batched env.
+    :param victim: the victim, a QMIX model or its ``QMIXPolicy``; it acts greedily on the perturbed observations.
+    :param attack: turns adversary actions into perturbed observations (its director/adversary is not used).
+    """
+
+    def __init__(self, env: BatchedMultiAgentEnv, victim: Any, attack: LearnedAttack) -> None:
+        self.env = env
+        self.victim = victim_policy(victim)
+        if (self.victim.n_agents, self.victim.obs_dim, self.victim.n_actions) != (
+            env.n_agents,
+            env.obs_shape,
+            env.n_actions,
+        ):
+            raise ValueError(
+                f"victim shapes (n_agents={self.victim.n_agents}, obs_dim={self.victim.obs_dim}, "
+                f"n_actions={self.victim.n_actions}) do not match env {env.map_name!r} (n_agents={env.n_agents}, "
+                f"obs_shape={env.obs_shape}, n_actions={env.n_actions})"
+            )
+        self.attack = attack
+        if getattr(env, "obs_low", None) is not None and attack.obs_low is None:
+            attack.set_observation_bounds(env.obs_low, env.obs_high)
+        for name in ("map_name", "n_envs", "n_agents", "n_enemies", "n_actions", "obs_shape", "state_shape",
+                     "episode_limit", "device"):
+            setattr(self, name, getattr(env, name))
+        self.obs_low = getattr(env, "obs_low", None)
+        self.obs_high = getattr(env, "obs_high", None)
+        self._obs: torch.Tensor | None = None
+        self._avail: torch.Tensor | None = None
+        self._hidden = self.victim.initial_hidden(self.n_envs).to(self.device)
+        self._last_action = torch.zeros(self.n_envs, self.n_agents, self.n_actions, device=self.device)
+
+    @property
+    def epsilon(self) -> float:
+        """The l∞ budget of the perturbations."""
+        return self.attack.epsilon
+
+    def reset(self, env_mask: torch.Tensor | None = None, seed: int | None = None) -> ResetReturn:
+        obs, state, avail = self.env.reset(env_mask, seed)
+        restart = torch.ones(self.n_envs, dtype=torch.bool, device=self.device) if env_mask is None else env_mask
+        restart = restart.view(-1, 1, 1)
+        self._hidden = self._hidden.masked_fill(restart, 0.0)
+        self._last_action = self._last_action.masked_fill(restart, 0.0)
+        self._obs, self._avail = obs, avail
+        return obs, state, avail
+
+    def step(self, actions: torch.Tensor) -> StepReturn:
+        """Perturb with the adversary's ``actions``, let the victim act greedily, step the env; reward negated."""
+        if self._obs is None:
+            raise RuntimeError("call reset() before step()")
+        with torch.no_grad():
+            perturbed = self.attack.perturb_with_actions(
+                self.victim, self._obs, self._avail, self._last_action, self._hidden, actions.to(self.device)
+            )
+            q_values, self._hidden = self.victim.q_values(perturbed, self._last_action, self._hidden)
+            victim_actions = self.victim.select_actions(q_values, self._avail, 0.0)
+        obs, state, avail, reward, terminated, info = self.env.step(victim_actions)
+        self._last_action = nn.functional.one_hot(victim_actions, self.n_actions).to(self._last_action.dtype)
+        self._obs, self._avail = obs, avail
+        return obs, state, avail, -reward, terminated, {**info, "victim_actions": victim_actions}
+
+    def get_stats(self) -> dict[str, float]:
+        """The wrapped env's statistics (``win_rate`` is the *victim's*)."""
+        return self.env.get_stats()
+
+    def close(self) -> None:
+        self.env.close()
+
+    def render(self, mode: str = "rgb_array", env_index: int = 0) -> np.ndarray | None:
+        return self.env.render(mode, env_index)
+
+
+class PerturbationAdversaryEnv(AdversaryEnv):
+    """ATLA's env: actions are float[B, N, O] in ``[-1, 1]``, applied as ``õ = clip(o + ε·a)``.
+
+    :param env: the victim's batched env.
+    :param victim: a QMIX model or its ``QMIXPolicy``.
+    :param epsilon: l∞ budget (observation units).
+    :param attacked_agents: which agents are perturbed (see :class:`~sb3_marl.attacks.base.BaseAttack`).
+    :param clip_observations: clip perturbed observations to the env's ``obs_low``/``obs_high``.
+    """
+
+    def __init__(
+        self,
+        env: BatchedMultiAgentEnv,
+        victim: Any,
+        epsilon: float,
+        attacked_agents: AttackedAgents = None,
+        clip_observations: bool = True,
+    ) -> None:
+        attack = ATLAAttack(None, epsilon, attacked_agents=attacked_agents, clip_observations=clip_observations)
+        super().__init__(env, victim, attack)
+
+    @property
+    def action_space(self) -> spaces.Box:
+        """Per-env action space: one direction in ``[-1, 1]^O`` per agent."""
+        return spaces.Box(low=-1.0, high=1.0, shape=(self.n_agents, self.obs_shape), dtype=np.float32)
+
+
+class TargetActionAdversaryEnv(AdversaryEnv):
+    """PA-AD's env: actions are int64[B, N] target actions, steered toward by a targeted FGSM (paper eq. 7).
+
+    Its action space is the victim's (``MultiDiscrete([A] * N)``, availability = the victim's), so the director is
+    a plain QMIX trained on this env.
+
+    :param env: the victim's batched env.
+    :param victim: a QMIX model or its ``QMIXPolicy``.
+    :param epsilon: l∞ budget (observation units).
+    :param attacked_agents: which agents are perturbed (see :class:`~sb3_marl.attacks.base.BaseAttack`).
+    :param clip_observations: clip perturbed observations to the env's ``obs_low``/``obs_high``.
+    :param push_off_greedy: the actor also pushes away from the victim's clean greedy action (eq. 7).
+    """
+
+    def __init__(
+        self,
+        env: BatchedMultiAgentEnv,
+        victim: Any,
+        epsilon: float,
+        attacked_agents: AttackedAgents = None,
+        clip_observations: bool = True,
+        push_off_greedy: bool = True,
+    ) -> None:
+        attack = PAADAttack(
+            None, epsilon, push_off_greedy=push_off_greedy, attacked_agents=attacked_agents,
+            clip_observations=clip_observations,
+        )
+        super().__init__(env, victim, attack)
+
+    def step(self, actions: torch.Tensor) -> StepReturn:
+        if self._avail is not None:
+            if bool(((actions < 0) | (actions >= self.n_actions)).any()):
+                raise ValueError(f"target actions must be action indices in [0, {self.n_actions})")
+            chosen = self._avail.gather(-1, actions.long().to(self.device).unsqueeze(-1)).squeeze(-1)
+            if not bool(chosen.all()):
+                env, agent = (int(i) for i in (~chosen).nonzero()[0])
+                raise ValueError(
+                    f"target action {int(actions[env, agent])} of env {env}, agent {agent} is not available to the "
+                    "victim"
+                )
+        return super().step(actions)

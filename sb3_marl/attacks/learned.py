@@ -1,0 +1,221 @@
+"""Learned attacks: an RL adversary picks an action each step and the attack turns it into a perturbation.
+
+* :class:`ATLAAttack` (Zhang et al. 2021): the adversary's action is the perturbation direction itself,
+  ``δ = ε · a`` with ``a = tanh(u)`` in ``(-1, 1)^O`` from a :class:`~sb3_marl.adversaries.MAPPO` actor.
+* :class:`PAADAttack` (Sun et al. 2022): the adversary (the *director*, a QMIX) picks a target action ``â`` per
+  agent and the *actor*, a targeted FGSM (paper eq. 7), steers the victim toward ``â`` and off its greedy action.
+
+Both split into :meth:`LearnedAttack.adversary_actions` (what the trained adversary chooses) and
+:meth:`LearnedAttack.perturb_with_actions` (how a chosen action becomes an observation inside the ε-ball). The
+adversary envs of :mod:`sb3_marl.adversaries.adversary_env` use the second half alone, with actions coming from
+the adversary being trained, so training and attacking share exactly the same perturbation.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from sb3_marl.attacks.base import BaseAttack
+from sb3_marl.attacks.gradient import FGSM, greedy_actions
+
+if TYPE_CHECKING:
+    from sb3_marl.adversaries.mappo import MAPPO
+    from sb3_marl.adversaries.policies import MAPPOPolicy
+    from sb3_marl.policies.qmix_policy import QMIXPolicy
+    from sb3_marl.qmix import QMIX
+
+
+class LearnedAttack(BaseAttack):
+    """An attack driven by a trained adversary (see the module docstring).
+
+    :param epsilon: l∞ budget (see :class:`~sb3_marl.attacks.base.BaseAttack`).
+    :param attacked_agents: which agents are attacked (see :class:`~sb3_marl.attacks.base.BaseAttack`).
+    :param clip_observations: clip to the observation bounds (see :class:`~sb3_marl.attacks.base.BaseAttack`).
+    :param obs_low: lower bound of each observation feature, float[O], or None.
+    :param obs_high: upper bound of each observation feature, float[O], or None.
+    :param seed: seed of the attack's random generator.
+    """
+
+    supports_target_actions = False
+
+    def perturb_with_actions(
+        self,
+        policy: nn.Module,
+        obs: torch.Tensor,
+        avail_actions: torch.Tensor,
+        last_action_onehot: torch.Tensor,
+        hidden: torch.Tensor,
+        adversary_actions: torch.Tensor,
+    ) -> torch.Tensor:
+        """Perturbed observations float[B, N, O] for given adversary actions (unattacked and dead agents untouched).
+
+        Arguments as in :meth:`perturb`, plus ``adversary_actions`` (their form depends on the attack).
+        """
+        if obs.dim() != 3:
+            raise ValueError(f"obs must have shape [B, N, O], got {tuple(obs.shape)}")
+        mask = self.agent_mask(obs)
+        with torch.no_grad():
+            perturbed = self._apply_actions(
+                policy,
+                obs.detach(),
+                avail_actions.bool(),
+                last_action_onehot.detach(),
+                hidden.detach(),
+                adversary_actions.detach(),
+            )
+            return torch.where(mask.unsqueeze(-1), perturbed, obs.detach())
+
+    def _perturb(
+        self,
+        policy: nn.Module,
+        obs: torch.Tensor,
+        avail_actions: torch.Tensor,
+        last_action_onehot: torch.Tensor,
+        hidden: torch.Tensor,
+        state: torch.Tensor | None,
+        target_actions: torch.Tensor | None,
+    ) -> torch.Tensor:
+        actions = self.adversary_actions(obs, avail_actions, last_action_onehot)
+        return self._apply_actions(policy, obs, avail_actions, last_action_onehot, hidden, actions)
+
+    @abstractmethod
+    def adversary_actions(
+        self, obs: torch.Tensor, avail_actions: torch.Tensor, last_action_onehot: torch.Tensor
+    ) -> torch.Tensor:
+        """The trained adversary's actions for clean observations float[B, N, O]."""
+
+    @abstractmethod
+    def _apply_actions(
+        self,
+        policy: nn.Module,
+        obs: torch.Tensor,
+        avail_actions: torch.Tensor,
+        last_action_onehot: torch.Tensor,
+        hidden: torch.Tensor,
+        adversary_actions: torch.Tensor,
+    ) -> torch.Tensor:
+        """Perturb every agent's observation according to ``adversary_actions`` (masking is done by the caller)."""
+
+
+class ATLAAttack(LearnedAttack):
+    """ATLA: the perturbation is ``ε · a`` where ``a`` in ``[-1, 1]^O`` is a MAPPO adversary's action per agent.
+
+    :param adversary: the trained :class:`~sb3_marl.adversaries.MAPPO` (or its ``MAPPOPolicy``); None for an
+        attack that only applies given actions (:meth:`perturb_with_actions`), as the adversary env does.
+    :param epsilon: l∞ budget.
+    :param deterministic: act with ``tanh(mean)`` (default, as for a test-time attack) or sample the Gaussian
+        from the attack's seeded generator.
+    :param kwargs: ``attacked_agents``, ``clip_observations``, ``obs_low``, ``obs_high``, ``seed`` of
+        :class:`~sb3_marl.attacks.base.BaseAttack`.
+    """
+
+    def __init__(
+        self, adversary: MAPPO | MAPPOPolicy | None, epsilon: float, deterministic: bool = True, **kwargs: Any
+    ) -> None:
+        super().__init__(epsilon, **kwargs)
+        self.adversary = adversary
+        self.deterministic = bool(deterministic)
+
+    def adversary_actions(
+        self, obs: torch.Tensor, avail_actions: torch.Tensor, last_action_onehot: torch.Tensor
+    ) -> torch.Tensor:
+        if self.adversary is None:
+            raise RuntimeError("this ATLAAttack has no adversary: give one, or call perturb_with_actions()")
+        policy: MAPPOPolicy = getattr(self.adversary, "policy", self.adversary)
+        actions, _, _ = policy.act(obs, self.deterministic, None if self.deterministic else self.generator(obs.device))
+        return actions
+
+    def _apply_actions(
+        self,
+        policy: nn.Module,
+        obs: torch.Tensor,
+        avail_actions: torch.Tensor,
+        last_action_onehot: torch.Tensor,
+        hidden: torch.Tensor,
+        adversary_actions: torch.Tensor,
+    ) -> torch.Tensor:
+        if adversary_actions.shape != obs.shape:
+            raise ValueError(
+                f"ATLA actions must have the observations' shape {tuple(obs.shape)}, "
+                f"got {tuple(adversary_actions.shape)}"
+            )
+        return self.project(obs, self.epsilon * adversary_actions.clamp(-1.0, 1.0))
+
+    def get_params(self) -> dict[str, Any]:
+        return {**super().get_params(), "deterministic": self.deterministic}
+
+
+class PAADAttack(LearnedAttack):
+    """PA-AD: a QMIX director picks a target action per agent; a targeted FGSM (paper eq. 7) steers toward it.
+
+    The director is recurrent: the attack keeps the director's hidden state and previous target actions between
+    calls, and restarts them for every env whose victim ``last_action_onehot`` is all zero (an episode's first
+    step, where SMAC agents have no previous action) or when the batch size changes.
+
+    :param director: the trained director (a :class:`~sb3_marl.qmix.QMIX` on a
+        :class:`~sb3_marl.adversaries.TargetActionAdversaryEnv`, or its ``QMIXPolicy``); None for an attack that
+        only applies given target actions (:meth:`perturb_with_actions`), as the adversary env does.
+    :param epsilon: l∞ budget.
+    :param push_off_greedy: the actor also pushes away from the victim's clean greedy action (eq. 7; default).
+    :param kwargs: ``attacked_agents``, ``clip_observations``, ``obs_low``, ``obs_high``, ``seed`` of
+        :class:`~sb3_marl.attacks.base.BaseAttack`.
+    """
+
+    def __init__(
+        self, director: QMIX | QMIXPolicy | None, epsilon: float, push_off_greedy: bool = True, **kwargs: Any
+    ) -> None:
+        super().__init__(epsilon, **kwargs)
+        self.director = director
+        # Agent selection is done by this attack; the actor perturbs whatever it is given.
+        self.actor = FGSM(epsilon, clip_observations=self.clip_observations, push_off_greedy=push_off_greedy)
+        if self.obs_low is not None:
+            self.actor.set_observation_bounds(self.obs_low, self.obs_high)
+        self._director_hidden: torch.Tensor | None = None
+        self._director_last_action: torch.Tensor | None = None
+
+    def set_observation_bounds(
+        self, obs_low: torch.Tensor | Sequence[float], obs_high: torch.Tensor | Sequence[float]
+    ) -> None:
+        super().set_observation_bounds(obs_low, obs_high)
+        if hasattr(self, "actor"):
+            self.actor.set_observation_bounds(obs_low, obs_high)
+
+    def adversary_actions(
+        self, obs: torch.Tensor, avail_actions: torch.Tensor, last_action_onehot: torch.Tensor
+    ) -> torch.Tensor:
+        """The director's greedy target actions int64[B, N] (over the victim's available actions)."""
+        if self.director is None:
+            raise RuntimeError("this PAADAttack has no director: give one, or call perturb_with_actions()")
+        policy: QMIXPolicy = getattr(self.director, "policy", self.director)
+        batch_size = obs.shape[0]
+        if self._director_hidden is None or self._director_hidden.shape[0] != batch_size:
+            self._director_hidden = policy.initial_hidden(batch_size)
+            self._director_last_action = torch.zeros_like(avail_actions, dtype=obs.dtype)
+        episode_start = last_action_onehot.flatten(1).eq(0).all(dim=1).view(-1, 1, 1)
+        hidden = self._director_hidden.masked_fill(episode_start, 0.0)
+        last_target = self._director_last_action.masked_fill(episode_start, 0.0)
+        q_values, self._director_hidden = policy.q_values(obs, last_target, hidden)
+        targets = greedy_actions(q_values, avail_actions)
+        self._director_last_action = nn.functional.one_hot(targets, avail_actions.shape[-1]).to(obs.dtype)
+        return targets
+
+    def _apply_actions(
+        self,
+        policy: nn.Module,
+        obs: torch.Tensor,
+        avail_actions: torch.Tensor,
+        last_action_onehot: torch.Tensor,
+        hidden: torch.Tensor,
+        adversary_actions: torch.Tensor,
+    ) -> torch.Tensor:
+        return self.actor.perturb(
+            policy, obs, avail_actions, last_action_onehot, hidden, target_actions=adversary_actions.long()
+        )
+
+    def get_params(self) -> dict[str, Any]:
+        return {**super().get_params(), "push_off_greedy": self.actor.push_off_greedy}
