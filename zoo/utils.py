@@ -156,7 +156,7 @@ def parse_schedule(key: str, value: Any) -> Any:
         try:
             return SimpleLinearSchedule(float(value[len("lin_") :]))
         except ValueError:
-            raise SystemExit(f"Cannot parse the schedule {key}: {value!r} (expected lin_<number>, e.g. lin_5e-4)") from None
+            raise SystemExit(f"Cannot parse the schedule {key}: {value!r} (expected lin_<v>, e.g. lin_5e-4)") from None
     return value
 
 

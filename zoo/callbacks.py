@@ -1,0 +1,64 @@
+"""Callbacks used by the zoo's hyperparameter search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from stable_baselines3.common.callbacks import BaseCallback
+
+
+class TrialEvalCallback(BaseCallback):
+    """Evaluate every ``eval_freq`` env steps, report the win rate to an Optuna trial and stop when it is pruned.
+
+    Several seeds of one trial train one after the other; seed ``k`` reports at steps
+    ``k * n_evaluations + i`` so that the pruner compares like with like across trials (same seed index and
+    evaluation index).
+
+    :param eval_env: batched env the evaluation episodes run on
+    :param trial: the Optuna trial to report to
+    :param n_eval_episodes: episodes per evaluation
+    :param eval_freq: evaluate every this many callback calls (one call = one batched step of the training env)
+    :param step_offset: first report step of this seed (``seed_index * n_evaluations``)
+    :param attack: attack applied to the observations during evaluation, or None
+    """
+
+    def __init__(
+        self,
+        eval_env: Any,
+        trial: optuna.Trial,
+        n_eval_episodes: int,
+        eval_freq: int,
+        step_offset: int = 0,
+        attack: Any | None = None,
+    ):
+        super().__init__(verbose=0)
+        self.eval_env = eval_env
+        self.trial = trial
+        self.n_eval_episodes = n_eval_episodes
+        self.eval_freq = eval_freq
+        self.step_offset = step_offset
+        self.attack = attack
+        self.eval_idx = 0
+        self.is_pruned = False
+        self.last_win_rate: float | None = None
+
+    def evaluate(self) -> float:
+        """Run the evaluation episodes, report the win rate and return it."""
+        from sb3_marl.common.evaluation import evaluate_policy
+
+        win_rate, _, _ = evaluate_policy(
+            self.model, self.eval_env, n_eval_episodes=self.n_eval_episodes, deterministic=True, attack=self.attack
+        )
+        self.last_win_rate = float(win_rate)
+        self.trial.report(self.last_win_rate, self.step_offset + self.eval_idx)
+        self.eval_idx += 1
+        return self.last_win_rate
+
+    def _on_step(self) -> bool:
+        if self.n_calls % self.eval_freq == 0:
+            self.evaluate()
+            if self.trial.should_prune():
+                self.is_pruned = True
+                return False
+        return True

@@ -1,0 +1,374 @@
+"""Experiment manager: hyperparameters, run folders, callbacks, training, saving and Optuna tuning.
+
+The shape follows rl-zoo3's ``ExperimentManager``; the fields of ``args`` are the flags of ``zoo/train.py``.
+A run writes ``<log_folder>/<algo>/<map>_<id>/``::
+
+    <map>.zip                       final model
+    best_model.zip, evaluations.npz EvalCallback (best by win rate)
+    rl_model_<N>_steps.zip          checkpoints (+ rl_model_replay_buffer_<N>_steps.pkl with --save-replay-buffer)
+    replay_buffer.pkl               --save-replay-buffer
+    <AlgoClass>_1/events.*          TensorBoard (unless -tb points elsewhere)
+    <map>/config.yml, args.yml, command.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import yaml
+
+from zoo.callbacks import TrialEvalCallback
+from zoo.hyperparams_opt import HYPERPARAMS_SAMPLER, merge_sampled
+from zoo.utils import (
+    ALGOS,
+    check_hyperparams,
+    default_conf_file,
+    find_run_folder,
+    get_latest_run_id,
+    make_attack,
+    parse_schedule,
+    replay_buffer_path_for,
+    write_yaml,
+)
+
+#: yaml keys the zoo consumes itself; the rest are constructor keywords of the algorithm.
+ZOO_KEYS = ("n_timesteps", "n_envs", "env_kwargs")
+
+
+class ExperimentManager:
+    """Set up, run and save one training run, or an Optuna study, from the parsed flags of ``zoo/train.py``.
+
+    :param args: the namespace returned by ``zoo.train.build_parser().parse_args()``
+    """
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.algo = args.algo
+        self.env_name = args.env
+        self.algo_class = ALGOS[self.algo].load()
+        self.log_path = Path(args.log_folder) / self.algo
+        self.save_path = self.log_path / f"{self.env_name}_{get_latest_run_id(self.log_path, self.env_name) + 1}"
+        self.params_path = self.save_path / self.env_name
+        self.hyperparams, self.saved_hyperparams = self.read_hyperparameters()
+        yaml_timesteps, yaml_n_envs = self.hyperparams.pop("n_timesteps", None), self.hyperparams.pop("n_envs", 1)
+        self.n_timesteps = int(args.n_timesteps if args.n_timesteps > 0 else yaml_timesteps)
+        self.n_envs = int(args.n_envs if args.n_envs > 0 else yaml_n_envs)
+        self.env_kwargs = dict(self.hyperparams.pop("env_kwargs", None) or {})
+        self.device = _resolve_device(args.device)
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Hyperparameters
+    def read_hyperparameters(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Load the yaml entry for the map (or ``default``), apply ``-params`` overrides and parse schedules.
+
+        :return: (kwargs ready for the algorithm, plain values as written to ``config.yml``)
+        """
+        conf_file = Path(self.args.conf_file) if self.args.conf_file else default_conf_file(self.algo)
+        try:
+            table = yaml.safe_load(conf_file.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise SystemExit(f"Cannot read hyperparameters from {conf_file}: {exc}") from None
+        if self.env_name in table:
+            entry = table[self.env_name]
+        elif "default" in table:
+            entry = table["default"]
+            print(f"Using 'default' hyperparameters of {conf_file} for {self.env_name}")
+        else:
+            raise SystemExit(f"Hyperparameters not found for {self.algo}-{self.env_name} in {conf_file} (no 'default')")
+        saved = {**entry, **(self.args.hyperparams or {})}
+        if "n_timesteps" not in saved and self.args.n_timesteps <= 0:
+            raise SystemExit(f"{conf_file} [{self.env_name}] has no n_timesteps and -n was not given")
+        if self.algo == "regularized":
+            saved["pretrained"] = self._pretrained_path()
+        hyperparams = {key: parse_schedule(key, value) for key, value in saved.items()}
+        check_hyperparams(self.algo_class, {k: v for k, v in hyperparams.items() if k not in ZOO_KEYS}, str(conf_file))
+        return hyperparams, saved
+
+    def _pretrained_path(self) -> str:
+        """``--pretrained`` or the final model of the latest qmix run for this map in the log folder."""
+        if self.args.pretrained:
+            path = Path(self.args.pretrained)
+            if not path.is_file():
+                raise SystemExit(f"--pretrained {path} is not a file")
+            return str(path)
+        try:
+            run = find_run_folder(self.args.log_folder, "qmix", self.env_name)
+        except SystemExit as exc:
+            raise SystemExit(f"regularized needs a pretrained QMIX: {exc}; train one or pass --pretrained") from None
+        path = run / f"{self.env_name}.zip"
+        if not path.is_file():
+            raise SystemExit(f"regularized needs a pretrained QMIX: {path} is missing; pass --pretrained")
+        print(f"Pretrained QMIX: {path}")
+        return str(path)
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Environments and callbacks
+    def make_env(self, n_envs: int, seed: int | None) -> Any:
+        """A batched env of the map on the chosen backend and device."""
+        from sb3_marl.envs import make_env
+
+        return make_env(
+            self.env_name, n_envs=n_envs, backend=self.args.backend, seed=seed, device=self.device, **self.env_kwargs
+        )
+
+    def eval_attack(self) -> Any | None:
+        """The attack used during evaluation (``--eval-attack``; budget ``--eval-epsilon`` or the algo's epsilon)."""
+        epsilon = self.args.eval_epsilon if self.args.eval_epsilon is not None else self.hyperparams.get("epsilon", 0.2)
+        return make_attack(self.args.eval_attack, epsilon)
+
+    def create_callbacks(self) -> list[Any]:
+        """Checkpoints (``--save-freq``) and periodic evaluation (``--eval-freq``), both counted in env steps."""
+        from sb3_marl.common.callbacks import CheckpointCallback, EvalCallback
+
+        callbacks = []
+        if self.args.save_freq > 0:
+            callbacks.append(
+                CheckpointCallback(
+                    save_freq=max(self.args.save_freq // self.n_envs, 1),
+                    save_path=str(self.save_path),
+                    name_prefix="rl_model",
+                    save_replay_buffer=self.args.save_replay_buffer,
+                    verbose=self.args.verbose,
+                )
+            )
+        if self.args.eval_freq > 0:
+            n_eval_envs = max(1, min(self.n_envs, self.args.eval_episodes))
+            callbacks.append(
+                EvalCallback(
+                    self.make_env(n_eval_envs, seed=self.args.seed + 1),
+                    n_eval_episodes=self.args.eval_episodes,
+                    eval_freq=max(self.args.eval_freq // self.n_envs, 1),
+                    log_path=str(self.save_path),
+                    best_model_save_path=str(self.save_path),
+                    deterministic=True,
+                    attack=self.eval_attack(),
+                    verbose=self.args.verbose,
+                )
+            )
+        return callbacks
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Training
+    def setup_experiment(self) -> Any:
+        """Create the run folder, save the configuration and return a new or loaded model."""
+        self.params_path.mkdir(parents=True, exist_ok=True)
+        self._save_config()
+        env = self.make_env(self.n_envs, seed=self.args.seed)
+        tensorboard_log = str(Path(self.args.tensorboard_log) / self.env_name) if self.args.tensorboard_log else None
+        tensorboard_log = tensorboard_log or str(self.save_path)
+        if self.args.trained_agent:
+            return self._load_trained_agent(env, tensorboard_log)
+        kwargs = {k: v for k, v in self.hyperparams.items() if k not in ZOO_KEYS}
+        return self.algo_class(
+            env=env,
+            tensorboard_log=tensorboard_log,
+            seed=self.args.seed,
+            verbose=self.args.verbose,
+            device=self.device,
+            **kwargs,
+        )
+
+    def _load_trained_agent(self, env: Any, tensorboard_log: str) -> Any:
+        """Load ``-i`` to continue training, with the replay buffer saved next to it when there is one."""
+        path = Path(self.args.trained_agent)
+        if path.suffix != ".zip" or not path.is_file():
+            raise SystemExit(f"--trained-agent must be an existing .zip model file, got {path}")
+        print(f"Loading pretrained agent {path}")
+        model = self.algo_class.load(path, env=env, device=self.device)
+        model.tensorboard_log = tensorboard_log
+        buffer_path = replay_buffer_path_for(path)
+        if buffer_path.is_file():
+            print(f"Loading replay buffer {buffer_path}")
+            model.load_replay_buffer(buffer_path)
+        return model
+
+    def learn(self, model: Any) -> None:
+        """Train for ``n_timesteps`` (continuing the step count with ``-i``); Ctrl-C stops and still saves."""
+        try:
+            model.learn(
+                self.n_timesteps,
+                callback=self.create_callbacks(),
+                tb_log_name=self.algo_class.__name__,
+                reset_num_timesteps=not self.args.trained_agent,
+                progress_bar=self.args.progress,
+            )
+        except KeyboardInterrupt:
+            print("Training interrupted; saving the model")
+
+    def save_trained_model(self, model: Any) -> None:
+        """Write ``<map>.zip`` (and ``replay_buffer.pkl`` with ``--save-replay-buffer``) into the run folder."""
+        model_path = self.save_path / f"{self.env_name}.zip"
+        print(f"Saving to {model_path}")
+        model.save(model_path)
+        if self.args.save_replay_buffer:
+            model.save_replay_buffer(self.save_path / "replay_buffer.pkl")
+
+    def _save_config(self) -> None:
+        """``config.yml`` (hyperparameters used), ``args.yml`` (all flags) and ``command.txt``, via safe_dump."""
+        config = {**self.saved_hyperparams, "n_timesteps": self.n_timesteps, "n_envs": self.n_envs}
+        write_yaml(self.params_path / "config.yml", config)
+        write_yaml(self.params_path / "args.yml", vars(self.args))
+        command = getattr(sys, "orig_argv", sys.argv)
+        (self.params_path / "command.txt").write_text(" ".join(command) + "\n")
+        print(f"Log path: {self.save_path}")
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Hyperparameter optimisation
+    def hyperparameters_optimization(self) -> optuna.Study:
+        """Run the Optuna study (``--n-trials`` here, shared with other workers through ``--storage``) and report."""
+        self.log_path.mkdir(parents=True, exist_ok=True)
+        storage = self.args.storage or f"sqlite:///{(self.log_path / 'optuna.db').resolve()}"
+        study_name = self.args.study_name or f"{self.algo}_{self.env_name}"
+        study = _open_study(storage, study_name, self._create_sampler(), self._create_pruner())
+        print(f"Optuna study {study_name!r} in {_redact(storage)}")
+        try:
+            study.optimize(self.objective, n_trials=self.args.n_trials, n_jobs=self.args.n_jobs, gc_after_trial=True)
+        except KeyboardInterrupt:
+            print("Tuning interrupted; writing the report of the trials so far")
+        self._report(study)
+        return study
+
+    def _create_sampler(self) -> optuna.samplers.BaseSampler:
+        seed = self.args.seed
+        if self.args.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        return optuna.samplers.TPESampler(n_startup_trials=self.args.n_startup_trials, seed=seed, multivariate=True)
+
+    def _create_pruner(self) -> optuna.pruners.BasePruner:
+        if self.args.pruner == "halving":
+            return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=4, min_early_stopping_rate=0)
+        if self.args.pruner == "median":
+            return optuna.pruners.MedianPruner(
+                n_startup_trials=self.args.n_startup_trials, n_warmup_steps=self.args.n_evaluations // 3
+            )
+        return optuna.pruners.NopPruner()
+
+    def objective(self, trial: optuna.Trial) -> float:
+        """Mean over ``--n-seeds-per-trial`` seeds of the last evaluation's win rate with the sampled settings."""
+        sampled = HYPERPARAMS_SAMPLER[self.algo](trial)
+        kwargs = merge_sampled({k: v for k, v in self.hyperparams.items() if k not in ZOO_KEYS}, sampled)
+        eval_freq = max(self.n_timesteps // self.args.n_evaluations // self.n_envs, 1)
+        win_rates = []
+        for seed_index in range(self.args.n_seeds_per_trial):
+            seed = self.args.seed + 1000 * trial.number + seed_index
+            model = self.algo_class(
+                env=self.make_env(self.n_envs, seed=seed),
+                seed=seed,
+                verbose=max(self.args.verbose - 1, 0),
+                device=self.device,
+                **kwargs,
+            )
+            callback = TrialEvalCallback(
+                self.make_env(max(1, min(self.n_envs, self.args.eval_episodes)), seed=seed + 1),
+                trial,
+                n_eval_episodes=self.args.eval_episodes,
+                eval_freq=eval_freq,
+                step_offset=seed_index * self.args.n_evaluations,
+                attack=self.eval_attack(),
+            )
+            model.learn(self.n_timesteps, callback=callback)
+            if callback.is_pruned:
+                raise optuna.TrialPruned()
+            final_evaluation_missing = callback.eval_idx < self.args.n_evaluations
+            win_rates.append(callback.evaluate() if final_evaluation_missing else callback.last_win_rate)
+        trial.set_user_attr("win_rates", win_rates)
+        trial.set_user_attr("win_rate_std", float(np.std(win_rates)))
+        return float(np.mean(win_rates))
+
+    def _report(self, study: optuna.Study) -> None:
+        """Print the best trial; write the trials as CSV and Optuna's plots as PNG under the log folder."""
+        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        print(f"Number of finished trials: {len(study.trials)} ({len(complete)} complete)")
+        if complete:
+            print(f"Best trial #{study.best_trial.number}: win rate {study.best_value:.3f}")
+            for key, value in study.best_trial.params.items():
+                print(f"    {key}: {value}")
+        stem = (
+            f"report_{self.env_name}_{self.args.n_trials}-trials-{self.n_timesteps}"
+            f"-{self.args.sampler}-{self.args.pruner}_{int(time.time())}"
+        )
+        csv_path = self.log_path / f"{stem}.csv"
+        study.trials_dataframe().to_csv(csv_path)
+        print(f"Writing report to {csv_path}")
+        for name, path in _save_study_plots(study, self.log_path / stem).items():
+            print(f"Plot {name}: {path}")
+
+
+def _resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; other values are checked by torch."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        return str(torch.device(device))
+    except RuntimeError as exc:
+        raise SystemExit(f"Invalid --device {device!r}: {exc}") from None
+
+
+def _redact(url: str) -> str:
+    """A storage URL with its password hidden, for printing."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not an SQLAlchemy URL: print as is
+        return url
+
+
+def _open_study(
+    storage: str, study_name: str, sampler: optuna.samplers.BaseSampler, pruner: optuna.pruners.BasePruner
+) -> optuna.Study:
+    """Create or load a study; an unreachable or malformed storage exits with one line naming it."""
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    try:
+        return optuna.create_study(
+            storage=storage,
+            study_name=study_name,
+            sampler=sampler,
+            pruner=pruner,
+            load_if_exists=True,
+            direction="maximize",
+        )
+    except (SQLAlchemyError, ArgumentError, ImportError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SystemExit(f"Cannot open Optuna storage {_redact(storage)}: {reason}") from None
+
+
+def _save_study_plots(study: optuna.Study, stem: Path) -> dict[str, Path]:
+    """Optuna's matplotlib plots of the study as PNG files ``<stem>_<name>.png``; plots that need more complete
+    trials than there are (e.g. parameter importances) are skipped with a note."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    plots = {
+        "optimization_history": ovm.plot_optimization_history,
+        "intermediate_values": ovm.plot_intermediate_values,
+        "param_importances": ovm.plot_param_importances,
+    }
+    written = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        for name, plot in plots.items():
+            try:
+                axes = plot(study)
+            except (ValueError, RuntimeError, ZeroDivisionError) as exc:
+                print(f"Skipping the {name} plot: {exc}")
+                continue
+            figure = np.ravel(axes)[0].figure
+            path = stem.with_name(f"{stem.name}_{name}.png")
+            figure.savefig(path, bbox_inches="tight")
+            plt.close(figure)
+            written[name] = path
+    return written

@@ -1,0 +1,121 @@
+"""Train (or tune with Optuna) a QMIX-family agent on a SMAC map, RL Baselines3 Zoo style.
+
+Examples::
+
+    python zoo/train.py --algo qmix --env 3m
+    python zoo/train.py --algo fgsm --env 2s3z --eval-attack fgsm -P
+    python zoo/train.py --algo qmix --env 3m -optimize --n-trials 20 --n-seeds-per-trial 3
+    python zoo/train.py --algo qmix --env 3m -optimize --storage postgresql+psycopg2://user:pw@host/db --study-name s
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from zoo.utils import ALGOS, StoreDict, check_map_name, closest_choice
+
+EVAL_ATTACKS = ["none", "random", "fgsm", "pgd"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose invalid choices suggest the closest allowed value."""
+
+    def _check_value(self, action: argparse.Action, value: object) -> None:
+        if action.choices is not None and value not in action.choices:
+            try:
+                what = f"value for {'/'.join(action.option_strings)}"
+                closest_choice(str(value), [str(c) for c in action.choices], what)
+            except SystemExit as exc:
+                self.error(str(exc))
+        super()._check_value(action, value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line flags (names and defaults of rl-zoo3's ``train.py`` where they exist)."""
+    parser = _Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algo", required=True, choices=list(ALGOS), help="algorithm")
+    parser.add_argument("--env", required=True, help="SMAC map name, e.g. 3m")
+    parser.add_argument("-n", "--n-timesteps", type=int, default=-1, help="env steps (overrides the yaml)")
+    parser.add_argument("-f", "--log-folder", default="logs", help="log folder")
+    parser.add_argument("--seed", type=int, default=-1, help="random seed (negative: drawn at random, then saved)")
+    parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--n-envs", type=int, default=-1, help="episodes simulated as one batch (overrides the yaml)")
+    parser.add_argument("-tb", "--tensorboard-log", default="", help="TensorBoard folder (default: the run folder)")
+    parser.add_argument("--eval-freq", type=int, default=25_000, help="evaluate every N env steps (<= 0: never)")
+    parser.add_argument("--eval-episodes", type=int, default=32, help="episodes per evaluation")
+    parser.add_argument("--eval-attack", default="none", choices=EVAL_ATTACKS, help="attack during evaluation")
+    parser.add_argument("--eval-epsilon", type=float, default=None, help="budget of --eval-attack (default: algo's)")
+    parser.add_argument("--save-freq", type=int, default=-1, help="checkpoint every N env steps (<= 0: never)")
+    parser.add_argument(
+        "--save-replay-buffer", action="store_true", help="save the replay buffer with the model and checkpoints"
+    )
+    parser.add_argument("-i", "--trained-agent", default="", help="model .zip to continue training")
+    parser.add_argument(
+        "-params",
+        "--hyperparams",
+        nargs="+",
+        action=StoreDict,
+        help="overrides, key:value with yaml values, e.g. learning_rate:1e-3 policy_kwargs:'{rnn_hidden_dim: 128}'",
+    )
+    parser.add_argument("--backend", default="sim", choices=["sim", "sc2"], help="built-in simulator or real SMAC")
+    parser.add_argument("-P", "--progress", action="store_true", help="show a progress bar")
+    parser.add_argument("--verbose", type=int, default=1, help="0: quiet, 1: info, 2: debug")
+    parser.add_argument("--pretrained", default="", help="regularized: QMIX to start from (default: latest qmix run)")
+    parser.add_argument("-conf", "--conf-file", default="", help="yaml file (default: hyperparams/<algo>.yml)")
+    tuning = parser.add_argument_group("hyperparameter optimisation (Optuna)")
+    tuning.add_argument("-optimize", "--optimize-hyperparameters", action="store_true", help="run an Optuna study")
+    tuning.add_argument("--n-trials", type=int, default=500, help="trials run by this worker")
+    tuning.add_argument("--n-jobs", type=int, default=1, help="trials in parallel (threads)")
+    tuning.add_argument("--sampler", default="tpe", choices=["tpe", "random"], help="Optuna sampler")
+    tuning.add_argument("--pruner", default="median", choices=["median", "halving", "none"], help="Optuna pruner")
+    tuning.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the log folder)")
+    tuning.add_argument("--study-name", default=None, help="study name (default: <algo>_<env>)")
+    tuning.add_argument("--n-startup-trials", type=int, default=10, help="random trials before TPE / pruning")
+    tuning.add_argument("--n-evaluations", type=int, default=4, help="intermediate evaluations per seed of a trial")
+    tuning.add_argument("--n-seeds-per-trial", type=int, default=1, help="seeds per trial (objective: mean win rate)")
+    return parser
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Reject values argparse cannot check by itself, with one line each."""
+    try:
+        args.env = check_map_name(args.env)
+    except SystemExit as exc:
+        parser.error(str(exc))
+    for name in ("eval_episodes", "n_trials", "n_jobs", "n_evaluations", "n_seeds_per_trial"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.pretrained and args.algo != "regularized":
+        parser.error("--pretrained only applies to --algo regularized")
+    if args.trained_agent and args.optimize_hyperparameters:
+        parser.error("-i/--trained-agent and -optimize cannot be combined")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse ``argv`` (default: ``sys.argv[1:]``) and train or tune."""
+    from zoo.exp_manager import ExperimentManager
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
+    if args.seed < 0:
+        args.seed = int(np.random.randint(2**31 - 1))
+    print(f"Seed: {args.seed}")
+    manager = ExperimentManager(args)
+    if args.optimize_hyperparameters:
+        manager.hyperparameters_optimization()
+        return
+    model = manager.setup_experiment()
+    manager.learn(model)
+    manager.save_trained_model(model)
+
+
+if __name__ == "__main__":
+    main()
