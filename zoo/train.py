@@ -19,27 +19,14 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zoo.utils import ALGOS, StoreDict, check_map_name, closest_choice
+from zoo.utils import ALGOS, StoreDict, ZooArgumentParser, check_map_name
 
 EVAL_ATTACKS = ["none", "random", "fgsm", "pgd"]
 
 
-class _Parser(argparse.ArgumentParser):
-    """ArgumentParser whose invalid choices suggest the closest allowed value."""
-
-    def _check_value(self, action: argparse.Action, value: object) -> None:
-        if action.choices is not None and value not in action.choices:
-            try:
-                what = f"value for {'/'.join(action.option_strings)}"
-                closest_choice(str(value), [str(c) for c in action.choices], what)
-            except SystemExit as exc:
-                self.error(str(exc))
-        super()._check_value(action, value)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags (names and defaults of rl-zoo3's ``train.py`` where they exist)."""
-    parser = _Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ZooArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algo", required=True, choices=list(ALGOS), help="algorithm")
     parser.add_argument("--env", required=True, help="SMAC map name, e.g. 3m")
     parser.add_argument("-n", "--n-timesteps", type=int, default=-1, help="env steps (overrides the yaml)")

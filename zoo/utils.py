@@ -113,6 +113,19 @@ def make_attack(name: str, epsilon: float) -> Any | None:
     return ATTACKS[name].load()(epsilon=epsilon)
 
 
+class ZooArgumentParser(argparse.ArgumentParser):
+    """ArgumentParser whose invalid choices suggest the closest allowed value."""
+
+    def _check_value(self, action: argparse.Action, value: object) -> None:
+        if action.choices is not None and value not in action.choices:
+            try:
+                what = f"value for {'/'.join(action.option_strings)}"
+                closest_choice(str(value), [str(c) for c in action.choices], what)
+            except SystemExit as exc:
+                self.error(str(exc))
+        super()._check_value(action, value)
+
+
 class StoreDict(argparse.Action):
     """Argparse action turning ``key:value`` pairs into a dict; values are parsed with ``yaml.safe_load``.
 

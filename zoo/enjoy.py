@@ -1,0 +1,229 @@
+"""Play a trained agent, optionally under attack: win rate, return, and a replay of the battle.
+
+On the built-in simulator the replay is a GIF (or an MP4 when ``--output`` ends in .mp4) in which agents whose
+greedy action the attack changed at that step are marked.  With ``--backend sc2`` the game's own replay is saved.
+
+Examples::
+
+    python zoo/enjoy.py --algo qmix --env 3m
+    python zoo/enjoy.py --algo fgsm --env 2s3z --attack fgsm --load-best -n 32 --output fgsm_2s3z.mp4
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from zoo.utils import (
+    ALGOS,
+    LEARNED_ATTACKS,
+    ZooArgumentParser,
+    check_map_name,
+    checkpoint_steps,
+    find_run_folder,
+    make_attack,
+)
+
+ATTACK_CHOICES = ["none", "random", "fgsm", "pgd", "atla", "paad"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line flags (names of rl-zoo3's ``enjoy.py`` where they exist)."""
+    parser = ZooArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algo", required=True, choices=list(ALGOS), help="algorithm")
+    parser.add_argument("--env", required=True, help="SMAC map name")
+    parser.add_argument("-f", "--folder", default="logs", help="log folder holding <algo>/<env>_<id>/")
+    parser.add_argument("--exp-id", type=int, default=0, help="run id (0: latest)")
+    model_choice = parser.add_mutually_exclusive_group()
+    model_choice.add_argument("--load-best", action="store_true", help="load best_model.zip")
+    model_choice.add_argument("--load-checkpoint", type=int, default=None, help="load rl_model_<N>_steps.zip")
+    parser.add_argument("-n", "--n-episodes", type=int, default=32, help="episodes to play")
+    greedy = parser.add_mutually_exclusive_group()
+    greedy.add_argument("--deterministic", dest="deterministic", action="store_true", default=True, help="greedy")
+    greedy.add_argument("--stochastic", dest="deterministic", action="store_false", help="epsilon-greedy")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the env and the attack")
+    parser.add_argument("--attack", default="none", choices=ATTACK_CHOICES, help="attack on the observations")
+    parser.add_argument("--epsilon", type=float, default=None, help="attack budget (default: the run's or paper's)")
+    parser.add_argument("--attacker-timesteps", type=int, default=50_000, help="atla/paad: attacker training steps")
+    parser.add_argument("--no-render", action="store_true", help="write no replay")
+    parser.add_argument("--record-episodes", type=int, default=1, help="episodes recorded in the replay")
+    parser.add_argument("--output", default="", help="replay file, .gif or .mp4 (default: <run>/replays/...)")
+    parser.add_argument("--fps", type=float, default=8.0, help="frames per second of the replay")
+    parser.add_argument("--backend", default="sim", choices=["sim", "sc2"], help="built-in simulator or real SMAC")
+    parser.add_argument("--device", default="cpu", help="torch device")
+    parser.add_argument("--verbose", type=int, default=1, help="1: one line per episode")
+    return parser
+
+
+def model_path(run: Path, env_name: str, load_best: bool, checkpoint: int | None) -> Path:
+    """The model file to load from a run folder; ``SystemExit`` listing what is there when it is missing."""
+    if load_best:
+        path = run / "best_model.zip"
+    elif checkpoint is not None:
+        path = run / f"rl_model_{checkpoint}_steps.zip"
+        if not path.is_file():
+            raise SystemExit(f"No checkpoint {path.name} in {run}; available steps: {checkpoint_steps(run) or 'none'}")
+    else:
+        path = run / f"{env_name}.zip"
+    if not path.is_file():
+        models = sorted(p.name for p in run.glob("*.zip"))
+        raise SystemExit(f"No model {path.name} in {run}; models there: {models or 'none'}")
+    return path
+
+
+def paper_epsilon(env_name: str) -> float:
+    """The paper's attack budget: 0.05 on 2s3z, 0.2 elsewhere."""
+    return 0.05 if env_name == "2s3z" else 0.2
+
+
+@dataclass
+class EpisodeLog:
+    """What was played: returns and wins per episode, frames of the recorded episodes, attack-changed actions."""
+
+    returns: list[float] = field(default_factory=list)
+    wins: list[bool] = field(default_factory=list)
+    frames: list[np.ndarray] = field(default_factory=list)
+    changed_actions: int = 0
+    actions: int = 0
+
+
+class Player:
+    """Runs a trained policy episode by episode on a batched env of size 1, under an optional attack.
+
+    :param model: a loaded QMIX-family model (its ``policy`` is a ``QMIXPolicy``)
+    :param env: a batched env with ``n_envs == 1`` on the model's device
+    :param attack: an attack with ``perturb(policy, obs, avail, last_action_onehot, hidden, state)``, or None
+    :param epsilon: exploration rate of the agents (0: greedy)
+    :param seed: seed of the action-selection generator
+    """
+
+    def __init__(self, model: Any, env: Any, attack: Any | None, epsilon: float, seed: int):
+        self.policy = model.policy
+        self.env = env
+        self.attack = attack
+        self.epsilon = epsilon
+        self.generator = torch.Generator(device=self.policy.device).manual_seed(seed)
+
+    def play(self, n_episodes: int, record_episodes: int, verbose: int = 1) -> EpisodeLog:
+        """Play ``n_episodes``; render the first ``record_episodes`` of them (0: none)."""
+        from sb3_marl.envs.render import render_frame
+
+        log = EpisodeLog()
+        for episode in range(n_episodes):
+            record = episode < record_episodes
+            obs, state, avail = self.env.reset()
+            hidden = self.policy.initial_hidden(1)
+            last_action = torch.zeros(1, self.policy.n_agents, self.policy.n_actions, device=obs.device)
+            episode_return, terminated, info = 0.0, False, {}
+            while not terminated:
+                actions, changed, hidden = self._act(obs, state, avail, last_action, hidden)
+                log.changed_actions += int(changed.sum())
+                log.actions += changed.numel()
+                if record:
+                    log.frames.append(render_frame(self.env, 0, marked_agents=changed[0].cpu().numpy()))
+                obs, state, avail, reward, terminated_t, info = self.env.step(actions)
+                episode_return += float(reward[0])
+                terminated = bool(terminated_t[0])
+                last_action = torch.nn.functional.one_hot(actions, self.policy.n_actions).float()
+            if record:
+                log.frames.append(render_frame(self.env, 0))
+            log.returns.append(episode_return)
+            log.wins.append(bool(info["battle_won"][0]))
+            if verbose:
+                print(f"Episode {episode + 1}: return {episode_return:.2f}, {'won' if log.wins[-1] else 'lost'}")
+        return log
+
+    def _act(
+        self,
+        obs: torch.Tensor,
+        state: torch.Tensor,
+        avail: torch.Tensor,
+        last_action: torch.Tensor,
+        hidden: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Actions on the (perturbed) observations, which agents' greedy action the attack changed, next hidden."""
+        with torch.no_grad():
+            q_clean, hidden_next = self.policy.q_values(obs, last_action, hidden)
+        greedy_clean = self.policy.select_actions(q_clean, avail, 0.0)
+        q = q_clean
+        if self.attack is not None:
+            perturbed = self.attack.perturb(self.policy, obs, avail, last_action, hidden, state)
+            with torch.no_grad():
+                q, hidden_next = self.policy.q_values(perturbed, last_action, hidden)
+        changed = self.policy.select_actions(q, avail, 0.0) != greedy_clean
+        actions = self.policy.select_actions(q, avail, self.epsilon, self.generator)
+        return actions, changed, hidden_next
+
+
+def build_attack(args: argparse.Namespace, model: Any, epsilon: float) -> Any | None:
+    """The attack of ``--attack``: a gradient/noise attack, or a learned one trained against ``model`` first."""
+    if args.attack in LEARNED_ATTACKS:
+        train_attacker = LEARNED_ATTACKS[args.attack].load()
+        print(f"Training a {args.attack} attacker against the model for {args.attacker_timesteps} steps")
+        return train_attacker(model, kind=args.attack, epsilon=epsilon, total_timesteps=args.attacker_timesteps)
+    return make_attack(args.attack, epsilon)
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Parse ``argv``, play, print the results, write the replay; returns the results as a dict."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.env = check_map_name(args.env)
+    except SystemExit as exc:
+        parser.error(str(exc))
+    if args.n_episodes < 1:
+        parser.error(f"-n/--n-episodes must be >= 1, got {args.n_episodes}")
+    from sb3_marl.envs import make_env
+
+    run = find_run_folder(args.folder, args.algo, args.env, args.exp_id)
+    path = model_path(run, args.env, args.load_best, args.load_checkpoint)
+    config_file = run / args.env / "config.yml"
+    config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
+    env = make_env(
+        args.env, n_envs=1, backend=args.backend, seed=args.seed, device=args.device, **(config.get("env_kwargs") or {})
+    )
+    print(f"Loading {path}")
+    model = ALGOS[args.algo].load().load(path, env=env, device=args.device)
+    epsilon = args.epsilon if args.epsilon is not None else config.get("epsilon", paper_epsilon(args.env))
+    attack = build_attack(args, model, epsilon)
+    exploration = 0.0 if args.deterministic else float(getattr(model, "exploration_final_eps", 0.05))
+    record = 0 if args.no_render or args.backend == "sc2" else args.record_episodes
+    log = Player(model, env, attack, exploration, args.seed).play(args.n_episodes, record, args.verbose)
+
+    results = {
+        "win_rate": float(np.mean(log.wins)),
+        "mean_reward": float(np.mean(log.returns)),
+        "std_reward": float(np.std(log.returns)),
+        "changed_action_rate": log.changed_actions / max(log.actions, 1),
+    }
+    attack_name = "no attack" if attack is None else f"{args.attack} attack (epsilon {epsilon})"
+    print(f"{args.algo} on {args.env}, {attack_name}, {args.n_episodes} episodes:")
+    print(f"Win rate: {results['win_rate']:.3f} ({sum(log.wins)}/{args.n_episodes})")
+    print(f"Mean reward: {results['mean_reward']:.2f} +/- {results['std_reward']:.2f}")
+    if attack is not None:
+        print(f"Greedy actions changed by the attack: {results['changed_action_rate']:.1%}")
+    if args.backend == "sc2" and not args.no_render:
+        env.save_replay()
+    elif log.frames:
+        from sb3_marl.envs.render import save_video
+
+        output = Path(args.output) if args.output else run / "replays" / f"{path.stem}-{args.attack}.gif"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        print(f"Replay: {save_video(log.frames, output, fps=args.fps)}")
+    env.close()
+    return results
+
+
+if __name__ == "__main__":
+    main()
