@@ -1,0 +1,222 @@
+"""Adversary envs, learned attacks, MAPPO networks/buffer and the MAPPO algorithm (fast checks on a toy env)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from sb3_marl.adversaries.adversary_env import PerturbationAdversaryEnv, TargetActionAdversaryEnv
+from sb3_marl.adversaries.policies import MAPPOPolicy
+from sb3_marl.adversaries.rollout_buffer import MultiAgentRolloutBuffer
+from sb3_marl.attacks.learned import ATLAAttack, PAADAttack
+from sb3_marl.common.toy_env import CueMatchingEnv
+from sb3_marl.policies.qmix_policy import QMIXPolicy
+
+N_ENVS, N_AGENTS, N_ACTIONS = 6, 3, 4
+
+
+class SpyEnv(CueMatchingEnv):
+    """CueMatchingEnv whose team reward is shifted by +1 (never zero) and that remembers what it saw."""
+
+    def step(self, actions: torch.Tensor):  # noqa: ANN201
+        self.seen_actions = actions.clone()
+        obs, state, avail, reward, terminated, info = super().step(actions)
+        self.seen_reward = reward + 1.0
+        return obs, state, avail, self.seen_reward.clone(), terminated, info
+
+
+def make_victim(seed: int = 0) -> QMIXPolicy:
+    """A random victim whose weights are scaled up so that its greedy actions depend on the observation."""
+    torch.manual_seed(seed)
+    victim = QMIXPolicy(N_AGENTS, N_ACTIONS, N_ACTIONS, N_AGENTS * N_ACTIONS, rnn_hidden_dim=16)
+    with torch.no_grad():
+        victim.agent.fc1.weight.mul_(5.0)
+        victim.agent.fc2.weight.mul_(5.0)
+    return victim
+
+
+def make_env(seed: int = 0) -> SpyEnv:
+    env = SpyEnv(n_envs=N_ENVS, n_agents=N_AGENTS, n_actions=N_ACTIONS, episode_limit=8, seed=seed)
+    env.obs_low, env.obs_high = torch.zeros(N_ACTIONS), torch.ones(N_ACTIONS)
+    return env
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def run_steps(env, actions_fn, n_steps: int = 20):  # noqa: ANN001, ANN201
+    """Step ``env`` with ``actions_fn(obs, avail)``, resetting finished envs; yields each step's results."""
+    obs, state, avail = env.reset()
+    for _ in range(n_steps):
+        before = obs.clone()
+        result = env.step(actions_fn(obs, avail))
+        yield before, result
+        obs, state, avail = result[:3]
+        if result[4].any():
+            obs, state, avail = env.reset(result[4])
+
+
+@pytest.mark.parametrize("epsilon", [0.05, 0.2])
+def test_atla_perturbations_stay_in_ball_and_bounds(epsilon: float) -> None:
+    attack = ATLAAttack(None, epsilon, obs_low=-torch.ones(5), obs_high=torch.ones(5))
+    obs = torch.rand(4, N_AGENTS, 5) * 2 - 1
+    obs[1, 2] = 0.0  # dead agent
+    actions = torch.randn(4, N_AGENTS, 5) * 3  # outside [-1, 1] on purpose: clamped
+    avail, last, hidden = torch.ones(4, N_AGENTS, 2, dtype=torch.bool), torch.zeros(4, N_AGENTS, 2), torch.zeros(4, 1)
+    perturbed = attack.perturb_with_actions(None, obs, avail, last, hidden, actions)
+    delta = (perturbed - obs).abs()
+    assert delta.max() <= epsilon + 1e-6
+    assert delta.max() > epsilon / 2
+    assert torch.equal(perturbed[1, 2], obs[1, 2])
+    assert (perturbed >= -1).all() and (perturbed <= 1).all()
+
+
+def test_atla_attack_uses_adversary_actions_inside_ball() -> None:
+    adversary = MAPPOPolicy(N_AGENTS, 5, 5, 7)
+    attack = ATLAAttack(adversary, 0.2, deterministic=False, seed=3)
+    obs = torch.rand(4, N_AGENTS, 5) + 0.1
+    args = (torch.ones(4, N_AGENTS, 2, dtype=torch.bool), torch.zeros(4, N_AGENTS, 2), torch.zeros(4, 1))
+    perturbed = attack.perturb(None, obs, *args)
+    assert (perturbed - obs).abs().max() <= 0.2 + 1e-6
+    assert not torch.equal(perturbed, obs)
+    with pytest.raises(RuntimeError, match="no adversary"):
+        ATLAAttack(None, 0.2).perturb(None, obs, *args)
+
+
+def test_adversary_reward_is_negated_team_reward_and_victim_sees_perturbation() -> None:
+    victim = make_victim()
+    env = PerturbationAdversaryEnv(make_env(), victim, epsilon=0.2)
+    generator = torch.Generator().manual_seed(0)
+    for _, (_, _, _, reward, _, info) in run_steps(
+        env, lambda obs, avail: torch.rand(obs.shape, generator=generator) * 2 - 1, n_steps=30
+    ):
+        assert torch.equal(reward, -env.env.seen_reward)
+        assert (reward < 0).all()
+        assert torch.equal(info["victim_actions"], env.env.seen_actions)
+
+
+def test_adversary_env_with_zero_budget_replays_the_clean_victim() -> None:
+    victim = make_victim()
+    adversary_env = PerturbationAdversaryEnv(make_env(seed=1), victim, epsilon=0.0)
+    clean_env = make_env(seed=1)
+    obs, _, avail = clean_env.reset()
+    hidden = victim.initial_hidden(N_ENVS)
+    last = torch.zeros(N_ENVS, N_AGENTS, N_ACTIONS)
+    adversary_env.reset()
+    for _ in range(5):
+        q, hidden = victim.q_values(obs, last, hidden)
+        actions = victim.select_actions(q, avail, 0.0)
+        adv_result = adversary_env.step(torch.ones(N_ENVS, N_AGENTS, N_ACTIONS))
+        obs, _, avail, reward, terminated, _ = clean_env.step(actions)
+        assert torch.equal(adv_result[5]["victim_actions"], actions)
+        if terminated.any():
+            obs, _, avail = clean_env.reset(terminated)
+            adversary_env.reset(terminated)
+            hidden = hidden.masked_fill(terminated.view(-1, 1, 1), 0.0)
+            last = last.masked_fill(terminated.view(-1, 1, 1), 0.0)
+            last[~terminated] = torch.nn.functional.one_hot(actions[~terminated], N_ACTIONS).float()
+        else:
+            last = torch.nn.functional.one_hot(actions, N_ACTIONS).float()
+
+
+def test_adversary_env_errors() -> None:
+    victim = make_victim()
+    env = TargetActionAdversaryEnv(make_env(), victim, epsilon=0.2)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(torch.zeros(N_ENVS, N_AGENTS, dtype=torch.long))
+    env.reset()
+    unavailable = torch.full((N_ENVS, N_AGENTS), N_ACTIONS - 1)  # last action: unavailable to even agents
+    with pytest.raises(ValueError, match="not available"):
+        env.step(unavailable)
+    with pytest.raises(ValueError, match=r"\[0, 4\)"):
+        env.step(torch.full((N_ENVS, N_AGENTS), 7))
+    wrong_victim = QMIXPolicy(N_AGENTS, N_ACTIONS + 1, N_ACTIONS, 12)
+    with pytest.raises(ValueError, match="do not match"):
+        PerturbationAdversaryEnv(make_env(), wrong_victim, epsilon=0.2)
+    with pytest.raises(ValueError, match="epsilon"):
+        PerturbationAdversaryEnv(make_env(), victim, epsilon=-1.0)
+
+
+def test_target_action_env_steers_victim_toward_targets() -> None:
+    """The eq.-7 actor makes the victim play the director's target far more often than without a budget."""
+
+    def hit_rate(epsilon: float) -> float:
+        env = TargetActionAdversaryEnv(make_env(seed=2), make_victim(), epsilon=epsilon, clip_observations=False)
+        generator = torch.Generator().manual_seed(0)
+        targets: list[torch.Tensor] = []
+
+        def random_targets(obs: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
+            targets.append((torch.rand(avail.shape, generator=generator) * avail).argmax(-1))
+            return targets[-1]
+
+        steps = run_steps(env, random_targets, 40)
+        hits = [info["victim_actions"] == target for (_, (*_, info)), target in zip(steps, targets)]
+        return torch.stack(hits).float().mean().item()
+
+    assert hit_rate(2.0) > hit_rate(0.0) + 0.15
+
+
+def test_paad_attack_director_state_restarts_at_episode_start() -> None:
+    victim, director = make_victim(0), make_victim(1)
+    attack = PAADAttack(director, 0.2, seed=0)
+    obs = torch.rand(2, N_AGENTS, N_ACTIONS)
+    avail = torch.ones(2, N_AGENTS, N_ACTIONS, dtype=torch.bool)
+    start = torch.zeros(2, N_AGENTS, N_ACTIONS)
+    first = attack.adversary_actions(obs, avail, start)
+    hidden_after_first = attack._director_hidden.clone()
+    # later step in env 0, new episode in env 1
+    later = start.clone()
+    later[0, :, 0] = 1.0
+    attack.adversary_actions(obs, avail, later)
+    fresh = PAADAttack(director, 0.2)
+    assert torch.equal(fresh.adversary_actions(obs, avail, start), first)
+    assert torch.allclose(attack._director_hidden[1], hidden_after_first[1])
+    assert not torch.allclose(attack._director_hidden[0], hidden_after_first[0])
+    perturbed = attack.perturb(victim, obs, avail, start, victim.initial_hidden(2))
+    assert (perturbed - obs).abs().max() <= 0.2 + 1e-6
+
+
+def test_mappo_policy_actions_and_log_probs() -> None:
+    policy = MAPPOPolicy(N_AGENTS, 5, 5, 7)
+    obs = torch.randn(8, N_AGENTS, 5)
+    actions, pre_tanh, log_prob = policy.act(obs)
+    assert actions.shape == (8, N_AGENTS, 5) and (actions.abs() < 1).all()
+    assert torch.allclose(torch.tanh(pre_tanh), actions)
+    evaluated, entropy = policy.evaluate_actions(obs, pre_tanh)
+    assert torch.allclose(evaluated, log_prob, atol=1e-5)
+    assert entropy.shape == (8, N_AGENTS)
+    # change of variables: log p(a) = log N(u) - sum log(1 - tanh(u)^2)
+    normal = torch.distributions.Normal(policy.distribution(obs).mean, policy.log_std.exp())
+    expected = (normal.log_prob(pre_tanh) - torch.log(1 - actions.pow(2))).sum(-1)
+    assert torch.allclose(log_prob, expected, atol=1e-3)
+    deterministic, _, _ = policy.act(obs, deterministic=True)
+    assert torch.equal(deterministic, policy.act(obs, deterministic=True)[0])
+    assert policy.value(torch.randn(8, 7)).shape == (8,)
+    with pytest.raises(ValueError, match="n_agents=3"):
+        policy.act(torch.randn(8, 2, 5))
+
+
+def test_rollout_buffer_gae_matches_hand_computation() -> None:
+    gamma, lam = 0.9, 0.8
+    buffer = MultiAgentRolloutBuffer(3, 1, 1, 1, 1, 1)
+    rewards, values, next_values = [1.0, 2.0, 3.0], [0.5, 0.4, 0.3], [0.4, 7.0, 0.2]
+    dones, timeouts = [False, True, False], [False, True, False]  # step 1 ends by time limit
+    for t in range(3):
+        buffer.add(
+            torch.zeros(1, 1, 1), torch.zeros(1, 1), torch.zeros(1, 1, 1), torch.zeros(1, 1),
+            torch.ones(1, 1, dtype=torch.bool), torch.tensor([rewards[t]]), torch.tensor([values[t]]),
+            torch.tensor([next_values[t]]), torch.tensor([dones[t]]), torch.tensor([timeouts[t]]),
+        )
+    buffer.compute_returns_and_advantage(gamma, lam)
+    a2 = 3.0 + gamma * 0.2 - 0.3
+    a1 = 2.0 + gamma * 7.0 - 0.4  # timeout: bootstraps from V(final state), trace stops
+    a0 = 1.0 + gamma * 0.4 - 0.5 + gamma * lam * a1
+    assert torch.allclose(buffer.advantages.flatten(), torch.tensor([a0, a1, a2]))
+    assert torch.allclose(buffer.returns.flatten(), torch.tensor([a0 + 0.5, a1 + 0.4, a2 + 0.3]))
+    batches = list(buffer.minibatches(2, torch.Generator().manual_seed(0)))
+    assert [len(b["advantages"]) for b in batches] == [2, 1]
+    assert math.isclose(float(sum(b["advantages"].sum() for b in batches)), a0 + a1 + a2, rel_tol=1e-5)
