@@ -19,7 +19,10 @@ setup(
     description="Stable-Baselines3-style robust cooperative multi-agent RL (QMIX and robust variants) on SMAC",
     long_description=(Path(__file__).parent / "README.md").read_text(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["sb3_marl", "sb3_marl.*"]),
+    # zoo.hyperparams is the repository's hyperparams/ folder, shipped inside the zoo package for wheel installs.
+    packages=[*find_packages(include=["sb3_marl", "sb3_marl.*", "zoo"]), "zoo.hyperparams"],
+    package_dir={"zoo.hyperparams": "hyperparams"},
+    package_data={"zoo.hyperparams": ["*.yml"]},
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.3",

@@ -1,0 +1,125 @@
+"""Heatmap of a cross-attack results JSON: rows = trained models, columns = attacks, cells = win rate.
+
+Accepted JSON layouts (an optional top-level ``"results"`` key may wrap either):
+
+* nested: ``{"<model>": {"<attack>": 0.9 | {"win_rate": 0.9, ...}, ...}, ...}``
+* records: ``[{"model": "<model>", "attack": "<attack>", "win_rate": 0.9, ...}, ...]`` (``"algo"`` is accepted for
+  ``"model"``; a ``"map"`` key, when present, is prefixed to the model label)
+
+Example::
+
+    python zoo/plot_heatmap.py results.json -o heatmap.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from zoo.utils import ZooArgumentParser
+
+
+def _cell(value: Any, where: str, key: str) -> float:
+    """A cell's value: a number, or the ``key`` field of a dict."""
+    if isinstance(value, dict):
+        if key not in value:
+            raise SystemExit(f"{where} has no {key!r} field (fields: {sorted(value)})")
+        value = value[key]
+    if not isinstance(value, (int, float)):
+        raise SystemExit(f"{where}: expected a number, got {value!r}")
+    return float(value)
+
+
+def load_table(path: Path, key: str = "win_rate") -> tuple[list[str], list[str], np.ndarray]:
+    """Read a results JSON into (model labels, attack labels, values[models, attacks]; NaN where missing)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SystemExit(f"Cannot read results JSON {path}: {exc}") from None
+    if isinstance(data, dict) and "results" in data:
+        data = data["results"]
+    cells: dict[tuple[str, str], float] = {}
+    if isinstance(data, list):
+        for i, record in enumerate(data):
+            if not isinstance(record, dict) or "attack" not in record or not ({"model", "algo"} & set(record)):
+                raise SystemExit(f"{path}: record {i} needs 'model' (or 'algo') and 'attack' keys, got {record!r}")
+            model = str(record.get("model", record.get("algo")))
+            if "map" in record:
+                model = f"{record['map']} {model}"
+            cells[model, str(record["attack"])] = _cell(record, f"{path} record {i}", key)
+    elif isinstance(data, dict):
+        for model, row in data.items():
+            if not isinstance(row, dict):
+                raise SystemExit(f"{path}: the entry of {model!r} must map attacks to results, got {row!r}")
+            for attack, value in row.items():
+                cells[str(model), str(attack)] = _cell(value, f"{path} [{model}][{attack}]", key)
+    else:
+        raise SystemExit(f"{path}: expected a JSON object or list, got {type(data).__name__}")
+    if not cells:
+        raise SystemExit(f"{path} holds no results")
+    models = list(dict.fromkeys(m for m, _ in cells))
+    attacks = list(dict.fromkeys(a for _, a in cells))
+    table = np.full((len(models), len(attacks)), np.nan)
+    for (model, attack), value in cells.items():
+        table[models.index(model), attacks.index(attack)] = value
+    return models, attacks, table
+
+
+def plot_heatmap(
+    models: list[str], attacks: list[str], table: np.ndarray, output: Path, title: str = "", label: str = "win_rate"
+) -> Path:
+    """Draw the table as an annotated heatmap into ``output`` (PNG); the colour scale is 0..1 for rates.
+
+    :param label: name of the plotted field, for the colour bar
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.2 * len(attacks) + 3, 0.5 * len(models) + 1.8))
+    image = ax.imshow(
+        np.ma.masked_invalid(table), cmap="RdYlGn", vmin=0.0, vmax=1.0 if np.nanmax(table) <= 1 else None, aspect="auto"
+    )
+    ax.set_xticks(range(len(attacks)), attacks)
+    ax.set_yticks(range(len(models)), models)
+    ax.set_xlabel("attack")
+    ax.set_ylabel("trained model")
+    for (row, col), value in np.ndenumerate(table):
+        ax.text(col, row, "-" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=9)
+    fig.colorbar(image, ax=ax, label=label)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output, dpi=100)
+    plt.close(fig)
+    return output
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """Parse ``argv`` and write the heatmap; returns its path."""
+    parser = ZooArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", help="cross-attack results JSON")
+    parser.add_argument("-k", "--key", default="win_rate", help="field plotted when cells are dicts")
+    parser.add_argument("-o", "--output", default="", help="PNG file (default: the JSON's name with .png)")
+    parser.add_argument("--title", default="", help="figure title")
+    args = parser.parse_args(argv)
+    path = Path(args.results)
+    models, attacks, table = load_table(path, args.key)
+    output = Path(args.output) if args.output else path.with_suffix(".png")
+    output = plot_heatmap(models, attacks, table, output, args.title, args.key)
+    print(f"Saved {output}")
+    return output
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Learning curves from the runs' ``evaluations.npz``: win rate and return against env steps, one panel per map.
+
+Each curve is one algorithm: the mean over its runs (seeds) of the per-evaluation mean, with a band of one standard
+deviation across runs.  Runs are cut to the shortest run's evaluations.
+
+Example::
+
+    python zoo/plot_train.py -a qmix fgsm -e 3m 2s3z -f logs -o curves.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from zoo.utils import ALGOS, ZooArgumentParser
+
+METRICS = ("win rate", "return")
+
+
+def _metrics(data: np.lib.npyio.NpzFile, path: Path) -> dict[str, np.ndarray]:
+    """Per-evaluation win rate (from ``wins``, or SB3's ``successes``) and mean return of one run."""
+    key = "wins" if "wins" in data.files else "successes"
+    if key not in data.files:
+        raise SystemExit(f"{path} has no wins/successes array (arrays: {data.files})")
+    return {"win rate": np.asarray(data[key], dtype=float).mean(axis=1), "return": data["results"].mean(axis=1)}
+
+
+def load_runs(folder: Path, algo: str, env_name: str) -> list[dict[str, np.ndarray]]:
+    """``timesteps`` and one array per metric for every run ``<folder>/<algo>/<env>_<id>/evaluations.npz``."""
+    runs = []
+    for path in sorted((folder / algo).glob(f"{env_name}_*/evaluations.npz")):
+        with np.load(path) as data:
+            runs.append({"timesteps": data["timesteps"], **_metrics(data, path)})
+    return runs
+
+
+def aggregate(runs: list[dict[str, np.ndarray]], metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(timesteps, mean over runs, std over runs) of ``metric``, cut to the shortest run."""
+    length = min(len(run["timesteps"]) for run in runs)
+    values = np.stack([run[metric][:length] for run in runs])
+    return runs[0]["timesteps"][:length], values.mean(axis=0), values.std(axis=0)
+
+
+def plot_curves(folder: Path, algos: list[str], envs: list[str], output: Path) -> Path:
+    """Draw the curves of every (algo, map) that has runs into ``output`` (PNG); ``SystemExit`` when none has."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(METRICS), len(envs), figsize=(4.5 * len(envs), 3.2 * len(METRICS)), squeeze=False)
+    found = False
+    for col, env_name in enumerate(envs):
+        for algo in algos:
+            runs = load_runs(folder, algo, env_name)
+            if not runs:
+                continue
+            found = True
+            for row, metric in enumerate(METRICS):
+                steps, mean, std = aggregate(runs, metric)
+                ax = axes[row, col]
+                ax.plot(steps, mean, label=f"{algo} ({len(runs)} run{'s' * (len(runs) > 1)})")
+                ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
+        for row, metric in enumerate(METRICS):
+            axes[row, col].set_title(f"{env_name}: {metric}")
+            axes[row, col].set_xlabel("env steps")
+            axes[row, col].grid(alpha=0.3)
+        axes[0, col].set_ylim(-0.02, 1.02)
+        axes[0, col].legend(fontsize="small")
+    if not found:
+        plt.close(fig)
+        raise SystemExit(f"No evaluations.npz for algos {algos} and maps {envs} under {folder}")
+    fig.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output, dpi=100)
+    plt.close(fig)
+    return output
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """Parse ``argv`` and write the plot; returns its path."""
+    parser = ZooArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-a", "--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS), help="algorithms")
+    parser.add_argument("-e", "--env", nargs="+", required=True, help="SMAC maps")
+    parser.add_argument("-f", "--exp-folder", default="logs", help="log folder of the runs")
+    parser.add_argument("-o", "--output", default="", help="PNG file (default: <exp-folder>/learning_curves.png)")
+    args = parser.parse_args(argv)
+    output = Path(args.output) if args.output else Path(args.exp_folder) / "learning_curves.png"
+    path = plot_curves(Path(args.exp_folder), args.algos, args.env, output)
+    print(f"Saved {path}")
+    return path
+
+
+if __name__ == "__main__":
+    main()
