@@ -1,0 +1,69 @@
+"""The hinge policy regulariser of SA-DQN (Zhang et al. 2020) for recurrent per-agent Q-networks (paper eq. 5).
+
+For one agent at one step, with clean observation ``o``, recurrent state ``h`` and clean greedy action
+``a* = argmax_a Q(o, h, a)`` over the available actions::
+
+    R(o) = max( max_{õ in B_ε(o)} [ max_{a != a*} Q(õ, h, a) - Q(õ, h, a*) ], -c )
+
+The inner maximisation is solved approximately by PGD on the margin (:class:`~sb3_marl.attacks.PGD` with
+``objective="margin"``). This module reports the hinge shifted by ``c``, ``max(margin + c, 0) = R + c``, which
+has the same gradient as ``R`` and is exactly 0 when every action other than ``a*`` stays at least ``c`` below
+it everywhere in the ball; it exceeds ``c`` exactly when a perturbation in the ball flips the greedy action.
+Agents with a single available action (e.g. dead ones, which only have no-op) contribute 0.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sb3_marl.attacks.gradient import PGD, action_margin, greedy_actions
+
+
+def hinge_regularizer(
+    policy: nn.Module,
+    obs: torch.Tensor,
+    avail_actions: torch.Tensor,
+    last_action_onehot: torch.Tensor,
+    hidden: torch.Tensor,
+    attack: PGD,
+    hinge_c: float,
+) -> torch.Tensor:
+    """Per-agent regulariser ``max(max_{õ} margin(õ) + c, 0)``, float[K, N], differentiable w.r.t. the policy.
+
+    :param policy: the Q-network (``q_values(obs, last_action_onehot, hidden) -> (q, hidden_next)``).
+    :param obs: clean observations float[K, N, O] (``K`` independent (episode, step) rows).
+    :param avail_actions: bool[K, N, A].
+    :param last_action_onehot: float[K, N, A].
+    :param hidden: recurrent state before each row's step, float[K, N, H]; treated as a constant.
+    :param attack: the inner maximiser, a PGD with ``objective="margin"`` and budget ε.
+    :param hinge_c: the hinge floor ``c`` (> 0).
+    """
+    hidden = hidden.detach()
+    avail_actions = avail_actions.bool()
+    with torch.no_grad():
+        greedy = greedy_actions(policy.q_values(obs, last_action_onehot, hidden)[0], avail_actions)
+    perturbed = attack.perturb(policy, obs, avail_actions, last_action_onehot, hidden)
+    q_perturbed, _ = policy.q_values(perturbed, last_action_onehot, hidden)
+    return torch.relu(action_margin(q_perturbed, avail_actions, greedy) + hinge_c)
+
+
+def hidden_before_steps(
+    policy: nn.Module, obs: torch.Tensor, last_action_onehot: torch.Tensor, hidden0: torch.Tensor
+) -> torch.Tensor:
+    """The recurrent state each agent holds *before* each step of whole episodes, float[B, T, N, H] (no grad).
+
+    Steps the policy's public one-step ``q_values`` along time (``T`` batched calls over all episodes and
+    agents) so that it works for any policy honouring that contract.
+
+    :param obs: the observations the agents acted on, float[B, T, N, O].
+    :param last_action_onehot: float[B, T, N, A].
+    :param hidden0: state before step 0, float[B, N, H].
+    """
+    hiddens = []
+    hidden = hidden0
+    with torch.no_grad():
+        for t in range(obs.shape[1]):
+            hiddens.append(hidden)
+            _, hidden = policy.q_values(obs[:, t], last_action_onehot[:, t], hidden)
+    return torch.stack(hiddens, dim=1)

@@ -1,0 +1,79 @@
+"""Schedules of a coefficient over training that survive save/load as plain JSON settings.
+
+Like Stable-Baselines3 schedules they are callables of *progress remaining* (1 at the start of training, 0 at
+the end), but each one is a small class whose :meth:`to_dict` output rebuilds it through :func:`make_schedule`,
+so model files never hold pickled functions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
+
+
+class StepSchedule:
+    """``start`` until ``switch_fraction`` of training is done, ``end`` afterwards (the paper's κ: 0, then 0.1).
+
+    :param start: value in the first part of training.
+    :param end: value once ``switch_fraction`` of the training budget is spent.
+    :param switch_fraction: fraction of training, in [0, 1], at which the value switches.
+    """
+
+    def __init__(self, start: float = 0.0, end: float = 0.1, switch_fraction: float = 0.5) -> None:
+        if not 0.0 <= switch_fraction <= 1.0:
+            raise ValueError(f"switch_fraction={switch_fraction!r} must lie in [0, 1]")
+        self.start, self.end, self.switch_fraction = float(start), float(end), float(switch_fraction)
+
+    def __call__(self, progress_remaining: float) -> float:
+        return self.start if 1.0 - progress_remaining < self.switch_fraction else self.end
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able settings (see :func:`make_schedule`)."""
+        return {"type": "step", "start": self.start, "end": self.end, "switch_fraction": self.switch_fraction}
+
+    def __repr__(self) -> str:
+        return f"StepSchedule(start={self.start}, end={self.end}, switch_fraction={self.switch_fraction})"
+
+
+#: the schedule classes whose settings can be saved as JSON
+SaveableSchedule = StepSchedule | ConstantSchedule | LinearSchedule
+
+
+def make_schedule(value: float | dict[str, Any] | SaveableSchedule, name: str) -> SaveableSchedule:
+    """Turn a number, a schedule object or a :func:`schedule_to_dict` dict into a saveable schedule.
+
+    Accepted: a finite number (constant), :class:`StepSchedule`, Stable-Baselines3's ``ConstantSchedule`` and
+    ``LinearSchedule``, or a dict ``{"type": "constant" | "step" | "linear", ...}``. Other callables (lambdas,
+    functions) are refused because they cannot be saved as JSON.
+
+    :param value: the schedule or its settings.
+    :param name: the setting's name, for error messages.
+    """
+    if isinstance(value, (StepSchedule, ConstantSchedule, LinearSchedule)):
+        return value
+    if isinstance(value, dict):
+        settings = dict(value)
+        kind = settings.pop("type", None)
+        builders = {"constant": ConstantSchedule, "step": StepSchedule, "linear": LinearSchedule}
+        if kind not in builders:
+            raise ValueError(f"{name}: unknown schedule type {kind!r}; allowed: {sorted(builders)}")
+        return builders[kind](**settings)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return ConstantSchedule(float(value))
+    raise ValueError(
+        f"{name}={value!r} is not allowed: give a finite number, a StepSchedule, an SB3 ConstantSchedule or "
+        "LinearSchedule, or their settings dict (arbitrary callables cannot be saved as JSON)"
+    )
+
+
+def schedule_to_dict(schedule: SaveableSchedule) -> dict[str, Any]:
+    """JSON-able settings of a schedule accepted by :func:`make_schedule`."""
+    if isinstance(schedule, StepSchedule):
+        return schedule.to_dict()
+    if isinstance(schedule, ConstantSchedule):
+        return {"type": "constant", "val": schedule.val}
+    if isinstance(schedule, LinearSchedule):
+        return {"type": "linear", "start": schedule.start, "end": schedule.end, "end_fraction": schedule.end_fraction}
+    raise TypeError(f"cannot serialise schedule {schedule!r}")
