@@ -73,7 +73,8 @@ def plot_curves(folder: Path, algos: list[str], envs: list[str], output: Path) -
             axes[row, col].set_xlabel("env steps")
             axes[row, col].grid(alpha=0.3)
         axes[0, col].set_ylim(-0.02, 1.02)
-        axes[0, col].legend(fontsize="small")
+        if axes[0, col].lines:
+            axes[0, col].legend(fontsize="small")
     if not found:
         plt.close(fig)
         raise SystemExit(f"No evaluations.npz for algos {algos} and maps {envs} under {folder}")

@@ -140,10 +140,21 @@ class StoreDict(argparse.Action):
             if not sep or not key:
                 parser.error(f"argument {option_string}: expected key:value, got {item!r}")
             try:
-                parsed[key] = yaml.safe_load(raw)
+                parsed[key] = _yaml_value(raw)
             except yaml.YAMLError as exc:
                 parser.error(f"argument {option_string}: cannot parse the value of {key!r} ({raw!r}): {exc}")
         setattr(namespace, self.dest, parsed)
+
+
+def _yaml_value(raw: str) -> Any:
+    """``yaml.safe_load`` of one value, also reading ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``)."""
+    value = yaml.safe_load(raw)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 @dataclass(frozen=True)

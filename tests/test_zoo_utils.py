@@ -1,0 +1,162 @@
+"""Fast tests of the zoo's helpers, hyperparameter files, search spaces and plots (no training)."""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+
+from zoo import plot_heatmap, plot_train
+from zoo.hyperparams_opt import HYPERPARAMS_SAMPLER, merge_sampled
+from zoo.utils import (
+    ALGOS,
+    LazyClass,
+    SimpleLinearSchedule,
+    StoreDict,
+    accepted_kwargs,
+    closest_choice,
+    default_conf_file,
+    get_latest_run_id,
+    parse_schedule,
+    replay_buffer_path_for,
+    to_plain,
+)
+
+PAPER_MAPS = ["2m_vs_1z", "3m", "3s_vs_3z", "2s3z"]
+
+
+@pytest.mark.parametrize("algo", list(ALGOS))
+def test_hyperparams_files_hold_the_paper_settings(algo):
+    table = yaml.safe_load(default_conf_file(algo).read_text())
+    assert {"default", *PAPER_MAPS} <= set(table)
+    robust = algo != "qmix"
+    for key in ["default", *PAPER_MAPS]:
+        entry = table[key]
+        assert entry["n_timesteps"] == (405_000 if robust else 205_000)
+        assert isinstance(entry["policy_kwargs"], dict)
+        if robust:
+            assert entry["epsilon"] == (0.05 if key == "2s3z" else 0.2)
+        else:
+            assert "epsilon" not in entry
+
+
+def test_store_dict_parses_yaml_values_without_eval():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-params", nargs="+", action=StoreDict)
+    args = parser.parse_args(
+        ["-params", "learning_rate:1e-3", "policy_kwargs:{rnn_hidden_dim: 128}", "mixer:vdn", "x:__import__('os')"]
+    )
+    assert args.params == {
+        "learning_rate": 1e-3,
+        "policy_kwargs": {"rnn_hidden_dim": 128},
+        "mixer": "vdn",
+        "x": "__import__('os')",
+    }
+    with pytest.raises(SystemExit):
+        parser.parse_args(["-params", "no_colon"])
+
+
+def test_linear_schedule_and_plain_round_trip():
+    schedule = parse_schedule("learning_rate", "lin_5e-4")
+    assert isinstance(schedule, SimpleLinearSchedule)
+    assert schedule(1.0) == pytest.approx(5e-4) and schedule(0.5) == pytest.approx(2.5e-4)
+    assert parse_schedule("learning_rate", 1e-3) == 1e-3
+    assert to_plain({"lr": schedule, "t": (1, 2)}) == {"lr": "lin_0.0005", "t": [1, 2]}
+    with pytest.raises(SystemExit, match="lin_abc"):
+        parse_schedule("learning_rate", "lin_abc")
+
+
+def test_closest_choice_suggests():
+    assert closest_choice("qmix", ALGOS, "algorithm") == "qmix"
+    with pytest.raises(SystemExit, match="Did you mean 'regularized'"):
+        closest_choice("regularised", ALGOS, "algorithm")
+
+
+def test_missing_class_gives_a_clear_error():
+    with pytest.raises(SystemExit, match="not available yet"):
+        LazyClass("sb3_marl", "NoSuchAlgo", "algorithm").load()
+
+
+def test_run_ids_and_replay_buffer_names(tmp_path):
+    assert get_latest_run_id(tmp_path, "3m") == 0
+    for name in ["3m_1", "3m_7", "3m_vs_3z_9", "2s3z_12"]:
+        (tmp_path / name).mkdir()
+    assert get_latest_run_id(tmp_path, "3m") == 7
+    assert replay_buffer_path_for(Path("r/rl_model_500_steps.zip")) == Path("r/rl_model_replay_buffer_500_steps.pkl")
+    assert replay_buffer_path_for(Path("r/3m.zip")) == Path("r/replay_buffer.pkl")
+
+
+def test_accepted_kwargs_follows_kwargs_up_the_mro():
+    class Base:
+        def __init__(self, env, learning_rate=1.0):
+            pass
+
+    class Child(Base):
+        def __init__(self, env, epsilon=0.2, **kwargs):
+            super().__init__(env, **kwargs)
+
+    assert accepted_kwargs(Child) == {"env", "epsilon", "learning_rate"}
+
+
+@pytest.mark.parametrize("algo", list(HYPERPARAMS_SAMPLER))
+def test_search_spaces_sample_valid_overrides(algo):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    sampled = HYPERPARAMS_SAMPLER[algo](trial)
+    merged = merge_sampled({"policy_kwargs": {"hypernet_embed": 64, "rnn_hidden_dim": 1}, "gamma": 0.5}, sampled)
+    assert merged["policy_kwargs"]["hypernet_embed"] == 64  # kept from the base
+    assert merged["policy_kwargs"]["rnn_hidden_dim"] == sampled["policy_kwargs"]["rnn_hidden_dim"]
+    assert merged["gamma"] == sampled["gamma"] and 1e-4 <= merged["learning_rate"] <= 2e-3
+    assert ("hinge_c" in sampled) == (algo == "regularized")
+
+
+def _fake_run(folder: Path, algo: str, env: str, run_id: int, wins: np.ndarray) -> None:
+    run = folder / algo / f"{env}_{run_id}"
+    run.mkdir(parents=True)
+    n_evals, n_episodes = wins.shape
+    np.savez(
+        run / "evaluations.npz",
+        timesteps=np.arange(1, n_evals + 1) * 100,
+        results=wins * 20.0,
+        ep_lengths=np.full(wins.shape, 30),
+        wins=wins,
+    )
+
+
+def test_plot_train_aggregates_runs(tmp_path):
+    _fake_run(tmp_path, "qmix", "3m", 1, np.array([[0, 0], [1, 0], [1, 1]], dtype=bool))
+    _fake_run(tmp_path, "qmix", "3m", 2, np.array([[0, 0], [0, 0], [1, 1], [1, 1]], dtype=bool))
+    runs = plot_train.load_runs(tmp_path, "qmix", "3m")
+    steps, mean, std = plot_train.aggregate(runs, "win rate")
+    np.testing.assert_array_equal(steps, [100, 200, 300])  # cut to the shorter run
+    np.testing.assert_allclose(mean, [0.0, 0.25, 1.0])
+    np.testing.assert_allclose(std, [0.0, 0.25, 0.0])
+    output = plot_train.main(["-a", "qmix", "fgsm", "-e", "3m", "-f", str(tmp_path), "-o", str(tmp_path / "c.png")])
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(SystemExit, match="No evaluations.npz"):
+        plot_train.main(["-a", "fgsm", "-e", "3m", "-f", str(tmp_path)])
+
+
+def test_plot_heatmap_reads_both_layouts(tmp_path):
+    nested = {"results": {"qmix": {"none": 1.0, "fgsm": {"win_rate": 0.1}}, "paad": {"none": 0.9, "fgsm": 0.8}}}
+    records = [
+        {"map": "3m", "algo": "qmix", "attack": "none", "win_rate": 1.0},
+        {"map": "3m", "algo": "qmix", "attack": "paad", "win_rate": 0.0},
+        {"map": "3m", "algo": "atla", "attack": "none", "win_rate": 0.5},
+    ]
+    (tmp_path / "nested.json").write_text(json.dumps(nested))
+    (tmp_path / "records.json").write_text(json.dumps(records))
+    models, attacks, table = plot_heatmap.load_table(tmp_path / "nested.json")
+    assert models == ["qmix", "paad"] and attacks == ["none", "fgsm"]
+    np.testing.assert_allclose(table, [[1.0, 0.1], [0.9, 0.8]])
+    models, attacks, table = plot_heatmap.load_table(tmp_path / "records.json")
+    assert models == ["3m qmix", "3m atla"] and attacks == ["none", "paad"]
+    assert np.isnan(table[1, 1]) and table[0, 1] == 0.0
+    output = plot_heatmap.main([str(tmp_path / "records.json")])
+    assert output == tmp_path / "records.png" and output.read_bytes()[:4] == b"\x89PNG"
+    (tmp_path / "bad.json").write_text(json.dumps([{"attack": "none"}]))
+    with pytest.raises(SystemExit, match="record 0 needs 'model'"):
+        plot_heatmap.load_table(tmp_path / "bad.json")
