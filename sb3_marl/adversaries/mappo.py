@@ -1,0 +1,351 @@
+"""MAPPO (Yu et al. 2022) as ATLA's perturbation adversary: PPO with a shared actor and a centralised critic.
+
+It trains on a :class:`~sb3_marl.adversaries.adversary_env.PerturbationAdversaryEnv` (any frozen victim): each
+step every agent's actor samples ``tanh(u)`` in ``(-1, 1)^O`` from the clean observation, the env applies
+``ε·tanh(u)`` to the victim's observation, and the adversary team gets minus the victim team's reward.
+
+Choices (the paper used lr 1e-6 for actor and critic, grad clip 10, and reports gradient explosion):
+
+* Adam, lr 3e-4, ``eps=1e-5``, one optimizer over actor and critic, grad-norm clip 10 (the paper's) — the usual
+  PPO settings; 1e-6 barely moves the actor within a few hundred thousand steps.
+* the actor's log std is a free parameter clamped to [-5, 2]; the pre-squash sample ``u`` is stored, so the
+  ratio never needs ``atanh`` of a saturated action (the source of NaNs in squashed-Gaussian PPO);
+* advantages normalised per minibatch; values of the final state bootstrap through time-limit endings;
+* non-finite guard: an update whose loss or gradient norm is not finite is skipped (optimizer not stepped) and
+  counted in ``train/nonfinite_skips``; ``max_nonfinite_skips`` skips in a row stop training with an error.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.type_aliases import MaybeCallback
+from stable_baselines3.common.utils import explained_variance, safe_mean
+
+from sb3_marl.adversaries.policies import MAPPOPolicy
+from sb3_marl.adversaries.rollout_buffer import MultiAgentRolloutBuffer
+from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
+from sb3_marl.envs.base import BatchedMultiAgentEnv
+
+SelfMAPPO = TypeVar("SelfMAPPO", bound="MAPPO")
+
+
+class NonFiniteTrainingError(RuntimeError):
+    """Raised when too many consecutive updates had a non-finite loss or gradient."""
+
+
+class MAPPO(BaseMultiAgentAlgorithm):
+    """Multi-agent PPO over continuous per-agent actions of observation size (ATLA's adversary).
+
+    :param env: a batched env with a ``Box`` action space of shape ``(N, O)`` (a
+        :class:`~sb3_marl.adversaries.adversary_env.PerturbationAdversaryEnv`), or None for a predict-only model.
+    :param learning_rate: Adam learning rate of actor and critic.
+    :param n_steps: env steps per env collected before each update (a rollout has ``n_steps * n_envs`` steps).
+    :param batch_size: minibatch size in env steps (each holds ``N`` agent samples).
+    :param n_epochs: passes over each rollout.
+    :param gamma: discount factor.
+    :param gae_lambda: GAE trace parameter.
+    :param clip_range: PPO ratio clipping.
+    :param ent_coef: weight of the entropy bonus (Gaussian entropy of the pre-squash action).
+    :param vf_coef: weight of the value loss.
+    :param max_grad_norm: gradient-norm clip.
+    :param normalize_advantage: normalise advantages in each minibatch.
+    :param max_nonfinite_skips: consecutive non-finite updates tolerated before :class:`NonFiniteTrainingError`.
+    :param policy_kwargs: keyword arguments of :class:`~sb3_marl.adversaries.policies.MAPPOPolicy` (``net_arch``,
+        ``log_std_init``).
+    :param n_envs: unused with an env instance (kept for the common constructor).
+    :param env_kwargs: unused with an env instance (kept for the common constructor).
+    :param backend: unused with an env instance (kept for the common constructor).
+    :param stats_window_size: episodes averaged in ``rollout/*`` logs.
+    :param tensorboard_log: TensorBoard folder (None: none).
+    :param verbose: 0 silent, 1 training tables.
+    :param seed: seed of torch, numpy, the sampling generator and the env.
+    :param device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a ``torch.device``.
+    """
+
+    def __init__(
+        self,
+        env: BatchedMultiAgentEnv | None,
+        learning_rate: float = 3e-4,
+        n_steps: int = 64,
+        batch_size: int = 256,
+        n_epochs: int = 5,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        clip_range: float = 0.2,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 10.0,
+        normalize_advantage: bool = True,
+        max_nonfinite_skips: int = 10,
+        policy_kwargs: dict[str, Any] | None = None,
+        n_envs: int = 1,
+        env_kwargs: dict[str, Any] | None = None,
+        backend: str = "sim",
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: torch.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        for name, value in (("n_steps", n_steps), ("batch_size", batch_size), ("n_epochs", n_epochs),
+                            ("max_nonfinite_skips", max_nonfinite_skips)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be an int >= 1")
+        if not 0.0 <= gamma <= 1.0 or not 0.0 <= gae_lambda <= 1.0:
+            raise ValueError(f"gamma={gamma} and gae_lambda={gae_lambda} must lie in [0, 1]")
+        if clip_range <= 0 or max_grad_norm <= 0:
+            raise ValueError(f"clip_range={clip_range} and max_grad_norm={max_grad_norm} must be > 0")
+        if isinstance(env, str):
+            raise ValueError(
+                f"MAPPO needs an adversary env wrapping a victim, not a map name ({env!r}): build a "
+                "PerturbationAdversaryEnv(make_env(map), victim, epsilon) or use train_attacker()"
+            )
+        super().__init__(
+            env, learning_rate, policy_kwargs, n_envs, env_kwargs, backend, stats_window_size, tensorboard_log,
+            verbose, seed, device,
+        )
+        self.n_steps = n_steps
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.gamma = gamma
+        self.gae_lambda = gae_lambda
+        self.clip_range = clip_range
+        self.ent_coef = ent_coef
+        self.vf_coef = vf_coef
+        self.max_grad_norm = max_grad_norm
+        self.normalize_advantage = normalize_advantage
+        self.max_nonfinite_skips = max_nonfinite_skips
+        self.nonfinite_skips = 0
+        self._consecutive_nonfinite = 0
+        self.rollout_buffer: MultiAgentRolloutBuffer | None = None
+        self._reset_rollout()
+        if _init_setup_model:
+            self._setup_model()
+
+    def _attach_env(self, env: BatchedMultiAgentEnv) -> None:
+        expected = (env.n_agents, env.obs_shape)
+        space = env.action_space
+        if not isinstance(space, spaces.Box) or tuple(space.shape) != expected:
+            raise ValueError(
+                f"MAPPO needs a Box action space of shape {expected} (one perturbation per observation feature, as "
+                f"PerturbationAdversaryEnv has), got {space}"
+            )
+        super()._attach_env(env)
+
+    def _reset_rollout(self) -> None:
+        self._last_obs: torch.Tensor | None = None
+        self._last_state: torch.Tensor | None = None
+
+    def _setup_model(self) -> None:
+        self.set_random_seed(self.seed)
+        shapes = self.env_shapes
+        self.policy = MAPPOPolicy(
+            shapes["n_agents"], shapes["obs_shape"], shapes["obs_shape"], shapes["state_shape"],
+            learning_rate=self.learning_rate, **self.policy_kwargs,
+        ).to(self.device)
+        if self.env is not None:
+            self._setup_rollout_buffer()
+
+    def _counter_names(self) -> list[str]:
+        return [*super()._counter_names(), "nonfinite_skips"]
+
+    # ------------------------------------------------------------------ acting
+    def predict(
+        self,
+        observation: np.ndarray | torch.Tensor,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+        avail_actions: np.ndarray | torch.Tensor | None = None,
+    ) -> tuple[np.ndarray, None]:
+        """Perturbation directions in ``[-1, 1]`` for observations float[N, O] or float[B, N, O].
+
+        ``state``, ``episode_start`` and ``avail_actions`` are accepted for API symmetry and ignored (the actor is
+        feed-forward and continuous). :return: float32 actions of the observations' shape, and None.
+        """
+        if self.policy is None:
+            raise ValueError("The model has no policy yet (constructed with _init_setup_model=False)")
+        obs = torch.as_tensor(observation, dtype=torch.float32, device=self.device)
+        single = obs.dim() == 2
+        with torch.no_grad():
+            actions, _, _ = self.policy.act(obs.unsqueeze(0) if single else obs, deterministic, self._generator)
+        actions_np = actions.cpu().numpy()
+        return (actions_np[0] if single else actions_np), None
+
+    # ------------------------------------------------------------------ training
+    def collect_rollouts(self, callback: Any) -> bool:
+        """Fill the rollout buffer with ``n_steps`` batched steps; False when a callback asked to stop."""
+        env, buffer, policy = self.env, self.rollout_buffer, self.policy
+        if self._last_obs is None:
+            self._last_obs, self._last_state, _ = env.reset(seed=self.seed)
+            self._episode_reward = torch.zeros(self.n_envs, device=self.device)
+            self._episode_length = torch.zeros(self.n_envs, dtype=torch.int64, device=self.device)
+        buffer.reset()
+        policy.eval()
+        callback.on_rollout_start()
+        while not buffer.full:
+            obs, state = self._last_obs, self._last_state
+            with torch.no_grad():
+                actions, pre_tanh, log_prob = policy.act(obs, generator=self._generator)
+                value = policy.value(state)
+            next_obs, next_state, _, reward, terminated, info = env.step(actions)
+            with torch.no_grad():
+                next_value = policy.value(next_state)
+            buffer.add(obs, state, pre_tanh, log_prob, (obs != 0).any(-1), reward, value, next_value, terminated,
+                       info["episode_limit"] & terminated)
+            self.num_timesteps += self.n_envs
+            self._episode_reward += reward
+            self._episode_length += 1
+            callback.update_locals(locals())
+            if not callback.on_step():
+                return False
+            if terminated.any():
+                self._record_episodes(terminated, info["battle_won"])
+                next_obs, next_state, _ = env.reset(terminated)
+            self._last_obs, self._last_state = next_obs, next_state
+        buffer.compute_returns_and_advantage(self.gamma, self.gae_lambda)
+        callback.update_locals(locals())
+        callback.on_rollout_end()
+        return True
+
+    def _record_episodes(self, finished: torch.Tensor, victim_won: torch.Tensor) -> None:
+        rewards = self._episode_reward[finished].tolist()
+        lengths = self._episode_length[finished].tolist()
+        wins = victim_won[finished].tolist()
+        for reward, length, won in zip(rewards, lengths, wins):
+            self.ep_info_buffer.append({"r": reward, "l": length, "victim_won": float(won)})
+        self._episode_num += len(rewards)
+        self._episode_reward = self._episode_reward.masked_fill(finished, 0.0)
+        self._episode_length = self._episode_length.masked_fill(finished, 0)
+
+    def _ppo_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Clipped surrogate per agent (shared team advantage), value MSE and entropy bonus, masked to live agents."""
+        log_prob, entropy = self.policy.evaluate_actions(batch["obs"], batch["pre_tanh"])
+        mask = batch["agent_mask"].float()
+        count = mask.sum().clamp(min=1.0)
+        advantages = batch["advantages"]
+        if self.normalize_advantage and advantages.numel() > 1:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        advantages = advantages.unsqueeze(-1)
+        log_ratio = log_prob - batch["log_probs"]
+        ratio = log_ratio.exp()
+        surrogate = torch.min(ratio * advantages, ratio.clamp(1 - self.clip_range, 1 + self.clip_range) * advantages)
+        policy_loss = -(surrogate * mask).sum() / count
+        value_loss = torch.nn.functional.mse_loss(self.policy.value(batch["states"]), batch["returns"])
+        entropy_loss = -(entropy * mask).sum() / count
+        loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
+        with torch.no_grad():
+            stats = {
+                "policy_gradient_loss": policy_loss,
+                "value_loss": value_loss,
+                "entropy_loss": entropy_loss,
+                "approx_kl": (((ratio - 1) - log_ratio) * mask).sum() / count,
+                "clip_fraction": (((ratio - 1).abs() > self.clip_range).float() * mask).sum() / count,
+                "loss": loss,
+            }
+        return loss, stats
+
+    def train(self) -> None:
+        """``n_epochs`` passes of minibatch PPO updates over the rollout, skipping non-finite updates."""
+        self.policy.train()
+        optimizer = self.policy.optimizer
+        logs: dict[str, list[torch.Tensor]] = {}
+        for _ in range(self.n_epochs):
+            for batch in self.rollout_buffer.minibatches(self.batch_size, self._generator):
+                loss, stats = self._ppo_loss(batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                if not bool(torch.isfinite(loss) & torch.isfinite(grad_norm)):
+                    self._skip_nonfinite_update(loss)
+                    continue
+                self._consecutive_nonfinite = 0
+                optimizer.step()
+                self._n_updates += 1
+                for name, value in {**stats, "grad_norm": grad_norm}.items():
+                    logs.setdefault(name, []).append(value)
+        for name, values in logs.items():
+            self.logger.record(f"train/{name}", torch.stack(values).mean().item())
+        buffer = self.rollout_buffer
+        self.logger.record(
+            "train/explained_variance",
+            float(explained_variance(buffer.values.flatten().cpu().numpy(), buffer.returns.flatten().cpu().numpy())),
+        )
+        self.logger.record("train/std", self.policy.log_std.clamp(-5, 2).exp().mean().item())
+        self.logger.record("train/nonfinite_skips", self.nonfinite_skips)
+        self.logger.record("train/n_updates", self._n_updates)
+        self.logger.record("train/learning_rate", self.learning_rate)
+        self.logger.record("train/clip_range", self.clip_range)
+
+    def _skip_nonfinite_update(self, loss: torch.Tensor) -> None:
+        self.policy.optimizer.zero_grad(set_to_none=True)
+        self.nonfinite_skips += 1
+        self._consecutive_nonfinite += 1
+        if self._consecutive_nonfinite >= self.max_nonfinite_skips:
+            raise NonFiniteTrainingError(
+                f"MAPPO: {self._consecutive_nonfinite} consecutive updates had a non-finite loss or gradient "
+                f"(last loss {loss.item()}); training diverged. Lower learning_rate or max_grad_norm, or check the "
+                "env's observations and rewards for NaN/inf"
+            )
+
+    def learn(
+        self: SelfMAPPO,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 1,
+        tb_log_name: str = "MAPPO",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfMAPPO:
+        """Alternate rollouts of ``n_steps * n_envs`` env steps and PPO updates until ``total_timesteps``.
+
+        :param total_timesteps: env steps (summed over envs) to collect; a lower bound, as in SB3.
+        :param callback: SB3 callback(s), called every batched env step.
+        :param log_interval: dump the logs every this many rollouts.
+        :param tb_log_name: TensorBoard run name.
+        :param reset_num_timesteps: restart the step counter (False continues it).
+        :param progress_bar: show a progress bar.
+        """
+        total_timesteps, callback = self._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
+        if self.rollout_buffer is None or self.rollout_buffer.n_envs != self.n_envs:
+            self._setup_rollout_buffer()
+        callback.on_training_start(locals(), globals())
+        iteration = 0
+        while self.num_timesteps < total_timesteps:
+            if not self.collect_rollouts(callback):
+                break
+            iteration += 1
+            self._current_progress_remaining = 1.0 - self.num_timesteps / total_timesteps
+            if iteration % log_interval == 0:
+                self._dump_logs(iteration)
+            self.train()
+        callback.on_training_end()
+        return self
+
+    def _setup_rollout_buffer(self) -> None:
+        shapes = self.env_shapes
+        self.rollout_buffer = MultiAgentRolloutBuffer(
+            self.n_steps, self.n_envs, shapes["n_agents"], shapes["obs_shape"], shapes["obs_shape"],
+            shapes["state_shape"], self.device,
+        )
+
+    def _dump_logs(self, iteration: int) -> None:
+        seconds = max((time.time_ns() - self.start_time) / 1e9, 1e-9)
+        fps = int((self.num_timesteps - self._num_timesteps_at_start) / seconds)
+        self.logger.record("time/iterations", iteration, exclude="tensorboard")
+        if self.ep_info_buffer:
+            self.logger.record("rollout/ep_rew_mean", safe_mean([ep["r"] for ep in self.ep_info_buffer]))
+            self.logger.record("rollout/ep_len_mean", safe_mean([ep["l"] for ep in self.ep_info_buffer]))
+            self.logger.record("rollout/victim_win_rate", safe_mean([ep["victim_won"] for ep in self.ep_info_buffer]))
+        self.logger.record("time/fps", fps)
+        self.logger.record("time/time_elapsed", int(seconds), exclude="tensorboard")
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        self.logger.dump(step=self.num_timesteps)
