@@ -1,5 +1,6 @@
 """sb3-marl: Stable-Baselines3-style robust cooperative multi-agent RL on SMAC."""
 
+from sb3_marl.qmix import QMIX
 from sb3_marl.version import __version__
 
-__all__ = ["__version__"]
+__all__ = ["QMIX", "__version__"]

@@ -1,0 +1,378 @@
+"""The base of every sb3-marl algorithm: env, device, seeding, logger, predict and save/load.
+
+Modelled on Stable-Baselines3's ``BaseAlgorithm``.  The env is a
+:class:`~sb3_marl.envs.base.BatchedMultiAgentEnv` holding ``n_envs`` episodes stepped as one batch.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.save_util import recursive_getattr
+from stable_baselines3.common.type_aliases import MaybeCallback
+from stable_baselines3.common.utils import configure_logger, get_device, set_random_seed
+
+from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
+from sb3_marl.envs.base import BatchedMultiAgentEnv
+from sb3_marl.version import __version__
+
+SelfBaseAlgorithm = TypeVar("SelfBaseAlgorithm", bound="BaseMultiAgentAlgorithm")
+
+#: The env sizes a model is built for (and checked against when an env is attached).
+ENV_SHAPE_KEYS = ("n_agents", "n_actions", "obs_shape", "state_shape", "episode_limit")
+#: Constructor arguments that are not settings of the model (never saved).
+_NOT_SAVED = ("self", "env", "device", "_init_setup_model")
+
+#: Recurrent state returned by ``predict``: (GRU hidden float32[B, N, H], last-action one-hot float32[B, N, A]).
+RecurrentState = tuple[np.ndarray, np.ndarray]
+
+
+def env_shapes(env: BatchedMultiAgentEnv) -> dict[str, int]:
+    """The sizes of ``env`` that a model depends on."""
+    return {key: int(getattr(env, key)) for key in ENV_SHAPE_KEYS}
+
+
+class BaseMultiAgentAlgorithm(ABC):
+    """Shared glue of the sb3-marl algorithms.
+
+    :param env: a :class:`BatchedMultiAgentEnv`, a SMAC map name (built with ``make_env``) or None (predict-only
+        model, e.g. after ``load`` without an env).
+    :param learning_rate: learning rate of the optimizer (a float).
+    :param policy_kwargs: keyword arguments of the policy network (e.g. ``rnn_hidden_dim``).
+    :param n_envs: episodes stepped as one batch when ``env`` is a map name (an env instance brings its own).
+    :param env_kwargs: extra keyword arguments of ``make_env`` when ``env`` is a map name.
+    :param backend: env backend when ``env`` is a map name (``"sim"``: built-in simulator, ``"sc2"``: real SMAC).
+    :param stats_window_size: number of recent episodes averaged in the ``rollout/*`` logs.
+    :param tensorboard_log: folder for TensorBoard runs (None: no TensorBoard).
+    :param verbose: 0 silent, 1 training tables and info messages, 2 debug.
+    :param seed: seed of python, numpy, torch, the algorithm's generator and the env (None: unseeded).
+    :param device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or a ``torch.device``.
+    """
+
+    #: Algorithms by class name, so ``load`` can build the class a file was saved from.
+    registry: ClassVar[dict[str, type[BaseMultiAgentAlgorithm]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        BaseMultiAgentAlgorithm.registry[cls.__name__] = cls
+
+    def __init__(
+        self,
+        env: BatchedMultiAgentEnv | str | None,
+        learning_rate: float,
+        policy_kwargs: dict[str, Any] | None = None,
+        n_envs: int = 1,
+        env_kwargs: dict[str, Any] | None = None,
+        backend: str = "sim",
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: torch.device | str = "auto",
+    ) -> None:
+        if not isinstance(learning_rate, (int, float)) or learning_rate <= 0:
+            raise ValueError(f"learning_rate={learning_rate!r} must be a positive float")
+        if n_envs < 1:
+            raise ValueError(f"n_envs={n_envs} must be >= 1")
+        self.learning_rate = float(learning_rate)
+        self.policy_kwargs = dict(policy_kwargs or {})
+        self.n_envs = n_envs
+        self.env_kwargs = dict(env_kwargs or {})
+        self.backend = backend
+        self.stats_window_size = stats_window_size
+        self.tensorboard_log = tensorboard_log
+        self.verbose = verbose
+        self.seed = seed
+        self.device = get_device(device)
+        if verbose >= 1:
+            print(f"Using {self.device} device")
+
+        self.env: BatchedMultiAgentEnv | None = None
+        self.map_name: str | None = env if isinstance(env, str) else None
+        self.env_shapes: dict[str, int] = {}
+        if env is not None:
+            self._attach_env(self._make_env(env))
+
+        self.policy: torch.nn.Module | None = None
+        self.exploration_rate = 0.0
+        self.num_timesteps = 0
+        self._total_timesteps = 0
+        self._num_timesteps_at_start = 0
+        self._episode_num = 0
+        self._n_updates = 0
+        self._current_progress_remaining = 1.0
+        self.start_time = time.time_ns()
+        self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=stats_window_size)
+        self._logger: Logger | None = None
+        self._custom_logger = False
+        self._generator = torch.Generator(device=self.device)
+
+    # ------------------------------------------------------------------ env
+    def _make_env(self, env: BatchedMultiAgentEnv | str) -> BatchedMultiAgentEnv:
+        if isinstance(env, BatchedMultiAgentEnv):
+            return env
+        if isinstance(env, str):
+            from sb3_marl.envs.make_env import make_env
+
+            return make_env(
+                env, n_envs=self.n_envs, backend=self.backend, seed=self.seed, device=self.device, **self.env_kwargs
+            )
+        raise TypeError(f"env must be a BatchedMultiAgentEnv, a map name or None, got {type(env).__name__}")
+
+    def _attach_env(self, env: BatchedMultiAgentEnv) -> None:
+        """Check ``env`` against the model's sizes (when known) and make it the training env."""
+        shapes = env_shapes(env)
+        if self.env_shapes and shapes != self.env_shapes:
+            raise ValueError(
+                f"Env {getattr(env, 'map_name', '?')!r} has shapes {shapes}, but the model was built for "
+                f"{self.map_name!r} with shapes {self.env_shapes}"
+            )
+        self.env = env
+        self.env_shapes = shapes
+        self.map_name = getattr(env, "map_name", self.map_name)
+        self.n_envs = env.n_envs
+
+    def get_env(self) -> BatchedMultiAgentEnv | None:
+        """The training env (None for a predict-only model)."""
+        return self.env
+
+    def set_env(self, env: BatchedMultiAgentEnv | str, force_reset: bool = True) -> None:
+        """Attach a new env with the same sizes as the model (``n_envs`` may differ).
+
+        :param env: the env or a map name.
+        :param force_reset: start fresh episodes at the next ``learn`` instead of continuing the old env's.
+        """
+        self._attach_env(self._make_env(env))
+        if force_reset:
+            self._reset_rollout()
+
+    @abstractmethod
+    def _reset_rollout(self) -> None:
+        """Forget running episodes so the next ``learn`` resets the env (overridden by collecting algorithms)."""
+
+    def get_vec_normalize_env(self) -> None:
+        """No observation normalisation wrapper exists here; Stable-Baselines3 callbacks call this."""
+        return None
+
+    # ------------------------------------------------------------------ setup
+    @abstractmethod
+    def _setup_model(self) -> None:
+        """Build the policy (and optimizer) from ``env_shapes``."""
+
+    def set_random_seed(self, seed: int | None = None) -> None:
+        """Seed python, numpy, torch and the algorithm's generator (the env is seeded at its first reset)."""
+        if seed is None:
+            return
+        set_random_seed(seed, using_cuda=self.device.type == "cuda")
+        self._generator.manual_seed(seed)
+
+    @property
+    def logger(self) -> Logger:
+        """The Stable-Baselines3 logger (configured by ``learn`` unless set with ``set_logger``)."""
+        if self._logger is None:
+            self._logger = configure_logger(self.verbose, None, "", True)
+        return self._logger
+
+    def set_logger(self, logger: Logger) -> None:
+        """Use ``logger`` instead of the default one (``tensorboard_log`` and ``verbose`` then no longer apply)."""
+        self._logger = logger
+        self._custom_logger = True
+
+    def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
+        """Turn None / a list / a function into one callback (plus a progress bar) and bind it to the model."""
+        if isinstance(callback, list):
+            callback = CallbackList(callback)
+        if not isinstance(callback, BaseCallback):
+            callback = ConvertCallback(callback)
+        if progress_bar:
+            callback = CallbackList([callback, ProgressBarCallback()])
+        callback.init_callback(self)
+        return callback
+
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback,
+        reset_num_timesteps: bool,
+        tb_log_name: str,
+        progress_bar: bool,
+    ) -> tuple[int, BaseCallback]:
+        """Reset or continue the counters, configure the logger and bind the callback."""
+        if self.env is None:
+            raise ValueError("This model has no env: pass one to load(path, env=...) or call set_env(env) first")
+        self.start_time = time.time_ns()
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+            self._episode_num = 0
+            self.ep_info_buffer = deque(maxlen=self.stats_window_size)
+        else:
+            total_timesteps += self.num_timesteps
+        self._total_timesteps = total_timesteps
+        self._num_timesteps_at_start = self.num_timesteps
+        if not self._custom_logger:
+            self._logger = configure_logger(self.verbose, self.tensorboard_log, tb_log_name, reset_num_timesteps)
+        return total_timesteps, self._init_callback(callback, progress_bar)
+
+    # ------------------------------------------------------------------ acting
+    def predict(
+        self,
+        observation: np.ndarray | torch.Tensor,
+        state: RecurrentState | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+        avail_actions: np.ndarray | torch.Tensor | None = None,
+    ) -> tuple[np.ndarray, RecurrentState]:
+        """Pick every agent's action for one step.
+
+        :param observation: float[N, O] (one env) or float[B, N, O] (a batch of envs).
+        :param state: the recurrent state returned by the previous call (None at the start: zeros).
+        :param episode_start: bool[B]; True restarts the recurrent state of that env.
+        :param deterministic: greedy when True, else epsilon-greedy at the current ``exploration_rate``.
+        :param avail_actions: bool[N, A] or bool[B, N, A]; None means every action is available.
+        :return: int64 actions [N] or [B, N], and the new recurrent state (hidden [B, N, H], last action one-hot
+            [B, N, A], with B = 1 for a single env).
+        """
+        if self.policy is None:
+            raise ValueError("The model has no policy yet (constructed with _init_setup_model=False)")
+        policy = self.policy
+        n, o, a = self.env_shapes["n_agents"], self.env_shapes["obs_shape"], self.env_shapes["n_actions"]
+        obs = torch.as_tensor(observation, dtype=torch.float32, device=self.device)
+        single = obs.dim() == 2
+        if obs.dim() not in (2, 3) or obs.shape[-2:] != (n, o):
+            raise ValueError(f"observation has shape {tuple(obs.shape)}; expected ({n}, {o}) or (batch, {n}, {o})")
+        obs = obs.unsqueeze(0) if single else obs
+        b = obs.shape[0]
+        if avail_actions is None:
+            avail = torch.ones(b, n, a, dtype=torch.bool, device=self.device)
+        else:
+            avail = torch.as_tensor(avail_actions, device=self.device).bool()
+            avail = avail.unsqueeze(0) if avail.dim() == 2 else avail
+            if avail.shape != (b, n, a):
+                raise ValueError(f"avail_actions has shape {tuple(np.shape(avail_actions))}; expected ({b}, {n}, {a})")
+            if not avail.any(dim=-1).all():
+                raise ValueError("avail_actions gives an agent no available action")
+        if state is None:
+            hidden, last_action = policy.initial_hidden(b), torch.zeros(b, n, a, device=self.device)
+        else:
+            hidden = torch.as_tensor(state[0], dtype=torch.float32, device=self.device)
+            last_action = torch.as_tensor(state[1], dtype=torch.float32, device=self.device)
+            if hidden.shape != (b, n, policy.hidden_dim) or last_action.shape != (b, n, a):
+                raise ValueError(
+                    f"state shapes {tuple(hidden.shape)}, {tuple(last_action.shape)} do not match "
+                    f"({b}, {n}, {policy.hidden_dim}), ({b}, {n}, {a})"
+                )
+        if episode_start is not None:
+            keep = ~torch.as_tensor(np.asarray(episode_start), device=self.device).bool().reshape(b, 1, 1)
+            hidden, last_action = hidden * keep, last_action * keep
+        with torch.no_grad():
+            q, hidden = policy.q_values(obs, last_action, hidden)
+            epsilon = 0.0 if deterministic else self.exploration_rate
+            actions = policy.select_actions(q, avail, epsilon, self._generator)
+        last_action = torch.nn.functional.one_hot(actions, a).float()
+        actions_np = actions.cpu().numpy()
+        return (actions_np[0] if single else actions_np), (hidden.cpu().numpy(), last_action.cpu().numpy())
+
+    # ------------------------------------------------------------------ save / load
+    def _get_torch_save_params(self) -> list[str]:
+        """Names (dotted attribute paths) of the state dicts saved in a model file."""
+        return ["policy", "policy.optimizer"]
+
+    def _counter_names(self) -> list[str]:
+        """Progress counters saved in a model file so training resumes where it stopped."""
+        return ["num_timesteps", "_episode_num", "_n_updates", "exploration_rate"]
+
+    def _constructor_parameters(self) -> dict[str, Any]:
+        """The model's settings: every constructor argument (walking up ``**kwargs``) read from the attribute
+        of the same name."""
+        names: list[str] = []
+        for klass in type(self).__mro__:
+            if "__init__" not in vars(klass):
+                continue
+            parameters = inspect.signature(klass.__init__).parameters.values()
+            names += [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+                break
+        return {name: getattr(self, name) for name in dict.fromkeys(names) if name not in _NOT_SAVED}
+
+    def get_parameters(self) -> dict[str, dict[str, Any]]:
+        """State dicts by name (see ``_get_torch_save_params``)."""
+        return {name: recursive_getattr(self, name).state_dict() for name in self._get_torch_save_params()}
+
+    def set_parameters(
+        self, load_path_or_dict: str | Path | dict[str, dict[str, Any]], exact_match: bool = True
+    ) -> None:
+        """Load state dicts from a model file or a dict as returned by ``get_parameters``.
+
+        :param exact_match: require exactly the names of ``_get_torch_save_params`` and strict module keys.
+        """
+        params = load_path_or_dict
+        if not isinstance(params, dict):
+            _, params = load_from_zip_file(params, device=self.device)
+        expected = set(self._get_torch_save_params())
+        if exact_match and set(params) != expected:
+            raise ValueError(f"Parameter names {sorted(params)} do not match the expected {sorted(expected)}")
+        for name, state_dict in params.items():
+            target = recursive_getattr(self, name)
+            if isinstance(target, torch.optim.Optimizer):
+                target.load_state_dict(state_dict)
+            else:
+                target.load_state_dict(state_dict, strict=exact_match)
+
+    def _default_save_path(self) -> Path:
+        return Path.cwd() / f"{type(self).__name__.lower()}_{self.map_name or 'model'}.zip"
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write the model (settings as JSON, weights and optimizer states) atomically to a zip.
+
+        :param path: destination (None: ``<algo>_<map>.zip`` in the working directory).
+        :return: the path written.
+        """
+        data = {
+            "class": type(self).__name__,
+            "sb3_marl_version": __version__,
+            "map_name": self.map_name,
+            "env_shapes": self.env_shapes,
+            "kwargs": self._constructor_parameters(),
+            "counters": {name: getattr(self, name) for name in self._counter_names()},
+        }
+        return save_to_zip_file(self._default_save_path() if path is None else path, data, self.get_parameters())
+
+    @classmethod
+    def load(
+        cls: type[SelfBaseAlgorithm],
+        path: str | Path,
+        env: BatchedMultiAgentEnv | str | None = None,
+        device: torch.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> SelfBaseAlgorithm:
+        """Build the model saved at ``path`` (the class it was saved from, which must be ``cls`` or a subclass).
+
+        :param env: env to attach (its sizes must match the saved ones); None gives a predict-only model.
+        :param device: device of the loaded model.
+        :param custom_objects: settings that replace the saved ones (e.g. ``{"buffer_size": 1}``).
+        :param kwargs: more setting overrides (as in Stable-Baselines3).
+        """
+        data, params = load_from_zip_file(path, device=get_device(device))
+        klass = BaseMultiAgentAlgorithm.registry.get(data.get("class", ""))
+        if klass is None or not issubclass(klass, cls):
+            raise ValueError(f"{path} holds a {data.get('class')!r} model, which {cls.__name__}.load cannot build")
+        settings = {**data["kwargs"], **(custom_objects or {}), **kwargs}
+        model = klass(env=None, device=device, _init_setup_model=False, **settings)
+        model.env_shapes, model.map_name = dict(data["env_shapes"]), data["map_name"]
+        if env is not None:
+            model._attach_env(model._make_env(env))
+        model._setup_model()
+        model.set_parameters(params, exact_match=True)
+        for name, value in data["counters"].items():
+            setattr(model, name, value)
+        return model

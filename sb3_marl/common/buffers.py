@@ -1,0 +1,166 @@
+"""Episode storage for recurrent multi-agent Q-learning (PyMARL's ``EpisodeBatch`` / ``ReplayBuffer``).
+
+Every field is a preallocated tensor ``[capacity, max_steps, *shape]`` on one device, with
+``max_steps = episode_limit + 1``.  An episode of ``L`` transitions occupies steps ``0..L``: steps ``0..L-1``
+hold the transitions (``filled`` is True there) and step ``L`` holds the final observation, state and
+available actions, which the TD target bootstraps from.  Steps after ``L`` are zero padding.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+#: name -> (per-step shape, dtype)
+FieldSpecs = dict[str, tuple[tuple[int, ...], torch.dtype]]
+
+_DTYPES = {str(dtype): dtype for dtype in (torch.float32, torch.float16, torch.int64, torch.int32, torch.bool)}
+
+
+def episode_field_specs(
+    n_agents: int, n_actions: int, obs_dim: int, state_dim: int, extra_fields: FieldSpecs | None = None
+) -> FieldSpecs:
+    """The standard per-step fields plus ``extra_fields`` (e.g. ``obs_perturbed``) declared by an algorithm."""
+    specs: FieldSpecs = {
+        "obs": ((n_agents, obs_dim), torch.float32),
+        "state": ((state_dim,), torch.float32),
+        "avail_actions": ((n_agents, n_actions), torch.bool),
+        "actions": ((n_agents,), torch.int64),
+        "reward": ((), torch.float32),
+        "terminated": ((), torch.bool),
+        "filled": ((), torch.bool),
+    }
+    for name, spec in (extra_fields or {}).items():
+        if name in specs:
+            raise ValueError(f"Extra field {name!r} clashes with a standard field; standard fields: {list(specs)}")
+        specs[name] = (tuple(spec[0]), spec[1])
+    return specs
+
+
+class EpisodeBatch:
+    """``capacity`` padded episodes, each field a tensor ``[capacity, max_steps, *shape]``.
+
+    :param specs: the fields (see :func:`episode_field_specs`).
+    :param capacity: number of episodes held.
+    :param max_steps: steps per episode slot (``episode_limit + 1``).
+    :param device: where the tensors live.
+    """
+
+    def __init__(self, specs: FieldSpecs, capacity: int, max_steps: int, device: torch.device | str = "cpu") -> None:
+        if capacity < 1 or max_steps < 2:
+            raise ValueError(f"capacity={capacity} must be >= 1 and max_steps={max_steps} >= 2")
+        self.specs = specs
+        self.capacity = capacity
+        self.max_steps = max_steps
+        self.device = torch.device(device)
+        self.data = {
+            name: torch.zeros((capacity, max_steps, *shape), dtype=dtype, device=self.device)
+            for name, (shape, dtype) in specs.items()
+        }
+
+    def write(self, step: torch.Tensor, rows: torch.Tensor | None = None, **fields: torch.Tensor) -> None:
+        """Write one time step per row: ``data[name][rows[i], step[i]] = fields[name][i]``.
+
+        :param step: int64[K] time index of each row.
+        :param rows: int64[K] episode rows (all rows ``0..capacity-1`` when None).
+        :param fields: values, leading dimension ``K``; unknown names raise a ``KeyError``.
+        """
+        rows = torch.arange(self.capacity, device=self.device) if rows is None else rows
+        for name, value in fields.items():
+            if name not in self.data:
+                raise KeyError(f"Unknown episode field {name!r}; known: {list(self.data)}")
+            self.data[name][rows, step] = value.to(self.data[name].dtype)
+
+    def clear_rows(self, mask: torch.Tensor) -> None:
+        """Zero the episodes selected by the bool[capacity] ``mask``."""
+        for tensor in self.data.values():
+            tensor[mask] = 0
+
+
+class EpisodeReplayBuffer(EpisodeBatch):
+    """A FIFO ring of ``buffer_size`` episodes sampled uniformly without replacement.
+
+    :param buffer_size: capacity in episodes.
+    :param specs: the fields (see :func:`episode_field_specs`).
+    :param max_steps: steps per episode slot (``episode_limit + 1``).
+    :param device: where the tensors live.
+    """
+
+    def __init__(self, buffer_size: int, specs: FieldSpecs, max_steps: int, device: torch.device | str = "cpu") -> None:
+        super().__init__(specs, buffer_size, max_steps, device)
+        self.pos = 0
+        self.n_stored = 0
+
+    def __len__(self) -> int:
+        return self.n_stored
+
+    def add(self, episodes: dict[str, torch.Tensor]) -> None:
+        """Append ``K`` finished episodes, overwriting the oldest ones once full.
+
+        :param episodes: every field of the buffer, each ``[K, max_steps, *shape]``.
+        """
+        if set(episodes) != set(self.data):
+            raise KeyError(f"Episodes have fields {sorted(episodes)}; the buffer stores {sorted(self.data)}")
+        k = next(iter(episodes.values())).shape[0]
+        keep = min(k, self.capacity)
+        index = (self.pos + torch.arange(keep, device=self.device)) % self.capacity
+        for name, tensor in self.data.items():
+            tensor[index] = episodes[name][k - keep :].to(self.device)
+        self.pos = (self.pos + keep) % self.capacity
+        self.n_stored = min(self.n_stored + keep, self.capacity)
+
+    def can_sample(self, batch_size: int) -> bool:
+        """Whether ``batch_size`` distinct episodes are stored."""
+        return self.n_stored >= batch_size
+
+    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """``batch_size`` distinct episodes, every field truncated to ``L_max + 1`` steps.
+
+        ``L_max`` is the longest episode (in transitions) of the sample, so the final observation of that
+        episode is kept.
+
+        :param batch_size: number of episodes.
+        :param generator: random generator on the buffer's device.
+        """
+        if not self.can_sample(batch_size):
+            raise ValueError(f"batch_size={batch_size} exceeds the {self.n_stored} episodes stored")
+        index = torch.randperm(self.n_stored, device=self.device, generator=generator)[:batch_size]
+        length = int(self.data["filled"][index].sum(dim=1).max())
+        return {name: tensor[index, : length + 1] for name, tensor in self.data.items()}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the stored episodes (plain tensors) and a JSON header to ``path`` (``.pt`` added if missing)."""
+        path = Path(path)
+        path = path if path.suffix else path.with_suffix(".pt")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "capacity": self.capacity,
+            "max_steps": self.max_steps,
+            "pos": self.pos,
+            "n_stored": self.n_stored,
+            "specs": {name: [list(shape), str(dtype)] for name, (shape, dtype) in self.specs.items()},
+        }
+        stored = {name: tensor[: self.n_stored].cpu() for name, tensor in self.data.items()}
+        payload: dict[str, Any] = {"meta": json.dumps(meta), "data": stored}
+        tmp = path.with_name(f".{path.name}.tmp")
+        torch.save(payload, tmp)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, device: torch.device | str = "cpu") -> EpisodeReplayBuffer:
+        """Read a buffer written by :meth:`save` (``torch.load(weights_only=True)``: no code runs)."""
+        try:
+            payload = torch.load(Path(path), map_location=device, weights_only=True)
+            meta = json.loads(payload["meta"])
+            specs = {name: (tuple(shape), _DTYPES[dtype]) for name, (shape, dtype) in meta["specs"].items()}
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as error:
+            raise ValueError(f"Cannot read a replay buffer from {path}: {error}") from error
+        buffer = cls(meta["capacity"], specs, meta["max_steps"], device)
+        for name, tensor in payload["data"].items():
+            buffer.data[name][: meta["n_stored"]] = tensor
+        buffer.pos, buffer.n_stored = meta["pos"], meta["n_stored"]
+        return buffer

@@ -1,0 +1,88 @@
+"""Greedy test episodes, batched over the env's ``n_envs``, optionally under an observation attack."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from sb3_marl.envs.base import BatchedMultiAgentEnv
+
+if TYPE_CHECKING:
+    from sb3_marl.attacks.base import BaseAttack
+
+
+def evaluate_policy(
+    model: Any,
+    env: BatchedMultiAgentEnv,
+    n_eval_episodes: int = 32,
+    deterministic: bool = True,
+    attack: BaseAttack | None = None,
+    return_episode_rewards: bool = False,
+) -> tuple[float, float, float] | tuple[list[float], list[int], list[bool]]:
+    """Run exactly ``n_eval_episodes`` episodes and report the win rate and the return.
+
+    Episodes are split statically over the envs (env ``i`` counts ``(n_eval_episodes + i) // n_envs`` of them) so
+    short episodes do not bias the sample; an env that reached its quota keeps running uncounted.  The env's own
+    random stream is used: reset or seed it beforehand for a reproducible evaluation.
+
+    :param model: an sb3-marl algorithm (its ``policy`` is used) or a ``QMIXPolicy``.
+    :param env: the env to play in; its sizes must match the model's.
+    :param n_eval_episodes: episodes to count (>= 1).
+    :param deterministic: greedy actions when True, else epsilon-greedy at ``model.exploration_rate``.
+    :param attack: when given, ``attack.perturb`` replaces every step's observations before the agents act.
+    :param return_episode_rewards: return per-episode lists instead of the summary.
+    :return: ``(win_rate, mean_reward, std_reward)`` (the paper's reporting order: win rate first), or
+        ``(episode_rewards, episode_lengths, episode_wins)`` with ``return_episode_rewards``.
+    """
+    if n_eval_episodes < 1:
+        raise ValueError(f"n_eval_episodes={n_eval_episodes} must be >= 1")
+    policy = getattr(model, "policy", model)
+    env_sizes = (env.n_agents, env.obs_shape, env.n_actions)
+    if env_sizes != (policy.n_agents, policy.obs_dim, policy.n_actions):
+        raise ValueError(
+            f"env {env.map_name!r} has (n_agents, obs_shape, n_actions) = {env_sizes} but the model expects "
+            f"{(policy.n_agents, policy.obs_dim, policy.n_actions)}"
+        )
+    epsilon = 0.0 if deterministic else float(getattr(model, "exploration_rate", 0.0))
+    generator = getattr(model, "_generator", None)
+    device = policy.device
+    n_envs = env.n_envs
+    quota = torch.tensor([(n_eval_episodes + i) // n_envs for i in range(n_envs)], device=device)
+    counted = torch.zeros(n_envs, dtype=torch.int64, device=device)
+    episode_return = torch.zeros(n_envs, device=device)
+    episode_length = torch.zeros(n_envs, dtype=torch.int64, device=device)
+    hidden = policy.initial_hidden(n_envs)
+    last_action = torch.zeros(n_envs, policy.n_agents, policy.n_actions, device=device)
+    rewards: list[float] = []
+    lengths: list[int] = []
+    wins: list[bool] = []
+    was_training = policy.training
+    policy.eval()
+    obs, state, avail = (x.to(device) for x in env.reset())
+    while (counted < quota).any():
+        if attack is not None:
+            obs = attack.perturb(policy, obs, avail, last_action, hidden, state)
+        with torch.no_grad():
+            q, hidden = policy.q_values(obs, last_action, hidden)
+            actions = policy.select_actions(q, avail, epsilon, generator)
+        obs, state, avail, reward, terminated, info = env.step(actions)
+        obs, state, avail, terminated = obs.to(device), state.to(device), avail.to(device), terminated.to(device)
+        episode_return += reward.to(device)
+        episode_length += 1
+        last_action = torch.nn.functional.one_hot(actions, policy.n_actions).float()
+        if terminated.any():
+            record = terminated & (counted < quota)
+            rewards += episode_return[record].tolist()
+            lengths += episode_length[record].tolist()
+            wins += info["battle_won"].to(device)[record].tolist()
+            counted += terminated.long()
+            keep = ~terminated
+            episode_return, episode_length = episode_return * keep, episode_length * keep
+            hidden, last_action = hidden * keep.view(-1, 1, 1), last_action * keep.view(-1, 1, 1)
+            obs, state, avail = (x.to(device) for x in env.reset(terminated))
+    policy.train(was_training)
+    if return_episode_rewards:
+        return rewards, lengths, wins
+    return float(np.mean(wins)), float(np.mean(rewards)), float(np.std(rewards))

@@ -1,0 +1,402 @@
+"""Episode-based off-policy learning: batched episode collection, episode replay and the ``learn()`` loop.
+
+Modelled on Stable-Baselines3's ``OffPolicyAlgorithm`` with PyMARL's episode semantics: a *rollout* steps all
+``n_envs`` episodes as one batch until ``train_freq`` episodes have finished, then ``train`` runs
+``gradient_steps`` updates on batches of whole episodes.  Finished episodes go to the replay buffer and their
+envs restart with ``env.reset(done_mask)`` while the others keep running.
+
+Timeouts: the stored ``terminated`` flag is the env's termination *without* timeouts (``info["episode_limit"]``),
+so the TD target bootstraps through the episode limit from the final observation (the limit is not part of the
+agents' observation, so the episode could go on).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.type_aliases import MaybeCallback
+from stable_baselines3.common.utils import safe_mean
+
+from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
+from sb3_marl.common.buffers import EpisodeBatch, EpisodeReplayBuffer, FieldSpecs, episode_field_specs
+from sb3_marl.envs.base import BatchedMultiAgentEnv
+
+SelfOffPolicy = TypeVar("SelfOffPolicy", bound="OffPolicyMultiAgentAlgorithm")
+
+
+class RolloutReturn(NamedTuple):
+    """What one call of ``collect_episodes`` did."""
+
+    env_steps: int  #: batched env steps taken
+    n_episodes: int  #: episodes finished
+    continue_training: bool  #: False when a callback asked to stop
+
+
+@dataclass
+class RolloutState:
+    """The running episodes of the training env, carried from one rollout to the next."""
+
+    obs: torch.Tensor  #: float[B, N, O] current observations
+    state: torch.Tensor  #: float[B, S] current states
+    avail: torch.Tensor  #: bool[B, N, A] current available actions
+    hidden: torch.Tensor  #: float[B, N, H] GRU state before the current step
+    last_action: torch.Tensor  #: float[B, N, A] one-hot of the previous actions
+    t: torch.Tensor  #: int64[B] step index within each running episode
+    episode_return: torch.Tensor  #: float[B] return so far
+    episodes: EpisodeBatch  #: the running episodes being recorded
+
+
+class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
+    """Base of QMIX and its robust variants.
+
+    :param buffer_size: replay capacity in episodes.
+    :param learning_starts: env steps (summed over envs, as ``num_timesteps``) before the first update; updates
+        also wait until ``batch_size`` episodes are stored.  Actions before it are epsilon-greedy as always.
+    :param batch_size: episodes per gradient step.
+    :param gamma: discount factor.
+    :param train_freq: finished episodes per rollout (None: ``n_envs``, PyMARL's parallel runner).
+    :param gradient_steps: gradient steps after each rollout.
+    :param target_update_interval: episodes between hard copies of the online networks into the targets.
+    :param exploration_initial_eps: epsilon at the start.
+    :param exploration_final_eps: epsilon after ``exploration_timesteps``.
+    :param exploration_timesteps: env steps (summed over envs) of the linear epsilon decay.
+    :param max_grad_norm: gradient-norm clipping threshold.
+    :param kwargs: see :class:`BaseMultiAgentAlgorithm`.
+    """
+
+    def __init__(
+        self,
+        env: BatchedMultiAgentEnv | str | None,
+        learning_rate: float,
+        buffer_size: int = 5000,
+        learning_starts: int = 0,
+        batch_size: int = 32,
+        gamma: float = 0.99,
+        train_freq: int | None = None,
+        gradient_steps: int = 1,
+        target_update_interval: int = 200,
+        exploration_initial_eps: float = 1.0,
+        exploration_final_eps: float = 0.05,
+        exploration_timesteps: int = 50_000,
+        max_grad_norm: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        for name, value, low in (
+            ("buffer_size", buffer_size, 1),
+            ("batch_size", batch_size, 1),
+            ("gradient_steps", gradient_steps, 0),
+            ("target_update_interval", target_update_interval, 1),
+            ("learning_starts", learning_starts, 0),
+            ("exploration_timesteps", exploration_timesteps, 0),
+        ):
+            if int(value) != value or value < low:
+                raise ValueError(f"{name}={value!r} must be an integer >= {low}")
+        if train_freq is not None and train_freq < 1:
+            raise ValueError(f"train_freq={train_freq!r} must be None or an integer >= 1")
+        if not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"gamma={gamma} must be in [0, 1]")
+        for name, eps in (
+            ("exploration_initial_eps", exploration_initial_eps),
+            ("exploration_final_eps", exploration_final_eps),
+        ):
+            if not 0.0 <= eps <= 1.0:
+                raise ValueError(f"{name}={eps} must be in [0, 1]")
+        super().__init__(env, learning_rate, **kwargs)
+        self.buffer_size = buffer_size
+        self.learning_starts = learning_starts
+        self.batch_size = batch_size
+        self.gamma = gamma
+        self.train_freq = train_freq
+        self.gradient_steps = gradient_steps
+        self.target_update_interval = target_update_interval
+        self.exploration_initial_eps = exploration_initial_eps
+        self.exploration_final_eps = exploration_final_eps
+        self.exploration_timesteps = exploration_timesteps
+        self.max_grad_norm = max_grad_norm
+        self.exploration_rate = exploration_initial_eps
+        self.replay_buffer: EpisodeReplayBuffer | None = None
+        self._rollout: RolloutState | None = None
+        self._last_target_update_episode = 0
+
+    def _counter_names(self) -> list[str]:
+        return [*super()._counter_names(), "_last_target_update_episode"]
+
+    # ------------------------------------------------------------------ hooks for subclasses
+    def _extra_episode_fields(self) -> FieldSpecs:
+        """Per-step fields stored beside the standard ones (name -> (shape, dtype)); none by default.
+
+        A subclass that acts on perturbed observations returns ``{"obs_perturbed": ((N, O), torch.float32)}``;
+        the clean ``obs`` is stored as always.
+        """
+        return {}
+
+    def _acting_observations(
+        self,
+        obs: torch.Tensor,
+        state: torch.Tensor,
+        avail_actions: torch.Tensor,
+        last_action_onehot: torch.Tensor,
+        hidden: torch.Tensor,
+    ) -> torch.Tensor:
+        """The observations the agents act on during collection (identity; robust variants perturb here).
+
+        Shapes: ``obs`` float[B, N, O], ``state`` float[B, S], ``avail_actions`` bool[B, N, A],
+        ``last_action_onehot`` float[B, N, A], ``hidden`` float[B, N, H].  Returns float[B, N, O].
+        """
+        return obs
+
+    def _extra_step_values(self, acting_obs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Values of the extra fields for one step: the acting observations as ``obs_perturbed`` when declared."""
+        return {"obs_perturbed": acting_obs} if "obs_perturbed" in self._extra_episode_fields() else {}
+
+    def _compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss of one sampled batch and scalar tensors to log under ``train/``."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ setup
+    def _episode_field_specs(self) -> FieldSpecs:
+        """Every per-step field the replay buffer stores (standard plus ``_extra_episode_fields``)."""
+        shapes = self.env_shapes
+        return episode_field_specs(
+            shapes["n_agents"],
+            shapes["n_actions"],
+            shapes["obs_shape"],
+            shapes["state_shape"],
+            self._extra_episode_fields(),
+        )
+
+    def _setup_replay_buffer(self) -> None:
+        self.replay_buffer = EpisodeReplayBuffer(
+            self.buffer_size, self._episode_field_specs(), self.env_shapes["episode_limit"] + 1, self.device
+        )
+
+    def _reset_rollout(self) -> None:
+        self._rollout = None
+
+    def _start_rollout(self) -> None:
+        """Reset every env (seeded with ``seed`` the first time) and start recording."""
+        env = self.env
+        obs, state, avail = env.reset(seed=self.seed if self.num_timesteps == 0 else None)
+        b = env.n_envs
+        self._rollout = RolloutState(
+            obs=obs.to(self.device),
+            state=state.to(self.device),
+            avail=avail.to(self.device),
+            hidden=self.policy.initial_hidden(b),
+            last_action=torch.zeros(b, env.n_agents, env.n_actions, device=self.device),
+            t=torch.zeros(b, dtype=torch.int64, device=self.device),
+            episode_return=torch.zeros(b, device=self.device),
+            episodes=EpisodeBatch(self._episode_field_specs(), b, env.episode_limit + 1, self.device),
+        )
+
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback,
+        reset_num_timesteps: bool,
+        tb_log_name: str,
+        progress_bar: bool,
+    ) -> tuple[int, BaseCallback]:
+        total_timesteps, callback = super()._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
+        if self.replay_buffer is None:
+            self._setup_replay_buffer()
+        if self._rollout is None or reset_num_timesteps or self._rollout.t.shape[0] != self.env.n_envs:
+            self._start_rollout()
+        return total_timesteps, callback
+
+    # ------------------------------------------------------------------ learning loop
+    def _update_exploration_rate(self) -> None:
+        """Linear decay from ``exploration_initial_eps`` to ``exploration_final_eps`` over ``exploration_timesteps``."""
+        fraction = min(1.0, self.num_timesteps / max(self.exploration_timesteps, 1))
+        self.exploration_rate = self.exploration_initial_eps + fraction * (
+            self.exploration_final_eps - self.exploration_initial_eps
+        )
+
+    def collect_episodes(
+        self, callback: BaseCallback, n_episodes: int, log_interval: int | None = None
+    ) -> RolloutReturn:
+        """Step all envs as one batch until ``n_episodes`` episodes have finished.
+
+        :param callback: called once per batched env step (``on_step``); returning False stops collection.
+        :param n_episodes: finished episodes (summed over envs) that end the rollout.
+        :param log_interval: dump the logs every this many episodes (None: never).
+        """
+        env, rs, policy = self.env, self._rollout, self.policy
+        n_actions = env.n_actions
+        rows = torch.arange(env.n_envs, device=self.device)
+        callback.on_rollout_start()
+        steps, finished = 0, 0
+        while finished < n_episodes:
+            with torch.no_grad():
+                acting_obs = self._acting_observations(rs.obs, rs.state, rs.avail, rs.last_action, rs.hidden)
+                q, hidden = policy.q_values(acting_obs, rs.last_action, rs.hidden)
+                actions = policy.select_actions(q, rs.avail, self.exploration_rate, self._generator)
+            new_obs, new_state, new_avail, reward, terminated, info = env.step(actions)
+            reward, terminated = reward.to(self.device), terminated.to(self.device)
+            true_terminal = terminated & ~info["episode_limit"].to(self.device)
+            rs.episodes.write(
+                rs.t,
+                obs=rs.obs,
+                state=rs.state,
+                avail_actions=rs.avail,
+                actions=actions,
+                reward=reward,
+                terminated=true_terminal,
+                filled=torch.ones_like(terminated),
+                **self._extra_step_values(acting_obs),
+            )
+            rs.t += 1
+            rs.episode_return += reward
+            rs.hidden, rs.last_action = hidden, torch.nn.functional.one_hot(actions, n_actions).float()
+            self.num_timesteps += env.n_envs
+            steps += 1
+            self._update_current_progress_remaining()
+            self._update_exploration_rate()
+            callback.update_locals(locals())
+            if not callback.on_step():
+                return RolloutReturn(steps, finished, False)
+            new_obs, new_state, new_avail = (
+                new_obs.to(self.device),
+                new_state.to(self.device),
+                new_avail.to(self.device),
+            )
+            if terminated.any():
+                done = terminated
+                n_done = self._store_finished(done, rows, new_obs, new_state, new_avail, info)
+                new_obs, new_state, new_avail = (x.to(self.device) for x in env.reset(done))
+                finished += n_done
+                previous = self._episode_num
+                self._episode_num += n_done
+                if log_interval and self._episode_num // log_interval > previous // log_interval:
+                    self.dump_logs()
+            rs.obs, rs.state, rs.avail = new_obs, new_state, new_avail
+        callback.on_rollout_end()
+        return RolloutReturn(steps, finished, True)
+
+    def _store_finished(
+        self,
+        done: torch.Tensor,
+        rows: torch.Tensor,
+        final_obs: torch.Tensor,
+        final_state: torch.Tensor,
+        final_avail: torch.Tensor,
+        info: dict[str, torch.Tensor],
+    ) -> int:
+        """Record the final step of the ``done`` episodes, move them to the replay buffer and clear their rows."""
+        rs = self._rollout
+        rs.episodes.write(
+            rs.t[done], rows[done], obs=final_obs[done], state=final_state[done], avail_actions=final_avail[done]
+        )
+        self.replay_buffer.add({name: tensor[done] for name, tensor in rs.episodes.data.items()})
+        returns, lengths = rs.episode_return[done].tolist(), rs.t[done].tolist()
+        for r, length, won in zip(returns, lengths, info["battle_won"][done.to(info["battle_won"].device)].tolist()):
+            self.ep_info_buffer.append({"r": r, "l": length, "won": float(won)})
+        rs.episodes.clear_rows(done)
+        keep = ~done
+        rs.t, rs.episode_return = rs.t * keep, rs.episode_return * keep
+        rs.hidden, rs.last_action = rs.hidden * keep.view(-1, 1, 1), rs.last_action * keep.view(-1, 1, 1)
+        return len(returns)
+
+    def _update_current_progress_remaining(self) -> None:
+        self._current_progress_remaining = 1.0 - self.num_timesteps / max(self._total_timesteps, 1)
+
+    def train(self, gradient_steps: int, batch_size: int) -> None:
+        """Run ``gradient_steps`` updates on sampled episode batches and log their mean statistics."""
+        policy = self.policy
+        policy.train()
+        stats: dict[str, list[torch.Tensor]] = {}
+        for _ in range(gradient_steps):
+            batch = self.replay_buffer.sample(batch_size, self._generator)
+            loss, step_stats = self._compute_loss(batch)
+            policy.optimizer.zero_grad()
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(policy.online_parameters(), self.max_grad_norm)
+            policy.optimizer.step()
+            for key, value in {"loss": loss.detach(), "grad_norm": grad_norm, **step_stats}.items():
+                stats.setdefault(key, []).append(value.detach())
+        self._n_updates += gradient_steps
+        for key, values in stats.items():
+            self.logger.record(f"train/{key}", torch.stack(values).mean().item())
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/learning_rate", policy.optimizer.param_groups[0]["lr"])
+
+    def _update_target_if_due(self) -> None:
+        """Hard-copy the online networks into the targets every ``target_update_interval`` episodes."""
+        if self._episode_num - self._last_target_update_episode >= self.target_update_interval:
+            self.policy.update_target()
+            self._last_target_update_episode = self._episode_num
+
+    def dump_logs(self) -> None:
+        """Write the rollout and time statistics (and any recorded train values) to the logger."""
+        elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
+        fps = int((self.num_timesteps - self._num_timesteps_at_start) / elapsed)
+        self.logger.record("time/episodes", self._episode_num, exclude="tensorboard")
+        if self.ep_info_buffer:
+            win_rate = safe_mean([ep["won"] for ep in self.ep_info_buffer])
+            self.logger.record("rollout/ep_rew_mean", safe_mean([ep["r"] for ep in self.ep_info_buffer]))
+            self.logger.record("rollout/ep_len_mean", safe_mean([ep["l"] for ep in self.ep_info_buffer]))
+            self.logger.record("rollout/win_rate", win_rate)
+            self.logger.record("rollout/success_rate", win_rate)
+        self.logger.record("rollout/exploration_rate", self.exploration_rate)
+        self.logger.record("time/fps", fps)
+        self.logger.record("time/time_elapsed", int(elapsed), exclude="tensorboard")
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        self.logger.dump(step=self.num_timesteps)
+
+    def learn(
+        self: SelfOffPolicy,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "run",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfOffPolicy:
+        """Collect and train until ``num_timesteps >= total_timesteps`` (a lower bound: the last rollout ends
+        when its episodes finish).
+
+        :param total_timesteps: env steps, summed over the ``n_envs`` envs.
+        :param callback: a callback, a list of callbacks or a function ``f(locals, globals) -> bool``.
+        :param log_interval: dump the logs every this many finished episodes.
+        :param tb_log_name: run name under ``tensorboard_log``.
+        :param reset_num_timesteps: start counting from zero (False continues the previous run and its logs).
+        :param progress_bar: show a tqdm/rich progress bar.
+        """
+        total_timesteps, callback = self._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
+        callback.on_training_start(locals(), globals())
+        train_freq = self.train_freq or self.env.n_envs
+        while self.num_timesteps < total_timesteps:
+            rollout = self.collect_episodes(callback, train_freq, log_interval)
+            if not rollout.continue_training:
+                break
+            if self.num_timesteps >= self.learning_starts and self.replay_buffer.can_sample(self.batch_size):
+                self.train(self.gradient_steps, self.batch_size)
+                self._update_target_if_due()
+        callback.on_training_end()
+        return self
+
+    # ------------------------------------------------------------------ replay persistence
+    def save_replay_buffer(self, path: str | Path) -> Path:
+        """Write the replay buffer (plain tensors + JSON header, loadable with ``weights_only=True``)."""
+        if self.replay_buffer is None:
+            raise ValueError("There is no replay buffer yet: it is created by learn()")
+        return self.replay_buffer.save(path)
+
+    def load_replay_buffer(self, path: str | Path) -> None:
+        """Replace the replay buffer by one written with ``save_replay_buffer``; its fields must match the model's."""
+        path = Path(path)
+        buffer = EpisodeReplayBuffer.load(path if path.exists() else path.with_suffix(".pt"), self.device)
+        specs = self._episode_field_specs()
+        if buffer.specs != specs or buffer.max_steps != self.env_shapes["episode_limit"] + 1:
+            raise ValueError(f"Replay buffer {path} has fields {buffer.specs}; this model stores {specs}")
+        self.replay_buffer = buffer

@@ -1,0 +1,215 @@
+"""QMIX (Rashid et al. 2018) with PyMARL's defaults and pymarl2's optional refinements (Adam, TD(lambda))."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+
+from sb3_marl.common.off_policy_algorithm import OffPolicyMultiAgentAlgorithm
+from sb3_marl.envs.base import BatchedMultiAgentEnv
+from sb3_marl.policies.qmix_policy import QMIXPolicy
+
+#: optimizer name -> (class, default keyword arguments); RMSprop as PyMARL, Adam as pymarl2.
+OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
+    "rmsprop": (torch.optim.RMSprop, {"alpha": 0.99, "eps": 1e-5}),
+    "adam": (torch.optim.Adam, {}),
+}
+
+
+class QMIX(OffPolicyMultiAgentAlgorithm):
+    """QMIX: recurrent agents with shared weights trained end-to-end through a monotonic mixer.
+
+    Loss: masked mean over filled steps of ``(Q_tot(s_t, u_t) - y_t)^2`` with the one-step target
+    ``y_t = r_t + gamma (1 - terminated_t) Qbar_tot(s_{t+1}, u*_{t+1})`` (``u*`` the online argmax over available
+    actions with ``double_q``, else the target argmax), or its TD(lambda) return when ``td_lambda > 0``
+    (pymarl2).  Timeouts are not terminal: the target bootstraps from the final observation.
+
+    :param env: env instance, SMAC map name, or None (predict-only).
+    :param learning_rate: optimizer learning rate.
+    :param buffer_size: replay capacity in episodes.
+    :param learning_starts: env steps before the first update (updates also wait for ``batch_size`` episodes).
+    :param batch_size: episodes per gradient step.
+    :param gamma: discount factor.
+    :param train_freq: finished episodes per rollout (None: ``n_envs``).
+    :param gradient_steps: gradient steps per rollout.
+    :param target_update_interval: episodes between hard target updates.
+    :param exploration_initial_eps: initial epsilon of the per-agent epsilon-greedy policy.
+    :param exploration_final_eps: final epsilon.
+    :param exploration_timesteps: env steps of the linear epsilon decay.
+    :param max_grad_norm: gradient-norm clipping threshold.
+    :param double_q: pick the bootstrap action with the online network (Double Q-learning).
+    :param mixer: ``"qmix"``, ``"vdn"`` or None (independent Q-learners sharing the team reward).
+    :param optimizer_class: ``"rmsprop"`` (PyMARL: alpha 0.99, eps 1e-5) or ``"adam"`` (pymarl2).
+    :param optimizer_kwargs: keyword arguments replacing the optimizer defaults.
+    :param td_lambda: lambda of the TD(lambda) target in [0, 1]; 0 is the one-step target.
+    :param n_envs: episodes stepped as one batch when ``env`` is a map name.
+    :param env_kwargs: keyword arguments of ``make_env``.
+    :param backend: env backend for a map name (``"sim"`` or ``"sc2"``).
+    :param policy_kwargs: ``rnn_hidden_dim`` (64), ``mixing_embed_dim`` (32), ``hypernet_embed`` (64),
+        ``obs_last_action`` (True), ``obs_agent_id`` (True).
+    :param stats_window_size: episodes averaged in the ``rollout/*`` logs.
+    :param tensorboard_log: TensorBoard folder (None: off).
+    :param verbose: 0 silent, 1 info, 2 debug.
+    :param seed: random seed (None: unseeded).
+    :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    :param _init_setup_model: build the networks now (``load`` builds them itself).
+    """
+
+    policy_class: ClassVar[type[QMIXPolicy]] = QMIXPolicy
+
+    def __init__(
+        self,
+        env: BatchedMultiAgentEnv | str | None,
+        learning_rate: float = 5e-4,
+        buffer_size: int = 5000,
+        learning_starts: int = 0,
+        batch_size: int = 32,
+        gamma: float = 0.99,
+        train_freq: int | None = None,
+        gradient_steps: int = 1,
+        target_update_interval: int = 200,
+        exploration_initial_eps: float = 1.0,
+        exploration_final_eps: float = 0.05,
+        exploration_timesteps: int = 50_000,
+        max_grad_norm: float = 10.0,
+        double_q: bool = True,
+        mixer: str | None = "qmix",
+        optimizer_class: str = "rmsprop",
+        optimizer_kwargs: dict[str, Any] | None = None,
+        td_lambda: float = 0.0,
+        n_envs: int = 1,
+        env_kwargs: dict[str, Any] | None = None,
+        backend: str = "sim",
+        policy_kwargs: dict[str, Any] | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: torch.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        if optimizer_class not in OPTIMIZERS:
+            raise ValueError(f"optimizer_class={optimizer_class!r}; allowed: {sorted(OPTIMIZERS)}")
+        if not 0.0 <= td_lambda <= 1.0:
+            raise ValueError(f"td_lambda={td_lambda} must be in [0, 1]")
+        if mixer not in ("qmix", "vdn", None):
+            raise ValueError(f"mixer={mixer!r}; allowed: 'qmix', 'vdn', None")
+        super().__init__(
+            env,
+            learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            gamma=gamma,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            target_update_interval=target_update_interval,
+            exploration_initial_eps=exploration_initial_eps,
+            exploration_final_eps=exploration_final_eps,
+            exploration_timesteps=exploration_timesteps,
+            max_grad_norm=max_grad_norm,
+            n_envs=n_envs,
+            env_kwargs=env_kwargs,
+            backend=backend,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+        )
+        self.double_q = double_q
+        self.mixer = mixer
+        self.optimizer_class = optimizer_class
+        self.optimizer_kwargs = dict(optimizer_kwargs or {})
+        self.td_lambda = td_lambda
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        if not self.env_shapes:
+            raise ValueError("QMIX needs an env (or the sizes of a saved model) to build its networks")
+        self.set_random_seed(self.seed)
+        optimizer_class, optimizer_defaults = OPTIMIZERS[self.optimizer_class]
+        shapes = self.env_shapes
+        self.policy = self.policy_class(
+            shapes["n_agents"],
+            shapes["n_actions"],
+            shapes["obs_shape"],
+            shapes["state_shape"],
+            learning_rate=self.learning_rate,
+            mixer=self.mixer,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs={**optimizer_defaults, **self.optimizer_kwargs},
+            **self.policy_kwargs,
+        ).to(self.device)
+
+    def _training_observations(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The observations the TD loss trains on: the clean ones (robust variants may pick ``obs_perturbed``)."""
+        return batch["obs"]
+
+    def _compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self._td_loss(batch)
+
+    def _td_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Masked squared TD error of ``Q_tot`` on a batch of episodes ``[B, T+1, ...]`` (see the class docstring).
+
+        :return: the loss and ``q_taken_mean``, ``target_mean``, ``td_error_abs`` (means over filled steps).
+        """
+        policy = self.policy
+        obs = self._training_observations(batch)
+        actions = batch["actions"]
+        last_action = torch.nn.functional.one_hot(actions, policy.n_actions).float()
+        last_action = torch.cat([torch.zeros_like(last_action[:, :1]), last_action[:, :-1]], dim=1)
+        q = policy.q_values_sequence(obs, last_action)
+        q_taken = q[:, :-1].gather(-1, actions[:, :-1].unsqueeze(-1)).squeeze(-1)
+        q_tot = policy.mix(q_taken, batch["state"][:, :-1])
+        with torch.no_grad():
+            target_q_tot = self._bootstrap_values(batch, last_action, q.detach())
+            targets = self._targets(batch, target_q_tot)
+        mask = batch["filled"][:, :-1].float()
+        if q_tot.dim() == 3:  # no mixer: one value per agent
+            mask = mask.unsqueeze(-1).expand_as(q_tot)
+        td_error = (q_tot - targets) * mask
+        n_filled = mask.sum().clamp(min=1.0)
+        loss = td_error.pow(2).sum() / n_filled
+        return loss, {
+            "q_taken_mean": (q_tot.detach() * mask).sum() / n_filled,
+            "target_mean": (targets * mask).sum() / n_filled,
+            "td_error_abs": td_error.detach().abs().sum() / n_filled,
+        }
+
+    def _bootstrap_values(
+        self, batch: dict[str, torch.Tensor], last_action: torch.Tensor, q_online: torch.Tensor
+    ) -> torch.Tensor:
+        """Target-network ``Q_tot`` at steps ``1..T`` with the greedy available action: float[B, T] ([B, T, N]
+        without a mixer)."""
+        policy = self.policy
+        target_q = policy.q_values_sequence(self._training_observations(batch), last_action, target=True)[:, 1:]
+        avail = batch["avail_actions"][:, 1:]
+        avail = avail | ~avail.any(dim=-1, keepdim=True)  # padding steps have no available action
+        chooser = q_online[:, 1:] if self.double_q else target_q
+        best = chooser.masked_fill(~avail, -float("inf")).argmax(dim=-1, keepdim=True)
+        return policy.mix(target_q.gather(-1, best).squeeze(-1), batch["state"][:, 1:], target=True)
+
+    def _targets(self, batch: dict[str, torch.Tensor], next_values: torch.Tensor) -> torch.Tensor:
+        """One-step or TD(lambda) targets for steps ``0..T-1`` from the bootstrap values at ``1..T``."""
+        reward = batch["reward"][:, :-1]
+        not_terminal = 1.0 - batch["terminated"][:, :-1].float()
+        if next_values.dim() == 3:
+            reward, not_terminal = reward.unsqueeze(-1), not_terminal.unsqueeze(-1)
+        if self.td_lambda == 0.0:
+            return reward + self.gamma * not_terminal * next_values
+        # G_t = r_t + gamma (1 - d_t) [(1 - lambda) Qbar_{t+1} + lambda G_{t+1}], with G_{t+1} := Qbar_{t+1}
+        # after the episode's last transition.
+        filled = batch["filled"][:, 1:]
+        filled = filled.unsqueeze(-1) if next_values.dim() == 3 else filled
+        returns = torch.zeros_like(next_values)
+        following = next_values[:, -1]
+        for t in range(next_values.shape[1] - 1, -1, -1):
+            blended = (1.0 - self.td_lambda) * next_values[:, t] + self.td_lambda * following
+            bootstrap = torch.where(filled[:, t], blended, next_values[:, t])
+            returns[:, t] = reward[:, t] + self.gamma * not_terminal[:, t] * bootstrap
+            following = returns[:, t]
+        return returns
