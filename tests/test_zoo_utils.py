@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from zoo import plot_heatmap, plot_train
+from zoo.exp_manager import _open_study
 from zoo.hyperparams_opt import HYPERPARAMS_SAMPLER, merge_sampled
 from zoo.utils import (
     ALGOS,
@@ -160,3 +161,13 @@ def test_plot_heatmap_reads_both_layouts(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps([{"attack": "none"}]))
     with pytest.raises(SystemExit, match="record 0 needs 'model'"):
         plot_heatmap.load_table(tmp_path / "bad.json")
+
+
+def test_unreachable_storage_is_a_clear_error():
+    with pytest.raises(SystemExit, match="Cannot open Optuna storage postgresql"):
+        _open_study(
+            "postgresql+psycopg2://nobody@127.0.0.1:1/none",
+            "s",
+            optuna.samplers.RandomSampler(),
+            optuna.pruners.NopPruner(),
+        )

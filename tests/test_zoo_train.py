@@ -1,0 +1,212 @@
+"""End-to-end runs of zoo/train.py and zoo/enjoy.py on tiny budgets (3m, a few hundred env steps)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import torch
+import yaml
+
+from zoo import enjoy, train
+from zoo.utils import ALGOS
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(
+    not (ALGOS["qmix"].is_available() and hasattr(__import__("sb3_marl.envs").envs, "make_env")),
+    reason="sb3_marl.QMIX or sb3_marl.envs.make_env is not available yet",
+)
+
+#: small buffers and batches so that training starts within the tiny budgets
+TINY = ["-params", "buffer_size:64", "batch_size:4", "exploration_timesteps:200", "target_update_interval:5"]
+
+
+def _train(tmp_path: Path, *extra: str) -> None:
+    torch.set_num_threads(1)
+    train.main(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "--n-envs", "2", "--verbose", "0", *extra, *TINY])
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    """One qmix run on 3m: 600 steps, evaluation and checkpoint every 300, replay buffer saved."""
+    folder = tmp_path_factory.mktemp("logs")
+    _train(
+        folder,
+        "-n",
+        "600",
+        "--seed",
+        "3",
+        "--eval-freq",
+        "300",
+        "--eval-episodes",
+        "2",
+        "--save-freq",
+        "300",
+        "--save-replay-buffer",
+    )
+    return folder
+
+
+def test_train_writes_the_zoo_layout(trained_run):
+    run = trained_run / "qmix" / "3m_1"
+    for name in [
+        "3m.zip",
+        "best_model.zip",
+        "evaluations.npz",
+        "replay_buffer.pkl",
+        "rl_model_300_steps.zip",
+        "3m/config.yml",
+        "3m/args.yml",
+        "3m/command.txt",
+    ]:
+        assert (run / name).is_file(), name
+    assert (run / "rl_model_replay_buffer_300_steps.pkl").is_file()
+    config = yaml.safe_load((run / "3m" / "config.yml").read_text())
+    args = yaml.safe_load((run / "3m" / "args.yml").read_text())
+    assert config["n_timesteps"] == 600 and config["buffer_size"] == 64 and config["n_envs"] == 2
+    assert config["policy_kwargs"] == {"rnn_hidden_dim": 64, "mixing_embed_dim": 32, "hypernet_embed": 64}
+    assert args["seed"] == 3 and args["algo"] == "qmix"
+    with np.load(run / "evaluations.npz") as data:
+        assert data["timesteps"].shape[0] >= 1 and data["results"].shape[1] == 2
+    assert list(run.rglob("events.out.tfevents.*")), "no TensorBoard events in the run folder"
+    model = ALGOS["qmix"].load().load(run / "3m.zip")
+    assert model.num_timesteps >= 600
+
+
+def test_random_seed_is_drawn_and_saved(tmp_path):
+    _train(tmp_path, "-n", "100", "--eval-freq", "-1")
+    seed = yaml.safe_load((tmp_path / "qmix" / "3m_1" / "3m" / "args.yml").read_text())["seed"]
+    assert isinstance(seed, int) and seed >= 0
+
+
+def test_resume_with_trained_agent_continues_the_step_count(trained_run, tmp_path):
+    checkpoint = trained_run / "qmix" / "3m_1" / "rl_model_300_steps.zip"
+    _train(tmp_path, "-n", "200", "--seed", "4", "--eval-freq", "-1", "-i", str(checkpoint))
+    model = ALGOS["qmix"].load().load(tmp_path / "qmix" / "3m_1" / "3m.zip")
+    assert model.num_timesteps >= 500
+
+
+def test_enjoy_plays_under_attack_and_writes_a_replay(trained_run, tmp_path):
+    output = tmp_path / "replay.gif"
+    results = enjoy.main(
+        [
+            "--algo",
+            "qmix",
+            "--env",
+            "3m",
+            "-f",
+            str(trained_run),
+            "-n",
+            "2",
+            "--attack",
+            "fgsm",
+            "--output",
+            str(output),
+            "--verbose",
+            "0",
+        ]
+    )
+    assert 0.0 <= results["win_rate"] <= 1.0 and 0.0 <= results["changed_action_rate"] <= 1.0
+    import imageio.v3 as iio
+
+    frames = iio.imread(output, index=None)
+    assert frames.ndim == 4 and frames.shape[0] > 1 and frames.shape[-1] in (3, 4)
+
+
+def test_enjoy_load_checkpoint_and_missing_model_errors(trained_run):
+    results = enjoy.main(
+        [
+            "--algo",
+            "qmix",
+            "--env",
+            "3m",
+            "-f",
+            str(trained_run),
+            "-n",
+            "1",
+            "--no-render",
+            "--load-checkpoint",
+            "300",
+            "--verbose",
+            "0",
+        ]
+    )
+    assert results["changed_action_rate"] == 0.0  # no attack: nothing changed
+    with pytest.raises(SystemExit, match="available steps: \\[300"):
+        enjoy.main(["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "--load-checkpoint", "7"])
+    with pytest.raises(SystemExit, match="No trained qmix run for 2s3z"):
+        enjoy.main(["--algo", "qmix", "--env", "2s3z", "-f", str(trained_run)])
+
+
+def test_bad_input_gives_one_line_errors(tmp_path):
+    with pytest.raises(SystemExit, match="Unknown hyperparameter 'learnin_rate'.*Did you mean 'learning_rate'"):
+        train.main(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-params", "learnin_rate:0.1"])
+    process = subprocess.run(
+        [sys.executable, "zoo/train.py", "--algo", "qmx", "--env", "3m"], cwd=REPO, capture_output=True, text=True
+    )
+    assert process.returncode == 2 and "Did you mean 'qmix'" in process.stderr and "Traceback" not in process.stderr
+
+
+@pytest.mark.skipif(not ALGOS["regularized"].is_available(), reason="RegularizedQMIX is not available yet")
+def test_regularized_without_a_qmix_run_says_what_is_missing(tmp_path):
+    with pytest.raises(SystemExit, match="regularized needs a pretrained QMIX"):
+        train.main(["--algo", "regularized", "--env", "3m", "-f", str(tmp_path)])
+
+
+def _optimize(tmp_path: Path, *extra: str) -> None:
+    _train(
+        tmp_path,
+        "-optimize",
+        "-n",
+        "200",
+        "--n-trials",
+        "2",
+        "--n-evaluations",
+        "1",
+        "--eval-episodes",
+        "2",
+        "--n-seeds-per-trial",
+        "2",
+        "--n-startup-trials",
+        "1",
+        "--seed",
+        "5",
+        *extra,
+    )
+
+
+def test_optimize_on_sqlite_writes_report_and_plots(tmp_path):
+    _optimize(tmp_path, "--sampler", "random", "--pruner", "median")
+    storage = f"sqlite:///{tmp_path / 'qmix' / 'optuna.db'}"
+    study = optuna.load_study(study_name="qmix_3m", storage=storage)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 2
+    for trial in complete:
+        assert len(trial.user_attrs["win_rates"]) == 2
+        assert trial.value == pytest.approx(np.mean(trial.user_attrs["win_rates"]))
+        assert set(trial.intermediate_values) == {0, 1}  # one report per seed
+    assert len(list((tmp_path / "qmix").glob("report_3m_*.csv"))) == 1
+    assert list((tmp_path / "qmix").glob("report_3m_*_optimization_history.png"))
+
+
+def test_optimize_on_postgresql_shares_one_study(tmp_path):
+    url = os.environ.get("SB3_MARL_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("SB3_MARL_TEST_POSTGRES_URL is unset (scripts/start_test_postgres.sh starts a server)")
+    pytest.importorskip("psycopg2", reason="psycopg2 is not installed (pip install psycopg2-binary)")
+    import sqlalchemy
+
+    try:
+        sqlalchemy.create_engine(url).connect().close()
+    except sqlalchemy.exc.OperationalError as exc:
+        pytest.skip(f"PostgreSQL server at {url} is unreachable: {str(exc).splitlines()[0]}")
+    name = f"zoo_test_{os.getpid()}_{tmp_path.name}"
+    _optimize(tmp_path / "a", "--storage", url, "--study-name", name, "--pruner", "none")
+    _optimize(tmp_path / "b", "--storage", url, "--study-name", name, "--pruner", "none")  # a second "machine"
+    study = optuna.load_study(study_name=name, storage=url)
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) == 4
+    optuna.delete_study(study_name=name, storage=url)
