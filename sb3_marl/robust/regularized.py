@@ -1,0 +1,129 @@
+"""Policy-regularised QMIX (paper §IV.B, SA-DQN's hinge regulariser): TD loss + κ·L_reg, collection under FGSM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sb3_marl.attacks import PGD, BaseAttack
+from sb3_marl.envs.base import BatchedMultiAgentEnv
+from sb3_marl.qmix import QMIX
+from sb3_marl.robust.fgsm import RobustQMIXFGSM
+from sb3_marl.robust.regularizer import hidden_before_steps, hinge_regularizer
+from sb3_marl.robust.schedules import SaveableSchedule, StepSchedule, make_schedule, schedule_to_dict
+
+
+class RegularizedQMIX(RobustQMIXFGSM):
+    """QMIX fine-tuned from a trained model under FGSM with the hinge policy regulariser (paper eqs. 5-6).
+
+    Collection and the TD loss are those of :class:`~sb3_marl.robust.RobustQMIXFGSM` (agents act and train on
+    FGSM-perturbed observations). The loss adds ``κ · L_reg`` with::
+
+        L_reg = mean over filled (episode, step) of  Σ_agents max(max_{õ in B_ε(o)} max_{a≠a*} Q(õ,a) − Q(õ,a*) + c, 0)
+
+    where ``o`` is the clean observation, ``a*`` the clean greedy available action, and the agent's recurrent
+    state is the one it had in the episode (from the observations it acted on) and is held fixed. The inner max
+    is a PGD on the margin (``reg_pgd_steps`` steps, every alive agent). The ``+ c`` shift makes the floor ``−c``
+    of eq. 5 contribute exactly 0; it changes no gradient (see :mod:`sb3_marl.robust.regularizer`).
+
+    :param env: env instance, SMAC map name, or None (predict-only).
+    :param epsilon: l∞ budget of the FGSM collection attack and of the regulariser's ball.
+    :param pretrained: the trained QMIX to start from: a model file path, a :class:`~sb3_marl.qmix.QMIX`
+        (any subclass) or None (start from scratch). Its network settings (``policy_kwargs``, ``mixer``) must
+        match this model's; online and target weights are copied, the optimizer starts fresh. Only a path is
+        recorded in the saved settings (a model object is recorded as None).
+    :param kappa: weight κ of the regulariser: a number, a schedule of progress remaining
+        (:class:`~sb3_marl.robust.schedules.StepSchedule`, SB3's ``ConstantSchedule`` / ``LinearSchedule``) or
+        its settings dict; None is the paper's ``StepSchedule(0.0, 0.1, 0.5)``: 0 for the first half of the
+        ``learn()`` budget, then 0.1.
+    :param hinge_c: the hinge floor ``c`` (> 0; paper: 10).
+    :param reg_pgd_steps: PGD steps of the regulariser's inner maximisation (step size ``2.5 ε / steps``,
+        random start).
+    :param attack: the collection attack (see :class:`~sb3_marl.robust.RobustQMIXFGSM`; default FGSM(ε)).
+    :param qmix_kwargs: every other argument of :class:`~sb3_marl.qmix.QMIX`.
+    """
+
+    def __init__(
+        self,
+        env: BatchedMultiAgentEnv | str | None,
+        epsilon: float = 0.2,
+        pretrained: str | Path | QMIX | None = None,
+        kappa: float | SaveableSchedule | dict[str, Any] | None = None,
+        hinge_c: float = 10.0,
+        reg_pgd_steps: int = 5,
+        attack: BaseAttack | str | dict[str, Any] | None = None,
+        _init_setup_model: bool = True,
+        **qmix_kwargs: Any,
+    ) -> None:
+        if not hinge_c > 0:
+            raise ValueError(f"hinge_c={hinge_c!r} must be > 0")
+        if isinstance(reg_pgd_steps, bool) or not isinstance(reg_pgd_steps, int) or reg_pgd_steps < 1:
+            raise ValueError(f"reg_pgd_steps={reg_pgd_steps!r} must be an int >= 1")
+        self.kappa = make_schedule(StepSchedule() if kappa is None else kappa, "kappa")
+        self.hinge_c = float(hinge_c)
+        self.reg_pgd_steps = reg_pgd_steps
+        super().__init__(env, epsilon=epsilon, attack=attack, _init_setup_model=_init_setup_model, **qmix_kwargs)
+        self.reg_attack = PGD(
+            self.epsilon,
+            n_steps=reg_pgd_steps,
+            objective="margin",
+            clip_observations=self.attack.clip_observations,
+            obs_low=self.attack.obs_low,
+            obs_high=self.attack.obs_high,
+            seed=self.attack.seed,
+        )
+        self.pretrained = None if pretrained is None or isinstance(pretrained, QMIX) else str(pretrained)
+        if _init_setup_model and pretrained is not None:
+            self._load_pretrained(pretrained)
+
+    def _load_pretrained(self, pretrained: str | Path | QMIX) -> None:
+        """Copy the online and target networks of ``pretrained`` into this model's policy."""
+        source = pretrained if isinstance(pretrained, QMIX) else QMIX.load(pretrained, device=self.device)
+        if source.env_shapes != self.env_shapes:
+            raise ValueError(f"pretrained model has env shapes {source.env_shapes}, this model {self.env_shapes}")
+        try:
+            self.policy.load_state_dict(source.policy.state_dict())
+        except RuntimeError as error:
+            raise ValueError(
+                f"pretrained networks do not fit this model (policy_kwargs={source.policy_kwargs}, "
+                f"mixer={source.mixer!r} there; {self.policy_kwargs}, {self.mixer!r} here): {error}"
+            ) from None
+
+    def _attacks(self) -> list[BaseAttack]:
+        return [*super()._attacks(), self.reg_attack]
+
+    def _constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._constructor_parameters(), "kappa": schedule_to_dict(self.kappa)}
+
+    def _compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        loss, stats = self._td_loss(batch)
+        kappa = float(self.kappa(self._current_progress_remaining))
+        stats["kappa"] = torch.tensor(kappa)
+        if kappa > 0.0:
+            reg_loss = self.regularizer_loss(batch)
+            loss = loss + kappa * reg_loss
+            stats["reg_loss"] = reg_loss.detach()
+        return loss, stats
+
+    def regularizer_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``L_reg`` of a sampled batch of episodes (see the class docstring); differentiable w.r.t. the policy."""
+        policy = self.policy
+        actions = batch["actions"]
+        last_action = torch.nn.functional.one_hot(actions, policy.n_actions).float()
+        last_action = torch.cat([torch.zeros_like(last_action[:, :1]), last_action[:, :-1]], dim=1)
+        hidden = hidden_before_steps(
+            policy, self._training_observations(batch), last_action, policy.initial_hidden(actions.shape[0])
+        )
+        filled = batch["filled"]
+        per_agent = hinge_regularizer(
+            policy,
+            batch["obs"][filled],
+            batch["avail_actions"][filled],
+            last_action[filled],
+            hidden[filled],
+            self.reg_attack,
+            self.hinge_c,
+        )
+        return per_agent.sum(dim=-1).mean()
