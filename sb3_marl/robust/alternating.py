@@ -1,0 +1,170 @@
+"""Alternating training of a QMIX victim and a learned adversary (paper §IV.C-D, Algorithms 1 and 2).
+
+The victim is a :class:`~sb3_marl.robust.fgsm.RobustQMIXFGSM` whose training attack is a learned one: during
+victim phases it collects and trains exactly as RobustQMIXFGSM does (acting on, storing and training on the
+perturbed observations); during adversary phases the victim is frozen and the adversary learns against it on an
+:class:`~sb3_marl.adversaries.adversary_env.AdversaryEnv` wrapping the same env. Both persist across phases.
+
+Schedule: ``victim_phase_timesteps`` victim env steps, then ``adversary_phase_timesteps`` adversary env steps,
+and so on; the first phase is the victim's (an adversary of an untrained victim learns nothing useful).
+``learn(total_timesteps)`` counts victim env steps only; adversary steps are logged as
+``adversary/total_timesteps``. Phases switch between rollouts, so a victim phase ends with the rollout that
+crosses its budget. Each switch restarts the env's episodes (the other learner used the env meanwhile).
+
+Saved: victim and adversary networks and optimizers, counters of both and the position in the schedule, so
+``load`` + ``learn(..., reset_num_timesteps=False)`` resumes the schedule. Replay contents are not in the model
+file (``save_replay_buffer`` saves the victim's).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, TypeVar
+
+from stable_baselines3.common.type_aliases import MaybeCallback
+
+from sb3_marl.adversaries.adversary_env import AdversaryEnv
+from sb3_marl.attacks.learned import LearnedAttack
+from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
+from sb3_marl.envs.base import BatchedMultiAgentEnv
+from sb3_marl.robust.fgsm import RobustQMIXFGSM
+
+SelfAlternating = TypeVar("SelfAlternating", bound="AlternatingAdversarialQMIX")
+
+
+class AlternatingAdversarialQMIX(RobustQMIXFGSM):
+    """Base of ATLAQMIX and PAADQMIX (see the module docstring).
+
+    :param env: env instance, SMAC map name, or None (predict-only).
+    :param epsilon: l∞ budget of the adversary's perturbations (the paper: 0.2, 0.05 on 2s3z).
+    :param adversary_kwargs: keyword arguments of the adversary algorithm (JSON-able: they are saved).
+    :param victim_phase_timesteps: victim env steps per victim phase.
+    :param adversary_phase_timesteps: adversary env steps per adversary phase.
+    :param qmix_kwargs: every other argument of :class:`~sb3_marl.qmix.QMIX`.
+    """
+
+    def __init__(
+        self,
+        env: BatchedMultiAgentEnv | str | None,
+        epsilon: float = 0.2,
+        adversary_kwargs: dict[str, Any] | None = None,
+        victim_phase_timesteps: int = 20_000,
+        adversary_phase_timesteps: int = 20_000,
+        **qmix_kwargs: Any,
+    ) -> None:
+        for name, value in (("victim_phase_timesteps", victim_phase_timesteps),
+                            ("adversary_phase_timesteps", adversary_phase_timesteps)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be an int >= 1")
+        self.adversary_kwargs = dict(adversary_kwargs or {})
+        self.victim_phase_timesteps = victim_phase_timesteps
+        self.adversary_phase_timesteps = adversary_phase_timesteps
+        self.adversary: BaseMultiAgentAlgorithm | None = None
+        self._victim_phase_progress = 0
+        self._n_adversary_phases = 0
+        qmix_kwargs.pop("attack", None)  # the attack is always the learned adversary
+        super().__init__(env, epsilon=epsilon, **qmix_kwargs)
+
+    # ------------------------------------------------------------------ what subclasses define
+    @abstractmethod
+    def _make_adversary_env(self, env: BatchedMultiAgentEnv) -> AdversaryEnv:
+        """The env the adversary trains on: ``env`` seen from the adversary, with ``self.policy`` as victim."""
+
+    @abstractmethod
+    def _make_adversary(self, adversary_env: AdversaryEnv | None, **kwargs: Any) -> BaseMultiAgentAlgorithm:
+        """The adversary algorithm on ``adversary_env`` (None: predict-only, sizes set by the caller)."""
+
+    @abstractmethod
+    def _make_learned_attack(self) -> LearnedAttack:
+        """The attack the victim trains under, driven by ``self.adversary``."""
+
+    # ------------------------------------------------------------------ setup
+    def _build_attack(self, attack: Any) -> LearnedAttack:
+        return super()._build_attack(self._make_learned_attack())
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        adversary_env = None if self.env is None else self._make_adversary_env(self.env)
+        kwargs = {
+            "seed": None if self.seed is None else self.seed + 1,
+            "device": self.device,
+            "tensorboard_log": self.tensorboard_log,
+            **self.adversary_kwargs,
+        }
+        adversary = self._make_adversary(adversary_env, _init_setup_model=False, **kwargs)
+        adversary.env_shapes = dict(self.env_shapes)
+        adversary._setup_model()
+        self.adversary = adversary
+        self.attack = self._build_attack(None)
+
+    def _attach_env(self, env: BatchedMultiAgentEnv) -> None:
+        super()._attach_env(env)
+        if self.adversary is not None:
+            self.adversary.set_env(self._make_adversary_env(env))
+
+    def _constructor_parameters(self) -> dict[str, Any]:
+        parameters = super()._constructor_parameters()
+        parameters.pop("attack", None)
+        return parameters
+
+    def _get_torch_save_params(self) -> list[str]:
+        return [*super()._get_torch_save_params(), "adversary.policy", "adversary.policy.optimizer"]
+
+    def _counter_names(self) -> list[str]:
+        return [*super()._counter_names(), "adversary_counters", "_victim_phase_progress", "_n_adversary_phases"]
+
+    @property
+    def adversary_counters(self) -> dict[str, Any]:
+        """The adversary's progress counters (saved with the model so that its training resumes)."""
+        return {name: getattr(self.adversary, name) for name in self.adversary._counter_names()}
+
+    @adversary_counters.setter
+    def adversary_counters(self, counters: dict[str, Any]) -> None:
+        for name, value in counters.items():
+            setattr(self.adversary, name, value)
+
+    # ------------------------------------------------------------------ training
+    def train_adversary(self, total_timesteps: int) -> None:
+        """One adversary phase: the adversary learns ``total_timesteps`` env steps against the frozen victim."""
+        self.adversary._reset_rollout()
+        self.adversary.learn(
+            total_timesteps, reset_num_timesteps=False, tb_log_name=f"{type(self).__name__}_adversary"
+        )
+        self._n_adversary_phases += 1
+        self._victim_phase_progress = 0
+        self.logger.record("adversary/total_timesteps", self.adversary.num_timesteps)
+        self.logger.record("adversary/phases", self._n_adversary_phases)
+
+    def learn(
+        self: SelfAlternating,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str | None = None,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfAlternating:
+        """Alternate victim and adversary phases until the victim has taken ``total_timesteps`` env steps.
+
+        Arguments as in :meth:`~sb3_marl.common.off_policy_algorithm.OffPolicyMultiAgentAlgorithm.learn`; callbacks
+        see the victim's steps only.
+        """
+        total_timesteps, callback = self._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name or type(self).__name__, progress_bar
+        )
+        callback.on_training_start(locals(), globals())
+        train_freq = self.train_freq or self.env.n_envs
+        while self.num_timesteps < total_timesteps:
+            if self._victim_phase_progress >= self.victim_phase_timesteps:
+                self.train_adversary(self.adversary_phase_timesteps)
+                self._start_rollout()
+            start = self.num_timesteps
+            rollout = self.collect_episodes(callback, train_freq, log_interval)
+            self._victim_phase_progress += self.num_timesteps - start
+            if not rollout.continue_training:
+                break
+            if self.num_timesteps >= self.learning_starts and self.replay_buffer.can_sample(self.batch_size):
+                self.train(self.gradient_steps, self.batch_size)
+                self._update_target_if_due()
+        callback.on_training_end()
+        return self
