@@ -9,6 +9,7 @@ available actions, which the TD target bootstraps from.  Steps after ``L`` are z
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +158,7 @@ class EpisodeReplayBuffer(EpisodeBatch):
             payload = torch.load(Path(path), map_location=device, weights_only=True)
             meta = json.loads(payload["meta"])
             specs = {name: (tuple(shape), _DTYPES[dtype]) for name, (shape, dtype) in meta["specs"].items()}
-        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as error:
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError, pickle.UnpicklingError) as error:
             raise ValueError(f"Cannot read a replay buffer from {path}: {error}") from error
         buffer = cls(meta["capacity"], specs, meta["max_steps"], device)
         for name, tensor in payload["data"].items():

@@ -1,0 +1,184 @@
+"""Callbacks: Stable-Baselines3's protocol and built-ins (they work unchanged on sb3-marl models) plus an
+evaluation callback that reports the win rate and can evaluate under attack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from stable_baselines3.common.callbacks import (
+    BaseCallback,
+    CallbackList,
+    CheckpointCallback,
+    ConvertCallback,
+    EventCallback,
+    EveryNTimesteps,
+    ProgressBarCallback,
+    StopTrainingOnMaxEpisodes,
+    StopTrainingOnNoModelImprovement,
+)
+
+from sb3_marl.common.evaluation import evaluate_policy
+from sb3_marl.envs.base import BatchedMultiAgentEnv
+
+if TYPE_CHECKING:
+    from sb3_marl.attacks.base import BaseAttack
+
+__all__ = [
+    "BaseCallback",
+    "CallbackList",
+    "CheckpointCallback",
+    "ConvertCallback",
+    "EvalCallback",
+    "EventCallback",
+    "EveryNTimesteps",
+    "ProgressBarCallback",
+    "StopTrainingOnMaxEpisodes",
+    "StopTrainingOnNoModelImprovement",
+    "StopTrainingOnWinRate",
+]
+
+
+class EvalCallback(EventCallback):
+    """Evaluate the model every ``eval_freq`` batched env steps, log ``eval/*`` and keep the best model.
+
+    The best model is the one with the highest win rate, ties broken by the mean return.
+
+    :param eval_env: the evaluation env (or a map name, built like the training env).
+    :param callback_on_new_best: called when a new best model is found.
+    :param callback_after_eval: called after every evaluation.
+    :param n_eval_episodes: test episodes per evaluation.
+    :param eval_freq: evaluate every this many calls of ``on_step`` (one per batched env step; each call advances
+        ``num_timesteps`` by ``n_envs``).
+    :param log_path: folder of ``evaluations.npz`` (timesteps, results, ep_lengths, wins, successes); None: not saved.
+    :param best_model_save_path: folder of ``best_model.zip``; None: not saved.
+    :param deterministic: greedy test actions.
+    :param attack: evaluate under this observation attack (None: clean).
+    :param verbose: 1 prints each evaluation.
+    """
+
+    def __init__(
+        self,
+        eval_env: BatchedMultiAgentEnv | str,
+        callback_on_new_best: BaseCallback | None = None,
+        callback_after_eval: BaseCallback | None = None,
+        n_eval_episodes: int = 32,
+        eval_freq: int = 10_000,
+        log_path: str | Path | None = None,
+        best_model_save_path: str | Path | None = None,
+        deterministic: bool = True,
+        attack: BaseAttack | None = None,
+        verbose: int = 1,
+    ) -> None:
+        super().__init__(callback_on_new_best, verbose=verbose)
+        if eval_freq < 1 or n_eval_episodes < 1:
+            raise ValueError(f"eval_freq={eval_freq} and n_eval_episodes={n_eval_episodes} must be >= 1")
+        self.eval_env = eval_env
+        self.callback_after_eval = callback_after_eval
+        if callback_after_eval is not None:
+            callback_after_eval.parent = self
+        self.n_eval_episodes = n_eval_episodes
+        self.eval_freq = eval_freq
+        self.log_path = Path(log_path) / "evaluations.npz" if log_path is not None else None
+        self.best_model_save_path = Path(best_model_save_path) if best_model_save_path is not None else None
+        self.deterministic = deterministic
+        self.attack = attack
+        self.best_win_rate = -np.inf
+        self.best_mean_reward = -np.inf
+        self.last_win_rate = -np.inf
+        self.last_mean_reward = -np.inf
+        self.evaluations_timesteps: list[int] = []
+        self.evaluations_results: list[list[float]] = []
+        self.evaluations_length: list[list[int]] = []
+        self.evaluations_wins: list[list[bool]] = []
+
+    def _init_callback(self) -> None:
+        if isinstance(self.eval_env, str):
+            self.eval_env = self.model._make_env(self.eval_env)
+        for folder in (self.best_model_save_path, self.log_path.parent if self.log_path else None):
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+        if self.callback_after_eval is not None:
+            self.callback_after_eval.init_callback(self.model)
+
+    def _on_step(self) -> bool:
+        if self.n_calls % self.eval_freq != 0:
+            return True
+        rewards, lengths, wins = evaluate_policy(
+            self.model,
+            self.eval_env,
+            n_eval_episodes=self.n_eval_episodes,
+            deterministic=self.deterministic,
+            attack=self.attack,
+            return_episode_rewards=True,
+        )
+        self.evaluations_timesteps.append(self.num_timesteps)
+        self.evaluations_results.append(rewards)
+        self.evaluations_length.append(lengths)
+        self.evaluations_wins.append(wins)
+        if self.log_path is not None:
+            np.savez(
+                self.log_path,
+                timesteps=self.evaluations_timesteps,
+                results=self.evaluations_results,
+                ep_lengths=self.evaluations_length,
+                wins=self.evaluations_wins,
+                successes=self.evaluations_wins,
+            )
+        win_rate, mean_reward = float(np.mean(wins)), float(np.mean(rewards))
+        self.last_win_rate, self.last_mean_reward = win_rate, mean_reward
+        if self.verbose >= 1:
+            print(
+                f"Eval num_timesteps={self.num_timesteps}, win_rate={win_rate:.3f}, "
+                f"episode_reward={mean_reward:.2f} +/- {np.std(rewards):.2f}"
+            )
+        self.logger.record("eval/win_rate", win_rate)
+        self.logger.record("eval/success_rate", win_rate)
+        self.logger.record("eval/mean_reward", mean_reward)
+        self.logger.record("eval/std_reward", float(np.std(rewards)))
+        self.logger.record("eval/mean_ep_length", float(np.mean(lengths)))
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        self.logger.dump(self.num_timesteps)
+
+        continue_training = True
+        if (win_rate, mean_reward) > (self.best_win_rate, self.best_mean_reward):
+            if self.verbose >= 1:
+                print("New best win rate!")
+            self.best_win_rate, self.best_mean_reward = win_rate, mean_reward
+            if self.best_model_save_path is not None:
+                self.model.save(self.best_model_save_path / "best_model.zip")
+            continue_training = self._on_event()
+        if self.callback_after_eval is not None:
+            continue_training = self.callback_after_eval.on_step() and continue_training
+        return continue_training
+
+    def update_child_locals(self, locals_: dict) -> None:
+        super().update_child_locals(locals_)
+        if self.callback_after_eval is not None:
+            self.callback_after_eval.update_locals(locals_)
+
+
+class StopTrainingOnWinRate(BaseCallback):
+    """Stop training once the best evaluated win rate reaches ``win_rate_threshold`` (a child of
+    :class:`EvalCallback`, as ``callback_on_new_best`` or ``callback_after_eval``).
+
+    :param win_rate_threshold: win rate in [0, 1] that ends training.
+    :param verbose: 1 prints when training stops.
+    """
+
+    parent: EvalCallback
+
+    def __init__(self, win_rate_threshold: float, verbose: int = 0) -> None:
+        super().__init__(verbose=verbose)
+        if not 0.0 <= win_rate_threshold <= 1.0:
+            raise ValueError(f"win_rate_threshold={win_rate_threshold} must be in [0, 1]")
+        self.win_rate_threshold = win_rate_threshold
+
+    def _on_step(self) -> bool:
+        if not isinstance(self.parent, EvalCallback):
+            raise RuntimeError("StopTrainingOnWinRate must be a child callback of EvalCallback")
+        continue_training = bool(self.parent.best_win_rate < self.win_rate_threshold)
+        if self.verbose >= 1 and not continue_training:
+            print(f"Stopping training: win rate {self.parent.best_win_rate:.3f} >= {self.win_rate_threshold}")
+        return continue_training

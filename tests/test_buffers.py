@@ -1,0 +1,83 @@
+"""Episode replay buffer: padding, masks, ring overwrite, truncated sampling, persistence."""
+
+import pytest
+import torch
+
+from sb3_marl.common.buffers import EpisodeReplayBuffer, episode_field_specs
+from sb3_marl.common.toy_env import CueMatchingEnv
+from sb3_marl.qmix import QMIX
+
+SPECS = episode_field_specs(n_agents=2, n_actions=3, obs_dim=4, state_dim=5)
+
+
+def _episodes(lengths: list[int], max_steps: int = 6) -> dict[str, torch.Tensor]:
+    k = len(lengths)
+    data = {name: torch.zeros((k, max_steps, *shape), dtype=dtype) for name, (shape, dtype) in SPECS.items()}
+    for i, length in enumerate(lengths):
+        data["filled"][i, :length] = True
+        data["reward"][i, :length] = float(i + 1)
+    return data
+
+
+def test_ring_overwrites_oldest_and_sample_truncates():
+    buffer = EpisodeReplayBuffer(3, SPECS, max_steps=6)
+    buffer.add(_episodes([1, 2]))
+    buffer.add(_episodes([5, 3]))  # overwrites the episode of length 1
+    assert len(buffer) == 3
+    stored_lengths = sorted(buffer.data["filled"].sum(1).tolist())
+    assert stored_lengths == [2, 3, 5]
+    batch = buffer.sample(3, torch.Generator().manual_seed(0))
+    assert batch["obs"].shape == (3, 6, 2, 4)  # longest episode 5 transitions + final step
+    small = EpisodeReplayBuffer(2, SPECS, max_steps=6)
+    small.add(_episodes([2, 1]))
+    assert small.sample(2)["reward"].shape == (2, 3)
+    with pytest.raises(ValueError, match="batch_size=3"):
+        small.sample(3)
+
+
+def test_extra_field_clash_and_unknown_fields_are_rejected():
+    with pytest.raises(ValueError, match="'obs'"):
+        episode_field_specs(2, 3, 4, 5, {"obs": ((2, 4), torch.float32)})
+    buffer = EpisodeReplayBuffer(2, SPECS, max_steps=6)
+    with pytest.raises(KeyError, match="fields"):
+        buffer.add({"obs": torch.zeros(1, 6, 2, 4)})
+
+
+def test_collected_episodes_are_padded_with_final_step():
+    env = CueMatchingEnv(n_envs=4, episode_limit=5, seed=0)
+    model = QMIX(env, seed=0, batch_size=4, buffer_size=64, device="cpu")
+    model.learn(60)
+    buffer = model.replay_buffer
+    n = len(buffer)
+    assert n == model._episode_num > 0
+    filled = buffer.data["filled"][:n]
+    lengths = filled.sum(1)
+    steps = torch.arange(filled.shape[1])
+    assert torch.equal(filled, steps < lengths[:, None])  # transitions are a prefix
+    rows = torch.arange(n)
+    # The final step (index = length) carries the last observation (a one-hot cue) and available actions.
+    assert torch.all(buffer.data["obs"][rows, lengths].sum(-1) == 1)
+    assert buffer.data["avail_actions"][rows, lengths].any(-1).all()
+    # Rewards: 1 for every transition but a lost episode's last; nothing after the episode.
+    reward = buffer.data["reward"][:n]
+    assert torch.all(reward[~filled] == 0)
+    won = reward.sum(1) == lengths
+    assert torch.all(won == (lengths == env.episode_limit))
+    # A loss is terminal; a timeout (the win here) is not stored as terminal, so it bootstraps.
+    terminated = buffer.data["terminated"][:n]
+    assert torch.equal(terminated.any(1), ~won)
+    assert torch.equal(terminated[rows, lengths - 1], ~won)
+
+
+def test_save_load_round_trip(tmp_path):
+    buffer = EpisodeReplayBuffer(4, SPECS, max_steps=6)
+    buffer.add(_episodes([2, 4, 3]))
+    path = buffer.save(tmp_path / "rb")
+    assert path.suffix == ".pt"
+    loaded = EpisodeReplayBuffer.load(path)
+    assert len(loaded) == 3 and loaded.pos == buffer.pos
+    for name in SPECS:
+        assert torch.equal(loaded.data[name], buffer.data[name])
+    (tmp_path / "bad.pt").write_bytes(b"not a buffer")
+    with pytest.raises(ValueError, match="bad.pt"):
+        EpisodeReplayBuffer.load(tmp_path / "bad.pt")

@@ -1,0 +1,165 @@
+"""QMIX: TD targets against a hand computation, seeding, input validation, hooks and a learning check."""
+
+import pytest
+import torch
+
+from sb3_marl.common.evaluation import evaluate_policy
+from sb3_marl.common.toy_env import CueMatchingEnv
+from sb3_marl.qmix import QMIX
+
+
+def _model(**kwargs) -> QMIX:
+    return QMIX(CueMatchingEnv(n_envs=2, n_agents=2, n_actions=3, episode_limit=3, seed=0), device="cpu", **kwargs)
+
+
+def _hand_batch(model: QMIX) -> dict[str, torch.Tensor]:
+    """Two episodes: a true termination after 2 transitions and a timeout after 3 (bootstraps)."""
+    n, a, o, s = 2, 3, model.env_shapes["obs_shape"], model.env_shapes["state_shape"]
+    g = torch.Generator().manual_seed(3)
+    batch = {
+        "obs": torch.randn(2, 4, n, o, generator=g),
+        "state": torch.randn(2, 4, s, generator=g),
+        "avail_actions": torch.ones(2, 4, n, a, dtype=torch.bool),
+        "actions": torch.randint(a - 1, (2, 4, n), generator=g),
+        "reward": torch.tensor([[1.0, 0.5, 0.0, 0.0], [1.0, 2.0, 3.0, 0.0]]),
+        "terminated": torch.tensor([[False, True, False, False], [False, False, False, False]]),
+        "filled": torch.tensor([[True, True, False, False], [True, True, True, False]]),
+    }
+    batch["avail_actions"][:, :, 0, 0] = False  # agent 0 may never pick action 0
+    batch["avail_actions"][0, 3] = False  # padding
+    batch["actions"][:, :, 0] += 1
+    return batch
+
+
+@pytest.mark.parametrize("double_q", [True, False])
+@pytest.mark.parametrize("td_lambda", [0.0, 0.6])
+def test_targets_match_hand_computation(double_q, td_lambda):
+    model = _model(double_q=double_q, td_lambda=td_lambda, gamma=0.9, seed=1)
+    policy = model.policy
+    with torch.no_grad():  # make the online net differ from the target
+        for p in policy.agent.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    batch = _hand_batch(model)
+    _, stats = model._td_loss(batch)
+
+    # Hand computation, step by step (PyMARL's GRUCell loop).
+    def q_steps(target: bool) -> torch.Tensor:
+        hidden, last, out = policy.initial_hidden(2), torch.zeros(2, 2, 3), []
+        for t in range(4):
+            q, hidden = policy.q_values(batch["obs"][:, t], last, hidden, target=target)
+            out.append(q)
+            last = torch.nn.functional.one_hot(batch["actions"][:, t], 3).float()
+        return torch.stack(out, 1)
+
+    with torch.no_grad():
+        q_online, q_target = q_steps(False), q_steps(True)
+        expected = torch.zeros(2, 3)
+        for b, length in ((0, 2), (1, 3)):
+            q_bar = []
+            for t in range(1, length + 1):
+                avail = batch["avail_actions"][b, t]
+                chooser = q_online[b, t] if double_q else q_target[b, t]
+                best = chooser.masked_fill(~avail, -float("inf")).argmax(-1)
+                chosen = q_target[b, t].gather(-1, best[:, None]).squeeze(-1)
+                q_bar.append(policy.mixer_target(chosen.view(1, 1, 2), batch["state"][b, t].view(1, 1, -1)).item())
+            g_next = q_bar[-1]
+            for t in reversed(range(length)):
+                not_done = 0.0 if batch["terminated"][b, t] else 1.0
+                boot = q_bar[t] if t == length - 1 else (1 - td_lambda) * q_bar[t] + td_lambda * g_next
+                g_next = batch["reward"][b, t].item() + 0.9 * not_done * boot
+                expected[b, t] = g_next
+    mask = batch["filled"][:, :-1]
+    assert stats["target_mean"].item() == pytest.approx(expected[mask].mean().item(), rel=1e-5)
+    # The episode that ended by true termination does not bootstrap at its last step.
+    assert expected[0, 1].item() == pytest.approx(0.5)
+
+
+def test_loss_trains_only_online_networks():
+    model = _model(seed=0)
+    batch = _hand_batch(model)
+    loss, _ = model._td_loss(batch)
+    loss.backward()
+    assert all(p.grad is None for p in model.policy.agent_target.parameters())
+    assert all(p.grad is not None for p in model.policy.mixer.parameters())
+
+
+def test_same_seed_reproduces_a_run_exactly():
+    def run(seed: int) -> list[torch.Tensor]:
+        model = QMIX(CueMatchingEnv(n_envs=3, seed=123), seed=seed, batch_size=4, device="cpu")
+        model.learn(300)
+        return [p.detach().clone() for p in model.policy.parameters()]
+
+    first, second, other = run(7), run(7), run(8)
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mixer": "qplex"}, "mixer='qplex'"),
+        ({"optimizer_class": "sgd"}, "optimizer_class='sgd'"),
+        ({"td_lambda": 1.5}, "td_lambda=1.5"),
+        ({"gamma": -0.1}, "gamma=-0.1"),
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"learning_rate": -1.0}, "learning_rate=-1.0"),
+        ({"exploration_final_eps": 2.0}, "exploration_final_eps=2.0"),
+    ],
+)
+def test_bad_settings_are_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        _model(**kwargs)
+
+
+def test_bad_env_and_predict_inputs_are_rejected():
+    with pytest.raises(TypeError, match="int"):
+        QMIX(42)
+    model = _model(seed=0)
+    with pytest.raises(ValueError, match="expected"):
+        model.predict(torch.zeros(2, 5).numpy())
+    with pytest.raises(ValueError, match="avail_actions"):
+        model.predict(torch.zeros(2, 2).numpy(), avail_actions=torch.ones(3, 3, dtype=torch.bool).numpy())
+    with pytest.raises(ValueError, match="no available action"):
+        model.predict(torch.zeros(2, 2).numpy(), avail_actions=torch.zeros(2, 3, dtype=torch.bool).numpy())
+
+
+def test_predict_recurrent_state_and_masks():
+    model = _model(seed=0)
+    obs = torch.eye(2).numpy()
+    avail = torch.tensor([[False, True, True], [True, False, False]]).numpy()
+    actions, state = model.predict(obs, avail_actions=avail)
+    assert actions.shape == (2,) and avail[[0, 1], actions].all()
+    actions2, state2 = model.predict(obs, state=state, avail_actions=avail)
+    assert state2[0].shape == (1, 2, model.policy.hidden_dim) and state2[1].shape == (1, 2, 3)
+    assert not (state2[0] == state[0]).all()  # the GRU state moves on
+    _, restarted = model.predict(obs, state=state, episode_start=[True], avail_actions=avail)
+    assert (restarted[0] == state[0]).all()  # a restart equals a fresh call
+    batch_actions, _ = model.predict(torch.zeros(5, 2, 2).numpy(), deterministic=False)
+    assert batch_actions.shape == (5, 2)
+
+
+def test_perturbing_subclass_stores_clean_and_perturbed_observations():
+    class ShiftedQMIX(QMIX):
+        def _extra_episode_fields(self):
+            return {"obs_perturbed": ((self.env_shapes["n_agents"], self.env_shapes["obs_shape"]), torch.float32)}
+
+        def _acting_observations(self, obs, state, avail_actions, last_action_onehot, hidden):
+            return obs + 0.5
+
+    model = ShiftedQMIX(CueMatchingEnv(n_envs=2, seed=0), seed=0, batch_size=2, device="cpu")
+    model.learn(40)
+    data, n = model.replay_buffer.data, len(model.replay_buffer)
+    filled = data["filled"][:n]
+    assert torch.equal(data["obs_perturbed"][:n][filled], data["obs"][:n][filled] + 0.5)
+
+
+@pytest.mark.slow
+def test_qmix_learns_cue_matching():
+    torch.set_num_threads(1)
+    env = CueMatchingEnv(n_envs=8, n_agents=3, n_actions=4, episode_limit=5, seed=0)
+    model = QMIX(env, seed=0, exploration_timesteps=3000, target_update_interval=50, device="cpu")
+    win_rate_before, _, _ = evaluate_policy(model, CueMatchingEnv(n_envs=4, n_agents=3, seed=1), 64)
+    model.learn(10_000)
+    win_rate, mean_reward, _ = evaluate_policy(model, CueMatchingEnv(n_envs=4, n_agents=3, seed=1), 64)
+    assert win_rate_before < 0.2
+    assert win_rate >= 0.9 and mean_reward >= 4.5
