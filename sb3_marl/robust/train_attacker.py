@@ -1,0 +1,70 @@
+"""Train a fresh learned attacker (ATLA or PA-AD) against a saved, frozen model: the paper's test-time attacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sb3_marl.adversaries.adversary_env import PerturbationAdversaryEnv, TargetActionAdversaryEnv
+from sb3_marl.adversaries.director import QMIXDirector
+from sb3_marl.adversaries.mappo import MAPPO
+from sb3_marl.attacks.learned import ATLAAttack, LearnedAttack, PAADAttack
+from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
+from sb3_marl.envs.base import BatchedMultiAgentEnv
+
+ATTACKER_KINDS = ("atla", "paad")
+
+
+def train_attacker(
+    model_or_path: BaseMultiAgentAlgorithm | str | Path,
+    kind: str = "paad",
+    epsilon: float = 0.2,
+    total_timesteps: int = 50_000,
+    env: BatchedMultiAgentEnv | str | None = None,
+    n_envs: int = 8,
+    adversary_kwargs: dict[str, Any] | None = None,
+    seed: int | None = None,
+    device: str = "auto",
+) -> LearnedAttack:
+    """Train an attacker of ``kind`` against the frozen victim and return it as an attack.
+
+    :param model_or_path: the victim: any QMIX-family model or the path of its saved file.
+    :param kind: ``"atla"`` (MAPPO perturbation adversary) or ``"paad"`` (QMIX director + FGSM actor).
+    :param epsilon: l∞ budget of the attack (observation units).
+    :param total_timesteps: env steps (summed over envs) the attacker trains for.
+    :param env: the env to train in (an instance, or a map name); None builds ``n_envs`` envs of the model's map.
+    :param n_envs: envs stepped together when the env is built here.
+    :param adversary_kwargs: keyword arguments of :class:`~sb3_marl.adversaries.MAPPO` or of the director
+        (:class:`~sb3_marl.adversaries.QMIXDirector`).
+    :param seed: seed of the env and of the attacker.
+    :param device: device of a model loaded from a path.
+    :return: an :class:`~sb3_marl.attacks.ATLAAttack` (deterministic: the adversary's mean) or a
+        :class:`~sb3_marl.attacks.PAADAttack` (greedy director), clipping to the env's observation range.
+    """
+    if kind not in ATTACKER_KINDS:
+        raise ValueError(f"kind={kind!r}; allowed: {ATTACKER_KINDS}")
+    victim = (
+        BaseMultiAgentAlgorithm.load(model_or_path, device=device)
+        if isinstance(model_or_path, (str, Path))
+        else model_or_path
+    )
+    if env is None or isinstance(env, str):
+        map_name = env or victim.map_name
+        if map_name is None:
+            raise ValueError("the model has no map name: pass the env to train the attacker in")
+        from sb3_marl.envs.make_env import make_env
+
+        env = make_env(map_name, n_envs=n_envs, backend=getattr(victim, "backend", "sim"), seed=seed,
+                       device=victim.device)
+    kwargs = {"seed": seed, "device": victim.device, **(adversary_kwargs or {})}
+    if kind == "atla":
+        adversary_env = PerturbationAdversaryEnv(env, victim, epsilon)
+        adversary = MAPPO(adversary_env, **kwargs).learn(total_timesteps)
+        attack: LearnedAttack = ATLAAttack(adversary, epsilon, seed=seed)
+    else:
+        adversary_env = TargetActionAdversaryEnv(env, victim, epsilon)
+        director = QMIXDirector(adversary_env, **kwargs).learn(total_timesteps)
+        attack = PAADAttack(director, epsilon, seed=seed)
+    if adversary_env.obs_low is not None:
+        attack.set_observation_bounds(adversary_env.obs_low, adversary_env.obs_high)
+    return attack
