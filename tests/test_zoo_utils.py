@@ -168,6 +168,5 @@ def test_unreachable_storage_is_a_clear_error():
         _open_study(
             "postgresql+psycopg2://nobody@127.0.0.1:1/none",
             "s",
-            optuna.samplers.RandomSampler(),
             optuna.pruners.NopPruner(),
         )

@@ -183,6 +183,7 @@ class ExperimentManager:
         print(f"Loading pretrained agent {path}")
         model = self.algo_class.load(path, env=env, device=self.device)
         model.tensorboard_log = tensorboard_log
+        model.verbose = self.args.verbose
         buffer_path = replay_buffer_path_for(path)
         if buffer_path.is_file():
             print(f"Loading replay buffer {buffer_path}")
@@ -226,7 +227,10 @@ class ExperimentManager:
         self.log_path.mkdir(parents=True, exist_ok=True)
         storage = self.args.storage or f"sqlite:///{(self.log_path / 'optuna.db').resolve()}"
         study_name = self.args.study_name or f"{self.algo}_{self.env_name}"
-        study = _open_study(storage, study_name, self._create_sampler(), self._create_pruner())
+        study = _open_study(storage, study_name, self._create_pruner())
+        # Offset the sampler's seed by the trials already stored, so that workers sharing a study with the same
+        # --seed do not propose the same parameters.
+        study.sampler = self._create_sampler(self.args.seed + len(study.trials))
         print(f"Optuna study {study_name!r} in {_redact(storage)}")
         try:
             study.optimize(self.objective, n_trials=self.args.n_trials, n_jobs=self.args.n_jobs, gc_after_trial=True)
@@ -235,8 +239,7 @@ class ExperimentManager:
         self._report(study)
         return study
 
-    def _create_sampler(self) -> optuna.samplers.BaseSampler:
-        seed = self.args.seed
+    def _create_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         if self.args.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.TPESampler(n_startup_trials=self.args.n_startup_trials, seed=seed, multivariate=True)
@@ -323,9 +326,7 @@ def _redact(url: str) -> str:
         return url
 
 
-def _open_study(
-    storage: str, study_name: str, sampler: optuna.samplers.BaseSampler, pruner: optuna.pruners.BasePruner
-) -> optuna.Study:
+def _open_study(storage: str, study_name: str, pruner: optuna.pruners.BasePruner) -> optuna.Study:
     """Create or load a study; an unreachable or malformed storage exits with one line naming it."""
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -333,7 +334,6 @@ def _open_study(
         return optuna.create_study(
             storage=storage,
             study_name=study_name,
-            sampler=sampler,
             pruner=pruner,
             load_if_exists=True,
             direction="maximize",

@@ -294,5 +294,3 @@ def check_hyperparams(cls: type, hyperparams: dict[str, Any], source: str) -> No
             close = difflib.get_close_matches(key, sorted(allowed), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise SystemExit(f"Unknown hyperparameter {key!r} for {cls.__name__} (from {source}).{hint}")
-
-
