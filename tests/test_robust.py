@@ -7,7 +7,10 @@ import torch
 from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
 from torch import nn
 
-from sb3_marl.attacks import PGD
+from sb3_marl.attacks import FGSM, PGD
+from sb3_marl.common.toy_env import CueMatchingEnv
+from sb3_marl.qmix import QMIX
+from sb3_marl.robust import RegularizedQMIX, RobustQMIXFGSM
 from sb3_marl.robust.regularizer import hidden_before_steps, hinge_regularizer
 from sb3_marl.robust.schedules import StepSchedule, make_schedule, schedule_to_dict
 
@@ -104,3 +107,116 @@ def test_bad_schedules_raise():
     with pytest.raises(ValueError, match="switch_fraction"):
         StepSchedule(switch_fraction=1.5)
     assert make_schedule(0.2, "kappa")(0.3) == 0.2
+
+
+# ---------------------------------------------------------------------------------------------- algorithms
+def toy_env(n_envs: int = 4) -> CueMatchingEnv:
+    return CueMatchingEnv(n_envs=n_envs, n_agents=2, n_actions=4, episode_limit=5, seed=0)
+
+
+SMALL = {"batch_size": 8, "buffer_size": 64, "exploration_timesteps": 200, "seed": 0, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def pretrained_path(tmp_path_factory) -> str:
+    model = QMIX(toy_env(), **SMALL)
+    model.learn(300)
+    return str(model.save(tmp_path_factory.mktemp("qmix") / "qmix_toy.zip"))
+
+
+def test_robust_fgsm_acts_and_trains_on_perturbed_observations():
+    model = RobustQMIXFGSM(toy_env(), epsilon=0.3, **SMALL)
+    assert isinstance(model.attack, FGSM) and model.attack.epsilon == 0.3
+    model.learn(200)
+    batch = model.replay_buffer.sample(8)
+    filled = batch["filled"]
+    delta = (batch["obs_perturbed"] - batch["obs"])[filled]
+    assert delta.abs().max() <= 0.3 + 1e-6 and delta.abs().max() > 0.2
+    # the loss trains on what was acted on; the final (never acted on) observation stays clean
+    training_obs = model._training_observations(batch)
+    assert torch.equal(training_obs[filled], batch["obs_perturbed"][filled])
+    assert torch.equal(training_obs[~filled], batch["obs"][~filled])
+    # the acting observations are the attack's perturbation against the current network
+    obs, state, avail = model.env.reset()
+    last = torch.zeros(*avail.shape)
+    hidden = model.policy.initial_hidden(obs.shape[0])
+    acting = model._acting_observations(obs, state, avail, last, hidden)
+    assert torch.equal(acting, model.attack.perturb(model.policy, obs, avail, last, hidden))
+
+
+def test_robust_fgsm_attack_choices_and_errors():
+    env = toy_env()
+    assert isinstance(RobustQMIXFGSM(env, epsilon=0.1, attack="pgd", **SMALL).attack, PGD)
+    with pytest.raises(ValueError, match="differs from epsilon"):
+        RobustQMIXFGSM(env, epsilon=0.2, attack=FGSM(0.1), **SMALL)
+    with pytest.raises(ValueError, match="epsilon"):
+        RobustQMIXFGSM(env, epsilon=-1.0, **SMALL)
+    with pytest.raises(TypeError, match="attack"):
+        RobustQMIXFGSM(env, attack=3, **SMALL)
+
+
+def test_robust_fgsm_save_load_round_trip(tmp_path):
+    attack = PGD(0.25, n_steps=4, step_size=0.1, attacked_agents=[1], seed=5)
+    model = RobustQMIXFGSM(toy_env(), epsilon=0.25, attack=attack, **SMALL)
+    model.learn(100)
+    loaded = RobustQMIXFGSM.load(model.save(tmp_path / "robust.zip"))
+    assert loaded.epsilon == 0.25
+    assert loaded.attack.get_params() == attack.get_params()
+    obs = torch.rand(3, 2, model.env.obs_shape)
+    for name, value in model.policy.state_dict().items():
+        torch.testing.assert_close(loaded.policy.state_dict()[name], value)
+    assert (loaded.predict(obs)[0] == model.predict(obs)[0]).all()
+
+
+def test_regularized_starts_from_pretrained(pretrained_path):
+    source = QMIX.load(pretrained_path)
+    model = RegularizedQMIX(toy_env(), epsilon=0.2, pretrained=pretrained_path, **SMALL)
+    for name, value in source.policy.state_dict().items():
+        torch.testing.assert_close(model.policy.state_dict()[name], value)
+    assert model.pretrained == pretrained_path
+    assert RegularizedQMIX(toy_env(), pretrained=source, **SMALL).pretrained is None
+    with pytest.raises(ValueError, match="do not fit"):
+        RegularizedQMIX(toy_env(), pretrained=source, policy_kwargs={"rnn_hidden_dim": 8}, **SMALL)
+
+
+def test_regularized_kappa_schedule_gates_the_regularizer(pretrained_path):
+    model = RegularizedQMIX(toy_env(), epsilon=0.3, pretrained=pretrained_path, reg_pgd_steps=2, **SMALL)
+    model.learn(100)
+    batch = model.replay_buffer.sample(8)
+    model._current_progress_remaining = 0.7  # first half: kappa 0, TD loss only
+    loss, stats = model._compute_loss(batch)
+    td_loss, _ = model._td_loss(batch)
+    assert stats["kappa"] == 0.0 and "reg_loss" not in stats
+    torch.testing.assert_close(loss, td_loss)
+    model._current_progress_remaining = 0.3  # second half: kappa 0.1
+    loss, stats = model._compute_loss(batch)
+    assert stats["kappa"] == pytest.approx(0.1)
+    assert stats["reg_loss"] >= 0.0
+    torch.testing.assert_close(loss, td_loss + 0.1 * stats["reg_loss"], rtol=1e-4, atol=1e-5)
+    loss.backward()
+    assert all(p.grad is None or p.grad.isfinite().all() for p in model.policy.parameters())
+
+
+def test_regularized_save_load_round_trip(pretrained_path, tmp_path):
+    kappa = LinearSchedule(0.0, 0.2, 0.5)
+    model = RegularizedQMIX(
+        toy_env(), epsilon=0.15, pretrained=pretrained_path, kappa=kappa, hinge_c=5.0, reg_pgd_steps=3, **SMALL
+    )
+    path = model.save(tmp_path / "reg.zip")
+    loaded = RegularizedQMIX.load(path)  # the pretrained file is not read again
+    assert (loaded.epsilon, loaded.hinge_c, loaded.reg_pgd_steps) == (0.15, 5.0, 3)
+    assert loaded.pretrained == pretrained_path
+    assert schedule_to_dict(loaded.kappa) == schedule_to_dict(kappa)
+    assert loaded.attack.get_params() == model.attack.get_params()
+    assert loaded.reg_attack.get_params() == model.reg_attack.get_params()
+    for name, value in model.policy.state_dict().items():
+        torch.testing.assert_close(loaded.policy.state_dict()[name], value)
+
+
+def test_regularized_bad_settings_raise():
+    with pytest.raises(ValueError, match="hinge_c"):
+        RegularizedQMIX(toy_env(), hinge_c=0.0, **SMALL)
+    with pytest.raises(ValueError, match="reg_pgd_steps"):
+        RegularizedQMIX(toy_env(), reg_pgd_steps=0, **SMALL)
+    with pytest.raises(ValueError, match="kappa"):
+        RegularizedQMIX(toy_env(), kappa=lambda progress: 0.1, **SMALL)
