@@ -1,6 +1,7 @@
 """sb3-marl: Stable-Baselines3-style robust cooperative multi-agent RL on SMAC."""
 
 from sb3_marl.qmix import QMIX
+from sb3_marl.robust import RegularizedQMIX, RobustQMIXFGSM
 from sb3_marl.version import __version__
 
-__all__ = ["QMIX", "__version__"]
+__all__ = ["QMIX", "RegularizedQMIX", "RobustQMIXFGSM", "__version__"]
