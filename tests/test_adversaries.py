@@ -15,6 +15,8 @@ from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.policies.qmix_policy import QMIXPolicy
 
 N_ENVS, N_AGENTS, N_ACTIONS = 6, 3, 4
+_SHAPES = CueMatchingEnv(n_agents=N_AGENTS, n_actions=N_ACTIONS)
+OBS_DIM, STATE_DIM = _SHAPES.obs_shape, _SHAPES.state_shape
 
 
 class SpyEnv(CueMatchingEnv):
@@ -30,7 +32,7 @@ class SpyEnv(CueMatchingEnv):
 def make_victim(seed: int = 0) -> QMIXPolicy:
     """A random victim whose weights are scaled up so that its greedy actions depend on the observation."""
     torch.manual_seed(seed)
-    victim = QMIXPolicy(N_AGENTS, N_ACTIONS, N_ACTIONS, N_AGENTS * N_ACTIONS, rnn_hidden_dim=16)
+    victim = QMIXPolicy(N_AGENTS, N_ACTIONS, OBS_DIM, STATE_DIM, rnn_hidden_dim=16)
     with torch.no_grad():
         victim.agent.fc1.weight.mul_(5.0)
         victim.agent.fc2.weight.mul_(5.0)
@@ -39,7 +41,7 @@ def make_victim(seed: int = 0) -> QMIXPolicy:
 
 def make_env(seed: int = 0) -> SpyEnv:
     env = SpyEnv(n_envs=N_ENVS, n_agents=N_AGENTS, n_actions=N_ACTIONS, episode_limit=8, seed=seed)
-    env.obs_low, env.obs_high = torch.zeros(N_ACTIONS), torch.ones(N_ACTIONS)
+    env.obs_low, env.obs_high = torch.zeros(OBS_DIM), torch.ones(OBS_DIM)
     return env
 
 
@@ -110,7 +112,7 @@ def test_adversary_env_with_zero_budget_replays_the_clean_victim() -> None:
     for _ in range(5):
         q, hidden = victim.q_values(obs, last, hidden)
         actions = victim.select_actions(q, avail, 0.0)
-        adv_result = adversary_env.step(torch.ones(N_ENVS, N_AGENTS, N_ACTIONS))
+        adv_result = adversary_env.step(torch.ones(N_ENVS, N_AGENTS, OBS_DIM))
         obs, _, avail, reward, terminated, _ = clean_env.step(actions)
         assert torch.equal(adv_result[5]["victim_actions"], actions)
         if terminated.any():
@@ -134,7 +136,7 @@ def test_adversary_env_errors() -> None:
         env.step(unavailable)
     with pytest.raises(ValueError, match=r"\[0, 4\)"):
         env.step(torch.full((N_ENVS, N_AGENTS), 7))
-    wrong_victim = QMIXPolicy(N_AGENTS, N_ACTIONS + 1, N_ACTIONS, 12)
+    wrong_victim = QMIXPolicy(N_AGENTS, N_ACTIONS + 1, OBS_DIM, STATE_DIM)
     with pytest.raises(ValueError, match="do not match"):
         PerturbationAdversaryEnv(make_env(), wrong_victim, epsilon=0.2)
     with pytest.raises(ValueError, match="epsilon"):
@@ -163,7 +165,7 @@ def test_target_action_env_steers_victim_toward_targets() -> None:
 def test_paad_attack_director_state_restarts_at_episode_start() -> None:
     victim, director = make_victim(0), make_victim(1)
     attack = PAADAttack(director, 0.2, seed=0)
-    obs = torch.rand(2, N_AGENTS, N_ACTIONS)
+    obs = torch.rand(2, N_AGENTS, OBS_DIM)
     avail = torch.ones(2, N_AGENTS, N_ACTIONS, dtype=torch.bool)
     start = torch.zeros(2, N_AGENTS, N_ACTIONS)
     first = attack.adversary_actions(obs, avail, start)

@@ -1,0 +1,173 @@
+"""ATLAQMIX / PAADQMIX alternation, save/load/resume, train_attacker, and MAPPO's non-finite guard (toy env)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from sb3_marl.adversaries import MAPPO, NonFiniteTrainingError, PerturbationAdversaryEnv, QMIXDirector
+from sb3_marl.attacks.learned import ATLAAttack, PAADAttack
+from sb3_marl.common.toy_env import CueMatchingEnv
+from sb3_marl.qmix import QMIX
+from sb3_marl.robust.atla import ATLAQMIX
+from sb3_marl.robust.paad import PAADQMIX
+from sb3_marl.robust.train_attacker import train_attacker
+
+ADVERSARY_KWARGS = {
+    ATLAQMIX: {"n_steps": 8, "batch_size": 32, "n_epochs": 2},
+    PAADQMIX: {"batch_size": 4, "exploration_timesteps": 200, "buffer_size": 50},
+}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def make_env(seed: int = 0) -> CueMatchingEnv:
+    return CueMatchingEnv(n_envs=4, n_agents=2, n_actions=4, episode_limit=5, seed=seed)
+
+
+def make_model(cls: type, **kwargs):  # noqa: ANN003, ANN201
+    settings = {
+        "epsilon": 0.2,
+        "adversary_kwargs": ADVERSARY_KWARGS[cls],
+        "victim_phase_timesteps": 100,
+        "adversary_phase_timesteps": 64,
+        "batch_size": 4,
+        "buffer_size": 50,
+        "seed": 0,
+        "policy_kwargs": {"rnn_hidden_dim": 16},
+        **kwargs,
+    }
+    return cls(make_env(), **settings)
+
+
+@pytest.mark.parametrize("cls", [ATLAQMIX, PAADQMIX])
+def test_alternation_follows_schedule(cls: type) -> None:
+    model = make_model(cls)
+    assert isinstance(model.attack, ATLAAttack if cls is ATLAQMIX else PAADAttack)
+    assert model.attack.adversary if cls is ATLAQMIX else model.attack.director is model.adversary
+    phases: list[tuple[int, int]] = []  # (victim steps, adversary steps) when each adversary phase starts
+    original = model.adversary.learn
+
+    def spy_learn(total_timesteps: int, **kwargs):  # noqa: ANN003, ANN202
+        phases.append((model.num_timesteps, model.adversary.num_timesteps))
+        assert total_timesteps == 64
+        return original(total_timesteps, **kwargs)
+
+    model.adversary.learn = spy_learn
+    victim_before = {k: v.clone() for k, v in model.policy.state_dict().items()}
+    model.learn(450)
+    assert model.num_timesteps >= 450
+    assert len(phases) == 4 == model._n_adversary_phases
+    for i, (victim_steps, adversary_steps) in enumerate(phases):
+        # each adversary phase starts after >= 100 more victim steps (a rollout crosses the budget) ...
+        assert 100 * (i + 1) <= victim_steps < 100 * (i + 1) + 4 * 5 * (i + 1) + 1
+        # ... and the adversary got its own 64-step budget each time
+        assert adversary_steps >= 64 * i
+    assert model.adversary.num_timesteps >= 4 * 64
+    assert any(not torch.equal(v, model.policy.state_dict()[k]) for k, v in victim_before.items())
+
+
+@pytest.mark.parametrize("cls", [ATLAQMIX, PAADQMIX])
+def test_save_load_resume_keeps_both_networks(cls: type, tmp_path: Path) -> None:
+    model = make_model(cls)
+    model.learn(250)
+    path = model.save(tmp_path / "model.zip")
+    loaded = cls.load(path, env=make_env(1))
+    for mine, theirs in ((model.policy, loaded.policy), (model.adversary.policy, loaded.adversary.policy)):
+        for key, value in mine.state_dict().items():
+            assert torch.equal(value, theirs.state_dict()[key]), key
+    assert loaded.adversary.policy.optimizer.state_dict()["state"]  # optimizer moments restored
+    assert loaded.adversary.num_timesteps == model.adversary.num_timesteps > 0
+    assert (loaded._victim_phase_progress, loaded._n_adversary_phases) == (
+        model._victim_phase_progress,
+        model._n_adversary_phases,
+    )
+    assert loaded.epsilon == 0.2 and loaded.adversary_kwargs == ADVERSARY_KWARGS[cls]
+    obs = torch.rand(3, 2, loaded.env.obs_shape)
+    assert (model.predict(obs)[0] == loaded.predict(obs)[0]).all()
+    phases_before, adversary_steps = loaded._n_adversary_phases, loaded.adversary.num_timesteps
+    loaded.learn(150, reset_num_timesteps=False)
+    assert loaded.num_timesteps >= model.num_timesteps + 150
+    assert loaded._n_adversary_phases > phases_before
+    assert loaded.adversary.num_timesteps > adversary_steps
+    # predict-only load
+    assert cls.load(path).adversary.policy is not None
+
+
+def test_alternating_rejects_bad_schedule() -> None:
+    with pytest.raises(ValueError, match="victim_phase_timesteps"):
+        make_model(ATLAQMIX, victim_phase_timesteps=0)
+    with pytest.raises(ValueError, match="TargetActionAdversaryEnv"):
+        QMIXDirector(make_env())
+
+
+@pytest.mark.parametrize("kind", ["atla", "paad"])
+def test_train_attacker_against_saved_model(kind: str, tmp_path: Path) -> None:
+    victim = QMIX(make_env(), batch_size=4, seed=0, policy_kwargs={"rnn_hidden_dim": 16})
+    victim.learn(100)
+    path = victim.save(tmp_path / "victim.zip")
+    kwargs = ADVERSARY_KWARGS[ATLAQMIX if kind == "atla" else PAADQMIX]
+    attack = train_attacker(path, kind, 0.2, total_timesteps=64, env=make_env(), adversary_kwargs=kwargs, seed=0)
+    assert isinstance(attack, ATLAAttack if kind == "atla" else PAADAttack)
+    env = make_env()
+    obs, state, avail = env.reset()
+    perturbed = attack.perturb(victim.policy, obs, avail, torch.zeros(4, 2, 4), victim.policy.initial_hidden(4), state)
+    assert (perturbed - obs).abs().max() <= 0.2 + 1e-6
+    with pytest.raises(ValueError, match="kind"):
+        train_attacker(victim, "fgsm")
+
+
+class NaNRewardEnv(CueMatchingEnv):
+    """Returns NaN rewards from step ``nan_from`` on (counted in batched steps)."""
+
+    def __init__(self, nan_from: int, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(**kwargs)
+        self.nan_from, self.steps = nan_from, 0
+
+    def step(self, actions: torch.Tensor):  # noqa: ANN201
+        obs, state, avail, reward, terminated, info = super().step(actions)
+        self.steps += 1
+        if self.steps >= self.nan_from:
+            reward = torch.full_like(reward, float("nan"))
+        return obs, state, avail, reward, terminated, info
+
+
+def make_mappo(nan_from: int, **kwargs) -> MAPPO:  # noqa: ANN003
+    torch.manual_seed(0)
+    victim = QMIX(CueMatchingEnv(n_envs=4, n_agents=2, n_actions=4), seed=0, policy_kwargs={"rnn_hidden_dim": 16})
+    env = PerturbationAdversaryEnv(NaNRewardEnv(nan_from, n_envs=4, n_agents=2, n_actions=4, seed=0), victim, 0.2)
+    return MAPPO(env, n_steps=8, batch_size=16, n_epochs=1, seed=0, **kwargs)
+
+
+def test_nonfinite_guard_skips_then_stops() -> None:
+    model = make_mappo(nan_from=9, max_nonfinite_skips=5)  # the second rollout has NaN rewards
+    model.learn(32)
+    assert model.nonfinite_skips == 0 and model._n_updates == 2
+    before = {k: v.clone() for k, v in model.policy.state_dict().items()}
+    with pytest.raises(NonFiniteTrainingError, match="5 consecutive"):
+        model.learn(96, reset_num_timesteps=False)
+    assert model.nonfinite_skips == 5
+    for key, value in model.policy.state_dict().items():
+        assert torch.equal(value, before[key]) and torch.isfinite(value).all(), key
+
+
+def test_nonfinite_guard_counts_isolated_skips() -> None:
+    model = make_mappo(nan_from=10**9, max_nonfinite_skips=3)
+    original = model._ppo_loss
+    calls = {"n": 0}
+
+    def sometimes_nan(batch):  # noqa: ANN001, ANN202
+        loss, stats = original(batch)
+        calls["n"] += 1
+        return (loss * float("nan"), stats) if calls["n"] % 2 == 0 else (loss, stats)
+
+    model._ppo_loss = sometimes_nan
+    model.learn(128)  # alternating finite / non-finite updates never reach 3 in a row
+    assert model.nonfinite_skips == calls["n"] // 2 > 0
+    assert model._n_updates == calls["n"] - model.nonfinite_skips
+    assert all(torch.isfinite(p).all() for p in model.policy.parameters())
