@@ -6,6 +6,7 @@ from typing import Any
 
 from sb3_marl.attacks.base import BaseAttack
 from sb3_marl.attacks.gradient import FGSM, PGD, GradientAttack
+from sb3_marl.attacks.learned import ATLAAttack, LearnedAttack, PAADAttack
 from sb3_marl.attacks.noise import RandomNoise
 
 #: attack names accepted by :func:`make_attack` (lower case) and the classes they build
@@ -25,4 +26,15 @@ def make_attack(spec: str | dict[str, Any], **kwargs: Any) -> BaseAttack:
     return ATTACKS[name](**{**params, **kwargs})
 
 
-__all__ = ["ATTACKS", "FGSM", "PGD", "BaseAttack", "GradientAttack", "RandomNoise", "make_attack"]
+__all__ = [
+    "ATTACKS",
+    "FGSM",
+    "PGD",
+    "ATLAAttack",
+    "BaseAttack",
+    "GradientAttack",
+    "LearnedAttack",
+    "PAADAttack",
+    "RandomNoise",
+    "make_attack",
+]
