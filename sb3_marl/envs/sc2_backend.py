@@ -27,6 +27,8 @@ import numpy as np
 import torch
 
 from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn
+from sb3_marl.envs.layout import LayoutFlags, ObsLayout
+from sb3_marl.envs.maps import get_map_params
 
 INSTALL_HELP = (
     'Install oxwhirl SMAC with `pip install "sb3-marl[smac]"` (from https://github.com/oxwhirl/smac; the PyPI '
@@ -285,6 +287,14 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
             raise ValueError(f"n_envs must be at least 1, got {n_envs}")
         self.map_name, self.n_envs, self.device = map_name, n_envs, torch.device(device)
         env_kwargs.setdefault("continuing_episode", True)
+        flags = {name: bool(env_kwargs[name]) for name in LayoutFlags.__dataclass_fields__ if name in env_kwargs}
+        layout = ObsLayout(get_map_params(map_name), LayoutFlags(**flags))  # unknown maps fail before SC2 starts
+        # Vector lengths as in the simulator (SMAC's obs is one longer than get_obs_size() with obs_timestep_number).
+        self.obs_shape, self.state_shape = layout.obs_len, layout.state_len
+        low, high = layout.observation_bounds()
+        #: Range of each observation feature, float32[O] on ``device`` (as in the simulator).
+        self.obs_low = torch.as_tensor(low, device=self.device)
+        self.obs_high = torch.as_tensor(high, device=self.device)
         seeds = [None if seed is None else seed + i for i in range(n_envs)]
         self._workers: list[_LocalWorker | _ProcessWorker] = []
         self._finalizer = weakref.finalize(self, _close_workers, self._workers)
@@ -295,11 +305,21 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
             raise
         info = self._workers[0].info
         self.n_agents, self.n_enemies, self.n_actions = info["n_agents"], info["n_enemies"], info["n_actions"]
-        self.obs_shape, self.state_shape, self.episode_limit = (
-            info["obs_shape"],
-            info["state_shape"],
-            info["episode_limit"],
+        self.episode_limit = info["episode_limit"]
+        expected = (
+            layout.params.n_agents,
+            layout.params.n_enemies,
+            layout.n_actions,
+            layout.obs_size,
+            layout.state_size,
         )
+        found = (self.n_agents, self.n_enemies, self.n_actions, info["obs_shape"], info["state_shape"])
+        if found != expected:
+            self.close()
+            raise RuntimeError(
+                f"SMAC's {map_name} has (n_agents, n_enemies, n_actions, obs size, state size) = {found}, but "
+                f"sb3-marl's layout of that map expects {expected}: policies trained on the simulator would not fit"
+            )
         self._obs = torch.zeros(n_envs, self.n_agents, self.obs_shape, device=self.device)
         self._state = torch.zeros(n_envs, self.state_shape, device=self.device)
         self._avail = torch.zeros(n_envs, self.n_agents, self.n_actions, dtype=torch.bool, device=self.device)
