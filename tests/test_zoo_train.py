@@ -25,9 +25,9 @@ pytestmark = pytest.mark.skipif(
 TINY = ["-params", "buffer_size:64", "batch_size:4", "exploration_timesteps:200", "target_update_interval:5"]
 
 
-def _train(tmp_path: Path, *extra: str) -> None:
+def _train(tmp_path: Path, *extra: str, algo: str = "qmix") -> None:
     torch.set_num_threads(1)
-    train.main(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "--n-envs", "2", "--verbose", "0", *extra, *TINY])
+    train.main(["--algo", algo, "--env", "3m", "-f", str(tmp_path), "--n-envs", "2", "--verbose", "0", *extra, *TINY])
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +155,30 @@ def test_bad_input_gives_one_line_errors(tmp_path):
 def test_regularized_without_a_qmix_run_says_what_is_missing(tmp_path):
     with pytest.raises(SystemExit, match="regularized needs a pretrained QMIX"):
         train.main(["--algo", "regularized", "--env", "3m", "-f", str(tmp_path)])
+
+
+@pytest.mark.skipif(not ALGOS["regularized"].is_available(), reason="RegularizedQMIX is not available yet")
+def test_robust_variants_train_from_the_zoo(trained_run):
+    """fgsm evaluated under FGSM; regularized starting from the latest qmix run of the log folder (the default)."""
+    _train(
+        trained_run,
+        "-n",
+        "200",
+        "--seed",
+        "6",
+        "--eval-freq",
+        "200",
+        "--eval-episodes",
+        "2",
+        "--eval-attack",
+        "fgsm",
+        algo="fgsm",
+    )
+    assert (trained_run / "fgsm" / "3m_1" / "evaluations.npz").is_file()
+    _train(trained_run, "-n", "200", "--seed", "6", "--eval-freq", "-1", algo="regularized")
+    config = yaml.safe_load((trained_run / "regularized" / "3m_1" / "3m" / "config.yml").read_text())
+    assert Path(config["pretrained"]) == trained_run / "qmix" / "3m_1" / "3m.zip"
+    assert config["epsilon"] == 0.2 and config["n_timesteps"] == 200
 
 
 def _optimize(tmp_path: Path, *extra: str) -> None:

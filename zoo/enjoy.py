@@ -170,7 +170,15 @@ def build_attack(args: argparse.Namespace, model: Any, epsilon: float) -> Any | 
     if args.attack in LEARNED_ATTACKS:
         train_attacker = LEARNED_ATTACKS[args.attack].load()
         print(f"Training a {args.attack} attacker against the model for {args.attacker_timesteps} steps")
-        return train_attacker(model, kind=args.attack, epsilon=epsilon, total_timesteps=args.attacker_timesteps)
+        return train_attacker(
+            model,
+            kind=args.attack,
+            epsilon=epsilon,
+            total_timesteps=args.attacker_timesteps,
+            env=args.env,
+            seed=args.seed,
+            device=args.device,
+        )
     return make_attack(args.attack, epsilon)
 
 
