@@ -1,0 +1,111 @@
+"""Callbacks: the SB3 protocol fires as documented, stops training, and SB3's built-ins work on our models."""
+
+import numpy as np
+import pytest
+
+from sb3_marl.common.callbacks import (
+    BaseCallback,
+    CheckpointCallback,
+    EvalCallback,
+    EveryNTimesteps,
+    StopTrainingOnWinRate,
+)
+from sb3_marl.common.toy_env import CueMatchingEnv
+from sb3_marl.qmix import QMIX
+
+
+class Recorder(BaseCallback):
+    def __init__(self, stop_after: int | None = None) -> None:
+        super().__init__()
+        self.events: list[str] = []
+        self.stop_after = stop_after
+
+    def _on_training_start(self) -> None:
+        self.events.append("training_start")
+        assert "total_timesteps" in self.locals
+
+    def _on_rollout_start(self) -> None:
+        self.events.append("rollout_start")
+
+    def _on_step(self) -> bool:
+        self.events.append("step")
+        assert {"actions", "reward", "terminated"} <= set(self.locals)
+        return self.stop_after is None or self.n_calls < self.stop_after
+
+    def _on_rollout_end(self) -> None:
+        self.events.append("rollout_end")
+
+    def _on_training_end(self) -> None:
+        self.events.append("training_end")
+
+
+def _model(n_envs: int = 2) -> QMIX:
+    return QMIX(CueMatchingEnv(n_envs=n_envs, seed=0), seed=0, batch_size=2, device="cpu")
+
+
+def test_hooks_fire_in_order_and_count_env_steps():
+    model, recorder = _model(n_envs=3), Recorder()
+    model.learn(50, callback=recorder)
+    assert recorder.events[0] == "training_start" and recorder.events[-1] == "training_end"
+    assert recorder.events[1] == "rollout_start"
+    n_steps = recorder.events.count("step")
+    assert model.num_timesteps == 3 * n_steps >= 50
+    assert recorder.events.count("rollout_start") == recorder.events.count("rollout_end")
+
+
+def test_callback_returning_false_stops_training():
+    model, recorder = _model(), Recorder(stop_after=5)
+    model.learn(10_000, callback=recorder)
+    assert recorder.events.count("step") == 5 and model.num_timesteps == 10
+
+
+def test_function_callbacks_and_lists_are_converted():
+    calls = []
+    model = _model()
+    model.learn(20, callback=lambda locals_, globals_: calls.append(1) or True)
+    assert len(calls) == model.num_timesteps // 2
+    first, second = Recorder(), Recorder()
+    model.learn(20, callback=[first, second])
+    assert first.events == second.events and "step" in first.events
+
+
+def test_eval_callback_saves_results_and_best_and_stops(tmp_path):
+    model = _model()
+    stop = StopTrainingOnWinRate(win_rate_threshold=0.0)
+    eval_callback = EvalCallback(
+        CueMatchingEnv(n_envs=2, seed=1),
+        callback_on_new_best=stop,
+        n_eval_episodes=5,
+        eval_freq=10,
+        log_path=tmp_path,
+        best_model_save_path=tmp_path,
+        verbose=0,
+    )
+    model.learn(10_000, callback=eval_callback)
+    assert model.num_timesteps == 20  # stopped at the first evaluation
+    results = np.load(tmp_path / "evaluations.npz")
+    assert results["results"].shape == (1, 5) and results["wins"].shape == (1, 5)
+    assert results["timesteps"].tolist() == [20]
+    assert (tmp_path / "best_model.zip").exists()
+    assert eval_callback.best_win_rate == results["wins"].mean()
+
+
+def test_stop_on_win_rate_needs_an_eval_parent():
+    with pytest.raises(ValueError, match="1.5"):
+        StopTrainingOnWinRate(1.5)
+    model = _model()
+    with pytest.raises(RuntimeError, match="EvalCallback"):
+        model.learn(10, callback=StopTrainingOnWinRate(0.5))
+
+
+def test_sb3_checkpoint_and_every_n_callbacks_work(tmp_path):
+    model = _model()
+    fired = Recorder()
+    checkpoint = CheckpointCallback(save_freq=20, save_path=tmp_path, name_prefix="ckpt", save_replay_buffer=True)
+    model.learn(80, callback=[checkpoint, EveryNTimesteps(40, fired)], progress_bar=True)
+    zips = sorted(p.name for p in tmp_path.glob("ckpt_*_steps.zip"))
+    assert zips and all(p.startswith("ckpt_") for p in zips)
+    assert list(tmp_path.glob("ckpt_replay_buffer_*_steps.pkl"))
+    assert fired.events.count("step") == 2
+    loaded = QMIX.load(tmp_path / zips[-1])
+    assert loaded.num_timesteps > 0

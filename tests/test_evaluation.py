@@ -1,0 +1,53 @@
+"""evaluate_policy: exact episode count, per-episode results, attacks applied every step, bad inputs."""
+
+import pytest
+import torch
+
+from sb3_marl.common.evaluation import evaluate_policy
+from sb3_marl.common.toy_env import CueMatchingEnv
+from sb3_marl.qmix import QMIX
+
+
+class CountingAttack:
+    """Replaces every observation by zeros and counts the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def perturb(self, policy, obs, avail_actions, last_action_onehot, hidden, state=None):
+        self.calls += 1
+        assert obs.shape[1:] == (policy.n_agents, policy.obs_dim) and hidden.shape[-1] == policy.hidden_dim
+        return torch.zeros_like(obs)
+
+
+@pytest.fixture(scope="module")
+def model() -> QMIX:
+    env = CueMatchingEnv(n_envs=8, seed=0)
+    return QMIX(env, seed=0, exploration_timesteps=2000, target_update_interval=50, device="cpu").learn(4000)
+
+
+@pytest.mark.parametrize("n_envs", [1, 3, 8])
+def test_counts_exactly_n_episodes(model, n_envs):
+    rewards, lengths, wins = evaluate_policy(
+        model, CueMatchingEnv(n_envs=n_envs, seed=2), 7, return_episode_rewards=True
+    )
+    assert len(rewards) == len(lengths) == len(wins) == 7
+    assert all(1 <= length <= 5 for length in lengths)
+    assert all(won == (length == 5) for won, length in zip(wins, lengths))
+
+
+def test_summary_and_attack(model):
+    win_rate, mean_reward, std_reward = evaluate_policy(model, CueMatchingEnv(n_envs=4, seed=2), 16)
+    assert 0.0 <= win_rate <= 1.0 and std_reward >= 0.0
+    attack = CountingAttack()
+    attacked_win_rate, attacked_reward, _ = evaluate_policy(model, CueMatchingEnv(n_envs=4, seed=2), 16, attack=attack)
+    assert attack.calls > 0
+    # Without its cue an agent cannot match: the attack must hurt a policy that learned anything.
+    assert win_rate > 0.5 and attacked_win_rate < win_rate and attacked_reward < mean_reward
+
+
+def test_rejects_bad_inputs(model):
+    with pytest.raises(ValueError, match="n_eval_episodes=0"):
+        evaluate_policy(model, CueMatchingEnv(), 0)
+    with pytest.raises(ValueError, match="expects"):
+        evaluate_policy(model, CueMatchingEnv(n_agents=3), 2)

@@ -1,0 +1,109 @@
+"""Model files: identical predictions after load, resume state, default path, clear errors, no pickle."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from sb3_marl.common.toy_env import CueMatchingEnv
+from sb3_marl.qmix import QMIX
+
+
+@pytest.fixture
+def trained(tmp_path) -> QMIX:
+    model = QMIX(CueMatchingEnv(n_envs=2, seed=0), seed=0, batch_size=4, optimizer_class="adam", device="cpu")
+    return model.learn(200)
+
+
+def _rollout_actions(model: QMIX) -> np.ndarray:
+    obs = np.random.default_rng(0).random((6, 2, 3)).astype(np.float32)
+    state, out = None, []
+    for t in range(6):
+        actions, state = model.predict(obs[t], state=state)
+        out.append(actions)
+    return np.stack(out)
+
+
+def test_save_load_gives_identical_predictions(trained, tmp_path):
+    path = trained.save(tmp_path / "sub" / "model")
+    assert path.name == "model.zip" and path.exists()
+    loaded = QMIX.load(path)  # no env: predict-only
+    assert loaded.get_env() is None
+    np.testing.assert_array_equal(_rollout_actions(trained), _rollout_actions(loaded))
+    for (name, a), b in zip(trained.policy.state_dict().items(), loaded.policy.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert loaded.num_timesteps == trained.num_timesteps and loaded._n_updates == trained._n_updates
+    assert loaded.optimizer_class == "adam"
+    assert loaded.policy.optimizer.state_dict()["state"].keys() == trained.policy.optimizer.state_dict()["state"].keys()
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        data = json.loads(archive.read("data"))
+    assert {"data", "policy.pth", "policy.optimizer.pth", "sb3_marl_version", "system_info.txt"} <= names
+    assert data["class"] == "QMIX" and data["kwargs"]["batch_size"] == 4
+
+
+def test_loaded_model_resumes_training(trained, tmp_path):
+    path = trained.save(tmp_path / "model.zip")
+    trained.save_replay_buffer(tmp_path / "rb")
+    loaded = QMIX.load(path, env=CueMatchingEnv(n_envs=3, seed=1))
+    loaded.load_replay_buffer(tmp_path / "rb")
+    assert len(loaded.replay_buffer) == len(trained.replay_buffer)
+    steps = loaded.num_timesteps
+    loaded.learn(30, reset_num_timesteps=False)
+    assert loaded.num_timesteps >= steps + 30 and loaded.n_envs == 3
+
+
+def test_default_path_and_overrides(trained, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = trained.save()
+    assert path == tmp_path / "qmix_cue_matching.zip"
+    loaded = QMIX.load(path, custom_objects={"buffer_size": 1}, gamma=0.5)
+    assert loaded.buffer_size == 1 and loaded.gamma == 0.5
+
+
+def test_loading_onto_other_shapes_fails_clearly(trained, tmp_path):
+    path = trained.save(tmp_path / "model.zip")
+    with pytest.raises(ValueError, match=r"'obs_shape': 4.*'obs_shape': 3"):
+        QMIX.load(path, env=CueMatchingEnv(n_agents=2, n_actions=5))
+
+
+def test_corrupt_and_truncated_files_fail_clearly(trained, tmp_path):
+    path = trained.save(tmp_path / "model.zip")
+    truncated = tmp_path / "truncated.zip"
+    truncated.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ValueError, match="truncated.zip"):
+        QMIX.load(truncated)
+    garbage = tmp_path / "garbage.zip"
+    garbage.write_bytes(b"hello")
+    with pytest.raises(ValueError, match="garbage.zip"):
+        QMIX.load(garbage)
+    with pytest.raises(FileNotFoundError, match="missing"):
+        QMIX.load(tmp_path / "missing.zip")
+
+
+def test_pickled_payload_is_refused(trained, tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("code ran",))
+
+    path = tmp_path / "evil.zip"
+    with zipfile.ZipFile(trained.save(tmp_path / "model.zip")) as src, zipfile.ZipFile(path, "w") as dst:
+        for name in src.namelist():
+            if name == "policy.pth":
+                with dst.open(name, "w") as member:
+                    torch.save({"x": Evil()}, member)
+            else:
+                dst.writestr(name, src.read(name))
+    with pytest.raises(ValueError, match="evil.zip"):
+        QMIX.load(path)
+
+
+def test_set_parameters_checks_names(trained):
+    params = trained.get_parameters()
+    other = QMIX(CueMatchingEnv(), seed=1, device="cpu")
+    other.set_parameters(params)
+    np.testing.assert_array_equal(_rollout_actions(trained), _rollout_actions(other))
+    with pytest.raises(ValueError, match="do not match"):
+        other.set_parameters({"policy": params["policy"]})
