@@ -145,6 +145,9 @@ def test_enjoy_load_checkpoint_and_missing_model_errors(trained_run):
 def test_bad_input_gives_one_line_errors(tmp_path):
     with pytest.raises(SystemExit, match="Unknown hyperparameter 'learnin_rate'.*Did you mean 'learning_rate'"):
         train.main(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-params", "learnin_rate:0.1"])
+    if hasattr(__import__("sb3_marl.envs").envs, "MAP_NAMES"):
+        with pytest.raises(SystemExit, match="Did you mean '3m'"):
+            train.main(["--algo", "qmix", "--env", "3n", "-f", str(tmp_path)])
     process = subprocess.run(
         [sys.executable, "zoo/train.py", "--algo", "qmx", "--env", "3m"], cwd=REPO, capture_output=True, text=True
     )
