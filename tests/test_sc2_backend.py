@@ -1,0 +1,189 @@
+"""Tests of the real-SMAC backend: install errors, and the batched plumbing against a fake ``smac.env``.
+
+The fake ``smac.env`` module holds the simulator's single-env SMAC API (``StarCraft2SimEnv``) under the name
+``StarCraft2Env``; worker processes install it themselves through :func:`fake_smac_factory`.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import multiprocessing
+import os
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from sb3_marl.envs import sc2_backend
+from sb3_marl.envs.sc2_backend import SC2BatchedEnv, SC2NotAvailableError, load_starcraft2_env_class
+from sb3_marl.envs.simulator import SMACSimulator
+
+
+@pytest.fixture
+def game_folder(tmp_path, monkeypatch):
+    """Pretend StarCraft II is installed at a temporary SC2PATH."""
+    monkeypatch.setenv("SC2PATH", str(tmp_path))
+    return tmp_path
+
+
+def test_missing_smac_package(monkeypatch, game_folder):
+    monkeypatch.setitem(sys.modules, "smac", None)  # makes `import smac` fail
+    with pytest.raises(SC2NotAvailableError, match=r"not installed.*pip install \"sb3-marl\[smac\]\".*SC2PATH"):
+        load_starcraft2_env_class()
+
+
+def test_wrong_smac_package(monkeypatch, game_folder):
+    smac3 = types.ModuleType("smac")  # SMAC3 has no smac.env
+    monkeypatch.setitem(sys.modules, "smac", smac3)
+    monkeypatch.delitem(sys.modules, "smac.env", raising=False)
+    with pytest.raises(SC2NotAvailableError, match=r"not oxwhirl SMAC.*SMAC3.*pip install \"sb3-marl\[smac\]\""):
+        load_starcraft2_env_class()
+    with pytest.raises(SC2NotAvailableError, match="not oxwhirl SMAC"):
+        sc2_backend.SC2BatchedEnv("3m")
+
+
+def test_missing_game(fake_smac, monkeypatch, tmp_path):
+    monkeypatch.setenv("SC2PATH", str(tmp_path / "nowhere"))
+    with pytest.raises(SC2NotAvailableError, match=r"StarCraft II was not found at .*nowhere.*from SC2PATH"):
+        load_starcraft2_env_class()
+    monkeypatch.delenv("SC2PATH")
+    monkeypatch.setitem(sc2_backend.DEFAULT_SC2_PATHS, sys.platform, str(tmp_path / "default"))
+    with pytest.raises(SC2NotAvailableError, match="default install path"):
+        load_starcraft2_env_class()
+
+
+# --------------------------------------------------------------------------- batched plumbing on a fake smac.env
+def install_fake_smac() -> None:
+    """Register a fake oxwhirl ``smac`` package whose ``smac.env.StarCraft2Env`` is the simulator's SMAC API."""
+    from sb3_marl.envs.smac_compat import StarCraft2SimEnv
+
+    smac = types.ModuleType("smac")
+    smac.__path__ = []  # a package, like oxwhirl's
+    smac.env = types.ModuleType("smac.env")
+    smac.env.StarCraft2Env = StarCraft2SimEnv
+    sys.modules.update({"smac": smac, "smac.env": smac.env})
+
+
+def fake_smac_factory(sc2path: str, **env_args):
+    """``env_factory`` for the workers: install the fake SMAC and a fake game folder, then build as usual."""
+    install_fake_smac()
+    os.environ["SC2PATH"] = sc2path
+    return sc2_backend.make_starcraft2_env(**env_args)
+
+
+@pytest.fixture
+def fake_smac(monkeypatch, game_folder):
+    """The fake SMAC in this process (undone after the test) and a factory that installs it in workers."""
+    for name in ("smac", "smac.env"):
+        monkeypatch.setitem(sys.modules, name, None)
+    install_fake_smac()
+    return functools.partial(fake_smac_factory, str(game_folder))
+
+
+def random_actions(avail: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One uniformly random available action per agent: int64[B, N]."""
+    return torch.multinomial(avail.flatten(0, 1).float(), 1, generator=generator).view(avail.shape[:2])
+
+
+def assert_same_transition(got: tuple, expected: tuple) -> None:
+    for a, b in zip(got[:5], expected[:5]):
+        torch.testing.assert_close(a, b)
+    if len(got) > 5:
+        assert got[5].keys() == expected[5].keys()
+        for key in expected[5]:
+            torch.testing.assert_close(got[5][key], expected[5][key], msg=key)
+
+
+@pytest.mark.parametrize("n_envs, kwargs", [(1, {}), (2, {}), (2, {"continuing_episode": False})])
+def test_matches_builtin_simulator(fake_smac, n_envs, kwargs):
+    """Same seed and actions: the backend over SMAC's API returns what the batched simulator returns."""
+    seed, generator = 7, torch.Generator().manual_seed(0)
+    reference = SMACSimulator("3m", n_envs=n_envs, seed=seed)
+    with SC2BatchedEnv("3m", n_envs=n_envs, seed=seed, env_factory=fake_smac, **kwargs) as env:
+        assert (env.obs_shape, env.state_shape, env.n_actions, env.episode_limit) == (
+            reference.obs_shape,
+            reference.state_shape,
+            reference.n_actions,
+            reference.episode_limit,
+        )
+        torch.testing.assert_close(env.obs_low, reference.obs_low)
+        torch.testing.assert_close(env.obs_high, reference.obs_high)
+        assert_same_transition(env.reset(), reference.reset(seed=seed))
+        finished = 0
+        for _ in range(90):  # longer than the 60-step limit of 3m, so every kind of ending can occur
+            actions = random_actions(reference.get_avail_actions(), generator)
+            expected = reference.step(actions)
+            assert_same_transition(env.step(actions), expected)
+            terminated = expected[4]
+            if terminated.any():
+                finished += int(terminated.sum())
+                assert_same_transition(env.reset(terminated), reference.reset(terminated))
+        assert finished > 0
+        assert env.get_stats() == reference.get_stats()
+
+
+def test_reseeding_replays_an_episode_and_keeps_stats(fake_smac):
+    generator = torch.Generator().manual_seed(1)
+    with SC2BatchedEnv("3m", seed=0, env_factory=fake_smac) as env:
+        reset = env.reset(seed=3)
+        avail, actions, steps, terminated = reset[2], [], [], False
+        while not terminated:
+            actions.append(random_actions(avail, generator))
+            steps.append(env.step(actions[-1]))
+            avail, terminated = steps[-1][2], bool(steps[-1][4].all())
+        assert_same_transition(env.reset(seed=3), reset)
+        for action, step in zip(actions, steps):
+            assert_same_transition(env.step(action), step)
+        assert env.get_stats()["battles_game"] == 2  # the relaunched game's counters add to the old one's
+
+
+@pytest.mark.parametrize("n_envs", [1, 2])
+def test_errors_name_the_env(fake_smac, n_envs):
+    with SC2BatchedEnv("3m", n_envs=n_envs, seed=0, env_factory=fake_smac) as env:
+        stop = torch.ones(n_envs, 3, dtype=torch.int64)
+        with pytest.raises(RuntimeError, match="Env 0 has no running episode"):
+            env.step(stop)  # never reset
+        env.reset()
+        no_op = stop.clone()
+        no_op[n_envs - 1, 2] = 0  # no-op is only available to dead agents
+        with pytest.raises(ValueError, match=f"Action 0 of agent 2 in env {n_envs - 1} is not available"):
+            env.step(no_op)
+        with pytest.raises(ValueError, match="shape"):
+            env.step(stop[:, :2])
+        with pytest.raises(ValueError, match="env_mask"):
+            env.reset(torch.ones(n_envs + 1, dtype=torch.bool))
+        with pytest.raises(ValueError, match="env_index"):
+            env.render(env_index=n_envs)
+
+
+def test_worker_error_is_raised_in_parent_and_workers_stop(fake_smac):
+    with pytest.raises(TypeError, match="not_a_smac_keyword") as info:
+        SC2BatchedEnv("3m", n_envs=2, env_factory=fake_smac, not_a_smac_keyword=1)
+    assert "worker process of SC2 env" in str(info.value.__cause__)
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("sc2-env-")]
+
+
+def test_close_and_garbage_collection_stop_workers(fake_smac):
+    env = SC2BatchedEnv("3m", n_envs=2, seed=0, env_factory=fake_smac)
+    processes = [worker.process for worker in env._workers]
+    assert all(p.is_alive() for p in processes)
+    env.close()
+    assert not any(p.is_alive() for p in processes)
+    env.close()  # idempotent
+
+    env = SC2BatchedEnv("3m", n_envs=2, seed=0, env_factory=fake_smac)
+    processes = [worker.process for worker in env._workers]
+    del env
+    gc.collect()
+    assert not any(p.is_alive() for p in processes)
+
+
+def test_render_and_save_replay_forward_to_smac(fake_smac):
+    with SC2BatchedEnv("3m", n_envs=2, seed=0, env_factory=fake_smac) as env:
+        env.reset()
+        frame = env.render(env_index=1)
+        assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+        env.save_replay()
