@@ -1,0 +1,164 @@
+"""QMIX on the built-in SMAC simulator: learning results per map and the cost of one training update.
+
+    python benchmarks/bench_qmix.py                                  # 4 maps x 205k steps (paper budget)
+    python benchmarks/bench_qmix.py --maps 3m --timesteps 50000      # smaller run
+    python benchmarks/bench_qmix.py --update-timing-only             # fused-GRU update vs a PyMARL-style loop
+
+Per map it prints the greedy test win rate and return (mean +/- std over ``--eval-episodes`` episodes), the
+training wall time and env steps per second.  The update timing compares one training update (batch of 32
+full-length episodes) of this QMIX (fused ``nn.GRU`` over time) with the same update written as PyMARL does it
+(a ``GRUCell`` called once per time step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from sb3_marl.common.evaluation import evaluate_policy
+from sb3_marl.envs.base import BatchedMultiAgentEnv
+from sb3_marl.qmix import QMIX
+
+PAPER_MAPS = ("2m_vs_1z", "3m", "3s_vs_3z", "2s3z")
+
+
+def build_env(map_name: str, n_envs: int, seed: int) -> BatchedMultiAgentEnv:
+    """The simulator env of ``map_name`` (``make_env`` when available)."""
+    try:
+        from sb3_marl.envs.make_env import make_env
+    except ImportError:
+        from sb3_marl.envs.simulator import SMACSimulator
+
+        return SMACSimulator(map_name, n_envs=n_envs, seed=seed)
+    return make_env(map_name, n_envs=n_envs, seed=seed)
+
+
+def train_and_test(map_name: str, args: argparse.Namespace) -> None:
+    env = build_env(map_name, args.n_envs, args.seed)
+    model = QMIX(
+        env,
+        seed=args.seed,
+        optimizer_class=args.optimizer,
+        learning_rate=args.learning_rate,
+        td_lambda=args.td_lambda,
+        batch_size=args.batch_size,
+        device="cpu",
+    )
+    start = time.perf_counter()
+    model.learn(args.timesteps)
+    wall = time.perf_counter() - start
+    test_env = build_env(map_name, min(args.eval_episodes, 8), args.seed + 1000)
+    win_rate, mean_reward, std_reward = evaluate_policy(model, test_env, args.eval_episodes)
+    print(
+        f"{map_name:10s} steps={model.num_timesteps:7d} win_rate={win_rate:.3f} "
+        f"return={mean_reward:.2f} +/- {std_reward:.2f} wall={wall:.0f}s env_steps/s={model.num_timesteps / wall:.0f}",
+        flush=True,
+    )
+
+
+def _full_batch(model: QMIX, batch_size: int) -> dict[str, torch.Tensor]:
+    """``batch_size`` random full-length episodes with every field of the model's buffer."""
+    shapes = model.env_shapes
+    t = shapes["episode_limit"] + 1
+    g = torch.Generator().manual_seed(0)
+    batch = {
+        name: torch.zeros((batch_size, t, *shape), dtype=dtype)
+        for name, (shape, dtype) in model._episode_field_specs().items()
+    }
+    batch["obs"].uniform_(-1, 1, generator=g)
+    batch["state"].uniform_(-1, 1, generator=g)
+    batch["avail_actions"][:] = True
+    batch["actions"].random_(0, shapes["n_actions"], generator=g)
+    batch["reward"].uniform_(0, 1, generator=g)
+    batch["filled"][:, :-1] = True
+    return batch
+
+
+def pymarl_loop_loss(model: QMIX, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The same one-step double-Q loss computed as PyMARL does: a GRUCell called once per time step."""
+    policy = model.policy
+    n, a = policy.n_agents, policy.n_actions
+    cells = {}
+    for name, agent in (("online", policy.agent), ("target", policy.agent_target)):
+        cell = torch.nn.GRUCell(agent.hidden_dim, agent.hidden_dim)
+        cell.weight_ih, cell.weight_hh = agent.rnn.weight_ih_l0, agent.rnn.weight_hh_l0
+        cell.bias_ih, cell.bias_hh = agent.rnn.bias_ih_l0, agent.rnn.bias_hh_l0
+        cells[name] = (agent, cell)
+    b, t = batch["obs"].shape[:2]
+    actions = batch["actions"]
+    onehot = torch.nn.functional.one_hot(actions, a).float()
+    outs = {}
+    for name, (agent, cell) in cells.items():
+        hidden = torch.zeros(b * n, agent.hidden_dim)
+        qs = []
+        for step in range(t):
+            last = torch.zeros(b, n, a) if step == 0 else onehot[:, step - 1]
+            x = policy._agent_inputs(batch["obs"][:, step], last).reshape(b * n, -1)
+            hidden = cell(torch.relu(agent.fc1(x)), hidden)
+            qs.append(agent.fc2(hidden).view(b, n, a))
+        outs[name] = torch.stack(qs, dim=1)
+    q, q_target = outs["online"], outs["target"].detach()
+    q_taken = q[:, :-1].gather(-1, actions[:, :-1].unsqueeze(-1)).squeeze(-1)
+    best = q[:, 1:].detach().argmax(-1, keepdim=True)
+    next_q = policy.mix(q_target[:, 1:].gather(-1, best).squeeze(-1), batch["state"][:, 1:], target=True)
+    targets = batch["reward"][:, :-1] + model.gamma * next_q
+    mask = batch["filled"][:, :-1].float()
+    td = (policy.mix(q_taken, batch["state"][:, :-1]) - targets.detach()) * mask
+    return td.pow(2).sum() / mask.sum()
+
+
+def time_update(map_name: str, repeats: int) -> None:
+    model = QMIX(build_env(map_name, 1, 0), seed=0, device="cpu")
+    batch = _full_batch(model, 32)
+    fused_loss, _ = model._td_loss(batch)
+    torch.testing.assert_close(fused_loss, pymarl_loop_loss(model, batch), rtol=1e-4, atol=1e-4)
+
+    def update(loss_fn) -> float:
+        start = time.perf_counter()
+        for _ in range(repeats):
+            loss = loss_fn()
+            model.policy.optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.policy.online_parameters(), model.max_grad_norm)
+        return (time.perf_counter() - start) / repeats * 1000
+
+    update(lambda: model._td_loss(batch)[0])  # warm-up
+    fused = update(lambda: model._td_loss(batch)[0])
+    loop = update(lambda: pymarl_loop_loss(model, batch))
+    print(
+        f"update {map_name:6s} batch=32x{batch['obs'].shape[1]} steps: fused GRU {fused:.1f} ms, "
+        f"GRUCell loop {loop:.1f} ms, speed-up x{loop / fused:.2f} (threads={torch.get_num_threads()})",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--maps", nargs="+", default=list(PAPER_MAPS))
+    parser.add_argument("--timesteps", type=int, default=205_000, help="env steps per map")
+    parser.add_argument("--n-envs", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--optimizer", choices=("rmsprop", "adam"), default="adam")
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--td-lambda", type=float, default=0.6)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--eval-episodes", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--update-timing-only", action="store_true")
+    parser.add_argument("--skip-update-timing", action="store_true")
+    parser.add_argument("--timing-repeats", type=int, default=10)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if not args.skip_update_timing:
+        for map_name in ("3m", "2s3z"):
+            time_update(map_name, args.timing_repeats)
+    if args.update_timing_only:
+        return
+    for map_name in args.maps:
+        train_and_test(map_name, args)
+
+
+if __name__ == "__main__":
+    main()
