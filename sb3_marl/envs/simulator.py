@@ -1,0 +1,722 @@
+"""Built-in batched re-implementation of SMAC's micro-combat in PyTorch (no StarCraft II needed).
+
+:class:`SMACSimulator` steps ``n_envs`` independent SMAC episodes as tensors on ``device``.  Observations, states,
+action indices and availability, rewards, termination and statistics follow SMAC exactly (``smac-spec.md`` §3-§5,
+see :mod:`sb3_marl.envs.layout`); the combat underneath follows SC2's rules at Normal game speed: one agent step is
+``step_mul`` = 8 game loops of 1/16 game-second, and each loop does, for all units of all envs at once:
+
+1. enemy auto-targeting (attack-move units only; SMAC's allies are passive and never acquire targets): keep the
+   current target while it is alive and within weapon range, otherwise pick, among opposing units within the scan
+   range (``max(5, weapon range + 0.5)``, edge to edge) or currently attacking the unit, a threat (a unit that can
+   shoot back) before a non-threat, then the closest; a unit with no target walks to its attack point;
+2. weapon cooldowns tick; units whose target is within weapon range (edge to edge) fire when the cooldown is over,
+   and the cooldown restarts at the weapon period plus a uniform jitter of -1, 0, +1 or +2 game loops;
+3. damage: bonus vs attributes is added before armor, shields absorb first (shield armor 0), the rest goes to life
+   reduced by life armor, at least 0.5 per hit reaching life; hits on one target in one loop are applied in unit
+   index order; Colossus lances hit a 2.8 x 0.3 line across the target; banelings burst on contact (radius 2.2) and
+   die; medivacs heal 9 life per game-second for 1 energy per 3 life;
+4. movement at the unit's speed toward its move point, its target (until in range) or its attack point; then
+   overlapping ground units are pushed apart by their overlap (half each, none for static units); ground units
+   cannot enter unwalkable cells (they slide along the blocked axis);
+5. shields regenerate 2 per game-second after 10 game-seconds without damage; Zerg life regenerates 0.2734 per
+   game-second; medivac energy regenerates 0.5625 per game-second.
+
+Approximations (SC2 internals SMAC does not expose; see also :mod:`sb3_marl.envs.units` and :mod:`.maps`):
+instant hits and turns, no acceleration, no pathfinding around obstacles (units slide along walls), the update
+order inside a loop is fixed (allies, then enemies) instead of SC2's random order, the VeryHard AI issues no micro
+beyond the map's attack-move order (``difficulty`` is accepted and ignored), move orders end when the unit reaches
+its point, a medivac keeps following its heal target while it lives.
+
+Randomness (weapon jitter, the 2m_vs_1z attack point) comes from a counter-based hash of (env seed, env step, loop,
+unit), so env ``b`` of a batch seeded ``s`` behaves exactly like a single env seeded ``s + b`` and no Python loop over
+envs is needed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn
+from sb3_marl.envs.layout import (
+    N_ACTIONS_NO_ATTACK,
+    SHOOT_RANGE,
+    SIGHT_RANGE,
+    LayoutFlags,
+    ObsLayout,
+)
+from sb3_marl.envs.maps import MAP_SIZE, get_map_params, pathing_grid, spawn_layout, terrain_height
+from sb3_marl.envs.units import LOOPS_PER_SECOND, unit_stats
+
+_REWARD_DEFAULTS: dict[str, Any] = {
+    "reward_sparse": False,
+    "reward_only_positive": True,
+    "reward_death_value": 10.0,
+    "reward_win": 200.0,
+    "reward_defeat": 0.0,
+    "reward_negative_scale": 0.5,
+    "reward_scale": True,
+    "reward_scale_rate": 20.0,
+}
+#: SMAC keywords that only concern the SC2 process; accepted for drop-in compatibility and ignored.
+IGNORED_KWARGS = ("difficulty", "game_version", "replay_dir", "replay_prefix", "window_size_x", "window_size_y",
+                  "debug")
+_SHIELD_REGEN_DELAY = 10.0 * LOOPS_PER_SECOND  # game loops without damage before shields regenerate
+_SHIELD_REGEN_RATE = 2.0 / LOOPS_PER_SECOND  # shield per game loop
+_NON_THREAT_PENALTY = 1000.0  # added to the distance of targets that cannot shoot back
+_M32 = 0xFFFFFFFF
+
+
+def _mix32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer hash (int64 tensors holding values in [0, 2**32))."""
+    x = (((x >> 16) ^ x) * 0x45D9F3B) & _M32
+    x = (((x >> 16) ^ x) * 0x45D9F3B) & _M32
+    return (x >> 16) ^ x
+
+
+class SMACSimulator(BatchedMultiAgentEnv):
+    """``n_envs`` SMAC episodes of map ``map_name`` simulated together (see the module docstring).
+
+    :param map_name: one of :data:`sb3_marl.envs.maps.MAP_NAMES`.
+    :param n_envs: number of independent episodes stepped as one batch (>= 1).
+    :param device: torch device holding every tensor.
+    :param seed: env ``b`` uses seed ``seed + b``; None draws a seed from torch's global generator.
+    :param smac_kwargs: SMAC ``StarCraft2Env`` keywords: ``step_mul`` (game loops per step, 8),
+        ``move_amount`` (cells, 2), ``continuing_episode``, the ``obs_*`` / ``state_*`` layout flags
+        (:class:`~sb3_marl.envs.layout.LayoutFlags`), the ``reward_*`` options, ``heuristic_ai`` / ``heuristic_rest``
+        (only False), and the SC2-only keywords of :data:`IGNORED_KWARGS`.
+    """
+
+    def __init__(self, map_name: str, n_envs: int = 1, device: str | torch.device = "cpu", seed: int | None = None,
+                 **smac_kwargs: Any) -> None:
+        if not isinstance(n_envs, int) or n_envs < 1:
+            raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+        self.params = get_map_params(map_name)
+        self._parse_kwargs(smac_kwargs)
+        self.map_name = map_name
+        self.n_envs = n_envs
+        self.device = torch.device(device)
+        self.n_agents, self.n_enemies = self.params.n_agents, self.params.n_enemies
+        self.layout = ObsLayout(self.params, self.flags)
+        self.n_actions = self.layout.n_actions
+        self.obs_shape = self.layout.obs_len
+        self.state_shape = self.layout.state_len
+        self.episode_limit = self.params.limit
+        low, high = self.layout.observation_bounds()
+        self.obs_low = torch.as_tensor(low, device=self.device)
+        self.obs_high = torch.as_tensor(high, device=self.device)
+        self._build_static_tables()
+        self._allocate_state()
+        first_seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else int(seed)
+        self._seed = first_seed
+        self.reset(seed=first_seed)
+
+    # ------------------------------------------------------------------ construction
+    def _parse_kwargs(self, kwargs: dict[str, Any]) -> None:
+        flag_names = set(LayoutFlags.__dataclass_fields__)
+        known = flag_names | set(_REWARD_DEFAULTS) | set(IGNORED_KWARGS) | {
+            "step_mul", "move_amount", "continuing_episode", "heuristic_ai", "heuristic_rest"}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise TypeError(f"Unknown SMACSimulator keyword(s) {unknown}; accepted keywords: {sorted(known)}")
+        for name in ("heuristic_ai", "heuristic_rest"):
+            if kwargs.get(name, False):
+                raise ValueError(f"{name}=True is not supported by the built-in simulator (only False)")
+        self.flags = LayoutFlags(**{k: bool(v) for k, v in kwargs.items() if k in flag_names})
+        self.step_mul = int(kwargs.get("step_mul", 8))
+        self.move_amount = float(kwargs.get("move_amount", 2))
+        if self.step_mul < 1 or self.move_amount <= 0:
+            raise ValueError(f"step_mul must be >= 1 and move_amount > 0, got {self.step_mul}, {self.move_amount}")
+        self.continuing_episode = bool(kwargs.get("continuing_episode", False))
+        self.reward_cfg = {k: kwargs.get(k, v) for k, v in _REWARD_DEFAULTS.items()}
+
+    def _build_static_tables(self) -> None:
+        """Per-unit and per-pair constants (index u: allies in agent order, then enemies)."""
+        params, dev = self.params, self.device
+        spawn = spawn_layout(params.name)
+        n = self.n_agents
+        stats = [unit_stats(u, True) for u in spawn.ally_units] + [unit_stats(u, False) for u in spawn.enemy_units]
+        self.unit_stats_list = stats
+        self.n_units = u_count = len(stats)
+        self.unit_type_names = [s.name for s in stats]
+        is_ally = np.arange(u_count) < n
+
+        def vec(values: Any, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+            return torch.tensor(np.array(values), dtype=dtype, device=dev)
+
+        self.unit_is_ally = vec(is_ally, torch.bool)
+        self.unit_health_max = vec([s.health for s in stats])
+        self.unit_shield_max = vec([s.shield for s in stats])
+        self.unit_radius = vec([s.radius for s in stats])
+        self._armor = vec([s.armor for s in stats])
+        self._speed = vec([s.speed / LOOPS_PER_SECOND for s in stats])
+        self._reach = vec([s.heal_range if s.is_healer else s.weapon_range for s in stats])
+        self._scan = vec([max(5.0, s.weapon_range + 0.5) for s in stats])
+        self._cooldown = vec([s.cooldown_loops for s in stats])
+        self._has_weapon = vec([s.has_weapon for s in stats], torch.bool)
+        self._n_hits = vec([s.attacks for s in stats])
+        self._is_air = vec([s.is_air for s in stats], torch.bool)
+        self._max_cd = vec([s.smac_max_cooldown for s in stats[:n]])
+        self._cd_is_energy = vec([s.is_healer for s in stats[:n]], torch.bool)
+        self._heal_rate = vec([s.heal_rate / LOOPS_PER_SECOND for s in stats])
+        self._energy_regen = vec([s.energy_regen / LOOPS_PER_SECOND for s in stats])
+        self._energy_start = vec([s.energy_start for s in stats])
+        self._energy_max = vec([s.energy_max for s in stats])
+        self._life_regen = vec([s.life_regen / LOOPS_PER_SECOND for s in stats])
+        self._is_line = vec([s.splash == "line" for s in stats], torch.bool)
+        self._is_bane = vec([s.splash == "baneling" for s in stats], torch.bool)
+        self._bane_radius = max((s.splash_radius for s in stats), default=0.0)
+        self._has_healer = any(s.is_healer for s in stats)
+        self._has_regen = any(s.life_regen > 0 for s in stats)
+        self._double_hits = any(s.attacks > 1 for s in stats)
+        self._has_line = any(s.splash == "line" for s in stats)
+        self._has_bane = any(s.splash == "baneling" for s in stats)
+        self._has_shields = any(s.shield > 0 for s in stats)
+
+        opposing = is_ally[:, None] != is_ally[None, :]
+        can_hit = np.array([[a.has_weapon and a.can_target(b) for b in stats] for a in stats]) & opposing
+        heals = np.array([[a.is_healer and "biological" in b.attributes and b.is_healer is False for b in stats]
+                          for a in stats]) & ~opposing & ~np.eye(u_count, dtype=bool)
+        self._can_hit = vec(can_hit, torch.bool)
+        self._heals = vec(heals, torch.bool)
+        self._non_threat = vec(~can_hit.T * _NON_THREAT_PENALTY)
+        self._hit_damage = vec([[a.hit_damage(b) for b in stats] for a in stats])
+        # life damage of one hit that meets no shield: armor applies per hit, at least 0.5
+        self._life_per_hit = (self._hit_damage - self._armor).clamp(min=0.5)
+        self._life_per_shot = self._life_per_hit * self._n_hits[:, None]
+        self._radius_sum = self.unit_radius[:, None] + self.unit_radius[None, :]
+        ground = np.array([not s.is_air for s in stats])
+        static = np.array([s.speed == 0 for s in stats])
+        share = np.where(static[None, :], 1.0, 0.5) * (ground[:, None] & ground[None, :] & ~static[:, None])
+        np.fill_diagonal(share, 0.0)
+        self._push_share = vec(share)
+        self._ground_target = vec(ground, torch.bool)
+
+        self._spawn_pos = vec(np.concatenate([spawn.ally_positions, spawn.enemy_positions]))
+        grid = pathing_grid(params.grid)
+        self.pathing_grid = vec(grid, torch.bool)
+        self._grid_flat = self.pathing_grid.flatten()
+        xs, ys = np.nonzero(grid)
+        box = (xs.min(), xs.max() + 1, ys.min(), ys.max() + 1)
+        self._grid_box = box if grid[box[0]:box[1], box[2]:box[3]].all() else None
+        if self._grid_box is not None:  # per-unit bounds: ground units stay in the box, air units in the map
+            x0, x1, y0, y1 = self._grid_box
+            low = np.where(ground[:, None], [[x0, y0]], 0.0)
+            self._box_low = vec(low)
+            self._box_high = vec(np.where(ground[:, None], [[x1, y1]], MAP_SIZE) - 1e-3)
+        self._height_flat = vec(terrain_height(params.grid)).flatten()
+        self._attack_point = vec(params.attack_points[0] if params.attack_points else (0.0, 0.0))
+        self._segment = vec(params.attack_points) if params.attack == "segment" else None
+
+        k = params.unit_type_bits
+        eye = np.eye(k, dtype=np.float32)
+        ally_rank = {t: i for i, t in enumerate(params.ally_type_order)}
+        enemy_rank = {t: i for i, t in enumerate(params.enemy_type_order)}
+        self._ally_type = vec(np.stack([eye[ally_rank[u]] for u in spawn.ally_units]) if k else np.zeros((n, 0)))
+        self._enemy_type = vec(np.stack([eye[enemy_rank[u]] for u in spawn.enemy_units]) if k
+                               else np.zeros((self.n_enemies, 0)))
+        self._others = vec([[j for j in range(n) if j != i] for i in range(n)], torch.long).reshape(n, n - 1)
+        medivac = np.array([s.is_healer for s in stats[:n]])
+        self._mmm = params.map_type == "MMM"
+        self._ally_medivac = vec(medivac, torch.bool)
+        self._enemy_medivac = vec([s.is_healer for s in stats[n:]], torch.bool)
+        # SMAC's max_reward: n_enemies * death value + win bonus + sum of enemy max health + shield.
+        enemy_hs = float(sum(s.health + s.shield for s in stats[n:]))
+        cfg = self.reward_cfg
+        self.max_reward = self.n_enemies * cfg["reward_death_value"] + cfg["reward_win"] + enemy_hs
+        self._moves = vec([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [-1.0, 0.0]])
+        ma = int(self.move_amount)
+        self._pathing_offsets = vec([[0, 2 * ma], [0, -2 * ma], [2 * ma, 0], [-2 * ma, 0], [ma, ma], [-ma, -ma],
+                                     [ma, -ma], [-ma, ma]], torch.long)
+        self._arange_u = torch.arange(u_count, device=dev)
+        self._zero = torch.zeros((), device=dev)
+        self._env_index = torch.arange(self.n_envs, device=dev)
+        self._jitter_keys = (torch.arange(self.step_mul * u_count, device=dev) * 0x9E3779B1) & _M32
+
+    def _allocate_state(self) -> None:
+        b, u, dev = self.n_envs, self.n_units, self.device
+        zeros = torch.zeros(b, u, device=dev)
+        self.unit_pos = torch.zeros(b, u, 2, device=dev)
+        self.unit_health = zeros.clone()
+        self.unit_shield = zeros.clone()
+        self.unit_attack_target = torch.full((b, u), -1, dtype=torch.long, device=dev)
+        self.episode_steps = torch.zeros(b, dtype=torch.long, device=dev)
+        self._energy = zeros.clone()
+        self._cd = zeros.clone()
+        self._since_damage = zeros.clone()
+        self._target = torch.full((b, u), -1, dtype=torch.long, device=dev)
+        self._goal = torch.zeros(b, u, 2, device=dev)
+        self._walking = torch.zeros(b, u, dtype=torch.bool, device=dev)
+        self._prev_hs = zeros.clone()
+        self._dead_counted = torch.zeros(b, u, dtype=torch.bool, device=dev)
+        self._last_action = torch.zeros(b, self.n_agents, self.n_actions, device=dev)
+        self._needs_reset = torch.zeros(b, dtype=torch.bool, device=dev)
+        self._env_seed = torch.zeros(b, dtype=torch.long, device=dev)
+        self._env_tick = torch.zeros(b, dtype=torch.long, device=dev)
+        self._stats = torch.zeros(3, dtype=torch.long, device=dev)  # battles_won, battles_game, timeouts
+
+    # ------------------------------------------------------------------ randomness
+    def _uniform_bits(self) -> torch.Tensor:
+        """Per-env 32-bit hash of (seed, env step): int64[B]."""
+        return _mix32((_mix32(self._env_seed & _M32) + self._env_tick) & _M32)
+
+    # ------------------------------------------------------------------ public API
+    @torch.no_grad()
+    def reset(self, env_mask: torch.Tensor | None = None, seed: int | None = None) -> ResetReturn:
+        """Start new episodes in the envs selected by ``env_mask`` (all when None); see the base class."""
+        mask = self._check_mask(env_mask)
+        if seed is not None:
+            self._seed = int(seed)
+            self._env_seed = torch.where(mask, int(seed) + self._env_index, self._env_seed)
+            self._env_tick = torch.where(mask, 0, self._env_tick)
+        m1, m2 = mask[:, None], mask[:, None, None]
+        self.unit_pos = torch.where(m2, self._spawn_pos, self.unit_pos)
+        self.unit_health = torch.where(m1, self.unit_health_max, self.unit_health)
+        self.unit_shield = torch.where(m1, self.unit_shield_max, self.unit_shield)
+        self._energy = torch.where(m1, self._energy_start, self._energy)
+        for name in ("_cd", "_since_damage"):
+            setattr(self, name, torch.where(m1, 0.0, getattr(self, name)))
+        self._target = torch.where(m1, -1, self._target)
+        self.unit_attack_target = torch.where(m1, -1, self.unit_attack_target)
+        self._walking = torch.where(m1, ~self.unit_is_ally, self._walking)
+        goal = self._attack_point.expand(self.n_envs, 2)
+        if self._segment is not None:  # 2m_vs_1z: a random point between the two marine spawns
+            frac = (_mix32(self._uniform_bits() ^ 0x5BD1E995) / 2**32).unsqueeze(-1)
+            goal = self._segment[0] + frac * (self._segment[1] - self._segment[0])
+        self._goal = torch.where(m2, goal[:, None, :], self._goal)
+        self._prev_hs = torch.where(m1, self.unit_health_max + self.unit_shield_max, self._prev_hs)
+        self._dead_counted = torch.where(m1, False, self._dead_counted)
+        self._last_action = torch.where(m2, 0.0, self._last_action)
+        self.episode_steps = torch.where(mask, 0, self.episode_steps)
+        self._needs_reset = torch.where(mask, False, self._needs_reset)
+        avail = self._avail_actions()
+        return self._observations(avail), self._state(), avail
+
+    @torch.no_grad()
+    def step(self, actions: torch.Tensor) -> StepReturn:
+        """Advance every env by one agent step (``step_mul`` game loops); see the base class for shapes."""
+        actions = self._check_actions(actions)
+        self._last_action = torch.nn.functional.one_hot(actions, self.n_actions).float()
+        self._apply_orders(actions)
+        jitter = ((_mix32(self._uniform_bits()[:, None] ^ self._jitter_keys) & 3) - 1).float()
+        jitter = jitter.view(self.n_envs, self.step_mul, self.n_units)
+        self.unit_attack_target = torch.full_like(self._target, -1)
+        if self.params.attack == "ally_group":
+            self._aim_at_allies()
+        for loop in range(self.step_mul):
+            self._game_loop(jitter[:, loop])
+        self._env_tick += 1
+        self.episode_steps += 1
+        reward, terminated, info = self._reward_and_termination()
+        self._needs_reset = terminated
+        avail = self._avail_actions()
+        return self._observations(avail), self._state(), avail, reward, terminated, info
+
+    def get_stats(self) -> dict[str, float]:
+        """SMAC's statistics summed over the batch since construction."""
+        won, games, timeouts = (float(v) for v in self._stats.tolist())
+        return {"battles_won": won, "battles_game": games, "battles_draw": timeouts,
+                "win_rate": won / games if games else 0.0, "timeouts": timeouts, "restarts": 0.0}
+
+    def get_env_info(self) -> dict[str, Any]:
+        """SMAC's ``get_env_info()`` (with ``agent_features`` / ``enemy_features``) plus ``n_envs``."""
+        info = super().get_env_info()
+        info.update(agent_features=self.layout.agent_features, enemy_features=self.layout.enemy_features)
+        return info
+
+    def get_avail_actions(self) -> torch.Tensor:
+        """Available actions bool[B, N, A] of the current time step."""
+        return self._avail_actions()
+
+    def get_obs(self) -> torch.Tensor:
+        """Observations float32[B, N, O] of the current time step."""
+        return self._observations(self._avail_actions())
+
+    def get_state(self) -> torch.Tensor:
+        """Global states float32[B, S] of the current time step."""
+        return self._state()
+
+    @property
+    def seed_value(self) -> int:
+        """The seed of env 0 (env ``b`` uses ``seed_value + b``)."""
+        return self._seed
+
+    def render(self, mode: str = "rgb_array", env_index: int = 0) -> np.ndarray | None:
+        """An (H, W, 3) uint8 frame of env ``env_index`` drawn by :func:`sb3_marl.envs.render.render_frame`."""
+        if mode != "rgb_array":
+            raise ValueError(f"Unsupported render mode {mode!r}; the simulator supports 'rgb_array'")
+        if not 0 <= env_index < self.n_envs:
+            raise ValueError(f"env_index {env_index} out of range [0, {self.n_envs})")
+        from sb3_marl.envs.render import render_frame
+
+        return render_frame(self, env_index)
+
+    # ------------------------------------------------------------------ input checks
+    def _check_mask(self, env_mask: torch.Tensor | None) -> torch.Tensor:
+        if env_mask is None:
+            return torch.ones(self.n_envs, dtype=torch.bool, device=self.device)
+        mask = torch.as_tensor(env_mask, device=self.device)
+        if mask.shape != (self.n_envs,) or mask.dtype != torch.bool:
+            raise ValueError(f"env_mask must be a bool tensor of shape ({self.n_envs},), got {mask.dtype} "
+                             f"{tuple(mask.shape)}")
+        return mask
+
+    def _check_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        actions = torch.as_tensor(actions, device=self.device)
+        if actions.shape != (self.n_envs, self.n_agents):
+            raise ValueError(f"actions must have shape ({self.n_envs}, {self.n_agents}) = (n_envs, n_agents), got "
+                             f"{tuple(actions.shape)}")
+        if actions.dtype.is_floating_point or actions.dtype == torch.bool or actions.is_complex():
+            raise ValueError(f"actions must be integer action indices, got dtype {actions.dtype}")
+        actions = actions.long()
+        in_range = (actions >= 0) & (actions < self.n_actions)
+        avail = self._avail_actions()
+        ok = in_range & avail.gather(2, actions.clamp(0, self.n_actions - 1).unsqueeze(-1)).squeeze(-1)
+        if bool(self._needs_reset.any() | ~ok.all()):
+            if self._needs_reset.any():
+                env = int(self._needs_reset.nonzero()[0, 0])
+                raise RuntimeError(f"env {env} has terminated and was not reset; call reset(env_mask) first")
+            env, agent = (int(i) for i in (~ok).nonzero()[0])
+            action = int(actions[env, agent])
+            allowed = avail[env, agent].nonzero().flatten().tolist()
+            raise ValueError(f"env {env}, agent {agent}: action {action} is not available "
+                             f"(available actions: {allowed}; n_actions = {self.n_actions})")
+        return actions
+
+    # ------------------------------------------------------------------ dynamics
+    def _apply_orders(self, actions: torch.Tensor) -> None:
+        """Turn the agents' actions into SC2 orders (stop, move 2 cells, attack / heal unit)."""
+        n = self.n_agents
+        pos = self.unit_pos[:, :n]
+        is_move = (actions >= 2) & (actions < N_ACTIONS_NO_ATTACK)
+        direction = self._moves[(actions - 2).clamp(0, 3)]
+        self._goal[:, :n] = torch.where(is_move.unsqueeze(-1), pos + self.move_amount * direction, self._goal[:, :n])
+        self._walking[:, :n] = is_move
+        target = actions - N_ACTIONS_NO_ATTACK
+        # a medivac's "attack j" heals ally j
+        target = target + (torch.where(self._ally_medivac, 0, n) if self._mmm else n)
+        self._target[:, :n] = torch.where(actions >= N_ACTIONS_NO_ATTACK, target, -1)
+
+    def _aim_at_allies(self) -> None:
+        """2c_vs_64zg: the enemies' attack order targets the ally group; aim at the centre of the living allies."""
+        alive = (self.unit_health[:, : self.n_agents] > 0).float().unsqueeze(-1)
+        centre = (self.unit_pos[:, : self.n_agents] * alive).sum(1) / alive.sum(1).clamp(min=1)
+        self._goal[:, self.n_agents:] = centre[:, None, :]
+
+    def _game_loop(self, jitter: torch.Tensor) -> None:
+        """One SC2 game loop (1/16 game-second) for all units of all envs."""
+        pos, health = self.unit_pos, self.unit_health
+        alive = health > 0
+        x, y = pos[..., 0], pos[..., 1]
+        dx = x.unsqueeze(2) - x.unsqueeze(1)  # [B, U, U]: unit i minus unit j
+        dy = y.unsqueeze(2) - y.unsqueeze(1)
+        dist = torch.hypot(dx, dy)
+        edge = dist - self._radius_sum
+        target = self._acquire(alive, edge)
+        engaged = target >= 0
+        tgt = target.clamp(min=0)
+        d_target = edge.gather(2, tgt.unsqueeze(-1)).squeeze(-1)
+        in_range = engaged & (d_target <= self._reach)
+
+        self._cd = (self._cd - 1.0).clamp(min=0.0)
+        fire = in_range & (self._cd <= 0) & self._has_weapon
+        self._cd = torch.where(fire, self._cooldown + jitter, self._cd)
+        struck = self._apply_damage(fire, tgt, pos, edge)
+        acted = fire
+        if self._has_healer:
+            acted = acted | self._heal(in_range, tgt)
+        self.unit_attack_target = torch.where(acted, target, self.unit_attack_target)
+        if self._has_bane:
+            self.unit_health = self.unit_health.masked_fill(fire & self._is_bane, 0.0)
+
+        self._move(alive, engaged, in_range, tgt, d_target, dx, dy, dist)
+        self._regenerate(struck)
+        dead = self.unit_health <= 0
+        self.unit_health = self.unit_health.clamp(min=0.0)
+        if self._has_shields:
+            self.unit_shield = self.unit_shield.masked_fill(dead, 0.0)
+        self._target = target.masked_fill(dead, -1)
+
+    def _acquire(self, alive: torch.Tensor, edge: torch.Tensor) -> torch.Tensor:
+        """Targets after this loop's auto-targeting of attack-moving (enemy) units; allies drop dead targets."""
+        target = self._target
+        tgt = target.clamp(min=0).unsqueeze(-1)
+        alive_j = alive.unsqueeze(1)
+        attacked_by = (target.unsqueeze(1) == self._arange_u[:, None]).logical_and_(alive_j)  # [b, i, j]: j hits i
+        near = edge <= self._scan[:, None]
+        candidate = (near | attacked_by).logical_and_(self._can_hit).logical_and_(alive_j)
+        if self._has_healer:
+            damaged = (self.unit_health < self.unit_health_max).unsqueeze(1)
+            candidate = candidate | (self._heals & alive_j & damaged & near)
+        score = (edge + self._non_threat).masked_fill_(~candidate, math.inf)
+        best_score, best = score.min(dim=-1)
+        current = score.gather(2, tgt).squeeze(-1)
+        # keep a valid target within reach unless a threat is available and the current target is none
+        keep = (target >= 0) & (current < math.inf) & (edge.gather(2, tgt).squeeze(-1) <= self._reach)
+        keep &= (current < _NON_THREAT_PENALTY) | (best_score >= _NON_THREAT_PENALTY)
+        auto = torch.where(keep, target, best.masked_fill(best_score == math.inf, -1))
+        ally_target = target.masked_fill(~alive.gather(1, tgt.squeeze(-1)), -1)
+        return torch.where(self.unit_is_ally, ally_target, auto).masked_fill_(~alive, -1)
+
+    def _apply_damage(self, fire: torch.Tensor, tgt: torch.Tensor, pos: torch.Tensor,
+                      edge: torch.Tensor) -> torch.Tensor:
+        """Apply this loop's hits; return which units took damage (bool[B, U])."""
+        if not (self._has_shields or self._has_line or self._has_bane):
+            # no shield to deplete and one target per shot: each shot's life damage is a static table entry
+            per_shot = self._life_per_shot.expand(self.n_envs, -1, -1).gather(2, tgt.unsqueeze(-1)).squeeze(-1)
+            life_loss = torch.zeros_like(self.unit_health).scatter_add_(1, tgt, torch.where(fire, per_shot, self._zero))
+            self.unit_health = self.unit_health - life_loss
+            return life_loss > 0
+        hits = (tgt.unsqueeze(-1) == self._arange_u).logical_and_(fire.unsqueeze(-1)) * self._n_hits[:, None]
+        if self._has_line:
+            hits = hits + self._line_splash(fire & self._is_line, tgt, pos)
+        if self._has_bane:
+            alive = (self.unit_health > 0).unsqueeze(1)
+            burst = (edge + self.unit_radius[:, None] <= self._bane_radius) & self._can_hit & alive
+            hits = torch.where((fire & self._is_bane).unsqueeze(-1), burst.float(), hits)
+        per_hit = self._hit_damage
+        raw = hits * per_hit
+        # shield left before attacker i's first hit on j: hits on one target land in unit index order
+        shield_before = (self.unit_shield.unsqueeze(1) - (raw.cumsum(1) - raw)).clamp_(min=0.0)
+        life_loss = torch.zeros_like(self.unit_health)
+        shield_loss = torch.zeros_like(self.unit_shield)
+        for k in range(2 if self._double_hits else 1):
+            active = hits > k
+            to_life = torch.where(shield_before > 0, (per_hit - shield_before - self._armor).clamp_(min=0.0),
+                                  self._life_per_hit)
+            life_loss += (to_life * active).sum(1)
+            shield_loss += (torch.minimum(shield_before, per_hit) * active).sum(1)
+            shield_before = (shield_before - per_hit).clamp_(min=0.0)
+        self.unit_shield = self.unit_shield - shield_loss
+        self.unit_health = self.unit_health - life_loss
+        return (life_loss + shield_loss) > 0
+
+    def _line_splash(self, firing: torch.Tensor, tgt: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """Extra hits of Colossus lances: units crossing a 2.8 x 0.3 line centred on the target, across the shot."""
+        tpos = pos.gather(1, tgt.unsqueeze(-1).expand(-1, -1, 2))
+        axis = tpos - pos
+        axis = axis / axis.norm(dim=-1, keepdim=True).clamp(min=1e-6)  # along the shot
+        rel = pos.unsqueeze(1) - tpos.unsqueeze(2)  # [b, i, j]: unit j relative to i's target
+        along = (rel * axis.unsqueeze(2)).sum(-1).abs()
+        across = (rel[..., 0] * axis[..., 1:2] - rel[..., 1] * axis[..., 0:1]).abs()
+        radius = self.unit_radius
+        inside = (along <= 0.15 + radius) & (across <= 1.4 + radius)
+        not_primary = tgt.unsqueeze(-1) != self._arange_u
+        alive = (self.unit_health > 0).unsqueeze(1)
+        mask = inside & not_primary & self._can_hit & alive & firing.unsqueeze(-1)
+        return mask.float() * self._n_hits[:, None]
+
+    def _heal(self, in_range: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        """Medivac healing of this loop; returns which units healed."""
+        missing = (self.unit_health_max - self.unit_health).gather(1, tgt)
+        is_heal = in_range & (self._heal_rate > 0) & (self.unit_health.gather(1, tgt) > 0)
+        amount = torch.minimum(torch.minimum(self._heal_rate, self._energy * 3.0), missing) * is_heal
+        self.unit_health = self.unit_health.scatter_add(1, tgt, amount)
+        self._energy = self._energy - amount / 3.0
+        return amount > 0
+
+    def _move(self, alive: torch.Tensor, engaged: torch.Tensor, in_range: torch.Tensor, tgt: torch.Tensor,
+              d_target: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, dist: torch.Tensor) -> None:
+        """Walk toward targets, move points and attack points; separate overlaps; respect the pathing grid.
+
+        Overlaps are measured at the start of the loop (``dx``, ``dy``, ``dist`` between units i and j).
+        """
+        pos = self.unit_pos
+        walk = self._walking & ~engaged
+        chase = engaged & ~in_range
+        tpos = pos.gather(1, tgt.unsqueeze(-1).expand(-1, -1, 2))
+        vec = torch.where(chase.unsqueeze(-1), tpos, self._goal) - pos
+        length = vec.norm(dim=-1)
+        remaining = torch.where(chase, d_target - self._reach + 0.01, length)
+        step = torch.where((chase | walk) & alive, torch.minimum(self._speed, remaining).clamp_(min=0.0), self._zero)
+        arrived = walk & (length <= self._speed) & self.unit_is_ally
+        self._walking = self._walking & ~arrived
+        # push overlapping ground units apart (half the overlap each, all of it against a static unit)
+        both_alive = alive.unsqueeze(2) & alive.unsqueeze(1)
+        push = (self._radius_sum - dist).clamp_(min=0.0).mul_(self._push_share).mul_(both_alive)
+        push = push / dist.clamp(min=1e-6)
+        shove = torch.stack([(push * dx).sum(2), (push * dy).sum(2)], -1)
+        new = pos + vec * (step / length.clamp(min=1e-6)).unsqueeze(-1) + shove
+        self.unit_pos = self._walkable(pos, new)
+
+    def _walkable(self, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+        """Keep ground units on walkable cells (sliding along a blocked axis) and every unit inside the map."""
+        if self._grid_box is not None:  # the walkable area is a rectangle: clamp ground units into it
+            return torch.maximum(torch.minimum(new, self._box_high), self._box_low)
+        new = new.clamp(0.0, MAP_SIZE - 1e-3)
+        slide_x = torch.stack([new[..., 0], old[..., 1]], -1)
+        slide_y = torch.stack([old[..., 0], new[..., 1]], -1)
+        out = old
+        for cand in (slide_y, slide_x, new):  # the last ok candidate wins: new, else slide along x, else along y
+            cells = cand.long()
+            ok = self._grid_flat[cells[..., 0] * MAP_SIZE + cells[..., 1]] | self._is_air
+            out = torch.where(ok.unsqueeze(-1), cand, out)
+        return out
+
+    def _regenerate(self, struck: torch.Tensor) -> None:
+        alive = self.unit_health > 0
+        if self._has_shields:
+            self._since_damage = torch.where(struck, 0.0, self._since_damage + 1.0)
+            regen = alive & (self._since_damage >= _SHIELD_REGEN_DELAY)
+            self.unit_shield = torch.where(
+                regen, torch.minimum(self.unit_shield + _SHIELD_REGEN_RATE, self.unit_shield_max), self.unit_shield)
+        if self._has_regen:
+            self.unit_health = torch.where(
+                alive, torch.minimum(self.unit_health + self._life_regen, self.unit_health_max), self.unit_health)
+        if self._has_healer:
+            self._energy = torch.minimum(self._energy + self._energy_regen, self._energy_max)
+
+    # ------------------------------------------------------------------ reward, termination
+    def _reward_and_termination(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        n, cfg = self.n_agents, self.reward_cfg
+        hs = self.unit_health + self.unit_shield
+        dead = self.unit_health <= 0
+        newly_dead = dead & ~self._dead_counted
+        delta = torch.where(newly_dead, self._prev_hs, self._prev_hs - hs) * ~self._dead_counted
+        deaths = newly_dead.float()
+        self._dead_counted = dead
+        self._prev_hs = hs
+        delta_enemy = delta[:, n:].sum(1) + cfg["reward_death_value"] * deaths[:, n:].sum(1)
+        if cfg["reward_only_positive"]:
+            reward = delta_enemy.abs()
+        else:
+            neg = cfg["reward_negative_scale"]
+            ally_loss = neg * delta[:, :n].sum(1) + cfg["reward_death_value"] * neg * deaths[:, :n].sum(1)
+            reward = delta_enemy - ally_loss
+
+        alive = ~dead
+        n_ally, n_enemy = alive[:, :n].sum(1), alive[:, n:].sum(1)
+        lost = (n_ally == 0) & (n_enemy > 0)
+        won = (n_ally > 0) & (n_enemy == 0)
+        if self._mmm:
+            lost = lost | ((alive[:, :n] & ~self._ally_medivac).sum(1) == 0)
+            won = won | ((n_enemy == 1) & (alive[:, n:] & self._enemy_medivac).any(1))
+        won = won & ~lost
+        draw = (n_ally == 0) & (n_enemy == 0) & ~lost & ~won
+        ended = lost | won | draw
+        timeout = ~ended & (self.episode_steps >= self.episode_limit)
+        terminated = ended | timeout
+        if cfg["reward_sparse"]:
+            reward = won.float() - lost.float()
+        else:
+            reward = reward + cfg["reward_win"] * won + cfg["reward_defeat"] * lost
+        if cfg["reward_scale"]:
+            reward = reward / (self.max_reward / cfg["reward_scale_rate"])
+        self._stats += torch.stack([won.sum(), terminated.sum(), timeout.sum()])
+        info = {"battle_won": won, "episode_limit": timeout, "dead_allies": dead[:, :n].sum(1),
+                "dead_enemies": dead[:, n:].sum(1)}
+        return reward.float(), terminated, info
+
+    # ------------------------------------------------------------------ observations
+    def _cells_ok(self, cells: torch.Tensor, table: torch.Tensor, outside: float | bool) -> torch.Tensor:
+        """``table`` (flattened [32, 32]) at integer cells [..., 2]; ``outside`` where a cell leaves the map."""
+        inside = ((cells >= 0) & (cells < MAP_SIZE)).all(-1)
+        flat = cells.clamp(0, MAP_SIZE - 1)
+        values = table[flat[..., 0] * MAP_SIZE + flat[..., 1]]
+        return torch.where(inside, values, torch.as_tensor(outside, dtype=values.dtype, device=values.device))
+
+    def _avail_actions(self) -> torch.Tensor:
+        """SMAC availability rules (§5.1): bool[B, N, A]."""
+        n, b = self.n_agents, self.n_envs
+        pos = self.unit_pos[:, :n]
+        alive = self.unit_health[:, :n] > 0
+        probe = (pos.unsqueeze(2) + self._moves * (self.move_amount / 2)).floor().long()
+        can_move = self._cells_ok(probe, self.pathing_grid.flatten(), False)
+        shoot = self._shootable(pos)
+        noop_stop = torch.stack([~alive, alive], -1)
+        avail = torch.cat([noop_stop, can_move & alive.unsqueeze(-1), shoot & alive.unsqueeze(-1)], -1)
+        return avail.view(b, n, self.n_actions)
+
+    def _shootable(self, pos: torch.Tensor) -> torch.Tensor:
+        """Attack (or, for MMM medivacs, heal) availability bool[B, N, E]: target alive and centre distance <= 6."""
+        n, e = self.n_agents, self.n_enemies
+        enemy_ok = (self.unit_health[:, n:] > 0).unsqueeze(1)
+        dist_e = (pos.unsqueeze(2) - self.unit_pos[:, n:].unsqueeze(1)).norm(dim=-1)
+        shoot = enemy_ok & (dist_e <= SHOOT_RANGE)
+        if self._mmm:
+            m = min(n, e)
+            ally_ok = (self.unit_health[:, :m] > 0) & ~self._ally_medivac[:m]
+            dist_a = (pos.unsqueeze(2) - self.unit_pos[:, :m].unsqueeze(1)).norm(dim=-1)
+            heal = torch.zeros_like(shoot)
+            heal[..., :m] = ally_ok.unsqueeze(1) & (dist_a <= SHOOT_RANGE)
+            shoot = torch.where(self._ally_medivac[:, None], heal, shoot)
+        return shoot
+
+    def _unit_table(self, ally: bool) -> torch.Tensor:
+        """Health / shield fractions and type one-hot of allies or enemies: float[B, n, f]."""
+        n = self.n_agents
+        sl = slice(0, n) if ally else slice(n, None)
+        parts = [(self.unit_health[:, sl] / self.unit_health_max[sl]).unsqueeze(-1)]
+        if (self.layout.shield_bits_ally if ally else self.layout.shield_bits_enemy):
+            parts.append((self.unit_shield[:, sl] / self.unit_shield_max[sl].clamp(min=1e-6)).unsqueeze(-1))
+        type_onehot = self._ally_type if ally else self._enemy_type
+        parts.append(type_onehot.expand(self.n_envs, -1, -1))
+        return torch.cat(parts, -1)
+
+    def _observations(self, avail: torch.Tensor) -> torch.Tensor:
+        """SMAC observations float32[B, N, O] (layout in :mod:`sb3_marl.envs.layout`)."""
+        n, b, flags, layout = self.n_agents, self.n_envs, self.flags, self.layout
+        pos = self.unit_pos
+        alive_u = self.unit_health > 0
+        agent_alive = alive_u[:, :n]
+        rel = pos.unsqueeze(1) - pos[:, :n].unsqueeze(2)  # [B, N, U, 2]
+        dist = rel.norm(dim=-1)
+        visible = (dist < SIGHT_RANGE) & alive_u.unsqueeze(1)
+        geo = torch.cat([dist.unsqueeze(-1), rel], -1) / SIGHT_RANGE  # d/9, dx/9, dy/9
+
+        move = [avail[..., 2:N_ACTIONS_NO_ATTACK].float()]
+        cells = pos[:, :n].floor().long()
+        if flags.obs_pathing_grid:
+            around = cells.unsqueeze(2) + self._pathing_offsets
+            move.append(self._cells_ok(around, self._grid_flat.float(), 1.0))
+        if flags.obs_terrain_height:
+            around = torch.cat([cells.unsqueeze(2) + self._pathing_offsets, cells.unsqueeze(2)], 2)
+            move.append(self._cells_ok(around, self._height_flat, 1.0))
+        enemy_parts = [avail[..., N_ACTIONS_NO_ATTACK:].float().unsqueeze(-1), geo[:, :, n:]]
+        if flags.obs_all_health:
+            enemy_parts.append(self._unit_table(False).unsqueeze(1).expand(-1, n, -1, -1))
+        elif self.params.unit_type_bits:
+            enemy_parts.append(self._enemy_type.expand(b, n, -1, -1))
+        enemy = torch.cat(enemy_parts, -1) * visible[:, :, n:].unsqueeze(-1)
+
+        ally_all = self._unit_table(True)
+        ally_parts = [torch.ones(b, n, n, 1, device=self.device), geo[:, :, :n]]
+        if flags.obs_all_health:
+            ally_parts.append(ally_all.unsqueeze(1).expand(-1, n, -1, -1))
+        elif self.params.unit_type_bits:
+            ally_parts.append(self._ally_type.expand(b, n, -1, -1))
+        if flags.obs_last_action:
+            ally_parts.append(self._last_action.unsqueeze(1).expand(-1, n, -1, -1))
+        ally = torch.cat(ally_parts, -1) * visible[:, :, :n].unsqueeze(-1)
+        ally = ally[:, torch.arange(n, device=self.device)[:, None], self._others]
+
+        own = [ally_all if layout.own_health else self._ally_type.expand(b, -1, -1)]
+        if flags.obs_timestep_number:
+            own.append(torch.zeros(b, n, 1, device=self.device))
+        obs = torch.cat(move + [enemy.flatten(2), ally.flatten(2)] + own, -1) * agent_alive.unsqueeze(-1)
+        if flags.obs_timestep_number:
+            t = (self.episode_steps.float() / self.episode_limit).view(b, 1, 1).expand(b, n, 1)
+            obs = torch.cat([obs, t], -1)
+        return obs
+
+    def _state(self) -> torch.Tensor:
+        """SMAC global states float32[B, S]."""
+        n, b, flags = self.n_agents, self.n_envs, self.flags
+        if flags.obs_instead_of_state:
+            return self._observations(self._avail_actions()).reshape(b, -1)
+        alive = self.unit_health > 0
+        centred = (self.unit_pos - MAP_SIZE / 2) / MAP_SIZE
+        cd = torch.where(self._cd_is_energy, self._energy[:, :n], self._cd[:, :n]) / self._max_cd
+        ally_table = self._unit_table(True)
+        enemy_table = self._unit_table(False)
+        ally = torch.cat([ally_table[..., :1], cd.unsqueeze(-1), centred[:, :n], ally_table[..., 1:]], -1)
+        enemy = torch.cat([enemy_table[..., :1], centred[:, n:], enemy_table[..., 1:]], -1)
+        parts = [(ally * alive[:, :n].unsqueeze(-1)).flatten(1), (enemy * alive[:, n:].unsqueeze(-1)).flatten(1)]
+        if flags.state_last_action:
+            parts.append(self._last_action.flatten(1))
+        if flags.state_timestep_number:
+            parts.append((self.episode_steps.float() / self.episode_limit).unsqueeze(-1))
+        return torch.cat(parts, -1)
