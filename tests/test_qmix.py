@@ -163,3 +163,20 @@ def test_qmix_learns_cue_matching():
     win_rate, mean_reward, _ = evaluate_policy(model, CueMatchingEnv(n_envs=4, n_agents=3, seed=1), 64)
     assert win_rate_before < 0.2
     assert win_rate >= 0.9 and mean_reward >= 4.5
+
+
+@pytest.mark.slow
+def test_qmix_wins_3m_on_the_simulator():
+    simulator = pytest.importorskip("sb3_marl.envs.simulator")
+    torch.set_num_threads(1)
+    model = QMIX(
+        simulator.SMACSimulator("3m", n_envs=8, seed=0),
+        seed=0,
+        optimizer_class="adam",
+        learning_rate=1e-3,
+        td_lambda=0.6,
+        device="cpu",
+    )
+    model.learn(20_000)
+    win_rate, _, _ = evaluate_policy(model, simulator.SMACSimulator("3m", n_envs=8, seed=1000), 32)
+    assert win_rate >= 0.8
