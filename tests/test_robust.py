@@ -7,7 +7,8 @@ import torch
 from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
 from torch import nn
 
-from sb3_marl.attacks import FGSM, PGD
+from sb3_marl.attacks import FGSM, PGD, RandomNoise
+from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.qmix import QMIX
 from sb3_marl.robust import RegularizedQMIX, RobustQMIXFGSM
@@ -220,3 +221,29 @@ def test_regularized_bad_settings_raise():
         RegularizedQMIX(toy_env(), reg_pgd_steps=0, **SMALL)
     with pytest.raises(ValueError, match="kappa"):
         RegularizedQMIX(toy_env(), kappa=lambda progress: 0.1, **SMALL)
+
+
+# ---------------------------------------------------------------------------------------------- learning checks
+LEARN = {**SMALL, "batch_size": 16, "buffer_size": 500, "learning_rate": 1e-3, "optimizer_class": "adam"}
+LEARN["target_update_interval"] = 20
+
+
+def win_rate_under(model, attack, n_episodes: int = 64) -> float:
+    env = CueMatchingEnv(n_envs=16, n_agents=2, n_actions=4, episode_limit=5, seed=1)
+    env.reset(seed=1)
+    return evaluate_policy(model, env, n_episodes, attack=attack)[0]
+
+
+@pytest.mark.slow
+def test_fgsm_hurts_a_trained_qmix_more_than_random_noise():
+    torch.manual_seed(0)
+    model = QMIX(toy_env(8), **{**LEARN, "exploration_timesteps": 2000}).learn(4000)
+    clean, noise, fgsm = (win_rate_under(model, a) for a in (None, RandomNoise(0.4, seed=0), FGSM(0.4)))
+    assert clean >= 0.9
+    assert fgsm < noise - 0.2
+
+
+@pytest.mark.slow
+def test_robust_fgsm_learns_under_attack():
+    model = RobustQMIXFGSM(toy_env(8), epsilon=0.3, **{**LEARN, "exploration_timesteps": 6000}).learn(12000)
+    assert win_rate_under(model, FGSM(0.3)) >= 0.9
