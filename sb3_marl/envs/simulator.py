@@ -704,9 +704,14 @@ class SMACSimulator(BatchedMultiAgentEnv):
 
     def _state(self) -> torch.Tensor:
         """SMAC global states float32[B, S]."""
-        n, b, flags = self.n_agents, self.n_envs, self.flags
-        if flags.obs_instead_of_state:
-            return self._observations(self._avail_actions()).reshape(b, -1)
+        if self.flags.obs_instead_of_state:
+            return self._observations(self._avail_actions()).reshape(self.n_envs, -1)
+        return torch.cat([part.flatten(1) for part in self.state_dict().values()], -1)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """SMAC's ``get_state_dict()`` for every env: ``allies`` [B, N, nf_al], ``enemies`` [B, E, nf_en], and
+        ``last_action`` [B, N, A] / ``timestep`` [B, 1] when the corresponding state flags are set."""
+        n, flags = self.n_agents, self.flags
         alive = self.unit_health > 0
         centred = (self.unit_pos - MAP_SIZE / 2) / MAP_SIZE
         cd = torch.where(self._cd_is_energy, self._energy[:, :n], self._cd[:, :n]) / self._max_cd
@@ -714,9 +719,9 @@ class SMACSimulator(BatchedMultiAgentEnv):
         enemy_table = self._unit_table(False)
         ally = torch.cat([ally_table[..., :1], cd.unsqueeze(-1), centred[:, :n], ally_table[..., 1:]], -1)
         enemy = torch.cat([enemy_table[..., :1], centred[:, n:], enemy_table[..., 1:]], -1)
-        parts = [(ally * alive[:, :n].unsqueeze(-1)).flatten(1), (enemy * alive[:, n:].unsqueeze(-1)).flatten(1)]
+        parts = {"allies": ally * alive[:, :n].unsqueeze(-1), "enemies": enemy * alive[:, n:].unsqueeze(-1)}
         if flags.state_last_action:
-            parts.append(self._last_action.flatten(1))
+            parts["last_action"] = self._last_action
         if flags.state_timestep_number:
-            parts.append((self.episode_steps.float() / self.episode_limit).unsqueeze(-1))
-        return torch.cat(parts, -1)
+            parts["timestep"] = (self.episode_steps.float() / self.episode_limit).unsqueeze(-1)
+        return parts
