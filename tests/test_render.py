@@ -167,3 +167,22 @@ def test_failed_write_leaves_previous_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         save_video(episode_frames(3), path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["replay.gif"]
+
+
+def test_real_3m_episode_to_gif(tmp_path):
+    from sb3_marl.envs.simulator import SMACSimulator
+
+    env = SMACSimulator("3m", n_envs=1, seed=0)
+    avail = env.reset()[2]
+    generator = torch.Generator().manual_seed(0)
+    frames = [env.render()]
+    for _ in range(20):  # the first 20 steps of a random-policy episode (or all of it if shorter)
+        actions = torch.multinomial(avail[0].float(), 1, generator=generator).T
+        *_, avail, _, done, _ = env.step(actions)
+        frames.append(env.render())
+        if done[0]:
+            break
+    assert frames[0].shape == render_frame(env).shape and frames[0].dtype == np.uint8
+    assert any(not np.array_equal(a, b) for a, b in zip(frames, frames[1:]))
+    path = save_video(frames, tmp_path / "3m.gif")
+    assert iio.imread(path, index=None).shape == (len(frames), *frames[0].shape)
