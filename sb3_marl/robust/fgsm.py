@@ -45,6 +45,7 @@ class RobustQMIXFGSM(QMIX):
         self.attack = self._build_attack(attack)
 
     def _build_attack(self, attack: BaseAttack | str | dict[str, Any] | None) -> BaseAttack:
+        """The training attack described by the ``attack`` argument (see the class docstring)."""
         if attack is None:
             attack = FGSM(self.epsilon, seed=self.seed)
         elif isinstance(attack, str):
@@ -55,21 +56,23 @@ class RobustQMIXFGSM(QMIX):
             raise TypeError(f"attack must be a BaseAttack, an attack name, a settings dict or None, got {attack!r}")
         if attack.epsilon != self.epsilon:
             raise ValueError(f"attack.epsilon={attack.epsilon} differs from epsilon={self.epsilon}; make them equal")
-        if attack.obs_low is None and getattr(self.env, "obs_low", None) is not None:
-            attack.set_observation_bounds(self.env.obs_low, self.env.obs_high)
+        self._set_env_bounds(attack)
         return attack
 
+    def _set_env_bounds(self, attack: BaseAttack) -> None:
+        """Give ``attack`` the env's observation range (``obs_low`` / ``obs_high``) when it has none of its own."""
+        if attack.obs_low is None and getattr(self.env, "obs_low", None) is not None:
+            attack.set_observation_bounds(self.env.obs_low, self.env.obs_high)
+
     def _attacks(self) -> list[BaseAttack]:
-        """The model's attacks, which take the env's observation range when they have none of their own."""
+        """Every attack the model uses (each takes the env's observation range, see ``_set_env_bounds``)."""
         return [self.attack]
 
     def _attach_env(self, env: BatchedMultiAgentEnv) -> None:
         super()._attach_env(env)
-        if getattr(env, "obs_low", None) is None or not hasattr(self, "attack"):  # attacks are built after the env
-            return
-        for attack in self._attacks():
-            if attack.obs_low is None:
-                attack.set_observation_bounds(env.obs_low, env.obs_high)
+        if hasattr(self, "attack"):  # False while the constructor attaches the first env: attacks come after it
+            for attack in self._attacks():
+                self._set_env_bounds(attack)
 
     def _constructor_parameters(self) -> dict[str, Any]:
         return {**super()._constructor_parameters(), "attack": self.attack.get_params()}
