@@ -49,7 +49,7 @@ from sb3_marl.envs.layout import (
     ObsLayout,
 )
 from sb3_marl.envs.maps import MAP_SIZE, get_map_params, pathing_grid, spawn_layout, terrain_height
-from sb3_marl.envs.units import LOOPS_PER_SECOND, unit_stats
+from sb3_marl.envs.units import LOOPS_PER_SECOND, life_damage, unit_stats
 
 _REWARD_DEFAULTS: dict[str, Any] = {
     "reward_sparse": False,
@@ -184,8 +184,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self._heals = vec(heals, torch.bool)
         self._non_threat = vec(~can_hit.T * _NON_THREAT_PENALTY)
         self._hit_damage = vec([[a.hit_damage(b) for b in stats] for a in stats])
-        # life damage of one hit that meets no shield: armor applies per hit, at least 0.5
-        self._life_per_hit = (self._hit_damage - self._armor).clamp(min=0.5)
+        self._life_per_hit = vec([[life_damage(a.hit_damage(b), b.armor) for b in stats] for a in stats])
         self._life_per_shot = self._life_per_hit * self._n_hits[:, None]
         self._radius_sum = self.unit_radius[:, None] + self.unit_radius[None, :]
         ground = np.array([not s.is_air for s in stats])

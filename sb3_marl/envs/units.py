@@ -113,6 +113,11 @@ class UnitStats:
         return self.hits_air if target.is_air else self.hits_ground
 
 
+def life_damage(hit: float, armor: float) -> float:
+    """Life lost to one hit of ``hit`` damage (bonus included) on a unit with ``armor``: at least 0.5 in SC2."""
+    return max(hit - armor, 0.5)
+
+
 _ZERG_REGEN = 0.2734
 
 UNITS: dict[str, UnitStats] = {

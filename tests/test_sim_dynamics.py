@@ -1,0 +1,179 @@
+"""SC2 combat rules of the built-in simulator: damage arithmetic, shields, cooldowns, rewards, seeding."""
+
+import pytest
+import torch
+
+from sb3_marl.envs import SMACSimulator
+from sb3_marl.envs.units import life_damage, unit_stats
+
+B = torch.tensor
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny tensors run fastest on one thread (and other test runs share the cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _fire(env, shooters, targets):
+    """Make units ``shooters`` hit ``targets`` once in env 0 (one game loop's worth of shots)."""
+    fire = torch.zeros(1, env.n_units, dtype=torch.bool)
+    tgt = torch.zeros(1, env.n_units, dtype=torch.long)
+    fire[0, shooters] = True
+    tgt[0, shooters] = torch.tensor(targets)
+    pos = env.unit_pos
+    edge = (pos.unsqueeze(2) - pos.unsqueeze(1)).norm(dim=-1) - env._radius_sum
+    env._apply_damage(fire, tgt, pos, edge)
+
+
+def test_marine_on_zealot_shield_then_life_armor():
+    env = SMACSimulator("2m_vs_1z", seed=0)  # units: marine 0, marine 1, zealot 2
+    _fire(env, [0], [2])
+    assert (env.unit_shield[0, 2].item(), env.unit_health[0, 2].item()) == (44.0, 100.0)
+    env.unit_shield[0, 2] = 3.0  # the hit breaks the shield: 3 absorbed, 6 - 3 - 1 armor to life
+    _fire(env, [0], [2])
+    assert (env.unit_shield[0, 2].item(), env.unit_health[0, 2].item()) == (0.0, 98.0)
+    _fire(env, [0], [2])  # no shield left: 6 - 1 armor
+    assert env.unit_health[0, 2].item() == 93.0
+    env.unit_shield[0, 2] = 8.0  # two marines in the same loop: 6 on shield, then 2 on shield + 6 - 2 - 1 on life
+    _fire(env, [0, 1], [2, 2])
+    assert (env.unit_shield[0, 2].item(), env.unit_health[0, 2].item()) == (0.0, 90.0)
+
+
+def test_zealot_hits_twice_and_armor_applies_per_hit():
+    env = SMACSimulator("2m_vs_1z", seed=0)
+    _fire(env, [2], [0])  # 2 x 8 on a 0-armor marine
+    assert env.unit_health[0, 0].item() == 45.0 - 16.0
+    env = SMACSimulator("2s3z", seed=0)  # allies: stalker 0, 1, zealot 2, 3, 4; enemies: stalker 5, 6, zealot 7..9
+    env.unit_shield[0, 0] = 10.0  # first hit 8 on shield, second: 2 on shield, 8 - 2 - 1 armor on life
+    _fire(env, [7], [0])
+    assert (env.unit_shield[0, 0].item(), env.unit_health[0, 0].item()) == (0.0, 75.0)
+    env.unit_shield[0, 1] = 0.0  # both hits on life: 2 x (8 - 1)
+    _fire(env, [8], [1])
+    assert env.unit_health[0, 1].item() == 80.0 - 14.0
+
+
+def test_stalker_bonus_against_armored_before_armor():
+    env = SMACSimulator("2s3z", seed=0)
+    _fire(env, [0, 1], [5, 7])  # stalker vs stalker (armored: 13 + 5) and vs zealot (light: 13)
+    assert env.unit_shield[0, 5].item() == 80.0 - 18.0
+    assert env.unit_shield[0, 7].item() == 50.0 - 13.0
+    env.unit_shield[0, 5] = 0.0
+    _fire(env, [0], [5])
+    assert env.unit_health[0, 5].item() == 80.0 - (18.0 - 1.0)
+
+
+def test_minimum_half_damage_per_hit():
+    assert life_damage(1.0, 2.0) == 0.5
+    assert life_damage(25.0 + 5.0, 1.0) == 29.0
+    spine, stalker = unit_stats("spine_crawler", False), unit_stats("stalker", True)
+    assert spine.hit_damage(stalker) == 30.0 and stalker.hit_damage(spine) == 18.0
+
+
+def test_shield_regeneration_after_ten_game_seconds_at_two_per_second():
+    env = SMACSimulator("2s3z", seed=0)
+    env.unit_shield[0, 0] = 10.0
+    env._since_damage[0, 0] = 0.0
+    not_struck = torch.zeros(1, env.n_units, dtype=torch.bool)
+    for _ in range(159):  # 159 game loops: still inside the 10 s (160 loops) delay
+        env._regenerate(not_struck)
+    assert env.unit_shield[0, 0].item() == 10.0
+    for _ in range(16):  # then 2 shield per game-second (16 loops)
+        env._regenerate(not_struck)
+    assert env.unit_shield[0, 0].item() == pytest.approx(12.0)
+    env._regenerate(B([[True] + [False] * 9]))  # damage restarts the delay
+    env._regenerate(not_struck)
+    assert env.unit_shield[0, 0].item() == pytest.approx(12.0)
+
+
+def test_attack_order_fires_once_per_step_with_cooldown_jitter():
+    env = SMACSimulator("3m", seed=0)
+    env.unit_pos[0, 0] = torch.tensor([12.0, 16.0])
+    env.unit_pos[0, 3] = torch.tensor([17.0, 16.0])  # edge distance 5 - 0.75 = 4.25 <= marine range 5
+    avail = env.get_avail_actions()
+    assert avail[0, 0, 6]
+    env.step(B([[6, 1, 1]]))
+    assert env.unit_attack_target[0, 0].item() == 3
+    assert env.unit_health[0, 3].item() == 45.0 - 6.0  # one shot per 8 loops (period 13.8 loops)
+    period = unit_stats("marine", True).cooldown_loops
+    # fired on loop 1, then 7 more loops elapsed; jitter is -1..+2 loops
+    assert period - 1 - 7 <= env._cd[0, 0].item() <= period + 2 - 7
+
+
+def test_allies_are_passive_and_enemies_attack_move():
+    env = SMACSimulator("3m", seed=0)
+    stop = B([[1, 1, 1]])
+    for _ in range(4):
+        env.step(stop)
+    assert (env.unit_pos[0, :3] == torch.as_tensor(env._spawn_pos[:3])).all()  # allies hold still
+    assert (env.unit_pos[0, 3:, 0] < env._spawn_pos[3:, 0]).all()  # enemies walk toward (9, 16)
+    assert (env.unit_attack_target[0, :3] == -1).all()
+
+
+def _random_rollout(env, n_steps, action_seed):
+    """Roll random valid actions, drawn per env from generators seeded ``action_seed + b``; return the records."""
+    gens = [torch.Generator().manual_seed(action_seed + b) for b in range(env.n_envs)]
+    obs, state, avail = env.reset()
+    records = []
+    for _ in range(n_steps):
+        actions = torch.stack([torch.multinomial(avail[b].float(), 1, generator=gens[b]).squeeze(-1)
+                               for b in range(env.n_envs)])
+        obs, state, avail, reward, terminated, info = env.step(actions)
+        records.append((obs.clone(), state.clone(), reward.clone(), terminated.clone()))
+        if terminated.any():
+            obs, state, avail = env.reset(terminated)
+    return records
+
+
+@pytest.mark.parametrize("map_name", ["2m_vs_1z", "2s3z"])
+def test_same_seed_same_episode_and_batch_equals_single_runs(map_name):
+    batched = _random_rollout(SMACSimulator(map_name, n_envs=3, seed=11), 80, action_seed=5)
+    again = _random_rollout(SMACSimulator(map_name, n_envs=3, seed=11), 80, action_seed=5)
+    for a, b in zip(batched, again):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    for env_id in range(3):
+        single = _random_rollout(SMACSimulator(map_name, n_envs=1, seed=11 + env_id), 80, action_seed=5 + env_id)
+        for a, b in zip(batched, single):
+            assert all(torch.allclose(x[env_id], y[0], atol=1e-5) for x, y in zip(a, b))
+
+
+def test_different_seeds_differ():
+    one = SMACSimulator("2m_vs_1z", n_envs=8, seed=0)
+    other = SMACSimulator("2m_vs_1z", n_envs=8, seed=100)
+    assert not torch.equal(one._goal[:, 2], other._goal[:, 2])  # random attack point between the marines
+    assert ((one._goal[:, 2, 0] >= 13) & (one._goal[:, 2, 0] <= 19) & (one._goal[:, 2, 1] == 12)).all()
+
+
+def test_engineered_perfect_win_returns_twenty_and_reward_options():
+    for kwargs, expected in [({}, 20.0), ({"reward_sparse": True}, 1.0 / (365 / 20)),
+                             ({"reward_scale": False}, 365.0)]:
+        env = SMACSimulator("3m", seed=0, **kwargs)
+        env.unit_health[0, 3:] = 0.0  # every enemy dies at once: all damage, kills and the win bonus at once
+        _, _, _, reward, terminated, info = env.step(B([[1, 1, 1]]))
+        assert terminated.item() and info["battle_won"].item() and not info["episode_limit"].item()
+        assert reward.item() == pytest.approx(expected)
+
+
+def test_only_positive_false_penalises_ally_losses():
+    env = SMACSimulator("3m", seed=0, reward_only_positive=False)
+    env.unit_health[0, 0] = 0.0  # ally 0 dies: -(45 + 10) * 0.5 before scaling
+    _, _, _, reward, *_ = env.step(B([[0, 1, 1]]))
+    assert reward.item() == pytest.approx(-(45 + 10) * 0.5 / (365 / 20))
+    env = SMACSimulator("3m", seed=0)  # default: ally losses ignored
+    env.unit_health[0, 0] = 0.0
+    _, _, _, reward, *_ = env.step(B([[0, 1, 1]]))
+    assert reward.item() == 0.0
+
+
+def test_time_limit_ends_the_episode():
+    env = SMACSimulator("3m", seed=0)
+    env.unit_pos[0, 3:, 0] = 31.0  # nothing happens while enemies are far and nobody moves
+    env._walking[0, 3:] = False
+    for step in range(env.episode_limit):
+        *_, terminated, info = env.step(B([[1, 1, 1]]))
+        assert terminated.item() == (step == env.episode_limit - 1)
+    assert info["episode_limit"].item() and not info["battle_won"].item()
+    assert env.get_stats()["timeouts"] == 1.0 and env.get_stats()["battles_game"] == 1.0

@@ -1,0 +1,127 @@
+"""Sizes, availability rules and observation ranges of the built-in SMAC simulator (smac-spec.md §3-§5)."""
+
+import pytest
+import torch
+
+from sb3_marl.envs import MAP_NAMES, SMACSimulator, get_map_params, make_env, observation_bounds
+
+# spec §4.1: map -> (n_actions, obs_size, state_size) with SMAC's default flags
+SPEC_SIZES = {
+    "3m": (9, 30, 48), "8m": (14, 80, 168), "25m": (31, 250, 950), "5m_vs_6m": (12, 55, 98),
+    "8m_vs_9m": (15, 85, 179), "10m_vs_11m": (17, 105, 243), "27m_vs_30m": (36, 285, 1170),
+    "MMM": (16, 160, 290), "MMM2": (18, 176, 322), "2s3z": (11, 80, 120), "3s5z": (14, 128, 216),
+    "3s5z_vs_3s6z": (15, 136, 230), "3s_vs_3z": (9, 36, 54), "3s_vs_4z": (10, 42, 61), "3s_vs_5z": (11, 48, 68),
+    "1c3s5z": (15, 162, 270), "2m_vs_1z": (7, 16, 26), "corridor": (30, 156, 282), "6h_vs_8z": (14, 78, 140),
+    "2s_vs_1sc": (7, 17, 27), "so_many_baneling": (38, 202, 397), "bane_vs_bane": (30, 336, 984),
+    "2c_vs_64zg": (70, 332, 342),
+}
+# spec §5.3: max_reward per map
+SPEC_MAX_REWARD = {"3m": 365, "2m_vs_1z": 360, "3s_vs_3z": 680, "2s3z": 1020, "MMM2": 1205, "2c_vs_64zg": 3080,
+                   "so_many_baneling": 1480, "6h_vs_8z": 1480, "2s_vs_1sc": 510, "1c3s5z": 1870}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny tensors run fastest on one thread (and other test runs share the cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_registry_has_the_23_maps():
+    assert sorted(MAP_NAMES) == sorted(SPEC_SIZES)
+
+
+@pytest.mark.parametrize("map_name", list(SPEC_SIZES))
+def test_sizes_match_smac(map_name):
+    env = SMACSimulator(map_name, n_envs=2, seed=0)
+    n_actions, obs_size, state_size = SPEC_SIZES[map_name]
+    obs, state, avail = env.reset()
+    params = get_map_params(map_name)
+    assert (env.n_actions, env.obs_shape, env.state_shape) == (n_actions, obs_size, state_size)
+    assert obs.shape == (2, params.n_agents, obs_size) and obs.dtype == torch.float32
+    assert state.shape == (2, state_size) and state.dtype == torch.float32
+    assert avail.shape == (2, params.n_agents, n_actions) and avail.dtype == torch.bool
+    assert env.obs_low.shape == env.obs_high.shape == (obs_size,)
+    assert ((obs >= env.obs_low) & (obs <= env.obs_high)).all()
+    if map_name in SPEC_MAX_REWARD:
+        assert env.max_reward == SPEC_MAX_REWARD[map_name]
+
+
+@pytest.mark.parametrize(
+    ("flags", "obs_extra", "state_extra"),
+    [({"obs_last_action": True}, 2 * 9, 0), ({"obs_pathing_grid": True}, 8, 0), ({"obs_terrain_height": True}, 9, 0),
+     ({"obs_timestep_number": True}, 2, 0), ({"state_last_action": False}, 0, -27),
+     ({"state_timestep_number": True}, 0, 1), ({"obs_instead_of_state": True}, 0, 3 * 30 - 48)],
+)
+def test_optional_features_change_sizes_like_smac(flags, obs_extra, state_extra):
+    env = SMACSimulator("3m", seed=0, **flags)
+    obs, state, _ = env.reset()
+    assert obs.shape[-1] == 30 + obs_extra
+    assert state.shape[-1] == 48 + state_extra
+    # SMAC's quirk: the timestep adds a zero slot and the value, one more than get_obs_size() counts
+    assert env.layout.obs_size == 30 + obs_extra - flags.get("obs_timestep_number", False)
+    _, _, avail, *_ = env.step(torch.ones(1, 3, dtype=torch.long))
+    assert ((env.get_obs() >= env.obs_low) & (env.get_obs() <= env.obs_high)).all()
+
+
+def test_observation_bounds_function_matches_simulator():
+    low, high = observation_bounds(get_map_params("2s3z"))
+    env = SMACSimulator("2s3z", seed=0)
+    assert torch.equal(env.obs_low, torch.as_tensor(low)) and torch.equal(env.obs_high, torch.as_tensor(high))
+    assert (low == -1).sum() == 2 * (5 + 4)  # dx/9 and dy/9 of every enemy and ally row
+
+
+def _set_positions(env, positions):
+    env.unit_pos[0] = torch.tensor(positions, dtype=torch.float32)
+
+
+def test_availability_rules():
+    env = SMACSimulator("3m", seed=0)
+    env.reset()
+    # agent 0 at the top of the walkable band (y in [8, 24)); enemy 0 at distance 6.0, enemy 1 at 6.01
+    _set_positions(env, [[5.0, 23.5], [5.0, 12.0], [9.0, 12.0], [11.0, 23.5], [5.0, 17.49], [30.0, 8.5]])
+    env.unit_health[0, 5] = 0.0  # enemy 2 is dead
+    avail = env.get_avail_actions()[0]
+    assert avail[0].tolist() == [False, True, False, True, True, True, True, False, False]
+    assert avail[1, 8].item() is False  # dead enemy never attackable
+    assert avail[1, 7].item() is True  # distance 5.49 <= 6
+    env.unit_health[0, 2] = 0.0
+    assert env.get_avail_actions()[0, 2].tolist() == [True] + [False] * 8
+    obs = env.get_obs()[0]
+    assert torch.count_nonzero(obs[2]) == 0  # dead agents see zeros
+    assert obs[0, 4].item() == 1.0  # enemy 0 attackable flag; d/9 = 6/9
+    assert obs[0, 5].item() == pytest.approx(6 / 9)
+
+
+def test_step_input_errors():
+    env = SMACSimulator("3m", n_envs=2, seed=0)
+    env.reset()
+    with pytest.raises(ValueError, match=r"shape \(2, 3\)"):
+        env.step(torch.ones(2, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="env 1, agent 2: action 0"):
+        env.step(torch.tensor([[1, 1, 1], [1, 1, 0]]))
+    with pytest.raises(ValueError, match="integer"):
+        env.step(torch.ones(2, 3))
+    with pytest.raises(ValueError, match="n_envs"):
+        SMACSimulator("3m", n_envs=0)
+    with pytest.raises(ValueError, match="known maps: .*2s3z"):
+        SMACSimulator("4m")
+    with pytest.raises(TypeError, match="obs_fancy"):
+        SMACSimulator("3m", obs_fancy=True)
+    with pytest.raises(ValueError, match="backend 'gym'"):
+        make_env("3m", backend="gym")
+
+
+def test_stepping_a_terminated_env_raises_until_reset():
+    env = SMACSimulator("3m", n_envs=2, seed=0)
+    env.reset()
+    env.unit_health[1, :3] = 0.0  # all allies of env 1 dead: the episode ends at the next step
+    stop = torch.where(env.get_avail_actions()[..., 0], 0, 1)
+    *_, terminated, info = env.step(stop)
+    assert terminated.tolist() == [False, True] and info["dead_allies"][1].item() == 3
+    with pytest.raises(RuntimeError, match="env 1"):
+        env.step(torch.where(env.get_avail_actions()[..., 0], 0, 1))
+    obs, _, avail = env.reset(torch.tensor([False, True]))
+    assert avail[1, :, 1].all() and env.episode_steps.tolist() == [1, 0]
