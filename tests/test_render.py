@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from sb3_marl.envs import make_env
 from sb3_marl.envs.render import render_frame, save_video
 
 WIDTH = 256  # 8 pixels per map unit on a 32 x 32 map
@@ -170,9 +171,7 @@ def test_failed_write_leaves_previous_file(tmp_path, monkeypatch):
 
 
 def test_real_3m_episode_to_gif(tmp_path):
-    from sb3_marl.envs.simulator import SMACSimulator
-
-    env = SMACSimulator("3m", n_envs=1, seed=0)
+    env = make_env("3m", seed=0)
     avail = env.reset()[2]
     generator = torch.Generator().manual_seed(0)
     frames = [env.render()]
