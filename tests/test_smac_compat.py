@@ -1,0 +1,80 @@
+"""StarCraft2SimEnv: SMAC's StarCraft2Env API on the built-in simulator, driven by a PyMARL-style loop."""
+
+import numpy as np
+import pytest
+import torch
+
+from sb3_marl.envs import StarCraft2SimEnv
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny tensors run fastest on one thread (and other test runs share the cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_pymarl_style_loop_runs_unchanged():
+    env = StarCraft2SimEnv(map_name="3m", seed=3)
+    info = env.get_env_info()
+    assert info["n_agents"] == 3 and info["n_actions"] == 9 and info["episode_limit"] == 60
+    assert (info["obs_shape"], info["state_shape"]) == (30, 48)
+    assert info["agent_features"] == ["health", "energy/cooldown", "rel_x", "rel_y"]
+    assert info["enemy_features"] == ["health", "rel_x", "rel_y"]
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        obs, state = env.reset()
+        terminated, episode_return, steps = False, 0.0, 0
+        while not terminated:
+            obs, state = env.get_obs(), env.get_state()
+            avail = env.get_avail_actions()
+            assert isinstance(obs, list) and len(obs) == 3 and obs[0].dtype == np.float32 and obs[0].shape == (30,)
+            assert state.shape == (48,) and isinstance(avail[0][0], int)
+            actions = [int(rng.choice(np.nonzero(a)[0])) for a in avail]
+            reward, terminated, info = env.step(actions)
+            assert isinstance(reward, float) and isinstance(terminated, bool)
+            episode_return += reward
+            steps += 1
+        assert set(info) == {"battle_won", "dead_allies", "dead_enemies"}  # no episode_limit key by default
+        assert steps <= env.episode_limit and 0.0 <= episode_return <= 20.0 + 1e-4
+    stats = env.get_stats()
+    assert stats["battles_game"] == 2.0 and set(stats) == {"battles_won", "battles_game", "battles_draw", "win_rate",
+                                                           "timeouts", "restarts"}
+    env.close()
+
+
+def test_helpers_and_sc2_only_methods():
+    env = StarCraft2SimEnv(map_name="2s3z", seed=1, continuing_episode=True)
+    obs, state = env.reset()
+    assert env.get_obs_size() == 80 and env.get_state_size() == 120 and env.get_total_actions() == 11
+    assert env.get_obs_enemy_feats_size() == (5, 8) and env.get_obs_ally_feats_size() == (4, 8)
+    assert env.get_obs_move_feats_size() == 4 and env.get_obs_own_feats_size() == 4
+    assert np.array_equal(env.get_obs_agent(1), obs[1])
+    assert env.get_avail_agent_actions(0)[:2] == [0, 1]
+    parts = env.get_state_dict()
+    assert [p.shape for p in parts.values()] == [(5, 7), (5, 6), (5, 11)]
+    assert np.array_equal(np.concatenate([p.ravel() for p in parts.values()]), state)
+    assert env.get_visibility_matrix().shape == (5, 10) and env.seed() == 1
+    assert env.unit_max_shield(0) == 80 and env.unit_max_cooldown(0) == 35 and env.unit_shoot_range(0) == 6
+    assert env.get_unit_types()[:2] == [74, 74]
+    with pytest.raises(NotImplementedError, match="StarCraft II"):
+        env.save_replay()
+    with pytest.raises(ValueError, match="agent_id 7"):
+        env.get_obs_agent(7)
+
+
+def test_timeout_sets_episode_limit_only_with_continuing_episode():
+    for continuing in (False, True):
+        env = StarCraft2SimEnv(map_name="3m", seed=0, continuing_episode=continuing)
+        env.reset()
+        env.sim.unit_pos[0, 3:, 0] = 31.0  # enemies far away and held: the time limit ends the episode
+        env.sim._walking[0, 3:] = False
+        terminated = False
+        while not terminated:
+            reward, terminated, info = env.step([1, 1, 1])
+        assert info.get("episode_limit", False) is continuing and env._episode_steps == env.episode_limit
+        # stepping on without reset() starts a new episode, as SMAC's respawn trigger does
+        env.step([1, 1, 1])
+        assert env._episode_steps == 1
