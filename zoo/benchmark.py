@@ -1,0 +1,473 @@
+"""Reproduce the paper's cross-attack table (Table I) end to end: train every model, attack it, tabulate.
+
+For each map, method and seed the model is trained with the zoo's hyperparameters (``hyperparams/<method>.yml``;
+finished runs of the log folder with the same seed and budget are reused; ``regularized`` starts from the ``qmix``
+model of the same map and seed, trained first when missing). Then every model is tested under every attack
+(``atla`` and ``paad``: an attacker trained against that model first, ``--attacker-timesteps`` env steps):
+win rate and return mean ± std over ``--n-eval-episodes`` greedy episodes. Each cell is cached in
+``<out>/cells/`` as soon as it is done, and learned attackers next to their model, so an interrupted run resumes
+where it stopped. Outputs in ``--out``: ``results.json``, ``table.md`` (the paper's layout), ``heatmap.png``, and
+``epsilon_sweep.png`` with several ``--epsilons``.
+
+Independent jobs (training per map × method × seed, then evaluation per cell) run on a ``concurrent.futures``
+executor: a process pool (``--n-jobs``), or a Dask cluster (``--executor dask --scheduler-address tcp://host:8786``,
+workers sharing the file system; see docs/results/README.md).
+
+Examples::
+
+    python zoo/benchmark.py -f logs --out docs/results/paper --seed 0            # the paper's table, full budgets
+    python zoo/benchmark.py --maps 3m --timesteps-scale 0.02 --attacker-timesteps 2000 --out /tmp/smoke
+    python zoo/benchmark.py --maps 3m --methods qmix fgsm --attacks none fgsm pgd random --epsilons 0.05 0.1 0.2
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from zoo.benchmark_jobs import (
+    ATTACK_NAMES,
+    DEPENDENCIES,
+    PAPER_ATTACKS,
+    PAPER_MAPS,
+    PAPER_METHODS,
+    CellJob,
+    TrainJob,
+    atomic_write_json,
+    evaluate_cell,
+    train_model,
+)
+from zoo.enjoy import paper_epsilon
+from zoo.plot_heatmap import load_table, plot_heatmap
+from zoo.utils import StoreDict, ZooArgumentParser, check_map_name
+
+#: row and column labels of the paper's Table I
+METHOD_LABELS = {
+    "qmix": "Vanilla QMIX",
+    "fgsm": "FGSM",
+    "regularized": "Policy Regularization",
+    "atla": "ATLA",
+    "paad": "PA-AD",
+}
+ATTACK_LABELS = {"none": "No attack", "fgsm": "FGSM", "atla": "ATLA", "paad": "PA-AD", "random": "Random noise",
+                 "pgd": "PGD"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line flags."""
+    parser = ZooArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--maps", nargs="+", default=list(PAPER_MAPS), help="SMAC maps (default: the paper's)")
+    parser.add_argument("--methods", nargs="+", default=list(PAPER_METHODS), choices=PAPER_METHODS,
+                        help="training methods (zoo algorithm names)")
+    parser.add_argument("--attacks", nargs="+", default=list(PAPER_ATTACKS), choices=ATTACK_NAMES,
+                        help="test-time attacks (the paper's: none fgsm atla paad; extra: random pgd)")
+    parser.add_argument("-f", "--log-folder", default="logs", help="zoo log folder: trained models are read and saved")
+    parser.add_argument("--out", default="logs/benchmark", help="folder of the results (JSON, Markdown, PNG, cells)")
+    parser.add_argument("--seed", type=int, default=0, help="first training seed")
+    parser.add_argument("--n-seeds", type=int, default=1, help="seeds seed..seed+K-1 per map and method")
+    parser.add_argument("--n-eval-episodes", type=int, default=32, help="test episodes per cell")
+    parser.add_argument("--attacker-timesteps", type=int, default=50_000,
+                        help="env steps of each learned (ATLA, PA-AD) test-time attacker")
+    parser.add_argument("--timesteps-scale", type=float, default=1.0,
+                        help="multiplies every training budget of the yaml files (e.g. 0.02 for a smoke run)")
+    parser.add_argument("--epsilons", nargs="+", type=float, default=None,
+                        help="attack budgets to sweep (default: the paper's, 0.2 and 0.05 on 2s3z)")
+    parser.add_argument("--n-attacked", nargs="+", type=int, default=None,
+                        help="numbers M of attacked agents, drawn at random each step (default: all agents)")
+    parser.add_argument("-params", "--hyperparams", nargs="+", action=StoreDict, default={},
+                        help="overrides for every method's training, key:value (yaml values)")
+    parser.add_argument("--executor", default="process", choices=["process", "dask"],
+                        help="process: a local process pool of --n-jobs; dask: a dask.distributed cluster")
+    parser.add_argument("--n-jobs", type=int, default=1, help="parallel jobs of the process pool")
+    parser.add_argument("--scheduler-address", default=None,
+                        help="Dask scheduler, e.g. tcp://host:8786 (default: a local Dask cluster)")
+    parser.add_argument("--torch-threads", type=int, default=0, help="torch threads per job (0: cores / --n-jobs)")
+    parser.add_argument("--device", default="cpu", help="torch device of training and tests")
+    parser.add_argument("--verbose", type=int, default=1, help="0: quiet, 1: a line per job, 2: training logs too")
+    return parser
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    return list(dict.fromkeys(values))
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Reject bad values with one line naming the value and what is allowed; drop repeated list entries."""
+    from sb3_marl.envs import get_map_params
+
+    try:
+        args.maps = _unique([check_map_name(name) for name in args.maps])
+    except SystemExit as exc:
+        parser.error(str(exc))
+    args.methods, args.attacks = _unique(args.methods), _unique(args.attacks)
+    for name in ("n_seeds", "n_eval_episodes", "attacker_timesteps", "n_jobs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not args.timesteps_scale > 0:
+        parser.error(f"--timesteps-scale must be > 0, got {args.timesteps_scale}")
+    if args.torch_threads < 0:
+        parser.error(f"--torch-threads must be >= 0, got {args.torch_threads}")
+    if args.epsilons is not None:
+        bad = [eps for eps in args.epsilons if not 0 < eps < float("inf")]
+        if bad:
+            parser.error(f"--epsilons must be > 0, got {bad}")
+        args.epsilons = _unique(args.epsilons)
+    if args.n_attacked is not None:
+        args.n_attacked = _unique(args.n_attacked)
+        for map_name in args.maps:
+            n_agents = get_map_params(map_name).n_agents
+            bad = [m for m in args.n_attacked if not 1 <= m <= n_agents]
+            if bad:
+                parser.error(f"--n-attacked {bad} impossible on {map_name}: it has {n_agents} agents (allowed 1..{n_agents})")
+    if args.executor != "dask" and args.scheduler_address:
+        parser.error("--scheduler-address only applies to --executor dask")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Plan
+@dataclass(frozen=True)
+class Setting:
+    """One attack setting of the table: budget ε (None: the paper's for each map) and attacked agents (None: all)."""
+
+    epsilon: float | None
+    n_attacked: int | None
+
+    def label(self) -> str:
+        eps = "the paper's (0.2; 0.05 on 2s3z)" if self.epsilon is None else f"{self.epsilon:g}"
+        agents = "all agents" if self.n_attacked is None else f"{self.n_attacked} agent(s) drawn each step"
+        return f"ε = {eps}, attacked: {agents}"
+
+    def epsilon_for(self, map_name: str) -> float:
+        return paper_epsilon(map_name) if self.epsilon is None else self.epsilon
+
+
+def settings_of(args: argparse.Namespace) -> list[Setting]:
+    """Every (ε, M) combination asked for."""
+    return [Setting(eps, m) for eps in (args.epsilons or [None]) for m in (args.n_attacked or [None])]
+
+
+def train_jobs(args: argparse.Namespace, torch_threads: int) -> list[TrainJob]:
+    """One job per map × method × seed, plus the models the methods depend on (qmix for regularized)."""
+    methods = _unique([dep for method in args.methods if (dep := DEPENDENCIES.get(method))] + args.methods)
+    return [
+        TrainJob(map_name, method, seed, args.log_folder, args.timesteps_scale, tuple(sorted(args.hyperparams.items())),
+                 device=args.device, torch_threads=torch_threads, verbose=max(args.verbose - 1, 0))
+        for map_name in args.maps
+        for method in methods
+        for seed in range(args.seed, args.seed + args.n_seeds)
+    ]
+
+
+def cell_jobs(args: argparse.Namespace, job: TrainJob, model_path: str, torch_threads: int) -> list[CellJob]:
+    """The cells of one trained model: every attack under every setting (``none`` once)."""
+    cells = {}
+    for setting in settings_of(args):
+        for attack in args.attacks:
+            clean = attack == "none"
+            cell = CellJob(
+                job.map_name, job.method, job.seed, model_path, attack,
+                epsilon=0.0 if clean else setting.epsilon_for(job.map_name),
+                n_attacked=None if clean else setting.n_attacked,
+                n_eval_episodes=args.n_eval_episodes, attacker_timesteps=args.attacker_timesteps,
+                cells_folder=str(Path(args.out) / "cells"), device=args.device, torch_threads=torch_threads,
+            )
+            cells[cell.path] = cell
+    return list(cells.values())
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Execution: a two-stage DAG (train, then evaluate) on an existing executor
+@contextmanager
+def open_executor(args: argparse.Namespace) -> Iterator[Executor]:
+    """A ``concurrent.futures`` executor: one worker thread (``--n-jobs 1``), a spawn process pool, or Dask's."""
+    if args.executor == "dask":
+        try:
+            from distributed import Client
+        except ImportError:
+            raise SystemExit("--executor dask needs dask.distributed: pip install 'dask[distributed]'") from None
+        with Client(args.scheduler_address) as client:
+            yield client.get_executor()
+    elif args.n_jobs == 1:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            yield executor
+    else:  # spawn: forked children would inherit torch's thread pools
+        with ProcessPoolExecutor(args.n_jobs, mp_context=multiprocessing.get_context("spawn")) as executor:
+            yield executor
+
+
+@dataclass
+class RunLog:
+    """What a run did: models and cells (computed or reused), and the jobs that failed."""
+
+    models: dict[tuple[str, str, int], dict[str, Any]]
+    cells: list[dict[str, Any]]
+    failures: list[str]
+
+
+def run_jobs(
+    executor: Executor,
+    jobs: list[TrainJob],
+    cells_of: Callable[[TrainJob, str], list[CellJob]],
+    evaluated_methods: list[str],
+    report: Callable[[str], None] = print,
+) -> RunLog:
+    """Train the models (each dependent one once its dependency is done) and evaluate each model's cells as soon as
+    the model is ready. A failed job is reported and skipped; its dependents are not run."""
+    log = RunLog({}, [], [])
+    blocked = [job for job in jobs if job.method in DEPENDENCIES]
+    pending: dict[Future, TrainJob | CellJob] = {}
+
+    def submit(function: Callable[[Any], dict[str, Any]], job: TrainJob | CellJob) -> None:
+        pending[executor.submit(function, job)] = job
+
+    for job in jobs:
+        if job.method not in DEPENDENCIES:
+            submit(train_model, job)
+    while pending:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            job = pending.pop(future)
+            try:
+                result = future.result()
+            except Exception as exc:  # one failed job must not lose the others' results
+                log.failures.append(f"{job}: {type(exc).__name__}: {exc}")
+                report(f"FAILED {job}: {type(exc).__name__}: {exc}")
+                continue
+            if isinstance(job, CellJob):
+                log.cells.append(result)
+                report(_cell_line(job, result))
+                continue
+            log.models[job.key] = result
+            report(_model_line(job, result))
+            for dependent in [d for d in blocked if (d.map_name, DEPENDENCIES[d.method], d.seed) == job.key]:
+                blocked.remove(dependent)
+                submit(train_model, replace(dependent, pretrained=result["path"]))
+            if job.method in evaluated_methods:
+                for cell in cells_of(job, result["path"]):
+                    submit(evaluate_cell, cell)
+    log.failures += [f"{job}: not run, its {DEPENDENCIES[job.method]} model failed" for job in blocked]
+    return log
+
+
+def _model_line(job: TrainJob, result: dict[str, Any]) -> str:
+    done = f"trained in {result['wall_s']:.1f} s" if result["trained"] else "reused"
+    return f"model {job.map_name} {job.method} seed {job.seed} ({result['n_timesteps']} steps): {done} {result['path']}"
+
+
+def _cell_line(job: CellJob, result: dict[str, Any]) -> str:
+    where = "cached" if result.get("cached") else f"{result['wall_s']:.1f} s"
+    return (f"cell {job.map_name} {job.method} seed {job.seed} {job.attack} eps {job.epsilon:g} M "
+            f"{job.n_attacked or 'all'}: win {result['win_rate']:.2f}, return {result['mean_reward']:.2f} ± "
+            f"{result['std_reward']:.2f} ({where})")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Tables and plots
+def aggregate(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Group cells over seeds: win rate and return mean ± std. With one seed the return's std is over episodes;
+    with several, both spreads are over the seeds' values and ``n_seeds`` says how many."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for cell in cells:
+        s = cell["settings"]
+        groups[s["map_name"], s["method"], s["attack"], s["epsilon"], s["n_attacked"]].append(cell)
+    rows = []
+    for (map_name, method, attack, epsilon, n_attacked), group in groups.items():
+        wins = np.array([c["win_rate"] for c in group])
+        returns = np.array([c["mean_reward"] for c in group])
+        single = len(group) == 1
+        rows.append({
+            "map": map_name, "method": method, "attack": attack, "epsilon": epsilon, "n_attacked": n_attacked,
+            "n_seeds": len(group), "seeds": sorted(c["settings"]["seed"] for c in group),
+            "win_rate": float(wins.mean()), "win_rate_std": 0.0 if single else float(wins.std()),
+            "mean_reward": float(returns.mean()),
+            "std_reward": group[0]["std_reward"] if single else float(returns.std()),
+        })
+    return rows
+
+
+def _find(rows: list[dict[str, Any]], map_name: str, method: str, attack: str, setting: Setting) -> dict | None:
+    epsilon = 0.0 if attack == "none" else setting.epsilon_for(map_name)
+    n_attacked = None if attack == "none" else setting.n_attacked
+    for row in rows:
+        if (row["map"], row["method"], row["attack"], row["epsilon"], row["n_attacked"]) == (
+            map_name, method, attack, epsilon, n_attacked
+        ):
+            return row
+    return None
+
+
+def _format(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return "–"
+    win = f"{row['win_rate']:.2f}" if row["n_seeds"] == 1 else f"{row['win_rate']:.2f} ± {row['win_rate_std']:.2f}"
+    return f"{win} / {row['mean_reward']:.2f} ± {row['std_reward']:.2f}"
+
+
+def markdown_table(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
+    """The paper's layout: rows map × method, columns attacks, cell ``win rate / return mean ± std``; one table per
+    attack setting."""
+    seeds = f"seeds {args.seed}..{args.seed + args.n_seeds - 1}" if args.n_seeds > 1 else f"seed {args.seed}"
+    spread = ("mean ± std over seeds of the win rate and of the mean return" if args.n_seeds > 1
+              else f"win rate / return mean ± std over the {args.n_eval_episodes} episodes")
+    lines = [
+        "# Cross-attack results (Table I layout)",
+        "",
+        f"Training budgets × {args.timesteps_scale:g} of hyperparams/*.yml; learned attackers "
+        f"{args.attacker_timesteps} env steps; {args.n_eval_episodes} test episodes per cell; {seeds}. "
+        f"Cells: {spread}.",
+    ]
+    header = "| Map | Training method | " + " | ".join(ATTACK_LABELS[a] for a in args.attacks) + " |"
+    for setting in settings_of(args):
+        lines += ["", f"## {setting.label()}", "", header, "|" + "---|" * (len(args.attacks) + 2)]
+        for map_name in args.maps:
+            for method in args.methods:
+                cells = [_format(_find(rows, map_name, method, attack, setting)) for attack in args.attacks]
+                lines.append(f"| {map_name} | {METHOD_LABELS[method]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def heatmap_records(args: argparse.Namespace, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records for ``zoo/plot_heatmap.py`` (``map``, ``model``, ``attack``, ``win_rate``), one per table cell."""
+    settings = settings_of(args)
+    records = []
+    for setting in settings:
+        for map_name in args.maps:
+            for method in args.methods:
+                for attack in args.attacks:
+                    row = _find(rows, map_name, method, attack, setting)
+                    if row is None:
+                        continue
+                    label = ATTACK_LABELS[attack]
+                    if len(settings) > 1:
+                        label += f" ε={row['epsilon']:g} M={row['n_attacked'] or 'all'}"
+                    records.append({"map": map_name, "model": METHOD_LABELS[method], "attack": label,
+                                    "win_rate": row["win_rate"], "mean_reward": row["mean_reward"]})
+    return list({(r["map"], r["model"], r["attack"]): r for r in records}.values())
+
+
+def plot_epsilon_sweep(args: argparse.Namespace, rows: list[dict[str, Any]], output: Path) -> Path:
+    """Win rate against ε: one panel per map × attack, one line per method (and per M); error bars over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    attacks = [a for a in args.attacks if a != "none"]
+    fig, axes = plt.subplots(len(args.maps), len(attacks), figsize=(3.6 * len(attacks), 2.8 * len(args.maps)),
+                             squeeze=False, sharey=True)
+    for i, map_name in enumerate(args.maps):
+        for j, attack in enumerate(attacks):
+            ax = axes[i, j]
+            for method in args.methods:
+                for n_attacked in args.n_attacked or [None]:
+                    points = sorted(
+                        (r["epsilon"], r["win_rate"], r["win_rate_std"]) for r in rows
+                        if (r["map"], r["method"], r["attack"], r["n_attacked"]) == (map_name, method, attack,
+                                                                                     n_attacked)
+                    )
+                    if not points:
+                        continue
+                    eps, win, std = zip(*points)
+                    label = METHOD_LABELS[method] + ("" if n_attacked is None else f", M={n_attacked}")
+                    ax.errorbar(eps, win, yerr=std, marker="o", capsize=3, label=label,
+                                linestyle="-" if n_attacked is None else "--")
+            ax.set_title(f"{map_name}: {ATTACK_LABELS[attack]}")
+            ax.set_xlabel("ε")
+            ax.set_ylim(-0.05, 1.05)
+            if j == 0:
+                ax.set_ylabel("win rate")
+    axes[0, -1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(output, dpi=100)
+    plt.close(fig)
+    return output
+
+
+def write_outputs(args: argparse.Namespace, log: RunLog, wall_s: float) -> dict[str, Path]:
+    """``results.json``, ``table.md``, ``heatmap.png`` (and ``epsilon_sweep.png``) in ``--out``."""
+    import torch
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = aggregate(log.cells)
+    models = [{"map": k[0], "method": k[1], "seed": k[2], **v} for k, v in sorted(log.models.items())]
+    learned = [c["attacker"] for c in log.cells if c["attacker"] and not c.get("cached")]
+    results = {
+        "config": {key: value for key, value in vars(args).items()},
+        "command": " ".join(getattr(sys, "orig_argv", sys.argv)),
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+                    "device": args.device},
+        "wall_s": wall_s,
+        "counts": {
+            "models_trained": sum(m["trained"] for m in models),
+            "models_reused": sum(not m["trained"] for m in models),
+            "cells_computed": sum(not c.get("cached") for c in log.cells),
+            "cells_cached": sum(bool(c.get("cached")) for c in log.cells),
+            "attackers_trained": sum(a["trained"] for a in learned),
+        },
+        "models": models,
+        "failures": log.failures,
+        "table": rows,
+        "results": heatmap_records(args, rows),
+        "cells": sorted(log.cells, key=lambda c: sorted(c["settings"].items(), key=str)),
+    }
+    paths = {"json": out / "results.json", "markdown": out / "table.md", "heatmap": out / "heatmap.png"}
+    atomic_write_json(paths["json"], results)
+    paths["markdown"].write_text(markdown_table(args, rows))
+    if results["results"]:
+        labels, attacks, table = load_table(paths["json"])
+        plot_heatmap(labels, attacks, table, paths["heatmap"], title="win rate under attack")
+    if args.epsilons and len(args.epsilons) > 1 and any(a != "none" for a in args.attacks):
+        paths["epsilon_sweep"] = plot_epsilon_sweep(args, rows, out / "epsilon_sweep.png")
+    return paths
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Parse ``argv``, run the benchmark, write the outputs; returns the results JSON as a dict."""
+    import json
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
+    workers = args.n_jobs if args.executor == "process" else 1
+    threads = args.torch_threads or max(1, (os.cpu_count() or 1) // workers)
+    report = print if args.verbose else (lambda line: None)
+    start = time.perf_counter()
+    with open_executor(args) as executor:
+        log = run_jobs(
+            executor,
+            train_jobs(args, threads),
+            lambda job, path: cell_jobs(args, job, path, threads),
+            args.methods,
+            report,
+        )
+    paths = write_outputs(args, log, time.perf_counter() - start)
+    results = json.loads(paths["json"].read_text())
+    if args.verbose:
+        print(paths["markdown"].read_text())
+        print(f"Counts: {results['counts']}; wall time {results['wall_s']:.1f} s")
+        print("Wrote " + ", ".join(str(p) for p in paths.values()))
+    if log.failures:
+        raise SystemExit(f"{len(log.failures)} job(s) failed (finished cells are cached; rerun to resume):\n"
+                         + "\n".join(log.failures))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,362 @@
+"""The benchmark's two kinds of independent jobs, as plain picklable functions of frozen specs.
+
+* :func:`train_model` trains one (map, method, seed) model through the zoo's :class:`~zoo.exp_manager.ExperimentManager`
+  with the map's entry of ``hyperparams/<method>.yml``, or returns a finished run of the log folder with the same seed
+  and budget;
+* :func:`evaluate_cell` evaluates one model under one attack (budget ε, ``M`` attacked agents): learned attackers
+  (ATLA, PA-AD) are first trained against that model, or loaded from the model's run folder.
+
+Both are safe to run in separate processes or on separate machines sharing the file system: results are cached in
+files written atomically, and the only shared step (choosing a new run folder) is serialised by a file lock. They
+are what ``zoo/benchmark.py`` sends to a ``concurrent.futures`` executor (a process pool, or Dask's).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from filelock import FileLock
+
+from zoo.utils import ALGOS, LEARNED_ATTACKS, default_conf_file
+
+#: methods of the paper's Table I (zoo algorithm names), in its row order
+PAPER_METHODS = ("qmix", "fgsm", "regularized", "atla", "paad")
+#: attacks of Table I, in its column order, then the extra ones
+PAPER_ATTACKS = ("none", "fgsm", "atla", "paad")
+ATTACK_NAMES = (*PAPER_ATTACKS, "random", "pgd")
+#: the paper's maps
+PAPER_MAPS = ("2m_vs_1z", "3m", "3s_vs_3z", "2s3z")
+#: methods that start from a trained model of another method with the same map and seed
+DEPENDENCIES = {"regularized": "qmix"}
+#: test episodes are played on envs seeded ``seed + EVAL_SEED_OFFSET``, apart from the training envs' seeds
+EVAL_SEED_OFFSET = 10_000
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file in the same folder and ``os.replace``, so that a
+    reader (or a resumed run after a kill) sees either the previous file or the complete new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as file:
+            json.dump(data, file, indent=1)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> Any | None:
+    """The JSON in ``path``, or None when the file is missing or unreadable (e.g. a truncated write)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Training
+@dataclass(frozen=True)
+class TrainJob:
+    """One model to train (or to find already trained).
+
+    :param map_name: SMAC map name
+    :param method: zoo algorithm name (a key of :data:`zoo.utils.ALGOS`)
+    :param seed: training seed
+    :param log_folder: zoo log folder (runs go to ``<log_folder>/<method>/<map>_<id>/``)
+    :param timesteps_scale: multiplies every ``*_timesteps`` budget of the method (1: the yaml's, i.e. the paper's)
+    :param hyperparams: extra ``-params`` overrides for every method, as ``(key, value)`` pairs
+    :param pretrained: model file to start from (methods of :data:`DEPENDENCIES`; set once that model exists)
+    :param device: torch device
+    :param torch_threads: ``torch.set_num_threads`` in the job
+    :param verbose: verbosity of the training (0: quiet)
+    """
+
+    map_name: str
+    method: str
+    seed: int
+    log_folder: str
+    timesteps_scale: float = 1.0
+    hyperparams: tuple[tuple[str, Any], ...] = ()
+    pretrained: str = ""
+    device: str = "cpu"
+    torch_threads: int = 1
+    verbose: int = 0
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return self.map_name, self.method, self.seed
+
+
+def _yaml_entry(method: str, map_name: str) -> dict[str, Any]:
+    """The entry of ``hyperparams/<method>.yml`` for the map (``default`` for unlisted maps)."""
+    table = yaml.safe_load(default_conf_file(method).read_text()) or {}
+    return dict(table.get(map_name, table.get("default", {})))
+
+
+def _timestep_defaults(cls: type) -> dict[str, int]:
+    """Constructor defaults of ``cls`` (and its parents) whose names end in ``_timesteps``."""
+    defaults: dict[str, int] = {}
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or klass is object:
+            continue
+        for param in inspect.signature(klass.__init__).parameters.values():
+            if param.name.endswith("_timesteps") and isinstance(param.default, int):
+                defaults.setdefault(param.name, param.default)
+    return defaults
+
+
+def training_budget(job: TrainJob) -> tuple[int, dict[str, Any]]:
+    """``(n_timesteps, -params overrides)`` of a job: the yaml's budgets times ``timesteps_scale`` plus its overrides.
+
+    At scale 1 no budget is overridden, so a model trained with ``zoo/train.py`` and the same seed is reused.
+    """
+    entry = _yaml_entry(job.method, job.map_name)
+    overrides: dict[str, Any] = {}
+    if job.timesteps_scale != 1.0:
+        budgets = {**_timestep_defaults(ALGOS[job.method].load()), **entry}
+        for key, value in budgets.items():
+            if key.endswith("_timesteps") and key != "n_timesteps":
+                overrides[key] = max(1, round(float(value) * job.timesteps_scale))
+    overrides.update(dict(job.hyperparams))
+    n_timesteps = max(1, round(float(overrides.pop("n_timesteps", entry["n_timesteps"])) * job.timesteps_scale))
+    return n_timesteps, overrides
+
+
+def find_trained_model(job: TrainJob) -> Path | None:
+    """The final model of a finished run of ``job`` in the log folder (same seed, budget, overrides), or None.
+
+    A run counts as finished when its ``<map>.zip`` exists; runs killed before saving have none and are ignored.
+    """
+    n_timesteps, overrides = training_budget(job)
+    wanted = {**overrides, "n_timesteps": n_timesteps}
+    if job.pretrained:
+        wanted["pretrained"] = job.pretrained
+    for run in sorted((Path(job.log_folder) / job.method).glob(f"{job.map_name}_*"), reverse=True):
+        model = run / f"{job.map_name}.zip"
+        params = run / job.map_name
+        if not (model.is_file() and (params / "config.yml").is_file() and (params / "args.yml").is_file()):
+            continue
+        config = yaml.safe_load((params / "config.yml").read_text()) or {}
+        args = yaml.safe_load((params / "args.yml").read_text()) or {}
+        if args.get("seed") == job.seed and all(config.get(key) == value for key, value in wanted.items()):
+            return model
+    return None
+
+
+def train_model(job: TrainJob) -> dict[str, Any]:
+    """Train the model of ``job`` with the zoo's ExperimentManager, unless a finished run already exists.
+
+    :return: ``{"key", "path", "trained", "n_timesteps", "wall_s"}`` (``wall_s``: seconds of training, 0 if reused)
+    """
+    import torch
+
+    from zoo import train
+    from zoo.exp_manager import ExperimentManager
+
+    torch.set_num_threads(job.torch_threads)
+    n_timesteps, overrides = training_budget(job)
+    result = {"key": list(job.key), "n_timesteps": n_timesteps, "trained": False, "wall_s": 0.0}
+    existing = find_trained_model(job)
+    if existing is not None:
+        return {**result, "path": str(existing)}
+    argv = ["--algo", job.method, "--env", job.map_name, "-f", job.log_folder, "--seed", str(job.seed),
+            "-n", str(n_timesteps), "--device", job.device, "--eval-freq", "-1", "--verbose", str(job.verbose)]
+    if job.pretrained:
+        argv += ["--pretrained", job.pretrained]
+    if overrides:
+        argv += ["-params", *(f"{key}:{json.dumps(value)}" for key, value in overrides.items())]
+    parser = train.build_parser()
+    args = parser.parse_args(argv)
+    train.check_args(parser, args)
+    log_path = Path(job.log_folder) / job.method
+    log_path.mkdir(parents=True, exist_ok=True)
+    # The run folder is the next free <map>_<id>: choosing and creating it must not interleave between workers.
+    with FileLock(log_path / f".{job.map_name}.lock"):
+        manager = ExperimentManager(args)
+        model = manager.setup_experiment()
+    start = time.perf_counter()
+    manager.learn(model)
+    if model.num_timesteps < manager.n_timesteps:  # learn() swallowed a Ctrl-C: do not save a half-trained model
+        raise KeyboardInterrupt(f"training of {job.key} stopped at {model.num_timesteps}/{manager.n_timesteps} steps")
+    manager.save_trained_model(model)
+    wall = time.perf_counter() - start
+    return {**result, "path": str(manager.save_path / f"{job.map_name}.zip"), "trained": True, "wall_s": wall}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Evaluation
+@dataclass(frozen=True)
+class CellJob:
+    """One cell of the table: a trained model under one attack.
+
+    :param map_name: SMAC map name
+    :param method: zoo algorithm name of the model
+    :param seed: training seed of the model (also seeds the attack, the attacker and the test envs)
+    :param model_path: the model file
+    :param attack: a name of :data:`ATTACK_NAMES`
+    :param epsilon: l∞ budget of the attack, in observation units (0 for ``"none"``)
+    :param n_attacked: number of agents attacked, drawn at random at every step (None: all agents)
+    :param n_eval_episodes: test episodes (greedy victim)
+    :param attacker_timesteps: env steps of a learned attacker's training
+    :param cells_folder: where cell results are cached
+    :param device: torch device
+    :param torch_threads: ``torch.set_num_threads`` in the job
+    :param n_envs: test episodes simulated as one batch (at most ``n_eval_episodes``)
+    """
+
+    map_name: str
+    method: str
+    seed: int
+    model_path: str
+    attack: str
+    epsilon: float
+    n_attacked: int | None
+    n_eval_episodes: int
+    attacker_timesteps: int
+    cells_folder: str
+    device: str = "cpu"
+    torch_threads: int = 1
+    n_envs: int = 8
+
+    @property
+    def path(self) -> Path:
+        """The cell's cache file ``<cells>/<map>/<method>/seed<seed>/<attack>_eps<ε>_m<M|all>.json``."""
+        agents = "all" if self.n_attacked is None else self.n_attacked
+        name = f"{self.attack}_eps{self.epsilon:g}_m{agents}.json"
+        return Path(self.cells_folder) / self.map_name / self.method / f"seed{self.seed}" / name
+
+    def settings(self) -> dict[str, Any]:
+        """What a cached result must have been computed with to be reused."""
+        settings = asdict(self)
+        for key in ("cells_folder", "device", "torch_threads", "n_envs", "model_path"):
+            settings.pop(key)
+        if self.attack not in LEARNED_ATTACKS:
+            settings.pop("attacker_timesteps")
+        return settings
+
+
+@dataclass
+class CellResult:
+    """Win rate and return of one cell over its test episodes (see :class:`CellJob` for the settings)."""
+
+    settings: dict[str, Any]
+    model: str
+    win_rate: float
+    mean_reward: float
+    std_reward: float
+    episode_rewards: list[float]
+    wall_s: float
+    attacker: dict[str, Any] = field(default_factory=dict)
+    cached: bool = False
+
+
+def attacker_path(job: CellJob) -> Path:
+    """Where the learned attacker of a cell is kept: ``<run>/attackers/<kind>_eps<ε>_<steps>steps_seed<s>.zip``."""
+    name = f"{job.attack}_eps{job.epsilon:g}_{job.attacker_timesteps}steps_seed{job.seed}.zip"
+    return Path(job.model_path).parent / "attackers" / name
+
+
+def _director_kwargs(total_timesteps: int) -> dict[str, Any]:
+    """PA-AD director settings: exploration annealed over the first half of the attacker's budget."""
+    return {"exploration_timesteps": max(total_timesteps // 2, 1)}
+
+
+def learned_adversary(job: CellJob, victim: Any) -> tuple[Any, dict[str, Any]]:
+    """The trained adversary (MAPPO for ATLA, the QMIX director for PA-AD) of a cell, trained now or loaded.
+
+    :return: (adversary, ``{"path", "trained", "wall_s"}``)
+    """
+    from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
+
+    path = attacker_path(job)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(path.with_suffix(".lock")):  # cells with other M share the attacker: train it once
+        if path.is_file():
+            return BaseMultiAgentAlgorithm.load(path, device=job.device), {"path": str(path), "trained": False,
+                                                                            "wall_s": 0.0}
+        start = time.perf_counter()
+        attack = LEARNED_ATTACKS[job.attack].load()(
+            victim,
+            kind=job.attack,
+            epsilon=job.epsilon,
+            total_timesteps=job.attacker_timesteps,
+            env=job.map_name,
+            adversary_kwargs=_director_kwargs(job.attacker_timesteps) if job.attack == "paad" else None,
+            seed=job.seed,
+            device=job.device,
+        )
+        adversary = attack.adversary if job.attack == "atla" else attack.director
+        adversary.save(path)
+        return adversary, {"path": str(path), "trained": True, "wall_s": time.perf_counter() - start}
+
+
+def build_attack(job: CellJob, victim: Any, env: Any) -> tuple[Any | None, dict[str, Any]]:
+    """The attack of a cell (None for ``"none"``), clipping to the env's observation range, and its attacker info."""
+    from sb3_marl.attacks import ATLAAttack, PAADAttack, make_attack
+
+    if job.attack == "none":
+        return None, {}
+    kwargs = {"attacked_agents": job.n_attacked, "seed": job.seed}
+    info: dict[str, Any] = {}
+    if job.attack in LEARNED_ATTACKS:
+        adversary, info = learned_adversary(job, victim)
+        attack_class = ATLAAttack if job.attack == "atla" else PAADAttack
+        attack = attack_class(adversary, job.epsilon, **kwargs)
+    else:
+        attack = make_attack(job.attack, epsilon=job.epsilon, **kwargs)
+    if getattr(env, "obs_low", None) is not None:
+        attack.set_observation_bounds(env.obs_low, env.obs_high)
+    return attack, info
+
+
+def evaluate_cell(job: CellJob) -> dict[str, Any]:
+    """Evaluate one cell, or return its cached result when one computed with the same settings exists.
+
+    The result (a :class:`CellResult` as a dict) is written atomically to ``job.path`` before it is returned.
+    """
+    cached = read_json(job.path)
+    if (
+        cached is not None
+        and cached.get("settings") == job.settings()
+        and Path(cached.get("model", "")).resolve() == Path(job.model_path).resolve()
+    ):
+        return {**cached, "cached": True}
+    import numpy as np
+    import torch
+
+    from sb3_marl.common.evaluation import evaluate_policy
+    from sb3_marl.envs import make_env
+
+    torch.set_num_threads(job.torch_threads)
+    start = time.perf_counter()
+    victim = ALGOS[job.method].load().load(job.model_path, device=job.device)
+    env = make_env(job.map_name, n_envs=min(job.n_envs, job.n_eval_episodes), seed=job.seed + EVAL_SEED_OFFSET,
+                   device=job.device)
+    attack, attacker = build_attack(job, victim, env)
+    rewards, _, wins = evaluate_policy(victim, env, job.n_eval_episodes, attack=attack, return_episode_rewards=True)
+    env.close()
+    result = CellResult(
+        settings=job.settings(),
+        model=job.model_path,
+        win_rate=float(np.mean(wins)),
+        mean_reward=float(np.mean(rewards)),
+        std_reward=float(np.std(rewards)),
+        episode_rewards=[float(r) for r in rewards],
+        wall_s=time.perf_counter() - start,
+        attacker=attacker,
+    )
+    record = asdict(result)
+    if not all(math.isfinite(record[key]) for key in ("win_rate", "mean_reward", "std_reward")):
+        raise RuntimeError(f"non-finite result for {job.path}: {record}")
+    atomic_write_json(job.path, record)
+    return record
