@@ -188,6 +188,10 @@ def test_render_and_save_replay_forward_to_smac(fake_smac):
         assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
         with pytest.raises(NotImplementedError, match="StarCraft II"):  # the simulator's SMAC API has no replays
             env.save_replay(env_index=1)
+        with pytest.raises(NotImplementedError):  # both workers fail ...
+            env.save_replay()
+        obs = env.reset()[0]  # ... and both answers were read: the pipes are still in step
+        assert obs.shape == (2, 3, env.obs_shape)
 
 
 # --------------------------------------------------------------------------- real StarCraft II

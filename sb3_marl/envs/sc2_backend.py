@@ -116,9 +116,7 @@ class _EnvRunner:
     def reset(self, seed: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Start an episode; a new ``seed`` relaunches the game with it (SMAC seeds only at launch)."""
         if seed is not None:
-            for key, value in self.get_stats().items():
-                if key in self.closed_stats:
-                    self.closed_stats[key] = value
+            self.closed_stats = self.get_stats()
             self.env.close()
             self.env = self.env_factory(map_name=self.map_name, seed=seed, **self.env_kwargs)
         self.env.reset()
@@ -268,7 +266,8 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
     :param env_factory: builds one env as ``env_factory(map_name=..., seed=..., **env_kwargs)``; by default
         :func:`make_starcraft2_env`.  It must be picklable (a module-level function) when ``n_envs > 1``.
     :param start_method: ``multiprocessing`` start method of the workers; None picks ``"forkserver"`` where
-        available, else ``"spawn"`` (forking a process that runs torch threads is unsafe).
+        available, else ``"spawn"`` (forking a process that runs torch threads is unsafe); as with SB3's
+        ``SubprocVecEnv``, a script that builds one with ``n_envs > 1`` needs an ``if __name__ == "__main__":`` guard.
     :param env_kwargs: ``StarCraft2Env`` keyword arguments (``difficulty``, ``replay_dir``, ...).
         ``continuing_episode`` defaults to True here: in SMAC it only adds ``info["episode_limit"]``.
     """
@@ -283,8 +282,8 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
         start_method: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        if n_envs < 1:
-            raise ValueError(f"n_envs must be at least 1, got {n_envs}")
+        if not isinstance(n_envs, int) or n_envs < 1:
+            raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
         self.map_name, self.n_envs, self.device = map_name, n_envs, torch.device(device)
         env_kwargs.setdefault("continuing_episode", True)
         flags = {name: bool(env_kwargs[name]) for name in LayoutFlags.__dataclass_fields__ if name in env_kwargs}
@@ -345,10 +344,21 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
             worker.start()
 
     def _call(self, method: str, args_per_env: dict[int, tuple[Any, ...]]) -> dict[int, Any]:
-        """Call ``method`` on the envs given as keys (all in parallel) and return their results by env index."""
+        """Call ``method`` on the envs given as keys (all in parallel) and return their results by env index.
+
+        Every answer is read before the first error is raised, so that no worker's pipe is left out of step.
+        """
         for index, args in args_per_env.items():
             self._workers[index].send(method, *args)
-        return {index: self._workers[index].receive() for index in args_per_env}
+        results, first_error = {}, None
+        for index in args_per_env:
+            try:
+                results[index] = self._workers[index].receive()
+            except Exception as error:
+                first_error = first_error or error
+        if first_error is not None:
+            raise first_error
+        return results
 
     def _store(self, indices: list[int], observations: list[tuple[np.ndarray, ...]]) -> None:
         """Write the obs, state and avail of ``indices`` into the cached batch tensors."""
