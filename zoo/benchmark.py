@@ -134,7 +134,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             n_agents = get_map_params(map_name).n_agents
             bad = [m for m in args.n_attacked if not 1 <= m <= n_agents]
             if bad:
-                parser.error(f"--n-attacked {bad} impossible on {map_name}: it has {n_agents} agents (allowed 1..{n_agents})")
+                parser.error(f"--n-attacked {bad} impossible on {map_name}: it has {n_agents} agents "
+                             f"(allowed 1..{n_agents})")
     if args.executor != "dask" and args.scheduler_address:
         parser.error("--scheduler-address only applies to --executor dask")
 
@@ -354,8 +355,8 @@ def heatmap_records(args: argparse.Namespace, rows: list[dict[str, Any]]) -> lis
                     if row is None:
                         continue
                     label = ATTACK_LABELS[attack]
-                    if len(settings) > 1:
-                        label += f" ε={row['epsilon']:g} M={row['n_attacked'] or 'all'}"
+                    if len(settings) > 1 and attack != "none":
+                        label += f"\nε={row['epsilon']:g} M={row['n_attacked'] or 'all'}"
                     records.append({"map": map_name, "model": METHOD_LABELS[method], "attack": label,
                                     "win_rate": row["win_rate"], "mean_reward": row["mean_reward"]})
     return list({(r["map"], r["model"], r["attack"]): r for r in records}.values())
