@@ -71,6 +71,8 @@ def fake_smac_factory(sc2path: str, **env_args):
     """``env_factory`` for the workers: install the fake SMAC and a fake game folder, then build as usual."""
     install_fake_smac()
     os.environ["SC2PATH"] = sc2path
+    if multiprocessing.parent_process() is not None:
+        torch.set_num_threads(1)  # the workers share the test machine's cores
     return sc2_backend.make_starcraft2_env(**env_args)
 
 
