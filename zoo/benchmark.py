@@ -288,7 +288,7 @@ def aggregate(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
         s = cell["settings"]
         groups[s["map_name"], s["method"], s["attack"], s["epsilon"], s["n_attacked"]].append(cell)
     rows = []
-    for (map_name, method, attack, epsilon, n_attacked), group in groups.items():
+    for (map_name, method, attack, epsilon, n_attacked), group in sorted(groups.items(), key=lambda kv: str(kv[0])):
         wins = np.array([c["win_rate"] for c in group])
         returns = np.array([c["mean_reward"] for c in group])
         single = len(group) == 1

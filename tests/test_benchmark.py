@@ -1,0 +1,171 @@
+"""zoo/benchmark.py end to end on tiny budgets (3m, a few hundred env steps, 4 test episodes): outputs, caching,
+resuming, dependencies, learned attackers, ε-sweep and bad inputs."""
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+import yaml
+
+from zoo import benchmark
+from zoo.benchmark_jobs import TrainJob
+from zoo.utils import ALGOS
+
+pytestmark = pytest.mark.skipif(
+    not (ALGOS["qmix"].is_available() and hasattr(__import__("sb3_marl.envs").envs, "make_env")),
+    reason="sb3_marl.QMIX or sb3_marl.envs.make_env is not available yet",
+)
+
+#: ~300 env steps for qmix (205k x 0.0015), ~600 for the robust methods; small buffers so that training starts
+TINY = [
+    "--maps", "3m", "--n-eval-episodes", "4", "--timesteps-scale", "0.0015", "--torch-threads", "1", "--verbose", "0",
+    "-params", "buffer_size:64", "batch_size:4", "target_update_interval:5",
+]
+
+
+def _run(logs: Path, out: Path, *extra: str) -> dict:
+    return benchmark.main(["-f", str(logs), "--out", str(out), *TINY, *extra])
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """qmix and fgsm on 3m under no attack, FGSM and random noise."""
+    root = tmp_path_factory.mktemp("bench")
+    args = ("--methods", "qmix", "fgsm", "--attacks", "none", "fgsm", "random")
+    results = _run(root / "logs", root / "out", *args)
+    return root, args, results
+
+
+def _cell_files(out: Path) -> dict[Path, float]:
+    return {p: p.stat().st_mtime_ns for p in (out / "cells").rglob("*.json")}
+
+
+def test_first_run_writes_json_markdown_and_heatmap(first_run):
+    root, _, results = first_run
+    out = root / "out"
+    assert results["counts"] == {"models_trained": 2, "models_reused": 0, "cells_computed": 6, "cells_cached": 0,
+                                 "attackers_trained": 0}
+    assert results["failures"] == []
+    assert json.loads((out / "results.json").read_text())["counts"] == results["counts"]
+    for cell in results["cells"]:
+        rewards = cell["episode_rewards"]
+        assert len(rewards) == 4
+        assert cell["mean_reward"] == pytest.approx(np.mean(rewards)) and cell["std_reward"] == pytest.approx(
+            np.std(rewards))
+        assert 0.0 <= cell["win_rate"] <= 1.0
+    fgsm_cell = next(c for c in results["cells"] if c["settings"]["method"] == "fgsm" and c["settings"]["attack"] ==
+                     "fgsm")
+    assert fgsm_cell["settings"]["epsilon"] == 0.2 and fgsm_cell["settings"]["n_attacked"] is None
+    table = (out / "table.md").read_text()
+    assert "| Map | Training method | No attack | FGSM | Random noise |" in table
+    rows = [line for line in table.splitlines() if line.startswith("| 3m |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["Vanilla QMIX", "FGSM"]
+    assert all(row.count(" / ") == 3 for row in rows)
+    image = matplotlib.image.imread(out / "heatmap.png")
+    assert image.ndim == 3 and image.shape[0] > 50
+    for method in ("qmix", "fgsm"):
+        config = yaml.safe_load((root / "logs" / method / "3m_1" / "3m" / "config.yml").read_text())
+        assert config["n_timesteps"] == round({"qmix": 205e3, "fgsm": 405e3}[method] * 0.0015)
+        assert config["exploration_timesteps"] == round(50_000 * 0.0015)
+
+
+def test_second_run_reuses_every_model_and_cell(first_run):
+    root, args, first = first_run
+    models = {p: p.stat().st_mtime_ns for p in (root / "logs").rglob("*.zip")}
+    cells = _cell_files(root / "out")
+    second = _run(root / "logs", root / "out", *args)
+    assert second["counts"] == {"models_trained": 0, "models_reused": 2, "cells_computed": 0, "cells_cached": 6,
+                                "attackers_trained": 0}
+    assert {p: p.stat().st_mtime_ns for p in (root / "logs").rglob("*.zip")} == models
+    assert _cell_files(root / "out") == cells
+    assert second["table"] == first["table"]
+
+
+def test_interrupted_run_resumes(first_run, tmp_path):
+    """A killed run leaves missing or truncated cells, a temporary file and a training folder without a model."""
+    root, args, first = first_run
+    out = tmp_path / "out"
+    _run(root / "logs", out, *args)  # a fresh copy of the cells to damage
+    cells = sorted((out / "cells").rglob("*.json"))
+    cells[0].unlink()
+    cells[1].write_text(cells[1].read_text()[:20])
+    (cells[2].parent / f".{cells[2].name}.x.tmp").write_text("{")
+    killed = root / "logs" / "qmix" / "3m_7" / "3m"
+    killed.mkdir(parents=True)
+    (killed / "args.yml").write_text(yaml.safe_dump({"seed": 0}))
+    resumed = _run(root / "logs", out, *args, "--n-jobs", "2")
+    assert resumed["counts"]["cells_computed"] == 2 and resumed["counts"]["cells_cached"] == 4
+    assert resumed["counts"]["models_trained"] == 0
+    # evaluation is seeded: the recomputed cells give what the first run gave
+    assert resumed["table"] == first["table"]
+    assert all(json.loads(cell.read_text())["episode_rewards"] for cell in cells[:2])
+
+
+def test_regularized_trains_its_qmix_first(tmp_path):
+    results = _run(tmp_path / "logs", tmp_path / "out", "--methods", "regularized", "--attacks", "none")
+    assert sorted(m["method"] for m in results["models"]) == ["qmix", "regularized"]
+    assert [c["settings"]["method"] for c in results["cells"]] == ["regularized"]
+    qmix = next(m for m in results["models"] if m["method"] == "qmix")
+    config = yaml.safe_load((tmp_path / "logs" / "regularized" / "3m_1" / "3m" / "config.yml").read_text())
+    assert config["pretrained"] == qmix["path"]
+
+
+def test_learned_attackers_are_trained_once(first_run, tmp_path):
+    root, _, _ = first_run
+    args = ("--methods", "qmix", "--attacks", "atla", "paad", "--attacker-timesteps", "100")
+    first = _run(root / "logs", tmp_path / "out", *args)
+    assert first["counts"]["attackers_trained"] == 2
+    attackers = sorted(p.name for p in (root / "logs" / "qmix" / "3m_1" / "attackers").glob("*.zip"))
+    assert attackers == ["atla_eps0.2_100steps_seed0.zip", "paad_eps0.2_100steps_seed0.zip"]
+    (tmp_path / "out" / "cells").rename(tmp_path / "old_cells")  # cells gone, attackers kept
+    second = _run(root / "logs", tmp_path / "out", *args)
+    assert second["counts"]["attackers_trained"] == 0 and second["counts"]["cells_computed"] == 2
+    assert all(c["attacker"]["trained"] is False for c in second["cells"])
+
+
+def test_epsilon_sweep_and_attacks_on_some_agents(first_run, tmp_path):
+    root, _, _ = first_run
+    results = _run(root / "logs", tmp_path / "out", "--methods", "qmix", "--attacks", "none", "random",
+                   "--epsilons", "0.1", "0.3", "--n-attacked", "1")
+    settings = sorted((c["settings"]["attack"], c["settings"]["epsilon"], c["settings"]["n_attacked"])
+                      for c in results["cells"])
+    assert settings == [("none", 0.0, None), ("random", 0.1, 1), ("random", 0.3, 1)]
+    table = (tmp_path / "out" / "table.md").read_text()
+    assert "## ε = 0.1, attacked: 1 agent(s)" in table and "## ε = 0.3, attacked: 1 agent(s)" in table
+    assert matplotlib.image.imread(tmp_path / "out" / "epsilon_sweep.png").ndim == 3
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--maps", "3mm"], "Unknown map '3mm'. Did you mean '3m'?"),
+        (["--methods", "qmx"], "Did you mean 'qmix'?"),
+        (["--attacks", "fgms"], "Did you mean 'fgsm'?"),
+        (["--maps", "3m", "--n-attacked", "4"], "--n-attacked [4] impossible on 3m: it has 3 agents"),
+        (["--epsilons", "-0.1"], "--epsilons must be > 0"),
+        (["--n-eval-episodes", "0"], "--n-eval-episodes must be >= 1, got 0"),
+        (["--timesteps-scale", "0"], "--timesteps-scale must be > 0"),
+    ],
+)
+def test_bad_inputs_are_named(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        benchmark.main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_a_failed_training_skips_its_dependents_and_keeps_the_rest(monkeypatch):
+    def fake_train(job):
+        if job.method == "qmix":
+            raise RuntimeError("diverged")
+        return {"path": f"{job.method}.zip", "trained": True, "n_timesteps": 1, "wall_s": 0.0}
+
+    monkeypatch.setattr(benchmark, "train_model", fake_train)
+    jobs = [TrainJob("3m", method, 0, "logs") for method in ("qmix", "regularized", "fgsm")]
+    with ThreadPoolExecutor(1) as executor:
+        log = benchmark.run_jobs(executor, jobs, lambda job, path: [], ["qmix", "regularized", "fgsm"], print)
+    assert list(log.models) == [("3m", "fgsm", 0)]
+    assert len(log.failures) == 2
+    assert "diverged" in log.failures[0] and "not run, its qmix model failed" in log.failures[1]
