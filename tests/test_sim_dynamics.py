@@ -160,10 +160,12 @@ def test_engineered_perfect_win_returns_twenty_and_reward_options():
 def test_only_positive_false_penalises_ally_losses():
     env = SMACSimulator("3m", seed=0, reward_only_positive=False)
     env.unit_health[0, 0] = 0.0  # ally 0 dies: -(45 + 10) * 0.5 before scaling
+    assert env.get_avail_actions()[0, 0].tolist() == [True] + [False] * 8
     _, _, _, reward, *_ = env.step(B([[0, 1, 1]]))
     assert reward.item() == pytest.approx(-(45 + 10) * 0.5 / (365 / 20))
     env = SMACSimulator("3m", seed=0)  # default: ally losses ignored
     env.unit_health[0, 0] = 0.0
+    env.get_avail_actions()
     _, _, _, reward, *_ = env.step(B([[0, 1, 1]]))
     assert reward.item() == 0.0
 

@@ -291,7 +291,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self._last_action = torch.where(m2, 0.0, self._last_action)
         self.episode_steps = torch.where(mask, 0, self.episode_steps)
         self._needs_reset = torch.where(mask, False, self._needs_reset)
-        avail = self._avail_actions()
+        self._avail = avail = self._avail_actions()
         return self._observations(avail), self._state(), avail
 
     @torch.no_grad()
@@ -311,7 +311,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self.episode_steps += 1
         reward, terminated, info = self._reward_and_termination()
         self._needs_reset = terminated
-        avail = self._avail_actions()
+        self._avail = avail = self._avail_actions()
         return self._observations(avail), self._state(), avail, reward, terminated, info
 
     def get_stats(self) -> dict[str, float]:
@@ -327,8 +327,9 @@ class SMACSimulator(BatchedMultiAgentEnv):
         return info
 
     def get_avail_actions(self) -> torch.Tensor:
-        """Available actions bool[B, N, A] of the current time step."""
-        return self._avail_actions()
+        """Available actions bool[B, N, A] of the current time step (recomputed from the unit tensors)."""
+        self._avail = self._avail_actions()
+        return self._avail
 
     def get_obs(self) -> torch.Tensor:
         """Observations float32[B, N, O] of the current time step."""
@@ -372,7 +373,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
             raise ValueError(f"actions must be integer action indices, got dtype {actions.dtype}")
         actions = actions.long()
         in_range = (actions >= 0) & (actions < self.n_actions)
-        avail = self._avail_actions()
+        avail = self._avail
         ok = in_range & avail.gather(2, actions.clamp(0, self.n_actions - 1).unsqueeze(-1)).squeeze(-1)
         if bool(self._needs_reset.any() | ~ok.all()):
             if self._needs_reset.any():
@@ -440,25 +441,26 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self._target = target.masked_fill(dead, -1)
 
     def _acquire(self, alive: torch.Tensor, edge: torch.Tensor) -> torch.Tensor:
-        """Targets after this loop's auto-targeting of attack-moving (enemy) units; allies drop dead targets."""
-        target = self._target
-        tgt = target.clamp(min=0).unsqueeze(-1)
+        """Targets after this loop's auto-targeting of the attack-moving enemies; allies only drop dead targets."""
+        n, target = self.n_agents, self._target
+        ally = target[:, :n].masked_fill(~alive.gather(1, target[:, :n].clamp(min=0)), -1)
+        enemy, edge = target[:, n:], edge[:, n:]  # rows: enemies i, columns: every unit j
+        tgt = enemy.clamp(min=0).unsqueeze(-1)
         alive_j = alive.unsqueeze(1)
-        attacked_by = (target.unsqueeze(1) == self._arange_u[:, None]).logical_and_(alive_j)  # [b, i, j]: j hits i
-        near = edge <= self._scan[:, None]
-        candidate = (near | attacked_by).logical_and_(self._can_hit).logical_and_(alive_j)
+        attacked_by = (target.unsqueeze(1) == self._arange_u[n:, None]).logical_and_(alive_j)  # j attacks i
+        near = edge <= self._scan[n:, None]
+        candidate = (near | attacked_by).logical_and_(self._can_hit[n:]).logical_and_(alive_j)
         if self._has_healer:
             damaged = (self.unit_health < self.unit_health_max).unsqueeze(1)
-            candidate = candidate | (self._heals & alive_j & damaged & near)
-        score = (edge + self._non_threat).masked_fill_(~candidate, math.inf)
+            candidate |= self._heals[n:] & alive_j & damaged & near
+        score = (edge + self._non_threat[n:]).masked_fill_(~candidate, math.inf)
         best_score, best = score.min(dim=-1)
         current = score.gather(2, tgt).squeeze(-1)
-        # keep a valid target within reach unless a threat is available and the current target is none
-        keep = (target >= 0) & (current < math.inf) & (edge.gather(2, tgt).squeeze(-1) <= self._reach)
+        # keep a valid target within reach, unless it cannot shoot back and a threat is available
+        keep = (enemy >= 0) & (current < math.inf) & (edge.gather(2, tgt).squeeze(-1) <= self._reach[n:])
         keep &= (current < _NON_THREAT_PENALTY) | (best_score >= _NON_THREAT_PENALTY)
-        auto = torch.where(keep, target, best.masked_fill(best_score == math.inf, -1))
-        ally_target = target.masked_fill(~alive.gather(1, tgt.squeeze(-1)), -1)
-        return torch.where(self.unit_is_ally, ally_target, auto).masked_fill_(~alive, -1)
+        auto = torch.where(keep, enemy, best.masked_fill(best_score == math.inf, -1))
+        return torch.cat([ally, auto], 1).masked_fill_(~alive, -1)
 
     def _apply_damage(self, fire: torch.Tensor, tgt: torch.Tensor, pos: torch.Tensor,
                       edge: torch.Tensor) -> torch.Tensor:
