@@ -435,7 +435,7 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
 
     def get_stats(self) -> dict[str, float]:
         per_env = self._call("get_stats", {i: () for i in range(self.n_envs)}).values()
-        stats: dict[str, float] = {key: sum(env_stats[key] for env_stats in per_env) for key in _STAT_KEYS}
+        stats = {key: float(sum(env_stats[key] for env_stats in per_env)) for key in _STAT_KEYS}
         stats["win_rate"] = stats["battles_won"] / stats["battles_game"] if stats["battles_game"] else 0.0
         return stats
 
