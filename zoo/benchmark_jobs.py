@@ -133,12 +133,13 @@ def training_budget(job: TrainJob) -> tuple[int, dict[str, Any]]:
 
 
 def find_trained_model(job: TrainJob) -> Path | None:
-    """The final model of a finished run of ``job`` in the log folder (same seed, budget, overrides), or None.
+    """The final model of a finished run of ``job`` in the log folder, or None: the latest run with the job's seed
+    whose ``config.yml`` holds the job's hyperparameters (yaml entry, overrides, budget).
 
     A run counts as finished when its ``<map>.zip`` exists; runs killed before saving have none and are ignored.
     """
     n_timesteps, overrides = training_budget(job)
-    wanted = {**overrides, "n_timesteps": n_timesteps}
+    wanted = {**_yaml_entry(job.method, job.map_name), **overrides, "n_timesteps": n_timesteps}
     if job.pretrained:
         wanted["pretrained"] = job.pretrained
     for run in sorted((Path(job.log_folder) / job.method).glob(f"{job.map_name}_*"), reverse=True):
