@@ -523,3 +523,58 @@ def spawn_layout(map_name: str) -> SpawnLayout:
         ally_positions=np.array([p for _, p in allies], dtype=np.float64).reshape(-1, 2),
         enemy_positions=np.array([p for _, p in sides[1]], dtype=np.float64).reshape(-1, 2),
     )
+
+
+#: Grids whose walkable area is not convex: ground units need paths around the obstacles there.
+NON_CONVEX_GRIDS = frozenset({"2c_vs_64zg", "corridor", "so_many_baneling", "6h_vs_8z", "2s_vs_1sc"})
+#: The 8 grid steps (dx, dy) used by :func:`path_tables`.
+GRID_STEPS = np.array([[1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [1, -1], [-1, 1], [-1, -1]])
+
+
+@functools.cache
+def path_tables(grid: str) -> tuple[np.ndarray, np.ndarray]:
+    """Shortest walking paths on grid ``grid`` between all pairs of cells (8-connected, no corner cutting).
+
+    :return: ``(distance, next_step)``: ``distance[dst, src]`` float32[1024, 1024] is the path length in cells
+        from cell ``src`` to cell ``dst`` (cell index ``x * 32 + y``; inf when unreachable), and
+        ``next_step[src, dst]`` int8[1024, 1024] is the index into :data:`GRID_STEPS` of the first step (-1 when
+        ``src == dst``, unreachable, or unwalkable).
+    """
+    walkable = pathing_grid(grid)
+    size = MAP_SIZE
+    padded = np.zeros((size + 2, size + 2), dtype=bool)
+    padded[1:-1, 1:-1] = walkable
+
+    def shifted(a: np.ndarray, dx: int, dy: int, fill: float | bool) -> np.ndarray:
+        """``out[..., x, y] = a[..., x + dx, y + dy]`` (``fill`` outside the map)."""
+        out = np.full_like(a, fill)
+        xs, xd = slice(max(dx, 0), size + min(dx, 0)), slice(max(-dx, 0), size + min(-dx, 0))
+        ys, yd = slice(max(dy, 0), size + min(dy, 0)), slice(max(-dy, 0), size + min(-dy, 0))
+        out[..., xd, yd] = a[..., xs, ys]
+        return out
+
+    # a step is allowed between walkable cells; diagonal steps also need both orthogonal cells walkable
+    allowed = []
+    for dx, dy in GRID_STEPS:
+        ok = walkable & shifted(walkable, dx, dy, False)
+        if dx and dy:
+            ok &= shifted(walkable, dx, 0, False) & shifted(walkable, 0, dy, False)
+        allowed.append(ok)
+    costs = np.hypot(GRID_STEPS[:, 0], GRID_STEPS[:, 1]).astype(np.float32)
+    dist = np.full((size * size, size, size), np.inf, dtype=np.float32)
+    cells = np.arange(size * size)
+    dist[cells, cells // size, cells % size] = 0.0
+    dist[:, ~walkable] = np.inf
+    while True:  # Bellman-Ford sweeps over all destinations at once
+        best = dist
+        for (dx, dy), ok, cost in zip(GRID_STEPS, allowed, costs):
+            best = np.minimum(best, np.where(ok, shifted(dist, dx, dy, np.inf) + cost, np.inf))
+        if np.array_equal(best, dist):
+            break
+        dist = best
+    options = np.stack([np.where(ok, shifted(dist, dx, dy, np.inf) + cost, np.inf)
+                        for (dx, dy), ok, cost in zip(GRID_STEPS, allowed, costs)])
+    next_step = np.argmin(options, axis=0).astype(np.int8)  # [dst, x, y]
+    stuck = ~np.isfinite(options.min(axis=0)) | (dist == 0)
+    next_step[stuck] = -1
+    return dist.reshape(size * size, size * size), next_step.reshape(size * size, size * size).T.copy()

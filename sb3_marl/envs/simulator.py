@@ -15,14 +15,16 @@ see :mod:`sb3_marl.envs.layout`); the combat underneath follows SC2's rules at N
    reduced by life armor, at least 0.5 per hit reaching life; hits on one target in one loop are applied in unit
    index order; Colossus lances hit a 2.8 x 0.3 line across the target; banelings burst on contact (radius 2.2) and
    die; medivacs heal 9 life per game-second for 1 energy per 3 life;
-4. movement at the unit's speed toward its move point, its target (until in range) or its attack point; then
+4. movement at the unit's speed toward its move point, its target (until in range) or its attack point (around
+   obstacles where the walkable area is not convex); then
    overlapping ground units are pushed apart by their overlap (half each, none for static units); ground units
    cannot enter unwalkable cells (they slide along the blocked axis);
 5. shields regenerate 2 per game-second after 10 game-seconds without damage; Zerg life regenerates 0.2734 per
    game-second; medivac energy regenerates 0.5625 per game-second.
 
 Approximations (SC2 internals SMAC does not expose; see also :mod:`sb3_marl.envs.units` and :mod:`.maps`):
-instant hits and turns, no acceleration, no pathfinding around obstacles (units slide along walls), the update
+instant hits and turns, no acceleration, paths around obstacles follow an 8-connected shortest grid path (on the
+five maps with non-convex walkable areas) instead of SC2's pathfinder, units slide along walls, the update
 order inside a loop is fixed (allies, then enemies) instead of SC2's random order, the VeryHard AI issues no micro
 beyond the map's attack-move order (``difficulty`` is accepted and ignored), move orders end when the unit reaches
 its point, a medivac keeps following its heal target while it lives.
@@ -48,7 +50,16 @@ from sb3_marl.envs.layout import (
     LayoutFlags,
     ObsLayout,
 )
-from sb3_marl.envs.maps import MAP_SIZE, get_map_params, pathing_grid, spawn_layout, terrain_height
+from sb3_marl.envs.maps import (
+    GRID_STEPS,
+    MAP_SIZE,
+    NON_CONVEX_GRIDS,
+    get_map_params,
+    path_tables,
+    pathing_grid,
+    spawn_layout,
+    terrain_height,
+)
 from sb3_marl.envs.units import LOOPS_PER_SECOND, life_damage, unit_stats
 
 _REWARD_DEFAULTS: dict[str, Any] = {
@@ -75,6 +86,12 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
     x = (((x >> 16) ^ x) * 0x45D9F3B) & _M32
     x = (((x >> 16) ^ x) * 0x45D9F3B) & _M32
     return (x >> 16) ^ x
+
+
+def _cell_index(pos: torch.Tensor) -> torch.Tensor:
+    """Index ``x * 32 + y`` of the map cell holding each point [..., 2] (clamped onto the map)."""
+    cell = pos.clamp(0.0, MAP_SIZE - 1e-3).long()
+    return cell[..., 0] * MAP_SIZE + cell[..., 1]
 
 
 class SMACSimulator(BatchedMultiAgentEnv):
@@ -207,6 +224,12 @@ class SMACSimulator(BatchedMultiAgentEnv):
             self._box_low = vec(low)
             self._box_high = vec(np.where(ground[:, None], [[x1, y1]], MAP_SIZE) - 1e-3)
         self._height_flat = vec(terrain_height(params.grid)).flatten()
+        self._path_dist = self._path_next = None
+        if params.grid in NON_CONVEX_GRIDS:  # ground units walk around obstacles along shortest grid paths
+            dist, next_step = path_tables(params.grid)
+            self._path_dist = torch.as_tensor(dist, device=dev).flatten()
+            self._path_next = torch.as_tensor(next_step, device=dev).flatten()
+            self._step_dirs = vec(GRID_STEPS / np.hypot(GRID_STEPS[:, :1], GRID_STEPS[:, 1:]))
         self._attack_point = vec(params.attack_points[0] if params.attack_points else (0.0, 0.0))
         self._segment = vec(params.attack_points) if params.attack == "segment" else None
 
@@ -540,8 +563,23 @@ class SMACSimulator(BatchedMultiAgentEnv):
         push = (self._radius_sum - dist).clamp_(min=0.0).mul_(self._push_share).mul_(both_alive)
         push = push / dist.clamp(min=1e-6)
         shove = torch.stack([(push * dx).sum(2), (push * dy).sum(2)], -1)
-        new = pos + vec * (step / length.clamp(min=1e-6)).unsqueeze(-1) + shove
+        heading = vec / length.clamp(min=1e-6).unsqueeze(-1)
+        if self._path_dist is not None:
+            heading = self._path_heading(pos, pos + vec, heading)
+        new = pos + heading * step.unsqueeze(-1) + shove
         self.unit_pos = self._walkable(pos, new)
+
+    def _path_heading(self, pos: torch.Tensor, dest: torch.Tensor, straight: torch.Tensor) -> torch.Tensor:
+        """Heading of ground units on maps with obstacles: straight at ``dest`` while one cell ahead on that line
+        is closer to it along walkable paths, otherwise the first step of the shortest grid path."""
+        cells = MAP_SIZE * MAP_SIZE
+        src = _cell_index(pos)
+        dst = _cell_index(dest)
+        ahead = _cell_index(pos + straight)
+        straight_ok = self._path_dist[dst * cells + ahead] < self._path_dist[dst * cells + src]
+        step = self._path_next[src * cells + dst].long()
+        use_path = (step >= 0) & ~straight_ok & self._ground_target
+        return torch.where(use_path.unsqueeze(-1), self._step_dirs[step.clamp(min=0)], straight)
 
     def _walkable(self, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
         """Keep ground units on walkable cells (sliding along a blocked axis) and every unit inside the map."""
