@@ -179,3 +179,46 @@ def test_time_limit_ends_the_episode():
         assert terminated.item() == (step == env.episode_limit - 1)
     assert info["episode_limit"].item() and not info["battle_won"].item()
     assert env.get_stats()["timeouts"] == 1.0 and env.get_stats()["battles_game"] == 1.0
+
+
+def test_medivac_heals_biological_allies_for_energy():
+    env = SMACSimulator("MMM", seed=0)  # agents: marauder 0, 1, marines 2..8, medivac 9
+    env.unit_pos[0, 9] = env.unit_pos[0, 2] + torch.tensor([1.0, 0.0])
+    env.unit_health[0, 2] = 20.0
+    avail = env.get_avail_actions()
+    assert avail[0, 9, 6 + 2] and not avail[0, 9, 6 + 9]  # heal ally 2; never another medivac (itself)
+    actions = torch.where(avail[0, :, 1], 1, 0).unsqueeze(0)
+    actions[0, 9] = 6 + 2
+    env.step(actions)
+    healed = 8 * 9.0 / 16  # 8 loops at 9 life per game-second
+    assert env.unit_health[0, 2].item() == pytest.approx(20.0 + healed)
+    assert env._energy[0, 9].item() == pytest.approx(50.0 - healed / 3 + 8 * 0.5625 / 16)
+    assert env.unit_attack_target[0, 9].item() == 2
+
+
+def test_baneling_burst_hits_the_area_and_kills_the_baneling():
+    env = SMACSimulator("bane_vs_bane", seed=0)  # agents: banelings 0..3, zerglings 4..23; enemies from 24
+    enemy_zerglings = [24, 25, 26]
+    env.unit_pos[0, enemy_zerglings] = torch.tensor([[16.0, 16.0], [17.0, 16.0], [19.5, 16.0]])
+    env.unit_pos[0, 0] = torch.tensor([16.0, 16.8])
+    _fire(env, [0], [24])
+    assert env.unit_health[0, 24].item() == env.unit_health[0, 25].item() == 35.0 - 35.0  # 16 + 19 vs light
+    assert env.unit_health[0, 26].item() == 35.0  # 3.6 away: outside the 2.2 burst
+
+
+def test_colossus_lances_hit_a_line_across_the_target():
+    env = SMACSimulator("2c_vs_64zg", seed=0)  # agents: colossus 0, 1; zerglings from 2
+    env.unit_pos[0, 0] = torch.tensor([10.0, 16.0])
+    env.unit_pos[0, 2:5] = torch.tensor([[15.0, 16.0], [15.0, 17.0], [16.5, 16.0]])
+    _fire(env, [0], [2])
+    per_hit_life = 10.0 + 5.0  # bonus vs light, zergling armor 0
+    assert env.unit_health[0, 2].item() == env.unit_health[0, 3].item() == 35.0 - 2 * per_hit_life
+    assert env.unit_health[0, 4].item() == 35.0  # behind the target, off the line
+
+
+def test_enemies_walk_around_walls():
+    env = SMACSimulator("2c_vs_64zg", seed=0)  # zerglings spawn under a wall; colossi sit on the other side
+    stop = torch.ones(1, 2, dtype=torch.long)
+    for _ in range(25):
+        env.step(stop)
+    assert (env.unit_health[0, :2] < env.unit_health_max[:2]).any() or (env.unit_shield[0, :2] < 150).any()

@@ -125,3 +125,16 @@ def test_stepping_a_terminated_env_raises_until_reset():
         env.step(torch.where(env.get_avail_actions()[..., 0], 0, 1))
     obs, _, avail = env.reset(torch.tensor([False, True]))
     assert avail[1, :, 1].all() and env.episode_steps.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("map_name", list(SPEC_SIZES))
+def test_random_play_keeps_observations_in_range(map_name):
+    env = SMACSimulator(map_name, n_envs=2, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    obs, state, avail = env.reset()
+    for _ in range(15):
+        actions = torch.multinomial(avail.flatten(0, 1).float(), 1, generator=gen).view(2, -1)
+        obs, state, avail, reward, terminated, _ = env.step(actions)
+        assert ((obs >= env.obs_low) & (obs <= env.obs_high)).all()
+        assert torch.isfinite(state).all() and (reward >= 0).all()
+        obs, state, avail = env.reset(terminated)
