@@ -8,8 +8,8 @@ Approximations:
 * SC2 places the units of a group "in the nearest free spots" around the group's single spawn point; the exact
   engine placement is unknown, so :func:`spawn_layout` packs each group greedily around its point (closest free,
   walkable, non-overlapping spot on a 1/8-cell lattice, in creation order).  Positions are the same every episode.
-* Walkable grids are the map cell flags (``.`` walkable, ``#`` painted unwalkable); the few cells with another
-  flag value (``o``, column x = 31 below y = 8) count as walkable.  Terrain height is not available:
+* Walkable grids are the map cell flags (``.`` walkable); ``#`` (painted unwalkable) and the few cells with another
+  flag value (``o``, column x = 31 below y = 8) are unwalkable.  Terrain height is not available:
   :func:`terrain_height` returns 0.5 on walkable cells and 1 elsewhere.
 * Enemy order on 2c_vs_64zg ("attack the ally unit group") is modelled as an attack-move toward the centre of the
   living allies, re-aimed every step.
@@ -458,7 +458,7 @@ def get_map_params(map_name: str) -> MapParams:
 def pathing_grid(grid: str) -> np.ndarray:
     """Walkable cells of grid ``grid`` as bool[32, 32] indexed ``[x, y]`` (SMAC's ``pathing_grid`` convention)."""
     rows = _GRIDS[grid]  # row 0 of the ASCII art is y = 31
-    walkable = np.array([[c != "#" for c in row] for row in rows], dtype=bool)
+    walkable = np.array([[c == "." for c in row] for row in rows], dtype=bool)
     grid_xy = walkable[::-1].T.copy()
     grid_xy.setflags(write=False)
     return grid_xy

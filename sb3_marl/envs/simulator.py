@@ -88,6 +88,11 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
     return (x >> 16) ^ x
 
 
+def _pairwise_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Exact Euclidean distances [B, n, m] between points a [B, n, 2] and b [B, m, 2]."""
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+
+
 def _cell_index(pos: torch.Tensor) -> torch.Tensor:
     """Index ``x * 32 + y`` of the map cell holding each point [..., 2] (clamped onto the map)."""
     cell = pos.clamp(0.0, MAP_SIZE - 1e-3).long()
@@ -433,10 +438,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         """One SC2 game loop (1/16 game-second) for all units of all envs."""
         pos, health = self.unit_pos, self.unit_health
         alive = health > 0
-        x, y = pos[..., 0], pos[..., 1]
-        dx = x.unsqueeze(2) - x.unsqueeze(1)  # [B, U, U]: unit i minus unit j
-        dy = y.unsqueeze(2) - y.unsqueeze(1)
-        dist = torch.hypot(dx, dy)
+        dist = _pairwise_distance(pos, pos)  # [B, U, U]
         edge = dist - self._radius_sum
         target = self._acquire(alive, edge)
         engaged = target >= 0
@@ -455,7 +457,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         if self._has_bane:
             self.unit_health = self.unit_health.masked_fill(fire & self._is_bane, 0.0)
 
-        self._move(alive, engaged, in_range, tgt, d_target, dx, dy, dist)
+        self._move(alive, engaged, in_range, tgt, d_target, dist)
         self._regenerate(struck)
         dead = self.unit_health <= 0
         self.unit_health = self.unit_health.clamp(min=0.0)
@@ -522,7 +524,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         """Extra hits of Colossus lances: units crossing a 2.8 x 0.3 line centred on the target, across the shot."""
         tpos = pos.gather(1, tgt.unsqueeze(-1).expand(-1, -1, 2))
         axis = tpos - pos
-        axis = axis / axis.norm(dim=-1, keepdim=True).clamp(min=1e-6)  # along the shot
+        axis = axis / torch.linalg.vector_norm(axis, dim=-1, keepdim=True).clamp(min=1e-6)  # along the shot
         rel = pos.unsqueeze(1) - tpos.unsqueeze(2)  # [b, i, j]: unit j relative to i's target
         along = (rel * axis.unsqueeze(2)).sum(-1).abs()
         across = (rel[..., 0] * axis[..., 1:2] - rel[..., 1] * axis[..., 0:1]).abs()
@@ -543,26 +545,27 @@ class SMACSimulator(BatchedMultiAgentEnv):
         return amount > 0
 
     def _move(self, alive: torch.Tensor, engaged: torch.Tensor, in_range: torch.Tensor, tgt: torch.Tensor,
-              d_target: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, dist: torch.Tensor) -> None:
+              d_target: torch.Tensor, dist: torch.Tensor) -> None:
         """Walk toward targets, move points and attack points; separate overlaps; respect the pathing grid.
 
-        Overlaps are measured at the start of the loop (``dx``, ``dy``, ``dist`` between units i and j).
+        Overlaps are measured at the start of the loop (``dist`` between units i and j).
         """
         pos = self.unit_pos
         walk = self._walking & ~engaged
         chase = engaged & ~in_range
         tpos = pos.gather(1, tgt.unsqueeze(-1).expand(-1, -1, 2))
         vec = torch.where(chase.unsqueeze(-1), tpos, self._goal) - pos
-        length = vec.norm(dim=-1)
+        length = torch.linalg.vector_norm(vec, dim=-1)
         remaining = torch.where(chase, d_target - self._reach + 0.01, length)
         step = torch.where((chase | walk) & alive, torch.minimum(self._speed, remaining).clamp_(min=0.0), self._zero)
         arrived = walk & (length <= self._speed) & self.unit_is_ally
         self._walking = self._walking & ~arrived
-        # push overlapping ground units apart (half the overlap each, all of it against a static unit)
-        both_alive = alive.unsqueeze(2) & alive.unsqueeze(1)
-        push = (self._radius_sum - dist).clamp_(min=0.0).mul_(self._push_share).mul_(both_alive)
-        push = push / dist.clamp(min=1e-6)
-        shove = torch.stack([(push * dx).sum(2), (push * dy).sum(2)], -1)
+        # push overlapping ground units apart (half the overlap each, all of it against a static unit):
+        # sum_j push_ij (p_i - p_j) = p_i sum_j push_ij - (push @ p)_i
+        alive_f = alive.float()
+        push = (self._radius_sum - dist).clamp_(min=0.0).mul_(self._push_share).div_(dist.clamp(min=1e-6))
+        push = push.mul_(alive_f.unsqueeze(2)).mul_(alive_f.unsqueeze(1))
+        shove = pos * push.sum(2, keepdim=True) - torch.bmm(push, pos)
         heading = vec / length.clamp(min=1e-6).unsqueeze(-1)
         if self._path_dist is not None:
             heading = self._path_heading(pos, pos + vec, heading)
@@ -673,12 +676,12 @@ class SMACSimulator(BatchedMultiAgentEnv):
         """Attack (or, for MMM medivacs, heal) availability bool[B, N, E]: target alive and centre distance <= 6."""
         n, e = self.n_agents, self.n_enemies
         enemy_ok = (self.unit_health[:, n:] > 0).unsqueeze(1)
-        dist_e = (pos.unsqueeze(2) - self.unit_pos[:, n:].unsqueeze(1)).norm(dim=-1)
+        dist_e = _pairwise_distance(pos, self.unit_pos[:, n:])
         shoot = enemy_ok & (dist_e <= SHOOT_RANGE)
         if self._mmm:
             m = min(n, e)
             ally_ok = (self.unit_health[:, :m] > 0) & ~self._ally_medivac[:m]
-            dist_a = (pos.unsqueeze(2) - self.unit_pos[:, :m].unsqueeze(1)).norm(dim=-1)
+            dist_a = _pairwise_distance(pos, self.unit_pos[:, :m])
             heal = torch.zeros_like(shoot)
             heal[..., :m] = ally_ok.unsqueeze(1) & (dist_a <= SHOOT_RANGE)
             shoot = torch.where(self._ally_medivac[:, None], heal, shoot)
@@ -702,7 +705,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         alive_u = self.unit_health > 0
         agent_alive = alive_u[:, :n]
         rel = pos.unsqueeze(1) - pos[:, :n].unsqueeze(2)  # [B, N, U, 2]
-        dist = rel.norm(dim=-1)
+        dist = torch.linalg.vector_norm(rel, dim=-1)
         visible = (dist < SIGHT_RANGE) & alive_u.unsqueeze(1)
         geo = torch.cat([dist.unsqueeze(-1), rel], -1) / SIGHT_RANGE  # d/9, dx/9, dy/9
 
