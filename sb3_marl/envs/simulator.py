@@ -7,8 +7,9 @@ see :mod:`sb3_marl.envs.layout`); the combat underneath follows SC2's rules at N
 
 1. enemy auto-targeting (attack-move units only; SMAC's allies are passive and never acquire targets): keep the
    current target while it is alive and within weapon range, otherwise pick, among opposing units within the scan
-   range (``max(5, weapon range + 0.5)``, edge to edge) or currently attacking the unit, a threat (a unit that can
-   shoot back) before a non-threat, then the closest; a unit with no target walks to its attack point;
+   range (``max(5, weapon range + 0.5)``, edge to edge) or attacking the unit from within their own weapon range, a
+   threat (a unit that can shoot back) before a non-threat, then the closest; a unit with no target walks to its
+   attack point;
 2. weapon cooldowns tick; units whose target is within weapon range (edge to edge) fire when the cooldown is over,
    and the cooldown restarts at the weapon period plus a uniform jitter of -1, 0, +1 or +2 game loops;
 3. damage: bonus vs attributes is added before armor, shields absorb first (shield armor 0), the rest goes to life
@@ -472,7 +473,8 @@ class SMACSimulator(BatchedMultiAgentEnv):
         enemy, edge = target[:, n:], edge[:, n:]  # rows: enemies i, columns: every unit j
         tgt = enemy.clamp(min=0).unsqueeze(-1)
         alive_j = alive.unsqueeze(1)
-        attacked_by = (target.unsqueeze(1) == self._arange_u[n:, None]).logical_and_(alive_j)  # j attacks i
+        # unit j attacks enemy i: j targets i and i is within j's weapon range
+        attacked_by = (target.unsqueeze(1) == self._arange_u[n:, None]).logical_and_(edge <= self._reach)
         near = edge <= self._scan[n:, None]
         candidate = (near | attacked_by).logical_and_(self._can_hit[n:]).logical_and_(alive_j)
         if self._has_healer:
