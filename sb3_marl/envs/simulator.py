@@ -260,6 +260,13 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self._pathing_offsets = vec([[0, 2 * ma], [0, -2 * ma], [2 * ma, 0], [-2 * ma, 0], [ma, ma], [-ma, -ma],
                                      [ma, -ma], [-ma, ma]], torch.long)
         self._arange_u = torch.arange(u_count, device=dev)
+        # enemy rows of the tables used by auto-targeting every loop
+        self._enemy_rows = self._arange_u[n:, None]
+        self._enemy_scan = self._scan[n:, None]
+        self._enemy_reach = self._reach[n:]
+        self._enemy_can_hit = self._can_hit[n:]
+        self._enemy_heals = self._heals[n:]
+        self._enemy_non_threat = self._non_threat[n:]
         self._zero = torch.zeros((), device=dev)
         self._env_index = torch.arange(self.n_envs, device=dev)
         self._jitter_keys = (torch.arange(self.step_mul * u_count, device=dev) * 0x9E3779B1) & _M32
@@ -447,7 +454,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         d_target = edge.gather(2, tgt.unsqueeze(-1)).squeeze(-1)
         in_range = engaged & (d_target <= self._reach)
 
-        self._cd = (self._cd - 1.0).clamp(min=0.0)
+        self._cd = self._cd.sub(1.0).clamp_(min=0.0)
         fire = in_range & (self._cd <= 0) & self._has_weapon
         self._cd = torch.where(fire, self._cooldown + jitter, self._cd)
         struck = self._apply_damage(fire, tgt, pos, edge)
@@ -474,17 +481,17 @@ class SMACSimulator(BatchedMultiAgentEnv):
         tgt = enemy.clamp(min=0).unsqueeze(-1)
         alive_j = alive.unsqueeze(1)
         # unit j attacks enemy i: j targets i and i is within j's weapon range
-        attacked_by = (target.unsqueeze(1) == self._arange_u[n:, None]).logical_and_(edge <= self._reach)
-        near = edge <= self._scan[n:, None]
-        candidate = (near | attacked_by).logical_and_(self._can_hit[n:]).logical_and_(alive_j)
+        attacked_by = (target.unsqueeze(1) == self._enemy_rows).logical_and_(edge <= self._reach)
+        near = edge <= self._enemy_scan
+        candidate = (near | attacked_by).logical_and_(self._enemy_can_hit).logical_and_(alive_j)
         if self._has_healer:
             damaged = (self.unit_health < self.unit_health_max).unsqueeze(1)
-            candidate |= self._heals[n:] & alive_j & damaged & near
-        score = (edge + self._non_threat[n:]).masked_fill_(~candidate, math.inf)
+            candidate |= self._enemy_heals & alive_j & damaged & near
+        score = (edge + self._enemy_non_threat).masked_fill_(~candidate, math.inf)
         best_score, best = score.min(dim=-1)
         current = score.gather(2, tgt).squeeze(-1)
         # keep a valid target within reach, unless it cannot shoot back and a threat is available
-        keep = (enemy >= 0) & (current < math.inf) & (edge.gather(2, tgt).squeeze(-1) <= self._reach[n:])
+        keep = (enemy >= 0) & (current < math.inf) & (edge.gather(2, tgt).squeeze(-1) <= self._enemy_reach)
         keep &= (current < _NON_THREAT_PENALTY) | (best_score >= _NON_THREAT_PENALTY)
         auto = torch.where(keep, enemy, best.masked_fill(best_score == math.inf, -1))
         return torch.cat([ally, auto], 1).masked_fill_(~alive, -1)
