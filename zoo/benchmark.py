@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-jobs", type=int, default=1, help="parallel jobs of the process pool")
     parser.add_argument("--scheduler-address", default=None,
                         help="Dask scheduler, e.g. tcp://host:8786 (default: a local Dask cluster)")
-    parser.add_argument("--torch-threads", type=int, default=0, help="torch threads per job (0: cores / --n-jobs)")
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch threads per job")
     parser.add_argument("--device", default="cpu", help="torch device of training and tests")
     parser.add_argument("--verbose", type=int, default=1, help="0: quiet, 1: a line per job, 2: training logs too")
     return parser
@@ -121,8 +121,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if not args.timesteps_scale > 0:
         parser.error(f"--timesteps-scale must be > 0, got {args.timesteps_scale}")
-    if args.torch_threads < 0:
-        parser.error(f"--torch-threads must be >= 0, got {args.torch_threads}")
+    if args.torch_threads < 1:
+        parser.error(f"--torch-threads must be >= 1, got {args.torch_threads}")
     if args.epsilons is not None:
         bad = [eps for eps in args.epsilons if not 0 < eps < float("inf")]
         if bad:
@@ -446,8 +446,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_args(parser, args)
-    workers = args.n_jobs if args.executor == "process" else 1
-    threads = args.torch_threads or max(1, (os.cpu_count() or 1) // workers)
+    threads = args.torch_threads
     report = print if args.verbose else (lambda line: None)
     start = time.perf_counter()
     with open_executor(args) as executor:
