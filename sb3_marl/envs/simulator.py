@@ -209,6 +209,8 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self._hit_damage = vec([[a.hit_damage(b) for b in stats] for a in stats])
         self._life_per_hit = vec([[life_damage(a.hit_damage(b), b.armor) for b in stats] for a in stats])
         self._life_per_shot = self._life_per_hit * self._n_hits[:, None]
+        self._shot_raw = self._hit_damage * self._n_hits[:, None]
+        self._double_col = (self._n_hits > 1)[:, None]
         self._radius_sum = self.unit_radius[:, None] + self.unit_radius[None, :]
         ground = np.array([not s.is_air for s in stats])
         static = np.array([s.speed == 0 for s in stats])
@@ -505,26 +507,32 @@ class SMACSimulator(BatchedMultiAgentEnv):
             life_loss = torch.zeros_like(self.unit_health).scatter_add_(1, tgt, torch.where(fire, per_shot, self._zero))
             self.unit_health = self.unit_health - life_loss
             return life_loss > 0
-        hits = (tgt.unsqueeze(-1) == self._arange_u).logical_and_(fire.unsqueeze(-1)) * self._n_hits[:, None]
-        if self._has_line:
-            hits = hits + self._line_splash(fire & self._is_line, tgt, pos)
-        if self._has_bane:
-            alive = (self.unit_health > 0).unsqueeze(1)
-            burst = (edge + self.unit_radius[:, None] <= self._bane_radius) & self._can_hit & alive
-            hits = torch.where((fire & self._is_bane).unsqueeze(-1), burst.float(), hits)
+        primary = (tgt.unsqueeze(-1) == self._arange_u).logical_and_(fire.unsqueeze(-1))  # [b, i, j]: i shoots j
+        if self._has_line or self._has_bane:
+            hits = primary * self._n_hits[:, None]
+            if self._has_line:
+                hits = hits + self._line_splash(fire & self._is_line, tgt, pos)
+            if self._has_bane:
+                alive = (self.unit_health > 0).unsqueeze(1)
+                burst = (edge + self.unit_radius[:, None] <= self._bane_radius) & self._can_hit & alive
+                hits = torch.where((fire & self._is_bane).unsqueeze(-1), burst.float(), hits)
+            active = [hits > k for k in range(2 if self._double_hits else 1)]
+            raw = hits * self._hit_damage
+        else:
+            active = [primary, primary & self._double_col] if self._double_hits else [primary]
+            raw = torch.where(primary, self._shot_raw, self._zero)
         per_hit = self._hit_damage
-        raw = hits * per_hit
         # shield left before attacker i's first hit on j: hits on one target land in unit index order
         shield_before = (self.unit_shield.unsqueeze(1) - (raw.cumsum(1) - raw)).clamp_(min=0.0)
         life_loss = torch.zeros_like(self.unit_health)
         shield_loss = torch.zeros_like(self.unit_shield)
-        for k in range(2 if self._double_hits else 1):
-            active = hits > k
+        for k, hit_k in enumerate(active):
+            if k:
+                shield_before = (shield_before - per_hit).clamp_(min=0.0)
             to_life = torch.where(shield_before > 0, (per_hit - shield_before - self._armor).clamp_(min=0.0),
                                   self._life_per_hit)
-            life_loss += (to_life * active).sum(1)
-            shield_loss += (torch.minimum(shield_before, per_hit) * active).sum(1)
-            shield_before = (shield_before - per_hit).clamp_(min=0.0)
+            life_loss += torch.where(hit_k, to_life, self._zero).sum(1)
+            shield_loss += torch.where(hit_k, torch.minimum(shield_before, per_hit), self._zero).sum(1)
         self.unit_shield = self.unit_shield - shield_loss
         self.unit_health = self.unit_health - life_loss
         return (life_loss + shield_loss) > 0
