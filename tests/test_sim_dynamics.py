@@ -56,6 +56,14 @@ def test_zealot_hits_twice_and_armor_applies_per_hit():
     assert env.unit_health[0, 1].item() == 80.0 - 14.0
 
 
+def test_mixed_weapons_breaking_a_shield_in_one_loop():
+    env = SMACSimulator("2s3z", seed=0)
+    env.unit_shield[0, 5] = 10.0  # stalker (18 vs armored) then zealot (2 x 8): 10 absorbed, 18 - 10 - 1 + 2 x 7
+    _fire(env, [0, 2], [5, 5])
+    assert env.unit_shield[0, 5].item() == 0.0
+    assert abs(env.unit_health[0, 5].item() - (80.0 - 21.0)) <= 1.0  # documented: within the armor value
+
+
 def test_stalker_bonus_against_armored_before_armor():
     env = SMACSimulator("2s3z", seed=0)
     _fire(env, [0, 1], [5, 7])  # stalker vs stalker (armored: 13 + 5) and vs zealot (light: 13)

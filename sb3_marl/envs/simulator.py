@@ -208,9 +208,9 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self._non_threat = vec(~can_hit.T * _NON_THREAT_PENALTY)
         self._hit_damage = vec([[a.hit_damage(b) for b in stats] for a in stats])
         self._life_per_hit = vec([[life_damage(a.hit_damage(b), b.armor) for b in stats] for a in stats])
-        self._life_per_shot = self._life_per_hit * self._n_hits[:, None]
-        self._shot_raw = self._hit_damage * self._n_hits[:, None]
-        self._double_col = (self._n_hits > 1)[:, None]
+        # per (shooter, target): raw damage of a shot, its number of hits, its life damage when no shield is left
+        hits_col = self._n_hits[:, None].expand(-1, u_count)
+        self._shot_table = torch.stack([self._hit_damage * hits_col, hits_col, self._life_per_hit * hits_col], -1)
         self._radius_sum = self.unit_radius[:, None] + self.unit_radius[None, :]
         ground = np.array([not s.is_air for s in stats])
         static = np.array([s.speed == 0 for s in stats])
@@ -501,26 +501,18 @@ class SMACSimulator(BatchedMultiAgentEnv):
     def _apply_damage(self, fire: torch.Tensor, tgt: torch.Tensor, pos: torch.Tensor,
                       edge: torch.Tensor) -> torch.Tensor:
         """Apply this loop's hits; return which units took damage (bool[B, U])."""
-        if not (self._has_shields or self._has_line or self._has_bane):
-            # no shield to deplete and one target per shot: each shot's life damage is a static table entry
-            per_shot = self._life_per_shot.expand(self.n_envs, -1, -1).gather(2, tgt.unsqueeze(-1)).squeeze(-1)
-            life_loss = torch.zeros_like(self.unit_health).scatter_add_(1, tgt, torch.where(fire, per_shot, self._zero))
-            self.unit_health = self.unit_health - life_loss
-            return life_loss > 0
+        if not (self._has_line or self._has_bane):
+            return self._apply_shot_damage(fire, tgt)
         primary = (tgt.unsqueeze(-1) == self._arange_u).logical_and_(fire.unsqueeze(-1))  # [b, i, j]: i shoots j
-        if self._has_line or self._has_bane:
-            hits = primary * self._n_hits[:, None]
-            if self._has_line:
-                hits = hits + self._line_splash(fire & self._is_line, tgt, pos)
-            if self._has_bane:
-                alive = (self.unit_health > 0).unsqueeze(1)
-                burst = (edge + self.unit_radius[:, None] <= self._bane_radius) & self._can_hit & alive
-                hits = torch.where((fire & self._is_bane).unsqueeze(-1), burst.float(), hits)
-            active = [hits > k for k in range(2 if self._double_hits else 1)]
-            raw = hits * self._hit_damage
-        else:
-            active = [primary, primary & self._double_col] if self._double_hits else [primary]
-            raw = torch.where(primary, self._shot_raw, self._zero)
+        hits = primary * self._n_hits[:, None]
+        if self._has_line:
+            hits = hits + self._line_splash(fire & self._is_line, tgt, pos)
+        if self._has_bane:
+            alive = (self.unit_health > 0).unsqueeze(1)
+            burst = (edge + self.unit_radius[:, None] <= self._bane_radius) & self._can_hit & alive
+            hits = torch.where((fire & self._is_bane).unsqueeze(-1), burst.float(), hits)
+        active = [hits > k for k in range(2 if self._double_hits else 1)]
+        raw = hits * self._hit_damage
         per_hit = self._hit_damage
         # shield left before attacker i's first hit on j: hits on one target land in unit index order
         shield_before = (self.unit_shield.unsqueeze(1) - (raw.cumsum(1) - raw)).clamp_(min=0.0)
@@ -536,6 +528,33 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self.unit_shield = self.unit_shield - shield_loss
         self.unit_health = self.unit_health - life_loss
         return (life_loss + shield_loss) > 0
+
+    def _apply_shot_damage(self, fire: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        """Damage of single-target shots (no splash), summed per target: shields absorb first, then life armor.
+
+        Exact when the hits landing on one target in one loop have equal damage (one attacker, or attackers of one
+        type); for mixed weapons the shield-breaking hit is located as if every hit had the mean damage, which can
+        shift the life damage by the target's armor (1).
+        """
+        per_shot = torch.where(fire.unsqueeze(-1), self._shot_table.expand(self.n_envs, -1, -1, -1).gather(
+            2, tgt[:, :, None, None].expand(-1, -1, 1, 3)).squeeze(2), self._zero)  # [B, U, 3]
+        raw, n_hits, no_shield_life = torch.zeros_like(per_shot).scatter_add_(
+            1, tgt.unsqueeze(-1).expand(-1, -1, 3), per_shot).unbind(-1)
+        if not self._has_shields:
+            self.unit_health = self.unit_health - no_shield_life
+            return no_shield_life > 0
+        shield = self.unit_shield
+        mean_hit = raw / n_hits.clamp(min=1.0)
+        absorbed = torch.minimum((shield / mean_hit.clamp(min=1e-6)).floor_(), n_hits)  # hits stopped by the shield
+        left = shield - absorbed * mean_hit  # shield met by the next hit
+        breaking = (left > 0) & (absorbed < n_hits)
+        life = (torch.where(breaking, (mean_hit - left - self._armor).clamp(min=0.0), self._zero)
+                + (n_hits - absorbed - breaking.float()) * (mean_hit - self._armor).clamp(min=0.5))
+        life = torch.where(shield > 0, life, no_shield_life)
+        shield_loss = torch.minimum(shield, raw)
+        self.unit_shield = shield - shield_loss
+        self.unit_health = self.unit_health - life
+        return (life + shield_loss) > 0
 
     def _line_splash(self, firing: torch.Tensor, tgt: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """Extra hits of Colossus lances: units crossing a 2.8 x 0.3 line centred on the target, across the shot."""
