@@ -216,7 +216,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         static = np.array([s.speed == 0 for s in stats])
         share = np.where(static[None, :], 1.0, 0.5) * (ground[:, None] & ground[None, :] & ~static[:, None])
         np.fill_diagonal(share, 0.0)
-        self._push_share = vec(share)
+        self._neg_push_share = vec(-share)  # negated: multiplies the (negative) overlap edge distance
         self._ground_target = vec(ground, torch.bool)
 
         self._spawn_pos = vec(np.concatenate([spawn.ally_positions, spawn.enemy_positions]))
@@ -467,7 +467,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         if self._has_bane:
             self.unit_health = self.unit_health.masked_fill(fire & self._is_bane, 0.0)
 
-        self._move(alive, engaged, in_range, tgt, d_target, dist)
+        self._move(alive, engaged, in_range, tgt, d_target, dist, edge)
         self._regenerate(struck)
         dead = self.unit_health <= 0
         self.unit_health = self.unit_health.clamp(min=0.0)
@@ -581,10 +581,10 @@ class SMACSimulator(BatchedMultiAgentEnv):
         return amount > 0
 
     def _move(self, alive: torch.Tensor, engaged: torch.Tensor, in_range: torch.Tensor, tgt: torch.Tensor,
-              d_target: torch.Tensor, dist: torch.Tensor) -> None:
+              d_target: torch.Tensor, dist: torch.Tensor, edge: torch.Tensor) -> None:
         """Walk toward targets, move points and attack points; separate overlaps; respect the pathing grid.
 
-        Overlaps are measured at the start of the loop (``dist`` between units i and j).
+        Overlaps are measured at the start of the loop (``dist`` and ``edge`` distances between units i and j).
         """
         pos = self.unit_pos
         walk = self._walking & ~engaged
@@ -598,10 +598,9 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self._walking = self._walking & ~arrived
         # push overlapping ground units apart (half the overlap each, all of it against a static unit):
         # sum_j push_ij (p_i - p_j) = p_i sum_j push_ij - (push @ p)_i
-        alive_f = alive.float()
-        push = (self._radius_sum - dist).clamp_(min=0.0).mul_(self._push_share).div_(dist.clamp(min=1e-6))
-        push = push.mul_(alive_f.unsqueeze(2)).mul_(alive_f.unsqueeze(1))
-        shove = pos * push.sum(2, keepdim=True) - torch.bmm(push, pos)
+        alive_f = alive.float().unsqueeze(-1)
+        push = edge.clamp(max=0.0).mul_(self._neg_push_share).div_(dist.clamp(min=1e-6)).mul_(alive_f.mT)
+        shove = (pos * push.sum(2, keepdim=True) - torch.bmm(push, pos)).mul_(alive_f)
         heading = vec / length.clamp(min=1e-6).unsqueeze(-1)
         if self._path_dist is not None:
             heading = self._path_heading(pos, pos + vec, heading)
