@@ -60,10 +60,14 @@ class BatchedMultiAgentEnv(ABC):
 
     @abstractmethod
     def get_stats(self) -> dict[str, float]:
-        """SMAC's statistics summed over the batch: battles_won, battles_game, battles_draw, win_rate, timeouts, restarts."""
+        """SMAC's statistics summed over the batch.
+
+        Keys: battles_won, battles_game, battles_draw, win_rate, timeouts, restarts.
+        """
 
     def close(self) -> None:
         """Release resources (processes of the SC2 backend); a no-op for the simulator."""
+        return None
 
     def render(self, mode: str = "rgb_array", env_index: int = 0) -> np.ndarray | None:
         """An (H, W, 3) uint8 frame of env ``env_index`` (only ``"rgb_array"`` is supported by default)."""
