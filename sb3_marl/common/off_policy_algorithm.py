@@ -356,7 +356,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         total_timesteps: int,
         callback: MaybeCallback = None,
         log_interval: int = 4,
-        tb_log_name: str = "run",
+        tb_log_name: str | None = None,
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfOffPolicy:
@@ -366,16 +366,17 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         :param total_timesteps: env steps, summed over the ``n_envs`` envs.
         :param callback: a callback, a list of callbacks or a function ``f(locals, globals) -> bool``.
         :param log_interval: dump the logs every this many finished episodes.
-        :param tb_log_name: run name under ``tensorboard_log``.
+        :param tb_log_name: run name under ``tensorboard_log`` (None: the class name, e.g. ``QMIX``).
         :param reset_num_timesteps: start counting from zero (False continues the previous run and its logs).
         :param progress_bar: show a tqdm/rich progress bar.
         """
         total_timesteps, callback = self._setup_learn(
-            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+            total_timesteps, callback, reset_num_timesteps, tb_log_name or type(self).__name__, progress_bar
         )
         callback.on_training_start(locals(), globals())
         train_freq = self.train_freq or self.env.n_envs
         while self.num_timesteps < total_timesteps:
+            self._before_rollout()
             rollout = self.collect_episodes(callback, train_freq, log_interval)
             if not rollout.continue_training:
                 break
@@ -384,6 +385,9 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
                 self._update_target_if_due()
         callback.on_training_end()
         return self
+
+    def _before_rollout(self) -> None:
+        """Called by ``learn`` before each rollout (nothing by default; alternating training switches phases here)."""
 
     # ------------------------------------------------------------------ replay persistence
     def save_replay_buffer(self, path: str | Path) -> Path:

@@ -19,17 +19,14 @@ file (``save_replay_buffer`` saves the victim's).
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, TypeVar
-
-from stable_baselines3.common.type_aliases import MaybeCallback
+from typing import Any
 
 from sb3_marl.adversaries.adversary_env import AdversaryEnv
 from sb3_marl.attacks.learned import LearnedAttack
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
+from sb3_marl.common.off_policy_algorithm import RolloutReturn
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.robust.fgsm import RobustQMIXFGSM
-
-SelfAlternating = TypeVar("SelfAlternating", bound="AlternatingAdversarialQMIX")
 
 
 class AlternatingAdversarialQMIX(RobustQMIXFGSM):
@@ -135,36 +132,15 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         self.logger.record("adversary/total_timesteps", self.adversary.num_timesteps)
         self.logger.record("adversary/phases", self._n_adversary_phases)
 
-    def learn(
-        self: SelfAlternating,
-        total_timesteps: int,
-        callback: MaybeCallback = None,
-        log_interval: int = 4,
-        tb_log_name: str | None = None,
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> SelfAlternating:
-        """Alternate victim and adversary phases until the victim has taken ``total_timesteps`` env steps.
+    def _before_rollout(self) -> None:
+        """Run an adversary phase when the current victim phase has used up its budget."""
+        if self._victim_phase_progress >= self.victim_phase_timesteps:
+            self.train_adversary(self.adversary_phase_timesteps)
+            self._start_rollout()
 
-        Arguments as in :meth:`~sb3_marl.common.off_policy_algorithm.OffPolicyMultiAgentAlgorithm.learn`; callbacks
-        see the victim's steps only.
-        """
-        total_timesteps, callback = self._setup_learn(
-            total_timesteps, callback, reset_num_timesteps, tb_log_name or type(self).__name__, progress_bar
-        )
-        callback.on_training_start(locals(), globals())
-        train_freq = self.train_freq or self.env.n_envs
-        while self.num_timesteps < total_timesteps:
-            if self._victim_phase_progress >= self.victim_phase_timesteps:
-                self.train_adversary(self.adversary_phase_timesteps)
-                self._start_rollout()
-            start = self.num_timesteps
-            rollout = self.collect_episodes(callback, train_freq, log_interval)
-            self._victim_phase_progress += self.num_timesteps - start
-            if not rollout.continue_training:
-                break
-            if self.num_timesteps >= self.learning_starts and self.replay_buffer.can_sample(self.batch_size):
-                self.train(self.gradient_steps, self.batch_size)
-                self._update_target_if_due()
-        callback.on_training_end()
-        return self
+    def collect_episodes(self, *args: Any, **kwargs: Any) -> RolloutReturn:
+        """Collect as QMIX does and count the victim steps towards the current victim phase."""
+        start = self.num_timesteps
+        rollout = super().collect_episodes(*args, **kwargs)
+        self._victim_phase_progress += self.num_timesteps - start
+        return rollout
