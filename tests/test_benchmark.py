@@ -169,3 +169,14 @@ def test_a_failed_training_skips_its_dependents_and_keeps_the_rest(monkeypatch):
     assert list(log.models) == [("3m", "fgsm", 0)]
     assert len(log.failures) == 2
     assert "diverged" in log.failures[0] and "not run, its qmix model failed" in log.failures[1]
+
+
+def test_dask_executor_runs_the_jobs(first_run, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    root, _, first = first_run
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+    with cluster:
+        results = _run(root / "logs", tmp_path / "out", "--methods", "qmix", "--attacks", "none", "fgsm",
+                       "--executor", "dask", "--scheduler-address", cluster.scheduler_address)
+    assert results["counts"]["models_reused"] == 1 and results["counts"]["cells_computed"] == 2
+    assert results["table"] == [row for row in first["table"] if row["method"] == "qmix" and row["attack"] != "random"]

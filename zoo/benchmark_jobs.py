@@ -281,7 +281,7 @@ def learned_adversary(job: CellJob, victim: Any) -> tuple[Any, dict[str, Any]]:
 
     path = attacker_path(job)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(path.with_suffix(".lock")):  # cells with other M share the attacker: train it once
+    with FileLock(path.with_name(f".{path.name}.lock")):  # cells with other M share the attacker: train it once
         if path.is_file():
             return BaseMultiAgentAlgorithm.load(path, device=job.device), {"path": str(path), "trained": False,
                                                                             "wall_s": 0.0}
