@@ -36,13 +36,17 @@ setup(
         "rich",
         "matplotlib>=3.7",
         "imageio>=2.30",
+        "imageio-ffmpeg",  # MP4 replays; ships its own ffmpeg binary inside the wheel
         "pandas",
+        "filelock",
     ],
     extras_require={
         "dev": ["pytest>=7", "pytest-timeout", "ruff", "mypy", "psycopg2-binary"],
         # oxwhirl's SMAC from Git (needs a StarCraft II install); never the PyPI name "smac" (SMAC3).
         "smac": ["SMAC @ git+https://github.com/oxwhirl/smac.git"],
         "postgres": ["psycopg2-binary"],
+        # zoo/benchmark.py --executor dask (a Dask cluster, e.g. dask_jobqueue.SLURMCluster)
+        "cluster": ["dask[distributed]"],
     },
     entry_points={
         "console_scripts": [

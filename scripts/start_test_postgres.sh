@@ -47,3 +47,4 @@ if ! "${RUN_AS[@]}" "$BIN/createdb" -h 127.0.0.1 -p "$PORT" -U postgres "$DB" >&
 fi
 say "server on 127.0.0.1:$PORT, data in $DATA (stop: ${RUN_AS[*]} $BIN/pg_ctl -D $DATA/data stop)"
 echo "export SB3_MARL_TEST_POSTGRES_URL=postgresql+psycopg2://postgres@127.0.0.1:$PORT/$DB"
+echo "export SB3_MARL_TEST_POSTGRES_STOP='${RUN_AS[*]} $BIN/pg_ctl -D $DATA/data -m fast stop'"
