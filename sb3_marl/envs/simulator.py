@@ -37,7 +37,6 @@ envs is needed.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -79,6 +78,7 @@ IGNORED_KWARGS = ("difficulty", "game_version", "replay_dir", "replay_prefix", "
 _SHIELD_REGEN_DELAY = 10.0 * LOOPS_PER_SECOND  # game loops without damage before shields regenerate
 _SHIELD_REGEN_RATE = 2.0 / LOOPS_PER_SECOND  # shield per game loop
 _NON_THREAT_PENALTY = 1000.0  # added to the distance of targets that cannot shoot back
+_NO_CANDIDATE = 1e8  # scores at or above this mark units that are not candidate targets
 _M32 = 0xFFFFFFFF
 
 
@@ -133,6 +133,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self.obs_high = torch.as_tensor(high, device=self.device)
         self._build_static_tables()
         self._allocate_state()
+        self._advance = self._advance_eager
         first_seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else int(seed)
         self._seed = first_seed
         self.reset(seed=first_seed)
@@ -208,9 +209,14 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self._non_threat = vec(~can_hit.T * _NON_THREAT_PENALTY)
         self._hit_damage = vec([[a.hit_damage(b) for b in stats] for a in stats])
         self._life_per_hit = vec([[life_damage(a.hit_damage(b), b.armor) for b in stats] for a in stats])
-        # per (shooter, target): raw damage of a shot, its number of hits, its life damage when no shield is left
+        # per (shooter, target), row i * U + j: raw damage of a shot, its number of hits, its life damage when no
+        # shield is left (only the last column on maps without shields); the extra last row is "no shot"
         hits_col = self._n_hits[:, None].expand(-1, u_count)
-        self._shot_table = torch.stack([self._hit_damage * hits_col, hits_col, self._life_per_hit * hits_col], -1)
+        shot = torch.stack([self._hit_damage * hits_col, hits_col, self._life_per_hit * hits_col], -1)
+        shot = shot.reshape(u_count * u_count, 3)[:, (0 if self._has_shields else 2):]
+        self._shot_rows = torch.cat([shot, shot.new_zeros(1, shot.shape[1])])
+        self._shot_row_offset = torch.arange(u_count, device=dev) * u_count
+        self._all_armed = all(s.has_weapon for s in stats)
         self._radius_sum = self.unit_radius[:, None] + self.unit_radius[None, :]
         ground = np.array([not s.is_air for s in stats])
         static = np.array([s.speed == 0 for s in stats])
@@ -335,16 +341,19 @@ class SMACSimulator(BatchedMultiAgentEnv):
     @torch.no_grad()
     def step(self, actions: torch.Tensor) -> StepReturn:
         """Advance every env by one agent step (``step_mul`` game loops); see the base class for shapes."""
-        actions = self._check_actions(actions)
+        return self._advance(self._check_actions(actions))
+
+    def _advance_eager(self, actions: torch.Tensor) -> StepReturn:
+        """The body of :meth:`step` after the action check (compiled into ``self._advance`` when ``compile``)."""
         self._last_action = torch.nn.functional.one_hot(actions, self.n_actions).float()
         self._apply_orders(actions)
         jitter = ((_mix32(self._uniform_bits()[:, None] ^ self._jitter_keys) & 3) - 1).float()
-        jitter = jitter.view(self.n_envs, self.step_mul, self.n_units)
+        restart = (jitter.view(self.n_envs, self.step_mul, self.n_units) + self._cooldown).unbind(1)
         self.unit_attack_target = torch.full_like(self._target, -1)
         if self.params.attack == "ally_group":
             self._aim_at_allies()
         for loop in range(self.step_mul):
-            self._game_loop(jitter[:, loop])
+            self._game_loop(restart[loop])
         self._env_tick += 1
         self.episode_steps += 1
         reward, terminated, info = self._reward_and_termination()
@@ -444,8 +453,11 @@ class SMACSimulator(BatchedMultiAgentEnv):
         centre = (self.unit_pos[:, : self.n_agents] * alive).sum(1) / alive.sum(1).clamp(min=1)
         self._goal[:, self.n_agents:] = centre[:, None, :]
 
-    def _game_loop(self, jitter: torch.Tensor) -> None:
-        """One SC2 game loop (1/16 game-second) for all units of all envs."""
+    def _game_loop(self, restart: torch.Tensor) -> None:
+        """One SC2 game loop (1/16 game-second) for all units of all envs.
+
+        :param restart: weapon cooldown (game loops) of units that fire in this loop, jitter included: float[B, U].
+        """
         pos, health = self.unit_pos, self.unit_health
         alive = health > 0
         dist = _pairwise_distance(pos, pos)  # [B, U, U]
@@ -457,8 +469,10 @@ class SMACSimulator(BatchedMultiAgentEnv):
         in_range = engaged & (d_target <= self._reach)
 
         self._cd = self._cd.sub(1.0).clamp_(min=0.0)
-        fire = in_range & (self._cd <= 0) & self._has_weapon
-        self._cd = torch.where(fire, self._cooldown + jitter, self._cd)
+        fire = in_range & (self._cd <= 0)
+        if not self._all_armed:
+            fire &= self._has_weapon
+        self._cd = torch.where(fire, restart, self._cd)
         struck = self._apply_damage(fire, tgt, pos, edge)
         acted = fire
         if self._has_healer:
@@ -473,12 +487,14 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self.unit_health = self.unit_health.clamp(min=0.0)
         if self._has_shields:
             self.unit_shield = self.unit_shield.masked_fill(dead, 0.0)
-        self._target = target.masked_fill(dead, -1)
+        self._target = target.masked_fill(dead | dead.gather(1, tgt), -1)  # dead units neither have nor are targets
 
     def _acquire(self, alive: torch.Tensor, edge: torch.Tensor) -> torch.Tensor:
-        """Targets after this loop's auto-targeting of the attack-moving enemies; allies only drop dead targets."""
+        """Targets after this loop's auto-targeting of the attack-moving enemies (allies keep their orders).
+
+        ``self._target`` never names a dead unit and dead units have no target (:meth:`_game_loop` clears both).
+        """
         n, target = self.n_agents, self._target
-        ally = target[:, :n].masked_fill(~alive.gather(1, target[:, :n].clamp(min=0)), -1)
         enemy, edge = target[:, n:], edge[:, n:]  # rows: enemies i, columns: every unit j
         tgt = enemy.clamp(min=0).unsqueeze(-1)
         alive_j = alive.unsqueeze(1)
@@ -489,14 +505,16 @@ class SMACSimulator(BatchedMultiAgentEnv):
         if self._has_healer:
             damaged = (self.unit_health < self.unit_health_max).unsqueeze(1)
             candidate |= self._enemy_heals & alive_j & damaged & near
-        score = (edge + self._enemy_non_threat).masked_fill_(~candidate, math.inf)
+        # non-candidates score >= _NO_CANDIDATE (arithmetic: torch.where is slow on large CPU tensors)
+        score = (edge + self._enemy_non_threat).add_(candidate.logical_not_().float().mul_(2 * _NO_CANDIDATE))
         best_score, best = score.min(dim=-1)
-        current = score.gather(2, tgt).squeeze(-1)
         # keep a valid target within reach, unless it cannot shoot back and a threat is available
-        keep = (enemy >= 0) & (current < math.inf) & (edge.gather(2, tgt).squeeze(-1) <= self._enemy_reach)
-        keep &= (current < _NON_THREAT_PENALTY) | (best_score >= _NON_THREAT_PENALTY)
-        auto = torch.where(keep, enemy, best.masked_fill(best_score == math.inf, -1))
-        return torch.cat([ally, auto], 1).masked_fill_(~alive, -1)
+        current_limit = torch.where(best_score >= _NON_THREAT_PENALTY, _NO_CANDIDATE, _NON_THREAT_PENALTY)
+        alive_i = alive[:, n:]
+        keep = (score.gather(2, tgt).squeeze(-1) < current_limit).logical_and_(enemy >= 0).logical_and_(
+            edge.gather(2, tgt).squeeze(-1) <= self._enemy_reach).logical_and_(alive_i)
+        auto = torch.where(keep, enemy, torch.where((best_score < _NO_CANDIDATE).logical_and_(alive_i), best, -1))
+        return torch.cat([target[:, :n], auto], 1)
 
     def _apply_damage(self, fire: torch.Tensor, tgt: torch.Tensor, pos: torch.Tensor,
                       edge: torch.Tensor) -> torch.Tensor:
@@ -536,13 +554,14 @@ class SMACSimulator(BatchedMultiAgentEnv):
         type); for mixed weapons the shield-breaking hit is located as if every hit had the mean damage, which can
         shift the life damage by the target's armor (1).
         """
-        per_shot = torch.where(fire.unsqueeze(-1), self._shot_table.expand(self.n_envs, -1, -1, -1).gather(
-            2, tgt[:, :, None, None].expand(-1, -1, 1, 3)).squeeze(2), self._zero)  # [B, U, 3]
+        row = torch.where(fire, self._shot_row_offset + tgt, len(self._shot_rows) - 1)
+        if not self._has_shields:
+            life = torch.zeros_like(self.unit_health).scatter_add_(1, tgt, self._shot_rows.view(-1).take(row))
+            self.unit_health = self.unit_health - life
+            return life > 0
+        per_shot = self._shot_rows.index_select(0, row.view(-1)).view(self.n_envs, self.n_units, 3)
         raw, n_hits, no_shield_life = torch.zeros_like(per_shot).scatter_add_(
             1, tgt.unsqueeze(-1).expand(-1, -1, 3), per_shot).unbind(-1)
-        if not self._has_shields:
-            self.unit_health = self.unit_health - no_shield_life
-            return no_shield_life > 0
         shield = self.unit_shield
         mean_hit = raw / n_hits.clamp(min=1.0)
         absorbed = torch.minimum((shield / mean_hit.clamp(min=1e-6)).floor_(), n_hits)  # hits stopped by the shield
@@ -634,6 +653,8 @@ class SMACSimulator(BatchedMultiAgentEnv):
         return out
 
     def _regenerate(self, struck: torch.Tensor) -> None:
+        if not (self._has_shields or self._has_regen or self._has_healer):
+            return
         alive = self.unit_health > 0
         if self._has_shields:
             self._since_damage = torch.where(struck, 0.0, self._since_damage + 1.0)
