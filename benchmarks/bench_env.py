@@ -2,6 +2,7 @@
 
     python benchmarks/bench_env.py                       # 3m and 2s3z, n_envs 1, 8, 64, 1024, CPU
     python benchmarks/bench_env.py --device cuda --maps 3m --n-envs 1024 8192
+    python benchmarks/bench_env.py --compile --maps 3m --n-envs 1 1024   # torch.compile'd step (slow first step)
 
 Actions are sampled on the device from the availability masks; finished envs are reset in place.  Prints one line
 per (map, n_envs) with env-steps/s (n_envs x steps / wall time) and the process's peak resident memory.
@@ -18,9 +19,10 @@ import torch
 from sb3_marl.envs import SMACSimulator
 
 
-def bench(map_name: str, n_envs: int, n_steps: int, device: str, seed: int) -> float:
-    """Env-steps per second of ``n_steps`` batched steps of ``n_envs`` envs (after 5 warm-up steps)."""
-    env = SMACSimulator(map_name, n_envs=n_envs, device=device, seed=seed)
+def bench(map_name: str, n_envs: int, n_steps: int, device: str, seed: int, compile: bool = False) -> float:
+    """Env-steps per second of ``n_steps`` batched steps of ``n_envs`` envs (after 5 warm-up steps, which include
+    the compilation when ``compile``)."""
+    env = SMACSimulator(map_name, n_envs=n_envs, device=device, seed=seed, compile=compile)
     gen = torch.Generator(device=device).manual_seed(seed)
     _, _, avail = env.reset()
 
@@ -51,12 +53,14 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="torch device")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true", help="SMACSimulator(compile=True): torch.compile'd step")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__} steps={args.steps}")
+    print(f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__} steps={args.steps} "
+          f"compile={args.compile}")
     for map_name in args.maps:
         for n_envs in args.n_envs:
-            rate = bench(map_name, n_envs, args.steps, args.device, args.seed)
+            rate = bench(map_name, n_envs, args.steps, args.device, args.seed, args.compile)
             peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             line = f"{map_name:>10} n_envs={n_envs:>6}  {rate:>12,.0f} env-steps/s  peak RSS {peak_mib:,.0f} MiB"
             if args.device.startswith("cuda"):

@@ -230,3 +230,14 @@ def test_enemies_walk_around_walls():
     for _ in range(25):
         env.step(stop)
     assert (env.unit_health[0, :2] < env.unit_health_max[:2]).any() or (env.unit_shield[0, :2] < 150).any()
+
+
+@pytest.mark.slow
+def test_compiled_step_matches_eager():
+    """compile=True runs the same dynamics (a torch.compile'd step; equal up to float rounding)."""
+    eager, compiled = (SMACSimulator("2s3z", n_envs=4, seed=5, compile=flag) for flag in (False, True))
+    for _ in range(12):
+        actions = eager.get_avail_actions().float().argmax(-1)  # highest available index: attack when possible
+        out_e, out_c = eager.step(actions), compiled.step(actions)
+        for a, b in zip(out_e[:5], out_c[:5]):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
