@@ -9,15 +9,6 @@ from sb3_marl.envs.units import life_damage, unit_stats
 B = torch.tensor
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors run fastest on one thread (and other test runs share the cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _fire(env, shooters, targets):
     """Make units ``shooters`` hit ``targets`` once in env 0 (one game loop's worth of shots)."""
     fire = torch.zeros(1, env.n_units, dtype=torch.bool)

@@ -20,15 +20,6 @@ SPEC_MAX_REWARD = {"3m": 365, "2m_vs_1z": 360, "3s_vs_3z": 680, "2s3z": 1020, "M
                    "so_many_baneling": 1480, "6h_vs_8z": 1480, "2s_vs_1sc": 510, "1c3s5z": 1870}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors run fastest on one thread (and other test runs share the cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_registry_has_the_23_maps():
     assert sorted(MAP_NAMES) == sorted(SPEC_SIZES)
 

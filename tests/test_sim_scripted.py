@@ -4,21 +4,11 @@ The scripts read the simulator's unit tensors directly (positions, the zealot's 
 test probes, not agents.
 """
 
-import pytest
 import torch
 
 from sb3_marl.envs import SMACSimulator
 
 N_EPISODES = 32
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors run fastest on one thread (and other test runs share the cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _finish(avail, actions):

@@ -2,18 +2,8 @@
 
 import numpy as np
 import pytest
-import torch
 
 from sb3_marl.envs import StarCraft2SimEnv
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors run fastest on one thread (and other test runs share the cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_pymarl_style_loop_runs_unchanged():
