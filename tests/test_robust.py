@@ -145,6 +145,23 @@ def test_robust_fgsm_acts_and_trains_on_perturbed_observations():
     assert torch.equal(acting, model.attack.perturb(model.policy, obs, avail, last, hidden))
 
 
+@pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
+def test_robust_fgsm_loss_mixes_perturbed_and_clean_td_losses(weight):
+    model = RobustQMIXFGSM(toy_env(), epsilon=0.3, clean_loss_weight=weight, **SMALL)
+    model.learn(200)
+    batch = model.replay_buffer.sample(8)
+    loss, _ = model._compute_loss(batch)
+    perturbed_loss, _ = QMIX._td_loss(model, batch)  # QMIX's loss on _training_observations: the perturbed ones
+    clean_loss, _ = QMIX._td_loss(model, {**batch, "obs_perturbed": batch["obs"]})
+    assert not torch.isclose(perturbed_loss, clean_loss)
+    torch.testing.assert_close(loss, (1 - weight) * perturbed_loss + weight * clean_loss)
+
+
+def test_robust_fgsm_rejects_a_clean_loss_weight_outside_0_1():
+    with pytest.raises(ValueError, match="clean_loss_weight=1.5"):
+        RobustQMIXFGSM(toy_env(), clean_loss_weight=1.5, **SMALL)
+
+
 def test_robust_fgsm_attack_choices_and_errors():
     env = toy_env()
     assert isinstance(RobustQMIXFGSM(env, epsilon=0.1, attack="pgd", **SMALL).attack, PGD)
