@@ -85,7 +85,7 @@ def closest_choice(value: str, choices: Iterable[str], what: str) -> str:
     choices = list(choices)
     if value in choices:
         return value
-    close = difflib.get_close_matches(value, choices, n=1)
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.4)  # short names: '3n' ~ '3m' scores 0.5
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise SystemExit(f"Unknown {what} {value!r}.{hint} Allowed: {', '.join(choices)}")
 
