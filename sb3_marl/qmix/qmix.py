@@ -17,6 +17,16 @@ OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
 }
 
 
+def previous_actions_onehot(actions: torch.Tensor, n_actions: int) -> torch.Tensor:
+    """One-hot of the action taken *before* each step of whole episodes: float[B, T, N, A], zeros at step 0.
+
+    :param actions: int64[B, T, N] actions of a batch of episodes.
+    :param n_actions: number of actions ``A``.
+    """
+    onehot = torch.nn.functional.one_hot(actions, n_actions).float()
+    return torch.cat([torch.zeros_like(onehot[:, :1]), onehot[:, :-1]], dim=1)
+
+
 class QMIX(OffPolicyMultiAgentAlgorithm):
     """QMIX: recurrent agents with shared weights trained end-to-end through a monotonic mixer.
 
@@ -160,13 +170,12 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         policy = self.policy
         obs = self._training_observations(batch)
         actions = batch["actions"]
-        last_action = torch.nn.functional.one_hot(actions, policy.n_actions).float()
-        last_action = torch.cat([torch.zeros_like(last_action[:, :1]), last_action[:, :-1]], dim=1)
+        last_action = previous_actions_onehot(actions, policy.n_actions)
         q = policy.q_values_sequence(obs, last_action)
         q_taken = q[:, :-1].gather(-1, actions[:, :-1].unsqueeze(-1)).squeeze(-1)
         q_tot = policy.mix(q_taken, batch["state"][:, :-1])
         with torch.no_grad():
-            target_q_tot = self._bootstrap_values(batch, last_action, q.detach())
+            target_q_tot = self._bootstrap_values(batch, obs, last_action, q.detach())
             targets = self._targets(batch, target_q_tot)
         mask = batch["filled"][:, :-1].float()
         if q_tot.dim() == 3:  # no mixer: one value per agent
@@ -181,12 +190,17 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         }
 
     def _bootstrap_values(
-        self, batch: dict[str, torch.Tensor], last_action: torch.Tensor, q_online: torch.Tensor
+        self, batch: dict[str, torch.Tensor], obs: torch.Tensor, last_action: torch.Tensor, q_online: torch.Tensor
     ) -> torch.Tensor:
         """Target-network ``Q_tot`` at steps ``1..T`` with the greedy available action: float[B, T] ([B, T, N]
-        without a mixer)."""
+        without a mixer).
+
+        :param obs: the training observations float[B, T+1, N, O] (``_training_observations``).
+        :param last_action: the previous actions one-hot, float[B, T+1, N, A].
+        :param q_online: the online Q-values float[B, T+1, N, A] (double Q picks the action with them).
+        """
         policy = self.policy
-        target_q = policy.q_values_sequence(self._training_observations(batch), last_action, target=True)[:, 1:]
+        target_q = policy.q_values_sequence(obs, last_action, target=True)[:, 1:]
         avail = batch["avail_actions"][:, 1:]
         avail = avail | ~avail.any(dim=-1, keepdim=True)  # padding steps have no available action
         chooser = q_online[:, 1:] if self.double_q else target_q

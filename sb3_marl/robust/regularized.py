@@ -10,6 +10,7 @@ import torch
 from sb3_marl.attacks import PGD, BaseAttack
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.qmix import QMIX
+from sb3_marl.qmix.qmix import previous_actions_onehot
 from sb3_marl.robust.fgsm import RobustQMIXFGSM
 from sb3_marl.robust.regularizer import hidden_before_steps, hinge_regularizer
 from sb3_marl.robust.schedules import SaveableSchedule, StepSchedule, make_schedule, schedule_to_dict
@@ -111,8 +112,7 @@ class RegularizedQMIX(RobustQMIXFGSM):
         """``L_reg`` of a sampled batch of episodes (see the class docstring); differentiable w.r.t. the policy."""
         policy = self.policy
         actions = batch["actions"]
-        last_action = torch.nn.functional.one_hot(actions, policy.n_actions).float()
-        last_action = torch.cat([torch.zeros_like(last_action[:, :1]), last_action[:, :-1]], dim=1)
+        last_action = previous_actions_onehot(actions, policy.n_actions)
         hidden = hidden_before_steps(
             policy, self._training_observations(batch), last_action, policy.initial_hidden(actions.shape[0])
         )
