@@ -28,9 +28,7 @@ from sb3_marl import ATLAQMIX, PAADQMIX, QMIX, train_attacker
 from sb3_marl.attacks import FGSM, BaseAttack
 from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.envs.make_env import make_env
-
-#: the paper's budget per map (0.05 on 2s3z, 0.2 elsewhere)
-PAPER_EPSILON = {"2s3z": 0.05}
+from zoo.enjoy import paper_epsilon
 
 
 def parse_args() -> argparse.Namespace:
@@ -82,7 +80,7 @@ def learned_attacks(model: QMIX, epsilon: float, args: argparse.Namespace, name:
 
 def main() -> None:
     args = parse_args()
-    epsilon = args.epsilon if args.epsilon is not None else PAPER_EPSILON.get(args.map, 0.2)
+    epsilon = args.epsilon if args.epsilon is not None else paper_epsilon(args.map)
     common = {"n_envs": args.n_envs, "seed": args.seed, "device": args.device}
     print(f"map {args.map}, epsilon {epsilon}, {args.n_eval_episodes} test episodes per cell")
 

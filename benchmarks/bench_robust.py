@@ -22,9 +22,7 @@ from sb3_marl import QMIX, RegularizedQMIX, RobustQMIXFGSM
 from sb3_marl.attacks import FGSM, PGD, BaseAttack, RandomNoise
 from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.envs.make_env import make_env
-
-#: the paper's budget per map (0.05 on 2s3z, 0.2 elsewhere)
-PAPER_EPSILON = {"2s3z": 0.05}
+from zoo.enjoy import paper_epsilon
 
 
 def parse_args() -> argparse.Namespace:
@@ -81,7 +79,7 @@ def make_test_attacks(
 
 def main() -> None:
     args = parse_args()
-    epsilon = args.epsilon if args.epsilon is not None else PAPER_EPSILON.get(args.map, 0.2)
+    epsilon = args.epsilon if args.epsilon is not None else paper_epsilon(args.map)
     print(f"map={args.map} epsilon={epsilon} qmix_steps={args.qmix_steps} robust_steps={args.robust_steps}")
     models = train_models(args, epsilon)
     env = make_env(args.map, n_envs=min(args.n_eval_episodes, 32), seed=args.seed + 1, device=models["FGSM"].device)
