@@ -165,6 +165,11 @@ class BaseAttack(ABC):
             perturbed = torch.maximum(torch.minimum(perturbed, high), low)
         return perturbed
 
+    def random_point(self, obs: torch.Tensor) -> torch.Tensor:
+        """A uniform random point of the ε-ball around ``obs`` (from the attack's generator), then :meth:`project`."""
+        noise = torch.rand(obs.shape, generator=self.generator(obs.device), device=obs.device, dtype=obs.dtype)
+        return self.project(obs, (2 * noise - 1) * self.epsilon)
+
     def get_params(self) -> dict[str, Any]:
         """JSON-able settings from which :func:`sb3_marl.attacks.make_attack` rebuilds this attack."""
         agents = self.attacked_agents

@@ -217,10 +217,7 @@ class PGD(GradientAttack):
         target_actions: torch.Tensor | None,
     ) -> torch.Tensor:
         greedy = self._prepare(policy, obs, avail_actions, last_action_onehot, hidden, target_actions)
-        perturbed = obs
-        if self.random_start:
-            noise = torch.rand(obs.shape, generator=self.generator(obs.device), device=obs.device, dtype=obs.dtype)
-            perturbed = self.project(obs, (2 * noise - 1) * self.epsilon)
+        perturbed = self.random_point(obs) if self.random_start else obs
         for _ in range(self.n_steps):
             gradient = self.objective_gradient(
                 policy, perturbed, avail_actions, last_action_onehot, hidden, greedy, target_actions

@@ -25,5 +25,4 @@ class RandomNoise(BaseAttack):
         state: torch.Tensor | None,
         target_actions: torch.Tensor | None,
     ) -> torch.Tensor:
-        noise = torch.rand(obs.shape, generator=self.generator(obs.device), device=obs.device, dtype=obs.dtype)
-        return self.project(obs, (2 * noise - 1) * self.epsilon)
+        return self.random_point(obs)
