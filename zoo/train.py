@@ -19,9 +19,9 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zoo.utils import ALGOS, StoreDict, ZooArgumentParser, check_map_name
+from zoo.utils import ALGOS, ATTACK_NAMES, StoreDict, ZooArgumentParser, check_map_name
 
-EVAL_ATTACKS = ["none", "random", "fgsm", "pgd"]
+EVAL_ATTACKS = ["none", *ATTACK_NAMES]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -61,12 +61,8 @@ ALGOS: dict[str, LazyClass] = {
     "paad": LazyClass("sb3_marl", "PAADQMIX", "algorithm"),
 }
 
-#: attack name -> attack class, for gradient/noise attacks built from ``epsilon`` alone.
-ATTACKS: dict[str, LazyClass] = {
-    "random": LazyClass("sb3_marl.attacks", "RandomNoise", "attack"),
-    "fgsm": LazyClass("sb3_marl.attacks", "FGSM", "attack"),
-    "pgd": LazyClass("sb3_marl.attacks", "PGD", "attack"),
-}
+#: gradient and noise attacks built from ``epsilon`` alone (names of :func:`sb3_marl.attacks.make_attack`).
+ATTACK_NAMES = ("random", "fgsm", "pgd")
 
 #: learned attacks (trained against the model under test before use): name -> trainer function.
 LEARNED_ATTACKS: dict[str, LazyClass] = {
@@ -102,15 +98,17 @@ def check_map_name(map_name: str) -> str:
 def make_attack(name: str, epsilon: float) -> Any | None:
     """Build a gradient or noise attack by name (``"none"`` -> None).
 
-    :param name: ``"none"`` or a key of :data:`ATTACKS`
+    :param name: ``"none"`` or one of :data:`ATTACK_NAMES`
     :param epsilon: l-infinity budget of the perturbation (in observation units, which SMAC scales to [-1, 1])
     """
     if name == "none":
         return None
-    closest_choice(name, ["none", *ATTACKS], "attack")
+    closest_choice(name, ["none", *ATTACK_NAMES], "attack")
     if epsilon <= 0:
         raise SystemExit(f"Attack epsilon must be > 0, got {epsilon}")
-    return ATTACKS[name].load()(epsilon=epsilon)
+    from sb3_marl.attacks import make_attack as build_attack
+
+    return build_attack(name, epsilon=epsilon)
 
 
 class ZooArgumentParser(argparse.ArgumentParser):
