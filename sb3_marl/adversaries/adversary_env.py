@@ -62,8 +62,7 @@ class AdversaryEnv(BatchedMultiAgentEnv):
                 f"obs_shape={env.obs_shape}, n_actions={env.n_actions})"
             )
         self.attack = attack
-        if getattr(env, "obs_low", None) is not None and attack.obs_low is None:
-            attack.set_observation_bounds(env.obs_low, env.obs_high)
+        attack.use_env_bounds(env)
         for name in ("map_name", "n_envs", "n_agents", "n_enemies", "n_actions", "obs_shape", "state_shape",
                      "episode_limit", "device"):
             setattr(self, name, getattr(env, name))

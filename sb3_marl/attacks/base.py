@@ -67,6 +67,11 @@ class BaseAttack(ABC):
         self.seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else int(seed)
         self._generator: torch.Generator | None = None
 
+    def use_env_bounds(self, env: object) -> None:
+        """Take ``env.obs_low`` / ``env.obs_high`` as the clipping range when this attack has none of its own."""
+        if self.obs_low is None and getattr(env, "obs_low", None) is not None:
+            self.set_observation_bounds(env.obs_low, env.obs_high)
+
     def set_observation_bounds(
         self, obs_low: torch.Tensor | Sequence[float], obs_high: torch.Tensor | Sequence[float]
     ) -> None:

@@ -72,8 +72,7 @@ class RobustQMIXFGSM(QMIX):
 
     def _set_env_bounds(self, attack: BaseAttack) -> None:
         """Give ``attack`` the env's observation range (``obs_low`` / ``obs_high``) when it has none of its own."""
-        if attack.obs_low is None and getattr(self.env, "obs_low", None) is not None:
-            attack.set_observation_bounds(self.env.obs_low, self.env.obs_high)
+        attack.use_env_bounds(self.env)
 
     def _attacks(self) -> list[BaseAttack]:
         """Every attack the model uses (each takes the env's observation range, see ``_set_env_bounds``)."""
