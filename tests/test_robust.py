@@ -40,7 +40,7 @@ def regularizer_of(agent: LinearAgent, obs: torch.Tensor, epsilon: float = 0.2, 
     last = torch.zeros(avail.shape)
     hidden = torch.zeros(*obs.shape[:2], 1)
     attack = PGD(epsilon, n_steps=3, objective="margin", clip_observations=False, seed=0)
-    return hinge_regularizer(agent, obs, avail, last, hidden, attack, hinge_c)
+    return hinge_regularizer(agent, obs, avail, last, hidden, [attack], hinge_c)
 
 
 def test_regularizer_zero_when_margin_exceeds_c():
@@ -74,8 +74,24 @@ def test_regularizer_ignores_agents_with_one_available_action():
     obs = alive_obs(1, 2)
     avail = torch.tensor([[[True, True], [True, False]]])
     attack = PGD(0.2, n_steps=1, objective="margin", clip_observations=False, seed=0)
-    reg = hinge_regularizer(agent, obs, avail, torch.zeros(1, 2, 2), torch.zeros(1, 2, 1), attack, 10.0)
+    reg = hinge_regularizer(agent, obs, avail, torch.zeros(1, 2, 2), torch.zeros(1, 2, 1), [attack], 10.0)
     assert reg[0, 0] > 10.0 and reg[0, 1] == 0.0
+
+
+def test_regularizer_keeps_the_worst_proposal_per_agent():
+    torch.manual_seed(0)
+    agent = LinearAgent(torch.randn(2, 4), torch.randn(4) * 0.1)
+    obs = torch.rand(8, 3, 2)
+    avail = torch.ones(8, 3, 4, dtype=torch.bool)
+    args = (agent, obs, avail, torch.zeros(avail.shape), torch.zeros(8, 3, 1))
+    pgd = PGD(0.2, n_steps=2, objective="margin", random_start=False, clip_observations=False)
+    fgsm = FGSM(0.2, clip_observations=False)
+    each = [hinge_regularizer(*args, [attack], 10.0).detach() for attack in (pgd, fgsm)]
+    both = hinge_regularizer(*args, [pgd, fgsm], 10.0).detach()
+    torch.testing.assert_close(both, torch.maximum(*each))
+    assert not torch.equal(each[0], each[1])  # the two proposals differ somewhere, so the max is informative
+    with pytest.raises(ValueError, match="at least one attack"):
+        hinge_regularizer(*args, [], 10.0)
 
 
 def test_hidden_before_steps_matches_stepping():
@@ -162,6 +178,26 @@ def test_robust_fgsm_rejects_a_clean_loss_weight_outside_0_1():
         RobustQMIXFGSM(toy_env(), clean_loss_weight=1.5, **SMALL)
 
 
+def test_robust_fgsm_attack_probability_attacks_whole_episodes():
+    never = RobustQMIXFGSM(toy_env(), epsilon=0.3, attack_probability=0.0, **SMALL)
+    never.learn(100)
+    batch = never.replay_buffer.sample(8)
+    assert torch.equal(batch["obs_perturbed"][batch["filled"]], batch["obs"][batch["filled"]])
+
+    half = RobustQMIXFGSM(toy_env(), epsilon=0.3, attack_probability=0.5, **SMALL)
+    half.learn(400)
+    episodes = half.replay_buffer.sample(64)
+    changed = ((episodes["obs_perturbed"] - episodes["obs"]).abs().amax(dim=(-1, -2)) > 0) & episodes["filled"]
+    attacked = changed.any(dim=1)
+    # an episode is attacked at (nearly) every acted step or at none of them, and both kinds were collected
+    acted = episodes["filled"].sum(dim=1)
+    assert torch.all((changed.sum(dim=1) == 0) | (changed.sum(dim=1) >= acted - 1))
+    assert 0 < attacked.sum() < attacked.numel()
+
+    with pytest.raises(ValueError, match="attack_probability=-0.1"):
+        RobustQMIXFGSM(toy_env(), attack_probability=-0.1, **SMALL)
+
+
 def test_robust_fgsm_attack_choices_and_errors():
     env = toy_env()
     assert isinstance(RobustQMIXFGSM(env, epsilon=0.1, attack="pgd", **SMALL).attack, PGD)
@@ -226,7 +262,7 @@ def test_regularized_save_load_round_trip(pretrained_path, tmp_path):
     assert loaded.pretrained == pretrained_path
     assert schedule_to_dict(loaded.kappa) == schedule_to_dict(kappa)
     assert loaded.attack.get_params() == model.attack.get_params()
-    assert loaded.reg_attack.get_params() == model.reg_attack.get_params()
+    assert [a.get_params() for a in loaded.reg_attacks] == [a.get_params() for a in model.reg_attacks]
     for name, value in model.policy.state_dict().items():
         torch.testing.assert_close(loaded.policy.state_dict()[name], value)
 

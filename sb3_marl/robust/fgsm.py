@@ -37,6 +37,10 @@ class RobustQMIXFGSM(QMIX):
         Without its own bounds it clips to the env's ``obs_low`` / ``obs_high``.
     :param clean_loss_weight: weight in [0, 1] of the TD loss on clean observations (the rest is on the perturbed
         ones).
+    :param attack_probability: probability in [0, 1] that an episode is collected under the attack, drawn per env
+        when its episode starts; the other episodes are acted on (and stored as ``obs_perturbed``) clean, so the
+        network meets both kinds of observations it will be tested on. 1 (the default) attacks every episode, as
+        the paper does.
     :param qmix_kwargs: every other argument of :class:`~sb3_marl.qmix.QMIX`.
     """
 
@@ -46,12 +50,16 @@ class RobustQMIXFGSM(QMIX):
         epsilon: float = 0.2,
         attack: BaseAttack | str | dict[str, Any] | None = None,
         clean_loss_weight: float = 0.0,
+        attack_probability: float = 1.0,
         **qmix_kwargs: Any,
     ) -> None:
         self.epsilon = check_epsilon(epsilon)
-        if not 0.0 <= clean_loss_weight <= 1.0:
-            raise ValueError(f"clean_loss_weight={clean_loss_weight!r} must be in [0, 1]")
+        for name, value in (("clean_loss_weight", clean_loss_weight), ("attack_probability", attack_probability)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}={value!r} must be in [0, 1]")
         self.clean_loss_weight = float(clean_loss_weight)
+        self.attack_probability = float(attack_probability)
+        self._attacked_episodes: torch.Tensor | None = None  # bool[n_envs]: is each env's current episode attacked
         super().__init__(env, **qmix_kwargs)
         self.attack = self._build_attack(attack)
 
@@ -98,7 +106,20 @@ class RobustQMIXFGSM(QMIX):
         last_action_onehot: torch.Tensor,
         hidden: torch.Tensor,
     ) -> torch.Tensor:
-        return self.attack.perturb(self.policy, obs, avail_actions, last_action_onehot, hidden, state)
+        perturbed = self.attack.perturb(self.policy, obs, avail_actions, last_action_onehot, hidden, state)
+        if self.attack_probability == 1.0:
+            return perturbed
+        return torch.where(self._draw_attacked_episodes().view(-1, 1, 1), perturbed, obs)
+
+    def _draw_attacked_episodes(self) -> torch.Tensor:
+        """bool[n_envs]: whether each env's current episode is attacked, drawn anew for the episodes starting now."""
+        starting = self._rollout.t == 0
+        draw = torch.rand(starting.shape, generator=self._generator, device=self.device) < self.attack_probability
+        if self._attacked_episodes is None or self._attacked_episodes.shape != starting.shape:
+            self._attacked_episodes = draw
+        else:
+            self._attacked_episodes = torch.where(starting, draw, self._attacked_episodes)
+        return self._attacked_episodes
 
     def _training_observations(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The perturbed observations at the steps acted on; the clean final observation (and zero padding)."""

@@ -5,8 +5,9 @@ For one agent at one step, with clean observation ``o``, recurrent state ``h`` a
 
     R(o) = max( max_{õ in B_ε(o)} [ max_{a != a*} Q(õ, h, a) - Q(õ, h, a*) ], -c )
 
-The inner maximisation is solved approximately by PGD on the margin (:class:`~sb3_marl.attacks.PGD` with
-``objective="margin"``). This module reports the hinge shifted by ``c``, ``max(margin + c, 0) = R + c``, which
+The inner maximisation is solved approximately by gradient attacks: each proposes one õ per agent (e.g. PGD on
+the margin, :class:`~sb3_marl.attacks.PGD` with ``objective="margin"``, and the FGSM corner of eq. 3) and the
+largest margin among the proposals is kept, agent by agent. This module reports the hinge shifted by ``c``, ``max(margin + c, 0) = R + c``, which
 has the same gradient as ``R`` and is exactly 0 when every action other than ``a*`` stays at least ``c`` below
 it everywhere in the ball; it exceeds ``c`` exactly when a perturbation in the ball flips the greedy action.
 Agents with a single available action (e.g. dead ones, which only have no-op) contribute 0.
@@ -14,10 +15,12 @@ Agents with a single available action (e.g. dead ones, which only have no-op) co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
-from sb3_marl.attacks.gradient import PGD, action_margin, greedy_actions
+from sb3_marl.attacks.gradient import GradientAttack, action_margin, greedy_actions
 
 
 def hinge_regularizer(
@@ -26,7 +29,7 @@ def hinge_regularizer(
     avail_actions: torch.Tensor,
     last_action_onehot: torch.Tensor,
     hidden: torch.Tensor,
-    attack: PGD,
+    attacks: Sequence[GradientAttack],
     hinge_c: float,
 ) -> torch.Tensor:
     """Per-agent regulariser ``max(max_{õ} margin(õ) + c, 0)``, float[K, N], differentiable w.r.t. the policy.
@@ -36,16 +39,23 @@ def hinge_regularizer(
     :param avail_actions: bool[K, N, A].
     :param last_action_onehot: float[K, N, A].
     :param hidden: recurrent state before each row's step, float[K, N, H]; treated as a constant.
-    :param attack: the inner maximiser, a PGD with ``objective="margin"`` and budget ε.
+    :param attacks: the inner maximisers, all with budget ε (e.g. a PGD with ``objective="margin"`` and an FGSM);
+        per agent the largest margin among their proposals counts.
     :param hinge_c: the hinge floor ``c`` (> 0).
     """
     hidden = hidden.detach()
     avail_actions = avail_actions.bool()
     with torch.no_grad():
         greedy = greedy_actions(policy.q_values(obs, last_action_onehot, hidden)[0], avail_actions)
-    perturbed = attack.perturb(policy, obs, avail_actions, last_action_onehot, hidden)
-    q_perturbed, _ = policy.q_values(perturbed, last_action_onehot, hidden)
-    return torch.relu(action_margin(q_perturbed, avail_actions, greedy) + hinge_c)
+    if not attacks:
+        raise ValueError("hinge_regularizer needs at least one attack to propose perturbed observations")
+    margins = []
+    for attack in attacks:
+        perturbed = attack.perturb(policy, obs, avail_actions, last_action_onehot, hidden)
+        q_perturbed, _ = policy.q_values(perturbed, last_action_onehot, hidden)
+        margins.append(action_margin(q_perturbed, avail_actions, greedy))
+    worst = torch.stack(margins).amax(dim=0)
+    return torch.relu(worst + hinge_c)
 
 
 def hidden_before_steps(
