@@ -79,7 +79,8 @@ class RegularizedQMIX(RobustQMIXFGSM):
             obs_high=self.attack.obs_high,
             seed=self.attack.seed,
         )
-        self.reg_attacks: list[GradientAttack] = [PGD(self.epsilon, n_steps=reg_pgd_steps, objective="margin", **bounds)]
+        margin_pgd = PGD(self.epsilon, n_steps=reg_pgd_steps, objective="margin", **bounds)
+        self.reg_attacks: list[GradientAttack] = [margin_pgd]
         if self.reg_fgsm_candidate:
             self.reg_attacks.append(FGSM(self.epsilon, **bounds))
         self.pretrained = None if pretrained is None or isinstance(pretrained, QMIX) else str(pretrained)

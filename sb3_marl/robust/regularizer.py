@@ -7,9 +7,10 @@ For one agent at one step, with clean observation ``o``, recurrent state ``h`` a
 
 The inner maximisation is solved approximately by gradient attacks: each proposes one õ per agent (e.g. PGD on
 the margin, :class:`~sb3_marl.attacks.PGD` with ``objective="margin"``, and the FGSM corner of eq. 3) and the
-largest margin among the proposals is kept, agent by agent. This module reports the hinge shifted by ``c``, ``max(margin + c, 0) = R + c``, which
-has the same gradient as ``R`` and is exactly 0 when every action other than ``a*`` stays at least ``c`` below
-it everywhere in the ball; it exceeds ``c`` exactly when a perturbation in the ball flips the greedy action.
+largest margin among the proposals is kept, agent by agent. This module reports the hinge shifted by ``c``,
+``max(margin + c, 0) = R + c``, which has the same gradient as ``R`` and is exactly 0 when every action other
+than ``a*`` stays at least ``c`` below it everywhere in the ball; it exceeds ``c`` exactly when a perturbation in
+the ball flips the greedy action.
 Agents with a single available action (e.g. dead ones, which only have no-op) contribute 0.
 """
 
