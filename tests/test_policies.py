@@ -18,9 +18,13 @@ def test_sequence_equals_step_by_step(policy):
     b, t = 4, 6
     obs = torch.randn(b, t, N, OBS)
     last = torch.nn.functional.one_hot(torch.randint(A, (b, t, N)), A).float()
-    q_seq = policy.q_values_sequence(obs, last)
-    hidden = policy.initial_hidden(b)
+    hidden0 = torch.randn(b, N, 16)
+    q_seq = policy.q_values_sequence(obs, last, hidden0)
+    hidden_seq = policy.hidden_sequence(obs, last, hidden0)
+    assert hidden_seq.shape == (b, t, N, 16)
+    hidden = hidden0
     for step in range(t):
+        torch.testing.assert_close(hidden, hidden_seq[:, step], rtol=1e-5, atol=1e-5)
         q, hidden = policy.q_values(obs[:, step], last[:, step], hidden)
         torch.testing.assert_close(q, q_seq[:, step], rtol=1e-5, atol=1e-5)
 

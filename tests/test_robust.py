@@ -12,7 +12,7 @@ from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.qmix import QMIX
 from sb3_marl.robust import RegularizedQMIX, RobustQMIXFGSM
-from sb3_marl.robust.regularizer import hidden_before_steps, hinge_regularizer
+from sb3_marl.robust.regularizer import hinge_regularizer
 from sb3_marl.robust.schedules import StepSchedule, make_schedule, schedule_to_dict
 
 
@@ -92,13 +92,6 @@ def test_regularizer_keeps_the_worst_proposal_per_agent():
     assert not torch.equal(each[0], each[1])  # the two proposals differ somewhere, so the max is informative
     with pytest.raises(ValueError, match="at least one attack"):
         hinge_regularizer(*args, [], 10.0)
-
-
-def test_hidden_before_steps_matches_stepping():
-    agent = LinearAgent(torch.zeros(2, 2), torch.zeros(2))
-    hidden = hidden_before_steps(agent, torch.zeros(2, 4, 3, 2), torch.zeros(2, 4, 3, 2), torch.zeros(2, 3, 1))
-    assert hidden.shape == (2, 4, 3, 1)
-    assert hidden[0, :, 0, 0].tolist() == [0.0, 1.0, 2.0, 3.0]
 
 
 @pytest.mark.parametrize(

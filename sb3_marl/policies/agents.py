@@ -33,6 +33,10 @@ class RNNAgent(nn.Module):
         :param hidden: float[M, hidden_dim], the hidden state before the first step.
         :return: Q-values float[M, T, n_actions] and the hidden state after the last step, float[M, hidden_dim].
         """
-        x = torch.relu(self.fc1(inputs))
-        out, h_last = self.rnn(x, hidden.unsqueeze(0).contiguous())
-        return self.fc2(out), h_last.squeeze(0)
+        states = self.hidden_states(inputs, hidden)
+        return self.fc2(states), states[:, -1]
+
+    def hidden_states(self, inputs: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """The GRU state after each step, float[M, T, hidden_dim] (same arguments as :meth:`forward`)."""
+        out, _ = self.rnn(torch.relu(self.fc1(inputs)), hidden.unsqueeze(0).contiguous())
+        return out

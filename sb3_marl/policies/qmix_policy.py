@@ -153,14 +153,37 @@ class QMIXPolicy(nn.Module):
         :param target: use the target agent network.
         :return: float[B, T, N, A].
         """
+        inputs, hidden0 = self._sequence_inputs(obs, last_action_onehot, hidden0)
+        q, _ = (self.agent_target if target else self.agent)(inputs, hidden0)
+        return self._unflatten_sequence(q, obs.shape[0])
+
+    def hidden_sequence(
+        self, obs: torch.Tensor, last_action_onehot: torch.Tensor, hidden0: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The online agents' GRU state *before* each step of whole episodes, float[B, T, N, H], in one fused call.
+
+        Arguments as :meth:`q_values_sequence`; entry ``t`` is the ``hidden`` that :meth:`q_values` takes at step
+        ``t`` (``hidden0`` at ``t = 0``).
+        """
+        inputs, flat_hidden0 = self._sequence_inputs(obs, last_action_onehot, hidden0)
+        after = self.agent.hidden_states(inputs, flat_hidden0)
+        before = torch.cat([flat_hidden0.unsqueeze(1), after[:, :-1]], dim=1)
+        return self._unflatten_sequence(before, obs.shape[0])
+
+    def _sequence_inputs(
+        self, obs: torch.Tensor, last_action_onehot: torch.Tensor, hidden0: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-(episode, agent) input sequences float[B*N, T, D] and initial states float[B*N, H]."""
         self._check_obs(obs)
         b, t = obs.shape[:2]
         if hidden0 is None:
             hidden0 = self.initial_hidden(b)
-        agent = self.agent_target if target else self.agent
         inputs = self._agent_inputs(obs, last_action_onehot).permute(0, 2, 1, 3).reshape(b * self.n_agents, t, -1)
-        q, _ = agent(inputs, hidden0.reshape(b * self.n_agents, -1))
-        return q.view(b, self.n_agents, t, self.n_actions).permute(0, 2, 1, 3)
+        return inputs, hidden0.reshape(b * self.n_agents, -1)
+
+    def _unflatten_sequence(self, values: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """float[B*N, T, X] -> float[B, T, N, X]."""
+        return values.view(batch_size, self.n_agents, *values.shape[1:]).permute(0, 2, 1, 3)
 
     def mix(self, agent_qs: torch.Tensor, states: torch.Tensor, target: bool = False) -> torch.Tensor:
         """Team value from the chosen-action values.

@@ -13,7 +13,7 @@ from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.qmix import QMIX
 from sb3_marl.qmix.qmix import previous_actions_onehot
 from sb3_marl.robust.fgsm import RobustQMIXFGSM
-from sb3_marl.robust.regularizer import hidden_before_steps, hinge_regularizer
+from sb3_marl.robust.regularizer import hinge_regularizer
 from sb3_marl.robust.schedules import SaveableSchedule, StepSchedule, make_schedule, schedule_to_dict
 
 
@@ -121,9 +121,8 @@ class RegularizedQMIX(RobustQMIXFGSM):
         policy = self.policy
         actions = batch["actions"]
         last_action = previous_actions_onehot(actions, policy.n_actions)
-        hidden = hidden_before_steps(
-            policy, self._training_observations(batch), last_action, policy.initial_hidden(actions.shape[0])
-        )
+        with torch.no_grad():
+            hidden = policy.hidden_sequence(self._training_observations(batch), last_action)
         filled = batch["filled"]
         per_agent = hinge_regularizer(
             policy,

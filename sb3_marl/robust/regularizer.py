@@ -58,23 +58,3 @@ def hinge_regularizer(
     worst = torch.stack(margins).amax(dim=0)
     return torch.relu(worst + hinge_c)
 
-
-def hidden_before_steps(
-    policy: nn.Module, obs: torch.Tensor, last_action_onehot: torch.Tensor, hidden0: torch.Tensor
-) -> torch.Tensor:
-    """The recurrent state each agent holds *before* each step of whole episodes, float[B, T, N, H] (no grad).
-
-    Steps the policy's public one-step ``q_values`` along time (``T`` batched calls over all episodes and
-    agents) so that it works for any policy honouring that contract.
-
-    :param obs: the observations the agents acted on, float[B, T, N, O].
-    :param last_action_onehot: float[B, T, N, A].
-    :param hidden0: state before step 0, float[B, N, H].
-    """
-    hiddens = []
-    hidden = hidden0
-    with torch.no_grad():
-        for t in range(obs.shape[1]):
-            hiddens.append(hidden)
-            _, hidden = policy.q_values(obs[:, t], last_action_onehot[:, t], hidden)
-    return torch.stack(hiddens, dim=1)
