@@ -1,13 +1,15 @@
 """QMIX on the built-in SMAC simulator: learning results per map and the cost of one training update.
 
-    python benchmarks/bench_qmix.py                                  # 4 maps x 205k steps (paper budget)
+    python benchmarks/bench_qmix.py                                  # 4 maps, settings of hyperparams/qmix.yml
     python benchmarks/bench_qmix.py --maps 3m --timesteps 50000      # smaller run
     python benchmarks/bench_qmix.py --update-timing-only             # fused-GRU update vs a PyMARL-style loop
 
-Per map it prints the greedy test win rate and return (mean +/- std over ``--eval-episodes`` episodes), the
-training wall time and env steps per second.  The update timing compares one training update (batch of 32
-full-length episodes) of this QMIX (fused ``nn.GRU`` over time) with the same update written as PyMARL does it
-(a ``GRUCell`` called once per time step).
+Each map trains with its entry of ``hyperparams/qmix.yml`` (what ``zoo/train.py`` uses: 205k env steps, 405k on
+2m_vs_1z) unless ``--timesteps`` overrides the budget. Per map it prints the greedy test win rate and return
+(mean +/- std over ``--eval-episodes`` episodes on envs seeded ``seed + 1000``), the training wall time and env
+steps per second.  The update timing compares one training update (batch of 32 full-length episodes) of this QMIX
+(fused ``nn.GRU`` over time) with the same update written as PyMARL does it (a ``GRUCell`` called once per time
+step).
 """
 
 from __future__ import annotations
@@ -18,42 +20,29 @@ import time
 import torch
 
 from sb3_marl.common.evaluation import evaluate_policy
-from sb3_marl.envs.base import BatchedMultiAgentEnv
+from sb3_marl.envs.make_env import make_env
 from sb3_marl.qmix import QMIX
+from zoo.exp_manager import ZOO_KEYS
+from zoo.utils import hyperparams_entry, parse_schedule
 
 PAPER_MAPS = ("2m_vs_1z", "3m", "3s_vs_3z", "2s3z")
 
 
-def build_env(map_name: str, n_envs: int, seed: int) -> BatchedMultiAgentEnv:
-    """The simulator env of ``map_name`` (``make_env`` when available)."""
-    try:
-        from sb3_marl.envs.make_env import make_env
-    except ImportError:
-        from sb3_marl.envs.simulator import SMACSimulator
-
-        return SMACSimulator(map_name, n_envs=n_envs, seed=seed)
-    return make_env(map_name, n_envs=n_envs, seed=seed)
-
-
 def train_and_test(map_name: str, args: argparse.Namespace) -> None:
-    env = build_env(map_name, args.n_envs, args.seed)
-    model = QMIX(
-        env,
-        seed=args.seed,
-        optimizer_class=args.optimizer,
-        learning_rate=args.learning_rate,
-        td_lambda=args.td_lambda,
-        batch_size=args.batch_size,
-        device="cpu",
-    )
+    entry = hyperparams_entry("qmix", map_name)
+    n_timesteps = int(args.timesteps or entry["n_timesteps"])
+    env = make_env(map_name, n_envs=int(entry.get("n_envs", 1)), seed=args.seed, **entry.get("env_kwargs", {}))
+    kwargs = {key: parse_schedule(key, value) for key, value in entry.items() if key not in ZOO_KEYS}
+    model = QMIX(env, seed=args.seed, device="cpu", **kwargs)
     start = time.perf_counter()
-    model.learn(args.timesteps)
+    model.learn(n_timesteps)
     wall = time.perf_counter() - start
-    test_env = build_env(map_name, min(args.eval_episodes, 8), args.seed + 1000)
+    test_env = make_env(map_name, n_envs=min(args.eval_episodes, 8), seed=args.seed + 1000)
     win_rate, mean_reward, std_reward = evaluate_policy(model, test_env, args.eval_episodes)
     print(
         f"{map_name:10s} steps={model.num_timesteps:7d} win_rate={win_rate:.3f} "
-        f"return={mean_reward:.2f} +/- {std_reward:.2f} wall={wall:.0f}s env_steps/s={model.num_timesteps / wall:.0f}",
+        f"return={mean_reward:.2f} +/- {std_reward:.2f} wall={wall:.0f}s env_steps/s={model.num_timesteps / wall:.0f} "
+        f"gradient_steps={model.gradient_steps}",
         flush=True,
     )
 
@@ -110,7 +99,7 @@ def pymarl_loop_loss(model: QMIX, batch: dict[str, torch.Tensor]) -> torch.Tenso
 
 
 def time_update(map_name: str, repeats: int) -> None:
-    model = QMIX(build_env(map_name, 1, 0), seed=0, device="cpu")
+    model = QMIX(make_env(map_name, n_envs=1, seed=0), seed=0, device="cpu")
     batch = _full_batch(model, 32)
     fused_loss, _ = model._td_loss(batch)
     torch.testing.assert_close(fused_loss, pymarl_loop_loss(model, batch), rtol=1e-4, atol=1e-4)
@@ -137,13 +126,8 @@ def time_update(map_name: str, repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--maps", nargs="+", default=list(PAPER_MAPS))
-    parser.add_argument("--timesteps", type=int, default=205_000, help="env steps per map")
-    parser.add_argument("--n-envs", type=int, default=8)
+    parser.add_argument("--timesteps", type=int, default=0, help="env steps per map (0: the yml's n_timesteps)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--optimizer", choices=("rmsprop", "adam"), default="adam")
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--td-lambda", type=float, default=0.6)
-    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--eval-episodes", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--update-timing-only", action="store_true")

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from filelock import FileLock
 
-from zoo.utils import ALGOS, LEARNED_ATTACKS, default_conf_file
+from zoo.utils import ALGOS, LEARNED_ATTACKS, hyperparams_entry
 
 #: methods of the paper's Table I (zoo algorithm names), in its row order
 PAPER_METHODS = ("qmix", "fgsm", "regularized", "atla", "paad")
@@ -97,12 +97,6 @@ class TrainJob:
         return self.map_name, self.method, self.seed
 
 
-def _yaml_entry(method: str, map_name: str) -> dict[str, Any]:
-    """The entry of ``hyperparams/<method>.yml`` for the map (``default`` for unlisted maps)."""
-    table = yaml.safe_load(default_conf_file(method).read_text()) or {}
-    return dict(table.get(map_name, table.get("default", {})))
-
-
 def _timestep_defaults(cls: type) -> dict[str, int]:
     """Constructor defaults of ``cls`` (and its parents) whose names end in ``_timesteps``."""
     defaults: dict[str, int] = {}
@@ -120,7 +114,7 @@ def training_budget(job: TrainJob) -> tuple[int, dict[str, Any]]:
 
     At scale 1 no budget is overridden, so a model trained with ``zoo/train.py`` and the same seed is reused.
     """
-    entry = _yaml_entry(job.method, job.map_name)
+    entry = hyperparams_entry(job.method, job.map_name)
     overrides: dict[str, Any] = {}
     if job.timesteps_scale != 1.0:
         budgets = {**_timestep_defaults(ALGOS[job.method].load()), **entry}
@@ -139,7 +133,7 @@ def find_trained_model(job: TrainJob) -> Path | None:
     A run counts as finished when its ``<map>.zip`` exists; runs killed before saving have none and are ignored.
     """
     n_timesteps, overrides = training_budget(job)
-    wanted = {**_yaml_entry(job.method, job.map_name), **overrides, "n_timesteps": n_timesteps}
+    wanted = {**hyperparams_entry(job.method, job.map_name), **overrides, "n_timesteps": n_timesteps}
     if job.pretrained:
         wanted["pretrained"] = job.pretrained
     for run in sorted((Path(job.log_folder) / job.method).glob(f"{job.map_name}_*"), reverse=True):

@@ -200,6 +200,12 @@ def default_conf_file(algo: str) -> Path:
     raise SystemExit(f"No hyperparams/{algo}.yml found (searched: {[str(d) for d in hyperparams_dirs()]}); use -conf")
 
 
+def hyperparams_entry(algo: str, map_name: str) -> dict[str, Any]:
+    """The entry of ``hyperparams/<algo>.yml`` for ``map_name`` (``default`` for unlisted maps), as written."""
+    table = yaml.safe_load(default_conf_file(algo).read_text()) or {}
+    return dict(table.get(map_name, table.get("default", {})))
+
+
 def get_latest_run_id(log_path: str | os.PathLike, env_name: str) -> int:
     """Highest ``<id>`` among the folders ``<log_path>/<env_name>_<id>`` (0 when there is none)."""
     pattern = re.compile(rf"^{re.escape(env_name)}_(\d+)$")
