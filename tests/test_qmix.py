@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from stable_baselines3.common.utils import LinearSchedule
 
 from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.common.toy_env import CueMatchingEnv
@@ -103,6 +104,8 @@ def test_same_seed_reproduces_a_run_exactly():
         ({"gamma": -0.1}, "gamma=-0.1"),
         ({"batch_size": 0}, "batch_size=0"),
         ({"learning_rate": -1.0}, "learning_rate=-1.0"),
+        ({"learning_rate": lambda progress: 1e-3}, "cannot be saved as JSON"),
+        ({"learning_rate": {"type": "cosine"}}, "unknown schedule type 'cosine'"),
         ({"exploration_final_eps": 2.0}, "exploration_final_eps=2.0"),
     ],
 )
@@ -181,3 +184,14 @@ def test_qmix_wins_3m_on_the_simulator():
     model.learn(50_000)
     win_rate, _, _ = evaluate_policy(model, simulator.SMACSimulator("3m", n_envs=8, seed=1000), 32)
     assert win_rate >= 0.8
+
+
+def test_learning_rate_schedule_drives_the_optimizer_and_survives_save_load(tmp_path):
+    model = _model(seed=0, batch_size=2, learning_rate=LinearSchedule(1e-3, 0.0, 1.0))
+    model.learn(60)
+    rate = model.policy.optimizer.param_groups[0]["lr"]
+    assert 0.0 <= rate < 1e-3  # decayed with the progress of learn()
+    assert rate == pytest.approx(1e-3 * model._current_progress_remaining, abs=1e-3 * 6 / 60)
+    assert model.learning_rate == {"type": "linear", "start": 1e-3, "end": 0.0, "end_fraction": 1.0}
+    loaded = QMIX.load(model.save(tmp_path / "scheduled.zip"), device="cpu")
+    assert [loaded.lr_schedule(p) for p in (1.0, 0.5, 0.0)] == [model.lr_schedule(p) for p in (1.0, 0.5, 0.0)]

@@ -9,11 +9,11 @@ from torch import nn
 
 from sb3_marl.attacks import FGSM, PGD, RandomNoise
 from sb3_marl.common.evaluation import evaluate_policy
+from sb3_marl.common.schedules import StepSchedule, make_schedule, schedule_to_dict
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.qmix import QMIX
 from sb3_marl.robust import RegularizedQMIX, RobustQMIXFGSM
 from sb3_marl.robust.regularizer import hinge_regularizer
-from sb3_marl.robust.schedules import StepSchedule, make_schedule, schedule_to_dict
 
 
 class LinearAgent(nn.Module):

@@ -8,14 +8,15 @@ import numpy as np
 import optuna
 import pytest
 import yaml
+from stable_baselines3.common.utils import LinearSchedule
 
+from sb3_marl.common.schedules import StepSchedule
 from zoo import plot_heatmap, plot_train
 from zoo.exp_manager import _open_study
 from zoo.hyperparams_opt import HYPERPARAMS_SAMPLER, merge_sampled
 from zoo.utils import (
     ALGOS,
     LazyClass,
-    SimpleLinearSchedule,
     StoreDict,
     accepted_kwargs,
     closest_choice,
@@ -64,10 +65,11 @@ def test_store_dict_parses_yaml_values_without_eval():
 
 def test_linear_schedule_and_plain_round_trip():
     schedule = parse_schedule("learning_rate", "lin_5e-4")
-    assert isinstance(schedule, SimpleLinearSchedule)
+    assert isinstance(schedule, LinearSchedule)
     assert schedule(1.0) == pytest.approx(5e-4) and schedule(0.5) == pytest.approx(2.5e-4)
     assert parse_schedule("learning_rate", 1e-3) == 1e-3
     assert to_plain({"lr": schedule, "t": (1, 2)}) == {"lr": "lin_0.0005", "t": [1, 2]}
+    assert to_plain(StepSchedule()) == {"type": "step", "start": 0.0, "end": 0.1, "switch_fraction": 0.5}
     with pytest.raises(SystemExit, match="lin_abc"):
         parse_schedule("learning_rate", "lin_abc")
 

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
+
+from sb3_marl.common.schedules import StepSchedule, schedule_to_dict
 
 
 @dataclass(frozen=True)
@@ -155,28 +158,17 @@ def _yaml_value(raw: str) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class SimpleLinearSchedule:
-    """Learning rate decaying linearly to 0, as rl-zoo3's ``lin_<v>``: ``progress_remaining * initial_value``.
-
-    :param initial_value: value at the start of training
-    """
-
-    initial_value: float
-
-    def __call__(self, progress_remaining: float) -> float:
-        return progress_remaining * self.initial_value
-
-
 def parse_schedule(key: str, value: Any) -> Any:
-    """Turn a ``"lin_<v>"`` string into :class:`SimpleLinearSchedule`; other values are returned unchanged.
+    """Turn a ``"lin_<v>"`` string into a schedule decaying linearly from ``v`` to 0 over training (rl-zoo3's
+    ``lin_``; Stable-Baselines3's ``LinearSchedule(v, 0, 1)``, which models save as JSON); other values are returned
+    unchanged.
 
     :param key: hyperparameter name, for the error message
     :param value: the yaml value
     """
     if isinstance(value, str) and value.startswith("lin_"):
         try:
-            return SimpleLinearSchedule(float(value[len("lin_") :]))
+            return LinearSchedule(float(value[len("lin_") :]), 0.0, 1.0)
         except ValueError:
             raise SystemExit(f"Cannot parse the schedule {key}: {value!r} (expected lin_<v>, e.g. lin_5e-4)") from None
     return value
@@ -242,9 +234,12 @@ def replay_buffer_path_for(model_path: Path) -> Path:
 
 
 def to_plain(value: Any) -> Any:
-    """Convert a value to what ``yaml.safe_dump`` writes: schedules become ``lin_<v>``, tuples lists, paths str."""
-    if isinstance(value, SimpleLinearSchedule):
-        return f"lin_{value.initial_value}"
+    """Convert a value to what ``yaml.safe_dump`` writes: schedules become ``lin_<v>`` (a linear decay to 0 over
+    training) or their JSON settings, tuples lists, paths str."""
+    if isinstance(value, LinearSchedule) and (value.end, value.end_fraction) == (0.0, 1.0):
+        return f"lin_{value.start}"
+    if isinstance(value, (LinearSchedule, ConstantSchedule, StepSchedule)):
+        return schedule_to_dict(value)
     if isinstance(value, dict):
         return {str(k): to_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

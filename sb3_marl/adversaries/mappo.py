@@ -29,6 +29,7 @@ from stable_baselines3.common.utils import explained_variance, safe_mean
 from sb3_marl.adversaries.policies import MAPPOPolicy
 from sb3_marl.adversaries.rollout_buffer import MultiAgentRolloutBuffer
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
+from sb3_marl.common.schedules import SaveableSchedule
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 
 SelfMAPPO = TypeVar("SelfMAPPO", bound="MAPPO")
@@ -43,7 +44,8 @@ class MAPPO(BaseMultiAgentAlgorithm):
 
     :param env: a batched env with a ``Box`` action space of shape ``(N, O)`` (a
         :class:`~sb3_marl.adversaries.adversary_env.PerturbationAdversaryEnv`), or None for a predict-only model.
-    :param learning_rate: Adam learning rate of actor and critic.
+    :param learning_rate: Adam learning rate of actor and critic: a float or a saveable schedule of the progress
+        remaining (see :class:`~sb3_marl.common.base_class.BaseMultiAgentAlgorithm`).
     :param n_steps: env steps per env collected before each update (a rollout has ``n_steps * n_envs`` steps).
     :param batch_size: minibatch size in env steps (each holds ``N`` agent samples).
     :param n_epochs: passes over each rollout.
@@ -70,7 +72,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
     def __init__(
         self,
         env: BatchedMultiAgentEnv | None,
-        learning_rate: float = 3e-4,
+        learning_rate: float | SaveableSchedule | dict[str, Any] = 3e-4,
         n_steps: int = 64,
         batch_size: int = 256,
         n_epochs: int = 5,
@@ -147,7 +149,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
         shapes = self.env_shapes
         self.policy = MAPPOPolicy(
             shapes["n_agents"], shapes["obs_shape"], shapes["obs_shape"], shapes["state_shape"],
-            learning_rate=self.learning_rate, **self.policy_kwargs,
+            learning_rate=self.lr_schedule(1.0), **self.policy_kwargs,
         ).to(self.device)
         if self.env is not None:
             self._setup_rollout_buffer()
@@ -255,6 +257,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
         """``n_epochs`` passes of minibatch PPO updates over the rollout, skipping non-finite updates."""
         self.policy.train()
         optimizer = self.policy.optimizer
+        self._update_learning_rate(optimizer)
         logs: dict[str, list[torch.Tensor]] = {}
         for _ in range(self.n_epochs):
             for batch in self.rollout_buffer.minibatches(self.batch_size, self._generator):
@@ -280,7 +283,6 @@ class MAPPO(BaseMultiAgentAlgorithm):
         self.logger.record("train/std", self.policy.log_std.clamp(-5, 2).exp().mean().item())
         self.logger.record("train/nonfinite_skips", self.nonfinite_skips)
         self.logger.record("train/n_updates", self._n_updates)
-        self.logger.record("train/learning_rate", self.learning_rate)
         self.logger.record("train/clip_range", self.clip_range)
 
     def _skip_nonfinite_update(self, loss: torch.Tensor) -> None:

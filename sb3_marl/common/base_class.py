@@ -22,6 +22,7 @@ from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import configure_logger, get_device, set_random_seed
 
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
+from sb3_marl.common.schedules import SaveableSchedule, make_schedule, schedule_to_dict
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.version import __version__
 
@@ -46,7 +47,10 @@ class BaseMultiAgentAlgorithm(ABC):
 
     :param env: a :class:`BatchedMultiAgentEnv`, a SMAC map name (built with ``make_env``) or None (predict-only
         model, e.g. after ``load`` without an env).
-    :param learning_rate: learning rate of the optimizer (a float).
+    :param learning_rate: learning rate of the optimizer: a float, or a schedule of the progress remaining (1 at the
+        start of ``learn``, 0 at its end) that can be saved as JSON — SB3's ``LinearSchedule`` / ``ConstantSchedule``,
+        a :class:`~sb3_marl.common.schedules.StepSchedule`, or their settings dict (see
+        :func:`~sb3_marl.common.schedules.make_schedule`). The optimizers' rate is set from it before each update.
     :param policy_kwargs: keyword arguments of the policy network (e.g. ``rnn_hidden_dim``).
     :param n_envs: episodes stepped as one batch when ``env`` is a map name (an env instance brings its own).
     :param env_kwargs: extra keyword arguments of ``make_env`` when ``env`` is a map name.
@@ -68,7 +72,7 @@ class BaseMultiAgentAlgorithm(ABC):
     def __init__(
         self,
         env: BatchedMultiAgentEnv | str | None,
-        learning_rate: float,
+        learning_rate: float | SaveableSchedule | dict[str, Any],
         policy_kwargs: dict[str, Any] | None = None,
         n_envs: int = 1,
         env_kwargs: dict[str, Any] | None = None,
@@ -79,11 +83,15 @@ class BaseMultiAgentAlgorithm(ABC):
         seed: int | None = None,
         device: torch.device | str = "auto",
     ) -> None:
-        if not isinstance(learning_rate, (int, float)) or learning_rate <= 0:
-            raise ValueError(f"learning_rate={learning_rate!r} must be a positive float")
+        self.lr_schedule = make_schedule(learning_rate, "learning_rate")
+        if not self.lr_schedule(1.0) > 0:
+            raise ValueError(f"learning_rate={learning_rate!r} must be positive (at the start of training)")
         if n_envs < 1:
             raise ValueError(f"n_envs={n_envs} must be >= 1")
-        self.learning_rate = float(learning_rate)
+        #: as given: a float, or the schedule's JSON settings (what ``save`` records)
+        self.learning_rate: float | dict[str, Any] = (
+            float(learning_rate) if isinstance(learning_rate, (int, float)) else schedule_to_dict(self.lr_schedule)
+        )
         self.policy_kwargs = dict(policy_kwargs or {})
         self.n_envs = n_envs
         self.env_kwargs = dict(env_kwargs or {})
@@ -115,6 +123,14 @@ class BaseMultiAgentAlgorithm(ABC):
         self._logger: Logger | None = None
         self._custom_logger = False
         self._generator = torch.Generator(device=self.device)
+
+    # ------------------------------------------------------------------ learning rate
+    def _update_learning_rate(self, optimizer: torch.optim.Optimizer) -> None:
+        """Set every parameter group of ``optimizer`` to the schedule's rate now and log it (SB3's behaviour)."""
+        rate = float(self.lr_schedule(self._current_progress_remaining))
+        for group in optimizer.param_groups:
+            group["lr"] = rate
+        self.logger.record("train/learning_rate", rate)
 
     # ------------------------------------------------------------------ env
     def _make_env(self, env: BatchedMultiAgentEnv | str) -> BatchedMultiAgentEnv:

@@ -25,6 +25,7 @@ from stable_baselines3.common.utils import safe_mean
 
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
 from sb3_marl.common.buffers import EpisodeBatch, EpisodeReplayBuffer, FieldSpecs, episode_field_specs
+from sb3_marl.common.schedules import SaveableSchedule
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 
 SelfOffPolicy = TypeVar("SelfOffPolicy", bound="OffPolicyMultiAgentAlgorithm")
@@ -73,7 +74,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
     def __init__(
         self,
         env: BatchedMultiAgentEnv | str | None,
-        learning_rate: float,
+        learning_rate: float | SaveableSchedule | dict[str, Any],
         buffer_size: int = 5000,
         learning_starts: int = 0,
         batch_size: int = 32,
@@ -312,6 +313,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         """Run ``gradient_steps`` updates on sampled episode batches and log their mean statistics."""
         policy = self.policy
         policy.train()
+        self._update_learning_rate(policy.optimizer)
         stats: dict[str, list[torch.Tensor]] = {}
         for _ in range(gradient_steps):
             batch = self.replay_buffer.sample(batch_size, self._generator)
@@ -326,7 +328,6 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         for key, values in stats.items():
             self.logger.record(f"train/{key}", torch.stack(values).mean().item())
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/learning_rate", policy.optimizer.param_groups[0]["lr"])
 
     def _update_target_if_due(self) -> None:
         """Hard-copy the online networks into the targets every ``target_update_interval`` episodes."""

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import torch
 
 from sb3_marl.common.off_policy_algorithm import OffPolicyMultiAgentAlgorithm
+from sb3_marl.common.schedules import SaveableSchedule
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.policies.qmix_policy import QMIXPolicy
 
@@ -36,7 +37,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     (pymarl2).  Timeouts are not terminal: the target bootstraps from the final observation.
 
     :param env: env instance, SMAC map name, or None (predict-only).
-    :param learning_rate: optimizer learning rate.
+    :param learning_rate: optimizer learning rate: a float or a saveable schedule of the progress remaining (see
+        :class:`~sb3_marl.common.base_class.BaseMultiAgentAlgorithm`).
     :param buffer_size: replay capacity in episodes.
     :param learning_starts: env steps before the first update (updates also wait for ``batch_size`` episodes).
     :param batch_size: episodes per gradient step.
@@ -71,7 +73,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     def __init__(
         self,
         env: BatchedMultiAgentEnv | str | None,
-        learning_rate: float = 5e-4,
+        learning_rate: float | SaveableSchedule | dict[str, Any] = 5e-4,
         buffer_size: int = 5000,
         learning_starts: int = 0,
         batch_size: int = 32,
@@ -148,7 +150,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             shapes["n_actions"],
             shapes["obs_shape"],
             shapes["state_shape"],
-            learning_rate=self.learning_rate,
+            learning_rate=self.lr_schedule(1.0),
             mixer=self.mixer,
             optimizer_class=optimizer_class,
             optimizer_kwargs={**optimizer_defaults, **self.optimizer_kwargs},

@@ -9,12 +9,12 @@ import torch
 
 from sb3_marl.attacks import FGSM, PGD, BaseAttack
 from sb3_marl.attacks.gradient import GradientAttack
+from sb3_marl.common.schedules import SaveableSchedule, StepSchedule, make_schedule, schedule_to_dict
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.qmix import QMIX
 from sb3_marl.qmix.qmix import previous_actions_onehot
 from sb3_marl.robust.fgsm import RobustQMIXFGSM
 from sb3_marl.robust.regularizer import hinge_regularizer
-from sb3_marl.robust.schedules import SaveableSchedule, StepSchedule, make_schedule, schedule_to_dict
 
 
 class RegularizedQMIX(RobustQMIXFGSM):
