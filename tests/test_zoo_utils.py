@@ -181,3 +181,22 @@ def test_hyperparams_entry_reads_the_map_or_the_default():
     assert hyperparams_entry("qmix", "2m_vs_1z")["n_timesteps"] == 405e3
     assert hyperparams_entry("fgsm", "2s3z")["epsilon"] == 0.05
     assert hyperparams_entry("qmix", "8m") == hyperparams_entry("qmix", "default")
+
+
+def test_paper_table_comparison_puts_our_win_rates_beside_the_papers():
+    from zoo.benchmark import ATTACK_LABELS, METHOD_LABELS
+    from zoo.paper_table import TABLE_I, comparison_markdown
+
+    assert len(TABLE_I) == 4 * 5 * 4 and TABLE_I["3m", "qmix", "none"] == (0.98, 19.8065, 1.0601)
+    labels = {**METHOD_LABELS, **ATTACK_LABELS}
+    row = {"map": "3m", "method": "qmix", "n_attacked": None}
+    rows = [
+        {**row, "attack": "none", "epsilon": 0.0, "win_rate": 0.5},
+        {**row, "attack": "fgsm", "epsilon": 0.2, "win_rate": 0.25},
+        {**row, "attack": "fgsm", "epsilon": 0.1, "win_rate": 1.0},  # not the paper's ε: left out
+        {**row, "attack": "pgd", "epsilon": 0.2, "win_rate": 1.0},  # not a column of the paper: left out
+    ]
+    text = comparison_markdown(rows, labels)
+    assert "| 3m | Vanilla QMIX | 0.50 (0.98) | 0.25 (0.00) | – | – |" in text
+    assert "Δ = 0.36 over 2 cells." in text
+    assert comparison_markdown(rows[2:], labels) is None

@@ -7,7 +7,7 @@ model of the same map and seed, trained first when missing). Then every model is
 win rate and return mean ± std over ``--n-eval-episodes`` greedy episodes. Each cell is cached in
 ``<out>/cells/`` as soon as it is done, and learned attackers next to their model, so an interrupted run resumes
 where it stopped. Outputs in ``--out``: ``results.json``, ``table.md`` (the paper's layout), ``heatmap.png``, and
-``epsilon_sweep.png`` with several ``--epsilons``.
+``epsilon_sweep.png`` with several ``--epsilons``, and ``comparison.md`` (our win rates beside the paper's Table I).
 
 Independent jobs (training per map × method × seed, then evaluation per cell) run on a ``concurrent.futures``
 executor: a process pool (``--n-jobs``), or a Dask cluster (``--executor dask --scheduler-address tcp://host:8786``,
@@ -54,6 +54,7 @@ from zoo.benchmark_jobs import (
     train_model,
 )
 from zoo.enjoy import paper_epsilon
+from zoo.paper_table import comparison_markdown
 from zoo.plot_heatmap import load_table, plot_heatmap
 from zoo.utils import StoreDict, ZooArgumentParser, check_map_name
 
@@ -401,7 +402,8 @@ def plot_epsilon_sweep(args: argparse.Namespace, rows: list[dict[str, Any]], out
 
 
 def write_outputs(args: argparse.Namespace, log: RunLog, wall_s: float) -> dict[str, Path]:
-    """``results.json``, ``table.md``, ``heatmap.png`` (and ``epsilon_sweep.png``) in ``--out``."""
+    """``results.json``, ``table.md``, ``heatmap.png`` (and ``epsilon_sweep.png``; ``comparison.md`` with the paper's
+    Table I win rates beside ours when some cells are the paper's) in ``--out``."""
     import torch
 
     out = Path(args.out)
@@ -431,6 +433,10 @@ def write_outputs(args: argparse.Namespace, log: RunLog, wall_s: float) -> dict[
     paths = {"json": out / "results.json", "markdown": out / "table.md", "heatmap": out / "heatmap.png"}
     atomic_write_json(paths["json"], results)
     paths["markdown"].write_text(markdown_table(args, rows))
+    comparison = comparison_markdown(rows, {**METHOD_LABELS, **ATTACK_LABELS})
+    if comparison is not None:
+        paths["comparison"] = out / "comparison.md"
+        paths["comparison"].write_text(comparison)
     if results["results"]:
         labels, attacks, table = load_table(paths["json"])
         plot_heatmap(labels, attacks, table, paths["heatmap"], title="win rate under attack")
