@@ -138,6 +138,18 @@ def test_epsilon_sweep_and_attacks_on_some_agents(first_run, tmp_path):
     assert matplotlib.image.imread(tmp_path / "out" / "epsilon_sweep.png").ndim == 3
 
 
+def test_no_clip_cells_are_cached_apart_and_labelled(first_run, tmp_path):
+    root, _, _ = first_run
+    out = tmp_path / "out"
+    results = _run(root / "logs", out, "--methods", "qmix", "--attacks", "none", "fgsm", "--no-clip")
+    names = sorted(p.name for p in (out / "cells").rglob("*.json"))
+    assert names == ["fgsm_eps0.2_mall_noclip.json", "none_eps0_mall.json"]
+    fgsm = next(c for c in results["cells"] if c["settings"]["attack"] == "fgsm")
+    assert fgsm["settings"]["clip_observations"] is False
+    assert "NOT clipped" in (out / "table.md").read_text()
+    assert results["counts"]["models_trained"] == 0  # the first run's model is reused
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

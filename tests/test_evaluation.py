@@ -51,3 +51,21 @@ def test_rejects_bad_inputs(model):
         evaluate_policy(model, CueMatchingEnv(), 0)
     with pytest.raises(ValueError, match="expects"):
         evaluate_policy(model, CueMatchingEnv(n_agents=3), 2)
+
+
+def test_attacks_take_the_env_feature_ranges_unless_told_not_to_clip():
+    from sb3_marl.attacks import FGSM
+    from sb3_marl.envs import SMACSimulator
+
+    env = SMACSimulator("3m", n_envs=2, seed=0)
+    model = QMIX(env, seed=0, device="cpu")
+    clipped, unclipped = FGSM(0.2), FGSM(0.2, clip_observations=False)
+    for attack in (clipped, unclipped):
+        evaluate_policy(model, env, 2, attack=attack)
+        assert torch.equal(attack.obs_low, env.obs_low) and torch.equal(attack.obs_high, env.obs_high)
+    obs, state, avail = env.reset()
+    args = (model.policy, obs, avail, torch.zeros(*avail.shape), model.policy.initial_hidden(2), state)
+    outside = [
+        ((p < env.obs_low) | (p > env.obs_high)).any().item() for p in (a.perturb(*args) for a in (clipped, unclipped))
+    ]
+    assert outside == [False, True]

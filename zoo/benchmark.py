@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="attack budgets to sweep (default: the paper's, 0.2 and 0.05 on 2s3z)")
     parser.add_argument("--n-attacked", nargs="+", type=int, default=None,
                         help="numbers M of attacked agents, drawn at random each step (default: all agents)")
+    parser.add_argument("--no-clip", dest="clip_observations", action="store_false",
+                        help="test attacks do not clip perturbed observations to SMAC's feature ranges (default: "
+                             "they do, as the training attacks; learned attackers are trained with clipping)")
     parser.add_argument("-params", "--hyperparams", nargs="+", action=StoreDict, default={},
                         help="overrides for every method's training, key:value (yaml values)")
     parser.add_argument("--executor", default="process", choices=["process", "dask"],
@@ -188,6 +191,7 @@ def cell_jobs(args: argparse.Namespace, job: TrainJob, model_path: str, torch_th
                 n_attacked=None if clean else setting.n_attacked,
                 n_eval_episodes=args.n_eval_episodes, attacker_timesteps=args.attacker_timesteps,
                 cells_folder=str(Path(args.out) / "cells"), device=args.device, torch_threads=torch_threads,
+                clip_observations=clean or args.clip_observations,
             )
             cells[cell.path] = cell
     return list(cells.values())
@@ -332,7 +336,8 @@ def markdown_table(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
         "",
         f"Training budgets × {args.timesteps_scale:g} of hyperparams/*.yml; learned attackers "
         f"{args.attacker_timesteps} env steps; {args.n_eval_episodes} test episodes per cell; {seeds}. "
-        f"Cells: {spread}.",
+        f"Cells: {spread}. Perturbed observations "
+        + ("clipped to SMAC's feature ranges." if args.clip_observations else "NOT clipped to SMAC's feature ranges."),
     ]
     header = "| Map | Training method | " + " | ".join(ATTACK_LABELS[a] for a in args.attacks) + " |"
     for setting in settings_of(args):

@@ -207,6 +207,7 @@ class CellJob:
     :param device: torch device
     :param torch_threads: ``torch.set_num_threads`` in the job
     :param n_envs: test episodes simulated as one batch (at most ``n_eval_episodes``)
+    :param clip_observations: clip perturbed observations to the env's feature ranges (False: only to the ε-ball)
     """
 
     map_name: str
@@ -222,12 +223,13 @@ class CellJob:
     device: str = "cpu"
     torch_threads: int = 1
     n_envs: int = 8
+    clip_observations: bool = True
 
     @property
     def path(self) -> Path:
-        """The cell's cache file ``<cells>/<map>/<method>/seed<seed>/<attack>_eps<ε>_m<M|all>.json``."""
+        """The cell's cache file ``<cells>/<map>/<method>/seed<seed>/<attack>_eps<ε>_m<M|all>[_noclip].json``."""
         agents = "all" if self.n_attacked is None else self.n_attacked
-        name = f"{self.attack}_eps{self.epsilon:g}_m{agents}.json"
+        name = f"{self.attack}_eps{self.epsilon:g}_m{agents}{'' if self.clip_observations else '_noclip'}.json"
         return Path(self.cells_folder) / self.map_name / self.method / f"seed{self.seed}" / name
 
     def settings(self) -> dict[str, Any]:
@@ -237,6 +239,8 @@ class CellJob:
             settings.pop(key)
         if self.attack not in LEARNED_ATTACKS:
             settings.pop("attacker_timesteps")
+        if self.clip_observations:  # the default, left out so that cells cached before the option stay valid
+            settings.pop("clip_observations")
         return settings
 
 
@@ -296,12 +300,13 @@ def learned_adversary(job: CellJob, victim: Any) -> tuple[Any, dict[str, Any]]:
 
 
 def build_attack(job: CellJob, victim: Any, env: Any) -> tuple[Any | None, dict[str, Any]]:
-    """The attack of a cell (None for ``"none"``), clipping to the env's observation range, and its attacker info."""
+    """The attack of a cell (None for ``"none"``), clipping to the env's observation range unless the cell says not,
+    and its attacker info."""
     from sb3_marl.attacks import ATLAAttack, PAADAttack, make_attack
 
     if job.attack == "none":
         return None, {}
-    kwargs = {"attacked_agents": job.n_attacked, "seed": job.seed}
+    kwargs = {"attacked_agents": job.n_attacked, "seed": job.seed, "clip_observations": job.clip_observations}
     info: dict[str, Any] = {}
     if job.attack in LEARNED_ATTACKS:
         adversary, info = learned_adversary(job, victim)
@@ -309,7 +314,7 @@ def build_attack(job: CellJob, victim: Any, env: Any) -> tuple[Any | None, dict[
         attack = attack_class(adversary, job.epsilon, **kwargs)
     else:
         attack = make_attack(job.attack, epsilon=job.epsilon, **kwargs)
-    if getattr(env, "obs_low", None) is not None:
+    if job.clip_observations and getattr(env, "obs_low", None) is not None:
         attack.set_observation_bounds(env.obs_low, env.obs_high)
     return attack, info
 

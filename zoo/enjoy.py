@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--attack", default="none", choices=ATTACK_CHOICES, help="attack on the observations")
     parser.add_argument("--epsilon", type=float, default=None, help="attack budget (default: the run's or paper's)")
     parser.add_argument("--attacker-timesteps", type=int, default=50_000, help="atla/paad: attacker training steps")
+    parser.add_argument("--no-clip", dest="clip_observations", action="store_false",
+                        help="fgsm/pgd/random: do not clip perturbed observations to SMAC's feature ranges "
+                             "(default: clip, as the training attacks and the benchmark do)")
     parser.add_argument("--no-render", action="store_true", help="write no replay")
     parser.add_argument("--record-episodes", type=int, default=1, help="episodes recorded in the replay")
     parser.add_argument("--output", default="", help="replay file, .gif or .mp4 (default: <run>/replays/...)")
@@ -111,6 +114,8 @@ class Player:
         self.policy = model.policy
         self.env = env
         self.attack = attack
+        if attack is not None:
+            attack.use_env_bounds(env)
         self.epsilon = epsilon
         self.generator = torch.Generator(device=self.policy.device).manual_seed(seed)
 
@@ -179,7 +184,7 @@ def build_attack(args: argparse.Namespace, model: Any, epsilon: float) -> Any | 
             seed=args.seed,
             device=args.device,
         )
-    return make_attack(args.attack, epsilon)
+    return make_attack(args.attack, epsilon, clip_observations=args.clip_observations)
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

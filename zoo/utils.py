@@ -98,11 +98,13 @@ def check_map_name(map_name: str) -> str:
     return closest_choice(map_name, MAP_NAMES, "map")
 
 
-def make_attack(name: str, epsilon: float) -> Any | None:
+def make_attack(name: str, epsilon: float, clip_observations: bool = True) -> Any | None:
     """Build a gradient or noise attack by name (``"none"`` -> None).
 
     :param name: ``"none"`` or one of :data:`ATTACK_NAMES`
     :param epsilon: l-infinity budget of the perturbation (in observation units, which SMAC scales to [-1, 1])
+    :param clip_observations: clip perturbed observations to the env's feature ranges (taken from the env when
+        the attack is used) as the training attacks do; False keeps only the ε-ball
     """
     if name == "none":
         return None
@@ -111,7 +113,7 @@ def make_attack(name: str, epsilon: float) -> Any | None:
         raise SystemExit(f"Attack epsilon must be > 0, got {epsilon}")
     from sb3_marl.attacks import make_attack as build_attack
 
-    return build_attack(name, epsilon=epsilon)
+    return build_attack(name, epsilon=epsilon, clip_observations=clip_observations)
 
 
 class ZooArgumentParser(argparse.ArgumentParser):

@@ -31,7 +31,9 @@ def evaluate_policy(
     :param env: the env to play in; its sizes must match the model's.
     :param n_eval_episodes: episodes to count (>= 1).
     :param deterministic: greedy actions when True, else epsilon-greedy at ``model.exploration_rate``.
-    :param attack: when given, ``attack.perturb`` replaces every step's observations before the agents act.
+    :param attack: when given, ``attack.perturb`` replaces every step's observations before the agents act. An
+        attack without observation bounds of its own takes the env's ``obs_low`` / ``obs_high`` (so it clips as
+        the training attacks do, unless built with ``clip_observations=False``).
     :param return_episode_rewards: return per-episode lists instead of the summary.
     :return: ``(win_rate, mean_reward, std_reward)`` (the paper's reporting order: win rate first), or
         ``(episode_rewards, episode_lengths, episode_wins)`` with ``return_episode_rewards``.
@@ -45,6 +47,8 @@ def evaluate_policy(
             f"env {env.map_name!r} has (n_agents, obs_shape, n_actions) = {env_sizes} but the model expects "
             f"{(policy.n_agents, policy.obs_dim, policy.n_actions)}"
         )
+    if hasattr(attack, "use_env_bounds"):
+        attack.use_env_bounds(env)
     epsilon = 0.0 if deterministic else float(getattr(model, "exploration_rate", 0.0))
     generator = getattr(model, "_generator", None)
     device = policy.device
