@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import torch
 
 from sb3_marl.common.evaluation import evaluate_policy
@@ -105,20 +106,23 @@ def time_update(map_name: str, repeats: int) -> None:
     torch.testing.assert_close(fused_loss, pymarl_loop_loss(model, batch), rtol=1e-4, atol=1e-4)
 
     def update(loss_fn) -> float:
+        """Wall time of one update (loss, backward, gradient clipping) in ms."""
         start = time.perf_counter()
-        for _ in range(repeats):
-            loss = loss_fn()
-            model.policy.optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.policy.online_parameters(), model.max_grad_norm)
-        return (time.perf_counter() - start) / repeats * 1000
+        loss = loss_fn()
+        model.policy.optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.policy.online_parameters(), model.max_grad_norm)
+        return (time.perf_counter() - start) * 1000
 
-    update(lambda: model._td_loss(batch)[0])  # warm-up
-    fused = update(lambda: model._td_loss(batch)[0])
-    loop = update(lambda: pymarl_loop_loss(model, batch))
+    fused_fn, loop_fn = (lambda: model._td_loss(batch)[0]), (lambda: pymarl_loop_loss(model, batch))
+    update(fused_fn), update(loop_fn)  # warm-up
+    # alternate the two versions so that a busy machine slows both alike; report medians
+    times = np.array([[update(fused_fn), update(loop_fn)] for _ in range(repeats)])
+    fused, loop = np.median(times, axis=0)
     print(
         f"update {map_name:6s} batch=32x{batch['obs'].shape[1]} steps: fused GRU {fused:.1f} ms, "
-        f"GRUCell loop {loop:.1f} ms, speed-up x{loop / fused:.2f} (threads={torch.get_num_threads()})",
+        f"GRUCell loop {loop:.1f} ms, speed-up x{loop / fused:.2f} (median of {repeats} alternating runs, "
+        f"threads={torch.get_num_threads()})",
         flush=True,
     )
 
