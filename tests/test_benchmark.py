@@ -138,6 +138,22 @@ def test_epsilon_sweep_and_attacks_on_some_agents(first_run, tmp_path):
     assert matplotlib.image.imread(tmp_path / "out" / "epsilon_sweep.png").ndim == 3
 
 
+def test_a_setting_missing_from_an_older_run_matches_at_its_default(first_run):
+    from zoo.benchmark_jobs import find_trained_model
+
+    root, _, _ = first_run
+    tiny = (("buffer_size", 64), ("batch_size", 4), ("target_update_interval", 5))
+
+    def job(*extra):
+        return TrainJob("3m", "qmix", 0, str(root / "logs"), timesteps_scale=0.0015, hyperparams=tiny + extra)
+
+    found = find_trained_model(job())
+    assert found is not None
+    # learning_starts is not in the run's config.yml: QMIX's default (0) matches, another value does not
+    assert find_trained_model(job(("learning_starts", 0))) == found
+    assert find_trained_model(job(("learning_starts", 5))) is None
+
+
 def test_no_clip_cells_are_cached_apart_and_labelled(first_run, tmp_path):
     root, _, _ = first_run
     out = tmp_path / "out"

@@ -97,14 +97,14 @@ class TrainJob:
         return self.map_name, self.method, self.seed
 
 
-def _timestep_defaults(cls: type) -> dict[str, int]:
-    """Constructor defaults of ``cls`` (and its parents) whose names end in ``_timesteps``."""
-    defaults: dict[str, int] = {}
+def _constructor_defaults(cls: type) -> dict[str, Any]:
+    """Default values of the constructor arguments of ``cls`` and of its parents (the nearest class wins)."""
+    defaults: dict[str, Any] = {}
     for klass in cls.__mro__:
         if "__init__" not in vars(klass) or klass is object:
             continue
         for param in inspect.signature(klass.__init__).parameters.values():
-            if param.name.endswith("_timesteps") and isinstance(param.default, int):
+            if param.default is not inspect.Parameter.empty:
                 defaults.setdefault(param.name, param.default)
     return defaults
 
@@ -117,9 +117,9 @@ def training_budget(job: TrainJob) -> tuple[int, dict[str, Any]]:
     entry = hyperparams_entry(job.method, job.map_name)
     overrides: dict[str, Any] = {}
     if job.timesteps_scale != 1.0:
-        budgets = {**_timestep_defaults(ALGOS[job.method].load()), **entry}
+        budgets = {**_constructor_defaults(ALGOS[job.method].load()), **entry}
         for key, value in budgets.items():
-            if key.endswith("_timesteps") and key != "n_timesteps":
+            if key.endswith("_timesteps") and key != "n_timesteps" and isinstance(value, (int, float)):
                 overrides[key] = max(1, round(float(value) * job.timesteps_scale))
     overrides.update(dict(job.hyperparams))
     n_timesteps = max(1, round(float(overrides.pop("n_timesteps", entry["n_timesteps"])) * job.timesteps_scale))
@@ -130,12 +130,16 @@ def find_trained_model(job: TrainJob) -> Path | None:
     """The final model of a finished run of ``job`` in the log folder, or None: the latest run with the job's seed
     whose ``config.yml`` holds the job's hyperparameters (yaml entry, overrides, budget).
 
-    A run counts as finished when its ``<map>.zip`` exists; runs killed before saving have none and are ignored.
+    A run counts as finished when its ``<map>.zip`` exists; runs killed before saving have none and are ignored. A
+    setting missing from an older run's ``config.yml`` matches when the wanted value is the algorithm's default (a key
+    added to the yml at its default value does not force a retraining).
     """
     n_timesteps, overrides = training_budget(job)
     wanted = {**hyperparams_entry(job.method, job.map_name), **overrides, "n_timesteps": n_timesteps}
     if job.pretrained:
         wanted["pretrained"] = job.pretrained
+    defaults = _constructor_defaults(ALGOS[job.method].load())
+    missing = object()
     for run in sorted((Path(job.log_folder) / job.method).glob(f"{job.map_name}_*"), reverse=True):
         model = run / f"{job.map_name}.zip"
         params = run / job.map_name
@@ -143,7 +147,11 @@ def find_trained_model(job: TrainJob) -> Path | None:
             continue
         config = yaml.safe_load((params / "config.yml").read_text()) or {}
         args = yaml.safe_load((params / "args.yml").read_text()) or {}
-        if args.get("seed") == job.seed and all(config.get(key) == value for key, value in wanted.items()):
+        same = all(
+            config.get(key, missing) == value or (key not in config and defaults.get(key, missing) == value)
+            for key, value in wanted.items()
+        )
+        if args.get("seed") == job.seed and same:
             return model
     return None
 
