@@ -307,9 +307,9 @@ def learned_adversary(job: CellJob, victim: Any) -> tuple[Any, dict[str, Any]]:
         return adversary, {"path": str(path), "trained": True, "wall_s": time.perf_counter() - start}
 
 
-def build_attack(job: CellJob, victim: Any, env: Any) -> tuple[Any | None, dict[str, Any]]:
-    """The attack of a cell (None for ``"none"``), clipping to the env's observation range unless the cell says not,
-    and its attacker info."""
+def build_attack(job: CellJob, victim: Any) -> tuple[Any | None, dict[str, Any]]:
+    """The attack of a cell (None for ``"none"``) and its attacker info; ``evaluate_policy`` gives the attack the
+    env's observation range, used for clipping unless the cell says not to clip."""
     from sb3_marl.attacks import ATLAAttack, PAADAttack, make_attack
 
     if job.attack == "none":
@@ -322,8 +322,6 @@ def build_attack(job: CellJob, victim: Any, env: Any) -> tuple[Any | None, dict[
         attack = attack_class(adversary, job.epsilon, **kwargs)
     else:
         attack = make_attack(job.attack, epsilon=job.epsilon, **kwargs)
-    if job.clip_observations and getattr(env, "obs_low", None) is not None:
-        attack.set_observation_bounds(env.obs_low, env.obs_high)
     return attack, info
 
 
@@ -350,7 +348,7 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
     victim = ALGOS[job.method].load().load(job.model_path, device=job.device)
     env = make_env(job.map_name, n_envs=min(job.n_envs, job.n_eval_episodes), seed=job.seed + EVAL_SEED_OFFSET,
                    device=job.device)
-    attack, attacker = build_attack(job, victim, env)
+    attack, attacker = build_attack(job, victim)
     rewards, _, wins = evaluate_policy(victim, env, job.n_eval_episodes, attack=attack, return_episode_rewards=True)
     env.close()
     result = CellResult(

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
+from stable_baselines3.common.utils import LinearSchedule
 
-from sb3_marl.common.schedules import StepSchedule, schedule_to_dict
+from sb3_marl.common.schedules import SaveableSchedule, schedule_to_dict
 
 
 @dataclass(frozen=True)
@@ -240,7 +240,7 @@ def to_plain(value: Any) -> Any:
     training) or their JSON settings, tuples lists, paths str."""
     if isinstance(value, LinearSchedule) and (value.end, value.end_fraction) == (0.0, 1.0):
         return f"lin_{value.start}"
-    if isinstance(value, (LinearSchedule, ConstantSchedule, StepSchedule)):
+    if isinstance(value, SaveableSchedule):
         return schedule_to_dict(value)
     if isinstance(value, dict):
         return {str(k): to_plain(v) for k, v in value.items()}

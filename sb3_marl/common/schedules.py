@@ -51,7 +51,7 @@ def make_schedule(value: float | dict[str, Any] | SaveableSchedule, name: str) -
     :param value: the schedule or its settings.
     :param name: the setting's name, for error messages.
     """
-    if isinstance(value, (StepSchedule, ConstantSchedule, LinearSchedule)):
+    if isinstance(value, SaveableSchedule):
         return value
     if isinstance(value, dict):
         settings = dict(value)
