@@ -79,6 +79,8 @@ class TrainJob:
     :param device: torch device
     :param torch_threads: ``torch.set_num_threads`` in the job
     :param verbose: verbosity of the training (0: quiet)
+    :param compile_env: ``torch.compile`` the simulator's step (``zoo/train.py --compile``); a runtime choice, not a
+        hyperparameter: it does not decide which finished runs are reused
     """
 
     map_name: str
@@ -91,6 +93,7 @@ class TrainJob:
     device: str = "cpu"
     torch_threads: int = 1
     verbose: int = 0
+    compile_env: bool = False
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -176,6 +179,8 @@ def train_model(job: TrainJob) -> dict[str, Any]:
             "-n", str(n_timesteps), "--device", job.device, "--eval-freq", "-1", "--verbose", str(job.verbose)]
     if job.pretrained:
         argv += ["--pretrained", job.pretrained]
+    if job.compile_env:
+        argv.append("--compile")
     if overrides:
         argv += ["-params", *(f"{key}:{json.dumps(value)}" for key, value in overrides.items())]
     parser = train.build_parser()
@@ -216,6 +221,8 @@ class CellJob:
     :param torch_threads: ``torch.set_num_threads`` in the job
     :param n_envs: test episodes simulated as one batch (at most ``n_eval_episodes``)
     :param clip_observations: clip perturbed observations to the env's feature ranges (False: only to the ε-ball)
+    :param compile_env: ``torch.compile`` the simulator's step in the test env and the attacker's training env (a
+        runtime choice: cached cells are reused either way)
     """
 
     map_name: str
@@ -232,6 +239,7 @@ class CellJob:
     torch_threads: int = 1
     n_envs: int = 8
     clip_observations: bool = True
+    compile_env: bool = False
 
     @property
     def path(self) -> Path:
@@ -243,7 +251,7 @@ class CellJob:
     def settings(self) -> dict[str, Any]:
         """What a cached result must have been computed with to be reused."""
         settings = asdict(self)
-        for key in ("cells_folder", "device", "torch_threads", "n_envs", "model_path"):
+        for key in ("cells_folder", "device", "torch_threads", "n_envs", "model_path", "compile_env"):
             settings.pop(key)
         if self.attack not in LEARNED_ATTACKS:
             settings.pop("attacker_timesteps")
@@ -284,6 +292,7 @@ def learned_adversary(job: CellJob, victim: Any) -> tuple[Any, dict[str, Any]]:
     :return: (adversary, ``{"path", "trained", "wall_s"}``)
     """
     from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
+    from sb3_marl.envs import make_env
 
     path = attacker_path(job)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -297,7 +306,7 @@ def learned_adversary(job: CellJob, victim: Any) -> tuple[Any, dict[str, Any]]:
             kind=job.attack,
             epsilon=job.epsilon,
             total_timesteps=job.attacker_timesteps,
-            env=job.map_name,
+            env=make_env(job.map_name, n_envs=job.n_envs, seed=job.seed, device=job.device, compile=job.compile_env),
             adversary_kwargs=_director_kwargs(job.attacker_timesteps) if job.attack == "paad" else None,
             seed=job.seed,
             device=job.device,
@@ -347,7 +356,7 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
     start = time.perf_counter()
     victim = ALGOS[job.method].load().load(job.model_path, device=job.device)
     env = make_env(job.map_name, n_envs=min(job.n_envs, job.n_eval_episodes), seed=job.seed + EVAL_SEED_OFFSET,
-                   device=job.device)
+                   device=job.device, compile=job.compile_env)
     attack, attacker = build_attack(job, victim)
     rewards, _, wins = evaluate_policy(victim, env, job.n_eval_episodes, attack=attack, return_episode_rewards=True)
     env.close()

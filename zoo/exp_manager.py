@@ -111,11 +111,12 @@ class ExperimentManager:
     # ----------------------------------------------------------------------------------------------------------------
     # Environments and callbacks
     def make_env(self, n_envs: int, seed: int | None) -> Any:
-        """A batched env of the map on the chosen backend and device."""
+        """A batched env of the map on the chosen backend and device (simulator step compiled with ``--compile``)."""
         from sb3_marl.envs import make_env
 
+        env_kwargs = {**self.env_kwargs, "compile": True} if self.args.compile else self.env_kwargs
         return make_env(
-            self.env_name, n_envs=n_envs, backend=self.args.backend, seed=seed, device=self.device, **self.env_kwargs
+            self.env_name, n_envs=n_envs, backend=self.args.backend, seed=seed, device=self.device, **env_kwargs
         )
 
     def eval_attack(self) -> Any | None:

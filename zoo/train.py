@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="overrides, key:value with yaml values, e.g. learning_rate:1e-3 policy_kwargs:'{rnn_hidden_dim: 128}'",
     )
     parser.add_argument("--backend", default="sim", choices=["sim", "sc2"], help="built-in simulator or real SMAC")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the simulator's step (sim backend): collection several times faster after a one-time "
+        "compilation per map and n_envs (about a minute; torch caches it on disk for later runs)",
+    )
     parser.add_argument("-P", "--progress", action="store_true", help="show a progress bar")
     parser.add_argument("--verbose", type=int, default=1, help="0: quiet, 1: info, 2: debug")
     parser.add_argument("--pretrained", default="", help="regularized: QMIX to start from (default: latest qmix run)")
@@ -81,6 +87,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.pretrained and args.algo != "regularized":
         parser.error("--pretrained only applies to --algo regularized")
+    if args.compile and args.backend != "sim":
+        parser.error(f"--compile applies to the built-in simulator only, not to --backend {args.backend}")
     if args.trained_agent and args.optimize_hyperparameters:
         parser.error("-i/--trained-agent and -optimize cannot be combined")
 
