@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from zoo import benchmark
-from zoo.benchmark_jobs import TrainJob
+from zoo.benchmark_jobs import TrainJob, find_trained_model
 from zoo.utils import ALGOS
 
 pytestmark = pytest.mark.skipif(
@@ -164,6 +164,22 @@ def test_no_clip_cells_are_cached_apart_and_labelled(first_run, tmp_path):
     assert fgsm["settings"]["clip_observations"] is False
     assert "NOT clipped" in (out / "table.md").read_text()
     assert results["counts"]["models_trained"] == 0  # the first run's model is reused
+
+
+def test_compile_reaches_every_job_and_reuses_runs_and_cells(first_run):
+    """--compile is a runtime choice: jobs carry it, but the runs and cells they reuse are the same."""
+    root, args, _ = first_run
+    argv = ["-f", str(root / "logs"), "--out", str(root / "out"), *TINY, *args]
+    plain, compiled = (benchmark.build_parser().parse_args(argv + extra) for extra in ([], ["--compile"]))
+    plain_jobs, compiled_jobs = benchmark.train_jobs(plain, 1), benchmark.train_jobs(compiled, 1)
+    assert all(job.compile_env for job in compiled_jobs) and not any(job.compile_env for job in plain_jobs)
+    for plain_job, compiled_job in zip(plain_jobs, compiled_jobs):
+        assert find_trained_model(compiled_job) == find_trained_model(plain_job) is not None
+        plain_cells = benchmark.cell_jobs(plain, plain_job, "model.zip", 1)
+        compiled_cells = benchmark.cell_jobs(compiled, compiled_job, "model.zip", 1)
+        assert all(cell.compile_env for cell in compiled_cells)
+        assert [c.settings() for c in compiled_cells] == [c.settings() for c in plain_cells]
+        assert [c.path for c in compiled_cells] == [c.path for c in plain_cells]
 
 
 @pytest.mark.parametrize(

@@ -154,6 +154,20 @@ def test_bad_input_gives_one_line_errors(tmp_path, capsys):
     assert process.returncode == 2 and "Did you mean 'qmix'" in process.stderr and "Traceback" not in process.stderr
 
 
+def test_compile_flag_compiles_the_simulator_step(tmp_path, capsys):
+    """--compile reaches every env the run builds (checked before any step, so nothing is compiled here)."""
+    from zoo.exp_manager import ExperimentManager
+
+    parser = train.build_parser()
+    for extra, compiled in (([], False), (["--compile"], True)):
+        args = parser.parse_args(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), *extra])
+        train.check_args(parser, args)
+        assert ExperimentManager(args).make_env(2, seed=0).compiled is compiled
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "--compile", "--backend", "sc2"])
+    assert exit_info.value.code == 2 and "--compile applies to the built-in simulator only" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(not ALGOS["regularized"].is_available(), reason="RegularizedQMIX is not available yet")
 def test_regularized_without_a_qmix_run_says_what_is_missing(tmp_path):
     with pytest.raises(SystemExit, match="regularized needs a pretrained QMIX"):

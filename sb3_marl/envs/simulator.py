@@ -135,6 +135,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self.obs_high = torch.as_tensor(high, device=self.device)
         self._build_static_tables()
         self._allocate_state()
+        self.compiled = compile  #: whether :meth:`step` runs through ``torch.compile``
         self._advance = torch.compile(self._advance_eager, dynamic=False) if compile else self._advance_eager
         first_seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else int(seed)
         self._seed = first_seed
