@@ -3,13 +3,15 @@
     python benchmarks/bench_qmix.py                                  # 4 maps, settings of hyperparams/qmix.yml
     python benchmarks/bench_qmix.py --maps 3m --timesteps 50000      # smaller run
     python benchmarks/bench_qmix.py --update-timing-only             # fused-GRU update vs a PyMARL-style loop
+    python benchmarks/bench_qmix.py --skip-update-timing --compile   # torch.compile'd simulator step
 
 Each map trains with its entry of ``hyperparams/qmix.yml`` (what ``zoo/train.py`` uses: 205k env steps, 405k on
 2m_vs_1z) unless ``--timesteps`` overrides the budget. Per map it prints the greedy test win rate and return
 (mean +/- std over ``--eval-episodes`` episodes on envs seeded ``seed + 1000``), the training wall time and env
 steps per second.  The update timing compares one training update (batch of 32 full-length episodes) of this QMIX
 (fused ``nn.GRU`` over time) with the same update written as PyMARL does it (a ``GRUCell`` called once per time
-step).
+step).  With ``--compile`` the training env's step runs through ``torch.compile``: the wall time then includes
+loading the compiled step from torch's on-disk cache, or compiling it on a machine's first run for that map.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ PAPER_MAPS = ("2m_vs_1z", "3m", "3s_vs_3z", "2s3z")
 def train_and_test(map_name: str, args: argparse.Namespace) -> None:
     entry = hyperparams_entry("qmix", map_name)
     n_timesteps = int(args.timesteps or entry["n_timesteps"])
-    env = make_env(map_name, n_envs=int(entry.get("n_envs", 1)), seed=args.seed, **entry.get("env_kwargs", {}))
+    env_kwargs = {**entry.get("env_kwargs", {}), "compile": args.compile}
+    env = make_env(map_name, n_envs=int(entry.get("n_envs", 1)), seed=args.seed, **env_kwargs)
     kwargs = {key: parse_schedule(key, value) for key, value in entry.items() if key not in ZOO_KEYS}
     model = QMIX(env, seed=args.seed, device="cpu", **kwargs)
     start = time.perf_counter()
@@ -43,7 +46,7 @@ def train_and_test(map_name: str, args: argparse.Namespace) -> None:
     print(
         f"{map_name:10s} steps={model.num_timesteps:7d} win_rate={win_rate:.3f} "
         f"return={mean_reward:.2f} +/- {std_reward:.2f} wall={wall:.0f}s env_steps/s={model.num_timesteps / wall:.0f} "
-        f"gradient_steps={model.gradient_steps}",
+        f"gradient_steps={model.gradient_steps} compile={args.compile} threads={torch.get_num_threads()}",
         flush=True,
     )
 
@@ -137,6 +140,7 @@ def main() -> None:
     parser.add_argument("--update-timing-only", action="store_true")
     parser.add_argument("--skip-update-timing", action="store_true")
     parser.add_argument("--timing-repeats", type=int, default=10)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the training env's step")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if not args.skip_update_timing:
