@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=0, help="env steps per map (0: the yml's n_timesteps)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-episodes", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fastest for these small tensors)")
     parser.add_argument("--update-timing-only", action="store_true")
     parser.add_argument("--skip-update-timing", action="store_true")
     parser.add_argument("--timing-repeats", type=int, default=10)
