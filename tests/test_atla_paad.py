@@ -120,6 +120,8 @@ def test_train_attacker_against_saved_model(kind: str, tmp_path: Path) -> None:
     assert (perturbed - obs).abs().max() <= 0.2 + 1e-6
     with pytest.raises(ValueError, match="kind"):
         train_attacker(victim, "fgsm")
+    with pytest.raises(ValueError, match="env_kwargs=.*only apply to an env built here"):
+        train_attacker(victim, kind, env=make_env(), env_kwargs={"compile": True})
 
 
 class NaNRewardEnv(CueMatchingEnv):

@@ -292,7 +292,6 @@ def learned_adversary(job: CellJob, victim: Any) -> tuple[Any, dict[str, Any]]:
     :return: (adversary, ``{"path", "trained", "wall_s"}``)
     """
     from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
-    from sb3_marl.envs import make_env
 
     path = attacker_path(job)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -306,7 +305,8 @@ def learned_adversary(job: CellJob, victim: Any) -> tuple[Any, dict[str, Any]]:
             kind=job.attack,
             epsilon=job.epsilon,
             total_timesteps=job.attacker_timesteps,
-            env=make_env(job.map_name, n_envs=job.n_envs, seed=job.seed, device=job.device, compile=job.compile_env),
+            env=job.map_name,
+            env_kwargs={"compile": job.compile_env},
             adversary_kwargs=_director_kwargs(job.attacker_timesteps) if job.attack == "paad" else None,
             seed=job.seed,
             device=job.device,

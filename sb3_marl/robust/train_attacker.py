@@ -22,6 +22,7 @@ def train_attacker(
     total_timesteps: int = 50_000,
     env: BatchedMultiAgentEnv | str | None = None,
     n_envs: int = 8,
+    env_kwargs: dict[str, Any] | None = None,
     adversary_kwargs: dict[str, Any] | None = None,
     seed: int | None = None,
     device: str = "auto",
@@ -34,6 +35,7 @@ def train_attacker(
     :param total_timesteps: env steps (summed over envs) the attacker trains for.
     :param env: the env to train in (an instance, or a map name); None builds ``n_envs`` envs of the model's map.
     :param n_envs: envs stepped together when the env is built here.
+    :param env_kwargs: extra keyword arguments of ``make_env`` when the env is built here (e.g. ``compile``).
     :param adversary_kwargs: keyword arguments of :class:`~sb3_marl.adversaries.MAPPO` or of the director
         (:class:`~sb3_marl.adversaries.QMIXDirector`).
     :param seed: seed of the env and of the attacker.
@@ -43,6 +45,9 @@ def train_attacker(
     """
     if kind not in ATTACKER_KINDS:
         raise ValueError(f"kind={kind!r}; allowed: {ATTACKER_KINDS}")
+    if env_kwargs and not (env is None or isinstance(env, str)):
+        raise ValueError(f"env_kwargs={env_kwargs!r} only apply to an env built here (env None or a map name), "
+                         f"not to the env instance {type(env).__name__} given")
     victim = (
         BaseMultiAgentAlgorithm.load(model_or_path, device=device)
         if isinstance(model_or_path, (str, Path))
@@ -55,7 +60,7 @@ def train_attacker(
         from sb3_marl.envs.make_env import make_env
 
         env = make_env(map_name, n_envs=n_envs, backend=getattr(victim, "backend", "sim"), seed=seed,
-                       device=victim.device)
+                       device=victim.device, **(env_kwargs or {}))
     kwargs = {"seed": seed, "device": victim.device, **(adversary_kwargs or {})}
     if kind == "atla":
         adversary_env = PerturbationAdversaryEnv(env, victim, epsilon)
