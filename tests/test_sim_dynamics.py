@@ -223,6 +223,14 @@ def test_enemies_walk_around_walls():
     assert (env.unit_health[0, :2] < env.unit_health_max[:2]).any() or (env.unit_shield[0, :2] < 150).any()
 
 
+def test_compile_without_a_cpp_compiler_is_refused_up_front(monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.delenv("CXX", raising=False)
+    with pytest.raises(RuntimeError, match="compile=True needs a C\\+\\+ compiler.*'g\\+\\+'"):
+        SMACSimulator("3m", n_envs=2, seed=0, compile=True)
+    assert SMACSimulator("3m", n_envs=2, seed=0).compiled is False  # the eager step needs none
+
+
 @pytest.mark.slow
 def test_compiled_step_matches_eager():
     """compile=True runs the same dynamics (a torch.compile'd step; equal up to float rounding)."""

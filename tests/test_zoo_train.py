@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import optuna
@@ -140,6 +141,25 @@ def test_enjoy_load_checkpoint_and_missing_model_errors(trained_run):
         enjoy.main(["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "--load-checkpoint", "7"])
     with pytest.raises(SystemExit, match="No trained qmix run for 2s3z"):
         enjoy.main(["--algo", "qmix", "--env", "2s3z", "-f", str(trained_run)])
+
+
+def test_enjoy_compile_reaches_the_learned_attackers_env(trained_run, monkeypatch, capsys):
+    """--compile goes to the env an atla/paad attacker trains on, with the run's env keywords; sc2 refuses it."""
+    seen = {}
+
+    def fake_train_attacker(model, **kwargs):
+        seen.update(kwargs)
+        return None  # play without an attack: only what reached the trainer matters here
+
+    monkeypatch.setitem(enjoy.LEARNED_ATTACKS, "atla", SimpleNamespace(load=lambda: fake_train_attacker))
+    base = ["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "-n", "1", "--no-render", "--verbose", "0"]
+    enjoy.main([*base, "--attack", "atla", "--attacker-timesteps", "8"])
+    assert seen["env_kwargs"] == {} and seen["env"] == "3m" and seen["total_timesteps"] == 8
+    enjoy.main([*base, "--attack", "atla", "--compile"])
+    assert seen["env_kwargs"] == {"compile": True}
+    with pytest.raises(SystemExit) as exit_info:
+        enjoy.main([*base, "--compile", "--backend", "sc2"])
+    assert exit_info.value.code == 2 and "--compile applies to the built-in simulator only" in capsys.readouterr().err
 
 
 def test_bad_input_gives_one_line_errors(tmp_path, capsys):

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=float, default=8.0, help="frames per second of the replay")
     parser.add_argument("--backend", default="sim", choices=["sim", "sc2"], help="built-in simulator or real SMAC")
     parser.add_argument("--device", default="cpu", help="torch device")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the simulator's step in the env an atla/paad attacker trains on (8 envs; "
+                             "the one-env replay itself stays eager: it plays too few steps to repay a compilation)")
     parser.add_argument("--verbose", type=int, default=1, help="1: one line per episode")
     return parser
 
@@ -170,8 +173,11 @@ class Player:
         return actions, changed, hidden_next
 
 
-def build_attack(args: argparse.Namespace, model: Any, epsilon: float) -> Any | None:
-    """The attack of ``--attack``: a gradient/noise attack, or a learned one trained against ``model`` first."""
+def build_attack(args: argparse.Namespace, model: Any, epsilon: float, env_kwargs: dict[str, Any]) -> Any | None:
+    """The attack of ``--attack``: a gradient/noise attack, or a learned one trained against ``model`` first.
+
+    :param env_kwargs: the run's env keywords (its ``config.yml``), given to the env a learned attacker trains on.
+    """
     if args.attack in LEARNED_ATTACKS:
         train_attacker = LEARNED_ATTACKS[args.attack].load()
         print(f"Training a {args.attack} attacker against the model for {args.attacker_timesteps} steps")
@@ -183,6 +189,7 @@ def build_attack(args: argparse.Namespace, model: Any, epsilon: float) -> Any | 
             env=args.env,
             seed=args.seed,
             device=args.device,
+            env_kwargs={**env_kwargs, "compile": True} if args.compile else env_kwargs,
         )
     return make_attack(args.attack, epsilon, clip_observations=args.clip_observations)
 
@@ -197,19 +204,20 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         parser.error(str(exc))
     if args.n_episodes < 1:
         parser.error(f"-n/--n-episodes must be >= 1, got {args.n_episodes}")
+    if args.compile and args.backend != "sim":
+        parser.error(f"--compile applies to the built-in simulator only, not to --backend {args.backend}")
     from sb3_marl.envs import make_env
 
     run = find_run_folder(args.folder, args.algo, args.env, args.exp_id)
     path = model_path(run, args.env, args.load_best, args.load_checkpoint)
     config_file = run / args.env / "config.yml"
     config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
-    env = make_env(
-        args.env, n_envs=1, backend=args.backend, seed=args.seed, device=args.device, **(config.get("env_kwargs") or {})
-    )
+    env_kwargs = config.get("env_kwargs") or {}
+    env = make_env(args.env, n_envs=1, backend=args.backend, seed=args.seed, device=args.device, **env_kwargs)
     print(f"Loading {path}")
     model = ALGOS[args.algo].load().load(path, env=env, device=args.device)
     epsilon = args.epsilon if args.epsilon is not None else config.get("epsilon", paper_epsilon(args.env))
-    attack = build_attack(args, model, epsilon)
+    attack = build_attack(args, model, epsilon, env_kwargs)
     exploration = 0.0 if args.deterministic else float(getattr(model, "exploration_final_eps", 0.05))
     record = 0 if args.no_render or args.backend == "sc2" else args.record_episodes
     log = Player(model, env, attack, exploration, args.seed).play(args.n_episodes, record, args.verbose)

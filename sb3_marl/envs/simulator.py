@@ -37,6 +37,8 @@ envs is needed.
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Any
 
 import numpy as np
@@ -100,6 +102,17 @@ def _cell_index(pos: torch.Tensor) -> torch.Tensor:
     return cell[..., 0] * MAP_SIZE + cell[..., 1]
 
 
+def _check_cpp_compiler() -> None:
+    """Fail before any step when ``torch.compile`` has no C++ compiler for CPU code (torch inductor builds one)."""
+    candidates = [os.environ.get("CXX", ""), "g++", "c++", "clang++"]
+    if not any(name and shutil.which(name) for name in candidates):
+        raise RuntimeError(
+            "compile=True needs a C++ compiler on this machine (torch.compile's CPU backend builds C++): none of "
+            f"{[c for c in candidates if c]} was found on PATH. Install one (e.g. apt-get install g++) or set CXX, "
+            "or use compile=False (no --compile): the results are the same up to float rounding."
+        )
+
+
 class SMACSimulator(BatchedMultiAgentEnv):
     """``n_envs`` SMAC episodes of map ``map_name`` simulated together (see the module docstring).
 
@@ -135,6 +148,8 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self.obs_high = torch.as_tensor(high, device=self.device)
         self._build_static_tables()
         self._allocate_state()
+        if compile and self.device.type == "cpu":
+            _check_cpp_compiler()
         self.compiled = compile  #: whether :meth:`step` runs through ``torch.compile``
         self._advance = torch.compile(self._advance_eager, dynamic=False) if compile else self._advance_eager
         first_seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else int(seed)
