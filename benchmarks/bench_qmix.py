@@ -4,14 +4,17 @@
     python benchmarks/bench_qmix.py --maps 3m --timesteps 50000      # smaller run
     python benchmarks/bench_qmix.py --update-timing-only             # fused-GRU update vs a PyMARL-style loop
     python benchmarks/bench_qmix.py --skip-update-timing --compile   # torch.compile'd simulator step
+    python benchmarks/bench_qmix.py --skip-update-timing --compile --seeds 0 1 2   # how reliably each map learns
 
 Each map trains with its entry of ``hyperparams/qmix.yml`` (what ``zoo/train.py`` uses: 205k env steps, 405k on
-2m_vs_1z) unless ``--timesteps`` overrides the budget. Per map it prints the greedy test win rate and return
-(mean +/- std over ``--eval-episodes`` episodes on envs seeded ``seed + 1000``), the training wall time and env
-steps per second.  The update timing compares one training update (batch of 32 full-length episodes) of this QMIX
-(fused ``nn.GRU`` over time) with the same update written as PyMARL does it (a ``GRUCell`` called once per time
-step).  With ``--compile`` the training env's step runs through ``torch.compile``: the wall time then includes
-loading the compiled step from torch's on-disk cache, or compiling it on a machine's first run for that map.
+2m_vs_1z) unless ``--timesteps`` overrides the budget. Per map it prints the greedy test win rate and return (mean
++/- std over ``--eval-episodes`` episodes on envs seeded ``seed + 1000``), the training wall time and env steps per
+second; with several ``--seeds``, one line per seed and a summary per map (win rates, how many seeds reach the
+issue's goal of 0.95, slowest training). The update timing compares one training update (batch of 32 full-length
+episodes) of this QMIX (fused ``nn.GRU`` over time) with the same update written as PyMARL does it (a ``GRUCell``
+called once per time step). With ``--compile`` the training env's step runs through ``torch.compile``: the wall time
+then includes loading the compiled step from torch's on-disk cache, or compiling it on a machine's first run for
+that map.
 """
 
 from __future__ import annotations
@@ -29,24 +32,43 @@ from zoo.exp_manager import ZOO_KEYS
 from zoo.utils import hyperparams_entry, parse_schedule
 
 PAPER_MAPS = ("2m_vs_1z", "3m", "3s_vs_3z", "2s3z")
+GOAL_WIN_RATE = 0.95  # the paper's vanilla QMIX column, the issue's goal per map
+GOAL_WALL_S = 300.0  # the issue's goal: under 5 minutes per map on a 2-core CPU
 
 
-def train_and_test(map_name: str, args: argparse.Namespace) -> None:
+def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> tuple[float, float]:
+    """Train QMIX on ``map_name`` with the yml's settings and ``seed``, test it greedily; print one line.
+
+    :return: the test win rate and the training wall time (s).
+    """
     entry = hyperparams_entry("qmix", map_name)
     n_timesteps = int(args.timesteps or entry["n_timesteps"])
     env_kwargs = {**entry.get("env_kwargs", {}), "compile": args.compile}
-    env = make_env(map_name, n_envs=int(entry.get("n_envs", 1)), seed=args.seed, **env_kwargs)
+    env = make_env(map_name, n_envs=int(entry.get("n_envs", 1)), seed=seed, **env_kwargs)
     kwargs = {key: parse_schedule(key, value) for key, value in entry.items() if key not in ZOO_KEYS}
-    model = QMIX(env, seed=args.seed, device="cpu", **kwargs)
+    model = QMIX(env, seed=seed, device="cpu", **kwargs)
     start = time.perf_counter()
     model.learn(n_timesteps)
     wall = time.perf_counter() - start
-    test_env = make_env(map_name, n_envs=min(args.eval_episodes, 8), seed=args.seed + 1000)
+    test_env = make_env(map_name, n_envs=min(args.eval_episodes, 8), seed=seed + 1000)
     win_rate, mean_reward, std_reward = evaluate_policy(model, test_env, args.eval_episodes)
     print(
-        f"{map_name:10s} steps={model.num_timesteps:7d} win_rate={win_rate:.3f} "
+        f"{map_name:10s} seed={seed} steps={model.num_timesteps:7d} win_rate={win_rate:.3f} "
         f"return={mean_reward:.2f} +/- {std_reward:.2f} wall={wall:.0f}s env_steps/s={model.num_timesteps / wall:.0f} "
         f"gradient_steps={model.gradient_steps} compile={args.compile} threads={torch.get_num_threads()}",
+        flush=True,
+    )
+    return win_rate, wall
+
+
+def summarize(map_name: str, results: list[tuple[float, float]]) -> None:
+    """One line over the seeds of a map: win rates, seeds reaching the goal, slowest training."""
+    wins = [win for win, _ in results]
+    slowest = max(wall for _, wall in results)
+    print(
+        f"{map_name:10s} over {len(results)} seeds: win_rate {' / '.join(f'{w:.2f}' for w in wins)} "
+        f"(mean {np.mean(wins):.2f}); >= {GOAL_WIN_RATE}: {sum(w >= GOAL_WIN_RATE for w in wins)}/{len(wins)} seeds; "
+        f"slowest training {slowest:.0f}s (goal < {GOAL_WALL_S:.0f}s)",
         flush=True,
     )
 
@@ -134,7 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--maps", nargs="+", default=list(PAPER_MAPS))
     parser.add_argument("--timesteps", type=int, default=0, help="env steps per map (0: the yml's n_timesteps)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", "--seed", nargs="+", type=int, default=[0], help="training seeds, one run each")
     parser.add_argument("--eval-episodes", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fastest for these small tensors)")
     parser.add_argument("--update-timing-only", action="store_true")
@@ -149,7 +171,9 @@ def main() -> None:
     if args.update_timing_only:
         return
     for map_name in args.maps:
-        train_and_test(map_name, args)
+        results = [train_and_test(map_name, seed, args) for seed in args.seeds]
+        if len(results) > 1:
+            summarize(map_name, results)
 
 
 if __name__ == "__main__":
