@@ -28,6 +28,7 @@ from zoo.utils import (
     ALGOS,
     LEARNED_ATTACKS,
     ZooArgumentParser,
+    check_compile_backend,
     check_map_name,
     checkpoint_steps,
     find_run_folder,
@@ -204,8 +205,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         parser.error(str(exc))
     if args.n_episodes < 1:
         parser.error(f"-n/--n-episodes must be >= 1, got {args.n_episodes}")
-    if args.compile and args.backend != "sim":
-        parser.error(f"--compile applies to the built-in simulator only, not to --backend {args.backend}")
+    check_compile_backend(parser, args)
     from sb3_marl.envs import make_env
 
     run = find_run_folder(args.folder, args.algo, args.env, args.exp_id)

@@ -19,7 +19,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zoo.utils import ALGOS, ATTACK_NAMES, StoreDict, ZooArgumentParser, check_map_name
+from zoo.utils import ALGOS, ATTACK_NAMES, StoreDict, ZooArgumentParser, check_compile_backend, check_map_name
 
 EVAL_ATTACKS = ["none", *ATTACK_NAMES]
 
@@ -87,8 +87,7 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.pretrained and args.algo != "regularized":
         parser.error("--pretrained only applies to --algo regularized")
-    if args.compile and args.backend != "sim":
-        parser.error(f"--compile applies to the built-in simulator only, not to --backend {args.backend}")
+    check_compile_backend(parser, args)
     if args.trained_agent and args.optimize_hyperparameters:
         parser.error("-i/--trained-agent and -optimize cannot be combined")
 

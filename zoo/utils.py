@@ -89,6 +89,12 @@ def closest_choice(value: str, choices: Iterable[str], what: str) -> str:
     raise SystemExit(f"Unknown {what} {value!r}.{hint} Allowed: {', '.join(choices)}")
 
 
+def check_compile_backend(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse ``--compile`` with a ``--backend`` other than the built-in simulator (argparse error, exit code 2)."""
+    if args.compile and args.backend != "sim":
+        parser.error(f"--compile applies to the built-in simulator only, not to --backend {args.backend}")
+
+
 def check_map_name(map_name: str) -> str:
     """Validate a SMAC map name against ``sb3_marl.envs.MAP_NAMES`` (skipped while that list does not exist)."""
     try:
