@@ -223,12 +223,21 @@ def test_enemies_walk_around_walls():
     assert (env.unit_health[0, :2] < env.unit_health_max[:2]).any() or (env.unit_shield[0, :2] < 150).any()
 
 
-def test_compile_without_a_cpp_compiler_is_refused_up_front(monkeypatch):
-    monkeypatch.setattr("shutil.which", lambda name: None)
-    monkeypatch.delenv("CXX", raising=False)
-    with pytest.raises(RuntimeError, match="compile=True needs a C\\+\\+ compiler.*'g\\+\\+'"):
+@pytest.mark.parametrize("on_path", [(), ("clang++",)], ids=["no compiler", "clang++ only"])
+def test_compile_without_the_compiler_inductor_uses_is_refused_up_front(monkeypatch, on_path):
+    # inductor's own search on Linux without $CXX: g++ (clang++ only when CXX names it)
+    monkeypatch.setattr("torch._inductor.config.cpp.cxx", (None, "g++"))
+    monkeypatch.delenv("TORCH_INDUCTOR_INSTALL_GXX", raising=False)
+    monkeypatch.setattr("shutil.which", lambda name: f"/usr/bin/{name}" if name in on_path else None)
+    with pytest.raises(RuntimeError, match="compile=True needs a C\\+\\+ compiler.*\\['g\\+\\+'\\].*CXX=clang"):
         SMACSimulator("3m", n_envs=2, seed=0, compile=True)
     assert SMACSimulator("3m", n_envs=2, seed=0).compiled is False  # the eager step needs none
+
+
+def test_compile_accepts_the_compiler_cxx_names(monkeypatch):
+    monkeypatch.setattr("torch._inductor.config.cpp.cxx", (None, "clang++"))  # what CXX=clang++ gives inductor
+    monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/clang++" if name == "clang++" else None)
+    assert SMACSimulator("3m", n_envs=2, seed=0, compile=True).compiled is True  # compiles lazily, at the first step
 
 
 @pytest.mark.slow

@@ -103,13 +103,25 @@ def _cell_index(pos: torch.Tensor) -> torch.Tensor:
 
 
 def _check_cpp_compiler() -> None:
-    """Fail before any step when ``torch.compile`` has no C++ compiler for CPU code (torch inductor builds one)."""
-    candidates = [os.environ.get("CXX", ""), "g++", "c++", "clang++"]
-    if not any(name and shutil.which(name) for name in candidates):
+    """Fail before any step when ``torch.compile`` has no C++ compiler for CPU code (torch inductor builds one).
+
+    Looks for the compilers inductor itself tries, in its order (``torch._inductor.config.cpp.cxx``: ``$CXX``,
+    else ``g++`` on Linux): a machine with only ``clang++`` is refused unless ``CXX=clang++`` is set, as inductor
+    would fail there too.
+    """
+    from torch._inductor import config as inductor_config
+
+    searched = inductor_config.cpp.cxx
+    searched = tuple(searched) if isinstance(searched, (list, tuple)) else (searched,)
+    if None in searched and os.environ.get("TORCH_INDUCTOR_INSTALL_GXX"):
+        return  # inductor installs g++ with conda itself
+    candidates = [name for name in searched if name]
+    if not any(shutil.which(name) for name in candidates):
         raise RuntimeError(
-            "compile=True needs a C++ compiler on this machine (torch.compile's CPU backend builds C++): none of "
-            f"{[c for c in candidates if c]} was found on PATH. Install one (e.g. apt-get install g++) or set CXX, "
-            "or use compile=False (no --compile): the results are the same up to float rounding."
+            "compile=True needs a C++ compiler on this machine (torch.compile's CPU backend builds C++): "
+            f"torch inductor looks for {candidates} and none was found on PATH. Install one (e.g. apt-get install "
+            "g++) or point CXX at one (e.g. CXX=clang++), or use compile=False (no --compile): the results are the "
+            "same up to float rounding."
         )
 
 
