@@ -39,6 +39,7 @@ setup(
         "imageio-ffmpeg",  # MP4 replays; ships its own ffmpeg binary inside the wheel
         "pandas",
         "filelock",
+        "psutil",  # the replay buffer's memory check, as Stable-Baselines3's
     ],
     extras_require={
         # dask[distributed]: the test of zoo/benchmark.py --executor dask runs instead of skipping
