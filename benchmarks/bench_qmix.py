@@ -5,12 +5,16 @@
     python benchmarks/bench_qmix.py --update-timing-only             # fused-GRU update vs a PyMARL-style loop
     python benchmarks/bench_qmix.py --skip-update-timing --compile   # torch.compile'd simulator step
     python benchmarks/bench_qmix.py --skip-update-timing --compile --seeds 0 1 2   # how reliably each map learns
+    python benchmarks/bench_qmix.py --skip-update-timing --compile --eval-freq 25000   # also test the best-eval model
 
 Each map trains with its entry of ``hyperparams/qmix.yml`` (what ``zoo/train.py`` uses: 205k env steps, 405k on
 2m_vs_1z) unless ``--timesteps`` overrides the budget. Per map it prints the greedy test win rate and return (mean
 +/- std over ``--eval-episodes`` episodes on envs seeded ``seed + 1000``), the training wall time and env steps per
 second; with several ``--seeds``, one line per seed and a summary per map (win rates, how many seeds reach the
-issue's goal of 0.95, slowest training). The update timing compares one training update (batch of 32 full-length
+issue's goal of 0.95, slowest training). With ``--eval-freq N`` the training also evaluates the model every ``N``
+env steps on validation envs seeded ``seed + 2000`` and keeps the best one, as ``zoo/train.py``'s EvalCallback
+keeps ``best_model.zip``; that model is tested on the same test envs as the final one and reported beside it (the
+wall time then includes the evaluations). The update timing compares one training update (batch of 32 full-length
 episodes) of this QMIX (fused ``nn.GRU`` over time) with the same update written as PyMARL does it (a ``GRUCell``
 called once per time step). With ``--compile`` the training env's step runs through ``torch.compile``: the wall time
 then includes loading the compiled step from torch's on-disk cache, or compiling it on a machine's first run for
@@ -20,11 +24,15 @@ that map.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
+from sb3_marl.common.callbacks import EvalCallback
 from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.envs.make_env import make_env
 from sb3_marl.qmix import QMIX
@@ -36,39 +44,74 @@ GOAL_WIN_RATE = 0.95  # the paper's vanilla QMIX column, the issue's goal per ma
 GOAL_WALL_S = 300.0  # the issue's goal: under 5 minutes per map on a 2-core CPU
 
 
-def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> tuple[float, float]:
-    """Train QMIX on ``map_name`` with the yml's settings and ``seed``, test it greedily; print one line.
+class SeedResult(NamedTuple):
+    """What one training of one map and seed measured."""
 
-    :return: the test win rate and the training wall time (s).
-    """
+    win_rate: float  # greedy test win rate of the final model
+    wall_s: float  # training wall time (s), evaluations included
+    best_win_rate: float | None  # test win rate of the best-eval model (``--eval-freq``), else None
+
+
+def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedResult:
+    """Train QMIX on ``map_name`` with the yml's settings and ``seed``, test it greedily; print one line."""
     entry = hyperparams_entry("qmix", map_name)
     n_timesteps = int(args.timesteps or entry["n_timesteps"])
+    n_envs = int(entry.get("n_envs", 1))
     env_kwargs = {**entry.get("env_kwargs", {}), "compile": args.compile}
-    env = make_env(map_name, n_envs=int(entry.get("n_envs", 1)), seed=seed, **env_kwargs)
+    env = make_env(map_name, n_envs=n_envs, seed=seed, **env_kwargs)
     kwargs = {key: parse_schedule(key, value) for key, value in entry.items() if key not in ZOO_KEYS}
     model = QMIX(env, seed=seed, device="cpu", **kwargs)
-    start = time.perf_counter()
-    model.learn(n_timesteps)
-    wall = time.perf_counter() - start
-    test_env = make_env(map_name, n_envs=min(args.eval_episodes, 8), seed=seed + 1000)
-    win_rate, mean_reward, std_reward = evaluate_policy(model, test_env, args.eval_episodes)
+    with tempfile.TemporaryDirectory() as folder:
+        callback = None
+        if args.eval_freq > 0:
+            eval_env = make_env(map_name, n_envs=min(args.eval_episodes, 8), seed=seed + 2000, **env_kwargs)
+            callback = EvalCallback(
+                eval_env,
+                n_eval_episodes=args.eval_episodes,
+                best_model_save_path=folder,
+                eval_freq=max(args.eval_freq // n_envs, 1),
+                verbose=0,
+            )
+        start = time.perf_counter()
+        model.learn(n_timesteps, callback=callback)
+        wall = time.perf_counter() - start
+        test_env = make_env(map_name, n_envs=min(args.eval_episodes, 8), seed=seed + 1000)
+        win_rate, mean_reward, std_reward = evaluate_policy(model, test_env, args.eval_episodes)
+        best = ""
+        best_win_rate = None
+        if callback is not None and (Path(folder) / "best_model.zip").exists():
+            best_model = QMIX.load(Path(folder) / "best_model.zip", device="cpu")
+            best_win_rate, best_reward, _ = evaluate_policy(best_model, test_env, args.eval_episodes)
+            scores = [(np.mean(w), np.mean(r)) for w, r in zip(callback.evaluations_wins, callback.evaluations_results)]
+            best_step = callback.evaluations_timesteps[scores.index(max(scores))]  # the first best, as the callback
+            best = f"best-eval model (step {best_step}): win_rate={best_win_rate:.3f} return={best_reward:.2f} "
     print(
         f"{map_name:10s} seed={seed} steps={model.num_timesteps:7d} win_rate={win_rate:.3f} "
-        f"return={mean_reward:.2f} +/- {std_reward:.2f} wall={wall:.0f}s env_steps/s={model.num_timesteps / wall:.0f} "
-        f"gradient_steps={model.gradient_steps} compile={args.compile} threads={torch.get_num_threads()}",
+        f"return={mean_reward:.2f} +/- {std_reward:.2f} {best}wall={wall:.0f}s "
+        f"env_steps/s={model.num_timesteps / wall:.0f} gradient_steps={model.gradient_steps} compile={args.compile} "
+        f"threads={torch.get_num_threads()}",
         flush=True,
     )
-    return win_rate, wall
+    return SeedResult(win_rate, wall, best_win_rate)
 
 
-def summarize(map_name: str, results: list[tuple[float, float]]) -> None:
+def summarize(map_name: str, results: list[SeedResult]) -> None:
     """One line over the seeds of a map: win rates, seeds reaching the goal, slowest training."""
-    wins = [win for win, _ in results]
-    slowest = max(wall for _, wall in results)
+
+    def rates(wins: list[float], label: str) -> str:
+        reached = sum(w >= GOAL_WIN_RATE for w in wins)
+        return (
+            f"{label} {' / '.join(f'{w:.2f}' for w in wins)} (mean {np.mean(wins):.2f}; >= {GOAL_WIN_RATE}: "
+            f"{reached}/{len(wins)} seeds)"
+        )
+
+    line = rates([r.win_rate for r in results], "win_rate")
+    if all(r.best_win_rate is not None for r in results):
+        line += "; " + rates([r.best_win_rate for r in results], "best-eval model")
+    slowest = max(r.wall_s for r in results)
     print(
-        f"{map_name:10s} over {len(results)} seeds: win_rate {' / '.join(f'{w:.2f}' for w in wins)} "
-        f"(mean {np.mean(wins):.2f}); >= {GOAL_WIN_RATE}: {sum(w >= GOAL_WIN_RATE for w in wins)}/{len(wins)} seeds; "
-        f"slowest training {slowest:.0f}s (goal < {GOAL_WALL_S:.0f}s)",
+        f"{map_name:10s} over {len(results)} seeds: {line}; slowest training {slowest:.0f}s "
+        f"(goal < {GOAL_WALL_S:.0f}s)",
         flush=True,
     )
 
@@ -158,6 +201,12 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=0, help="env steps per map (0: the yml's n_timesteps)")
     parser.add_argument("--seeds", "--seed", nargs="+", type=int, default=[0], help="training seeds, one run each")
     parser.add_argument("--eval-episodes", type=int, default=32)
+    parser.add_argument(
+        "--eval-freq",
+        type=int,
+        default=0,
+        help="evaluate every N env steps on validation envs and also test the best model (0: never)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fastest for these small tensors)")
     parser.add_argument("--update-timing-only", action="store_true")
     parser.add_argument("--skip-update-timing", action="store_true")
