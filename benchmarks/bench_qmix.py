@@ -12,14 +12,13 @@ Each map trains with its entry of ``hyperparams/qmix.yml`` (what ``zoo/train.py`
 +/- std over ``--eval-episodes`` episodes on envs seeded ``seed + 1000``), the training wall time and env steps per
 second; with several ``--seeds``, one line per seed and a summary per map (win rates, how many seeds reach the
 issue's goal of 0.95, slowest training). With ``--eval-freq N`` the training also evaluates the model every ``N``
-env steps on validation envs seeded ``seed + 2000`` and keeps the best one, as ``zoo/train.py``'s EvalCallback
-keeps ``best_model.zip``; that model is tested on the same test envs as the final one and reported beside it (the
-wall time then includes the evaluations). The update timing compares one training update (batch of 32 full-length
-episodes) of this QMIX (fused ``nn.GRU`` over time) with the same update written as PyMARL does it (a ``GRUCell``
-called once per time step). With ``--compile`` the training env's step runs through ``torch.compile``: the wall time
-then includes loading the compiled step from torch's on-disk cache, or compiling it on a machine's first run for
-that map.
-"""
+env steps on validation envs seeded ``seed + 2000`` and keeps the best one, as ``zoo/train.py``'s EvalCallback keeps
+``best_model.zip``; that model is tested on the same test episodes as the final one (a fresh test env for each) and
+reported beside it (the wall time then includes the evaluations). The update timing compares one training update
+(batch of 32 full-length episodes) of this QMIX (fused ``nn.GRU`` over time) with the same update written as PyMARL
+does it (a ``GRUCell`` called once per time step). With ``--compile`` the training env's step runs through
+``torch.compile``: the wall time then includes loading the compiled step from torch's on-disk cache, or compiling it
+on a machine's first run for that map."""
 
 from __future__ import annotations
 
@@ -34,6 +33,7 @@ import torch
 
 from sb3_marl.common.callbacks import EvalCallback
 from sb3_marl.common.evaluation import evaluate_policy
+from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.envs.make_env import make_env
 from sb3_marl.qmix import QMIX
 from zoo.exp_manager import ZOO_KEYS
@@ -61,6 +61,11 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
     env = make_env(map_name, n_envs=n_envs, seed=seed, **env_kwargs)
     kwargs = {key: parse_schedule(key, value) for key, value in entry.items() if key not in ZOO_KEYS}
     model = QMIX(env, seed=seed, device="cpu", **kwargs)
+
+    def make_test_env() -> BatchedMultiAgentEnv:
+        """A fresh test env: each model tested plays the same episodes."""
+        return make_env(map_name, n_envs=min(args.eval_episodes, 8), seed=seed + 1000)
+
     with tempfile.TemporaryDirectory() as folder:
         callback = None
         if args.eval_freq > 0:
@@ -75,13 +80,12 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
         start = time.perf_counter()
         model.learn(n_timesteps, callback=callback)
         wall = time.perf_counter() - start
-        test_env = make_env(map_name, n_envs=min(args.eval_episodes, 8), seed=seed + 1000)
-        win_rate, mean_reward, std_reward = evaluate_policy(model, test_env, args.eval_episodes)
+        win_rate, mean_reward, std_reward = evaluate_policy(model, make_test_env(), args.eval_episodes)
         best = ""
         best_win_rate = None
         if callback is not None and (Path(folder) / "best_model.zip").exists():
             best_model = QMIX.load(Path(folder) / "best_model.zip", device="cpu")
-            best_win_rate, best_reward, _ = evaluate_policy(best_model, test_env, args.eval_episodes)
+            best_win_rate, best_reward, _ = evaluate_policy(best_model, make_test_env(), args.eval_episodes)
             scores = [(np.mean(w), np.mean(r)) for w, r in zip(callback.evaluations_wins, callback.evaluations_results)]
             best_step = callback.evaluations_timesteps[scores.index(max(scores))]  # the first best, as the callback
             best = f"best-eval model (step {best_step}): win_rate={best_win_rate:.3f} return={best_reward:.2f} "
