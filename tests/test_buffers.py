@@ -91,3 +91,38 @@ def test_a_buffer_larger_than_the_free_memory_warns(monkeypatch):
     with pytest.warns(UserWarning, match=r"buffer_size=4 episodes of 6 steps > 0.00 GB available"):
         buffer = EpisodeReplayBuffer(4, SPECS, max_steps=6)
     assert buffer.nbytes == 4 * 6 * (2 * 4 * 4 + 5 * 4 + 2 * 3 + 2 * 8 + 4 + 1 + 1)
+
+
+def test_rows_not_yet_stored_are_never_read(monkeypatch):
+    """The replay buffer's memory is uninitialised: fill it with garbage and train; nothing of it may leak in."""
+
+    def garbage(self, shape, dtype):
+        fill = True if dtype == torch.bool else float("nan") if dtype.is_floating_point else 7
+        return torch.full(shape, fill, dtype=dtype)
+
+    monkeypatch.setattr(EpisodeReplayBuffer, "_allocate", garbage)
+    env = CueMatchingEnv(n_envs=4, episode_limit=5, seed=0)
+    model = QMIX(env, seed=0, batch_size=4, buffer_size=256, device="cpu")
+    model.learn(200)  # at most 200 episodes of >= 1 step
+    n = len(model.replay_buffer)
+    assert 4 <= n < 256  # part of the buffer is still garbage
+    for name, tensor in model.replay_buffer.data.items():
+        if tensor.dtype.is_floating_point:
+            assert torch.isfinite(tensor[:n]).all(), name
+    filled = model.replay_buffer.data["filled"][:n]
+    assert torch.equal(filled, torch.arange(filled.shape[1]) < filled.sum(1, keepdim=True))  # padding stored as 0
+    batch = model.replay_buffer.sample(4, torch.Generator().manual_seed(0))
+    loss, _ = model._td_loss(batch)
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p).all() for p in model.policy.parameters())
+
+
+def test_a_replay_buffer_file_missing_rows_is_refused(tmp_path):
+    buffer = EpisodeReplayBuffer(4, SPECS, max_steps=6)
+    buffer.add(_episodes([2, 4, 3]))
+    path = buffer.save(tmp_path / "rb")
+    payload = torch.load(path, weights_only=True)
+    payload["data"]["obs"] = payload["data"]["obs"][:2]
+    torch.save(payload, tmp_path / "short.pt")
+    with pytest.raises(ValueError, match="promises 3 episodes"):
+        EpisodeReplayBuffer.load(tmp_path / "short.pt")

@@ -13,6 +13,7 @@ holds about 3/5 of its size, as with Stable-Baselines3's numpy buffers.  Rows no
 from __future__ import annotations
 
 import json
+import math
 import pickle
 import warnings
 from pathlib import Path
@@ -74,7 +75,13 @@ class EpisodeBatch:
     @property
     def nbytes(self) -> int:
         """Size of all field tensors in bytes (what a full buffer occupies)."""
-        return sum(tensor.element_size() * tensor.nelement() for tensor in self.data.values())
+        return self.size_in_bytes(self.specs, self.capacity, self.max_steps)
+
+    @staticmethod
+    def size_in_bytes(specs: FieldSpecs, capacity: int, max_steps: int) -> int:
+        """Bytes taken by ``capacity`` episode slots of ``max_steps`` steps with the fields ``specs``."""
+        per_step = sum(math.prod(shape) * dtype.itemsize for shape, dtype in specs.values())
+        return capacity * max_steps * per_step
 
     def write(self, step: torch.Tensor, rows: torch.Tensor | None = None, **fields: torch.Tensor) -> None:
         """Write one time step per row: ``data[name][rows[i], step[i]] = fields[name][i]``.
@@ -105,19 +112,19 @@ class EpisodeReplayBuffer(EpisodeBatch):
     """
 
     def __init__(self, buffer_size: int, specs: FieldSpecs, max_steps: int, device: torch.device | str = "cpu") -> None:
-        super().__init__(specs, buffer_size, max_steps, device)
-        self.pos = 0
-        self.n_stored = 0
-        if self.device.type == "cpu":
-            available = psutil.virtual_memory().available
-            if self.nbytes > available:
+        if torch.device(device).type == "cpu":
+            needed, available = self.size_in_bytes(specs, buffer_size, max_steps), psutil.virtual_memory().available
+            if needed > available:
                 warnings.warn(
                     f"This system does not have apparently enough memory to store the complete replay buffer: "
-                    f"{self.nbytes / 1e9:.2f} GB for buffer_size={buffer_size} episodes of {max_steps} steps > "
+                    f"{needed / 1e9:.2f} GB for buffer_size={buffer_size} episodes of {max_steps} steps > "
                     f"{available / 1e9:.2f} GB available. Memory is taken as episodes are stored; lower "
                     f"buffer_size if the run will store that many.",
                     stacklevel=2,
                 )
+        super().__init__(specs, buffer_size, max_steps, device)
+        self.pos = 0
+        self.n_stored = 0
 
     def _allocate(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         """An uninitialised field tensor: :meth:`add` writes whole episode slots, padding included, and only the
@@ -189,8 +196,16 @@ class EpisodeReplayBuffer(EpisodeBatch):
             specs = {name: (tuple(shape), _DTYPES[dtype]) for name, (shape, dtype) in meta["specs"].items()}
         except (OSError, RuntimeError, KeyError, ValueError, TypeError, pickle.UnpicklingError) as error:
             raise ValueError(f"Cannot read a replay buffer from {path}: {error}") from error
+        stored = payload["data"]
+        n_stored = meta["n_stored"]
+        rows = {name: tuple(tensor.shape[:1]) for name, tensor in stored.items()}
+        if set(stored) != set(specs) or any(shape != (n_stored,) for shape in rows.values()):
+            raise ValueError(
+                f"Cannot read a replay buffer from {path}: its header promises {n_stored} episodes of the fields "
+                f"{sorted(specs)}, the file holds {rows}"
+            )
         buffer = cls(meta["capacity"], specs, meta["max_steps"], device)
-        for name, tensor in payload["data"].items():
-            buffer.data[name][: meta["n_stored"]] = tensor
+        for name, tensor in stored.items():
+            buffer.data[name][:n_stored] = tensor
         buffer.pos, buffer.n_stored = meta["pos"], meta["n_stored"]
         return buffer

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from typing import Any
 
 import numpy as np
@@ -105,16 +106,19 @@ def _cell_index(pos: torch.Tensor) -> torch.Tensor:
 def _check_cpp_compiler() -> None:
     """Fail before any step when ``torch.compile`` has no C++ compiler for CPU code (torch inductor builds one).
 
-    Looks for the compilers inductor itself tries, in its order (``torch._inductor.config.cpp.cxx``: ``$CXX``,
-    else ``g++`` on Linux): a machine with only ``clang++`` is refused unless ``CXX=clang++`` is set, as inductor
-    would fail there too.
+    Looks for the compilers inductor itself tries, in its order: ``$CXX``, else ``cl`` on Windows; elsewhere
+    ``torch._inductor.config.cpp.cxx`` (``$CXX``, else ``g++`` on Linux). A Linux machine with only ``clang++`` is
+    refused unless ``CXX=clang++`` is set, as inductor would fail there too.
     """
-    from torch._inductor import config as inductor_config
+    if sys.platform == "win32":
+        searched: tuple[str | None, ...] = (os.environ.get("CXX", "cl"),)
+    else:
+        from torch._inductor import config as inductor_config
 
-    searched = inductor_config.cpp.cxx
-    searched = tuple(searched) if isinstance(searched, (list, tuple)) else (searched,)
-    if None in searched and os.environ.get("TORCH_INDUCTOR_INSTALL_GXX"):
-        return  # inductor installs g++ with conda itself
+        cxx = inductor_config.cpp.cxx
+        searched = tuple(cxx) if isinstance(cxx, (list, tuple)) else (cxx,)
+        if None in searched and sys.platform == "linux" and os.environ.get("TORCH_INDUCTOR_INSTALL_GXX"):
+            return  # inductor installs g++ with conda itself
     candidates = [name for name in searched if name]
     if not any(shutil.which(name) for name in candidates):
         raise RuntimeError(
