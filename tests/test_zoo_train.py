@@ -174,6 +174,20 @@ def test_bad_input_gives_one_line_errors(tmp_path, capsys):
     assert process.returncode == 2 and "Did you mean 'qmix'" in process.stderr and "Traceback" not in process.stderr
 
 
+def test_num_threads_sets_torchs_threads(tmp_path, capsys):
+    parser = train.build_parser()
+    before = torch.get_num_threads()
+    try:
+        for value, expected in (("-1", before), ("1", 1)):
+            train.check_args(parser, parser.parse_args(["--algo", "qmix", "--env", "3m", "--num-threads", value]))
+            assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "--num-threads", "0"])
+    assert exit_info.value.code == 2 and "--num-threads must be >= 1 or -1" in capsys.readouterr().err
+
+
 def test_compile_flag_compiles_the_simulator_step(tmp_path, capsys):
     """--compile reaches every env the run builds (checked before any step, so nothing is compiled here)."""
     from zoo.exp_manager import ExperimentManager

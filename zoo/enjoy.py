@@ -33,6 +33,7 @@ from zoo.utils import (
     checkpoint_steps,
     find_run_folder,
     make_attack,
+    set_num_threads,
 )
 
 ATTACK_CHOICES = ["none", "random", "fgsm", "pgd", "atla", "paad"]
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=float, default=8.0, help="frames per second of the replay")
     parser.add_argument("--backend", default="sim", choices=["sim", "sc2"], help="built-in simulator or real SMAC")
     parser.add_argument("--device", default="cpu", help="torch device")
+    parser.add_argument("--num-threads", type=int, default=-1, help="torch threads (-1: torch's default)")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the simulator's step in the env an atla/paad attacker trains on (8 envs; "
                              "the one-env replay itself stays eager: it plays too few steps to repay a compilation)")
@@ -206,6 +208,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.n_episodes < 1:
         parser.error(f"-n/--n-episodes must be >= 1, got {args.n_episodes}")
     check_compile_backend(parser, args)
+    set_num_threads(parser, args)
     from sb3_marl.envs import make_env
 
     run = find_run_folder(args.folder, args.algo, args.env, args.exp_id)

@@ -19,7 +19,15 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zoo.utils import ALGOS, ATTACK_NAMES, StoreDict, ZooArgumentParser, check_compile_backend, check_map_name
+from zoo.utils import (
+    ALGOS,
+    ATTACK_NAMES,
+    StoreDict,
+    ZooArgumentParser,
+    check_compile_backend,
+    check_map_name,
+    set_num_threads,
+)
 
 EVAL_ATTACKS = ["none", *ATTACK_NAMES]
 
@@ -58,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch.compile the simulator's step (sim backend): collection several times faster after a one-time "
         "compilation per map and n_envs (about a minute; torch caches it on disk for later runs)",
     )
+    parser.add_argument(
+        "--num-threads",
+        type=int,
+        default=-1,
+        help="torch threads (-1: torch's default, one per core; 1 can be faster for these small networks when other "
+        "processes share the cores)",
+    )
     parser.add_argument("-P", "--progress", action="store_true", help="show a progress bar")
     parser.add_argument("--verbose", type=int, default=1, help="0: quiet, 1: info, 2: debug")
     parser.add_argument("--pretrained", default="", help="regularized: QMIX to start from (default: latest qmix run)")
@@ -88,6 +103,7 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     if args.pretrained and args.algo != "regularized":
         parser.error("--pretrained only applies to --algo regularized")
     check_compile_backend(parser, args)
+    set_num_threads(parser, args)
     if args.trained_agent and args.optimize_hyperparameters:
         parser.error("-i/--trained-agent and -optimize cannot be combined")
 

@@ -95,6 +95,17 @@ def check_compile_backend(parser: argparse.ArgumentParser, args: argparse.Namesp
         parser.error(f"--compile applies to the built-in simulator only, not to --backend {args.backend}")
 
 
+def set_num_threads(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Apply ``--num-threads`` (RL Zoo's flag): torch's intra-op threads, -1 keeps torch's default (one per core)."""
+    if args.num_threads == -1:
+        return
+    if args.num_threads < 1:
+        parser.error(f"--num-threads must be >= 1 or -1 (torch's default), got {args.num_threads}")
+    import torch
+
+    torch.set_num_threads(args.num_threads)
+
+
 def check_map_name(map_name: str) -> str:
     """Validate a SMAC map name against ``sb3_marl.envs.MAP_NAMES`` (skipped while that list does not exist)."""
     try:
