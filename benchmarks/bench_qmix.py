@@ -86,9 +86,10 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
         if callback is not None and (Path(folder) / "best_model.zip").exists():
             best_model = QMIX.load(Path(folder) / "best_model.zip", device="cpu")
             best_win_rate, best_reward, _ = evaluate_policy(best_model, make_test_env(), args.eval_episodes)
-            scores = [(np.mean(w), np.mean(r)) for w, r in zip(callback.evaluations_wins, callback.evaluations_results)]
-            best_step = callback.evaluations_timesteps[scores.index(max(scores))]  # the first best, as the callback
-            best = f"best-eval model (step {best_step}): win_rate={best_win_rate:.3f} return={best_reward:.2f} "
+            best = (
+                f"best-eval model (step {best_model.num_timesteps}): win_rate={best_win_rate:.3f} "
+                f"return={best_reward:.2f} "
+            )
     print(
         f"{map_name:10s} seed={seed} steps={model.num_timesteps:7d} win_rate={win_rate:.3f} "
         f"return={mean_reward:.2f} +/- {std_reward:.2f} {best}wall={wall:.0f}s "

@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from zoo import enjoy, train
-from zoo.utils import ALGOS
+from zoo.utils import ALGOS, set_num_threads
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -179,7 +179,7 @@ def test_num_threads_sets_torchs_threads(tmp_path, capsys):
     before = torch.get_num_threads()
     try:
         for value, expected in (("-1", before), ("1", 1)):
-            train.check_args(parser, parser.parse_args(["--algo", "qmix", "--env", "3m", "--num-threads", value]))
+            set_num_threads(parser, parser.parse_args(["--algo", "qmix", "--env", "3m", "--num-threads", value]))
             assert torch.get_num_threads() == expected
     finally:
         torch.set_num_threads(before)

@@ -103,7 +103,6 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     if args.pretrained and args.algo != "regularized":
         parser.error("--pretrained only applies to --algo regularized")
     check_compile_backend(parser, args)
-    set_num_threads(parser, args)
     if args.trained_agent and args.optimize_hyperparameters:
         parser.error("-i/--trained-agent and -optimize cannot be combined")
 
@@ -115,6 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_args(parser, args)
+    set_num_threads(parser, args)
     if args.seed < 0:
         args.seed = int(np.random.randint(2**31 - 1))
     print(f"Seed: {args.seed}")
