@@ -57,6 +57,21 @@ def test_mixer_is_monotonic(mixer_cls):
     assert (grad >= 0).all()
 
 
+def test_qmixer_computes_the_documented_formula():
+    """Q_tot = w2^T ELU(W1^T q + b1) + V(s), W1 = |hyper_w1(s)| viewed [N, E], w2 = |hyper_w2(s)|, one row at a time."""
+    torch.manual_seed(2)
+    mixer = QMixer(N, S, 8, 12)
+    qs, states = torch.randn(3, 4, N), torch.randn(3, 4, S)
+    q_tot = mixer(qs, states)
+    for b in range(3):
+        for t in range(4):
+            s = states[b, t]
+            w1 = mixer.hyper_w1(s).abs().view(N, 8)
+            hidden = torch.nn.functional.elu(qs[b, t] @ w1 + mixer.hyper_b1(s))
+            expected = hidden @ mixer.hyper_w2(s).abs() + mixer.hyper_v(s)[0]
+            torch.testing.assert_close(q_tot[b, t], expected)
+
+
 def test_target_starts_equal_then_follows_hard_copy(policy):
     obs, last = torch.randn(2, 3, N, OBS), torch.zeros(2, 3, N, A)
     torch.testing.assert_close(policy.q_values_sequence(obs, last), policy.q_values_sequence(obs, last, target=True))
