@@ -107,6 +107,8 @@ def test_same_seed_reproduces_a_run_exactly():
         ({"learning_rate": lambda progress: 1e-3}, "cannot be saved as JSON"),
         ({"learning_rate": {"type": "cosine"}}, "unknown schedule type 'cosine'"),
         ({"exploration_final_eps": 2.0}, "exploration_final_eps=2.0"),
+        ({"tau": 0.0}, r"tau=0.0 must be in \(0, 1\]"),
+        ({"tau": 1.5}, "tau=1.5"),
     ],
 )
 def test_bad_settings_are_rejected(kwargs, message):
@@ -195,3 +197,24 @@ def test_learning_rate_schedule_drives_the_optimizer_and_survives_save_load(tmp_
     assert model.learning_rate == {"type": "linear", "start": 1e-3, "end": 0.0, "end_fraction": 1.0}
     loaded = QMIX.load(model.save(tmp_path / "scheduled.zip"), device="cpu")
     assert [loaded.lr_schedule(p) for p in (1.0, 0.5, 0.0)] == [model.lr_schedule(p) for p in (1.0, 0.5, 0.0)]
+
+
+def test_soft_target_updates_average_the_weights_and_tau_survives_save_load(tmp_path):
+    """``tau < 1``: each update moves every target weight by ``tau`` toward the online weight (SB3's DQN ``tau``)."""
+    model = QMIX(CueMatchingEnv(n_envs=2, seed=0), seed=0, batch_size=2, tau=0.25, target_update_interval=2,
+                 device="cpu")
+    policy = model.policy
+    targets = [*policy.agent_target.parameters(), *policy.mixer_target.parameters()]
+    before = [p.detach().clone() for p in targets]
+    with torch.no_grad():
+        for param in policy.online_parameters():
+            param.add_(1.0)
+    model._episode_num = 2  # one target update is due
+    model._update_target_if_due()
+    online = policy.online_parameters()
+    for target, old, new in zip(targets, before, online, strict=True):
+        torch.testing.assert_close(target, 0.75 * old + 0.25 * new)
+    model._update_target_if_due()  # not due again before two more episodes
+    for target, old, new in zip(targets, before, online, strict=True):
+        torch.testing.assert_close(target, 0.75 * old + 0.25 * new)
+    assert QMIX.load(model.save(tmp_path / "soft.zip"), device="cpu").tau == 0.25

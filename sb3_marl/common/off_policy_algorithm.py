@@ -63,7 +63,9 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
     :param gamma: discount factor.
     :param train_freq: finished episodes per rollout (None: ``n_envs``, PyMARL's parallel runner).
     :param gradient_steps: gradient steps after each rollout.
-    :param target_update_interval: episodes between hard copies of the online networks into the targets.
+    :param target_update_interval: episodes between target updates.
+    :param tau: soft-update coefficient in (0, 1] of each target update, ``target <- tau * online + (1 - tau) *
+        target`` (Stable-Baselines3's DQN ``tau``); 1 is PyMARL's hard copy.
     :param exploration_initial_eps: epsilon at the start.
     :param exploration_final_eps: epsilon after ``exploration_timesteps``.
     :param exploration_timesteps: env steps (summed over envs) of the linear epsilon decay.
@@ -82,6 +84,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         train_freq: int | None = None,
         gradient_steps: int = 1,
         target_update_interval: int = 200,
+        tau: float = 1.0,
         exploration_initial_eps: float = 1.0,
         exploration_final_eps: float = 0.05,
         exploration_timesteps: int = 50_000,
@@ -102,6 +105,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             raise ValueError(f"train_freq={train_freq!r} must be None or an integer >= 1")
         if not 0.0 <= gamma <= 1.0:
             raise ValueError(f"gamma={gamma} must be in [0, 1]")
+        if not 0.0 < tau <= 1.0:
+            raise ValueError(f"tau={tau} must be in (0, 1] (1: hard copy of the online networks)")
         for name, eps in (
             ("exploration_initial_eps", exploration_initial_eps),
             ("exploration_final_eps", exploration_final_eps),
@@ -116,6 +121,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         self.train_freq = train_freq
         self.gradient_steps = gradient_steps
         self.target_update_interval = target_update_interval
+        self.tau = tau
         self.exploration_initial_eps = exploration_initial_eps
         self.exploration_final_eps = exploration_final_eps
         self.exploration_timesteps = exploration_timesteps
@@ -330,9 +336,9 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
 
     def _update_target_if_due(self) -> None:
-        """Hard-copy the online networks into the targets every ``target_update_interval`` episodes."""
+        """Update the targets (hard copy, or soft with ``tau < 1``) every ``target_update_interval`` episodes."""
         if self._episode_num - self._last_target_update_episode >= self.target_update_interval:
-            self.policy.update_target()
+            self.policy.update_target(self.tau)
             self._last_target_update_episode = self._episode_num
 
     def dump_logs(self) -> None:

@@ -95,11 +95,19 @@ class QMIXPolicy(nn.Module):
             params += list(self.mixer.parameters())
         return params
 
-    def update_target(self) -> None:
-        """Hard copy of the online agent and mixer weights into the targets."""
-        self.agent_target.load_state_dict(self.agent.state_dict())
+    def update_target(self, tau: float = 1.0) -> None:
+        """Move the target agent and mixer weights toward the online ones: ``target <- tau * online + (1 - tau) *
+        target`` (Polyak averaging); ``tau = 1`` is the hard copy."""
+        pairs = [(self.agent_target, self.agent)]
         if self.mixer is not None:
-            self.mixer_target.load_state_dict(self.mixer.state_dict())
+            pairs.append((self.mixer_target, self.mixer))
+        for target, online in pairs:
+            if tau == 1.0:
+                target.load_state_dict(online.state_dict())
+                continue
+            with torch.no_grad():
+                for target_param, param in zip(target.parameters(), online.parameters(), strict=True):
+                    target_param.lerp_(param, tau)
 
     def initial_hidden(self, batch_size: int) -> torch.Tensor:
         """Zero GRU state for ``batch_size`` episodes: float[B, N, H]."""

@@ -45,7 +45,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     :param gamma: discount factor.
     :param train_freq: finished episodes per rollout (None: ``n_envs``).
     :param gradient_steps: gradient steps per rollout.
-    :param target_update_interval: episodes between hard target updates.
+    :param target_update_interval: episodes between target updates (checked after each rollout).
+    :param tau: soft-update coefficient in (0, 1] of each target update (1: hard copy, PyMARL's).
     :param exploration_initial_eps: initial epsilon of the per-agent epsilon-greedy policy.
     :param exploration_final_eps: final epsilon.
     :param exploration_timesteps: env steps of the linear epsilon decay.
@@ -81,6 +82,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         train_freq: int | None = None,
         gradient_steps: int = 1,
         target_update_interval: int = 200,
+        tau: float = 1.0,
         exploration_initial_eps: float = 1.0,
         exploration_final_eps: float = 0.05,
         exploration_timesteps: int = 50_000,
@@ -117,6 +119,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             train_freq=train_freq,
             gradient_steps=gradient_steps,
             target_update_interval=target_update_interval,
+            tau=tau,
             exploration_initial_eps=exploration_initial_eps,
             exploration_final_eps=exploration_final_eps,
             exploration_timesteps=exploration_timesteps,
