@@ -93,7 +93,8 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
     print(
         f"{map_name:10s} seed={seed} steps={model.num_timesteps:7d} win_rate={win_rate:.3f} "
         f"return={mean_reward:.2f} +/- {std_reward:.2f} {best}wall={wall:.0f}s "
-        f"env_steps/s={model.num_timesteps / wall:.0f} gradient_steps={model.gradient_steps} compile={args.compile} "
+        f"env_steps/s={model.num_timesteps / wall:.0f} gradient_steps={model.gradient_steps} "
+        f"target_update_interval={model.target_update_interval} tau={model.tau} compile={args.compile} "
         f"threads={torch.get_num_threads()}",
         flush=True,
     )
