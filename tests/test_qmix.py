@@ -107,8 +107,10 @@ def test_same_seed_reproduces_a_run_exactly():
         ({"learning_rate": lambda progress: 1e-3}, "cannot be saved as JSON"),
         ({"learning_rate": {"type": "cosine"}}, "unknown schedule type 'cosine'"),
         ({"exploration_final_eps": 2.0}, "exploration_final_eps=2.0"),
-        ({"tau": 0.0}, r"tau=0.0 must be in \(0, 1\]"),
+        ({"tau": 0.0}, r"tau=0.0 must be a number in \(0, 1\]"),
         ({"tau": 1.5}, "tau=1.5"),
+        ({"tau": "1e-1"}, "tau='1e-1' must be a number"),
+        ({"tau": True}, "tau=True must be a number"),
     ],
 )
 def test_bad_settings_are_rejected(kwargs, message):
@@ -201,8 +203,8 @@ def test_learning_rate_schedule_drives_the_optimizer_and_survives_save_load(tmp_
 
 def test_soft_target_updates_average_the_weights_and_tau_survives_save_load(tmp_path):
     """``tau < 1``: each update moves every target weight by ``tau`` toward the online weight (SB3's DQN ``tau``)."""
-    model = QMIX(CueMatchingEnv(n_envs=2, seed=0), seed=0, batch_size=2, tau=0.25, target_update_interval=2,
-                 device="cpu")
+    env = CueMatchingEnv(n_envs=2, seed=0)
+    model = QMIX(env, seed=0, batch_size=2, tau=0.25, target_update_interval=2, device="cpu")
     policy = model.policy
     targets = [*policy.agent_target.parameters(), *policy.mixer_target.parameters()]
     before = [p.detach().clone() for p in targets]
@@ -218,3 +220,14 @@ def test_soft_target_updates_average_the_weights_and_tau_survives_save_load(tmp_
     for target, old, new in zip(targets, before, online, strict=True):
         torch.testing.assert_close(target, 0.75 * old + 0.25 * new)
     assert QMIX.load(model.save(tmp_path / "soft.zip"), device="cpu").tau == 0.25
+
+
+def test_a_second_learn_that_resets_the_counters_still_updates_the_targets():
+    """``learn(reset_num_timesteps=True)`` restarts the episode count and the target-update bookkeeping with it."""
+    model = _model(seed=0, batch_size=2, target_update_interval=4)
+    model.learn(60)  # 20 episodes of 3 steps: the last target update at episode 20
+    with torch.no_grad():
+        for param in model.policy.agent_target.parameters():
+            param.add_(100.0)  # mark the targets
+    model.learn(18)  # 6 episodes: an update is due at episode 4
+    assert all(p.abs().max() < 50.0 for p in model.policy.agent_target.parameters())

@@ -200,3 +200,16 @@ def test_paper_table_comparison_puts_our_win_rates_beside_the_papers():
     assert "| 3m | Vanilla QMIX | 0.50 (0.98) | 0.25 (0.00) | – | – |" in text
     assert "Δ = 0.36 over 2 cells." in text
     assert comparison_markdown(rows[2:], labels) is None
+
+
+def test_qmix_search_space_pairs_soft_updates_with_every_rollout():
+    """A sampled ``tau < 1`` comes with a target update after every rollout, ``tau = 1`` with a hard-copy interval."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(40):
+        sampled = HYPERPARAMS_SAMPLER["qmix"](study.ask())
+        soft = sampled["tau"] < 1.0
+        assert (sampled["target_update_interval"] == 1) == soft
+        assert soft or sampled["target_update_interval"] in (50, 100, 200, 400)
+        seen.add(soft)
+    assert seen == {True, False}

@@ -15,12 +15,22 @@ import optuna
 
 
 def sample_qmix_params(trial: optuna.Trial) -> dict[str, Any]:
-    """QMIX search space: optimiser, learning rate, batch, target updates, exploration, TD(lambda), network sizes."""
+    """QMIX search space: optimiser, learning rate, batch, target updates, exploration, TD(lambda), network sizes.
+
+    Target updates are either hard copies every 50-400 episodes (``tau`` 1, PyMARL) or soft updates after every
+    rollout (``target_update_interval`` 1 episode, ``tau`` 0.05-0.2; 0.1 is ``hyperparams/qmix.yml``'s).
+    """
+    tau = trial.suggest_categorical("tau", [1.0, 0.2, 0.1, 0.05])
+    if tau == 1.0:
+        target_update_interval = trial.suggest_categorical("target_update_interval", [50, 100, 200, 400])
+    else:
+        target_update_interval = 1
     return {
         "learning_rate": trial.suggest_float("learning_rate", 1e-4, 2e-3, log=True),
         "optimizer_class": trial.suggest_categorical("optimizer_class", ["rmsprop", "adam"]),
         "batch_size": trial.suggest_categorical("batch_size", [16, 32, 64, 128]),
-        "target_update_interval": trial.suggest_categorical("target_update_interval", [50, 100, 200, 400]),
+        "target_update_interval": target_update_interval,
+        "tau": tau,
         "exploration_timesteps": trial.suggest_categorical("exploration_timesteps", [10_000, 25_000, 50_000, 100_000]),
         "gamma": trial.suggest_categorical("gamma", [0.95, 0.99, 0.995]),
         "td_lambda": trial.suggest_categorical("td_lambda", [0.0, 0.4, 0.6, 0.8]),

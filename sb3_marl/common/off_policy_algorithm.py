@@ -63,7 +63,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
     :param gamma: discount factor.
     :param train_freq: finished episodes per rollout (None: ``n_envs``, PyMARL's parallel runner).
     :param gradient_steps: gradient steps after each rollout.
-    :param target_update_interval: episodes between target updates.
+    :param target_update_interval: episodes between target updates, checked after each training rollout (so at
+        most one update per rollout of ``train_freq`` episodes).
     :param tau: soft-update coefficient in (0, 1] of each target update, ``target <- tau * online + (1 - tau) *
         target`` (Stable-Baselines3's DQN ``tau``); 1 is PyMARL's hard copy.
     :param exploration_initial_eps: epsilon at the start.
@@ -105,8 +106,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             raise ValueError(f"train_freq={train_freq!r} must be None or an integer >= 1")
         if not 0.0 <= gamma <= 1.0:
             raise ValueError(f"gamma={gamma} must be in [0, 1]")
-        if not 0.0 < tau <= 1.0:
-            raise ValueError(f"tau={tau} must be in (0, 1] (1: hard copy of the online networks)")
+        if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0.0 < tau <= 1.0:
+            raise ValueError(f"tau={tau!r} must be a number in (0, 1] (1: hard copy of the online networks)")
         for name, eps in (
             ("exploration_initial_eps", exploration_initial_eps),
             ("exploration_final_eps", exploration_final_eps),
@@ -121,7 +122,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         self.train_freq = train_freq
         self.gradient_steps = gradient_steps
         self.target_update_interval = target_update_interval
-        self.tau = tau
+        self.tau = float(tau)
         self.exploration_initial_eps = exploration_initial_eps
         self.exploration_final_eps = exploration_final_eps
         self.exploration_timesteps = exploration_timesteps
@@ -213,6 +214,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         total_timesteps, callback = super()._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
+        if reset_num_timesteps:
+            self._last_target_update_episode = 0  # counted in the episodes that _episode_num now restarts
         if self.replay_buffer is None:
             self._setup_replay_buffer()
         if self._rollout is None or reset_num_timesteps or self._rollout.t.shape[0] != self.env.n_envs:

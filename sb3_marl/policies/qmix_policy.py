@@ -108,6 +108,8 @@ class QMIXPolicy(nn.Module):
             with torch.no_grad():
                 for target_param, param in zip(target.parameters(), online.parameters(), strict=True):
                     target_param.lerp_(param, tau)
+                for target_buffer, buffer in zip(target.buffers(), online.buffers(), strict=True):
+                    target_buffer.copy_(buffer)  # running statistics are copied, as SB3's DQN does
 
     def initial_hidden(self, batch_size: int) -> torch.Tensor:
         """Zero GRU state for ``batch_size`` episodes: float[B, N, H]."""

@@ -45,7 +45,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     :param gamma: discount factor.
     :param train_freq: finished episodes per rollout (None: ``n_envs``).
     :param gradient_steps: gradient steps per rollout.
-    :param target_update_interval: episodes between target updates (checked after each rollout).
+    :param target_update_interval: episodes between target updates (checked after each training rollout: at most
+        one update per rollout).
     :param tau: soft-update coefficient in (0, 1] of each target update (1: hard copy, PyMARL's).
     :param exploration_initial_eps: initial epsilon of the per-agent epsilon-greedy policy.
     :param exploration_final_eps: final epsilon.
