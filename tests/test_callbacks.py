@@ -8,6 +8,7 @@ from sb3_marl.common.callbacks import (
     CheckpointCallback,
     EvalCallback,
     EveryNTimesteps,
+    StopTrainingOnNoModelImprovement,
     StopTrainingOnWinRate,
 )
 from sb3_marl.common.toy_env import CueMatchingEnv
@@ -96,6 +97,33 @@ def test_stop_on_win_rate_needs_an_eval_parent():
     model = _model()
     with pytest.raises(RuntimeError, match="EvalCallback"):
         model.learn(10, callback=StopTrainingOnWinRate(0.5))
+
+
+def test_no_model_improvement_follows_the_best_model(tmp_path, monkeypatch):
+    """A new best model (higher win rate) with a lower mean return is an improvement; the run stops after two
+    evaluations in a row without a new best model. Stable-Baselines3's version, watching the highest mean return
+    alone, would stop one evaluation earlier."""
+    scripted = iter([(0.5, 1.0), (1.0, 0.5), (1.0, 0.4), (1.0, 0.3), (1.0, 0.2)])
+
+    def fake_evaluate(model, env, n_eval_episodes, **kwargs):
+        win_rate, reward = next(scripted)
+        wins = [i < win_rate * n_eval_episodes for i in range(n_eval_episodes)]
+        return [reward] * n_eval_episodes, [10] * n_eval_episodes, wins
+
+    monkeypatch.setattr("sb3_marl.common.callbacks.evaluate_policy", fake_evaluate)
+    stop = StopTrainingOnNoModelImprovement(max_no_improvement_evals=1)
+    eval_callback = EvalCallback(
+        CueMatchingEnv(n_envs=2, seed=1), callback_after_eval=stop, n_eval_episodes=4, eval_freq=5,
+        log_path=tmp_path, verbose=0,
+    )
+    _model().learn(10_000, callback=eval_callback)
+    assert eval_callback.evaluations_timesteps == [10, 20, 30, 40]
+    assert eval_callback.best_score == (1.0, 0.5)
+    assert (eval_callback.best_win_rate, eval_callback.best_mean_reward) == (1.0, 1.0)  # maxima over evaluations
+    assert np.load(tmp_path / "evaluations.npz")["timesteps"].tolist() == [10, 20, 30, 40]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left behind
+    with pytest.raises(ValueError, match="-1"):
+        StopTrainingOnNoModelImprovement(max_no_improvement_evals=-1)
 
 
 def test_sb3_checkpoint_and_every_n_callbacks_work(tmp_path):

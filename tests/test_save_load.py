@@ -63,6 +63,27 @@ def test_default_path_and_overrides(trained, tmp_path, monkeypatch):
     assert loaded.buffer_size == 1 and loaded.gamma == 0.5
 
 
+def test_load_overrides_must_be_settings_that_keep_the_networks(trained, tmp_path):
+    path = trained.save(tmp_path / "model.zip")
+    with pytest.raises(ValueError, match=r"\['lr_schedule'\].*'learning_rate'"):
+        QMIX.load(path, custom_objects={"lr_schedule": lambda _: 0.0})
+    with pytest.raises(ValueError, match="policy_kwargs=.*rnn_hidden_dim.*128"):
+        QMIX.load(path, policy_kwargs={"rnn_hidden_dim": 128})
+    with pytest.raises(ValueError, match="mixer='vdn' differs"):
+        QMIX.load(path, custom_objects={"mixer": "vdn"})
+    assert QMIX.load(path, mixer=trained.mixer).mixer == trained.mixer  # the saved value itself is fine
+
+
+def test_loading_a_name_beside_a_folder_of_that_name(trained, tmp_path):
+    """The zoo writes ``<run>/<map>.zip`` beside a ``<run>/<map>/`` folder; ``load("<run>/<map>")`` means the zip."""
+    path = trained.save(tmp_path / "3m.zip")
+    (tmp_path / "3m").mkdir()
+    assert QMIX.load(tmp_path / "3m").num_timesteps == trained.num_timesteps
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match="a folder, not a model file"):
+        QMIX.load(tmp_path / "3m")
+
+
 def test_loading_onto_other_shapes_fails_clearly(trained, tmp_path):
     path = trained.save(tmp_path / "model.zip")
     with pytest.raises(ValueError, match=r"'obs_shape': 4.*'obs_shape': 3"):

@@ -16,8 +16,6 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 import yaml
 from filelock import FileLock
 
+from sb3_marl.file_util import atomic_path
 from zoo.utils import ALGOS, LEARNED_ATTACKS, hyperparams_entry
 
 #: methods of the paper's Table I (zoo algorithm names), in its row order
@@ -42,17 +41,10 @@ EVAL_SEED_OFFSET = 10_000
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file in the same folder and ``os.replace``, so that a
-    reader (or a resumed run after a kill) sees either the previous file or the complete new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as file:
-            json.dump(data, file, indent=1)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    """Write ``data`` as JSON to ``path`` atomically (:func:`~sb3_marl.file_util.atomic_path`): a reader, or a
+    resumed run after a kill, sees either the previous file or the complete new one."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1))
 
 
 def read_json(path: Path) -> Any | None:

@@ -64,6 +64,8 @@ class BaseMultiAgentAlgorithm(ABC):
 
     #: Algorithms by class name, so ``load`` can build the class a file was saved from.
     registry: ClassVar[dict[str, type[BaseMultiAgentAlgorithm]]] = {}
+    #: settings that shape the saved networks: ``load`` refuses to override them
+    architecture_settings: ClassVar[tuple[str, ...]] = ("policy_kwargs",)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -375,14 +377,28 @@ class BaseMultiAgentAlgorithm(ABC):
 
         :param env: env to attach (its sizes must match the saved ones); None gives a predict-only model.
         :param device: device of the loaded model.
-        :param custom_objects: settings that replace the saved ones (e.g. ``{"buffer_size": 1}``).
-        :param kwargs: more setting overrides (as in Stable-Baselines3).
+        :param custom_objects: settings that replace the saved ones (e.g. ``{"buffer_size": 1}``); only saved
+            settings can be replaced, and not those that shape the networks (``policy_kwargs``, ``mixer``).
+        :param kwargs: more setting overrides (as in Stable-Baselines3), with the same rules.
         """
         data, params = load_from_zip_file(path, device=get_device(device))
         klass = BaseMultiAgentAlgorithm.registry.get(data.get("class", ""))
         if klass is None or not issubclass(klass, cls):
             raise ValueError(f"{path} holds a {data.get('class')!r} model, which {cls.__name__}.load cannot build")
-        settings = {**data["kwargs"], **(custom_objects or {}), **kwargs}
+        overrides = {**(custom_objects or {}), **kwargs}
+        unknown = sorted(set(overrides) - set(data["kwargs"]))
+        if unknown:
+            raise ValueError(
+                f"Cannot override {unknown} when loading {path}: not settings of {data['class']}; "
+                f"the settings are {sorted(data['kwargs'])}"
+            )
+        for key in set(klass.architecture_settings) & set(overrides):
+            if overrides[key] != data["kwargs"][key]:
+                raise ValueError(
+                    f"{key}={overrides[key]!r} differs from the saved {key}={data['kwargs'][key]!r} of {path}: "
+                    "the saved networks have that architecture; load without overriding it"
+                )
+        settings = {**data["kwargs"], **overrides}
         model = klass(env=None, device=device, _init_setup_model=False, **settings)
         model.env_shapes, model.map_name = dict(data["env_shapes"]), data["map_name"]
         if env is not None:

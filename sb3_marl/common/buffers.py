@@ -22,6 +22,8 @@ from typing import Any
 import psutil
 import torch
 
+from sb3_marl.file_util import atomic_path
+
 #: name -> (per-step shape, dtype)
 FieldSpecs = dict[str, tuple[tuple[int, ...], torch.dtype]]
 
@@ -169,10 +171,10 @@ class EpisodeReplayBuffer(EpisodeBatch):
         return {name: tensor[index, : length + 1] for name, tensor in self.data.items()}
 
     def save(self, path: str | Path) -> Path:
-        """Write the stored episodes (plain tensors) and a JSON header to ``path`` (``.pt`` added if missing)."""
+        """Write the stored episodes (plain tensors) and a JSON header to ``path`` (``.pt`` added if missing),
+        atomically (:func:`~sb3_marl.file_util.atomic_path`)."""
         path = Path(path)
         path = path if path.suffix else path.with_suffix(".pt")
-        path.parent.mkdir(parents=True, exist_ok=True)
         meta = {
             "capacity": self.capacity,
             "max_steps": self.max_steps,
@@ -182,9 +184,8 @@ class EpisodeReplayBuffer(EpisodeBatch):
         }
         stored = {name: tensor[: self.n_stored].cpu() for name, tensor in self.data.items()}
         payload: dict[str, Any] = {"meta": json.dumps(meta), "data": stored}
-        tmp = path.with_name(f".{path.name}.tmp")
-        torch.save(payload, tmp)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
         return path
 
     @classmethod

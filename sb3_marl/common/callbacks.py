@@ -16,11 +16,11 @@ from stable_baselines3.common.callbacks import (
     EveryNTimesteps,
     ProgressBarCallback,
     StopTrainingOnMaxEpisodes,
-    StopTrainingOnNoModelImprovement,
 )
 
 from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.envs.base import BatchedMultiAgentEnv
+from sb3_marl.file_util import atomic_path
 
 if TYPE_CHECKING:
     from sb3_marl.attacks.base import BaseAttack
@@ -43,7 +43,9 @@ __all__ = [
 class EvalCallback(EventCallback):
     """Evaluate the model every ``eval_freq`` batched env steps, log ``eval/*`` and keep the best model.
 
-    The best model is the one with the highest win rate, ties broken by the mean return.
+    The best model is the one with the highest win rate, ties broken by the mean return; ``best_score`` holds its
+    (win rate, mean return). ``best_win_rate`` and ``best_mean_reward`` are the highest of each over all
+    evaluations (Stable-Baselines3's meaning), which need not come from the same evaluation.
 
     :param eval_env: the evaluation env (or a map name, built like the training env).
     :param callback_on_new_best: called when a new best model is found.
@@ -84,6 +86,7 @@ class EvalCallback(EventCallback):
         self.best_model_save_path = Path(best_model_save_path) if best_model_save_path is not None else None
         self.deterministic = deterministic
         self.attack = attack
+        self.best_score: tuple[float, float] = (-np.inf, -np.inf)
         self.best_win_rate = -np.inf
         self.best_mean_reward = -np.inf
         self.last_win_rate = -np.inf
@@ -118,14 +121,15 @@ class EvalCallback(EventCallback):
         self.evaluations_length.append(lengths)
         self.evaluations_wins.append(wins)
         if self.log_path is not None:
-            np.savez(
-                self.log_path,
-                timesteps=self.evaluations_timesteps,
-                results=self.evaluations_results,
-                ep_lengths=self.evaluations_length,
-                wins=self.evaluations_wins,
-                successes=self.evaluations_wins,
-            )
+            with atomic_path(self.log_path) as tmp:  # a kill while writing must not lose the earlier evaluations
+                np.savez(
+                    tmp,
+                    timesteps=self.evaluations_timesteps,
+                    results=self.evaluations_results,
+                    ep_lengths=self.evaluations_length,
+                    wins=self.evaluations_wins,
+                    successes=self.evaluations_wins,
+                )
         win_rate, mean_reward = float(np.mean(wins)), float(np.mean(rewards))
         self.last_win_rate, self.last_mean_reward = win_rate, mean_reward
         if self.verbose >= 1:
@@ -142,10 +146,12 @@ class EvalCallback(EventCallback):
         self.logger.dump(self.num_timesteps)
 
         continue_training = True
-        if (win_rate, mean_reward) > (self.best_win_rate, self.best_mean_reward):
+        self.best_win_rate = max(self.best_win_rate, win_rate)
+        self.best_mean_reward = max(self.best_mean_reward, mean_reward)
+        if (win_rate, mean_reward) > self.best_score:
             if self.verbose >= 1:
                 print("New best win rate!")
-            self.best_win_rate, self.best_mean_reward = win_rate, mean_reward
+            self.best_score = (win_rate, mean_reward)
             if self.best_model_save_path is not None:
                 self.model.save(self.best_model_save_path / "best_model.zip")
             continue_training = self._on_event()
@@ -181,4 +187,46 @@ class StopTrainingOnWinRate(BaseCallback):
         continue_training = bool(self.parent.best_win_rate < self.win_rate_threshold)
         if self.verbose >= 1 and not continue_training:
             print(f"Stopping training: win rate {self.parent.best_win_rate:.3f} >= {self.win_rate_threshold}")
+        return continue_training
+
+
+class StopTrainingOnNoModelImprovement(BaseCallback):
+    """Stop training when :class:`EvalCallback`'s best model has not improved for more than
+    ``max_no_improvement_evals`` evaluations in a row (a child of it, as ``callback_after_eval``).
+
+    Stable-Baselines3's callback of the same name and arguments, judged on ``best_score`` (win rate, then mean
+    return: the score that picks the best model) instead of ``best_mean_reward``, which can rise while the best
+    model stays the same or stay while a better one is saved.
+
+    :param max_no_improvement_evals: evaluations in a row without a new best model that stop training.
+    :param min_evals: evaluations before the count starts.
+    :param verbose: 1 prints when training stops.
+    """
+
+    parent: EvalCallback
+
+    def __init__(self, max_no_improvement_evals: int, min_evals: int = 0, verbose: int = 0) -> None:
+        super().__init__(verbose=verbose)
+        if max_no_improvement_evals < 0 or min_evals < 0:
+            raise ValueError(
+                f"max_no_improvement_evals={max_no_improvement_evals} and min_evals={min_evals} must be >= 0"
+            )
+        self.max_no_improvement_evals = max_no_improvement_evals
+        self.min_evals = min_evals
+        self.last_best_score: tuple[float, float] = (-np.inf, -np.inf)
+        self.no_improvement_evals = 0
+
+    def _on_step(self) -> bool:
+        if not isinstance(self.parent, EvalCallback):
+            raise RuntimeError("StopTrainingOnNoModelImprovement must be a child callback of EvalCallback")
+        continue_training = True
+        if self.n_calls > self.min_evals:
+            if self.parent.best_score > self.last_best_score:
+                self.no_improvement_evals = 0
+            else:
+                self.no_improvement_evals += 1
+                continue_training = self.no_improvement_evals <= self.max_no_improvement_evals
+        self.last_best_score = self.parent.best_score
+        if self.verbose >= 1 and not continue_training:
+            print(f"Stopping training: no new best model in the last {self.no_improvement_evals} evaluations")
         return continue_training

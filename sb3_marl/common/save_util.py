@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,13 +16,14 @@ from typing import Any
 import torch
 from stable_baselines3.common.utils import get_system_info
 
+from sb3_marl.file_util import atomic_path
 from sb3_marl.version import __version__
 
 
 def save_to_zip_file(path: str | Path, data: dict[str, Any], params: dict[str, dict[str, Any]]) -> Path:
-    """Write a model zip atomically (temporary file in the same folder, then ``os.replace``).
+    """Write a model zip atomically (:func:`~sb3_marl.file_util.atomic_path`).
 
-    :param path: destination; ``.zip`` is appended when the name has no suffix; missing folders are created.
+    :param path: destination; ``.zip`` is appended unless the name ends with ``.zip``; missing folders are created.
     :param data: JSON-serializable settings.
     :param params: state dicts by name (``policy``, ``policy.optimizer``, ...).
     :return: the path written.
@@ -32,24 +31,17 @@ def save_to_zip_file(path: str | Path, data: dict[str, Any], params: dict[str, d
     path = Path(path)
     if path.suffix != ".zip":
         path = path.with_name(path.name + ".zip")
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         data_json = json.dumps(data, indent=4)
     except TypeError as error:
         raise TypeError(f"Model settings are not JSON-serializable: {error}") from error
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w") as archive:
-            archive.writestr("data", data_json)
-            for name, state_dict in params.items():
-                with archive.open(f"{name}.pth", mode="w", force_zip64=True) as member:
-                    torch.save(state_dict, member)
-            archive.writestr("sb3_marl_version", __version__)
-            archive.writestr("system_info.txt", get_system_info(print_info=False)[1])
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
+        archive.writestr("data", data_json)
+        for name, state_dict in params.items():
+            with archive.open(f"{name}.pth", mode="w", force_zip64=True) as member:
+                torch.save(state_dict, member)
+        archive.writestr("sb3_marl_version", __version__)
+        archive.writestr("system_info.txt", get_system_info(print_info=False)[1])
     return path
 
 
@@ -58,17 +50,19 @@ def load_from_zip_file(
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Read a model zip written by :func:`save_to_zip_file`.
 
-    :param path: the file (``.zip`` is tried too when ``path`` does not exist).
+    :param path: the file (``<path>.zip`` is tried too when ``path`` is not a file, e.g. the zoo's ``<run>/<map>``
+        beside its ``<run>/<map>/`` folder of settings).
     :param device: where tensors are mapped.
     :return: the settings and the state dicts by name.
     :raises FileNotFoundError: no such file.
     :raises ValueError: the file is not a complete model zip (corrupt, truncated or foreign); names the path.
     """
     path = Path(path)
-    if not path.exists() and path.with_name(path.name + ".zip").exists():
+    if not path.is_file() and path.with_name(path.name + ".zip").is_file():
         path = path.with_name(path.name + ".zip")
-    if not path.exists():
-        raise FileNotFoundError(f"No model file at {path}")
+    if not path.is_file():
+        kind = "a folder, not a model file" if path.is_dir() else "no model file"
+        raise FileNotFoundError(f"{path} is {kind} (nor is {path.name}.zip beside it a file)")
     try:
         with zipfile.ZipFile(path) as archive:
             data = json.loads(archive.read("data").decode("utf-8"))

@@ -17,8 +17,6 @@ with the allies first, in agent order.
 from __future__ import annotations
 
 import colorsys
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,8 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
+
+from sb3_marl.file_util import atomic_path
 
 #: Three-letter label of each SMAC unit type (the labels SMAClite draws).
 UNIT_LABELS: dict[str, str] = {
@@ -204,18 +204,11 @@ def save_video(frames: Sequence[np.ndarray], path: str | Path, fps: float = 8.0)
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     video = _check_frames(frames)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_path(path) as tmp:
         if suffix == ".gif":
-            iio.imwrite(tmp_name, video, extension=".gif", duration=1000.0 / fps, loop=0)
+            iio.imwrite(tmp, video, extension=".gif", duration=1000.0 / fps, loop=0)
         else:
             # H.264 in yuv420p needs even sides: pad with black rather than letting ffmpeg rescale.
             pad = ((0, 0), (0, video.shape[1] % 2), (0, video.shape[2] % 2), (0, 0))
-            iio.imwrite(tmp_name, np.pad(video, pad), plugin="FFMPEG", fps=fps, codec="libx264", macro_block_size=2)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+            iio.imwrite(tmp, np.pad(video, pad), plugin="FFMPEG", fps=fps, codec="libx264", macro_block_size=2)
     return path

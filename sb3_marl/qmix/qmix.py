@@ -71,6 +71,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     """
 
     policy_class: ClassVar[type[QMIXPolicy]] = QMIXPolicy
+    architecture_settings = ("policy_kwargs", "mixer")
 
     def __init__(
         self,
