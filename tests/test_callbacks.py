@@ -113,8 +113,12 @@ def test_no_model_improvement_follows_the_best_model(tmp_path, monkeypatch):
     monkeypatch.setattr("sb3_marl.common.callbacks.evaluate_policy", fake_evaluate)
     stop = StopTrainingOnNoModelImprovement(max_no_improvement_evals=1)
     eval_callback = EvalCallback(
-        CueMatchingEnv(n_envs=2, seed=1), callback_after_eval=stop, n_eval_episodes=4, eval_freq=5,
-        log_path=tmp_path, verbose=0,
+        CueMatchingEnv(n_envs=2, seed=1),
+        callback_after_eval=stop,
+        n_eval_episodes=4,
+        eval_freq=5,
+        log_path=tmp_path,
+        verbose=0,
     )
     _model().learn(10_000, callback=eval_callback)
     assert eval_callback.evaluations_timesteps == [10, 20, 30, 40]

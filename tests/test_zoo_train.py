@@ -26,9 +26,11 @@ pytestmark = pytest.mark.skipif(
 TINY = ["-params", "buffer_size:64", "batch_size:4", "exploration_timesteps:200", "target_update_interval:5"]
 
 
-def _train(tmp_path: Path, *extra: str, algo: str = "qmix") -> None:
+def _train(tmp_path: Path, *extra: str, algo: str = "qmix", params: tuple[str, ...] = ()) -> None:
+    """``zoo/train.py`` on 3m with the TINY settings and ``params`` (more ``key:value`` of ``-params``)."""
     torch.set_num_threads(1)
-    train.main(["--algo", algo, "--env", "3m", "-f", str(tmp_path), "--n-envs", "2", "--verbose", "0", *extra, *TINY])
+    argv = ["--algo", algo, "--env", "3m", "-f", str(tmp_path), "--n-envs", "2", "--verbose", "0", *extra, *TINY]
+    train.main([*argv, *params])
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +87,42 @@ def test_random_seed_is_drawn_and_saved(tmp_path):
 
 
 def test_resume_with_trained_agent_continues_the_step_count(trained_run, tmp_path):
+    """``-i`` continues the step count and takes ``--seed`` and the ``-params`` settings (as RL Zoo does)."""
     checkpoint = trained_run / "qmix" / "3m_1" / "rl_model_300_steps.zip"
     _train(tmp_path, "-n", "200", "--seed", "4", "--eval-freq", "-1", "-i", str(checkpoint))
     model = ALGOS["qmix"].load().load(tmp_path / "qmix" / "3m_1" / "3m.zip")
-    assert model.num_timesteps >= 500
+    assert model.num_timesteps >= 500 and model.seed == 4 and model.buffer_size == 64
+    _train(tmp_path, "-n", "20", "--eval-freq", "-1", "-i", str(checkpoint), params=("gamma:0.5", "batch_size:2"))
+    model = ALGOS["qmix"].load().load(tmp_path / "qmix" / "3m_2" / "3m.zip")
+    assert (model.gamma, model.batch_size) == (0.5, 2)
+
+
+def test_run_folders_are_claimed_once_and_only_for_accepted_settings(tmp_path):
+    with pytest.raises(ValueError, match="tau=5"):
+        _train(tmp_path, "-n", "100", "--eval-freq", "-1", params=("tau:5",))
+    assert not list(tmp_path.rglob("3m_*"))  # a refused setting leaves no empty run folder
+    with pytest.raises(SystemExit, match="n_timesteps must be a positive whole number, got 'abc'"):
+        train.main(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-params", "n_timesteps:abc"])
+    from zoo.exp_manager import ExperimentManager
+
+    args = train.build_parser().parse_args(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path)])
+    first, second = ExperimentManager(args), ExperimentManager(args)  # two runs started together
+    first._claim_run_folder()
+    second._claim_run_folder()
+    assert (first.save_path.name, second.save_path.name) == ("3m_1", "3m_2")
+    assert first.params_path.is_dir() and second.params_path.is_dir()
+
+
+def test_optuna_prunes_a_trial_whose_settings_fail(tmp_path, monkeypatch):
+    from zoo import exp_manager
+
+    args = train.build_parser().parse_args(
+        ["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-optimize", "-n", "100", "--eval-episodes", "1"]
+    )
+    args.seed = 0
+    monkeypatch.setitem(exp_manager.HYPERPARAMS_SAMPLER, "qmix", lambda trial: {"tau": 5.0})
+    with pytest.raises(optuna.TrialPruned, match="tau=5"):
+        exp_manager.ExperimentManager(args).objective(optuna.trial.FixedTrial({}))
 
 
 def test_enjoy_plays_under_attack_and_writes_a_replay(trained_run, tmp_path):

@@ -113,9 +113,12 @@ def test_search_spaces_sample_valid_overrides(algo):
     sampled = HYPERPARAMS_SAMPLER[algo](trial)
     merged = merge_sampled({"policy_kwargs": {"hypernet_embed": 64, "rnn_hidden_dim": 1}, "gamma": 0.5}, sampled)
     assert merged["policy_kwargs"]["hypernet_embed"] == 64  # kept from the base
-    assert merged["policy_kwargs"]["rnn_hidden_dim"] == sampled["policy_kwargs"]["rnn_hidden_dim"]
     assert merged["gamma"] == sampled["gamma"] and 1e-4 <= merged["learning_rate"] <= 2e-3
     assert ("hinge_c" in sampled) == (algo == "regularized")
+    if algo == "regularized":  # its networks are the pretrained QMIX's: sizes are not searched
+        assert "policy_kwargs" not in sampled and merged["policy_kwargs"]["rnn_hidden_dim"] == 1
+    else:
+        assert merged["policy_kwargs"]["rnn_hidden_dim"] == sampled["policy_kwargs"]["rnn_hidden_dim"]
 
 
 def _fake_run(folder: Path, algo: str, env: str, run_id: int, wins: np.ndarray) -> None:

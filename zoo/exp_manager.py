@@ -54,12 +54,15 @@ class ExperimentManager:
         self.env_name = args.env
         self.algo_class = ALGOS[self.algo].load()
         self.log_path = Path(args.log_folder) / self.algo
-        self.save_path = self.log_path / f"{self.env_name}_{get_latest_run_id(self.log_path, self.env_name) + 1}"
-        self.params_path = self.save_path / self.env_name
+        # the run folder <log folder>/<algo>/<map>_<id> and its settings subfolder, set by setup_experiment
+        self.save_path: Path | None = None
+        self.params_path: Path | None = None
         self.hyperparams, self.saved_hyperparams = self.read_hyperparameters()
         yaml_timesteps, yaml_n_envs = self.hyperparams.pop("n_timesteps", None), self.hyperparams.pop("n_envs", 1)
-        self.n_timesteps = int(args.n_timesteps if args.n_timesteps > 0 else yaml_timesteps)
-        self.n_envs = int(args.n_envs if args.n_envs > 0 else yaml_n_envs)
+        source = args.conf_file or default_conf_file(self.algo)
+        n_timesteps = args.n_timesteps if args.n_timesteps > 0 else yaml_timesteps
+        self.n_timesteps = _whole_number("n_timesteps", n_timesteps, source)
+        self.n_envs = _whole_number("n_envs", args.n_envs if args.n_envs > 0 else yaml_n_envs, source)
         self.env_kwargs = dict(self.hyperparams.pop("env_kwargs", None) or {})
         self.device = _resolve_device(args.device)
 
@@ -158,33 +161,52 @@ class ExperimentManager:
     # ----------------------------------------------------------------------------------------------------------------
     # Training
     def setup_experiment(self) -> Any:
-        """Create the run folder, save the configuration and return a new or loaded model."""
-        self.params_path.mkdir(parents=True, exist_ok=True)
-        self._save_config()
-        env = self.make_env(self.n_envs, seed=self.args.seed)
-        tensorboard_log = str(Path(self.args.tensorboard_log) / self.env_name) if self.args.tensorboard_log else None
-        tensorboard_log = tensorboard_log or str(self.save_path)
-        if self.args.trained_agent:
-            return self._load_trained_agent(env, tensorboard_log)
-        kwargs = {k: v for k, v in self.hyperparams.items() if k not in ZOO_KEYS}
-        return self.algo_class(
-            env=env,
-            tensorboard_log=tensorboard_log,
-            seed=self.args.seed,
-            verbose=self.args.verbose,
-            device=self.device,
-            **kwargs,
-        )
+        """Build a new or loaded model, then create the run folder, save the configuration and return the model.
 
-    def _load_trained_agent(self, env: Any, tensorboard_log: str) -> Any:
-        """Load ``-i`` to continue training, with the replay buffer saved next to it when there is one."""
+        The run folder is created only once the settings have been accepted, so a refused setting leaves no empty
+        ``<map>_<id>`` behind.
+        """
+        env = self.make_env(self.n_envs, seed=self.args.seed)
+        kwargs = {k: v for k, v in self.hyperparams.items() if k not in ZOO_KEYS}
+        if self.args.trained_agent:
+            model = self._load_trained_agent(env, kwargs)
+        else:
+            model = self.algo_class(
+                env=env, seed=self.args.seed, verbose=self.args.verbose, device=self.device, **kwargs
+            )
+        self._claim_run_folder()
+        self._save_config()
+        tensorboard_log = str(Path(self.args.tensorboard_log) / self.env_name) if self.args.tensorboard_log else None
+        model.tensorboard_log = tensorboard_log or str(self.save_path)
+        return model
+
+    def _claim_run_folder(self) -> None:
+        """Create ``<log folder>/<algo>/<map>_<id>`` with the next free id (``mkdir`` fails on a taken id, so two
+        runs started together never share a folder) and point ``save_path`` / ``params_path`` at it."""
+        run_id = get_latest_run_id(self.log_path, self.env_name) + 1
+        self.log_path.mkdir(parents=True, exist_ok=True)
+        while True:
+            save_path = self.log_path / f"{self.env_name}_{run_id}"
+            try:
+                save_path.mkdir()
+                break
+            except FileExistsError:
+                run_id += 1
+        self.save_path, self.params_path = save_path, save_path / self.env_name
+        self.params_path.mkdir()
+
+    def _load_trained_agent(self, env: Any, kwargs: dict[str, Any]) -> Any:
+        """Load ``-i`` to continue training with the yaml / ``-params`` settings and ``--seed`` (as RL Zoo does), and
+        the replay buffer saved next to it when there is one. The settings that shape the networks
+        (``policy_kwargs``, ``mixer``) are the loaded model's."""
         path = Path(self.args.trained_agent)
         if path.suffix != ".zip" or not path.is_file():
             raise SystemExit(f"--trained-agent must be an existing .zip model file, got {path}")
         print(f"Loading pretrained agent {path}")
-        model = self.algo_class.load(path, env=env, device=self.device)
-        model.tensorboard_log = tensorboard_log
-        model.verbose = self.args.verbose
+        settings = {k: v for k, v in kwargs.items() if k not in self.algo_class.architecture_settings}
+        model = self.algo_class.load(
+            path, env=env, device=self.device, seed=self.args.seed, verbose=self.args.verbose, **settings
+        )
         buffer_path = replay_buffer_path_for(path)
         if buffer_path.is_file():
             print(f"Loading replay buffer {buffer_path}")
@@ -262,13 +284,6 @@ class ExperimentManager:
         win_rates = []
         for seed_index in range(self.args.n_seeds_per_trial):
             seed = self.args.seed + 1000 * trial.number + seed_index
-            model = self.algo_class(
-                env=self.make_env(self.n_envs, seed=seed),
-                seed=seed,
-                verbose=max(self.args.verbose - 1, 0),
-                device=self.device,
-                **kwargs,
-            )
             callback = TrialEvalCallback(
                 self.make_env(max(1, min(self.n_envs, self.args.eval_episodes)), seed=seed + 1),
                 trial,
@@ -277,7 +292,19 @@ class ExperimentManager:
                 step_offset=seed_index * self.args.n_evaluations,
                 attack=self.eval_attack(),
             )
-            model.learn(self.n_timesteps, callback=callback)
+            try:
+                model = self.algo_class(
+                    env=self.make_env(self.n_envs, seed=seed),
+                    seed=seed,
+                    verbose=max(self.args.verbose - 1, 0),
+                    device=self.device,
+                    **kwargs,
+                )
+                model.learn(self.n_timesteps, callback=callback)
+            except (ValueError, AssertionError) as exc:
+                # as RL Zoo: settings the model refuses (or that make the loss NaN) prune the trial, not the study
+                print(f"Trial {trial.number} pruned, its settings failed: {exc}\nSampled: {sampled}")
+                raise optuna.TrialPruned(str(exc)) from exc
             if callback.is_pruned:
                 raise optuna.TrialPruned()
             final_evaluation_missing = callback.eval_idx < self.args.n_evaluations
@@ -303,6 +330,20 @@ class ExperimentManager:
         print(f"Writing report to {csv_path}")
         for name, path in _save_study_plots(study, self.log_path / stem).items():
             print(f"Plot {name}: {path}")
+
+
+def _whole_number(name: str, value: Any, source: str | Path) -> int:
+    """``value`` as a positive whole number (``205e3`` and the yaml string ``"2e5"`` included).
+
+    :raises SystemExit: naming ``name``, the value and ``source`` (the hyperparameters file) otherwise.
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not (number >= 1 and number.is_integer()):
+        raise SystemExit(f"{name} must be a positive whole number, got {value!r} ({source} or the command line)")
+    return int(number)
 
 
 def _resolve_device(device: str) -> str:

@@ -15,7 +15,18 @@ import optuna
 
 
 def sample_qmix_params(trial: optuna.Trial) -> dict[str, Any]:
-    """QMIX search space: optimiser, learning rate, batch, target updates, exploration, TD(lambda), network sizes.
+    """QMIX search space: the training settings of :func:`sample_training_params` and the network sizes."""
+    return {
+        **sample_training_params(trial),
+        "policy_kwargs": {
+            "rnn_hidden_dim": trial.suggest_categorical("rnn_hidden_dim", [32, 64, 128]),
+            "mixing_embed_dim": trial.suggest_categorical("mixing_embed_dim", [16, 32, 64]),
+        },
+    }
+
+
+def sample_training_params(trial: optuna.Trial) -> dict[str, Any]:
+    """Training settings of the QMIX family: optimiser, learning rate, batch, target updates, exploration, TD(lambda).
 
     Target updates are either hard copies every 50-400 episodes (``tau`` 1, PyMARL) or soft updates after every
     rollout (``target_update_interval`` 1 episode, ``tau`` 0.05-0.2; 0.1 is ``hyperparams/qmix.yml``'s).
@@ -34,16 +45,13 @@ def sample_qmix_params(trial: optuna.Trial) -> dict[str, Any]:
         "exploration_timesteps": trial.suggest_categorical("exploration_timesteps", [10_000, 25_000, 50_000, 100_000]),
         "gamma": trial.suggest_categorical("gamma", [0.95, 0.99, 0.995]),
         "td_lambda": trial.suggest_categorical("td_lambda", [0.0, 0.4, 0.6, 0.8]),
-        "policy_kwargs": {
-            "rnn_hidden_dim": trial.suggest_categorical("rnn_hidden_dim", [32, 64, 128]),
-            "mixing_embed_dim": trial.suggest_categorical("mixing_embed_dim", [16, 32, 64]),
-        },
     }
 
 
 def sample_regularized_params(trial: optuna.Trial) -> dict[str, Any]:
-    """RegularizedQMIX: the QMIX space plus the hinge floor ``hinge_c`` of the regulariser."""
-    return {**sample_qmix_params(trial), "hinge_c": trial.suggest_categorical("hinge_c", [1.0, 5.0, 10.0, 20.0])}
+    """RegularizedQMIX: the training settings plus the hinge floor ``hinge_c`` of the regulariser. The network sizes
+    are not searched: they are those of the pretrained QMIX the model starts from."""
+    return {**sample_training_params(trial), "hinge_c": trial.suggest_categorical("hinge_c", [1.0, 5.0, 10.0, 20.0])}
 
 
 #: algorithm name -> sampler; the robust variants without extra knobs share the QMIX space.
