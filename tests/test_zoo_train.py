@@ -177,6 +177,23 @@ def test_enjoy_load_checkpoint_and_missing_model_errors(trained_run):
         enjoy.main(["--algo", "qmix", "--env", "2s3z", "-f", str(trained_run)])
 
 
+def test_enjoy_checks_its_flags_before_playing(trained_run, monkeypatch, capsys):
+    """A bad --output or --fps is refused before any episode is played; --device auto and --seed reach the attack."""
+    base = ["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "-n", "1", "--verbose", "0"]
+    monkeypatch.setattr(enjoy.Player, "play", lambda *args: pytest.fail("played before checking the flags"))
+    for flags, message in [(["--output", "x.avi"], "--output 'x.avi'"), (["--fps", "0"], "--fps must be > 0")]:
+        with pytest.raises(SystemExit) as exit_info:
+            enjoy.main([*base, *flags])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    monkeypatch.undo()
+    seeds = []
+    real_build = enjoy.build_attack
+    monkeypatch.setattr(enjoy, "build_attack", lambda *args: seeds.append((attack := real_build(*args)).seed) or attack)
+    for seed in ("0", "123"):
+        enjoy.main([*base, "--no-render", "--attack", "random", "--device", "auto", "--seed", seed])
+    assert seeds == [0, 123]
+
+
 def test_enjoy_compile_reaches_the_learned_attackers_env(trained_run, monkeypatch, capsys):
     """--compile goes to the env an atla/paad attacker trains on, with the run's env keywords; sc2 refuses it."""
     seen = {}

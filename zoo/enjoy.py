@@ -33,6 +33,7 @@ from zoo.utils import (
     checkpoint_steps,
     find_run_folder,
     make_attack,
+    resolve_device,
     set_num_threads,
 )
 
@@ -194,7 +195,7 @@ def build_attack(args: argparse.Namespace, model: Any, epsilon: float, env_kwarg
             device=args.device,
             env_kwargs={**env_kwargs, "compile": True} if args.compile else env_kwargs,
         )
-    return make_attack(args.attack, epsilon, clip_observations=args.clip_observations)
+    return make_attack(args.attack, epsilon, clip_observations=args.clip_observations, seed=args.seed)
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -207,8 +208,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         parser.error(str(exc))
     if args.n_episodes < 1:
         parser.error(f"-n/--n-episodes must be >= 1, got {args.n_episodes}")
+    from sb3_marl.envs.render import VIDEO_SUFFIXES
+
+    if args.output and Path(args.output).suffix.lower() not in VIDEO_SUFFIXES:
+        parser.error(f"--output {args.output!r}: the replay is written as one of {', '.join(VIDEO_SUFFIXES)}")
+    if args.fps <= 0:
+        parser.error(f"--fps must be > 0, got {args.fps}")
     check_compile_backend(parser, args)
     set_num_threads(parser, args)
+    args.device = resolve_device(args.device)
     from sb3_marl.envs import make_env
 
     run = find_run_folder(args.folder, args.algo, args.env, args.exp_id)
@@ -217,6 +225,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
     env_kwargs = config.get("env_kwargs") or {}
     env = make_env(args.env, n_envs=1, backend=args.backend, seed=args.seed, device=args.device, **env_kwargs)
+    try:
+        return _play_and_report(args, run, path, config, env_kwargs, env)
+    finally:
+        env.close()
+
+
+def _play_and_report(
+    args: argparse.Namespace, run: Path, path: Path, config: dict[str, Any], env_kwargs: dict[str, Any], env: Any
+) -> dict[str, float]:
+    """Load the model onto ``env``, play, print the results and write the replay; returns the results."""
     print(f"Loading {path}")
     model = ALGOS[args.algo].load().load(path, env=env, device=args.device)
     epsilon = args.epsilon if args.epsilon is not None else config.get("epsilon", paper_epsilon(args.env))
@@ -245,7 +263,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         output = Path(args.output) if args.output else run / "replays" / f"{path.stem}-{args.attack}.gif"
         output.parent.mkdir(parents=True, exist_ok=True)
         print(f"Replay: {save_video(log.frames, output, fps=args.fps)}")
-    env.close()
     return results
 
 

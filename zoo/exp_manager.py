@@ -35,6 +35,7 @@ from zoo.utils import (
     make_attack,
     parse_schedule,
     replay_buffer_path_for,
+    resolve_device,
     write_yaml,
 )
 
@@ -64,7 +65,7 @@ class ExperimentManager:
         self.n_timesteps = _whole_number("n_timesteps", n_timesteps, source)
         self.n_envs = _whole_number("n_envs", args.n_envs if args.n_envs > 0 else yaml_n_envs, source)
         self.env_kwargs = dict(self.hyperparams.pop("env_kwargs", None) or {})
-        self.device = _resolve_device(args.device)
+        self.device = resolve_device(args.device)
 
     # ----------------------------------------------------------------------------------------------------------------
     # Hyperparameters
@@ -125,7 +126,7 @@ class ExperimentManager:
     def eval_attack(self) -> Any | None:
         """The attack used during evaluation (``--eval-attack``; budget ``--eval-epsilon`` or the algo's epsilon)."""
         epsilon = self.args.eval_epsilon if self.args.eval_epsilon is not None else self.hyperparams.get("epsilon", 0.2)
-        return make_attack(self.args.eval_attack, epsilon)
+        return make_attack(self.args.eval_attack, epsilon, seed=self.args.seed)
 
     def create_callbacks(self) -> list[Any]:
         """Checkpoints (``--save-freq``) and periodic evaluation (``--eval-freq``), both counted in env steps."""
@@ -344,18 +345,6 @@ def _whole_number(name: str, value: Any, source: str | Path) -> int:
     if isinstance(value, bool) or not (number >= 1 and number.is_integer()):
         raise SystemExit(f"{name} must be a positive whole number, got {value!r} ({source} or the command line)")
     return int(number)
-
-
-def _resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; other values are checked by torch."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        return str(torch.device(device))
-    except RuntimeError as exc:
-        raise SystemExit(f"Invalid --device {device!r}: {exc}") from None
 
 
 def _redact(url: str) -> str:

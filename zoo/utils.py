@@ -115,13 +115,14 @@ def check_map_name(map_name: str) -> str:
     return closest_choice(map_name, MAP_NAMES, "map")
 
 
-def make_attack(name: str, epsilon: float, clip_observations: bool = True) -> Any | None:
+def make_attack(name: str, epsilon: float, clip_observations: bool = True, seed: int | None = None) -> Any | None:
     """Build a gradient or noise attack by name (``"none"`` -> None).
 
     :param name: ``"none"`` or one of :data:`ATTACK_NAMES`
     :param epsilon: l-infinity budget of the perturbation (in observation units, which SMAC scales to [-1, 1])
     :param clip_observations: clip perturbed observations to the env's feature ranges (taken from the env when
         the attack is used) as the training attacks do; False keeps only the ε-ball
+    :param seed: seed of the attack's random generator (random noise, PGD starts, agent subsets); None draws one
     """
     if name == "none":
         return None
@@ -130,7 +131,22 @@ def make_attack(name: str, epsilon: float, clip_observations: bool = True) -> An
         raise SystemExit(f"Attack epsilon must be > 0, got {epsilon}")
     from sb3_marl.attacks import make_attack as build_attack
 
-    return build_attack(name, epsilon=epsilon, clip_observations=clip_observations)
+    return build_attack(name, epsilon=epsilon, clip_observations=clip_observations, seed=seed)
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; other values are checked by torch.
+
+    :raises SystemExit: naming the value when torch does not know the device.
+    """
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        return str(torch.device(device))
+    except RuntimeError as exc:
+        raise SystemExit(f"Invalid --device {device!r}: {exc}") from None
 
 
 class ZooArgumentParser(argparse.ArgumentParser):
