@@ -53,6 +53,17 @@ def test_rejects_bad_inputs(model):
         evaluate_policy(model, CueMatchingEnv(n_agents=3), 2)
 
 
+def test_a_failing_attack_leaves_the_policy_in_training_mode(model):
+    class FailingAttack:
+        def perturb(self, *args):
+            raise RuntimeError("attack failed")
+
+    model.policy.train()
+    with pytest.raises(RuntimeError, match="attack failed"):
+        evaluate_policy(model, CueMatchingEnv(n_envs=2, seed=2), 2, attack=FailingAttack())
+    assert model.policy.training
+
+
 def test_attacks_take_the_env_feature_ranges_unless_told_not_to_clip():
     from sb3_marl.attacks import FGSM
     from sb3_marl.envs import SMACSimulator

@@ -113,6 +113,19 @@ def test_run_folders_are_claimed_once_and_only_for_accepted_settings(tmp_path):
     assert first.params_path.is_dir() and second.params_path.is_dir()
 
 
+def test_evaluation_attack_budget_and_env_closing(tmp_path, monkeypatch):
+    """--eval-attack uses the paper's budget on 2s3z when the algorithm has none; train closes its envs."""
+    from zoo import exp_manager
+
+    parse = train.build_parser().parse_args
+    manager = exp_manager.ExperimentManager(parse(["--algo", "qmix", "--env", "2s3z", "--eval-attack", "fgsm"]))
+    assert manager.eval_attack().epsilon == 0.05
+    closed = []
+    monkeypatch.setattr(exp_manager, "_close_env", lambda env: closed.append(type(env).__name__))
+    _train(tmp_path, "-n", "40", "--eval-freq", "20", "--eval-episodes", "1")
+    assert closed == ["SMACSimulator", "SMACSimulator"]  # the evaluation env, then the training env
+
+
 def test_optuna_prunes_a_trial_whose_settings_fail(tmp_path, monkeypatch):
     from zoo import exp_manager
 

@@ -53,10 +53,9 @@ from zoo.benchmark_jobs import (
     evaluate_cell,
     train_model,
 )
-from zoo.enjoy import paper_epsilon
 from zoo.paper_table import comparison_markdown
 from zoo.plot_heatmap import load_table, plot_heatmap
-from zoo.utils import StoreDict, ZooArgumentParser, check_map_name
+from zoo.utils import StoreDict, ZooArgumentParser, check_map_name, paper_epsilon
 
 #: row and column labels of the paper's Table I
 METHOD_LABELS = {

@@ -33,6 +33,7 @@ from zoo.utils import (
     checkpoint_steps,
     find_run_folder,
     make_attack,
+    paper_epsilon,
     resolve_device,
     set_num_threads,
 )
@@ -89,11 +90,6 @@ def model_path(run: Path, env_name: str, load_best: bool, checkpoint: int | None
         models = sorted(p.name for p in run.glob("*.zip"))
         raise SystemExit(f"No model {path.name} in {run}; models there: {models or 'none'}")
     return path
-
-
-def paper_epsilon(env_name: str) -> float:
-    """The paper's attack budget: 0.05 on 2s3z, 0.2 elsewhere."""
-    return 0.05 if env_name == "2s3z" else 0.2
 
 
 @dataclass

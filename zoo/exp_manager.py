@@ -33,6 +33,7 @@ from zoo.utils import (
     find_run_folder,
     get_latest_run_id,
     make_attack,
+    paper_epsilon,
     parse_schedule,
     replay_buffer_path_for,
     resolve_device,
@@ -124,8 +125,11 @@ class ExperimentManager:
         )
 
     def eval_attack(self) -> Any | None:
-        """The attack used during evaluation (``--eval-attack``; budget ``--eval-epsilon`` or the algo's epsilon)."""
-        epsilon = self.args.eval_epsilon if self.args.eval_epsilon is not None else self.hyperparams.get("epsilon", 0.2)
+        """The attack used during evaluation (``--eval-attack``; budget ``--eval-epsilon``, else the algo's
+        ``epsilon``, else the paper's for the map)."""
+        epsilon = self.args.eval_epsilon
+        if epsilon is None:
+            epsilon = self.hyperparams.get("epsilon", paper_epsilon(self.env_name))
         return make_attack(self.args.eval_attack, epsilon, seed=self.args.seed)
 
     def create_callbacks(self) -> list[Any]:
@@ -215,17 +219,27 @@ class ExperimentManager:
         return model
 
     def learn(self, model: Any) -> None:
-        """Train for ``n_timesteps`` (continuing the step count with ``-i``); Ctrl-C stops and still saves."""
+        """Train for ``n_timesteps`` (continuing the step count with ``-i``); Ctrl-C stops and still saves. The
+        evaluation envs are closed at the end (the training env stays open: see :meth:`close`)."""
+        callbacks = self.create_callbacks()
         try:
             model.learn(
                 self.n_timesteps,
-                callback=self.create_callbacks(),
+                callback=callbacks,
                 tb_log_name=self.algo_class.__name__,
                 reset_num_timesteps=not self.args.trained_agent,
                 progress_bar=self.args.progress,
             )
         except KeyboardInterrupt:
             print("Training interrupted; saving the model")
+        finally:
+            for callback in callbacks:
+                _close_env(getattr(callback, "eval_env", None))
+
+    @staticmethod
+    def close(model: Any) -> None:
+        """Close the model's training env (StarCraft II processes with ``--backend sc2``)."""
+        _close_env(model.get_env())
 
     def save_trained_model(self, model: Any) -> None:
         """Write ``<map>.zip`` (and ``replay_buffer.pkl`` with ``--save-replay-buffer``) into the run folder."""
@@ -302,14 +316,17 @@ class ExperimentManager:
                     **kwargs,
                 )
                 model.learn(self.n_timesteps, callback=callback)
+                self.close(model)
+                if callback.is_pruned:
+                    raise optuna.TrialPruned()
+                final_evaluation_missing = callback.eval_idx < self.args.n_evaluations
+                win_rates.append(callback.evaluate() if final_evaluation_missing else callback.last_win_rate)
             except (ValueError, AssertionError) as exc:
                 # as RL Zoo: settings the model refuses (or that make the loss NaN) prune the trial, not the study
                 print(f"Trial {trial.number} pruned, its settings failed: {exc}\nSampled: {sampled}")
                 raise optuna.TrialPruned(str(exc)) from exc
-            if callback.is_pruned:
-                raise optuna.TrialPruned()
-            final_evaluation_missing = callback.eval_idx < self.args.n_evaluations
-            win_rates.append(callback.evaluate() if final_evaluation_missing else callback.last_win_rate)
+            finally:
+                _close_env(callback.eval_env)
         trial.set_user_attr("win_rates", win_rates)
         trial.set_user_attr("win_rate_std", float(np.std(win_rates)))
         return float(np.mean(win_rates))
@@ -331,6 +348,12 @@ class ExperimentManager:
         print(f"Writing report to {csv_path}")
         for name, path in _save_study_plots(study, self.log_path / stem).items():
             print(f"Plot {name}: {path}")
+
+
+def _close_env(env: Any) -> None:
+    """Close ``env`` when it is an env (an EvalCallback not yet started holds a map name)."""
+    if hasattr(env, "close"):
+        env.close()
 
 
 def _whole_number(name: str, value: Any, source: str | Path) -> int:

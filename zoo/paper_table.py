@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.enjoy import paper_epsilon
+from zoo.utils import paper_epsilon
 
 PAPER_MAPS = ("2m_vs_1z", "3m", "3s_vs_3z", "2s3z")
 PAPER_METHODS = ("qmix", "fgsm", "regularized", "atla", "paad")

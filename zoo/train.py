@@ -46,7 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval-freq", type=int, default=25_000, help="evaluate every N env steps (<= 0: never)")
     parser.add_argument("--eval-episodes", type=int, default=32, help="episodes per evaluation")
     parser.add_argument("--eval-attack", default="none", choices=EVAL_ATTACKS, help="attack during evaluation")
-    parser.add_argument("--eval-epsilon", type=float, default=None, help="budget of --eval-attack (default: algo's)")
+    parser.add_argument(
+        "--eval-epsilon",
+        type=float,
+        default=None,
+        help="budget of --eval-attack (default: the algo's epsilon, else the paper's: 0.05 on 2s3z, 0.2 elsewhere)",
+    )
     parser.add_argument("--save-freq", type=int, default=-1, help="checkpoint every N env steps (<= 0: never)")
     parser.add_argument(
         "--save-replay-buffer", action="store_true", help="save the replay buffer with the model and checkpoints"
@@ -123,8 +128,11 @@ def main(argv: list[str] | None = None) -> None:
         manager.hyperparameters_optimization()
         return
     model = manager.setup_experiment()
-    manager.learn(model)
-    manager.save_trained_model(model)
+    try:
+        manager.learn(model)
+        manager.save_trained_model(model)
+    finally:
+        manager.close(model)
 
 
 if __name__ == "__main__":

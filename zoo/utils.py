@@ -115,6 +115,11 @@ def check_map_name(map_name: str) -> str:
     return closest_choice(map_name, MAP_NAMES, "map")
 
 
+def paper_epsilon(env_name: str) -> float:
+    """The paper's attack budget: 0.05 on 2s3z, 0.2 elsewhere."""
+    return 0.05 if env_name == "2s3z" else 0.2
+
+
 def make_attack(name: str, epsilon: float, clip_observations: bool = True, seed: int | None = None) -> Any | None:
     """Build a gradient or noise attack by name (``"none"`` -> None).
 

@@ -289,7 +289,10 @@ class BaseMultiAgentAlgorithm(ABC):
                     f"({b}, {n}, {policy.hidden_dim}), ({b}, {n}, {a})"
                 )
         if episode_start is not None:
-            keep = ~torch.as_tensor(np.asarray(episode_start), device=self.device).bool().reshape(b, 1, 1)
+            starts = torch.as_tensor(np.asarray(episode_start), device=self.device).bool()
+            if starts.numel() != b:
+                raise ValueError(f"episode_start has {starts.numel()} entries for {b} envs; give one per env")
+            keep = ~starts.reshape(b, 1, 1)
             hidden, last_action = hidden * keep, last_action * keep
         with torch.no_grad():
             q, hidden = policy.q_values(obs, last_action, hidden)

@@ -64,29 +64,31 @@ def evaluate_policy(
     wins: list[bool] = []
     was_training = policy.training
     policy.eval()
-    obs, state, avail = (x.to(device) for x in env.reset())
-    while (counted < quota).any():
-        if attack is not None:
-            obs = attack.perturb(policy, obs, avail, last_action, hidden, state)
-        with torch.no_grad():
-            q, hidden = policy.q_values(obs, last_action, hidden)
-            actions = policy.select_actions(q, avail, epsilon, generator)
-        obs, state, avail, reward, terminated, info = env.step(actions)
-        obs, state, avail, terminated = obs.to(device), state.to(device), avail.to(device), terminated.to(device)
-        episode_return += reward.to(device)
-        episode_length += 1
-        last_action = torch.nn.functional.one_hot(actions, policy.n_actions).float()
-        if terminated.any():
-            record = terminated & (counted < quota)
-            rewards += episode_return[record].tolist()
-            lengths += episode_length[record].tolist()
-            wins += info["battle_won"].to(device)[record].tolist()
-            counted += terminated.long()
-            keep = ~terminated
-            episode_return, episode_length = episode_return * keep, episode_length * keep
-            hidden, last_action = hidden * keep.view(-1, 1, 1), last_action * keep.view(-1, 1, 1)
-            obs, state, avail = (x.to(device) for x in env.reset(terminated))
-    policy.train(was_training)
+    try:
+        obs, state, avail = (x.to(device) for x in env.reset())
+        while (counted < quota).any():
+            if attack is not None:
+                obs = attack.perturb(policy, obs, avail, last_action, hidden, state)
+            with torch.no_grad():
+                q, hidden = policy.q_values(obs, last_action, hidden)
+                actions = policy.select_actions(q, avail, epsilon, generator)
+            obs, state, avail, reward, terminated, info = env.step(actions)
+            obs, state, avail, terminated = obs.to(device), state.to(device), avail.to(device), terminated.to(device)
+            episode_return += reward.to(device)
+            episode_length += 1
+            last_action = torch.nn.functional.one_hot(actions, policy.n_actions).float()
+            if terminated.any():
+                record = terminated & (counted < quota)
+                rewards += episode_return[record].tolist()
+                lengths += episode_length[record].tolist()
+                wins += info["battle_won"].to(device)[record].tolist()
+                counted += terminated.long()
+                keep = ~terminated
+                episode_return, episode_length = episode_return * keep, episode_length * keep
+                hidden, last_action = hidden * keep.view(-1, 1, 1), last_action * keep.view(-1, 1, 1)
+                obs, state, avail = (x.to(device) for x in env.reset(terminated))
+    finally:  # an interrupted evaluation must not leave the policy in eval mode
+        policy.train(was_training)
     if return_episode_rewards:
         return rewards, lengths, wins
     return float(np.mean(wins)), float(np.mean(rewards)), float(np.std(rewards))
