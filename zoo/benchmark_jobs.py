@@ -178,17 +178,18 @@ def train_model(job: TrainJob) -> dict[str, Any]:
     parser = train.build_parser()
     args = parser.parse_args(argv)
     train.check_args(parser, args)
-    log_path = Path(job.log_folder) / job.method
-    log_path.mkdir(parents=True, exist_ok=True)
-    # The run folder is the next free <map>_<id>: choosing and creating it must not interleave between workers.
-    with FileLock(log_path / f".{job.map_name}.lock"):
-        manager = ExperimentManager(args)
-        model = manager.setup_experiment()
+    manager = ExperimentManager(args)
+    model = manager.setup_experiment()  # claims the next free <map>_<id> atomically, also among parallel workers
     start = time.perf_counter()
-    manager.learn(model)
-    if model.num_timesteps < manager.n_timesteps:  # learn() swallowed a Ctrl-C: do not save a half-trained model
-        raise KeyboardInterrupt(f"training of {job.key} stopped at {model.num_timesteps}/{manager.n_timesteps} steps")
-    manager.save_trained_model(model)
+    try:
+        manager.learn(model)
+        if model.num_timesteps < manager.n_timesteps:  # learn() swallowed a Ctrl-C: do not save a half-trained model
+            raise KeyboardInterrupt(
+                f"training of {job.key} stopped at {model.num_timesteps}/{manager.n_timesteps} steps"
+            )
+        manager.save_trained_model(model)
+    finally:
+        manager.close(model)
     wall = time.perf_counter() - start
     return {**result, "path": str(manager.save_path / f"{job.map_name}.zip"), "trained": True, "wall_s": wall}
 
