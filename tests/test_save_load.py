@@ -121,10 +121,14 @@ def test_pickled_payload_is_refused(trained, tmp_path):
         QMIX.load(path)
 
 
-def test_set_parameters_checks_names(trained):
+def test_set_parameters_checks_names(trained, tmp_path):
     params = trained.get_parameters()
     other = QMIX(CueMatchingEnv(), seed=1, device="cpu")
     other.set_parameters(params)
     np.testing.assert_array_equal(_rollout_actions(trained), _rollout_actions(other))
     with pytest.raises(ValueError, match="do not match"):
         other.set_parameters({"policy": params["policy"]})
+    path = trained.save(tmp_path / "model.zip")
+    fresh = QMIX(CueMatchingEnv(), seed=2, device="cpu")
+    fresh.set_parameters(path, device="cpu")  # Stable-Baselines3's signature
+    np.testing.assert_array_equal(_rollout_actions(trained), _rollout_actions(fresh))

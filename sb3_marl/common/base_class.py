@@ -329,15 +329,20 @@ class BaseMultiAgentAlgorithm(ABC):
         return {name: recursive_getattr(self, name).state_dict() for name in self._get_torch_save_params()}
 
     def set_parameters(
-        self, load_path_or_dict: str | Path | dict[str, dict[str, Any]], exact_match: bool = True
+        self,
+        load_path_or_dict: str | Path | dict[str, dict[str, Any]],
+        exact_match: bool = True,
+        device: torch.device | str = "auto",
     ) -> None:
         """Load state dicts from a model file or a dict as returned by ``get_parameters``.
 
         :param exact_match: require exactly the names of ``_get_torch_save_params`` and strict module keys.
+        :param device: where a model file's tensors are read to (``"auto"``: the model's device; Stable-Baselines3's
+            argument); the modules keep their own device either way.
         """
         params = load_path_or_dict
         if not isinstance(params, dict):
-            _, params = load_from_zip_file(params, device=self.device)
+            _, params = load_from_zip_file(params, device=self.device if device == "auto" else get_device(device))
         expected = set(self._get_torch_save_params())
         if exact_match and set(params) != expected:
             raise ValueError(f"Parameter names {sorted(params)} do not match the expected {sorted(expected)}")
