@@ -216,3 +216,20 @@ def test_qmix_search_space_pairs_soft_updates_with_every_rollout():
         assert soft or sampled["target_update_interval"] in (50, 100, 200, 400)
         seen.add(soft)
     assert seen == {True, False}
+
+
+def test_trial_eval_callback_reports_at_most_n_evaluations():
+    """Training collects whole episodes and passes its budget: an extra evaluation would report at the step the
+    next seed starts from."""
+    from sb3_marl.common.toy_env import CueMatchingEnv
+    from sb3_marl.qmix import QMIX
+    from zoo.callbacks import TrialEvalCallback
+
+    study = optuna.create_study()
+    trial = study.ask()
+    callback = TrialEvalCallback(
+        CueMatchingEnv(n_envs=2, seed=1), trial, n_eval_episodes=2, eval_freq=5, step_offset=3, n_evaluations=3
+    )
+    QMIX(CueMatchingEnv(n_envs=2, seed=0), seed=0, batch_size=2, device="cpu").learn(100, callback=callback)
+    assert callback.n_calls == 50 and callback.eval_idx == 3
+    assert sorted(study.trials[0].intermediate_values) == [3, 4, 5]  # 10 evaluations without the limit

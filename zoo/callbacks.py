@@ -21,6 +21,8 @@ class TrialEvalCallback(BaseCallback):
     :param eval_freq: evaluate every this many callback calls (one call = one batched step of the training env)
     :param step_offset: first report step of this seed (``seed_index * n_evaluations``)
     :param attack: attack applied to the observations during evaluation, or None
+    :param n_evaluations: evaluations of this seed at most (None: no limit); training collects whole episodes and
+        can pass its budget, and one evaluation more would report at the next seed's first step
     """
 
     def __init__(
@@ -31,6 +33,7 @@ class TrialEvalCallback(BaseCallback):
         eval_freq: int,
         step_offset: int = 0,
         attack: Any | None = None,
+        n_evaluations: int | None = None,
     ):
         super().__init__(verbose=0)
         self.eval_env = eval_env
@@ -39,6 +42,7 @@ class TrialEvalCallback(BaseCallback):
         self.eval_freq = eval_freq
         self.step_offset = step_offset
         self.attack = attack
+        self.n_evaluations = n_evaluations
         self.eval_idx = 0
         self.is_pruned = False
         self.last_win_rate: float | None = None
@@ -56,6 +60,8 @@ class TrialEvalCallback(BaseCallback):
         return self.last_win_rate
 
     def _on_step(self) -> bool:
+        if self.n_evaluations is not None and self.eval_idx >= self.n_evaluations:
+            return True
         if self.n_calls % self.eval_freq == 0:
             self.evaluate()
             if self.trial.should_prune():

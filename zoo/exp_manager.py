@@ -306,6 +306,7 @@ class ExperimentManager:
                 eval_freq=eval_freq,
                 step_offset=seed_index * self.args.n_evaluations,
                 attack=self.eval_attack(),
+                n_evaluations=self.args.n_evaluations,
             )
             try:
                 model = self.algo_class(
