@@ -97,6 +97,8 @@ def test_save_load_resume_keeps_both_networks(cls: type, tmp_path: Path) -> None
     assert loaded.adversary.num_timesteps > adversary_steps
     # predict-only load
     assert cls.load(path).adversary.policy is not None
+    with pytest.raises(ValueError, match="adversary_kwargs=.*differs"):
+        cls.load(path, adversary_kwargs={**ADVERSARY_KWARGS[cls], "policy_kwargs": {"rnn_hidden_dim": 128}})
 
 
 def test_alternating_rejects_bad_schedule() -> None:

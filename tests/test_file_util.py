@@ -1,6 +1,7 @@
 """Atomic writes: the destination holds the old or the complete new content, with normal permissions."""
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -13,10 +14,27 @@ def test_success_replaces_the_file_with_normal_permissions(tmp_path):
         assert tmp.parent == target.parent and tmp.suffix == ".npz" and tmp.exists()
         tmp.write_bytes(b"new")
     assert target.read_bytes() == b"new"
-    umask = os.umask(0)
-    os.umask(umask)
-    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # mkstemp alone would give 0o600
+    reference = tmp_path / "reference"
+    reference.write_bytes(b"")  # a file made by a plain open(): the umask's permissions
+    assert target.stat().st_mode & 0o777 == reference.stat().st_mode & 0o777  # mkstemp would give 0o600
     assert [p.name for p in target.parent.iterdir()] == ["log.npz"]
+
+
+def test_writes_from_threads_keep_the_umask(tmp_path):
+    """The umask is never changed, not even for a moment (it is process-wide, shared by threads)."""
+    umask = os.umask(0o022)
+    try:
+
+        def write(i: int) -> None:
+            with atomic_path(tmp_path / f"{i}.json") as tmp:
+                tmp.write_text("{}")
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(write, range(200)))
+        assert os.umask(0o022) == 0o022
+        assert {p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {0o644}
+    finally:
+        os.umask(umask)
 
 
 def test_failure_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

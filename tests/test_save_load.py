@@ -74,6 +74,20 @@ def test_load_overrides_must_be_settings_that_keep_the_networks(trained, tmp_pat
     assert QMIX.load(path, mixer=trained.mixer).mixer == trained.mixer  # the saved value itself is fine
 
 
+def test_a_file_saved_before_a_setting_existed_takes_it_as_an_override(trained, tmp_path):
+    path = trained.save(tmp_path / "model.zip")
+    old = tmp_path / "old.zip"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
+        for name in src.namelist():
+            content = src.read(name)
+            if name == "data":  # as written before soft target updates existed
+                data = json.loads(content)
+                del data["kwargs"]["tau"]
+                content = json.dumps(data)
+            dst.writestr(name, content)
+    assert QMIX.load(old).tau == 1.0 and QMIX.load(old, tau=0.5).tau == 0.5
+
+
 def test_loading_a_name_beside_a_folder_of_that_name(trained, tmp_path):
     """The zoo writes ``<run>/<map>.zip`` beside a ``<run>/<map>/`` folder; ``load("<run>/<map>")`` means the zip."""
     path = trained.save(tmp_path / "3m.zip")

@@ -219,8 +219,8 @@ def test_qmix_search_space_pairs_soft_updates_with_every_rollout():
 
 
 def test_trial_eval_callback_reports_at_most_n_evaluations():
-    """Training collects whole episodes and passes its budget: an extra evaluation would report at the step the
-    next seed starts from."""
+    """No evaluation after the n_evaluations-th, however long training goes on (it collects whole episodes and
+    can pass its budget): one more would report at the step the next seed starts from."""
     from sb3_marl.common.toy_env import CueMatchingEnv
     from sb3_marl.qmix import QMIX
     from zoo.callbacks import TrialEvalCallback

@@ -166,23 +166,33 @@ class ExperimentManager:
     # ----------------------------------------------------------------------------------------------------------------
     # Training
     def setup_experiment(self) -> Any:
-        """Build a new or loaded model, then create the run folder, save the configuration and return the model.
+        """Create the run folder, build a new or loaded model, save the configuration and return the model.
 
-        The run folder is created only once the settings have been accepted, so a refused setting leaves no empty
-        ``<map>_<id>`` behind.
+        When the settings are refused, the env is closed and the (still empty) run folder removed, so no empty
+        ``<map>_<id>`` is left behind.
         """
         env = self.make_env(self.n_envs, seed=self.args.seed)
-        kwargs = {k: v for k, v in self.hyperparams.items() if k not in ZOO_KEYS}
-        if self.args.trained_agent:
-            model = self._load_trained_agent(env, kwargs)
-        else:
-            model = self.algo_class(
-                env=env, seed=self.args.seed, verbose=self.args.verbose, device=self.device, **kwargs
-            )
         self._claim_run_folder()
-        self._save_config()
         tensorboard_log = str(Path(self.args.tensorboard_log) / self.env_name) if self.args.tensorboard_log else None
-        model.tensorboard_log = tensorboard_log or str(self.save_path)
+        settings = {
+            "env": env,
+            "seed": self.args.seed,
+            "verbose": self.args.verbose,
+            "device": self.device,
+            "tensorboard_log": tensorboard_log or str(self.save_path),
+        }
+        kwargs = {k: v for k, v in self.hyperparams.items() if k not in ZOO_KEYS}
+        try:
+            if self.args.trained_agent:
+                model = self._load_trained_agent(settings, kwargs)
+            else:
+                model = self.algo_class(**settings, **kwargs)
+        except BaseException:
+            env.close()
+            self.params_path.rmdir()  # nothing was written there yet; rmdir refuses a folder that is not empty
+            self.save_path.rmdir()
+            raise
+        self._save_config()
         return model
 
     def _claim_run_folder(self) -> None:
@@ -200,18 +210,26 @@ class ExperimentManager:
         self.save_path, self.params_path = save_path, save_path / self.env_name
         self.params_path.mkdir()
 
-    def _load_trained_agent(self, env: Any, kwargs: dict[str, Any]) -> Any:
+    def _load_trained_agent(self, settings: dict[str, Any], kwargs: dict[str, Any]) -> Any:
         """Load ``-i`` to continue training with the yaml / ``-params`` settings and ``--seed`` (as RL Zoo does), and
-        the replay buffer saved next to it when there is one. The settings that shape the networks
-        (``policy_kwargs``, ``mixer``) are the loaded model's."""
+        the replay buffer saved next to it when there is one.
+
+        The settings that shape the networks (``policy_kwargs``, ``mixer``, ...) are the loaded model's: where the
+        yaml differs, a note says so and ``config.yml`` records the model's values.
+
+        :param settings: env, seed, verbose, device and tensorboard_log of the run.
+        :param kwargs: the yaml / ``-params`` settings.
+        """
         path = Path(self.args.trained_agent)
         if path.suffix != ".zip" or not path.is_file():
             raise SystemExit(f"--trained-agent must be an existing .zip model file, got {path}")
         print(f"Loading pretrained agent {path}")
-        settings = {k: v for k, v in kwargs.items() if k not in self.algo_class.architecture_settings}
-        model = self.algo_class.load(
-            path, env=env, device=self.device, seed=self.args.seed, verbose=self.args.verbose, **settings
-        )
+        architecture = self.algo_class.architecture_settings
+        model = self.algo_class.load(path, **settings, **{k: v for k, v in kwargs.items() if k not in architecture})
+        for key in set(architecture) & set(kwargs):
+            if kwargs[key] != getattr(model, key):
+                print(f"Keeping the loaded model's {key}={getattr(model, key)!r} (the yaml says {kwargs[key]!r})")
+                self.saved_hyperparams[key] = getattr(model, key)
         buffer_path = replay_buffer_path_for(path)
         if buffer_path.is_file():
             print(f"Loading replay buffer {buffer_path}")
@@ -308,25 +326,22 @@ class ExperimentManager:
                 attack=self.eval_attack(),
                 n_evaluations=self.args.n_evaluations,
             )
+            env = self.make_env(self.n_envs, seed=seed)
             try:
                 model = self.algo_class(
-                    env=self.make_env(self.n_envs, seed=seed),
-                    seed=seed,
-                    verbose=max(self.args.verbose - 1, 0),
-                    device=self.device,
-                    **kwargs,
+                    env=env, seed=seed, verbose=max(self.args.verbose - 1, 0), device=self.device, **kwargs
                 )
                 model.learn(self.n_timesteps, callback=callback)
-                self.close(model)
                 if callback.is_pruned:
                     raise optuna.TrialPruned()
                 final_evaluation_missing = callback.eval_idx < self.args.n_evaluations
                 win_rates.append(callback.evaluate() if final_evaluation_missing else callback.last_win_rate)
             except (ValueError, AssertionError) as exc:
-                # as RL Zoo: settings the model refuses (or that make the loss NaN) prune the trial, not the study
+                # as RL Zoo: settings the model refuses prune the trial, not the whole study
                 print(f"Trial {trial.number} pruned, its settings failed: {exc}\nSampled: {sampled}")
                 raise optuna.TrialPruned(str(exc)) from exc
             finally:
+                env.close()
                 _close_env(callback.eval_env)
         trial.set_user_attr("win_rates", win_rates)
         trial.set_user_attr("win_rate_std", float(np.std(win_rates)))

@@ -311,18 +311,23 @@ class BaseMultiAgentAlgorithm(ABC):
         """Progress counters saved in a model file so training resumes where it stopped."""
         return ["num_timesteps", "_episode_num", "_n_updates", "exploration_rate"]
 
-    def _constructor_parameters(self) -> dict[str, Any]:
-        """The model's settings: every constructor argument (walking up ``**kwargs``) read from the attribute
-        of the same name."""
+    @classmethod
+    def setting_names(cls) -> list[str]:
+        """The names of the model's settings: every constructor argument (walking up ``**kwargs``) but the env,
+        the device and ``_init_setup_model``."""
         names: list[str] = []
-        for klass in type(self).__mro__:
+        for klass in cls.__mro__:
             if "__init__" not in vars(klass):
                 continue
             parameters = inspect.signature(klass.__init__).parameters.values()
             names += [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
             if not any(p.kind is p.VAR_KEYWORD for p in parameters):
                 break
-        return {name: getattr(self, name) for name in dict.fromkeys(names) if name not in _NOT_SAVED}
+        return [name for name in dict.fromkeys(names) if name not in _NOT_SAVED]
+
+    def _constructor_parameters(self) -> dict[str, Any]:
+        """The model's settings (:meth:`setting_names`), each read from the attribute of the same name."""
+        return {name: getattr(self, name) for name in self.setting_names()}
 
     def get_parameters(self) -> dict[str, dict[str, Any]]:
         """State dicts by name (see ``_get_torch_save_params``)."""
@@ -385,8 +390,10 @@ class BaseMultiAgentAlgorithm(ABC):
 
         :param env: env to attach (its sizes must match the saved ones); None gives a predict-only model.
         :param device: device of the loaded model.
-        :param custom_objects: settings that replace the saved ones (e.g. ``{"buffer_size": 1}``); only saved
-            settings can be replaced, and not those that shape the networks (``policy_kwargs``, ``mixer``).
+        :param custom_objects: settings that replace the saved ones (e.g. ``{"buffer_size": 1}``): only settings
+            of the class (:meth:`setting_names`; unlike Stable-Baselines3, which ignores other keys such as
+            ``lr_schedule``, they are refused with a message), and not those that shape the saved networks
+            (``architecture_settings``) unless equal to the saved values.
         :param kwargs: more setting overrides (as in Stable-Baselines3), with the same rules.
         """
         data, params = load_from_zip_file(path, device=get_device(device))
@@ -394,14 +401,14 @@ class BaseMultiAgentAlgorithm(ABC):
         if klass is None or not issubclass(klass, cls):
             raise ValueError(f"{path} holds a {data.get('class')!r} model, which {cls.__name__}.load cannot build")
         overrides = {**(custom_objects or {}), **kwargs}
-        unknown = sorted(set(overrides) - set(data["kwargs"]))
+        unknown = sorted(set(overrides) - set(klass.setting_names()))
         if unknown:
             raise ValueError(
                 f"Cannot override {unknown} when loading {path}: not settings of {data['class']}; "
-                f"the settings are {sorted(data['kwargs'])}"
+                f"the settings are {sorted(klass.setting_names())}"
             )
         for key in set(klass.architecture_settings) & set(overrides):
-            if overrides[key] != data["kwargs"][key]:
+            if overrides[key] != data["kwargs"].get(key, overrides[key]):
                 raise ValueError(
                     f"{key}={overrides[key]!r} differs from the saved {key}={data['kwargs'][key]!r} of {path}: "
                     "the saved networks have that architecture; load without overriding it"

@@ -40,6 +40,8 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
     :param qmix_kwargs: every other argument of :class:`~sb3_marl.qmix.QMIX`.
     """
 
+    architecture_settings = (*RobustQMIXFGSM.architecture_settings, "adversary_kwargs")
+
     def __init__(
         self,
         env: BatchedMultiAgentEnv | str | None,
