@@ -43,7 +43,7 @@ setup(
     ],
     extras_require={
         # dask[distributed]: the test of zoo/benchmark.py --executor dask runs instead of skipping
-        "dev": ["pytest>=7", "pytest-timeout", "ruff", "mypy", "psycopg2-binary", "dask[distributed]"],
+        "dev": ["pytest>=7", "pytest-timeout", "ruff==0.17.6", "mypy", "psycopg2-binary", "dask[distributed]"],
         # oxwhirl's SMAC from Git (needs a StarCraft II install); never the PyPI name "smac" (SMAC3).
         "smac": ["SMAC @ git+https://github.com/oxwhirl/smac.git"],
         "postgres": ["psycopg2-binary"],

@@ -56,8 +56,10 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="SMACSimulator(compile=True): torch.compile'd step")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__} steps={args.steps} "
-          f"compile={args.compile}")
+    print(
+        f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__} steps={args.steps} "
+        f"compile={args.compile}"
+    )
     for map_name in args.maps:
         for n_envs in args.n_envs:
             rate = bench(map_name, n_envs, args.steps, args.device, args.seed, args.compile)

@@ -209,9 +209,16 @@ def test_rollout_buffer_gae_matches_hand_computation() -> None:
     dones, timeouts = [False, True, False], [False, True, False]  # step 1 ends by time limit
     for t in range(3):
         buffer.add(
-            torch.zeros(1, 1, 1), torch.zeros(1, 1), torch.zeros(1, 1, 1), torch.zeros(1, 1),
-            torch.ones(1, 1, dtype=torch.bool), torch.tensor([rewards[t]]), torch.tensor([values[t]]),
-            torch.tensor([next_values[t]]), torch.tensor([dones[t]]), torch.tensor([timeouts[t]]),
+            torch.zeros(1, 1, 1),
+            torch.zeros(1, 1),
+            torch.zeros(1, 1, 1),
+            torch.zeros(1, 1),
+            torch.ones(1, 1, dtype=torch.bool),
+            torch.tensor([rewards[t]]),
+            torch.tensor([values[t]]),
+            torch.tensor([next_values[t]]),
+            torch.tensor([dones[t]]),
+            torch.tensor([timeouts[t]]),
         )
     buffer.compute_returns_and_advantage(gamma, lam)
     a2 = 3.0 + gamma * 0.2 - 0.3

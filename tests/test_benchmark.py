@@ -21,8 +21,20 @@ pytestmark = pytest.mark.skipif(
 
 #: ~300 env steps for qmix (205k x 0.0015), ~600 for the robust methods; small buffers so that training starts
 TINY = [
-    "--maps", "3m", "--n-eval-episodes", "4", "--timesteps-scale", "0.0015", "--torch-threads", "1", "--verbose", "0",
-    "-params", "buffer_size:64", "batch_size:4", "target_update_interval:5",
+    "--maps",
+    "3m",
+    "--n-eval-episodes",
+    "4",
+    "--timesteps-scale",
+    "0.0015",
+    "--torch-threads",
+    "1",
+    "--verbose",
+    "0",
+    "-params",
+    "buffer_size:64",
+    "batch_size:4",
+    "target_update_interval:5",
 ]
 
 
@@ -46,18 +58,25 @@ def _cell_files(out: Path) -> dict[Path, float]:
 def test_first_run_writes_json_markdown_and_heatmap(first_run):
     root, _, results = first_run
     out = root / "out"
-    assert results["counts"] == {"models_trained": 2, "models_reused": 0, "cells_computed": 6, "cells_cached": 0,
-                                 "attackers_trained": 0}
+    assert results["counts"] == {
+        "models_trained": 2,
+        "models_reused": 0,
+        "cells_computed": 6,
+        "cells_cached": 0,
+        "attackers_trained": 0,
+    }
     assert results["failures"] == []
     assert json.loads((out / "results.json").read_text())["counts"] == results["counts"]
     for cell in results["cells"]:
         rewards = cell["episode_rewards"]
         assert len(rewards) == 4
         assert cell["mean_reward"] == pytest.approx(np.mean(rewards)) and cell["std_reward"] == pytest.approx(
-            np.std(rewards))
+            np.std(rewards)
+        )
         assert 0.0 <= cell["win_rate"] <= 1.0
-    fgsm_cell = next(c for c in results["cells"] if c["settings"]["method"] == "fgsm" and c["settings"]["attack"] ==
-                     "fgsm")
+    fgsm_cell = next(
+        c for c in results["cells"] if c["settings"]["method"] == "fgsm" and c["settings"]["attack"] == "fgsm"
+    )
     assert fgsm_cell["settings"]["epsilon"] == 0.2 and fgsm_cell["settings"]["n_attacked"] is None
     table = (out / "table.md").read_text()
     assert "| Map | Training method | No attack | FGSM | Random noise |" in table
@@ -77,8 +96,13 @@ def test_second_run_reuses_every_model_and_cell(first_run):
     models = {p: p.stat().st_mtime_ns for p in (root / "logs").rglob("*.zip")}
     cells = _cell_files(root / "out")
     second = _run(root / "logs", root / "out", *args)
-    assert second["counts"] == {"models_trained": 0, "models_reused": 2, "cells_computed": 0, "cells_cached": 6,
-                                "attackers_trained": 0}
+    assert second["counts"] == {
+        "models_trained": 0,
+        "models_reused": 2,
+        "cells_computed": 0,
+        "cells_cached": 6,
+        "attackers_trained": 0,
+    }
     assert {p: p.stat().st_mtime_ns for p in (root / "logs").rglob("*.zip")} == models
     assert _cell_files(root / "out") == cells
     assert second["table"] == first["table"]
@@ -128,10 +152,23 @@ def test_learned_attackers_are_trained_once(first_run, tmp_path):
 
 def test_epsilon_sweep_and_attacks_on_some_agents(first_run, tmp_path):
     root, _, _ = first_run
-    results = _run(root / "logs", tmp_path / "out", "--methods", "qmix", "--attacks", "none", "random",
-                   "--epsilons", "0.1", "0.3", "--n-attacked", "1")
-    settings = sorted((c["settings"]["attack"], c["settings"]["epsilon"], c["settings"]["n_attacked"])
-                      for c in results["cells"])
+    results = _run(
+        root / "logs",
+        tmp_path / "out",
+        "--methods",
+        "qmix",
+        "--attacks",
+        "none",
+        "random",
+        "--epsilons",
+        "0.1",
+        "0.3",
+        "--n-attacked",
+        "1",
+    )
+    settings = sorted(
+        (c["settings"]["attack"], c["settings"]["epsilon"], c["settings"]["n_attacked"]) for c in results["cells"]
+    )
     assert settings == [("none", 0.0, None), ("random", 0.1, 1), ("random", 0.3, 1)]
     table = (tmp_path / "out" / "table.md").read_text()
     assert "## ε = 0.1, attacked: 1 agent(s)" in table and "## ε = 0.3, attacked: 1 agent(s)" in table
@@ -220,7 +257,18 @@ def test_dask_executor_runs_the_jobs(first_run, tmp_path):
     root, _, first = first_run
     cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
     with cluster:
-        results = _run(root / "logs", tmp_path / "out", "--methods", "qmix", "--attacks", "none", "fgsm",
-                       "--executor", "dask", "--scheduler-address", cluster.scheduler_address)
+        results = _run(
+            root / "logs",
+            tmp_path / "out",
+            "--methods",
+            "qmix",
+            "--attacks",
+            "none",
+            "fgsm",
+            "--executor",
+            "dask",
+            "--scheduler-address",
+            cluster.scheduler_address,
+        )
     assert results["counts"]["models_reused"] == 1 and results["counts"]["cells_computed"] == 2
     assert results["table"] == [row for row in first["table"] if row["method"] == "qmix" and row["attack"] != "random"]

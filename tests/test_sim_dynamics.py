@@ -118,8 +118,9 @@ def _random_rollout(env, n_steps, action_seed):
     obs, state, avail = env.reset()
     records = []
     for _ in range(n_steps):
-        actions = torch.stack([torch.multinomial(avail[b].float(), 1, generator=gens[b]).squeeze(-1)
-                               for b in range(env.n_envs)])
+        actions = torch.stack(
+            [torch.multinomial(avail[b].float(), 1, generator=gens[b]).squeeze(-1) for b in range(env.n_envs)]
+        )
         obs, state, avail, reward, terminated, info = env.step(actions)
         records.append((obs.clone(), state.clone(), reward.clone(), terminated.clone()))
         if terminated.any():
@@ -147,8 +148,7 @@ def test_different_seeds_differ():
 
 
 def test_engineered_perfect_win_returns_twenty_and_reward_options():
-    for kwargs, expected in [({}, 20.0), ({"reward_sparse": True}, 1.0 / (365 / 20)),
-                             ({"reward_scale": False}, 365.0)]:
+    for kwargs, expected in [({}, 20.0), ({"reward_sparse": True}, 1.0 / (365 / 20)), ({"reward_scale": False}, 365.0)]:
         env = SMACSimulator("3m", seed=0, **kwargs)
         env.unit_health[0, 3:] = 0.0  # every enemy dies at once: all damage, kills and the win bonus at once
         _, _, _, reward, terminated, info = env.step(B([[1, 1, 1]]))

@@ -7,17 +7,43 @@ from sb3_marl.envs import MAP_NAMES, SMACSimulator, get_map_params, make_env, ob
 
 # spec §4.1: map -> (n_actions, obs_size, state_size) with SMAC's default flags
 SPEC_SIZES = {
-    "3m": (9, 30, 48), "8m": (14, 80, 168), "25m": (31, 250, 950), "5m_vs_6m": (12, 55, 98),
-    "8m_vs_9m": (15, 85, 179), "10m_vs_11m": (17, 105, 243), "27m_vs_30m": (36, 285, 1170),
-    "MMM": (16, 160, 290), "MMM2": (18, 176, 322), "2s3z": (11, 80, 120), "3s5z": (14, 128, 216),
-    "3s5z_vs_3s6z": (15, 136, 230), "3s_vs_3z": (9, 36, 54), "3s_vs_4z": (10, 42, 61), "3s_vs_5z": (11, 48, 68),
-    "1c3s5z": (15, 162, 270), "2m_vs_1z": (7, 16, 26), "corridor": (30, 156, 282), "6h_vs_8z": (14, 78, 140),
-    "2s_vs_1sc": (7, 17, 27), "so_many_baneling": (38, 202, 397), "bane_vs_bane": (30, 336, 984),
+    "3m": (9, 30, 48),
+    "8m": (14, 80, 168),
+    "25m": (31, 250, 950),
+    "5m_vs_6m": (12, 55, 98),
+    "8m_vs_9m": (15, 85, 179),
+    "10m_vs_11m": (17, 105, 243),
+    "27m_vs_30m": (36, 285, 1170),
+    "MMM": (16, 160, 290),
+    "MMM2": (18, 176, 322),
+    "2s3z": (11, 80, 120),
+    "3s5z": (14, 128, 216),
+    "3s5z_vs_3s6z": (15, 136, 230),
+    "3s_vs_3z": (9, 36, 54),
+    "3s_vs_4z": (10, 42, 61),
+    "3s_vs_5z": (11, 48, 68),
+    "1c3s5z": (15, 162, 270),
+    "2m_vs_1z": (7, 16, 26),
+    "corridor": (30, 156, 282),
+    "6h_vs_8z": (14, 78, 140),
+    "2s_vs_1sc": (7, 17, 27),
+    "so_many_baneling": (38, 202, 397),
+    "bane_vs_bane": (30, 336, 984),
     "2c_vs_64zg": (70, 332, 342),
 }
 # spec §5.3: max_reward per map
-SPEC_MAX_REWARD = {"3m": 365, "2m_vs_1z": 360, "3s_vs_3z": 680, "2s3z": 1020, "MMM2": 1205, "2c_vs_64zg": 3080,
-                   "so_many_baneling": 1480, "6h_vs_8z": 1480, "2s_vs_1sc": 510, "1c3s5z": 1870}
+SPEC_MAX_REWARD = {
+    "3m": 365,
+    "2m_vs_1z": 360,
+    "3s_vs_3z": 680,
+    "2s3z": 1020,
+    "MMM2": 1205,
+    "2c_vs_64zg": 3080,
+    "so_many_baneling": 1480,
+    "6h_vs_8z": 1480,
+    "2s_vs_1sc": 510,
+    "1c3s5z": 1870,
+}
 
 
 def test_registry_has_the_23_maps():
@@ -42,9 +68,15 @@ def test_sizes_match_smac(map_name):
 
 @pytest.mark.parametrize(
     ("flags", "obs_extra", "state_extra"),
-    [({"obs_last_action": True}, 2 * 9, 0), ({"obs_pathing_grid": True}, 8, 0), ({"obs_terrain_height": True}, 9, 0),
-     ({"obs_timestep_number": True}, 2, 0), ({"state_last_action": False}, 0, -27),
-     ({"state_timestep_number": True}, 0, 1), ({"obs_instead_of_state": True}, 0, 3 * 30 - 48)],
+    [
+        ({"obs_last_action": True}, 2 * 9, 0),
+        ({"obs_pathing_grid": True}, 8, 0),
+        ({"obs_terrain_height": True}, 9, 0),
+        ({"obs_timestep_number": True}, 2, 0),
+        ({"state_last_action": False}, 0, -27),
+        ({"state_timestep_number": True}, 0, 1),
+        ({"obs_instead_of_state": True}, 0, 3 * 30 - 48),
+    ],
 )
 def test_optional_features_change_sizes_like_smac(flags, obs_extra, state_extra):
     env = SMACSimulator("3m", seed=0, **flags)

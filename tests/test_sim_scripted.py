@@ -59,8 +59,9 @@ def kite(env, avail):
     centre = torch.tensor([16.0, 16.0])
     dist = (env.unit_pos[:, :n] - zealot.unsqueeze(1)).norm(dim=-1)
     chased = (env._target[:, n].unsqueeze(-1) == torch.arange(n)) & (dist < 4.0)
-    flee = _best_move(env, avail, lambda new: (new - zealot[:, None, None]).norm(dim=-1)
-                      - 0.2 * (new - centre).norm(dim=-1))
+    flee = _best_move(
+        env, avail, lambda new: (new - zealot[:, None, None]).norm(dim=-1) - 0.2 * (new - centre).norm(dim=-1)
+    )
     approach = _best_move(env, avail, lambda new: -(new - zealot[:, None, None]).norm(dim=-1))
     shoot = torch.where(avail[..., 6], 6, approach)
     return _finish(avail, torch.where(chased, flee, shoot))

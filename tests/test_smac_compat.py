@@ -30,8 +30,14 @@ def test_pymarl_style_loop_runs_unchanged():
         assert set(info) == {"battle_won", "dead_allies", "dead_enemies"}  # no episode_limit key by default
         assert steps <= env.episode_limit and 0.0 <= episode_return <= 20.0 + 1e-4
     stats = env.get_stats()
-    assert stats["battles_game"] == 2.0 and set(stats) == {"battles_won", "battles_game", "battles_draw", "win_rate",
-                                                           "timeouts", "restarts"}
+    assert stats["battles_game"] == 2.0 and set(stats) == {
+        "battles_won",
+        "battles_game",
+        "battles_draw",
+        "win_rate",
+        "timeouts",
+        "restarts",
+    }
     env.close()
 
 

@@ -65,47 +65,99 @@ METHOD_LABELS = {
     "atla": "ATLA",
     "paad": "PA-AD",
 }
-ATTACK_LABELS = {"none": "No attack", "fgsm": "FGSM", "atla": "ATLA", "paad": "PA-AD", "random": "Random noise",
-                 "pgd": "PGD"}
+ATTACK_LABELS = {
+    "none": "No attack",
+    "fgsm": "FGSM",
+    "atla": "ATLA",
+    "paad": "PA-AD",
+    "random": "Random noise",
+    "pgd": "PGD",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags."""
     parser = ZooArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--maps", nargs="+", default=list(PAPER_MAPS), help="SMAC maps (default: the paper's)")
-    parser.add_argument("--methods", nargs="+", default=list(PAPER_METHODS), choices=PAPER_METHODS,
-                        help="training methods (zoo algorithm names)")
-    parser.add_argument("--attacks", nargs="+", default=list(PAPER_ATTACKS), choices=ATTACK_NAMES,
-                        help="test-time attacks (the paper's: none fgsm atla paad; extra: random pgd)")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(PAPER_METHODS),
+        choices=PAPER_METHODS,
+        help="training methods (zoo algorithm names)",
+    )
+    parser.add_argument(
+        "--attacks",
+        nargs="+",
+        default=list(PAPER_ATTACKS),
+        choices=ATTACK_NAMES,
+        help="test-time attacks (the paper's: none fgsm atla paad; extra: random pgd)",
+    )
     parser.add_argument("-f", "--log-folder", default="logs", help="zoo log folder: trained models are read and saved")
     parser.add_argument("--out", default="logs/benchmark", help="folder of the results (JSON, Markdown, PNG, cells)")
     parser.add_argument("--seed", type=int, default=0, help="first training seed")
     parser.add_argument("--n-seeds", type=int, default=1, help="seeds seed..seed+K-1 per map and method")
     parser.add_argument("--n-eval-episodes", type=int, default=32, help="test episodes per cell")
-    parser.add_argument("--attacker-timesteps", type=int, default=50_000,
-                        help="env steps of each learned (ATLA, PA-AD) test-time attacker")
-    parser.add_argument("--timesteps-scale", type=float, default=1.0,
-                        help="multiplies every training budget of the yaml files (e.g. 0.02 for a smoke run)")
-    parser.add_argument("--epsilons", nargs="+", type=float, default=None,
-                        help="attack budgets to sweep (default: the paper's, 0.2 and 0.05 on 2s3z)")
-    parser.add_argument("--n-attacked", nargs="+", type=int, default=None,
-                        help="numbers M of attacked agents, drawn at random each step (default: all agents)")
-    parser.add_argument("--no-clip", dest="clip_observations", action="store_false",
-                        help="test attacks do not clip perturbed observations to SMAC's feature ranges (default: "
-                             "they do, as the training attacks; learned attackers are trained with clipping)")
-    parser.add_argument("-params", "--hyperparams", nargs="+", action=StoreDict, default={},
-                        help="overrides for every method's training, key:value (yaml values)")
-    parser.add_argument("--executor", default="process", choices=["process", "dask"],
-                        help="process: a local process pool of --n-jobs; dask: a dask.distributed cluster")
+    parser.add_argument(
+        "--attacker-timesteps",
+        type=int,
+        default=50_000,
+        help="env steps of each learned (ATLA, PA-AD) test-time attacker",
+    )
+    parser.add_argument(
+        "--timesteps-scale",
+        type=float,
+        default=1.0,
+        help="multiplies every training budget of the yaml files (e.g. 0.02 for a smoke run)",
+    )
+    parser.add_argument(
+        "--epsilons",
+        nargs="+",
+        type=float,
+        default=None,
+        help="attack budgets to sweep (default: the paper's, 0.2 and 0.05 on 2s3z)",
+    )
+    parser.add_argument(
+        "--n-attacked",
+        nargs="+",
+        type=int,
+        default=None,
+        help="numbers M of attacked agents, drawn at random each step (default: all agents)",
+    )
+    parser.add_argument(
+        "--no-clip",
+        dest="clip_observations",
+        action="store_false",
+        help="test attacks do not clip perturbed observations to SMAC's feature ranges (default: "
+        "they do, as the training attacks; learned attackers are trained with clipping)",
+    )
+    parser.add_argument(
+        "-params",
+        "--hyperparams",
+        nargs="+",
+        action=StoreDict,
+        default={},
+        help="overrides for every method's training, key:value (yaml values)",
+    )
+    parser.add_argument(
+        "--executor",
+        default="process",
+        choices=["process", "dask"],
+        help="process: a local process pool of --n-jobs; dask: a dask.distributed cluster",
+    )
     parser.add_argument("--n-jobs", type=int, default=1, help="parallel jobs of the process pool")
-    parser.add_argument("--scheduler-address", default=None,
-                        help="Dask scheduler, e.g. tcp://host:8786 (default: a local Dask cluster)")
+    parser.add_argument(
+        "--scheduler-address", default=None, help="Dask scheduler, e.g. tcp://host:8786 (default: a local Dask cluster)"
+    )
     parser.add_argument("--torch-threads", type=int, default=1, help="torch threads per job")
     parser.add_argument("--device", default="cpu", help="torch device of training and tests")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the simulator's step in every job: collection several times faster after "
-                             "a one-time compilation per map (about a minute, cached on disk by torch); results are "
-                             "the same up to float rounding, and models and cells are reused either way")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the simulator's step in every job: collection several times faster after "
+        "a one-time compilation per map (about a minute, cached on disk by torch); results are "
+        "the same up to float rounding, and models and cells are reused either way",
+    )
     parser.add_argument("--verbose", type=int, default=1, help="0: quiet, 1: a line per job, 2: training logs too")
     return parser
 
@@ -141,8 +193,9 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             n_agents = get_map_params(map_name).n_agents
             bad = [m for m in args.n_attacked if not 1 <= m <= n_agents]
             if bad:
-                parser.error(f"--n-attacked {bad} impossible on {map_name}: it has {n_agents} agents "
-                             f"(allowed 1..{n_agents})")
+                parser.error(
+                    f"--n-attacked {bad} impossible on {map_name}: it has {n_agents} agents (allowed 1..{n_agents})"
+                )
     if args.executor != "dask" and args.scheduler_address:
         parser.error("--scheduler-address only applies to --executor dask")
 
@@ -174,9 +227,18 @@ def train_jobs(args: argparse.Namespace, torch_threads: int) -> list[TrainJob]:
     """One job per map × method × seed, plus the models the methods depend on (qmix for regularized)."""
     methods = _unique([dep for method in args.methods if (dep := DEPENDENCIES.get(method))] + args.methods)
     return [
-        TrainJob(map_name, method, seed, args.log_folder, args.timesteps_scale, tuple(sorted(args.hyperparams.items())),
-                 device=args.device, torch_threads=torch_threads, verbose=max(args.verbose - 1, 0),
-                 compile_env=args.compile)
+        TrainJob(
+            map_name,
+            method,
+            seed,
+            args.log_folder,
+            args.timesteps_scale,
+            tuple(sorted(args.hyperparams.items())),
+            device=args.device,
+            torch_threads=torch_threads,
+            verbose=max(args.verbose - 1, 0),
+            compile_env=args.compile,
+        )
         for map_name in args.maps
         for method in methods
         for seed in range(args.seed, args.seed + args.n_seeds)
@@ -190,12 +252,20 @@ def cell_jobs(args: argparse.Namespace, job: TrainJob, model_path: str, torch_th
         for attack in args.attacks:
             clean = attack == "none"
             cell = CellJob(
-                job.map_name, job.method, job.seed, model_path, attack,
+                job.map_name,
+                job.method,
+                job.seed,
+                model_path,
+                attack,
                 epsilon=0.0 if clean else setting.epsilon_for(job.map_name),
                 n_attacked=None if clean else setting.n_attacked,
-                n_eval_episodes=args.n_eval_episodes, attacker_timesteps=args.attacker_timesteps,
-                cells_folder=str(Path(args.out) / "cells"), device=args.device, torch_threads=torch_threads,
-                clip_observations=clean or args.clip_observations, compile_env=args.compile,
+                n_eval_episodes=args.n_eval_episodes,
+                attacker_timesteps=args.attacker_timesteps,
+                cells_folder=str(Path(args.out) / "cells"),
+                device=args.device,
+                torch_threads=torch_threads,
+                clip_observations=clean or args.clip_observations,
+                compile_env=args.compile,
             )
             cells[cell.path] = cell
     return list(cells.values())
@@ -282,9 +352,11 @@ def _model_line(job: TrainJob, result: dict[str, Any]) -> str:
 
 def _cell_line(job: CellJob, result: dict[str, Any]) -> str:
     where = "cached" if result.get("cached") else f"{result['wall_s']:.1f} s"
-    return (f"cell {job.map_name} {job.method} seed {job.seed} {job.attack} eps {job.epsilon:g} M "
-            f"{job.n_attacked or 'all'}: win {result['win_rate']:.2f}, return {result['mean_reward']:.2f} ± "
-            f"{result['std_reward']:.2f} ({where})")
+    return (
+        f"cell {job.map_name} {job.method} seed {job.seed} {job.attack} eps {job.epsilon:g} M "
+        f"{job.n_attacked or 'all'}: win {result['win_rate']:.2f}, return {result['mean_reward']:.2f} ± "
+        f"{result['std_reward']:.2f} ({where})"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -301,13 +373,21 @@ def aggregate(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
         wins = np.array([c["win_rate"] for c in group])
         returns = np.array([c["mean_reward"] for c in group])
         single = len(group) == 1
-        rows.append({
-            "map": map_name, "method": method, "attack": attack, "epsilon": epsilon, "n_attacked": n_attacked,
-            "n_seeds": len(group), "seeds": sorted(c["settings"]["seed"] for c in group),
-            "win_rate": float(wins.mean()), "win_rate_std": 0.0 if single else float(wins.std()),
-            "mean_reward": float(returns.mean()),
-            "std_reward": group[0]["std_reward"] if single else float(returns.std()),
-        })
+        rows.append(
+            {
+                "map": map_name,
+                "method": method,
+                "attack": attack,
+                "epsilon": epsilon,
+                "n_attacked": n_attacked,
+                "n_seeds": len(group),
+                "seeds": sorted(c["settings"]["seed"] for c in group),
+                "win_rate": float(wins.mean()),
+                "win_rate_std": 0.0 if single else float(wins.std()),
+                "mean_reward": float(returns.mean()),
+                "std_reward": group[0]["std_reward"] if single else float(returns.std()),
+            }
+        )
     return rows
 
 
@@ -316,7 +396,11 @@ def _find(rows: list[dict[str, Any]], map_name: str, method: str, attack: str, s
     n_attacked = None if attack == "none" else setting.n_attacked
     for row in rows:
         if (row["map"], row["method"], row["attack"], row["epsilon"], row["n_attacked"]) == (
-            map_name, method, attack, epsilon, n_attacked
+            map_name,
+            method,
+            attack,
+            epsilon,
+            n_attacked,
         ):
             return row
     return None
@@ -333,8 +417,11 @@ def markdown_table(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
     """The paper's layout: rows map × method, columns attacks, cell ``win rate / return mean ± std``; one table per
     attack setting."""
     seeds = f"seeds {args.seed}..{args.seed + args.n_seeds - 1}" if args.n_seeds > 1 else f"seed {args.seed}"
-    spread = ("mean ± std over seeds of the win rate and of the mean return" if args.n_seeds > 1
-              else f"win rate / return mean ± std over the {args.n_eval_episodes} episodes")
+    spread = (
+        "mean ± std over seeds of the win rate and of the mean return"
+        if args.n_seeds > 1
+        else f"win rate / return mean ± std over the {args.n_eval_episodes} episodes"
+    )
     lines = [
         "# Cross-attack results (Table I layout)",
         "",
@@ -367,8 +454,15 @@ def heatmap_records(args: argparse.Namespace, rows: list[dict[str, Any]]) -> lis
                     label = ATTACK_LABELS[attack]
                     if len(settings) > 1 and attack != "none":
                         label += f"\nε={row['epsilon']:g} M={row['n_attacked'] or 'all'}"
-                    records.append({"map": map_name, "model": METHOD_LABELS[method], "attack": label,
-                                    "win_rate": row["win_rate"], "mean_reward": row["mean_reward"]})
+                    records.append(
+                        {
+                            "map": map_name,
+                            "model": METHOD_LABELS[method],
+                            "attack": label,
+                            "win_rate": row["win_rate"],
+                            "mean_reward": row["mean_reward"],
+                        }
+                    )
     return list({(r["map"], r["model"], r["attack"]): r for r in records}.values())
 
 
@@ -380,24 +474,33 @@ def plot_epsilon_sweep(args: argparse.Namespace, rows: list[dict[str, Any]], out
     import matplotlib.pyplot as plt
 
     attacks = [a for a in args.attacks if a != "none"]
-    fig, axes = plt.subplots(len(args.maps), len(attacks), figsize=(3.6 * len(attacks), 2.8 * len(args.maps)),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        len(args.maps), len(attacks), figsize=(3.6 * len(attacks), 2.8 * len(args.maps)), squeeze=False, sharey=True
+    )
     for i, map_name in enumerate(args.maps):
         for j, attack in enumerate(attacks):
             ax = axes[i, j]
             for method in args.methods:
                 for n_attacked in args.n_attacked or [None]:
                     points = sorted(
-                        (r["epsilon"], r["win_rate"], r["win_rate_std"]) for r in rows
-                        if (r["map"], r["method"], r["attack"], r["n_attacked"]) == (map_name, method, attack,
-                                                                                     n_attacked)
+                        (r["epsilon"], r["win_rate"], r["win_rate_std"])
+                        for r in rows
+                        if (r["map"], r["method"], r["attack"], r["n_attacked"])
+                        == (map_name, method, attack, n_attacked)
                     )
                     if not points:
                         continue
                     eps, win, std = zip(*points)
                     label = METHOD_LABELS[method] + ("" if n_attacked is None else f", M={n_attacked}")
-                    ax.errorbar(eps, win, yerr=std, marker="o", capsize=3, label=label,
-                                linestyle="-" if n_attacked is None else "--")
+                    ax.errorbar(
+                        eps,
+                        win,
+                        yerr=std,
+                        marker="o",
+                        capsize=3,
+                        label=label,
+                        linestyle="-" if n_attacked is None else "--",
+                    )
             ax.set_title(f"{map_name}: {ATTACK_LABELS[attack]}")
             ax.set_xlabel("ε")
             ax.set_ylim(-0.05, 1.05)
@@ -423,8 +526,12 @@ def write_outputs(args: argparse.Namespace, log: RunLog, wall_s: float) -> dict[
     results = {
         "config": {key: value for key, value in vars(args).items()},
         "command": " ".join(getattr(sys, "orig_argv", sys.argv)),
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-                    "device": args.device},
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "torch": torch.__version__,
+            "device": args.device,
+        },
         "wall_s": wall_s,
         "counts": {
             "models_trained": sum(m["trained"] for m in models),
@@ -479,8 +586,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"Counts: {results['counts']}; wall time {results['wall_s']:.1f} s")
         print("Wrote " + ", ".join(str(p) for p in paths.values()))
     if log.failures:
-        raise SystemExit(f"{len(log.failures)} job(s) failed (finished cells are cached; rerun to resume):\n"
-                         + "\n".join(log.failures))
+        raise SystemExit(
+            f"{len(log.failures)} job(s) failed (finished cells are cached; rerun to resume):\n"
+            + "\n".join(log.failures)
+        )
     return results
 
 

@@ -167,8 +167,24 @@ def train_model(job: TrainJob) -> dict[str, Any]:
     existing = find_trained_model(job)
     if existing is not None:
         return {**result, "path": str(existing)}
-    argv = ["--algo", job.method, "--env", job.map_name, "-f", job.log_folder, "--seed", str(job.seed),
-            "-n", str(n_timesteps), "--device", job.device, "--eval-freq", "-1", "--verbose", str(job.verbose)]
+    argv = [
+        "--algo",
+        job.method,
+        "--env",
+        job.map_name,
+        "-f",
+        job.log_folder,
+        "--seed",
+        str(job.seed),
+        "-n",
+        str(n_timesteps),
+        "--device",
+        job.device,
+        "--eval-freq",
+        "-1",
+        "--verbose",
+        str(job.verbose),
+    ]
     if job.pretrained:
         argv += ["--pretrained", job.pretrained]
     if job.compile_env:
@@ -290,8 +306,11 @@ def learned_adversary(job: CellJob, victim: Any) -> tuple[Any, dict[str, Any]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(path.with_name(f".{path.name}.lock")):  # cells with other M share the attacker: train it once
         if path.is_file():
-            return BaseMultiAgentAlgorithm.load(path, device=job.device), {"path": str(path), "trained": False,
-                                                                            "wall_s": 0.0}
+            return BaseMultiAgentAlgorithm.load(path, device=job.device), {
+                "path": str(path),
+                "trained": False,
+                "wall_s": 0.0,
+            }
         start = time.perf_counter()
         attack = LEARNED_ATTACKS[job.attack].load()(
             victim,
@@ -348,8 +367,13 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
     torch.set_num_threads(job.torch_threads)
     start = time.perf_counter()
     victim = ALGOS[job.method].load().load(job.model_path, device=job.device)
-    env = make_env(job.map_name, n_envs=min(job.n_envs, job.n_eval_episodes), seed=job.seed + EVAL_SEED_OFFSET,
-                   device=job.device, compile=job.compile_env)
+    env = make_env(
+        job.map_name,
+        n_envs=min(job.n_envs, job.n_eval_episodes),
+        seed=job.seed + EVAL_SEED_OFFSET,
+        device=job.device,
+        compile=job.compile_env,
+    )
     attack, attacker = build_attack(job, victim)
     rewards, _, wins = evaluate_policy(victim, env, job.n_eval_episodes, attack=attack, return_episode_rewards=True)
     env.close()

@@ -59,9 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--attack", default="none", choices=ATTACK_CHOICES, help="attack on the observations")
     parser.add_argument("--epsilon", type=float, default=None, help="attack budget (default: the run's or paper's)")
     parser.add_argument("--attacker-timesteps", type=int, default=50_000, help="atla/paad: attacker training steps")
-    parser.add_argument("--no-clip", dest="clip_observations", action="store_false",
-                        help="fgsm/pgd/random: do not clip perturbed observations to SMAC's feature ranges "
-                             "(default: clip, as the training attacks and the benchmark do)")
+    parser.add_argument(
+        "--no-clip",
+        dest="clip_observations",
+        action="store_false",
+        help="fgsm/pgd/random: do not clip perturbed observations to SMAC's feature ranges "
+        "(default: clip, as the training attacks and the benchmark do)",
+    )
     parser.add_argument("--no-render", action="store_true", help="write no replay")
     parser.add_argument("--record-episodes", type=int, default=1, help="episodes recorded in the replay")
     parser.add_argument("--output", default="", help="replay file, .gif or .mp4 (default: <run>/replays/...)")
@@ -69,9 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default="sim", choices=["sim", "sc2"], help="built-in simulator or real SMAC")
     parser.add_argument("--device", default="cpu", help="torch device")
     parser.add_argument("--num-threads", type=int, default=-1, help="torch threads (-1: torch's default)")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the simulator's step in the env an atla/paad attacker trains on (8 envs; "
-                             "the one-env replay itself stays eager: it plays too few steps to repay a compilation)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the simulator's step in the env an atla/paad attacker trains on (8 envs; "
+        "the one-env replay itself stays eager: it plays too few steps to repay a compilation)",
+    )
     parser.add_argument("--verbose", type=int, default=1, help="1: one line per episode")
     return parser
 

@@ -63,8 +63,17 @@ class AdversaryEnv(BatchedMultiAgentEnv):
             )
         self.attack = attack
         attack.use_env_bounds(env)
-        for name in ("map_name", "n_envs", "n_agents", "n_enemies", "n_actions", "obs_shape", "state_shape",
-                     "episode_limit", "device"):
+        for name in (
+            "map_name",
+            "n_envs",
+            "n_agents",
+            "n_enemies",
+            "n_actions",
+            "obs_shape",
+            "state_shape",
+            "episode_limit",
+            "device",
+        ):
             setattr(self, name, getattr(env, name))
         self.obs_low = getattr(env, "obs_low", None)
         self.obs_high = getattr(env, "obs_high", None)
@@ -164,7 +173,10 @@ class TargetActionAdversaryEnv(AdversaryEnv):
         push_off_greedy: bool = True,
     ) -> None:
         attack = PAADAttack(
-            None, epsilon, push_off_greedy=push_off_greedy, attacked_agents=attacked_agents,
+            None,
+            epsilon,
+            push_off_greedy=push_off_greedy,
+            attacked_agents=attacked_agents,
             clip_observations=clip_observations,
         )
         super().__init__(env, victim, attack)

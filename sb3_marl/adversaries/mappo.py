@@ -95,8 +95,12 @@ class MAPPO(BaseMultiAgentAlgorithm):
         device: torch.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        for name, value in (("n_steps", n_steps), ("batch_size", batch_size), ("n_epochs", n_epochs),
-                            ("max_nonfinite_skips", max_nonfinite_skips)):
+        for name, value in (
+            ("n_steps", n_steps),
+            ("batch_size", batch_size),
+            ("n_epochs", n_epochs),
+            ("max_nonfinite_skips", max_nonfinite_skips),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} must be an int >= 1")
         if not 0.0 <= gamma <= 1.0 or not 0.0 <= gae_lambda <= 1.0:
@@ -109,8 +113,17 @@ class MAPPO(BaseMultiAgentAlgorithm):
                 "PerturbationAdversaryEnv(make_env(map), victim, epsilon) or use train_attacker()"
             )
         super().__init__(
-            env, learning_rate, policy_kwargs, n_envs, env_kwargs, backend, stats_window_size, tensorboard_log,
-            verbose, seed, device,
+            env,
+            learning_rate,
+            policy_kwargs,
+            n_envs,
+            env_kwargs,
+            backend,
+            stats_window_size,
+            tensorboard_log,
+            verbose,
+            seed,
+            device,
         )
         self.n_steps = n_steps
         self.batch_size = batch_size
@@ -148,8 +161,12 @@ class MAPPO(BaseMultiAgentAlgorithm):
         self.set_random_seed(self.seed)
         shapes = self.env_shapes
         self.policy = MAPPOPolicy(
-            shapes["n_agents"], shapes["obs_shape"], shapes["obs_shape"], shapes["state_shape"],
-            learning_rate=self.lr_schedule(1.0), **self.policy_kwargs,
+            shapes["n_agents"],
+            shapes["obs_shape"],
+            shapes["obs_shape"],
+            shapes["state_shape"],
+            learning_rate=self.lr_schedule(1.0),
+            **self.policy_kwargs,
         ).to(self.device)
         if self.env is not None:
             self._setup_rollout_buffer()
@@ -199,8 +216,18 @@ class MAPPO(BaseMultiAgentAlgorithm):
             next_obs, next_state, _, reward, terminated, info = env.step(actions)
             with torch.no_grad():
                 next_value = policy.value(next_state)
-            buffer.add(obs, state, pre_tanh, log_prob, (obs != 0).any(-1), reward, value, next_value, terminated,
-                       info["episode_limit"] & terminated)
+            buffer.add(
+                obs,
+                state,
+                pre_tanh,
+                log_prob,
+                (obs != 0).any(-1),
+                reward,
+                value,
+                next_value,
+                terminated,
+                info["episode_limit"] & terminated,
+            )
             self.num_timesteps += self.n_envs
             self._episode_reward += reward
             self._episode_length += 1
@@ -335,8 +362,13 @@ class MAPPO(BaseMultiAgentAlgorithm):
     def _setup_rollout_buffer(self) -> None:
         shapes = self.env_shapes
         self.rollout_buffer = MultiAgentRolloutBuffer(
-            self.n_steps, self.n_envs, shapes["n_agents"], shapes["obs_shape"], shapes["obs_shape"],
-            shapes["state_shape"], self.device,
+            self.n_steps,
+            self.n_envs,
+            shapes["n_agents"],
+            shapes["obs_shape"],
+            shapes["obs_shape"],
+            shapes["state_shape"],
+            self.device,
         )
 
     def _dump_logs(self, iteration: int) -> None:

@@ -87,9 +87,16 @@ class MultiAgentRolloutBuffer:
             raise RuntimeError(f"the rollout buffer already holds n_steps={self.n_steps} steps; call reset()")
         t = self.pos
         for name, value_t in (
-            ("obs", obs), ("states", state), ("pre_tanh", pre_tanh), ("log_probs", log_prob),
-            ("agent_mask", agent_mask), ("rewards", reward), ("values", value), ("next_values", next_value),
-            ("dones", done), ("timeouts", timeout),
+            ("obs", obs),
+            ("states", state),
+            ("pre_tanh", pre_tanh),
+            ("log_probs", log_prob),
+            ("agent_mask", agent_mask),
+            ("rewards", reward),
+            ("values", value),
+            ("next_values", next_value),
+            ("dones", done),
+            ("timeouts", timeout),
         ):
             getattr(self, name)[t] = value_t
         self.pos += 1
@@ -112,8 +119,13 @@ class MultiAgentRolloutBuffer:
     ) -> Iterator[dict[str, torch.Tensor]]:
         """Shuffled minibatches of ``batch_size`` env steps (the last one may be smaller), flattened over T and B."""
         fields = {
-            "obs": self.obs, "states": self.states, "pre_tanh": self.pre_tanh, "log_probs": self.log_probs,
-            "agent_mask": self.agent_mask, "advantages": self.advantages, "returns": self.returns,
+            "obs": self.obs,
+            "states": self.states,
+            "pre_tanh": self.pre_tanh,
+            "log_probs": self.log_probs,
+            "agent_mask": self.agent_mask,
+            "advantages": self.advantages,
+            "returns": self.returns,
             "values": self.values,
         }
         flat = {name: tensor.flatten(0, 1) for name, tensor in fields.items()}

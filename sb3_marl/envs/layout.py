@@ -56,8 +56,9 @@ class ObsLayout:
         self.n_actions = N_ACTIONS_NO_ATTACK + e
         self.shield_bits_ally = int(params.a_race == "P")
         self.shield_bits_enemy = int(params.b_race == "P")
-        self.move_feats = (N_ACTIONS_MOVE + N_OBS_PATHING * flags.obs_pathing_grid
-                           + N_OBS_HEIGHT * flags.obs_terrain_height)
+        self.move_feats = (
+            N_ACTIONS_MOVE + N_OBS_PATHING * flags.obs_pathing_grid + N_OBS_HEIGHT * flags.obs_terrain_height
+        )
         health_al = (1 + self.shield_bits_ally) * flags.obs_all_health
         self.enemy_feats = 4 + k + (1 + self.shield_bits_enemy) * flags.obs_all_health
         self.ally_feats = 4 + k + health_al + self.n_actions * flags.obs_last_action
@@ -72,8 +73,12 @@ class ObsLayout:
             self.state_size = n * self.obs_size
             self.state_len = n * self.obs_len
         else:
-            self.state_size = (n * self.state_ally_feats + e * self.state_enemy_feats
-                               + n * self.n_actions * flags.state_last_action + flags.state_timestep_number)
+            self.state_size = (
+                n * self.state_ally_feats
+                + e * self.state_enemy_feats
+                + n * self.n_actions * flags.state_last_action
+                + flags.state_timestep_number
+            )
             self.state_len = self.state_size
 
     @property
@@ -99,7 +104,7 @@ class ObsLayout:
         rows = [(self.params.n_enemies, self.enemy_feats), (self.params.n_agents - 1, self.ally_feats)]
         for count, width in rows:
             for r in range(count):
-                low[offset + r * width + 2: offset + r * width + 4] = -1.0  # dx/9, dy/9
+                low[offset + r * width + 2 : offset + r * width + 4] = -1.0  # dx/9, dy/9
             offset += count * width
         return low, np.ones(self.obs_len, dtype=np.float32)
 

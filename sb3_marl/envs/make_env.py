@@ -13,8 +13,14 @@ from sb3_marl.envs.simulator import SMACSimulator
 BACKENDS = ("sim", "sc2")
 
 
-def make_env(map_name: str, n_envs: int = 1, backend: str = "sim", seed: int | None = None,
-             device: str | torch.device = "cpu", **env_kwargs: Any) -> BatchedMultiAgentEnv:
+def make_env(
+    map_name: str,
+    n_envs: int = 1,
+    backend: str = "sim",
+    seed: int | None = None,
+    device: str | torch.device = "cpu",
+    **env_kwargs: Any,
+) -> BatchedMultiAgentEnv:
     """Build ``n_envs`` SMAC episodes of map ``map_name`` stepped as one batch.
 
     :param map_name: a SMAC map name (``sb3_marl.envs.MAP_NAMES``).

@@ -372,11 +372,19 @@ _ALLY_SPAWN: Point = (9.0, 16.0)
 _ENEMY_SPAWN: Point = (23.0, 16.0)
 
 
-def _standard(name: str, limit: int, race: str, bits: int, map_type: str, allies: dict[str, int],
-              enemies: dict[str, int]) -> MapParams:
+def _standard(
+    name: str, limit: int, race: str, bits: int, map_type: str, allies: dict[str, int], enemies: dict[str, int]
+) -> MapParams:
     """A map of the standard layout: allies at (9, 16), enemies at (23, 16) attack-moving to (9, 16)."""
     return MapParams(
-        name, sum(allies.values()), sum(enemies.values()), limit, race, race, bits, map_type,
+        name,
+        sum(allies.values()),
+        sum(enemies.values()),
+        limit,
+        race,
+        race,
+        bits,
+        map_type,
         tuple(SpawnGroup(u, n, _ALLY_SPAWN) for u, n in allies.items()),
         tuple(SpawnGroup(u, n, _ENEMY_SPAWN) for u, n in enemies.items()),
     )
@@ -405,41 +413,140 @@ _MAPS: tuple[MapParams, ...] = (
     _marines(8, 9, 120),
     _marines(10, 11, 150),
     _marines(27, 30, 180),
-    _standard("MMM", 150, "T", 3, "MMM", {"marine": 7, "marauder": 2, "medivac": 1},
-              {"marine": 7, "marauder": 2, "medivac": 1}),
-    _standard("MMM2", 180, "T", 3, "MMM", {"marine": 7, "marauder": 2, "medivac": 1},
-              {"marine": 8, "marauder": 3, "medivac": 1}),
+    _standard(
+        "MMM",
+        150,
+        "T",
+        3,
+        "MMM",
+        {"marine": 7, "marauder": 2, "medivac": 1},
+        {"marine": 7, "marauder": 2, "medivac": 1},
+    ),
+    _standard(
+        "MMM2",
+        180,
+        "T",
+        3,
+        "MMM",
+        {"marine": 7, "marauder": 2, "medivac": 1},
+        {"marine": 8, "marauder": 3, "medivac": 1},
+    ),
     _stalkers_zealots("2s3z", 120, {"stalker": 2, "zealot": 3}, {"stalker": 2, "zealot": 3}),
     _stalkers_zealots("3s5z", 150, {"stalker": 3, "zealot": 5}, {"stalker": 3, "zealot": 5}),
     _stalkers_zealots("3s5z_vs_3s6z", 170, {"stalker": 3, "zealot": 5}, {"stalker": 3, "zealot": 6}),
     _stalkers_vs_zealots(3, 150),
     _stalkers_vs_zealots(4, 200),
     _stalkers_vs_zealots(5, 250),
-    _standard("1c3s5z", 180, "P", 3, "colossi_stalkers_zealots", {"colossus": 1, "stalker": 3, "zealot": 5},
-              {"colossus": 1, "stalker": 3, "zealot": 5}),
-    MapParams("2m_vs_1z", 2, 1, 150, "T", "P", 0, "marines",
-              (SpawnGroup("marine", 1, (13.0, 12.0)), SpawnGroup("marine", 1, (19.0, 12.0))),
-              (SpawnGroup("zealot", 1, (16.0, 19.0)),), attack="segment",
-              attack_points=((13.0, 12.0), (19.0, 12.0)), grid="octagon"),
-    MapParams("corridor", 6, 24, 400, "P", "Z", 0, "zealots", (SpawnGroup("zealot", 6, (19.0397, 19.1198)),),
-              (SpawnGroup("zergling", 24, (27.91, 28.24)),), attack_points=_CORNER_ATTACK, grid="corridor"),
-    MapParams("6h_vs_8z", 6, 8, 150, "Z", "P", 0, "hydralisks", (SpawnGroup("hydralisk", 6, (14.5998, 9.49)),),
-              (SpawnGroup("zealot", 8, (14.41, 16.7597)),), attack_points=((14.5998, 9.49),), grid="6h_vs_8z"),
-    MapParams("2s_vs_1sc", 2, 1, 300, "P", "Z", 0, "stalkers",
-              (SpawnGroup("stalker", 1, (11.1208, 10.338)), SpawnGroup("stalker", 1, (16.976, 10.3662))),
-              (SpawnGroup("spine_crawler", 1, (13.92, 20.0397)),), attack="none", attack_points=(),
-              grid="2s_vs_1sc"),
-    MapParams("so_many_baneling", 7, 32, 100, "P", "Z", 0, "zealots",
-              (SpawnGroup("zealot", 7, (11.469, 12.0234)),), (SpawnGroup("baneling", 32, (27.91, 28.24)),),
-              attack_points=_CORNER_ATTACK, grid="so_many_baneling"),
-    MapParams("bane_vs_bane", 24, 24, 200, "Z", "Z", 2, "bane",
-              (SpawnGroup("zergling", 20, (16.0, 11.0)), SpawnGroup("baneling", 4, (16.0, 8.0))),
-              (SpawnGroup("zergling", 20, (16.0, 21.0)), SpawnGroup("baneling", 4, (16.0, 24.0))),
-              attack_points=((16.0, 8.0),), grid="octagon"),
-    MapParams("2c_vs_64zg", 2, 64, 400, "P", "Z", 0, "colossus",
-              (SpawnGroup("colossus", 1, (16.0, 16.0)), SpawnGroup("colossus", 1, (16.0, 16.0))),
-              (SpawnGroup("zergling", 64, (16.0, 9.0)),), attack="ally_group", attack_points=(),
-              grid="2c_vs_64zg"),
+    _standard(
+        "1c3s5z",
+        180,
+        "P",
+        3,
+        "colossi_stalkers_zealots",
+        {"colossus": 1, "stalker": 3, "zealot": 5},
+        {"colossus": 1, "stalker": 3, "zealot": 5},
+    ),
+    MapParams(
+        "2m_vs_1z",
+        2,
+        1,
+        150,
+        "T",
+        "P",
+        0,
+        "marines",
+        (SpawnGroup("marine", 1, (13.0, 12.0)), SpawnGroup("marine", 1, (19.0, 12.0))),
+        (SpawnGroup("zealot", 1, (16.0, 19.0)),),
+        attack="segment",
+        attack_points=((13.0, 12.0), (19.0, 12.0)),
+        grid="octagon",
+    ),
+    MapParams(
+        "corridor",
+        6,
+        24,
+        400,
+        "P",
+        "Z",
+        0,
+        "zealots",
+        (SpawnGroup("zealot", 6, (19.0397, 19.1198)),),
+        (SpawnGroup("zergling", 24, (27.91, 28.24)),),
+        attack_points=_CORNER_ATTACK,
+        grid="corridor",
+    ),
+    MapParams(
+        "6h_vs_8z",
+        6,
+        8,
+        150,
+        "Z",
+        "P",
+        0,
+        "hydralisks",
+        (SpawnGroup("hydralisk", 6, (14.5998, 9.49)),),
+        (SpawnGroup("zealot", 8, (14.41, 16.7597)),),
+        attack_points=((14.5998, 9.49),),
+        grid="6h_vs_8z",
+    ),
+    MapParams(
+        "2s_vs_1sc",
+        2,
+        1,
+        300,
+        "P",
+        "Z",
+        0,
+        "stalkers",
+        (SpawnGroup("stalker", 1, (11.1208, 10.338)), SpawnGroup("stalker", 1, (16.976, 10.3662))),
+        (SpawnGroup("spine_crawler", 1, (13.92, 20.0397)),),
+        attack="none",
+        attack_points=(),
+        grid="2s_vs_1sc",
+    ),
+    MapParams(
+        "so_many_baneling",
+        7,
+        32,
+        100,
+        "P",
+        "Z",
+        0,
+        "zealots",
+        (SpawnGroup("zealot", 7, (11.469, 12.0234)),),
+        (SpawnGroup("baneling", 32, (27.91, 28.24)),),
+        attack_points=_CORNER_ATTACK,
+        grid="so_many_baneling",
+    ),
+    MapParams(
+        "bane_vs_bane",
+        24,
+        24,
+        200,
+        "Z",
+        "Z",
+        2,
+        "bane",
+        (SpawnGroup("zergling", 20, (16.0, 11.0)), SpawnGroup("baneling", 4, (16.0, 8.0))),
+        (SpawnGroup("zergling", 20, (16.0, 21.0)), SpawnGroup("baneling", 4, (16.0, 24.0))),
+        attack_points=((16.0, 8.0),),
+        grid="octagon",
+    ),
+    MapParams(
+        "2c_vs_64zg",
+        2,
+        64,
+        400,
+        "P",
+        "Z",
+        0,
+        "colossus",
+        (SpawnGroup("colossus", 1, (16.0, 16.0)), SpawnGroup("colossus", 1, (16.0, 16.0))),
+        (SpawnGroup("zergling", 64, (16.0, 9.0)),),
+        attack="ally_group",
+        attack_points=(),
+        grid="2c_vs_64zg",
+    ),
 )
 
 _REGISTRY: dict[str, MapParams] = {m.name: m for m in _MAPS}
@@ -479,8 +586,9 @@ class SpawnLayout:
     enemy_positions: np.ndarray  # float64[n_enemies, 2]
 
 
-def _pack_group(stats: UnitStats, count: int, point: Point, walkable: np.ndarray,
-                placed: list[tuple[float, float, float, bool]]) -> list[tuple[float, float]]:
+def _pack_group(
+    stats: UnitStats, count: int, point: Point, walkable: np.ndarray, placed: list[tuple[float, float, float, bool]]
+) -> list[tuple[float, float]]:
     """Greedy placement of ``count`` units in the closest free spots around ``point`` (appends to ``placed``)."""
     step = 0.125
     offsets = np.arange(-64, 65) * step
@@ -512,8 +620,11 @@ def spawn_layout(map_name: str) -> SpawnLayout:
     sides = []
     for groups, ally in ((params.allies, True), (params.enemies, False)):
         placed: list[tuple[float, float, float, bool]] = []
-        units = [(g.unit, pos) for g in groups for pos in _pack_group(unit_stats(g.unit, ally), g.count, g.point,
-                                                                       walkable, placed)]
+        units = [
+            (g.unit, pos)
+            for g in groups
+            for pos in _pack_group(unit_stats(g.unit, ally), g.count, g.point, walkable, placed)
+        ]
         sides.append(units)
     rank = {u: i for i, u in enumerate(params.ally_type_order)}
     allies = sorted(sides[0], key=lambda item: (rank[item[0]], item[1][0], item[1][1]))
@@ -572,8 +683,12 @@ def path_tables(grid: str) -> tuple[np.ndarray, np.ndarray]:
         if np.array_equal(best, dist):
             break
         dist = best
-    options = np.stack([np.where(ok, shifted(dist, dx, dy, np.inf) + cost, np.inf)
-                        for (dx, dy), ok, cost in zip(GRID_STEPS, allowed, costs)])
+    options = np.stack(
+        [
+            np.where(ok, shifted(dist, dx, dy, np.inf) + cost, np.inf)
+            for (dx, dy), ok, cost in zip(GRID_STEPS, allowed, costs)
+        ]
+    )
     next_step = np.argmin(options, axis=0).astype(np.int8)  # [dst, x, y]
     stuck = ~np.isfinite(options.min(axis=0)) | (dist == 0)
     next_step[stuck] = -1

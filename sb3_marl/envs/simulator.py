@@ -76,8 +76,15 @@ _REWARD_DEFAULTS: dict[str, Any] = {
     "reward_scale_rate": 20.0,
 }
 #: SMAC keywords that only concern the SC2 process; accepted for drop-in compatibility and ignored.
-IGNORED_KWARGS = ("difficulty", "game_version", "replay_dir", "replay_prefix", "window_size_x", "window_size_y",
-                  "debug")
+IGNORED_KWARGS = (
+    "difficulty",
+    "game_version",
+    "replay_dir",
+    "replay_prefix",
+    "window_size_x",
+    "window_size_y",
+    "debug",
+)
 _SHIELD_REGEN_DELAY = 10.0 * LOOPS_PER_SECOND  # game loops without damage before shields regenerate
 _SHIELD_REGEN_RATE = 2.0 / LOOPS_PER_SECOND  # shield per game loop
 _NON_THREAT_PENALTY = 1000.0  # added to the distance of targets that cannot shoot back
@@ -144,8 +151,15 @@ class SMACSimulator(BatchedMultiAgentEnv):
         (only False), and the SC2-only keywords of :data:`IGNORED_KWARGS`.
     """
 
-    def __init__(self, map_name: str, n_envs: int = 1, device: str | torch.device = "cpu", seed: int | None = None,
-                 compile: bool = False, **smac_kwargs: Any) -> None:
+    def __init__(
+        self,
+        map_name: str,
+        n_envs: int = 1,
+        device: str | torch.device = "cpu",
+        seed: int | None = None,
+        compile: bool = False,
+        **smac_kwargs: Any,
+    ) -> None:
         if not isinstance(n_envs, int) or n_envs < 1:
             raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
         self.params = get_map_params(map_name)
@@ -175,8 +189,12 @@ class SMACSimulator(BatchedMultiAgentEnv):
     # ------------------------------------------------------------------ construction
     def _parse_kwargs(self, kwargs: dict[str, Any]) -> None:
         flag_names = set(LayoutFlags.__dataclass_fields__)
-        known = flag_names | set(_REWARD_DEFAULTS) | set(IGNORED_KWARGS) | {
-            "step_mul", "move_amount", "continuing_episode", "heuristic_ai", "heuristic_rest"}
+        known = (
+            flag_names
+            | set(_REWARD_DEFAULTS)
+            | set(IGNORED_KWARGS)
+            | {"step_mul", "move_amount", "continuing_episode", "heuristic_ai", "heuristic_rest"}
+        )
         unknown = sorted(set(kwargs) - known)
         if unknown:
             raise TypeError(f"Unknown SMACSimulator keyword(s) {unknown}; accepted keywords: {sorted(known)}")
@@ -236,8 +254,13 @@ class SMACSimulator(BatchedMultiAgentEnv):
 
         opposing = is_ally[:, None] != is_ally[None, :]
         can_hit = np.array([[a.has_weapon and a.can_target(b) for b in stats] for a in stats]) & opposing
-        heals = np.array([[a.is_healer and "biological" in b.attributes and b.is_healer is False for b in stats]
-                          for a in stats]) & ~opposing & ~np.eye(u_count, dtype=bool)
+        heals = (
+            np.array(
+                [[a.is_healer and "biological" in b.attributes and b.is_healer is False for b in stats] for a in stats]
+            )
+            & ~opposing
+            & ~np.eye(u_count, dtype=bool)
+        )
         self._can_hit = vec(can_hit, torch.bool)
         self._heals = vec(heals, torch.bool)
         self._non_threat = vec(~can_hit.T * _NON_THREAT_PENALTY)
@@ -247,7 +270,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         # shield is left (only the last column on maps without shields); the extra last row is "no shot"
         hits_col = self._n_hits[:, None].expand(-1, u_count)
         shot = torch.stack([self._hit_damage * hits_col, hits_col, self._life_per_hit * hits_col], -1)
-        shot = shot.reshape(u_count * u_count, 3)[:, (0 if self._has_shields else 2):]
+        shot = shot.reshape(u_count * u_count, 3)[:, (0 if self._has_shields else 2) :]
         self._shot_rows = torch.cat([shot, shot.new_zeros(1, shot.shape[1])])
         self._shot_row_offset = torch.arange(u_count, device=dev) * u_count
         self._all_armed = all(s.has_weapon for s in stats)
@@ -265,7 +288,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self._grid_flat = self.pathing_grid.flatten()
         xs, ys = np.nonzero(grid)
         box = (xs.min(), xs.max() + 1, ys.min(), ys.max() + 1)
-        self._grid_box = box if grid[box[0]:box[1], box[2]:box[3]].all() else None
+        self._grid_box = box if grid[box[0] : box[1], box[2] : box[3]].all() else None
         if self._grid_box is not None:  # per-unit bounds: ground units stay in the box, air units in the map
             x0, x1, y0, y1 = self._grid_box
             low = np.where(ground[:, None], [[x0, y0]], 0.0)
@@ -286,8 +309,9 @@ class SMACSimulator(BatchedMultiAgentEnv):
         ally_rank = {t: i for i, t in enumerate(params.ally_type_order)}
         enemy_rank = {t: i for i, t in enumerate(params.enemy_type_order)}
         self._ally_type = vec(np.stack([eye[ally_rank[u]] for u in spawn.ally_units]) if k else np.zeros((n, 0)))
-        self._enemy_type = vec(np.stack([eye[enemy_rank[u]] for u in spawn.enemy_units]) if k
-                               else np.zeros((self.n_enemies, 0)))
+        self._enemy_type = vec(
+            np.stack([eye[enemy_rank[u]] for u in spawn.enemy_units]) if k else np.zeros((self.n_enemies, 0))
+        )
         self._others = vec([[j for j in range(n) if j != i] for i in range(n)], torch.long).reshape(n, n - 1)
         medivac = np.array([s.is_healer for s in stats[:n]])
         self._mmm = params.map_type == "MMM"
@@ -299,8 +323,10 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self.max_reward = self.n_enemies * cfg["reward_death_value"] + cfg["reward_win"] + enemy_hs
         self._moves = vec([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [-1.0, 0.0]])
         ma = int(self.move_amount)
-        self._pathing_offsets = vec([[0, 2 * ma], [0, -2 * ma], [2 * ma, 0], [-2 * ma, 0], [ma, ma], [-ma, -ma],
-                                     [ma, -ma], [-ma, ma]], torch.long)
+        self._pathing_offsets = vec(
+            [[0, 2 * ma], [0, -2 * ma], [2 * ma, 0], [-2 * ma, 0], [ma, ma], [-ma, -ma], [ma, -ma], [-ma, ma]],
+            torch.long,
+        )
         self._arange_u = torch.arange(u_count, device=dev)
         # enemy rows of the tables used by auto-targeting every loop
         self._enemy_rows = self._arange_u[n:, None]
@@ -398,8 +424,14 @@ class SMACSimulator(BatchedMultiAgentEnv):
     def get_stats(self) -> dict[str, float]:
         """SMAC's statistics summed over the batch since construction."""
         won, games, timeouts = (float(v) for v in self._stats.tolist())
-        return {"battles_won": won, "battles_game": games, "battles_draw": timeouts,
-                "win_rate": won / games if games else 0.0, "timeouts": timeouts, "restarts": 0.0}
+        return {
+            "battles_won": won,
+            "battles_game": games,
+            "battles_draw": timeouts,
+            "win_rate": won / games if games else 0.0,
+            "timeouts": timeouts,
+            "restarts": 0.0,
+        }
 
     def get_env_info(self) -> dict[str, Any]:
         """SMAC's ``get_env_info()`` (with ``agent_features`` / ``enemy_features``) plus ``n_envs``."""
@@ -441,15 +473,18 @@ class SMACSimulator(BatchedMultiAgentEnv):
             return torch.ones(self.n_envs, dtype=torch.bool, device=self.device)
         mask = torch.as_tensor(env_mask, device=self.device)
         if mask.shape != (self.n_envs,) or mask.dtype != torch.bool:
-            raise ValueError(f"env_mask must be a bool tensor of shape ({self.n_envs},), got {mask.dtype} "
-                             f"{tuple(mask.shape)}")
+            raise ValueError(
+                f"env_mask must be a bool tensor of shape ({self.n_envs},), got {mask.dtype} {tuple(mask.shape)}"
+            )
         return mask
 
     def _check_actions(self, actions: torch.Tensor) -> torch.Tensor:
         actions = torch.as_tensor(actions, device=self.device)
         if actions.shape != (self.n_envs, self.n_agents):
-            raise ValueError(f"actions must have shape ({self.n_envs}, {self.n_agents}) = (n_envs, n_agents), got "
-                             f"{tuple(actions.shape)}")
+            raise ValueError(
+                f"actions must have shape ({self.n_envs}, {self.n_agents}) = (n_envs, n_agents), got "
+                f"{tuple(actions.shape)}"
+            )
         if actions.dtype.is_floating_point or actions.dtype == torch.bool or actions.is_complex():
             raise ValueError(f"actions must be integer action indices, got dtype {actions.dtype}")
         actions = actions.long()
@@ -463,8 +498,10 @@ class SMACSimulator(BatchedMultiAgentEnv):
             env, agent = (int(i) for i in (~ok).nonzero()[0])
             action = int(actions[env, agent])
             allowed = avail[env, agent].nonzero().flatten().tolist()
-            raise ValueError(f"env {env}, agent {agent}: action {action} is not available "
-                             f"(available actions: {allowed}; n_actions = {self.n_actions})")
+            raise ValueError(
+                f"env {env}, agent {agent}: action {action} is not available "
+                f"(available actions: {allowed}; n_actions = {self.n_actions})"
+            )
         return actions
 
     # ------------------------------------------------------------------ dynamics
@@ -485,7 +522,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         """2c_vs_64zg: the enemies' attack order targets the ally group; aim at the centre of the living allies."""
         alive = (self.unit_health[:, : self.n_agents] > 0).float().unsqueeze(-1)
         centre = (self.unit_pos[:, : self.n_agents] * alive).sum(1) / alive.sum(1).clamp(min=1)
-        self._goal[:, self.n_agents:] = centre[:, None, :]
+        self._goal[:, self.n_agents :] = centre[:, None, :]
 
     def _game_loop(self, restart: torch.Tensor) -> None:
         """One SC2 game loop (1/16 game-second) for all units of all envs.
@@ -545,13 +582,18 @@ class SMACSimulator(BatchedMultiAgentEnv):
         # keep a valid target within reach, unless it cannot shoot back and a threat is available
         current_limit = torch.where(best_score >= _NON_THREAT_PENALTY, _NO_CANDIDATE, _NON_THREAT_PENALTY)
         alive_i = alive[:, n:]
-        keep = (score.gather(2, tgt).squeeze(-1) < current_limit).logical_and_(enemy >= 0).logical_and_(
-            edge.gather(2, tgt).squeeze(-1) <= self._enemy_reach).logical_and_(alive_i)
+        keep = (
+            (score.gather(2, tgt).squeeze(-1) < current_limit)
+            .logical_and_(enemy >= 0)
+            .logical_and_(edge.gather(2, tgt).squeeze(-1) <= self._enemy_reach)
+            .logical_and_(alive_i)
+        )
         auto = torch.where(keep, enemy, torch.where((best_score < _NO_CANDIDATE).logical_and_(alive_i), best, -1))
         return torch.cat([target[:, :n], auto], 1)
 
-    def _apply_damage(self, fire: torch.Tensor, tgt: torch.Tensor, pos: torch.Tensor,
-                      edge: torch.Tensor) -> torch.Tensor:
+    def _apply_damage(
+        self, fire: torch.Tensor, tgt: torch.Tensor, pos: torch.Tensor, edge: torch.Tensor
+    ) -> torch.Tensor:
         """Apply this loop's hits; return which units took damage (bool[B, U])."""
         if not (self._has_line or self._has_bane):
             return self._apply_shot_damage(fire, tgt)
@@ -573,8 +615,9 @@ class SMACSimulator(BatchedMultiAgentEnv):
         for k, hit_k in enumerate(active):
             if k:
                 shield_before = (shield_before - per_hit).clamp_(min=0.0)
-            to_life = torch.where(shield_before > 0, (per_hit - shield_before - self._armor).clamp_(min=0.0),
-                                  self._life_per_hit)
+            to_life = torch.where(
+                shield_before > 0, (per_hit - shield_before - self._armor).clamp_(min=0.0), self._life_per_hit
+            )
             life_loss += torch.where(hit_k, to_life, self._zero).sum(1)
             shield_loss += torch.where(hit_k, torch.minimum(shield_before, per_hit), self._zero).sum(1)
         self.unit_shield = self.unit_shield - shield_loss
@@ -594,15 +637,17 @@ class SMACSimulator(BatchedMultiAgentEnv):
             self.unit_health = self.unit_health - life
             return life > 0
         per_shot = self._shot_rows.index_select(0, row.view(-1)).view(self.n_envs, self.n_units, 3)
-        raw, n_hits, no_shield_life = torch.zeros_like(per_shot).scatter_add_(
-            1, tgt.unsqueeze(-1).expand(-1, -1, 3), per_shot).unbind(-1)
+        raw, n_hits, no_shield_life = (
+            torch.zeros_like(per_shot).scatter_add_(1, tgt.unsqueeze(-1).expand(-1, -1, 3), per_shot).unbind(-1)
+        )
         shield = self.unit_shield
         mean_hit = raw / n_hits.clamp(min=1.0)
         absorbed = torch.minimum((shield / mean_hit.clamp(min=1e-6)).floor_(), n_hits)  # hits stopped by the shield
         left = shield - absorbed * mean_hit  # shield met by the next hit
         breaking = (left > 0) & (absorbed < n_hits)
-        life = (torch.where(breaking, (mean_hit - left - self._armor).clamp(min=0.0), self._zero)
-                + (n_hits - absorbed - breaking.float()) * (mean_hit - self._armor).clamp(min=0.5))
+        life = torch.where(breaking, (mean_hit - left - self._armor).clamp(min=0.0), self._zero) + (
+            n_hits - absorbed - breaking.float()
+        ) * (mean_hit - self._armor).clamp(min=0.5)
         life = torch.where(shield > 0, life, no_shield_life)
         shield_loss = torch.minimum(shield, raw)
         self.unit_shield = shield - shield_loss
@@ -633,8 +678,16 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self._energy = self._energy - amount / 3.0
         return amount > 0
 
-    def _move(self, alive: torch.Tensor, engaged: torch.Tensor, in_range: torch.Tensor, tgt: torch.Tensor,
-              d_target: torch.Tensor, dist: torch.Tensor, edge: torch.Tensor) -> None:
+    def _move(
+        self,
+        alive: torch.Tensor,
+        engaged: torch.Tensor,
+        in_range: torch.Tensor,
+        tgt: torch.Tensor,
+        d_target: torch.Tensor,
+        dist: torch.Tensor,
+        edge: torch.Tensor,
+    ) -> None:
         """Walk toward targets, move points and attack points; separate overlaps; respect the pathing grid.
 
         Overlaps are measured at the start of the loop (``dist`` and ``edge`` distances between units i and j).
@@ -694,10 +747,12 @@ class SMACSimulator(BatchedMultiAgentEnv):
             self._since_damage = torch.where(struck, 0.0, self._since_damage + 1.0)
             regen = alive & (self._since_damage >= _SHIELD_REGEN_DELAY)
             self.unit_shield = torch.where(
-                regen, torch.minimum(self.unit_shield + _SHIELD_REGEN_RATE, self.unit_shield_max), self.unit_shield)
+                regen, torch.minimum(self.unit_shield + _SHIELD_REGEN_RATE, self.unit_shield_max), self.unit_shield
+            )
         if self._has_regen:
             self.unit_health = torch.where(
-                alive, torch.minimum(self.unit_health + self._life_regen, self.unit_health_max), self.unit_health)
+                alive, torch.minimum(self.unit_health + self._life_regen, self.unit_health_max), self.unit_health
+            )
         if self._has_healer:
             self._energy = torch.minimum(self._energy + self._energy_regen, self._energy_max)
 
@@ -738,8 +793,12 @@ class SMACSimulator(BatchedMultiAgentEnv):
         if cfg["reward_scale"]:
             reward = reward / (self.max_reward / cfg["reward_scale_rate"])
         self._stats += torch.stack([won.sum(), terminated.sum(), timeout.sum()])
-        info = {"battle_won": won, "episode_limit": timeout, "dead_allies": dead[:, :n].sum(1),
-                "dead_enemies": dead[:, n:].sum(1)}
+        info = {
+            "battle_won": won,
+            "episode_limit": timeout,
+            "dead_allies": dead[:, :n].sum(1),
+            "dead_enemies": dead[:, n:].sum(1),
+        }
         return reward.float(), terminated, info
 
     # ------------------------------------------------------------------ observations
@@ -782,7 +841,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         n = self.n_agents
         sl = slice(0, n) if ally else slice(n, None)
         parts = [(self.unit_health[:, sl] / self.unit_health_max[sl]).unsqueeze(-1)]
-        if (self.layout.shield_bits_ally if ally else self.layout.shield_bits_enemy):
+        if self.layout.shield_bits_ally if ally else self.layout.shield_bits_enemy:
             parts.append((self.unit_shield[:, sl] / self.unit_shield_max[sl].clamp(min=1e-6)).unsqueeze(-1))
         type_onehot = self._ally_type if ally else self._enemy_type
         parts.append(type_onehot.expand(self.n_envs, -1, -1))

@@ -39,17 +39,41 @@ class StarCraft2SimEnv:
     ``window_size_y`` and ``debug`` are accepted and ignored.
     """
 
-    def __init__(self, map_name: str = "8m", step_mul: int = 8, move_amount: int = 2, difficulty: str = "7",
-                 game_version: str | None = None, seed: int | None = None, continuing_episode: bool = False,
-                 obs_all_health: bool = True, obs_own_health: bool = True, obs_last_action: bool = False,
-                 obs_pathing_grid: bool = False, obs_terrain_height: bool = False,
-                 obs_instead_of_state: bool = False, obs_timestep_number: bool = False,
-                 state_last_action: bool = True, state_timestep_number: bool = False, reward_sparse: bool = False,
-                 reward_only_positive: bool = True, reward_death_value: float = 10, reward_win: float = 200,
-                 reward_defeat: float = 0, reward_negative_scale: float = 0.5, reward_scale: bool = True,
-                 reward_scale_rate: float = 20, replay_dir: str = "", replay_prefix: str = "",
-                 window_size_x: int = 1920, window_size_y: int = 1200, heuristic_ai: bool = False,
-                 heuristic_rest: bool = False, debug: bool = False, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        map_name: str = "8m",
+        step_mul: int = 8,
+        move_amount: int = 2,
+        difficulty: str = "7",
+        game_version: str | None = None,
+        seed: int | None = None,
+        continuing_episode: bool = False,
+        obs_all_health: bool = True,
+        obs_own_health: bool = True,
+        obs_last_action: bool = False,
+        obs_pathing_grid: bool = False,
+        obs_terrain_height: bool = False,
+        obs_instead_of_state: bool = False,
+        obs_timestep_number: bool = False,
+        state_last_action: bool = True,
+        state_timestep_number: bool = False,
+        reward_sparse: bool = False,
+        reward_only_positive: bool = True,
+        reward_death_value: float = 10,
+        reward_win: float = 200,
+        reward_defeat: float = 0,
+        reward_negative_scale: float = 0.5,
+        reward_scale: bool = True,
+        reward_scale_rate: float = 20,
+        replay_dir: str = "",
+        replay_prefix: str = "",
+        window_size_x: int = 1920,
+        window_size_y: int = 1200,
+        heuristic_ai: bool = False,
+        heuristic_rest: bool = False,
+        debug: bool = False,
+        device: str | torch.device = "cpu",
+    ) -> None:
         kwargs = dict(locals())
         for name in ("self", "map_name", "seed", "device"):
             kwargs.pop(name)
@@ -81,9 +105,11 @@ class StarCraft2SimEnv:
         joint = torch.as_tensor([int(a) for a in actions], device=self.sim.device).view(1, -1)
         _, _, _, reward, terminated, info = self.sim.step(joint)
         self._terminated = bool(terminated[0])
-        out: dict[str, Any] = {"battle_won": bool(info["battle_won"][0]),
-                               "dead_allies": int(info["dead_allies"][0]),
-                               "dead_enemies": int(info["dead_enemies"][0])}
+        out: dict[str, Any] = {
+            "battle_won": bool(info["battle_won"][0]),
+            "dead_allies": int(info["dead_allies"][0]),
+            "dead_enemies": int(info["dead_enemies"][0]),
+        }
         if self.continuing_episode and bool(info["episode_limit"][0]):
             out["episode_limit"] = True
         if self._terminated:
@@ -161,10 +187,15 @@ class StarCraft2SimEnv:
 
     def get_env_info(self) -> dict[str, Any]:
         """SMAC's env info: shapes, n_actions, n_agents, episode_limit, agent_features, enemy_features."""
-        return {"state_shape": self.get_state_size(), "obs_shape": self.get_obs_size(),
-                "n_actions": self.get_total_actions(), "n_agents": self.n_agents,
-                "episode_limit": self.episode_limit, "agent_features": self.sim.layout.agent_features,
-                "enemy_features": self.sim.layout.enemy_features}
+        return {
+            "state_shape": self.get_state_size(),
+            "obs_shape": self.get_obs_size(),
+            "n_actions": self.get_total_actions(),
+            "n_agents": self.n_agents,
+            "episode_limit": self.episode_limit,
+            "agent_features": self.sim.layout.agent_features,
+            "enemy_features": self.sim.layout.enemy_features,
+        }
 
     def get_stats(self) -> dict[str, float]:
         """battles_won, battles_game, battles_draw, win_rate, timeouts, restarts."""
@@ -217,7 +248,8 @@ class StarCraft2SimEnv:
         """SC2 replays need the StarCraft II client; the simulator cannot write them."""
         raise NotImplementedError(
             "save_replay() writes .SC2Replay files and needs StarCraft II; use render('rgb_array') frames or the "
-            "'sc2' backend of make_env instead")
+            "'sc2' backend of make_env instead"
+        )
 
     def close(self) -> None:
         """Nothing to release for the simulator."""

@@ -51,8 +51,10 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         adversary_phase_timesteps: int = 20_000,
         **qmix_kwargs: Any,
     ) -> None:
-        for name, value in (("victim_phase_timesteps", victim_phase_timesteps),
-                            ("adversary_phase_timesteps", adversary_phase_timesteps)):
+        for name, value in (
+            ("victim_phase_timesteps", victim_phase_timesteps),
+            ("adversary_phase_timesteps", adversary_phase_timesteps),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} must be an int >= 1")
         self.adversary_kwargs = dict(adversary_kwargs or {})
@@ -126,9 +128,7 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
     def train_adversary(self, total_timesteps: int) -> None:
         """One adversary phase: the adversary learns ``total_timesteps`` env steps against the frozen victim."""
         self.adversary._reset_rollout()
-        self.adversary.learn(
-            total_timesteps, reset_num_timesteps=False, tb_log_name=f"{type(self).__name__}_adversary"
-        )
+        self.adversary.learn(total_timesteps, reset_num_timesteps=False, tb_log_name=f"{type(self).__name__}_adversary")
         self._n_adversary_phases += 1
         self._victim_phase_progress = 0
         self.logger.record("adversary/total_timesteps", self.adversary.num_timesteps)

@@ -57,4 +57,3 @@ def hinge_regularizer(
         margins.append(action_margin(q_perturbed, avail_actions, greedy))
     worst = torch.stack(margins).amax(dim=0)
     return torch.relu(worst + hinge_c)
-

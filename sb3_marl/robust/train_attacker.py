@@ -46,8 +46,10 @@ def train_attacker(
     if kind not in ATTACKER_KINDS:
         raise ValueError(f"kind={kind!r}; allowed: {ATTACKER_KINDS}")
     if env_kwargs and not (env is None or isinstance(env, str)):
-        raise ValueError(f"env_kwargs={env_kwargs!r} only apply to an env built here (env None or a map name), "
-                         f"not to the env instance {type(env).__name__} given")
+        raise ValueError(
+            f"env_kwargs={env_kwargs!r} only apply to an env built here (env None or a map name), "
+            f"not to the env instance {type(env).__name__} given"
+        )
     victim = (
         BaseMultiAgentAlgorithm.load(model_or_path, device=device)
         if isinstance(model_or_path, (str, Path))
@@ -59,8 +61,14 @@ def train_attacker(
             raise ValueError("the model has no map name: pass the env to train the attacker in")
         from sb3_marl.envs.make_env import make_env
 
-        env = make_env(map_name, n_envs=n_envs, backend=getattr(victim, "backend", "sim"), seed=seed,
-                       device=victim.device, **(env_kwargs or {}))
+        env = make_env(
+            map_name,
+            n_envs=n_envs,
+            backend=getattr(victim, "backend", "sim"),
+            seed=seed,
+            device=victim.device,
+            **(env_kwargs or {}),
+        )
     kwargs = {"seed": seed, "device": victim.device, **(adversary_kwargs or {})}
     if kind == "atla":
         adversary_env = PerturbationAdversaryEnv(env, victim, epsilon)

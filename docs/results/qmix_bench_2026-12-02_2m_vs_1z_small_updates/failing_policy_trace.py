@@ -30,8 +30,16 @@ def main(model_path: str) -> None:
     for t in range(env.episode_limit):
         actions, recurrent = model.predict(obs, recurrent, avail_actions=avail)
         actions = torch.as_tensor(actions)
-        trace.append((t, env.unit_pos[0].tolist(), env.unit_health[0].tolist(), env.unit_shield[0, 2].item(),
-                      env._target[0, 2].item(), actions[0].tolist()))
+        trace.append(
+            (
+                t,
+                env.unit_pos[0].tolist(),
+                env.unit_health[0].tolist(),
+                env.unit_shield[0, 2].item(),
+                env._target[0, 2].item(),
+                actions[0].tolist(),
+            )
+        )
         obs, _, avail, reward, terminated, info = env.step(actions)
         marines_alive = (env.unit_health[:, :2] > 0).sum(1)
         first_death = torch.where((first_death < 0) & (marines_alive < 2) & ~done, t, first_death)
@@ -49,8 +57,16 @@ def main(model_path: str) -> None:
     print("first marine death step", first_death.tolist())
     print("zealot lowest life + shield", [round(x) for x in zealot_lowest.tolist()])
     for t, pos, life, shield, target, acted in trace[:70]:
-        print(t, [tuple(round(v, 1) for v in p) for p in pos], [round(v) for v in life], round(shield),
-              "zealot target", target, "actions", acted)
+        print(
+            t,
+            [tuple(round(v, 1) for v in p) for p in pos],
+            [round(v) for v in life],
+            round(shield),
+            "zealot target",
+            target,
+            "actions",
+            acted,
+        )
 
 
 if __name__ == "__main__":
