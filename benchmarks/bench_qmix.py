@@ -7,8 +7,8 @@
     python benchmarks/bench_qmix.py --skip-update-timing --compile --seeds 0 1 2   # how reliably each map learns
     python benchmarks/bench_qmix.py --skip-update-timing --compile --eval-freq 25000   # also test the best-eval model
 
-Each map trains with its entry of ``hyperparams/qmix.yml`` (what ``zoo/train.py`` uses: 205k env steps, 405k on
-2m_vs_1z) unless ``--timesteps`` overrides the budget. Per map it prints the greedy test win rate and return (mean
+Each map trains with its entry of ``hyperparams/qmix.yml`` (what ``zoo/train.py`` uses: 205k env steps on the four
+paper maps) unless ``--timesteps`` overrides the budget. Per map it prints the greedy test win rate and return (mean
 +/- std over ``--eval-episodes`` episodes on envs seeded ``seed + 1000``), the training wall time and env steps per
 second; with several ``--seeds``, one line per seed and a summary per map (win rates, how many seeds reach the
 issue's goal of 0.95, slowest training). With ``--eval-freq N`` the training also evaluates the model every ``N``
