@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from stable_baselines3.common.utils import LinearSchedule
 
+from sb3_marl.common.base_class import constructor_keywords
 from sb3_marl.common.schedules import SaveableSchedule, schedule_to_dict
 
 
@@ -303,19 +304,8 @@ def accepted_kwargs(cls: type) -> set[str] | None:
 
     Returns None when some class in the chain takes ``**kwargs`` that no parent names (anything is accepted).
     """
-    import inspect
-
-    names: set[str] = set()
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass):
-            continue
-        if klass is object:
-            return None
-        params = inspect.signature(klass.__init__).parameters.values()
-        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-        if not any(p.kind is p.VAR_KEYWORD for p in params):
-            return names - {"self"}
-    return None
+    names, complete = constructor_keywords(cls)
+    return set(names) - {"self"} if complete else None
 
 
 def check_hyperparams(cls: type, hyperparams: dict[str, Any], source: str) -> None:

@@ -33,6 +33,24 @@ ENV_SHAPE_KEYS = ("n_agents", "n_actions", "obs_shape", "state_shape", "episode_
 #: Constructor arguments that are not settings of the model (never saved).
 _NOT_SAVED = ("self", "env", "device", "_init_setup_model")
 
+
+def constructor_keywords(cls: type) -> tuple[list[str], bool]:
+    """The argument names the constructor of ``cls`` accepts by keyword, following ``**kwargs`` up the MRO (in
+    order, ``self`` included), and whether that list is complete: False when a ``**kwargs`` reaches ``object``
+    without a parent naming what it takes (then anything is accepted)."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        if klass is object:
+            break
+        parameters = inspect.signature(klass.__init__).parameters.values()
+        names += [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return list(dict.fromkeys(names)), True
+    return list(dict.fromkeys(names)), False
+
+
 #: Recurrent state returned by ``predict``: (GRU hidden float32[B, N, H], last-action one-hot float32[B, N, A]).
 RecurrentState = tuple[np.ndarray, np.ndarray]
 
@@ -315,15 +333,8 @@ class BaseMultiAgentAlgorithm(ABC):
     def setting_names(cls) -> list[str]:
         """The names of the model's settings: every constructor argument (walking up ``**kwargs``) but the env,
         the device and ``_init_setup_model``."""
-        names: list[str] = []
-        for klass in cls.__mro__:
-            if "__init__" not in vars(klass):
-                continue
-            parameters = inspect.signature(klass.__init__).parameters.values()
-            names += [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-            if not any(p.kind is p.VAR_KEYWORD for p in parameters):
-                break
-        return [name for name in dict.fromkeys(names) if name not in _NOT_SAVED]
+        names, _ = constructor_keywords(cls)
+        return [name for name in names if name not in _NOT_SAVED]
 
     def _constructor_parameters(self) -> dict[str, Any]:
         """The model's settings (:meth:`setting_names`), each read from the attribute of the same name."""
@@ -401,11 +412,12 @@ class BaseMultiAgentAlgorithm(ABC):
         if klass is None or not issubclass(klass, cls):
             raise ValueError(f"{path} holds a {data.get('class')!r} model, which {cls.__name__}.load cannot build")
         overrides = {**(custom_objects or {}), **kwargs}
-        unknown = sorted(set(overrides) - set(klass.setting_names()))
+        setting_names = klass.setting_names()
+        unknown = sorted(set(overrides) - set(setting_names))
         if unknown:
             raise ValueError(
                 f"Cannot override {unknown} when loading {path}: not settings of {data['class']}; "
-                f"the settings are {sorted(klass.setting_names())}"
+                f"the settings are {sorted(setting_names)}"
             )
         for key in set(klass.architecture_settings) & set(overrides):
             if overrides[key] != data["kwargs"].get(key, overrides[key]):
