@@ -89,6 +89,8 @@ def test_eval_callback_saves_results_and_best_and_stops(tmp_path):
     assert results["timesteps"].tolist() == [20]
     assert (tmp_path / "best_model.zip").exists()
     assert eval_callback.best_win_rate == results["wins"].mean()
+    # Stable-Baselines3's names for the outcomes, in memory and on disk
+    assert eval_callback.evaluations_successes == [results["successes"][0].tolist()]
 
 
 def test_stop_on_win_rate_needs_an_eval_parent():

@@ -159,6 +159,12 @@ class EvalCallback(EventCallback):
             continue_training = self.callback_after_eval.on_step() and continue_training
         return continue_training
 
+    @property
+    def evaluations_successes(self) -> list[list[bool]]:
+        """Stable-Baselines3's name for the per-episode outcomes of each evaluation: here, whether the battle was
+        won (``evaluations_wins``, saved as both ``wins`` and ``successes`` in ``evaluations.npz``)."""
+        return self.evaluations_wins
+
     def update_child_locals(self, locals_: dict) -> None:
         super().update_child_locals(locals_)
         if self.callback_after_eval is not None:
