@@ -2,13 +2,14 @@
 
 A reader, or a run resumed after a kill, sees either the previous file or the complete new one, never a torn
 write: the content goes to a temporary file in the destination's folder, is flushed to disk, then
-``os.replace``-d onto the destination.
+``os.replace``-d onto the destination, and the folder is flushed so the rename survives a power cut.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,15 +22,22 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     The temporary file exists (empty) when the block starts and ends with ``path``'s suffix, so a writer that
     picks the format from the suffix (imageio) writes the same format as on ``path``. The block must write to the
     yielded name itself (``np.savez`` would append ``.npz`` to a name without it: give it ``path`` ending in
-    ``.npz``). The file is created with the permissions of a plain ``open(path, "w")`` (0o666 less the umask,
-    applied by the OS; the new file does not keep an older ``path``'s permissions). On success the data is
-    ``fsync``-ed and the file replaces ``path``; on any exception it is deleted and ``path`` is left as it was.
-    Missing folders are created.
+    ``.npz``). A new file gets the permissions of a plain ``open(path, "w")`` (0o666 less the umask, applied by
+    the OS); a file that replaces an older one keeps the older one's permission bits. A symbolic link is written
+    through: the file it points to is replaced and the link stays. On success the data is ``fsync``-ed, the file
+    replaces ``path`` and the folder is ``fsync``-ed where the OS allows it; on any exception the temporary file
+    is deleted and ``path`` is left as it was. Missing folders are created.
 
     :param path: the destination.
     """
     path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode: int | None = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
     flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0)
     while True:
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}")
@@ -40,6 +48,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             continue
     try:
         try:
+            if mode is not None:  # before any data is written: an older private file stays private
+                os.chmod(tmp, mode)
             yield tmp
             os.fsync(handle)  # flushes the file's data, whichever descriptor the block wrote through
         finally:
@@ -48,3 +58,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries (the rename) to disk; a no-op where folders cannot be opened (Windows)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:  # some file systems refuse fsync on a folder; the rename itself has happened
+        pass
+    finally:
+        os.close(handle)

@@ -45,3 +45,27 @@ def test_failure_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         raise KeyboardInterrupt
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["model.zip"]
+
+
+def test_replacing_a_file_keeps_its_permissions(tmp_path):
+    target = tmp_path / "best_model.zip"
+    target.write_bytes(b"old")
+    target.chmod(0o600)
+    with atomic_path(target) as tmp:
+        assert tmp.stat().st_mode & 0o777 == 0o600  # private from the start, before any data is written
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new" and target.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="symbolic links need POSIX here")
+def test_a_symbolic_link_is_written_through(tmp_path):
+    real = tmp_path / "store" / "model.zip"
+    real.parent.mkdir()
+    real.write_bytes(b"old")
+    link = tmp_path / "model.zip"
+    link.symlink_to(real)
+    with atomic_path(link) as tmp:
+        assert tmp.parent == real.parent
+        tmp.write_bytes(b"new")
+    assert link.is_symlink() and real.read_bytes() == b"new"
+    assert sorted(p.name for p in real.parent.iterdir()) == ["model.zip"]
