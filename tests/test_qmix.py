@@ -33,15 +33,14 @@ def _hand_batch(model: QMIX) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("double_q", [True, False])
-@pytest.mark.parametrize("td_lambda", [0.0, 0.6])
-def test_targets_match_hand_computation(double_q, td_lambda):
-    model = _model(double_q=double_q, td_lambda=td_lambda, gamma=0.9, seed=1)
+@pytest.mark.parametrize(("td_lambda", "lambda_traces"), [(0.0, "peng"), (0.6, "peng"), (0.6, "watkins")])
+def test_targets_match_hand_computation(double_q, td_lambda, lambda_traces):
+    model = _model(double_q=double_q, td_lambda=td_lambda, lambda_traces=lambda_traces, gamma=0.9, seed=1)
     policy = model.policy
     with torch.no_grad():  # make the online net differ from the target
         for p in policy.agent.parameters():
             p.add_(0.3 * torch.randn_like(p))
     batch = _hand_batch(model)
-    _, stats = model._td_loss(batch)
 
     # Hand computation, step by step (PyMARL's GRUCell loop).
     def q_steps(target: bool) -> torch.Tensor:
@@ -52,21 +51,36 @@ def test_targets_match_hand_computation(double_q, td_lambda):
             last = torch.nn.functional.one_hot(batch["actions"][:, t], 3).float()
         return torch.stack(out, 1)
 
+    def greedy(b: int, t: int) -> torch.Tensor:
+        """The bootstrap's greedy actions of episode b at step t."""
+        chooser = q_steps(False)[b, t] if double_q else q_steps(True)[b, t]
+        return chooser.masked_fill(~batch["avail_actions"][b, t], -float("inf")).argmax(-1)
+
     with torch.no_grad():
+        # Episode 1 (3 transitions): a non-greedy joint action at step 1 (agent 1 deviates), the greedy one at
+        # step 2, so that Watkins's traces cut once and continue once. Q at step t depends on actions before t only.
+        batch["actions"][1, 1] = greedy(1, 1)
+        batch["actions"][1, 1, 1] = (batch["actions"][1, 1, 1] + 1) % 3
+        batch["actions"][1, 2] = greedy(1, 2)
+        _, stats = model._td_loss(batch)
         q_online, q_target = q_steps(False), q_steps(True)
         expected = torch.zeros(2, 3)
         for b, length in ((0, 2), (1, 3)):
-            q_bar = []
+            q_bar, on_greedy = [], []
             for t in range(1, length + 1):
                 avail = batch["avail_actions"][b, t]
                 chooser = q_online[b, t] if double_q else q_target[b, t]
                 best = chooser.masked_fill(~avail, -float("inf")).argmax(-1)
+                on_greedy.append(bool((batch["actions"][b, t] == best).all()))
                 chosen = q_target[b, t].gather(-1, best[:, None]).squeeze(-1)
                 q_bar.append(policy.mixer_target(chosen.view(1, 1, 2), batch["state"][b, t].view(1, 1, -1)).item())
+            if b == 1:
+                assert on_greedy[:2] == [False, True]
             g_next = q_bar[-1]
             for t in reversed(range(length)):
                 not_done = 0.0 if batch["terminated"][b, t] else 1.0
-                boot = q_bar[t] if t == length - 1 else (1 - td_lambda) * q_bar[t] + td_lambda * g_next
+                cut = t == length - 1 or (lambda_traces == "watkins" and not on_greedy[t])
+                boot = q_bar[t] if cut else (1 - td_lambda) * q_bar[t] + td_lambda * g_next
                 g_next = batch["reward"][b, t].item() + 0.9 * not_done * boot
                 expected[b, t] = g_next
     mask = batch["filled"][:, :-1]
@@ -101,6 +115,7 @@ def test_same_seed_reproduces_a_run_exactly():
         ({"mixer": "qplex"}, "mixer='qplex'"),
         ({"optimizer_class": "sgd"}, "optimizer_class='sgd'"),
         ({"td_lambda": 1.5}, "td_lambda=1.5"),
+        ({"lambda_traces": "tree"}, "lambda_traces='tree'"),
         ({"gamma": -0.1}, "gamma=-0.1"),
         ({"batch_size": 0}, "batch_size=0"),
         ({"learning_rate": -1.0}, "learning_rate=-1.0"),

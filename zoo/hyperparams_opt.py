@@ -45,6 +45,7 @@ def sample_training_params(trial: optuna.Trial) -> dict[str, Any]:
         "exploration_timesteps": trial.suggest_categorical("exploration_timesteps", [10_000, 25_000, 50_000, 100_000]),
         "gamma": trial.suggest_categorical("gamma", [0.95, 0.99, 0.995]),
         "td_lambda": trial.suggest_categorical("td_lambda", [0.0, 0.4, 0.6, 0.8]),
+        "lambda_traces": trial.suggest_categorical("lambda_traces", ["peng", "watkins"]),
     }
 
 

@@ -17,6 +17,9 @@ OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
     "adam": (torch.optim.Adam, {}),
 }
 
+#: kinds of TD(lambda) trace (see :class:`QMIX`)
+LAMBDA_TRACES = ("peng", "watkins")
+
 
 def previous_actions_onehot(actions: torch.Tensor, n_actions: int) -> torch.Tensor:
     """One-hot of the action taken *before* each step of whole episodes: float[B, T, N, A], zeros at step 0.
@@ -35,6 +38,10 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     ``y_t = r_t + gamma (1 - terminated_t) Qbar_tot(s_{t+1}, u*_{t+1})`` (``u*`` the online argmax over available
     actions with ``double_q``, else the target argmax), or its TD(lambda) return when ``td_lambda > 0``
     (pymarl2).  Timeouts are not terminal: the target bootstraps from the final observation.
+
+    The TD(lambda) return follows the behaviour's actions, exploratory ones included (Peng's Q(lambda), pymarl2's
+    ``td_lambda``); ``lambda_traces="watkins"`` cuts it where the next joint action is not the greedy one
+    (Watkins's Q(lambda)), so that the return estimates the greedy policy's value.
 
     :param env: env instance, SMAC map name, or None (predict-only).
     :param learning_rate: optimizer learning rate: a float or a saveable schedule of the progress remaining (see
@@ -57,6 +64,9 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     :param optimizer_class: ``"rmsprop"`` (PyMARL: alpha 0.99, eps 1e-5) or ``"adam"`` (pymarl2).
     :param optimizer_kwargs: keyword arguments replacing the optimizer defaults.
     :param td_lambda: lambda of the TD(lambda) target in [0, 1]; 0 is the one-step target.
+    :param lambda_traces: ``"peng"`` (the lambda-return of the actions taken) or ``"watkins"`` (bootstrap fully
+        where the next joint action differs from the greedy one that the target picks: with ``double_q`` the online
+        network's argmax, else the target network's; without a mixer, per agent).
     :param n_envs: episodes stepped as one batch when ``env`` is a map name.
     :param env_kwargs: keyword arguments of ``make_env``.
     :param backend: env backend for a map name (``"sim"`` or ``"sc2"``).
@@ -94,6 +104,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         optimizer_class: str = "rmsprop",
         optimizer_kwargs: dict[str, Any] | None = None,
         td_lambda: float = 0.0,
+        lambda_traces: str = "peng",
         n_envs: int = 1,
         env_kwargs: dict[str, Any] | None = None,
         backend: str = "sim",
@@ -109,6 +120,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             raise ValueError(f"optimizer_class={optimizer_class!r}; allowed: {sorted(OPTIMIZERS)}")
         if not 0.0 <= td_lambda <= 1.0:
             raise ValueError(f"td_lambda={td_lambda} must be in [0, 1]")
+        if lambda_traces not in LAMBDA_TRACES:
+            raise ValueError(f"lambda_traces={lambda_traces!r}; allowed: {LAMBDA_TRACES}")
         if mixer not in ("qmix", "vdn", None):
             raise ValueError(f"mixer={mixer!r}; allowed: 'qmix', 'vdn', None")
         super().__init__(
@@ -141,6 +154,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         self.optimizer_class = optimizer_class
         self.optimizer_kwargs = dict(optimizer_kwargs or {})
         self.td_lambda = td_lambda
+        self.lambda_traces = lambda_traces
         if _init_setup_model:
             self._setup_model()
 
@@ -182,8 +196,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         q_taken = q[:, :-1].gather(-1, actions[:, :-1].unsqueeze(-1)).squeeze(-1)
         q_tot = policy.mix(q_taken, batch["state"][:, :-1])
         with torch.no_grad():
-            target_q_tot = self._bootstrap_values(batch, obs, last_action, q.detach())
-            targets = self._targets(batch, target_q_tot)
+            target_q_tot, greedy_next = self._bootstrap_values(batch, obs, last_action, q.detach())
+            targets = self._targets(batch, target_q_tot, greedy_next)
         mask = batch["filled"][:, :-1].float()
         if q_tot.dim() == 3:  # no mixer: one value per agent
             mask = mask.unsqueeze(-1).expand_as(q_tot)
@@ -198,9 +212,9 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
 
     def _bootstrap_values(
         self, batch: dict[str, torch.Tensor], obs: torch.Tensor, last_action: torch.Tensor, q_online: torch.Tensor
-    ) -> torch.Tensor:
-        """Target-network ``Q_tot`` at steps ``1..T`` with the greedy available action: float[B, T] ([B, T, N]
-        without a mixer).
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Target-network ``Q_tot`` at steps ``1..T`` with the greedy available actions: float[B, T] ([B, T, N]
+        without a mixer), and those greedy actions int64[B, T, N].
 
         :param obs: the training observations float[B, T+1, N, O] (``_training_observations``).
         :param last_action: the previous actions one-hot, float[B, T+1, N, A].
@@ -212,25 +226,35 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         avail = avail | ~avail.any(dim=-1, keepdim=True)  # padding steps have no available action
         chooser = q_online[:, 1:] if self.double_q else target_q
         best = chooser.masked_fill(~avail, -float("inf")).argmax(dim=-1, keepdim=True)
-        return policy.mix(target_q.gather(-1, best).squeeze(-1), batch["state"][:, 1:], target=True)
+        values = policy.mix(target_q.gather(-1, best).squeeze(-1), batch["state"][:, 1:], target=True)
+        return values, best.squeeze(-1)
 
-    def _targets(self, batch: dict[str, torch.Tensor], next_values: torch.Tensor) -> torch.Tensor:
-        """One-step or TD(lambda) targets for steps ``0..T-1`` from the bootstrap values at ``1..T``."""
+    def _targets(
+        self, batch: dict[str, torch.Tensor], next_values: torch.Tensor, greedy_next: torch.Tensor
+    ) -> torch.Tensor:
+        """One-step or TD(lambda) targets for steps ``0..T-1`` from the bootstrap values at ``1..T``.
+
+        :param greedy_next: the greedy actions int64[B, T, N] at steps ``1..T`` (``lambda_traces="watkins"``).
+        """
         reward = batch["reward"][:, :-1]
         not_terminal = 1.0 - batch["terminated"][:, :-1].float()
-        if next_values.dim() == 3:
+        per_agent = next_values.dim() == 3  # no mixer: one target per agent
+        if per_agent:
             reward, not_terminal = reward.unsqueeze(-1), not_terminal.unsqueeze(-1)
         if self.td_lambda == 0.0:
             return reward + self.gamma * not_terminal * next_values
         # G_t = r_t + gamma (1 - d_t) [(1 - lambda) Qbar_{t+1} + lambda G_{t+1}], with G_{t+1} := Qbar_{t+1}
-        # after the episode's last transition.
-        filled = batch["filled"][:, 1:]
-        filled = filled.unsqueeze(-1) if next_values.dim() == 3 else filled
+        # after the episode's last transition (and, with Watkins's traces, after a non-greedy action).
+        traced = batch["filled"][:, 1:]  # G_{t+1} exists: step t+1 is a transition of the episode
+        traced = traced.unsqueeze(-1) if per_agent else traced
+        if self.lambda_traces == "watkins":
+            greedy = batch["actions"][:, 1:] == greedy_next
+            traced = traced & (greedy if per_agent else greedy.all(dim=-1))
         returns = torch.zeros_like(next_values)
         following = next_values[:, -1]
         for t in range(next_values.shape[1] - 1, -1, -1):
             blended = (1.0 - self.td_lambda) * next_values[:, t] + self.td_lambda * following
-            bootstrap = torch.where(filled[:, t], blended, next_values[:, t])
+            bootstrap = torch.where(traced[:, t], blended, next_values[:, t])
             returns[:, t] = reward[:, t] + self.gamma * not_terminal[:, t] * bootstrap
             following = returns[:, t]
         return returns
