@@ -23,8 +23,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     picks the format from the suffix (imageio) writes the same format as on ``path``. The block must write to the
     yielded name itself (``np.savez`` would append ``.npz`` to a name without it: give it ``path`` ending in
     ``.npz``). A new file gets the permissions of a plain ``open(path, "w")`` (0o666 less the umask, applied by
-    the OS); a file that replaces an older one keeps the older one's permission bits. A symbolic link is written
-    through: the file it points to is replaced and the link stays. On success the data is ``fsync``-ed, the file
+    the OS); a file that replaces an older one is written owner-only (0o600) and then takes the older one's
+    permission bits, so a private file is never readable by others and a read-only one can still be replaced. A
+    symbolic link is written through: the file it points to is replaced and the link stays (a link loop raises
+    ``RuntimeError``). On success the data is ``fsync``-ed, the file
     replaces ``path`` and the folder is ``fsync``-ed where the OS allows it; on any exception the temporary file
     is deleted and ``path`` is left as it was. Missing folders are created.
 
@@ -35,25 +37,25 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        mode: int | None = stat.S_IMODE(path.stat().st_mode)
+        mode: int | None = stat.S_IMODE(path.stat().st_mode) & 0o777  # no set-id or sticky bits
     except FileNotFoundError:
         mode = None
     flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0)
     while True:
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}")
         try:
-            handle = os.open(tmp, flags, 0o666)
+            handle = os.open(tmp, flags, 0o666 if mode is None else 0o600)
             break
         except FileExistsError:  # another writer drew the same name: draw again
             continue
     try:
         try:
-            if mode is not None:  # before any data is written: an older private file stays private
-                os.chmod(tmp, mode)
             yield tmp
             os.fsync(handle)  # flushes the file's data, whichever descriptor the block wrote through
         finally:
             os.close(handle)  # before os.replace: Windows cannot rename a file that is open
+        if mode is not None:  # after the writes: the block may have reopened the file by name
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -47,14 +47,15 @@ def test_failure_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model.zip"]
 
 
-def test_replacing_a_file_keeps_its_permissions(tmp_path):
+@pytest.mark.parametrize("old_mode", [0o700, 0o444])  # never made by a plain open(); read-only
+def test_replacing_a_file_keeps_its_permissions(tmp_path, old_mode):
     target = tmp_path / "best_model.zip"
     target.write_bytes(b"old")
-    target.chmod(0o600)
+    target.chmod(old_mode)
     with atomic_path(target) as tmp:
-        assert tmp.stat().st_mode & 0o777 == 0o600  # private from the start, before any data is written
+        assert tmp.stat().st_mode & 0o777 == 0o600  # owner-only while the data is written
         tmp.write_bytes(b"new")
-    assert target.read_bytes() == b"new" and target.stat().st_mode & 0o777 == 0o600
+    assert target.read_bytes() == b"new" and target.stat().st_mode & 0o777 == old_mode
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="symbolic links need POSIX here")

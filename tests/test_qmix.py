@@ -92,16 +92,17 @@ def test_targets_match_hand_computation(double_q, td_lambda, lambda_traces):
 def test_watkins_traces_cut_per_agent_without_a_mixer():
     """Independent learners: each agent's trace is cut at its own non-greedy action, not at the team's."""
     model = _model(mixer=None, td_lambda=0.5, lambda_traces="watkins", gamma=0.9)
-    batch = {
-        "reward": torch.tensor([[1.0, 2.0, 0.0]]),
-        "terminated": torch.zeros(1, 3, dtype=torch.bool),
-        "filled": torch.tensor([[True, True, False]]),
-        "actions": torch.tensor([[[0, 0], [1, 2], [0, 0]]]),  # at step 1 agent 0 is greedy, agent 1 is not
+    batch = {  # two transitions that time out (no termination), the final observation at step 2, padding at 3
+        "reward": torch.tensor([[1.0, 2.0, 0.0, 0.0]]),
+        "terminated": torch.zeros(1, 4, dtype=torch.bool),
+        "filled": torch.tensor([[True, True, False, False]]),
+        # at step 1 agent 0 is greedy, agent 1 is not; the unfilled steps hold the greedy actions
+        "actions": torch.tensor([[[0, 0], [1, 2], [0, 0], [0, 0]]]),
     }
-    next_values = torch.tensor([[[10.0, 20.0], [30.0, 40.0]]])  # Qbar at steps 1 and 2, per agent
-    greedy_next = torch.tensor([[[1, 1], [0, 0]]])
+    next_values = torch.tensor([[[10.0, 20.0], [30.0, 40.0], [1000.0, 1000.0]]])  # Qbar at steps 1-3, per agent
+    greedy_next = torch.tensor([[[1, 1], [0, 0], [0, 0]]])
     targets = model._targets(batch, next_values, greedy_next)
-    last = [2.0 + 0.9 * 30.0, 2.0 + 0.9 * 40.0]  # the episode's last transition bootstraps fully
+    last = [2.0 + 0.9 * 30.0, 2.0 + 0.9 * 40.0]  # the episode's last transition bootstraps fully, never from padding
     assert targets[0, 1].tolist() == pytest.approx(last)
     blended_agent0 = 1.0 + 0.9 * (0.5 * 10.0 + 0.5 * last[0])
     cut_agent1 = 1.0 + 0.9 * 20.0

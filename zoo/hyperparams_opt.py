@@ -29,13 +29,16 @@ def sample_training_params(trial: optuna.Trial) -> dict[str, Any]:
     """Training settings of the QMIX family: optimiser, learning rate, batch, target updates, exploration, TD(lambda).
 
     Target updates are either hard copies every 50-400 episodes (``tau`` 1, PyMARL) or soft updates after every
-    rollout (``target_update_interval`` 1 episode, ``tau`` 0.05-0.2; 0.1 is ``hyperparams/qmix.yml``'s).
+    rollout (``target_update_interval`` 1 episode, ``tau`` 0.05-0.2; 0.1 is ``hyperparams/qmix.yml``'s). The kind of
+    TD(lambda) trace is searched only with ``td_lambda`` > 0, where it matters.
     """
     tau = trial.suggest_categorical("tau", [1.0, 0.2, 0.1, 0.05])
     if tau == 1.0:
         target_update_interval = trial.suggest_categorical("target_update_interval", [50, 100, 200, 400])
     else:
         target_update_interval = 1
+    td_lambda = trial.suggest_categorical("td_lambda", [0.0, 0.4, 0.6, 0.8])
+    lambda_traces = trial.suggest_categorical("lambda_traces", ["peng", "watkins"]) if td_lambda > 0 else "peng"
     return {
         "learning_rate": trial.suggest_float("learning_rate", 1e-4, 2e-3, log=True),
         "optimizer_class": trial.suggest_categorical("optimizer_class", ["rmsprop", "adam"]),
@@ -44,8 +47,8 @@ def sample_training_params(trial: optuna.Trial) -> dict[str, Any]:
         "tau": tau,
         "exploration_timesteps": trial.suggest_categorical("exploration_timesteps", [10_000, 25_000, 50_000, 100_000]),
         "gamma": trial.suggest_categorical("gamma", [0.95, 0.99, 0.995]),
-        "td_lambda": trial.suggest_categorical("td_lambda", [0.0, 0.4, 0.6, 0.8]),
-        "lambda_traces": trial.suggest_categorical("lambda_traces", ["peng", "watkins"]),
+        "td_lambda": td_lambda,
+        "lambda_traces": lambda_traces,
     }
 
 

@@ -66,7 +66,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     :param td_lambda: lambda of the TD(lambda) target in [0, 1]; 0 is the one-step target.
     :param lambda_traces: ``"peng"`` (the lambda-return of the actions taken) or ``"watkins"`` (bootstrap fully
         where the next joint action differs from the greedy one that the target picks: with ``double_q`` the online
-        network's argmax, else the target network's; without a mixer, per agent).
+        network's argmax, else the target network's; without a mixer, per agent). No effect when ``td_lambda`` is 0.
     :param n_envs: episodes stepped as one batch when ``env`` is a map name.
     :param env_kwargs: keyword arguments of ``make_env``.
     :param backend: env backend for a map name (``"sim"`` or ``"sc2"``).
