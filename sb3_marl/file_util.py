@@ -26,9 +26,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     the OS); a file that replaces an older one is written owner-only (0o600) and then takes the older one's
     permission bits, so a private file is never readable by others and a read-only one can still be replaced. A
     symbolic link is written through: the file it points to is replaced and the link stays (a link loop raises
-    ``RuntimeError``). On success the data is ``fsync``-ed, the file
-    replaces ``path`` and the folder is ``fsync``-ed where the OS allows it; on any exception the temporary file
-    is deleted and ``path`` is left as it was. Missing folders are created.
+    ``RuntimeError``). On success the data is ``fsync``-ed, the file replaces ``path`` and the folder is
+    ``fsync``-ed where the OS allows it; on any exception the temporary file is deleted and ``path`` is left as it
+    was. Missing folders are created.
 
     :param path: the destination.
     """
