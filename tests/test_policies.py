@@ -97,6 +97,33 @@ def test_select_actions_respects_availability():
     assert set(random_actions.unique().tolist()) == set(range(A))
 
 
-def test_select_actions_rejects_bad_epsilon():
-    with pytest.raises(ValueError, match="epsilon=1.5"):
-        QMIXPolicy.select_actions(torch.zeros(1, N, A), torch.ones(1, N, A, dtype=torch.bool), 1.5)
+def test_select_actions_with_one_epsilon_per_episode():
+    gen = torch.Generator().manual_seed(0)
+    q = torch.randn(3, 400, A)  # 3 episodes of 400 agents each
+    avail = torch.ones(3, 400, A, dtype=torch.bool)
+    actions = QMIXPolicy.select_actions(q, avail, torch.tensor([0.0, 0.5, 1.0]), gen)
+    greedy_share = (actions == q.argmax(-1)).float().mean(-1)
+    assert greedy_share[0] == 1.0  # epsilon 0: greedy only
+    # epsilon 0.5: greedy or a random action that happens to be greedy, (1 - 0.5) + 0.5 / A
+    assert abs(greedy_share[1] - (0.5 + 0.5 / A)) < 0.06
+    assert abs(greedy_share[2] - 1 / A) < 0.06  # epsilon 1: uniform
+    # A tensor of equal epsilons acts as the number would, draw for draw.
+    same = [
+        QMIXPolicy.select_actions(q, avail, eps, torch.Generator().manual_seed(1))
+        for eps in (0.3, torch.full((3,), 0.3))
+    ]
+    assert torch.equal(*same)
+
+
+@pytest.mark.parametrize(
+    ("epsilon", "message"),
+    [
+        (1.5, "epsilon=1.5"),
+        (-0.1, "epsilon=-0.1"),
+        (torch.tensor([0.1, 1.5]), r"epsilon=\[0.1.*, 1.5\] has values outside \[0, 1\]"),
+        (torch.tensor([0.1, 0.1, 0.1]), r"epsilon has shape \(3,\); expected \(2,\), one per episode"),
+    ],
+)
+def test_select_actions_rejects_bad_epsilon(epsilon, message):
+    with pytest.raises(ValueError, match=message):
+        QMIXPolicy.select_actions(torch.zeros(2, N, A), torch.ones(2, N, A, dtype=torch.bool), epsilon)

@@ -4,6 +4,7 @@ import pytest
 import torch
 from stable_baselines3.common.utils import LinearSchedule
 
+from sb3_marl.common.callbacks import BaseCallback
 from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.qmix import QMIX
@@ -146,11 +147,45 @@ def test_same_seed_reproduces_a_run_exactly():
         ({"tau": 1.5}, "tau=1.5"),
         ({"tau": "1e-1"}, "tau='1e-1' must be a number"),
         ({"tau": True}, "tau=True must be a number"),
+        ({"exploration_spread": -1.0}, "exploration_spread=-1.0 must be a finite number >= 0"),
+        ({"exploration_spread": float("inf")}, "exploration_spread=inf"),
+        ({"exploration_spread": "2"}, "exploration_spread='2'"),
     ],
 )
 def test_bad_settings_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         _model(**kwargs)
+
+
+class _RecordActing(BaseCallback):
+    """Records, at each batched step, the epsilons the envs acted with and which agents acted greedily."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epsilons: list[torch.Tensor] = []
+        self.greedy: list[torch.Tensor] = []
+
+    def _on_step(self) -> bool:
+        q, avail, actions = self.locals["q"], self.locals["rs"].avail, self.locals["actions"]
+        self.epsilons.append(torch.as_tensor(self.locals["epsilon"]))
+        self.greedy.append(actions == q.masked_fill(~avail.bool(), -float("inf")).argmax(-1))
+        return True
+
+
+def test_exploration_spread_gives_each_env_its_epsilon():
+    assert _model()._env_exploration_rates(2) == 1.0  # no spread: the schedule's number
+    model = _model(exploration_spread=2.0, exploration_initial_eps=0.1, exploration_final_eps=0.1)
+    torch.testing.assert_close(model._env_exploration_rates(3), torch.tensor([0.1, 0.01, 0.001]))
+    assert model._env_exploration_rates(1) == 0.1
+
+    # Env 1 explores with 0.5 ** 41 (never, in practice) while env 0 follows the schedule's 0.5.
+    model = _model(exploration_spread=40.0, exploration_initial_eps=0.5, exploration_final_eps=0.5, seed=0)
+    recorder = _RecordActing()
+    model.learn(600, callback=recorder)
+    epsilons, greedy = torch.stack(recorder.epsilons), torch.stack(recorder.greedy)  # [T, 2], [T, 2 envs, 2 agents]
+    torch.testing.assert_close(epsilons, torch.tensor([0.5, 0.5**41]).expand_as(epsilons))
+    assert greedy[:, 1].all()
+    assert 0.55 < greedy[:, 0].float().mean() < 0.8  # 0.5 + 0.5 / 3 expected
 
 
 def test_bad_env_and_predict_inputs_are_rejected():

@@ -70,6 +70,9 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
     :param exploration_initial_eps: epsilon at the start.
     :param exploration_final_eps: epsilon after ``exploration_timesteps``.
     :param exploration_timesteps: env steps (summed over envs) of the linear epsilon decay.
+    :param exploration_spread: Ape-X's alpha >= 0 (Horgan et al., 2018): env ``i`` of the ``n`` training envs
+        explores with ``epsilon ** (1 + exploration_spread * i / (n - 1))``, so that env 0 follows the schedule
+        and the last envs play nearly greedy episodes; 0: every env explores with the schedule's epsilon.
     :param max_grad_norm: gradient-norm clipping threshold.
     :param kwargs: see :class:`BaseMultiAgentAlgorithm`.
     """
@@ -89,6 +92,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         exploration_initial_eps: float = 1.0,
         exploration_final_eps: float = 0.05,
         exploration_timesteps: int = 50_000,
+        exploration_spread: float = 0.0,
         max_grad_norm: float = 10.0,
         **kwargs: Any,
     ) -> None:
@@ -114,6 +118,9 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         ):
             if not 0.0 <= eps <= 1.0:
                 raise ValueError(f"{name}={eps} must be in [0, 1]")
+        spread = exploration_spread
+        if isinstance(spread, bool) or not isinstance(spread, (int, float)) or not 0.0 <= spread < float("inf"):
+            raise ValueError(f"exploration_spread={spread!r} must be a finite number >= 0 (0: no spread)")
         super().__init__(env, learning_rate, **kwargs)
         self.buffer_size = buffer_size
         self.learning_starts = learning_starts
@@ -126,6 +133,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         self.exploration_initial_eps = exploration_initial_eps
         self.exploration_final_eps = exploration_final_eps
         self.exploration_timesteps = exploration_timesteps
+        self.exploration_spread = float(exploration_spread)
         self.max_grad_norm = max_grad_norm
         self.exploration_rate = exploration_initial_eps
         self.replay_buffer: EpisodeReplayBuffer | None = None
@@ -223,6 +231,14 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         return total_timesteps, callback
 
     # ------------------------------------------------------------------ learning loop
+    def _env_exploration_rates(self, n_envs: int) -> float | torch.Tensor:
+        """Epsilon of each training env: the schedule's ``exploration_rate``, or with ``exploration_spread`` > 0
+        float[n_envs] from ``exploration_rate`` (env 0) down to ``exploration_rate ** (1 + exploration_spread)``."""
+        if self.exploration_spread == 0.0 or n_envs == 1:
+            return self.exploration_rate
+        exponents = 1.0 + self.exploration_spread * torch.arange(n_envs, device=self.device) / (n_envs - 1)
+        return self.exploration_rate**exponents
+
     def _update_exploration_rate(self) -> None:
         """Linear decay from ``exploration_initial_eps`` to ``exploration_final_eps`` over ``exploration_timesteps``."""
         fraction = min(1.0, self.num_timesteps / max(self.exploration_timesteps, 1))
@@ -248,7 +264,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             with torch.no_grad():
                 acting_obs = self._acting_observations(rs.obs, rs.state, rs.avail, rs.last_action, rs.hidden)
                 q, hidden = policy.q_values(acting_obs, rs.last_action, rs.hidden)
-                actions = policy.select_actions(q, rs.avail, self.exploration_rate, self._generator)
+                epsilon = self._env_exploration_rates(env.n_envs)
+                actions = policy.select_actions(q, rs.avail, epsilon, self._generator)
             new_obs, new_state, new_avail, reward, terminated, info = env.step(actions)
             reward, terminated = reward.to(self.device), terminated.to(self.device)
             true_terminal = terminated & ~info["episode_limit"].to(self.device)

@@ -206,21 +206,31 @@ class QMIXPolicy(nn.Module):
 
     @staticmethod
     def select_actions(
-        q: torch.Tensor, avail_actions: torch.Tensor, epsilon: float, generator: torch.Generator | None = None
+        q: torch.Tensor,
+        avail_actions: torch.Tensor,
+        epsilon: float | torch.Tensor,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Per-agent epsilon-greedy over the available actions (PyMARL's ``EpsilonGreedyActionSelector``).
 
         :param q: float[B, N, A] Q-values.
         :param avail_actions: bool[B, N, A]; every agent needs at least one available action.
-        :param epsilon: probability in [0, 1] that an agent picks uniformly among its available actions.
+        :param epsilon: probability in [0, 1] that an agent picks uniformly among its available actions: one for
+            the batch, or float[B], one per episode of the batch.
         :param generator: random generator on ``q``'s device (None: torch's global one).
         :return: int64[B, N] actions, never an unavailable one.
         """
-        if not 0.0 <= epsilon <= 1.0:
+        if isinstance(epsilon, torch.Tensor):
+            if epsilon.shape != q.shape[:1]:
+                raise ValueError(f"epsilon has shape {tuple(epsilon.shape)}; expected ({q.shape[0]},), one per episode")
+            if epsilon.numel() and not (epsilon.min() >= 0.0 and epsilon.max() <= 1.0):
+                raise ValueError(f"epsilon={epsilon.tolist()} has values outside [0, 1]")
+            epsilon = epsilon[:, None]
+        elif not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon={epsilon} is outside [0, 1]")
         avail = avail_actions.bool()
         greedy = q.masked_fill(~avail, -float("inf")).argmax(dim=-1)
-        if epsilon == 0.0:
+        if not isinstance(epsilon, torch.Tensor) and epsilon == 0.0:
             return greedy
         # A uniform random number on each available action: its argmax is a uniform available action.
         random_scores = torch.rand(q.shape, device=q.device, generator=generator) + 1.0

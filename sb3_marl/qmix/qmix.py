@@ -58,6 +58,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     :param exploration_initial_eps: initial epsilon of the per-agent epsilon-greedy policy.
     :param exploration_final_eps: final epsilon.
     :param exploration_timesteps: env steps of the linear epsilon decay.
+    :param exploration_spread: Ape-X's alpha >= 0: env ``i`` of ``n`` explores with ``epsilon ** (1 + alpha * i /
+        (n - 1))`` (0: every env with the schedule's epsilon).
     :param max_grad_norm: gradient-norm clipping threshold.
     :param double_q: pick the bootstrap action with the online network (Double Q-learning).
     :param mixer: ``"qmix"``, ``"vdn"`` or None (independent Q-learners sharing the team reward).
@@ -98,6 +100,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         exploration_initial_eps: float = 1.0,
         exploration_final_eps: float = 0.05,
         exploration_timesteps: int = 50_000,
+        exploration_spread: float = 0.0,
         max_grad_norm: float = 10.0,
         double_q: bool = True,
         mixer: str | None = "qmix",
@@ -138,6 +141,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             exploration_initial_eps=exploration_initial_eps,
             exploration_final_eps=exploration_final_eps,
             exploration_timesteps=exploration_timesteps,
+            exploration_spread=exploration_spread,
             max_grad_norm=max_grad_norm,
             n_envs=n_envs,
             env_kwargs=env_kwargs,
