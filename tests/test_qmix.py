@@ -119,6 +119,20 @@ def test_loss_trains_only_online_networks():
     assert all(p.grad is not None for p in model.policy.mixer.parameters())
 
 
+def test_huber_loss_is_quadratic_below_delta_and_linear_above():
+    squared = _model(seed=0)
+    batch = _hand_batch(squared)
+    loss, stats = squared._td_loss(batch)
+    errors_below = _model(seed=0, huber_delta=1e6)  # every TD error below delta: the squared loss
+    assert errors_below._td_loss(batch)[0].item() == pytest.approx(loss.item(), rel=1e-6)
+    # Every TD error above a tiny delta: 2 * delta * |error| - delta ** 2 per filled step.
+    delta = 1e-4
+    errors_above = _model(seed=0, huber_delta=delta)
+    mean_abs_error = stats["td_error_abs"].item()
+    assert mean_abs_error > 10 * delta
+    assert errors_above._td_loss(batch)[0].item() == pytest.approx(2 * delta * mean_abs_error - delta**2, rel=1e-4)
+
+
 def test_same_seed_reproduces_a_run_exactly():
     def run(seed: int) -> list[torch.Tensor]:
         model = QMIX(CueMatchingEnv(n_envs=3, seed=123), seed=seed, batch_size=4, device="cpu")
@@ -147,6 +161,8 @@ def test_same_seed_reproduces_a_run_exactly():
         ({"tau": 1.5}, "tau=1.5"),
         ({"tau": "1e-1"}, "tau='1e-1' must be a number"),
         ({"tau": True}, "tau=True must be a number"),
+        ({"huber_delta": 0.0}, r"huber_delta=0.0 must be None \(squared error\) or a finite number > 0"),
+        ({"huber_delta": "1"}, "huber_delta='1'"),
         ({"exploration_spread": -1.0}, "exploration_spread=-1.0 must be a finite number >= 0"),
         ({"exploration_spread": float("inf")}, "exploration_spread=inf"),
         ({"exploration_spread": "2"}, "exploration_spread='2'"),

@@ -34,7 +34,8 @@ def previous_actions_onehot(actions: torch.Tensor, n_actions: int) -> torch.Tens
 class QMIX(OffPolicyMultiAgentAlgorithm):
     """QMIX: recurrent agents with shared weights trained end-to-end through a monotonic mixer.
 
-    Loss: masked mean over filled steps of ``(Q_tot(s_t, u_t) - y_t)^2`` with the one-step target
+    Loss: masked mean over filled steps of ``(Q_tot(s_t, u_t) - y_t)^2`` (or its Huber loss, ``huber_delta``) with
+    the one-step target
     ``y_t = r_t + gamma (1 - terminated_t) Qbar_tot(s_{t+1}, u*_{t+1})`` (``u*`` the online argmax over available
     actions with ``double_q``, else the target argmax), or its TD(lambda) return when ``td_lambda > 0``
     (pymarl2).  Timeouts are not terminal: the target bootstraps from the final observation.
@@ -66,6 +67,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     :param optimizer_class: ``"rmsprop"`` (PyMARL: alpha 0.99, eps 1e-5) or ``"adam"`` (pymarl2).
     :param optimizer_kwargs: keyword arguments replacing the optimizer defaults.
     :param td_lambda: lambda of the TD(lambda) target in [0, 1]; 0 is the one-step target.
+    :param huber_delta: None: squared TD error (PyMARL); a number > 0: Huber loss, quadratic up to this TD error
+        and linear beyond (Stable-Baselines3's DQN uses ``smooth_l1_loss``, delta 1).
     :param lambda_traces: ``"peng"`` (the lambda-return of the actions taken) or ``"watkins"`` (bootstrap fully
         where the next joint action differs from the greedy one that the target picks: with ``double_q`` the online
         network's argmax, else the target network's; without a mixer, per agent). No effect when ``td_lambda`` is 0.
@@ -108,6 +111,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         optimizer_kwargs: dict[str, Any] | None = None,
         td_lambda: float = 0.0,
         lambda_traces: str = "peng",
+        huber_delta: float | None = None,
         n_envs: int = 1,
         env_kwargs: dict[str, Any] | None = None,
         backend: str = "sim",
@@ -123,6 +127,12 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             raise ValueError(f"optimizer_class={optimizer_class!r}; allowed: {sorted(OPTIMIZERS)}")
         if not 0.0 <= td_lambda <= 1.0:
             raise ValueError(f"td_lambda={td_lambda} must be in [0, 1]")
+        if huber_delta is not None and (
+            isinstance(huber_delta, bool)
+            or not isinstance(huber_delta, (int, float))
+            or not 0.0 < huber_delta < float("inf")
+        ):
+            raise ValueError(f"huber_delta={huber_delta!r} must be None (squared error) or a finite number > 0")
         if lambda_traces not in LAMBDA_TRACES:
             raise ValueError(f"lambda_traces={lambda_traces!r}; allowed: {LAMBDA_TRACES}")
         if mixer not in ("qmix", "vdn", None):
@@ -159,6 +169,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         self.optimizer_kwargs = dict(optimizer_kwargs or {})
         self.td_lambda = td_lambda
         self.lambda_traces = lambda_traces
+        self.huber_delta = None if huber_delta is None else float(huber_delta)
         if _init_setup_model:
             self._setup_model()
 
@@ -207,7 +218,13 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             mask = mask.unsqueeze(-1).expand_as(q_tot)
         td_error = (q_tot - targets) * mask
         n_filled = mask.sum().clamp(min=1.0)
-        loss = td_error.pow(2).sum() / n_filled
+        if self.huber_delta is None:
+            loss = td_error.pow(2).sum() / n_filled
+        else:  # twice the Huber loss: errors below delta weigh as in the squared loss
+            loss = 2.0 * torch.nn.functional.huber_loss(
+                td_error, torch.zeros_like(td_error), reduction="sum", delta=self.huber_delta
+            )
+            loss = loss / n_filled
         return loss, {
             "q_taken_mean": (q_tot.detach() * mask).sum() / n_filled,
             "target_mean": (targets * mask).sum() / n_filled,
