@@ -8,6 +8,7 @@ from sb3_marl.common.callbacks import BaseCallback
 from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.qmix import QMIX
+from sb3_marl.qmix.qmix import previous_actions_onehot
 
 
 def _model(**kwargs) -> QMIX:
@@ -34,9 +35,14 @@ def _hand_batch(model: QMIX) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("double_q", [True, False])
-@pytest.mark.parametrize(("td_lambda", "lambda_traces"), [(0.0, "peng"), (0.6, "peng"), (0.6, "watkins")])
-def test_targets_match_hand_computation(double_q, td_lambda, lambda_traces):
-    model = _model(double_q=double_q, td_lambda=td_lambda, lambda_traces=lambda_traces, gamma=0.9, seed=1)
+@pytest.mark.parametrize(
+    ("td_lambda", "lambda_traces", "alpha"),
+    [(0.0, "peng", 0.0), (0.6, "peng", 0.0), (0.6, "watkins", 0.0), (0.0, "peng", 0.5), (0.6, "watkins", 0.5)],
+)
+def test_targets_match_hand_computation(double_q, td_lambda, lambda_traces, alpha):
+    model = _model(
+        double_q=double_q, td_lambda=td_lambda, lambda_traces=lambda_traces, advantage_learning=alpha, gamma=0.9, seed=1
+    )
     policy = model.policy
     with torch.no_grad():  # make the online net differ from the target
         for p in policy.agent.parameters():
@@ -82,12 +88,20 @@ def test_targets_match_hand_computation(double_q, td_lambda, lambda_traces):
                 not_done = 0.0 if batch["terminated"][b, t] else 1.0
                 cut = t == length - 1 or (lambda_traces == "watkins" and not on_greedy[t])
                 boot = q_bar[t] if cut else (1 - td_lambda) * q_bar[t] + td_lambda * g_next
-                g_next = batch["reward"][b, t].item() + 0.9 * not_done * boot
+                # Advantage learning: the target's gap between its greedy joint action and the one taken.
+                q_t = q_target[b, t].masked_fill(~batch["avail_actions"][b, t], -float("inf"))
+                state_t = batch["state"][b, t].view(1, 1, -1)
+                best_t = policy.mixer_target(q_t.max(-1).values.view(1, 1, 2), state_t).item()
+                taken = q_target[b, t].gather(-1, batch["actions"][b, t][:, None]).view(1, 1, 2)
+                gap = best_t - policy.mixer_target(taken, state_t).item()
+                assert gap >= 0.0
+                g_next = batch["reward"][b, t].item() - alpha * gap + 0.9 * not_done * boot
                 expected[b, t] = g_next
     mask = batch["filled"][:, :-1]
     assert stats["target_mean"].item() == pytest.approx(expected[mask].mean().item(), rel=1e-5)
     # The episode that ended by true termination does not bootstrap at its last step.
-    assert expected[0, 1].item() == pytest.approx(0.5)
+    if alpha == 0.0:
+        assert expected[0, 1].item() == pytest.approx(0.5)
 
 
 def test_watkins_traces_cut_per_agent_without_a_mixer():
@@ -102,12 +116,28 @@ def test_watkins_traces_cut_per_agent_without_a_mixer():
     }
     next_values = torch.tensor([[[10.0, 20.0], [30.0, 40.0], [1000.0, 1000.0]]])  # Qbar at steps 1-3, per agent
     greedy_next = torch.tensor([[[1, 1], [0, 0], [0, 0]]])
-    targets = model._targets(batch, next_values, greedy_next)
+    targets = model._targets(batch, batch["reward"][:, :-1], next_values, greedy_next)
     last = [2.0 + 0.9 * 30.0, 2.0 + 0.9 * 40.0]  # the episode's last transition bootstraps fully, never from padding
     assert targets[0, 1].tolist() == pytest.approx(last)
     blended_agent0 = 1.0 + 0.9 * (0.5 * 10.0 + 0.5 * last[0])
     cut_agent1 = 1.0 + 0.9 * 20.0
     assert targets[0, 0].tolist() == pytest.approx([blended_agent0, cut_agent1])
+
+
+def test_advantage_learning_gap_is_per_agent_without_a_mixer():
+    model = _model(mixer=None, advantage_learning=0.5, seed=0)
+    batch = _hand_batch(model)
+    obs, last = batch["obs"], previous_actions_onehot(batch["actions"], 3)
+    with torch.no_grad():
+        target_q = model.policy.q_values_sequence(obs, last, target=True)
+        gap = model._target_action_gap(batch, target_q)
+    assert gap.shape == (2, 3, 2) and (gap >= 0).all() and (gap > 0).any()
+    q_t = target_q[:, :-1].masked_fill(~batch["avail_actions"][:, :-1], -float("inf"))
+    taken = target_q[:, :-1].gather(-1, batch["actions"][:, :-1, :, None]).squeeze(-1)
+    expected = (q_t.max(-1).values - taken) * batch["filled"][:, :-1, None]
+    torch.testing.assert_close(gap, expected)
+    loss, _ = model._td_loss(batch)  # the per-agent rewards broadcast against the per-agent targets
+    assert loss.isfinite()
 
 
 def test_loss_trains_only_online_networks():
@@ -163,6 +193,8 @@ def test_same_seed_reproduces_a_run_exactly():
         ({"tau": True}, "tau=True must be a number"),
         ({"huber_delta": 0.0}, r"huber_delta=0.0 must be None \(squared error\) or a finite number > 0"),
         ({"huber_delta": "1"}, "huber_delta='1'"),
+        ({"advantage_learning": 1.0}, r"advantage_learning=1.0 must be in \[0, 1\)"),
+        ({"advantage_learning": -0.1}, "advantage_learning=-0.1"),
         ({"exploration_spread": -1.0}, "exploration_spread=-1.0 must be a finite number >= 0"),
         ({"exploration_spread": float("inf")}, "exploration_spread=inf"),
         ({"exploration_spread": "2"}, "exploration_spread='2'"),

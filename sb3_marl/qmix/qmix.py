@@ -44,6 +44,11 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     ``td_lambda``); ``lambda_traces="watkins"`` cuts it where the next joint action is not the greedy one
     (Watkins's Q(lambda)), so that the return estimates the greedy policy's value.
 
+    ``advantage_learning`` (Bellemare et al., 2016, "Increasing the action gap") lowers each step's reward by
+    ``alpha (max_u Qbar_tot(s_t, u) - Qbar_tot(s_t, u_t))``, the target network's gap between the greedy joint action
+    and the one taken (the greedy one is each agent's argmax, as the mixer is monotonic). Greedy actions keep their
+    value and the others lose some, so that small errors of the approximation flip fewer greedy actions.
+
     :param env: env instance, SMAC map name, or None (predict-only).
     :param learning_rate: optimizer learning rate: a float or a saveable schedule of the progress remaining (see
         :class:`~sb3_marl.common.base_class.BaseMultiAgentAlgorithm`).
@@ -69,6 +74,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     :param td_lambda: lambda of the TD(lambda) target in [0, 1]; 0 is the one-step target.
     :param huber_delta: None: squared TD error (PyMARL); a number > 0: Huber loss, quadratic up to this TD error
         and linear beyond (Stable-Baselines3's DQN uses ``smooth_l1_loss``, delta 1).
+    :param advantage_learning: ``alpha`` in [0, 1) of the advantage-learning operator (0: plain Q-learning).
     :param lambda_traces: ``"peng"`` (the lambda-return of the actions taken) or ``"watkins"`` (bootstrap fully
         where the next joint action differs from the greedy one that the target picks: with ``double_q`` the online
         network's argmax, else the target network's; without a mixer, per agent). No effect when ``td_lambda`` is 0.
@@ -112,6 +118,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         td_lambda: float = 0.0,
         lambda_traces: str = "peng",
         huber_delta: float | None = None,
+        advantage_learning: float = 0.0,
         n_envs: int = 1,
         env_kwargs: dict[str, Any] | None = None,
         backend: str = "sim",
@@ -133,6 +140,9 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             or not 0.0 < huber_delta < float("inf")
         ):
             raise ValueError(f"huber_delta={huber_delta!r} must be None (squared error) or a finite number > 0")
+        alpha = advantage_learning
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha < 1.0:
+            raise ValueError(f"advantage_learning={advantage_learning!r} must be in [0, 1) (0: plain Q-learning)")
         if lambda_traces not in LAMBDA_TRACES:
             raise ValueError(f"lambda_traces={lambda_traces!r}; allowed: {LAMBDA_TRACES}")
         if mixer not in ("qmix", "vdn", None):
@@ -170,6 +180,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         self.td_lambda = td_lambda
         self.lambda_traces = lambda_traces
         self.huber_delta = None if huber_delta is None else float(huber_delta)
+        self.advantage_learning = float(advantage_learning)
         if _init_setup_model:
             self._setup_model()
 
@@ -211,8 +222,13 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         q_taken = q[:, :-1].gather(-1, actions[:, :-1].unsqueeze(-1)).squeeze(-1)
         q_tot = policy.mix(q_taken, batch["state"][:, :-1])
         with torch.no_grad():
-            target_q_tot, greedy_next = self._bootstrap_values(batch, obs, last_action, q.detach())
-            targets = self._targets(batch, target_q_tot, greedy_next)
+            target_q = policy.q_values_sequence(obs, last_action, target=True)
+            target_q_tot, greedy_next = self._bootstrap_values(batch, target_q, q.detach())
+            reward = batch["reward"][:, :-1]
+            if self.advantage_learning > 0.0:
+                gap = self._target_action_gap(batch, target_q)
+                reward = (reward.unsqueeze(-1) if gap.dim() == 3 else reward) - self.advantage_learning * gap
+            targets = self._targets(batch, reward, target_q_tot, greedy_next)
         mask = batch["filled"][:, :-1].float()
         if q_tot.dim() == 3:  # no mixer: one value per agent
             mask = mask.unsqueeze(-1).expand_as(q_tot)
@@ -231,18 +247,32 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             "td_error_abs": td_error.detach().abs().sum() / n_filled,
         }
 
+    def _target_action_gap(self, batch: dict[str, torch.Tensor], target_q: torch.Tensor) -> torch.Tensor:
+        """``max_u Qbar_tot(s_t, u) - Qbar_tot(s_t, u_t)`` at steps ``0..T-1``: float[B, T] ([B, T, N] without a
+        mixer), >= 0; 0 on padding steps.
+
+        :param target_q: the target network's Q-values float[B, T+1, N, A].
+        """
+        target_q, avail = target_q[:, :-1], batch["avail_actions"][:, :-1]
+        avail = avail | ~avail.any(dim=-1, keepdim=True)  # padding steps have no available action
+        greedy = target_q.masked_fill(~avail, -float("inf")).max(dim=-1).values
+        taken = target_q.gather(-1, batch["actions"][:, :-1].unsqueeze(-1)).squeeze(-1)
+        state = batch["state"][:, :-1]
+        gap = self.policy.mix(greedy, state, target=True) - self.policy.mix(taken, state, target=True)
+        filled = batch["filled"][:, :-1]
+        return gap * (filled.unsqueeze(-1) if gap.dim() == 3 else filled)
+
     def _bootstrap_values(
-        self, batch: dict[str, torch.Tensor], obs: torch.Tensor, last_action: torch.Tensor, q_online: torch.Tensor
+        self, batch: dict[str, torch.Tensor], target_q: torch.Tensor, q_online: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Target-network ``Q_tot`` at steps ``1..T`` with the greedy available actions: float[B, T] ([B, T, N]
         without a mixer), and those greedy actions int64[B, T, N].
 
-        :param obs: the training observations float[B, T+1, N, O] (``_training_observations``).
-        :param last_action: the previous actions one-hot, float[B, T+1, N, A].
+        :param target_q: the target network's Q-values float[B, T+1, N, A].
         :param q_online: the online Q-values float[B, T+1, N, A] (double Q picks the action with them).
         """
         policy = self.policy
-        target_q = policy.q_values_sequence(obs, last_action, target=True)[:, 1:]
+        target_q = target_q[:, 1:]
         avail = batch["avail_actions"][:, 1:]
         avail = avail | ~avail.any(dim=-1, keepdim=True)  # padding steps have no available action
         chooser = q_online[:, 1:] if self.double_q else target_q
@@ -251,17 +281,19 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         return values, best.squeeze(-1)
 
     def _targets(
-        self, batch: dict[str, torch.Tensor], next_values: torch.Tensor, greedy_next: torch.Tensor
+        self, batch: dict[str, torch.Tensor], reward: torch.Tensor, next_values: torch.Tensor, greedy_next: torch.Tensor
     ) -> torch.Tensor:
         """One-step or TD(lambda) targets for steps ``0..T-1`` from the bootstrap values at ``1..T``.
 
+        :param reward: the rewards float[B, T] of steps ``0..T-1`` (``advantage_learning`` lowers them; float[B, T, N]
+            per agent without a mixer).
         :param greedy_next: the greedy actions int64[B, T, N] at steps ``1..T`` (``lambda_traces="watkins"``).
         """
-        reward = batch["reward"][:, :-1]
         not_terminal = 1.0 - batch["terminated"][:, :-1].float()
         per_agent = next_values.dim() == 3  # no mixer: one target per agent
         if per_agent:
-            reward, not_terminal = reward.unsqueeze(-1), not_terminal.unsqueeze(-1)
+            not_terminal = not_terminal.unsqueeze(-1)
+            reward = reward if reward.dim() == 3 else reward.unsqueeze(-1)
         if self.td_lambda == 0.0:
             return reward + self.gamma * not_terminal * next_values
         # G_t = r_t + gamma (1 - d_t) [(1 - lambda) Qbar_{t+1} + lambda G_{t+1}], with G_{t+1} := Qbar_{t+1}
