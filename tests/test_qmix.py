@@ -302,10 +302,15 @@ def test_qmix_wins_3m_on_the_simulator():
         optimizer_class="adam",
         learning_rate=1e-3,
         td_lambda=0.6,
+        gradient_steps=4,
+        target_update_interval=8,
+        tau=0.1,
         device="cpu",
     )
-    # 3m with Adam 1e-3, TD(lambda) 0.6 and one update per rollout is won from ~50k steps (0.97-1.00 at 50k, seed 0).
-    model.learn(50_000)
+    # hyperparams/qmix.yml's 3m settings. Test win rate at 50k / 75k / 100k steps, seeds 0-2 (AMD EPYC VM, 1 thread):
+    # 0.94 / 1.00 / 1.00, 0.41 / 0.97 / 0.97, 0.66 / 0.97 / 1.00. One update per rollout and hard target copies, used
+    # before, swung on the same machine from 0.94 at 25k to 0.03 at 50k and 1.00 at 75k (seed 0).
+    model.learn(75_000)
     win_rate, _, _ = evaluate_policy(model, simulator.SMACSimulator("3m", n_envs=8, seed=1000), 32)
     assert win_rate >= 0.8
 
