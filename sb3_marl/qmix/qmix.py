@@ -35,10 +35,9 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     """QMIX: recurrent agents with shared weights trained end-to-end through a monotonic mixer.
 
     Loss: masked mean over filled steps of ``(Q_tot(s_t, u_t) - y_t)^2`` (or its Huber loss, ``huber_delta``) with
-    the one-step target
-    ``y_t = r_t + gamma (1 - terminated_t) Qbar_tot(s_{t+1}, u*_{t+1})`` (``u*`` the online argmax over available
-    actions with ``double_q``, else the target argmax), or its TD(lambda) return when ``td_lambda > 0``
-    (pymarl2).  Timeouts are not terminal: the target bootstraps from the final observation.
+    the one-step target ``y_t = r_t + gamma (1 - terminated_t) Qbar_tot(s_{t+1}, u*_{t+1})`` (``u*`` the online
+    argmax over available actions with ``double_q``, else the target argmax), or its TD(lambda) return when
+    ``td_lambda > 0`` (pymarl2).  Timeouts are not terminal: the target bootstraps from the final observation.
 
     The TD(lambda) return follows the behaviour's actions, exploratory ones included (Peng's Q(lambda), pymarl2's
     ``td_lambda``); ``lambda_traces="watkins"`` cuts it where the next joint action is not the greedy one
@@ -72,12 +71,12 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     :param optimizer_class: ``"rmsprop"`` (PyMARL: alpha 0.99, eps 1e-5) or ``"adam"`` (pymarl2).
     :param optimizer_kwargs: keyword arguments replacing the optimizer defaults.
     :param td_lambda: lambda of the TD(lambda) target in [0, 1]; 0 is the one-step target.
-    :param huber_delta: None: squared TD error (PyMARL); a number > 0: Huber loss, quadratic up to this TD error
-        and linear beyond (Stable-Baselines3's DQN uses ``smooth_l1_loss``, delta 1).
-    :param advantage_learning: ``alpha`` in [0, 1) of the advantage-learning operator (0: plain Q-learning).
     :param lambda_traces: ``"peng"`` (the lambda-return of the actions taken) or ``"watkins"`` (bootstrap fully
         where the next joint action differs from the greedy one that the target picks: with ``double_q`` the online
         network's argmax, else the target network's; without a mixer, per agent). No effect when ``td_lambda`` is 0.
+    :param huber_delta: None: squared TD error (PyMARL); a number > 0: Huber loss, quadratic up to this TD error
+        and linear beyond (Stable-Baselines3's DQN uses ``smooth_l1_loss``, delta 1).
+    :param advantage_learning: ``alpha`` in [0, 1) of the advantage-learning operator (0: plain Q-learning).
     :param n_envs: episodes stepped as one batch when ``env`` is a map name.
     :param env_kwargs: keyword arguments of ``make_env``.
     :param backend: env backend for a map name (``"sim"`` or ``"sc2"``).
