@@ -26,6 +26,7 @@ from stable_baselines3.common.utils import safe_mean
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
 from sb3_marl.common.buffers import EpisodeBatch, EpisodeReplayBuffer, FieldSpecs, episode_field_specs
 from sb3_marl.common.schedules import SaveableSchedule
+from sb3_marl.common.validation import is_finite_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 
 SelfOffPolicy = TypeVar("SelfOffPolicy", bound="OffPolicyMultiAgentAlgorithm")
@@ -110,7 +111,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             raise ValueError(f"train_freq={train_freq!r} must be None or an integer >= 1")
         if not 0.0 <= gamma <= 1.0:
             raise ValueError(f"gamma={gamma} must be in [0, 1]")
-        if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0.0 < tau <= 1.0:
+        if not is_finite_number(tau) or not 0.0 < tau <= 1.0:
             raise ValueError(f"tau={tau!r} must be a number in (0, 1] (1: hard copy of the online networks)")
         for name, eps in (
             ("exploration_initial_eps", exploration_initial_eps),
@@ -118,9 +119,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         ):
             if not 0.0 <= eps <= 1.0:
                 raise ValueError(f"{name}={eps} must be in [0, 1]")
-        spread = exploration_spread
-        if isinstance(spread, bool) or not isinstance(spread, (int, float)) or not 0.0 <= spread < float("inf"):
-            raise ValueError(f"exploration_spread={spread!r} must be a finite number >= 0 (0: no spread)")
+        if not is_finite_number(exploration_spread) or exploration_spread < 0.0:
+            raise ValueError(f"exploration_spread={exploration_spread!r} must be a finite number >= 0 (0: no spread)")
         super().__init__(env, learning_rate, **kwargs)
         self.buffer_size = buffer_size
         self.learning_starts = learning_starts

@@ -7,10 +7,11 @@ so model files never hold pickled functions.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
+
+from sb3_marl.common.validation import is_finite_number
 
 
 class StepSchedule:
@@ -60,7 +61,7 @@ def make_schedule(value: float | dict[str, Any] | SaveableSchedule, name: str) -
         if kind not in builders:
             raise ValueError(f"{name}: unknown schedule type {kind!r}; allowed: {sorted(builders)}")
         return builders[kind](**settings)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+    if is_finite_number(value):
         return ConstantSchedule(float(value))
     raise ValueError(
         f"{name}={value!r} is not allowed: give a finite number, a StepSchedule, an SB3 ConstantSchedule or "

@@ -8,6 +8,7 @@ import torch
 
 from sb3_marl.common.off_policy_algorithm import OffPolicyMultiAgentAlgorithm
 from sb3_marl.common.schedules import SaveableSchedule
+from sb3_marl.common.validation import is_finite_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.policies.qmix_policy import QMIXPolicy
 
@@ -133,14 +134,9 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             raise ValueError(f"optimizer_class={optimizer_class!r}; allowed: {sorted(OPTIMIZERS)}")
         if not 0.0 <= td_lambda <= 1.0:
             raise ValueError(f"td_lambda={td_lambda} must be in [0, 1]")
-        if huber_delta is not None and (
-            isinstance(huber_delta, bool)
-            or not isinstance(huber_delta, (int, float))
-            or not 0.0 < huber_delta < float("inf")
-        ):
+        if huber_delta is not None and not (is_finite_number(huber_delta) and huber_delta > 0.0):
             raise ValueError(f"huber_delta={huber_delta!r} must be None (squared error) or a finite number > 0")
-        alpha = advantage_learning
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha < 1.0:
+        if not is_finite_number(advantage_learning) or not 0.0 <= advantage_learning < 1.0:
             raise ValueError(f"advantage_learning={advantage_learning!r} must be in [0, 1) (0: plain Q-learning)")
         if lambda_traces not in LAMBDA_TRACES:
             raise ValueError(f"lambda_traces={lambda_traces!r}; allowed: {LAMBDA_TRACES}")
