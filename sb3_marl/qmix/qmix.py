@@ -32,6 +32,12 @@ def previous_actions_onehot(actions: torch.Tensor, n_actions: int) -> torch.Tens
     return torch.cat([torch.zeros_like(onehot[:, :1]), onehot[:, :-1]], dim=1)
 
 
+def selectable_actions(avail_actions: torch.Tensor) -> torch.Tensor:
+    """``avail_actions`` bool[..., A] with every action selectable on padding steps (which have none available), so
+    that a max or argmax over them stays finite; filled steps are unchanged."""
+    return avail_actions | ~avail_actions.any(dim=-1, keepdim=True)
+
+
 class QMIX(OffPolicyMultiAgentAlgorithm):
     """QMIX: recurrent agents with shared weights trained end-to-end through a monotonic mixer.
 
@@ -248,8 +254,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
 
         :param target_q: the target network's Q-values float[B, T+1, N, A].
         """
-        target_q, avail = target_q[:, :-1], batch["avail_actions"][:, :-1]
-        avail = avail | ~avail.any(dim=-1, keepdim=True)  # padding steps have no available action
+        target_q, avail = target_q[:, :-1], selectable_actions(batch["avail_actions"][:, :-1])
         greedy = target_q.masked_fill(~avail, -float("inf")).max(dim=-1).values
         taken = target_q.gather(-1, batch["actions"][:, :-1].unsqueeze(-1)).squeeze(-1)
         state = batch["state"][:, :-1]
@@ -268,8 +273,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         """
         policy = self.policy
         target_q = target_q[:, 1:]
-        avail = batch["avail_actions"][:, 1:]
-        avail = avail | ~avail.any(dim=-1, keepdim=True)  # padding steps have no available action
+        avail = selectable_actions(batch["avail_actions"][:, 1:])
         chooser = q_online[:, 1:] if self.double_q else target_q
         best = chooser.masked_fill(~avail, -float("inf")).argmax(dim=-1, keepdim=True)
         values = policy.mix(target_q.gather(-1, best).squeeze(-1), batch["state"][:, 1:], target=True)
