@@ -163,6 +163,67 @@ def test_huber_loss_is_quadratic_below_delta_and_linear_above():
     assert errors_above._td_loss(batch)[0].item() == pytest.approx(2 * delta * mean_abs_error - delta**2, rel=1e-4)
 
 
+def test_episode_returns_sum_the_rewards_and_bootstrap_only_after_a_timeout():
+    """The lower bound's returns: lambda 1, never cut by Watkins's traces, no bootstrap after a termination."""
+    model = _model(td_lambda=0.5, lambda_traces="watkins", gamma=0.9)
+    batch = {  # episode 0 terminates after 2 transitions, episode 1 times out after 3
+        "reward": torch.tensor([[1.0, 2.0, 0.0, 0.0], [1.0, 2.0, 3.0, 0.0]]),
+        "terminated": torch.tensor([[False, True, False, False], [False, False, False, False]]),
+        "filled": torch.tensor([[True, True, False, False], [True, True, True, False]]),
+    }
+    next_values = torch.tensor([[10.0, 20.0, 30.0], [40.0, 50.0, 60.0]])  # Qbar at steps 1-3
+    returns = model._episode_returns(batch, batch["reward"][:, :-1], next_values)
+    assert returns[0, :2].tolist() == pytest.approx([1.0 + 0.9 * 2.0, 2.0])
+    last = 3.0 + 0.9 * 60.0
+    assert returns[1].tolist() == pytest.approx([1.0 + 0.9 * (2.0 + 0.9 * last), 2.0 + 0.9 * last, last])
+
+
+@pytest.mark.parametrize("huber_delta", [None, 1.0])
+def test_lower_bound_loss_adds_only_the_shortfall_below_the_returns(huber_delta):
+    batch = _hand_batch(_model())
+    plain = _model(seed=0, huber_delta=huber_delta)
+    bounded = _model(seed=0, huber_delta=huber_delta, lower_bound_coef=0.5)
+    policy = bounded.policy
+    q = policy.q_values_sequence(batch["obs"], previous_actions_onehot(batch["actions"], 3))
+    q_tot = policy.mix(q[:, :-1].gather(-1, batch["actions"][:, :-1, :, None]).squeeze(-1), batch["state"][:, :-1])
+    mask = batch["filled"][:, :-1]
+
+    # Returns far below Q_tot: no shortfall, the loss is the TD loss.
+    low = {**batch, "reward": batch["reward"] - 200.0 * batch["filled"]}
+    loss_bounded, stats = bounded._td_loss(low)
+    assert stats["lower_bound_shortfall"].item() == 0.0
+    assert loss_bounded.item() == pytest.approx(plain._td_loss(low)[0].item(), rel=1e-6)
+
+    # Returns far above Q_tot: the loss grows by half the TD loss's own function of the shortfall.
+    high = {**batch, "reward": batch["reward"] + 50.0 * batch["filled"]}
+    loss_plain, _ = plain._td_loss(high)
+    loss_bounded, stats = bounded._td_loss(high)
+    with torch.no_grad():
+        next_values, _ = bounded._bootstrap_values(high, *_q_pair(bounded, high))
+        shortfall = (bounded._episode_returns(high, high["reward"][:, :-1], next_values) - q_tot)[mask]
+    assert (shortfall > 10.0).all()
+    assert stats["lower_bound_shortfall"].item() == pytest.approx(shortfall.mean().item(), rel=1e-5)
+    expected_extra = 0.5 * bounded._regression_loss(shortfall).item() / mask.sum().item()
+    assert loss_bounded.item() - loss_plain.item() == pytest.approx(expected_extra, rel=1e-4)
+    # A small step on the lower-bound term alone raises Q_tot.
+    bounded.lower_bound_coef = 0.0
+    (loss_bounded - bounded._td_loss(high)[0]).backward()
+    with torch.no_grad():
+        for p in policy.parameters():
+            if p.grad is not None:
+                p.sub_(1e-3 * p.grad)
+        q_after = policy.q_values_sequence(batch["obs"], previous_actions_onehot(batch["actions"], 3))
+        taken = q_after[:, :-1].gather(-1, batch["actions"][:, :-1, :, None]).squeeze(-1)
+        assert (policy.mix(taken, batch["state"][:, :-1]) - q_tot)[mask].mean() > 0
+
+
+def _q_pair(model: QMIX, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The target and online Q-values of ``batch``: the arguments of ``_bootstrap_values``."""
+    last = previous_actions_onehot(batch["actions"], 3)
+    policy = model.policy
+    return policy.q_values_sequence(batch["obs"], last, target=True), policy.q_values_sequence(batch["obs"], last)
+
+
 def test_same_seed_reproduces_a_run_exactly():
     def run(seed: int) -> list[torch.Tensor]:
         model = QMIX(CueMatchingEnv(n_envs=3, seed=123), seed=seed, batch_size=4, device="cpu")
@@ -195,6 +256,8 @@ def test_same_seed_reproduces_a_run_exactly():
         ({"huber_delta": "1"}, "huber_delta='1'"),
         ({"advantage_learning": 1.0}, r"advantage_learning=1.0 must be in \[0, 1\)"),
         ({"advantage_learning": -0.1}, "advantage_learning=-0.1"),
+        ({"lower_bound_coef": -1.0}, r"lower_bound_coef=-1.0 must be a finite number >= 0 \(0: off\)"),
+        ({"lower_bound_coef": float("nan")}, "lower_bound_coef=nan"),
         ({"exploration_spread": -1.0}, "exploration_spread=-1.0 must be a finite number >= 0"),
         ({"exploration_spread": float("inf")}, "exploration_spread=inf"),
         ({"exploration_spread": "2"}, "exploration_spread='2'"),

@@ -55,6 +55,14 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     and the one taken (the greedy one is each agent's argmax, as the mixer is monotonic). Greedy actions keep their
     value and the others lose some, so that small errors of the approximation flip fewer greedy actions.
 
+    ``lower_bound_coef`` adds the lower-bound loss of self-imitation learning (Oh et al., 2018; lower-bound Q-learning,
+    Tang, 2020): the discounted return ``G_t`` that the sampled episode collected from step ``t`` on (bootstrapped
+    from the target network only after a timeout) is, in expectation, no more than the optimal ``Q_tot(s_t, u_t)``,
+    so wherever ``Q_tot`` falls short of it the shortfall is trained away (same squared or Huber loss as the TD
+    error, weighted by the coefficient); where ``Q_tot >= G_t`` the term is zero. Rare good episodes then raise the
+    value of their actions at once instead of through many bootstrapped steps. With ``advantage_learning``, ``G_t``
+    sums the same lowered rewards as the TD target.
+
     :param env: env instance, SMAC map name, or None (predict-only).
     :param learning_rate: optimizer learning rate: a float or a saveable schedule of the progress remaining (see
         :class:`~sb3_marl.common.base_class.BaseMultiAgentAlgorithm`).
@@ -84,6 +92,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     :param huber_delta: None: squared TD error (PyMARL); a number > 0: Huber loss, quadratic up to this TD error
         and linear beyond (Stable-Baselines3's DQN uses ``smooth_l1_loss``, delta 1).
     :param advantage_learning: ``alpha`` in [0, 1) of the advantage-learning operator (0: plain Q-learning).
+    :param lower_bound_coef: weight >= 0 of the lower-bound loss on the episodes' returns (0: off).
     :param n_envs: episodes stepped as one batch when ``env`` is a map name.
     :param env_kwargs: keyword arguments of ``make_env``.
     :param backend: env backend for a map name (``"sim"`` or ``"sc2"``).
@@ -125,6 +134,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         lambda_traces: str = "peng",
         huber_delta: float | None = None,
         advantage_learning: float = 0.0,
+        lower_bound_coef: float = 0.0,
         n_envs: int = 1,
         env_kwargs: dict[str, Any] | None = None,
         backend: str = "sim",
@@ -144,6 +154,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             raise ValueError(f"huber_delta={huber_delta!r} must be None (squared error) or a finite number > 0")
         if not is_finite_number(advantage_learning) or not 0.0 <= advantage_learning < 1.0:
             raise ValueError(f"advantage_learning={advantage_learning!r} must be in [0, 1) (0: plain Q-learning)")
+        if not is_finite_number(lower_bound_coef) or lower_bound_coef < 0.0:
+            raise ValueError(f"lower_bound_coef={lower_bound_coef!r} must be a finite number >= 0 (0: off)")
         if lambda_traces not in LAMBDA_TRACES:
             raise ValueError(f"lambda_traces={lambda_traces!r}; allowed: {LAMBDA_TRACES}")
         if mixer not in ("qmix", "vdn", None):
@@ -182,6 +194,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         self.lambda_traces = lambda_traces
         self.huber_delta = None if huber_delta is None else float(huber_delta)
         self.advantage_learning = float(advantage_learning)
+        self.lower_bound_coef = float(lower_bound_coef)
         if _init_setup_model:
             self._setup_model()
 
@@ -211,9 +224,11 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         return self._td_loss(batch)
 
     def _td_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Masked squared TD error of ``Q_tot`` on a batch of episodes ``[B, T+1, ...]`` (see the class docstring).
+        """Masked squared TD error of ``Q_tot`` on a batch of episodes ``[B, T+1, ...]`` (see the class docstring),
+        plus the lower-bound loss when ``lower_bound_coef > 0``.
 
-        :return: the loss and ``q_taken_mean``, ``target_mean``, ``td_error_abs`` (means over filled steps).
+        :return: the loss and ``q_taken_mean``, ``target_mean``, ``td_error_abs`` (means over filled steps), and
+            ``lower_bound_shortfall`` (mean of ``max(0, G_t - Q_tot)``) with the lower-bound loss.
         """
         policy = self.policy
         obs = self._training_observations(batch)
@@ -235,18 +250,28 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             mask = mask.unsqueeze(-1).expand_as(q_tot)
         td_error = (q_tot - targets) * mask
         n_filled = mask.sum().clamp(min=1.0)
-        if self.huber_delta is None:
-            loss = td_error.pow(2).sum() / n_filled
-        else:  # twice the Huber loss: errors below delta weigh as in the squared loss
-            loss = 2.0 * torch.nn.functional.huber_loss(
-                td_error, torch.zeros_like(td_error), reduction="sum", delta=self.huber_delta
-            )
-            loss = loss / n_filled
-        return loss, {
+        loss = self._regression_loss(td_error) / n_filled
+        stats = {
             "q_taken_mean": (q_tot.detach() * mask).sum() / n_filled,
             "target_mean": (targets * mask).sum() / n_filled,
             "td_error_abs": td_error.detach().abs().sum() / n_filled,
         }
+        if self.lower_bound_coef > 0.0:
+            with torch.no_grad():
+                returns = self._episode_returns(batch, reward, target_q_tot)
+            shortfall = (returns - q_tot).clamp(min=0.0) * mask
+            loss = loss + self.lower_bound_coef * self._regression_loss(shortfall) / n_filled
+            stats["lower_bound_shortfall"] = shortfall.detach().sum() / n_filled
+        return loss, stats
+
+    def _regression_loss(self, error: torch.Tensor) -> torch.Tensor:
+        """Sum of the squared ``error`` (or twice its Huber loss with ``huber_delta``: errors below delta weigh as in
+        the squared loss); masked entries must be 0."""
+        if self.huber_delta is None:
+            return error.pow(2).sum()
+        return 2.0 * torch.nn.functional.huber_loss(
+            error, torch.zeros_like(error), reduction="sum", delta=self.huber_delta
+        )
 
     def _target_action_gap(self, batch: dict[str, torch.Tensor], target_q: torch.Tensor) -> torch.Tensor:
         """``max_u Qbar_tot(s_t, u) - Qbar_tot(s_t, u_t)`` at steps ``0..T-1``: float[B, T] ([B, T, N] without a
@@ -288,24 +313,51 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             per agent without a mixer).
         :param greedy_next: the greedy actions int64[B, T, N] at steps ``1..T`` (``lambda_traces="watkins"``).
         """
-        not_terminal = 1.0 - batch["terminated"][:, :-1].float()
         per_agent = next_values.dim() == 3  # no mixer: one target per agent
-        if per_agent:
-            not_terminal = not_terminal.unsqueeze(-1)
-            reward = reward if reward.dim() == 3 else reward.unsqueeze(-1)
-        if self.td_lambda == 0.0:
-            return reward + self.gamma * not_terminal * next_values
-        # G_t = r_t + gamma (1 - d_t) [(1 - lambda) Qbar_{t+1} + lambda G_{t+1}], with G_{t+1} := Qbar_{t+1}
-        # after the episode's last transition (and, with Watkins's traces, after a non-greedy action).
-        traced = batch["filled"][:, 1:]  # G_{t+1} exists: step t+1 is a transition of the episode
-        traced = traced.unsqueeze(-1) if per_agent else traced
-        if self.lambda_traces == "watkins":
+        traced = self._traced(batch, per_agent)
+        if self.lambda_traces == "watkins" and self.td_lambda > 0.0:
             greedy = batch["actions"][:, 1:] == greedy_next
             traced = traced & (greedy if per_agent else greedy.all(dim=-1))
+        return self._lambda_returns(batch, reward, next_values, traced, self.td_lambda)
+
+    def _episode_returns(
+        self, batch: dict[str, torch.Tensor], reward: torch.Tensor, next_values: torch.Tensor
+    ) -> torch.Tensor:
+        """The discounted return collected from each step ``0..T-1`` to the episode's end, plus ``gamma^k`` times the
+        bootstrap value after a timeout (the lambda-return with lambda 1 and no cut); arguments as :meth:`_targets`."""
+        return self._lambda_returns(batch, reward, next_values, self._traced(batch, next_values.dim() == 3), 1.0)
+
+    @staticmethod
+    def _traced(batch: dict[str, torch.Tensor], per_agent: bool) -> torch.Tensor:
+        """bool[B, T] (bool[B, T, 1] ``per_agent``): step ``t+1`` is a transition of the episode, so ``G_{t+1}``
+        exists."""
+        traced = batch["filled"][:, 1:]
+        return traced.unsqueeze(-1) if per_agent else traced
+
+    def _lambda_returns(
+        self,
+        batch: dict[str, torch.Tensor],
+        reward: torch.Tensor,
+        next_values: torch.Tensor,
+        traced: torch.Tensor,
+        td_lambda: float,
+    ) -> torch.Tensor:
+        """``G_t = r_t + gamma (1 - d_t) [(1 - lambda) Qbar_{t+1} + lambda G_{t+1}]`` for steps ``0..T-1``, with
+        ``G_{t+1} := Qbar_{t+1}`` where ``traced`` is False (after the episode's last transition, or a cut trace).
+
+        :param traced: bool[B, T] (or broadcastable to ``next_values``): whether ``G_{t+1}`` is followed.
+        :param td_lambda: lambda in [0, 1]; 0 gives the one-step target.
+        """
+        not_terminal = 1.0 - batch["terminated"][:, :-1].float()
+        if next_values.dim() == 3:  # no mixer: one return per agent
+            not_terminal = not_terminal.unsqueeze(-1)
+            reward = reward if reward.dim() == 3 else reward.unsqueeze(-1)
+        if td_lambda == 0.0:
+            return reward + self.gamma * not_terminal * next_values
         returns = torch.zeros_like(next_values)
         following = next_values[:, -1]
         for t in range(next_values.shape[1] - 1, -1, -1):
-            blended = (1.0 - self.td_lambda) * next_values[:, t] + self.td_lambda * following
+            blended = (1.0 - td_lambda) * next_values[:, t] + td_lambda * following
             bootstrap = torch.where(traced[:, t], blended, next_values[:, t])
             returns[:, t] = reward[:, t] + self.gamma * not_terminal[:, t] * bootstrap
             following = returns[:, t]
