@@ -30,7 +30,9 @@ def sample_training_params(trial: optuna.Trial) -> dict[str, Any]:
 
     Target updates are either hard copies every 50-400 episodes (``tau`` 1, PyMARL) or soft updates after every
     rollout (``target_update_interval`` 1 episode, ``tau`` 0.05-0.2; 0.1 is ``hyperparams/qmix.yml``'s). The kind of
-    TD(lambda) trace is searched only with ``td_lambda`` > 0, where it matters.
+    TD(lambda) trace is searched only with ``td_lambda`` > 0, where it matters. The loss options of
+    :class:`~sb3_marl.qmix.QMIX` (Huber loss, advantage learning, lower-bound loss) are each off or at the value
+    tried on 2m_vs_1z (``benchmarks/README.md``).
     """
     tau = trial.suggest_categorical("tau", [1.0, 0.2, 0.1, 0.05])
     if tau == 1.0:
@@ -49,6 +51,9 @@ def sample_training_params(trial: optuna.Trial) -> dict[str, Any]:
         "gamma": trial.suggest_categorical("gamma", [0.95, 0.99, 0.995]),
         "td_lambda": td_lambda,
         "lambda_traces": lambda_traces,
+        "huber_delta": trial.suggest_categorical("huber_delta", [None, 1.0]),
+        "advantage_learning": trial.suggest_categorical("advantage_learning", [0.0, 0.5]),
+        "lower_bound_coef": trial.suggest_categorical("lower_bound_coef", [0.0, 1.0]),
     }
 
 
