@@ -138,6 +138,9 @@ def test_advantage_learning_gap_is_per_agent_without_a_mixer():
     torch.testing.assert_close(gap, expected)
     loss, _ = model._td_loss(batch)  # the per-agent rewards broadcast against the per-agent targets
     assert loss.isfinite()
+    model.lower_bound_coef = 1.0  # and the per-agent returns against the per-agent Q-values
+    bounded_loss, stats = model._td_loss(batch)
+    assert bounded_loss > loss and stats["lower_bound_shortfall"] > 0.0
 
 
 def test_loss_trains_only_online_networks():
