@@ -14,7 +14,8 @@ second; with several ``--seeds``, one line per seed and a summary per map (win r
 issue's goal of 0.95, slowest training). With ``--eval-freq N`` the training also evaluates the model every ``N``
 env steps on validation envs seeded ``seed + 2000`` and keeps the best one, as ``zoo/train.py``'s EvalCallback keeps
 ``best_model.zip``; that model is tested on the same test episodes as the final one (a fresh test env for each) and
-reported beside it (the wall time then includes the evaluations). The update timing compares one training update
+reported beside it, followed by the win rate of every evaluation (``evals=[...]``, the learning curve; the wall time
+then includes the evaluations). The update timing compares one training update
 (batch of 32 full-length episodes) of this QMIX (fused ``nn.GRU`` over time) with the same update written as PyMARL
 does it (a ``GRUCell`` called once per time step). With ``--compile`` the training env's step runs through
 ``torch.compile``: the wall time then includes loading the compiled step from torch's on-disk cache, or compiling it
@@ -90,6 +91,8 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
                 f"best-eval model (step {best_model.num_timesteps}): win_rate={best_win_rate:.3f} "
                 f"return={best_reward:.2f} "
             )
+        if callback is not None:  # the learning curve: eval win rate at each evaluation
+            best += f"evals=[{' '.join(f'{np.mean(wins):.2f}' for wins in callback.evaluations_wins)}] "
     print(
         f"{map_name:10s} seed={seed} steps={model.num_timesteps:7d} win_rate={win_rate:.3f} "
         f"return={mean_reward:.2f} +/- {std_reward:.2f} {best}wall={wall:.0f}s "
