@@ -82,20 +82,20 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
         model.learn(n_timesteps, callback=callback)
         wall = time.perf_counter() - start
         win_rate, mean_reward, std_reward = evaluate_policy(model, make_test_env(), args.eval_episodes)
-        best = ""
+        eval_report = ""  # the best-eval model's test and the learning curve (--eval-freq)
         best_win_rate = None
         if callback is not None and (Path(folder) / "best_model.zip").exists():
             best_model = QMIX.load(Path(folder) / "best_model.zip", device="cpu")
             best_win_rate, best_reward, _ = evaluate_policy(best_model, make_test_env(), args.eval_episodes)
-            best = (
+            eval_report = (
                 f"best-eval model (step {best_model.num_timesteps}): win_rate={best_win_rate:.3f} "
                 f"return={best_reward:.2f} "
             )
         if callback is not None:  # the learning curve: eval win rate at each evaluation
-            best += f"evals=[{' '.join(f'{np.mean(wins):.2f}' for wins in callback.evaluations_wins)}] "
+            eval_report += f"evals=[{' '.join(f'{np.mean(wins):.2f}' for wins in callback.evaluations_wins)}] "
     print(
         f"{map_name:10s} seed={seed} steps={model.num_timesteps:7d} win_rate={win_rate:.3f} "
-        f"return={mean_reward:.2f} +/- {std_reward:.2f} {best}wall={wall:.0f}s "
+        f"return={mean_reward:.2f} +/- {std_reward:.2f} {eval_report}wall={wall:.0f}s "
         f"env_steps/s={model.num_timesteps / wall:.0f} gradient_steps={model.gradient_steps} "
         f"target_update_interval={model.target_update_interval} tau={model.tau} compile={args.compile} "
         f"threads={torch.get_num_threads()}",

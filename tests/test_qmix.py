@@ -187,8 +187,7 @@ def test_lower_bound_loss_adds_only_the_shortfall_below_the_returns(huber_delta)
     plain = _model(seed=0, huber_delta=huber_delta)
     bounded = _model(seed=0, huber_delta=huber_delta, lower_bound_coef=0.5)
     policy = bounded.policy
-    q = policy.q_values_sequence(batch["obs"], previous_actions_onehot(batch["actions"], 3))
-    q_tot = policy.mix(q[:, :-1].gather(-1, batch["actions"][:, :-1, :, None]).squeeze(-1), batch["state"][:, :-1])
+    q_tot = _q_tot_taken(bounded, batch)
     mask = batch["filled"][:, :-1]
 
     # Returns far below Q_tot: no shortfall, the loss is the TD loss.
@@ -215,9 +214,15 @@ def test_lower_bound_loss_adds_only_the_shortfall_below_the_returns(huber_delta)
         for p in policy.parameters():
             if p.grad is not None:
                 p.sub_(1e-3 * p.grad)
-        q_after = policy.q_values_sequence(batch["obs"], previous_actions_onehot(batch["actions"], 3))
-        taken = q_after[:, :-1].gather(-1, batch["actions"][:, :-1, :, None]).squeeze(-1)
-        assert (policy.mix(taken, batch["state"][:, :-1]) - q_tot)[mask].mean() > 0
+        assert (_q_tot_taken(bounded, batch) - q_tot)[mask].mean() > 0
+
+
+def _q_tot_taken(model: QMIX, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The online ``Q_tot`` of the actions taken at steps ``0..T-1`` of ``batch``."""
+    policy = model.policy
+    q = policy.q_values_sequence(batch["obs"], previous_actions_onehot(batch["actions"], 3))
+    taken = q[:, :-1].gather(-1, batch["actions"][:, :-1, :, None]).squeeze(-1)
+    return policy.mix(taken, batch["state"][:, :-1])
 
 
 def _q_pair(model: QMIX, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -224,8 +224,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         return self._td_loss(batch)
 
     def _td_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Masked squared TD error of ``Q_tot`` on a batch of episodes ``[B, T+1, ...]`` (see the class docstring),
-        plus the lower-bound loss when ``lower_bound_coef > 0``.
+        """Masked TD loss of ``Q_tot`` (squared error, or Huber with ``huber_delta``) on a batch of episodes
+        ``[B, T+1, ...]`` (see the class docstring), plus the lower-bound loss when ``lower_bound_coef > 0``.
 
         :return: the loss and ``q_taken_mean``, ``target_mean``, ``td_error_abs`` (means over filled steps), and
             ``lower_bound_shortfall`` (mean of ``max(0, G_t - Q_tot)``) with the lower-bound loss.
