@@ -38,6 +38,24 @@ def selectable_actions(avail_actions: torch.Tensor) -> torch.Tensor:
     return avail_actions | ~avail_actions.any(dim=-1, keepdim=True)
 
 
+def backward_recurrence(offset: torch.Tensor, decay: torch.Tensor, final: torch.Tensor) -> torch.Tensor:
+    """``G_t = offset_t + decay_t G_{t+1}`` for ``t = T-1 .. 0`` with ``G_T = final``: one fused multiply-add per time
+    step (the loop runs over at most ``episode_limit`` steps; every other operation is done for all steps at once).
+
+    :param offset: float[B, T, ...].
+    :param decay: float[B, T, ...], broadcastable to ``offset``.
+    :param final: float[B, ...]: ``G_T``.
+    :return: ``G`` float[B, T, ...], the shape of ``offset``.
+    """
+    offset, decay = torch.broadcast_tensors(offset, decay)
+    offset, decay = offset.movedim(1, 0).contiguous(), decay.movedim(1, 0).contiguous()  # time first: [T, B, ...]
+    returns = torch.empty((offset.shape[0] + 1, *offset.shape[1:]), dtype=offset.dtype, device=offset.device)
+    returns[-1] = final
+    for t in range(offset.shape[0] - 1, -1, -1):
+        torch.addcmul(offset[t], decay[t], returns[t + 1], out=returns[t])
+    return returns[:-1].movedim(0, 1)
+
+
 class QMIX(OffPolicyMultiAgentAlgorithm):
     """QMIX: recurrent agents with shared weights trained end-to-end through a monotonic mixer.
 
@@ -352,13 +370,10 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         if next_values.dim() == 3:  # no mixer: one return per agent
             not_terminal = not_terminal.unsqueeze(-1)
             reward = reward if reward.dim() == 3 else reward.unsqueeze(-1)
+        discount = self.gamma * not_terminal
         if td_lambda == 0.0:
-            return reward + self.gamma * not_terminal * next_values
-        returns = torch.zeros_like(next_values)
-        following = next_values[:, -1]
-        for t in range(next_values.shape[1] - 1, -1, -1):
-            blended = (1.0 - td_lambda) * next_values[:, t] + td_lambda * following
-            bootstrap = torch.where(traced[:, t], blended, next_values[:, t])
-            returns[:, t] = reward[:, t] + self.gamma * not_terminal[:, t] * bootstrap
-            following = returns[:, t]
-        return returns
+            return reward + discount * next_values
+        # G_t = offset_t + decay_t G_{t+1}, with G_T := Qbar_T (the last bootstrap value)
+        offset = reward + discount * torch.where(traced, 1.0 - td_lambda, 1.0) * next_values
+        decay = discount * td_lambda * traced
+        return backward_recurrence(offset, decay, next_values[:, -1])
