@@ -1,9 +1,9 @@
-"""Episode replay buffer: padding, masks, ring overwrite, truncated sampling, persistence."""
+"""Episode replay buffer: padding, masks, ring overwrite, truncated sampling, persistence, prioritized replay."""
 
 import pytest
 import torch
 
-from sb3_marl.common.buffers import EpisodeReplayBuffer, episode_field_specs
+from sb3_marl.common.buffers import EpisodeReplayBuffer, PrioritizedEpisodeReplayBuffer, episode_field_specs
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.qmix import QMIX
 
@@ -126,3 +126,44 @@ def test_a_replay_buffer_file_missing_rows_is_refused(tmp_path):
     torch.save(payload, tmp_path / "short.pt")
     with pytest.raises(ValueError, match="promises 3 episodes"):
         EpisodeReplayBuffer.load(tmp_path / "short.pt")
+
+
+def test_prioritized_sampling_follows_priorities_and_weights_correct_for_it():
+    buffer = PrioritizedEpisodeReplayBuffer(8, SPECS, max_steps=6, alpha=0.5)
+    buffer.add(_episodes([1, 2, 3, 4]))
+    assert buffer.priorities[:4].tolist() == [1.0] * 4  # new episodes: the highest priority so far
+    buffer.update_priorities(torch.tensor([0, 1, 2, 3]), torch.tensor([1.0, 4.0, 9.0, 0.0]))
+    # p^alpha = 1, 2, 3, 1e-3 (the floor 1e-6 ** 0.5): episode 3 is (almost) never drawn, 2 three times as often as 0
+    generator = torch.Generator().manual_seed(0)
+    counts = torch.zeros(4)
+    for _ in range(3000):
+        batch = buffer.sample(1, generator, beta=0.5)
+        counts[batch["replay_index"]] += 1
+    assert counts[3] <= 2
+    assert counts[2] / counts[0] == pytest.approx(3.0, rel=0.15) and counts[1] / counts[0] == pytest.approx(
+        2.0, rel=0.15
+    )
+    batch = buffer.sample(3, generator, beta=0.5)
+    assert batch["reward"][:, 0].tolist() == (batch["replay_index"] + 1).float().tolist()  # rows match the episodes
+    probabilities = torch.tensor([1.0, 2.0, 3.0, 1e-3]) / 6.001
+    expected = (4 * probabilities[batch["replay_index"]]) ** -0.5 / (4 * probabilities.min()) ** -0.5
+    assert torch.allclose(batch["replay_weights"], expected)
+    buffer.add(_episodes([2]))
+    assert buffer.priorities[4] == 9.0  # the highest priority given so far
+    with pytest.raises(ValueError, match="finite"):
+        buffer.update_priorities(torch.tensor([0]), torch.tensor([float("nan")]))
+    with pytest.raises(ValueError, match="alpha=0.0"):
+        PrioritizedEpisodeReplayBuffer(8, SPECS, max_steps=6, alpha=0.0)
+
+
+def test_prioritized_buffer_saves_its_priorities(tmp_path):
+    buffer = PrioritizedEpisodeReplayBuffer(4, SPECS, max_steps=6, alpha=0.6)
+    buffer.add(_episodes([2, 4, 3]))
+    buffer.update_priorities(torch.tensor([0, 2]), torch.tensor([0.5, 7.0]))
+    loaded = PrioritizedEpisodeReplayBuffer.load(buffer.save(tmp_path / "prioritized"), alpha=0.6)
+    assert loaded.priorities[:3].tolist() == [0.5, 1.0, 7.0] and loaded.max_priority == 7.0
+    uniform = EpisodeReplayBuffer(4, SPECS, max_steps=6)
+    uniform.add(_episodes([2, 4]))
+    from_uniform = PrioritizedEpisodeReplayBuffer.load(uniform.save(tmp_path / "uniform"), alpha=0.6)
+    assert from_uniform.priorities[:2].tolist() == [1.0, 1.0]
+    assert len(EpisodeReplayBuffer.load(tmp_path / "prioritized.pt")) == 3  # readable as a uniform buffer too

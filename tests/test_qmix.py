@@ -4,6 +4,7 @@ import pytest
 import torch
 from stable_baselines3.common.utils import LinearSchedule
 
+from sb3_marl.common.buffers import PrioritizedEpisodeReplayBuffer
 from sb3_marl.common.callbacks import BaseCallback
 from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.common.toy_env import CueMatchingEnv
@@ -232,6 +233,44 @@ def _q_pair(model: QMIX, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, 
     return policy.q_values_sequence(batch["obs"], last, target=True), policy.q_values_sequence(batch["obs"], last)
 
 
+@pytest.mark.parametrize("huber_delta", [None, 1.0])
+def test_prioritized_replay_weighs_each_episode_and_returns_its_mean_error(huber_delta):
+    model = _model(td_lambda=0.5, gamma=0.9, huber_delta=huber_delta, lower_bound_coef=0.5, seed=2)
+    batch = _hand_batch(model)
+    uniform_loss, _ = model._compute_loss(batch)
+    index = torch.tensor([0, 1])
+    loss, stats = model._compute_loss({**batch, "replay_index": index, "replay_weights": torch.ones(2)})
+    assert torch.allclose(loss, uniform_loss)
+    # each episode alone (the other one's filled mask cleared) gives its own share of the loss and its priority
+    mask = batch["filled"][:, :-1]
+    shares, priorities = [], []
+    for episode in range(2):
+        alone = {**batch, "filled": batch["filled"] & (torch.arange(2)[:, None] == episode)}
+        share, alone_stats = model._compute_loss(alone)
+        n_steps = mask[episode].sum()
+        shares.append(share * n_steps / mask.sum())
+        priorities.append(alone_stats["td_error_abs"] + 0.5 * alone_stats["lower_bound_shortfall"])
+    assert torch.allclose(loss, shares[0] + shares[1])
+    assert torch.allclose(stats["replay_priorities"], torch.stack(priorities))
+    weights = torch.tensor([0.25, 1.0])
+    weighted, _ = model._compute_loss({**batch, "replay_index": index, "replay_weights": weights})
+    assert torch.allclose(weighted, 0.25 * shares[0] + shares[1])
+
+
+def test_prioritized_replay_learns_updates_priorities_and_is_saved(tmp_path):
+    model = _model(batch_size=4, prioritized_replay_alpha=0.6, prioritized_replay_beta=0.5, seed=0)
+    model.learn(200)
+    buffer = model.replay_buffer
+    assert isinstance(buffer, PrioritizedEpisodeReplayBuffer)
+    assert not torch.all(buffer.priorities[: len(buffer)] == 1.0)  # the updates gave the sampled episodes theirs
+    model.save(tmp_path / "model")
+    model.save_replay_buffer(tmp_path / "buffer")
+    loaded = QMIX.load(tmp_path / "model", env=CueMatchingEnv(n_envs=2, n_agents=2, n_actions=3, episode_limit=3))
+    assert (loaded.prioritized_replay_alpha, loaded.prioritized_replay_beta) == (0.6, 0.5)
+    loaded.load_replay_buffer(tmp_path / "buffer")
+    assert torch.equal(loaded.replay_buffer.priorities[: len(buffer)], buffer.priorities[: len(buffer)])
+
+
 def test_same_seed_reproduces_a_run_exactly():
     def run(seed: int) -> list[torch.Tensor]:
         model = QMIX(CueMatchingEnv(n_envs=3, seed=123), seed=seed, batch_size=4, device="cpu")
@@ -269,6 +308,8 @@ def test_same_seed_reproduces_a_run_exactly():
         ({"exploration_spread": -1.0}, "exploration_spread=-1.0 must be a finite number >= 0"),
         ({"exploration_spread": float("inf")}, "exploration_spread=inf"),
         ({"exploration_spread": "2"}, "exploration_spread='2'"),
+        ({"prioritized_replay_alpha": -0.5}, r"prioritized_replay_alpha=-0.5 must be a finite number >= 0"),
+        ({"prioritized_replay_beta": 1.5}, r"prioritized_replay_beta=1.5 must be in \[0, 1\]"),
     ],
 )
 def test_bad_settings_are_rejected(kwargs, message):

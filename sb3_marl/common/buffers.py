@@ -166,7 +166,10 @@ class EpisodeReplayBuffer(EpisodeBatch):
         """
         if not self.can_sample(batch_size):
             raise ValueError(f"batch_size={batch_size} exceeds the {self.n_stored} episodes stored")
-        index = torch.randperm(self.n_stored, device=self.device, generator=generator)[:batch_size]
+        return self._episodes(torch.randperm(self.n_stored, device=self.device, generator=generator)[:batch_size])
+
+    def _episodes(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The episodes at rows ``index`` (int64[K]), every field truncated to the longest one's ``L_max + 1`` steps."""
         length = int(self.data["filled"][index].sum(dim=1).max())
         return {name: tensor[index, : length + 1] for name, tensor in self.data.items()}
 
@@ -183,14 +186,24 @@ class EpisodeReplayBuffer(EpisodeBatch):
             "specs": {name: [list(shape), str(dtype)] for name, (shape, dtype) in self.specs.items()},
         }
         stored = {name: tensor[: self.n_stored].cpu() for name, tensor in self.data.items()}
-        payload: dict[str, Any] = {"meta": json.dumps(meta), "data": stored}
+        payload: dict[str, Any] = {"meta": json.dumps(meta), "data": stored, **self._extra_state()}
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
         return path
 
+    def _extra_state(self) -> dict[str, torch.Tensor]:
+        """Tensors that :meth:`save` writes beside the episodes (none here; see the prioritized buffer)."""
+        return {}
+
+    def _restore_extra_state(self, payload: dict[str, Any]) -> None:
+        """Read back what :meth:`_extra_state` saved (nothing here)."""
+
     @classmethod
-    def load(cls, path: str | Path, device: torch.device | str = "cpu") -> EpisodeReplayBuffer:
-        """Read a buffer written by :meth:`save` (``torch.load(weights_only=True)``: no code runs)."""
+    def load(cls, path: str | Path, device: torch.device | str = "cpu", **kwargs: Any) -> EpisodeReplayBuffer:
+        """Read a buffer written by :meth:`save` (``torch.load(weights_only=True)``: no code runs).
+
+        :param kwargs: further arguments of the constructor (e.g. the prioritized buffer's ``alpha``).
+        """
         try:
             payload = torch.load(Path(path), map_location=device, weights_only=True)
             meta = json.loads(payload["meta"])
@@ -205,8 +218,87 @@ class EpisodeReplayBuffer(EpisodeBatch):
                 f"Cannot read a replay buffer from {path}: its header promises {n_stored} episodes of the fields "
                 f"{sorted(specs)}, the file holds {rows}"
             )
-        buffer = cls(meta["capacity"], specs, meta["max_steps"], device)
+        buffer = cls(meta["capacity"], specs, meta["max_steps"], device, **kwargs)
         for name, tensor in stored.items():
             buffer.data[name][:n_stored] = tensor
         buffer.pos, buffer.n_stored = meta["pos"], meta["n_stored"]
+        buffer._restore_extra_state(payload)
         return buffer
+
+
+class PrioritizedEpisodeReplayBuffer(EpisodeReplayBuffer):
+    """Prioritized replay of whole episodes (Schaul et al., 2016, proportional variant).
+
+    Episode ``i`` is sampled with probability ``p_i^alpha / sum_j p_j^alpha``, where ``p_i`` is the priority that
+    the learner last gave it (:meth:`update_priorities`, e.g. its mean absolute TD error); new episodes get the
+    highest priority given so far, so that each is replayed soon. :meth:`sample` adds the importance-sampling
+    weights ``(n P(i))^-beta / max_j (n P(j))^-beta`` of the sampled episodes (float[K], field ``replay_weights``)
+    and their rows (int64[K], field ``replay_index``). With a few thousand episodes, sampling is one
+    ``torch.multinomial`` over the stored priorities; no sum tree is needed.
+
+    :param alpha: priority exponent > 0 (0 would be uniform: use :class:`EpisodeReplayBuffer`).
+    :param kwargs: see :class:`EpisodeReplayBuffer`.
+    """
+
+    #: smallest priority, so that every stored episode can be sampled
+    min_priority = 1e-6
+
+    def __init__(
+        self,
+        buffer_size: int,
+        specs: FieldSpecs,
+        max_steps: int,
+        device: torch.device | str = "cpu",
+        alpha: float = 0.6,
+    ) -> None:
+        if not (math.isfinite(alpha) and alpha > 0.0):
+            raise ValueError(f"alpha={alpha!r} must be a finite number > 0 (the priority exponent)")
+        super().__init__(buffer_size, specs, max_steps, device)
+        self.alpha = float(alpha)
+        self.priorities = torch.zeros(buffer_size, device=self.device)
+        self.max_priority = 1.0
+
+    def add(self, episodes: dict[str, torch.Tensor]) -> None:
+        k = min(next(iter(episodes.values())).shape[0], self.capacity)
+        index = (self.pos + torch.arange(k, device=self.device)) % self.capacity
+        super().add(episodes)
+        self.priorities[index] = self.max_priority
+
+    def sample(
+        self, batch_size: int, generator: torch.Generator | None = None, beta: float = 1.0
+    ) -> dict[str, torch.Tensor]:
+        """``batch_size`` distinct episodes drawn by priority, with their rows and importance-sampling weights.
+
+        :param beta: exponent in [0, 1] of the importance-sampling correction (1: full correction).
+        """
+        if not self.can_sample(batch_size):
+            raise ValueError(f"batch_size={batch_size} exceeds the {self.n_stored} episodes stored")
+        probabilities = self.priorities[: self.n_stored].pow(self.alpha)
+        probabilities = probabilities / probabilities.sum()
+        index = torch.multinomial(probabilities, batch_size, replacement=False, generator=generator)
+        weights = (self.n_stored * probabilities[index]).pow(-beta)
+        min_probability = probabilities.min()
+        max_weight = (self.n_stored * min_probability).pow(-beta)
+        return {**self._episodes(index), "replay_index": index, "replay_weights": weights / max_weight}
+
+    def update_priorities(self, index: torch.Tensor, priorities: torch.Tensor) -> None:
+        """Set the priorities (float[K], >= 0; floored at :attr:`min_priority`) of the episodes at rows ``index``."""
+        if not bool(torch.isfinite(priorities).all()):
+            raise ValueError(f"Priorities must be finite, got {priorities.tolist()}")
+        priorities = priorities.detach().to(self.device).clamp(min=self.min_priority)
+        self.priorities[index] = priorities
+        self.max_priority = max(self.max_priority, float(priorities.max()))
+
+    def _extra_state(self) -> dict[str, torch.Tensor]:
+        return {
+            "priorities": self.priorities[: self.n_stored].cpu(),
+            "max_priority": torch.tensor(self.max_priority),
+        }
+
+    def _restore_extra_state(self, payload: dict[str, Any]) -> None:
+        """The saved priorities; a buffer saved without them (uniform replay) gets priority 1 for every episode."""
+        if "priorities" in payload:
+            self.priorities[: self.n_stored] = payload["priorities"].to(self.device)
+            self.max_priority = float(payload["max_priority"])
+        else:
+            self.priorities[: self.n_stored] = self.max_priority

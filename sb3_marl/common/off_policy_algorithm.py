@@ -24,7 +24,13 @@ from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import safe_mean
 
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
-from sb3_marl.common.buffers import EpisodeBatch, EpisodeReplayBuffer, FieldSpecs, episode_field_specs
+from sb3_marl.common.buffers import (
+    EpisodeBatch,
+    EpisodeReplayBuffer,
+    FieldSpecs,
+    PrioritizedEpisodeReplayBuffer,
+    episode_field_specs,
+)
 from sb3_marl.common.schedules import SaveableSchedule
 from sb3_marl.common.validation import is_finite_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
@@ -75,6 +81,11 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         explores with ``epsilon ** (1 + exploration_spread * i / (n - 1))``, so that env 0 follows the schedule
         and the last envs play nearly greedy episodes; 0: every env explores with the schedule's epsilon.
     :param max_grad_norm: gradient-norm clipping threshold.
+    :param prioritized_replay_alpha: priority exponent of prioritized episode replay
+        (:class:`~sb3_marl.common.buffers.PrioritizedEpisodeReplayBuffer`; Schaul et al. use 0.6); 0: uniform replay.
+        The learner's loss gives each sampled episode its new priority (QMIX: its mean absolute TD error).
+    :param prioritized_replay_beta: importance-sampling exponent in [0, 1] at the start of ``learn``, raised
+        linearly to 1 at its end (Schaul et al.: 0.4); no effect with uniform replay.
     :param kwargs: see :class:`BaseMultiAgentAlgorithm`.
     """
 
@@ -95,6 +106,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         exploration_timesteps: int = 50_000,
         exploration_spread: float = 0.0,
         max_grad_norm: float = 10.0,
+        prioritized_replay_alpha: float = 0.0,
+        prioritized_replay_beta: float = 0.4,
         **kwargs: Any,
     ) -> None:
         for name, value, low in (
@@ -121,6 +134,13 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
                 raise ValueError(f"{name}={eps} must be in [0, 1]")
         if not is_finite_number(exploration_spread) or exploration_spread < 0.0:
             raise ValueError(f"exploration_spread={exploration_spread!r} must be a finite number >= 0 (0: no spread)")
+        if not is_finite_number(prioritized_replay_alpha) or prioritized_replay_alpha < 0.0:
+            raise ValueError(
+                f"prioritized_replay_alpha={prioritized_replay_alpha!r} must be a finite number >= 0 "
+                "(0: uniform replay)"
+            )
+        if not is_finite_number(prioritized_replay_beta) or not 0.0 <= prioritized_replay_beta <= 1.0:
+            raise ValueError(f"prioritized_replay_beta={prioritized_replay_beta!r} must be in [0, 1]")
         super().__init__(env, learning_rate, **kwargs)
         self.buffer_size = buffer_size
         self.learning_starts = learning_starts
@@ -135,6 +155,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         self.exploration_timesteps = exploration_timesteps
         self.exploration_spread = float(exploration_spread)
         self.max_grad_norm = max_grad_norm
+        self.prioritized_replay_alpha = float(prioritized_replay_alpha)
+        self.prioritized_replay_beta = float(prioritized_replay_beta)
         self.exploration_rate = exploration_initial_eps
         self.replay_buffer: EpisodeReplayBuffer | None = None
         self._rollout: RolloutState | None = None
@@ -172,7 +194,12 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         return {"obs_perturbed": acting_obs} if "obs_perturbed" in self._extra_episode_fields() else {}
 
     def _compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The loss of one sampled batch and scalar tensors to log under ``train/``."""
+        """The loss of one sampled batch and scalar tensors to log under ``train/``.
+
+        With prioritized replay the batch also holds ``replay_weights`` (float[B], the importance-sampling weight
+        of each episode, to weigh its loss by) and ``replay_index``, and the statistics must include
+        ``replay_priorities`` (float[B] >= 0, each episode's new priority), which is not logged.
+        """
         raise NotImplementedError
 
     # ------------------------------------------------------------------ setup
@@ -187,9 +214,20 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             self._extra_episode_fields(),
         )
 
+    def _replay_buffer_class_and_kwargs(self) -> tuple[type[EpisodeReplayBuffer], dict[str, Any]]:
+        """The replay buffer's class (prioritized when ``prioritized_replay_alpha > 0``) and its extra arguments."""
+        if self.prioritized_replay_alpha > 0.0:
+            return PrioritizedEpisodeReplayBuffer, {"alpha": self.prioritized_replay_alpha}
+        return EpisodeReplayBuffer, {}
+
     def _setup_replay_buffer(self) -> None:
-        self.replay_buffer = EpisodeReplayBuffer(
-            self.buffer_size, self._episode_field_specs(), self.env_shapes["episode_limit"] + 1, self.device
+        buffer_class, buffer_kwargs = self._replay_buffer_class_and_kwargs()
+        self.replay_buffer = buffer_class(
+            self.buffer_size,
+            self._episode_field_specs(),
+            self.env_shapes["episode_limit"] + 1,
+            self.device,
+            **buffer_kwargs,
         )
 
     def _reset_rollout(self) -> None:
@@ -341,9 +379,18 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         policy.train()
         self._update_learning_rate(policy.optimizer)
         stats: dict[str, list[torch.Tensor]] = {}
+        buffer = self.replay_buffer
+        prioritized = isinstance(buffer, PrioritizedEpisodeReplayBuffer)
+        # importance-sampling exponent: prioritized_replay_beta at the start of learn(), 1 at its end
+        beta = 1.0 - (1.0 - self.prioritized_replay_beta) * self._current_progress_remaining
         for _ in range(gradient_steps):
-            batch = self.replay_buffer.sample(batch_size, self._generator)
+            if prioritized:
+                batch = buffer.sample(batch_size, self._generator, beta=beta)
+            else:
+                batch = buffer.sample(batch_size, self._generator)
             loss, step_stats = self._compute_loss(batch)
+            if prioritized:
+                buffer.update_priorities(batch["replay_index"], step_stats.pop("replay_priorities"))
             policy.optimizer.zero_grad()
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(policy.online_parameters(), self.max_grad_norm)
@@ -426,7 +473,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
     def load_replay_buffer(self, path: str | Path) -> None:
         """Replace the replay buffer by one written with ``save_replay_buffer``; its fields must match the model's."""
         path = Path(path)
-        buffer = EpisodeReplayBuffer.load(path if path.exists() else path.with_suffix(".pt"), self.device)
+        buffer_class, buffer_kwargs = self._replay_buffer_class_and_kwargs()
+        buffer = buffer_class.load(path if path.exists() else path.with_suffix(".pt"), self.device, **buffer_kwargs)
         specs = self._episode_field_specs()
         if buffer.specs != specs or buffer.max_steps != self.env_shapes["episode_limit"] + 1:
             raise ValueError(f"Replay buffer {path} has fields {buffer.specs}; this model stores {specs}")

@@ -111,6 +111,9 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         and linear beyond (Stable-Baselines3's DQN uses ``smooth_l1_loss``, delta 1).
     :param advantage_learning: ``alpha`` in [0, 1) of the advantage-learning operator (0: plain Q-learning).
     :param lower_bound_coef: weight >= 0 of the lower-bound loss on the episodes' returns (0: off).
+    :param prioritized_replay_alpha: priority exponent of prioritized episode replay (0: uniform); an episode's
+        priority is its mean absolute TD error over its steps, plus ``lower_bound_coef`` times its mean shortfall.
+    :param prioritized_replay_beta: importance-sampling exponent at the start of ``learn`` (raised to 1 at its end).
     :param n_envs: episodes stepped as one batch when ``env`` is a map name.
     :param env_kwargs: keyword arguments of ``make_env``.
     :param backend: env backend for a map name (``"sim"`` or ``"sc2"``).
@@ -144,6 +147,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         exploration_timesteps: int = 50_000,
         exploration_spread: float = 0.0,
         max_grad_norm: float = 10.0,
+        prioritized_replay_alpha: float = 0.0,
+        prioritized_replay_beta: float = 0.4,
         double_q: bool = True,
         mixer: str | None = "qmix",
         optimizer_class: str = "rmsprop",
@@ -194,6 +199,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             exploration_timesteps=exploration_timesteps,
             exploration_spread=exploration_spread,
             max_grad_norm=max_grad_norm,
+            prioritized_replay_alpha=prioritized_replay_alpha,
+            prioritized_replay_beta=prioritized_replay_beta,
             n_envs=n_envs,
             env_kwargs=env_kwargs,
             backend=backend,
@@ -268,28 +275,42 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             mask = mask.unsqueeze(-1).expand_as(q_tot)
         td_error = (q_tot - targets) * mask
         n_filled = mask.sum().clamp(min=1.0)
-        loss = self._regression_loss(td_error) / n_filled
+        episode_weights = batch.get("replay_weights")
+        loss = self._regression_loss(td_error, episode_weights) / n_filled
         stats = {
             "q_taken_mean": (q_tot.detach() * mask).sum() / n_filled,
             "target_mean": (targets * mask).sum() / n_filled,
             "td_error_abs": td_error.detach().abs().sum() / n_filled,
         }
+        episode_errors = td_error.detach().abs()
         if self.lower_bound_coef > 0.0:
             with torch.no_grad():
                 returns = self._episode_returns(batch, reward, target_q_tot)
             shortfall = (returns - q_tot).clamp(min=0.0) * mask
-            loss = loss + self.lower_bound_coef * self._regression_loss(shortfall) / n_filled
+            loss = loss + self.lower_bound_coef * self._regression_loss(shortfall, episode_weights) / n_filled
             stats["lower_bound_shortfall"] = shortfall.detach().sum() / n_filled
+            episode_errors = episode_errors + self.lower_bound_coef * shortfall.detach()
+        if "replay_index" in batch:  # prioritized replay: each episode's mean error over its filled steps
+            steps = tuple(range(1, mask.dim()))
+            stats["replay_priorities"] = episode_errors.sum(dim=steps) / mask.sum(dim=steps).clamp(min=1.0)
         return loss, stats
 
-    def _regression_loss(self, error: torch.Tensor) -> torch.Tensor:
+    def _regression_loss(self, error: torch.Tensor, episode_weights: torch.Tensor | None = None) -> torch.Tensor:
         """Sum of the squared ``error`` (or twice its Huber loss with ``huber_delta``: errors below delta weigh as in
-        the squared loss); masked entries must be 0."""
+        the squared loss); masked entries must be 0.
+
+        :param error: float[B, T] (or [B, T, N]).
+        :param episode_weights: float[B] weight of each episode's terms (prioritized replay), or None.
+        """
         if self.huber_delta is None:
-            return error.pow(2).sum()
-        return 2.0 * torch.nn.functional.huber_loss(
-            error, torch.zeros_like(error), reduction="sum", delta=self.huber_delta
-        )
+            elementwise = error.pow(2)
+        else:
+            elementwise = 2.0 * torch.nn.functional.huber_loss(
+                error, torch.zeros_like(error), reduction="none", delta=self.huber_delta
+            )
+        if episode_weights is not None:
+            elementwise = elementwise * episode_weights.view(-1, *([1] * (error.dim() - 1)))
+        return elementwise.sum()
 
     def _target_action_gap(self, batch: dict[str, torch.Tensor], target_q: torch.Tensor) -> torch.Tensor:
         """``max_u Qbar_tot(s_t, u) - Qbar_tot(s_t, u_t)`` at steps ``0..T-1``: float[B, T] ([B, T, N] without a
