@@ -146,8 +146,10 @@ def test_prioritized_sampling_follows_priorities_and_weights_correct_for_it():
     batch = buffer.sample(3, generator, beta=0.5)
     assert batch["reward"][:, 0].tolist() == (batch["replay_index"] + 1).float().tolist()  # rows match the episodes
     probabilities = torch.tensor([1.0, 2.0, 3.0, 1e-3]) / 6.001
-    expected = (4 * probabilities[batch["replay_index"]]) ** -0.5 / (4 * probabilities.min()) ** -0.5
-    assert torch.allclose(batch["replay_weights"], expected)
+    weights = (4 * probabilities[batch["replay_index"]]) ** -0.5
+    assert torch.allclose(batch["replay_weights"], weights / weights.max())
+    large = buffer.sample(4, generator, beta=1.0)  # drawn with replacement: the rare episode 3 is still missed
+    assert 3 not in large["replay_index"].tolist() and large["replay_weights"].max() == 1.0
     buffer.add(_episodes([2]))
     assert buffer.priorities[4] == 9.0  # the highest priority given so far
     with pytest.raises(ValueError, match="finite"):
@@ -167,3 +169,15 @@ def test_prioritized_buffer_saves_its_priorities(tmp_path):
     from_uniform = PrioritizedEpisodeReplayBuffer.load(uniform.save(tmp_path / "uniform"), alpha=0.6)
     assert from_uniform.priorities[:2].tolist() == [1.0, 1.0]
     assert len(EpisodeReplayBuffer.load(tmp_path / "prioritized.pt")) == 3  # readable as a uniform buffer too
+
+
+def test_prioritized_ring_gives_overwritten_rows_the_new_episodes_priority():
+    buffer = PrioritizedEpisodeReplayBuffer(3, SPECS, max_steps=6, alpha=1.0)
+    buffer.add(_episodes([1, 2]))
+    buffer.update_priorities(torch.tensor([0, 1]), torch.tensor([0.5, 4.0]))
+    buffer.add(_episodes([3, 4]))  # rows 2 and 0 (the ring wraps)
+    assert buffer.priorities.tolist() == [4.0, 4.0, 4.0]
+    buffer.update_priorities(torch.tensor([0, 1, 2]), torch.tensor([1.0, 2.0, 3.0]))
+    buffer.add(_episodes([1, 2, 3, 5]))  # more than the capacity: the last three, at rows 1, 2, 0
+    assert buffer.priorities.tolist() == [4.0, 4.0, 4.0] and buffer.pos == 1
+    assert sorted(buffer.data["filled"].sum(1).tolist()) == [2, 3, 5]

@@ -259,16 +259,41 @@ def test_prioritized_replay_weighs_each_episode_and_returns_its_mean_error(huber
 
 def test_prioritized_replay_learns_updates_priorities_and_is_saved(tmp_path):
     model = _model(batch_size=4, prioritized_replay_alpha=0.6, prioritized_replay_beta=0.5, seed=0)
-    model.learn(200)
+    model.learn(20)
     buffer = model.replay_buffer
     assert isinstance(buffer, PrioritizedEpisodeReplayBuffer)
-    assert not torch.all(buffer.priorities[: len(buffer)] == 1.0)  # the updates gave the sampled episodes theirs
+    betas, given = [], []
+    sample, compute_loss = buffer.sample, model._compute_loss
+
+    def recording_sample(batch_size, generator=None, beta=1.0):
+        betas.append(beta)
+        return sample(batch_size, generator, beta)
+
+    def recording_loss(batch):
+        loss, stats = compute_loss(batch)
+        given.append((batch["replay_index"], stats["replay_priorities"].clone()))
+        return loss, stats
+
+    buffer.sample, model._compute_loss = recording_sample, recording_loss
+    model.learn(200)
+    # importance sampling: beta rises linearly from prioritized_replay_beta towards 1 over learn()
+    assert 0.5 < betas[0] < 0.52 and 0.98 < betas[-1] <= 1.0 and betas == sorted(betas)
+    # each update writes the priorities that the loss gave into the rows it sampled
+    index, priorities = given[-1]
+    assert torch.equal(buffer.priorities[index], priorities) and not torch.all(priorities == priorities[0])
     model.save(tmp_path / "model")
     model.save_replay_buffer(tmp_path / "buffer")
     loaded = QMIX.load(tmp_path / "model", env=CueMatchingEnv(n_envs=2, n_agents=2, n_actions=3, episode_limit=3))
     assert (loaded.prioritized_replay_alpha, loaded.prioritized_replay_beta) == (0.6, 0.5)
     loaded.load_replay_buffer(tmp_path / "buffer")
     assert torch.equal(loaded.replay_buffer.priorities[: len(buffer)], buffer.priorities[: len(buffer)])
+
+
+def test_prioritized_replay_needs_a_loss_that_gives_priorities(monkeypatch):
+    model = _model(batch_size=2, prioritized_replay_alpha=0.6)
+    monkeypatch.setattr(model, "_compute_loss", lambda batch: (model._td_loss(batch)[0], {}))
+    with pytest.raises(ValueError, match="returned no 'replay_priorities'"):
+        model.learn(50)
 
 
 def test_same_seed_reproduces_a_run_exactly():

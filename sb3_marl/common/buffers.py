@@ -229,11 +229,13 @@ class EpisodeReplayBuffer(EpisodeBatch):
 class PrioritizedEpisodeReplayBuffer(EpisodeReplayBuffer):
     """Prioritized replay of whole episodes (Schaul et al., 2016, proportional variant).
 
-    Episode ``i`` is sampled with probability ``p_i^alpha / sum_j p_j^alpha``, where ``p_i`` is the priority that
-    the learner last gave it (:meth:`update_priorities`, e.g. its mean absolute TD error); new episodes get the
-    highest priority given so far, so that each is replayed soon. :meth:`sample` adds the importance-sampling
-    weights ``(n P(i))^-beta / max_j (n P(j))^-beta`` of the sampled episodes (float[K], field ``replay_weights``)
-    and their rows (int64[K], field ``replay_index``). With a few thousand episodes, sampling is one
+    Each episode of a batch is drawn (with replacement, as in the paper) with probability
+    ``P(i) = p_i^alpha / sum_j p_j^alpha``, where ``p_i`` is the priority that the learner last gave it
+    (:meth:`update_priorities`, e.g. its mean absolute TD error); new episodes get the highest priority given so
+    far, so that each is replayed soon. :meth:`sample` adds the importance-sampling weights ``(n P(i))^-beta`` of
+    the sampled episodes divided by the batch's largest one (float[K], field ``replay_weights``; normalising by the
+    batch rather than by the buffer's rarest episode keeps one near-zero priority from shrinking every step), and
+    their rows (int64[K], field ``replay_index``). With a few thousand episodes, sampling is one
     ``torch.multinomial`` over the stored priorities; no sum tree is needed.
 
     :param alpha: priority exponent > 0 (0 would be uniform: use :class:`EpisodeReplayBuffer`).
@@ -267,7 +269,8 @@ class PrioritizedEpisodeReplayBuffer(EpisodeReplayBuffer):
     def sample(
         self, batch_size: int, generator: torch.Generator | None = None, beta: float = 1.0
     ) -> dict[str, torch.Tensor]:
-        """``batch_size`` distinct episodes drawn by priority, with their rows and importance-sampling weights.
+        """``batch_size`` episodes drawn by priority (an episode may be drawn twice), with their rows and
+        importance-sampling weights.
 
         :param beta: exponent in [0, 1] of the importance-sampling correction (1: full correction).
         """
@@ -275,11 +278,9 @@ class PrioritizedEpisodeReplayBuffer(EpisodeReplayBuffer):
             raise ValueError(f"batch_size={batch_size} exceeds the {self.n_stored} episodes stored")
         probabilities = self.priorities[: self.n_stored].pow(self.alpha)
         probabilities = probabilities / probabilities.sum()
-        index = torch.multinomial(probabilities, batch_size, replacement=False, generator=generator)
+        index = torch.multinomial(probabilities, batch_size, replacement=True, generator=generator)
         weights = (self.n_stored * probabilities[index]).pow(-beta)
-        min_probability = probabilities.min()
-        max_weight = (self.n_stored * min_probability).pow(-beta)
-        return {**self._episodes(index), "replay_index": index, "replay_weights": weights / max_weight}
+        return {**self._episodes(index), "replay_index": index, "replay_weights": weights / weights.max()}
 
     def update_priorities(self, index: torch.Tensor, priorities: torch.Tensor) -> None:
         """Set the priorities (float[K], >= 0; floored at :attr:`min_priority`) of the episodes at rows ``index``."""
@@ -298,6 +299,11 @@ class PrioritizedEpisodeReplayBuffer(EpisodeReplayBuffer):
     def _restore_extra_state(self, payload: dict[str, Any]) -> None:
         """The saved priorities; a buffer saved without them (uniform replay) gets priority 1 for every episode."""
         if "priorities" in payload:
+            if payload["priorities"].shape != (self.n_stored,):
+                raise ValueError(
+                    f"The saved priorities have shape {tuple(payload['priorities'].shape)}; the buffer holds "
+                    f"{self.n_stored} episodes"
+                )
             self.priorities[: self.n_stored] = payload["priorities"].to(self.device)
             self.max_priority = float(payload["max_priority"])
         else:

@@ -390,6 +390,11 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
                 batch = buffer.sample(batch_size, self._generator)
             loss, step_stats = self._compute_loss(batch)
             if prioritized:
+                if "replay_priorities" not in step_stats:
+                    raise ValueError(
+                        f"{type(self).__name__}._compute_loss returned no 'replay_priorities': prioritized replay "
+                        "(prioritized_replay_alpha > 0) needs the loss to give each sampled episode its priority"
+                    )
                 buffer.update_priorities(batch["replay_index"], step_stats.pop("replay_priorities"))
             policy.optimizer.zero_grad()
             loss.backward()

@@ -42,6 +42,9 @@ def backward_recurrence(offset: torch.Tensor, decay: torch.Tensor, final: torch.
     """``G_t = offset_t + decay_t G_{t+1}`` for ``t = T-1 .. 0`` with ``G_T = final``: one fused multiply-add per time
     step (the loop runs over at most ``episode_limit`` steps; every other operation is done for all steps at once).
 
+    Runs without autograd (it writes into a preallocated tensor): call it under ``torch.no_grad()``, as targets are.
+    Where ``decay_t`` is 0 the later ``G`` are multiplied by 0, so they must be finite.
+
     :param offset: float[B, T, ...].
     :param decay: float[B, T, ...], broadcastable to ``offset``.
     :param final: float[B, ...]: ``G_T``.
@@ -112,7 +115,9 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     :param advantage_learning: ``alpha`` in [0, 1) of the advantage-learning operator (0: plain Q-learning).
     :param lower_bound_coef: weight >= 0 of the lower-bound loss on the episodes' returns (0: off).
     :param prioritized_replay_alpha: priority exponent of prioritized episode replay (0: uniform); an episode's
-        priority is its mean absolute TD error over its steps, plus ``lower_bound_coef`` times its mean shortfall.
+        priority is its mean absolute TD error over its steps (and agents, without a mixer), plus
+        ``lower_bound_coef`` times its mean shortfall. In the robust variants only this loss is weighted by
+        importance sampling and sets the priorities (``RegularizedQMIX``'s regulariser is not weighted).
     :param prioritized_replay_beta: importance-sampling exponent at the start of ``learn`` (raised to 1 at its end).
     :param n_envs: episodes stepped as one batch when ``env`` is a map name.
     :param env_kwargs: keyword arguments of ``make_env``.
