@@ -122,18 +122,28 @@ def test_search_spaces_sample_valid_overrides(algo):
 
 
 def test_qmix_search_space_builds_models_with_every_loss_option():
-    """Every sampled setting is accepted by QMIX, and the loss options are searched both off and on."""
+    """Every sampled setting is accepted by QMIX, and the loss and replay options are searched both off and on."""
     from sb3_marl.common.toy_env import CueMatchingEnv
     from sb3_marl.qmix import QMIX
 
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    seen: dict[str, set] = {"huber_delta": set(), "advantage_learning": set(), "lower_bound_coef": set()}
+    seen: dict[str, set] = {
+        "huber_delta": set(),
+        "advantage_learning": set(),
+        "lower_bound_coef": set(),
+        "prioritized_replay_alpha": set(),
+    }
     for _ in range(12):
         sampled = HYPERPARAMS_SAMPLER["qmix"](study.ask())
         model = QMIX(CueMatchingEnv(n_envs=2, seed=0), device="cpu", **sampled)
         for name, values in seen.items():
             values.add(getattr(model, name))
-    assert seen == {"huber_delta": {None, 1.0}, "advantage_learning": {0.0, 0.5}, "lower_bound_coef": {0.0, 1.0}}
+    assert seen == {
+        "huber_delta": {None, 1.0},
+        "advantage_learning": {0.0, 0.5},
+        "lower_bound_coef": {0.0, 1.0},
+        "prioritized_replay_alpha": {0.0, 0.6},
+    }
 
 
 def _fake_run(folder: Path, algo: str, env: str, run_id: int, wins: np.ndarray) -> None:

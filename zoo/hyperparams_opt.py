@@ -32,7 +32,7 @@ def sample_training_params(trial: optuna.Trial) -> dict[str, Any]:
     rollout (``target_update_interval`` 1 episode, ``tau`` 0.05-0.2; 0.1 is ``hyperparams/qmix.yml``'s). The kind of
     TD(lambda) trace is searched only with ``td_lambda`` > 0, where it matters. The loss options of
     :class:`~sb3_marl.qmix.QMIX` (Huber loss, advantage learning, lower-bound loss) are each off or at the value
-    tried on 2m_vs_1z (``benchmarks/README.md``).
+    tried on 2m_vs_1z (``benchmarks/README.md``); prioritized replay is off or at Schaul et al.'s alpha 0.6.
     """
     tau = trial.suggest_categorical("tau", [1.0, 0.2, 0.1, 0.05])
     if tau == 1.0:
@@ -54,6 +54,7 @@ def sample_training_params(trial: optuna.Trial) -> dict[str, Any]:
         "huber_delta": trial.suggest_categorical("huber_delta", [None, 1.0]),
         "advantage_learning": trial.suggest_categorical("advantage_learning", [0.0, 0.5]),
         "lower_bound_coef": trial.suggest_categorical("lower_bound_coef", [0.0, 1.0]),
+        "prioritized_replay_alpha": trial.suggest_categorical("prioritized_replay_alpha", [0.0, 0.6]),
     }
 
 
