@@ -1,0 +1,54 @@
+"""Where a QMIX training spends its time: cProfile of a short run with a map's settings of hyperparams/qmix.yml.
+
+    python benchmarks/profile_training.py --map 2m_vs_1z --timesteps 30000            # compiled simulator step
+    python benchmarks/profile_training.py --map 3m --timesteps 20000 --top 40 --eager
+
+Prints the wall time and the functions that took the most time themselves (cProfile's ``tottime``). Run it from
+two commits to see what a change to the update or the collection costs; the figures depend on the machine and its
+load, so compare runs made one after the other on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import time
+
+import torch
+
+from sb3_marl.envs.make_env import make_env
+from sb3_marl.qmix import QMIX
+from zoo.exp_manager import ZOO_KEYS
+from zoo.utils import hyperparams_entry, parse_schedule
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--map", default="2m_vs_1z", help="SMAC map with an entry in hyperparams/qmix.yml")
+    parser.add_argument("--timesteps", type=int, default=30_000, help="env steps to train")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--top", type=int, default=25, help="functions to print")
+    parser.add_argument("--eager", action="store_true", help="do not torch.compile the simulator step")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    entry = hyperparams_entry("qmix", args.map)
+    env_kwargs = {**entry.get("env_kwargs", {}), "compile": not args.eager}
+    env = make_env(args.map, n_envs=int(entry.get("n_envs", 1)), seed=args.seed, **env_kwargs)
+    kwargs = {key: parse_schedule(key, value) for key, value in entry.items() if key not in ZOO_KEYS}
+    model = QMIX(env, seed=args.seed, device="cpu", **kwargs)
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    model.learn(args.timesteps)
+    profiler.disable()
+    print(
+        f"{args.map} seed={args.seed} steps={model.num_timesteps} wall={time.perf_counter() - start:.1f}s "
+        f"compile={not args.eager} threads={args.threads}"
+    )
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()
