@@ -27,7 +27,7 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -53,15 +53,22 @@ class SeedResult(NamedTuple):
     best_win_rate: float | None  # test win rate of the best-eval model (``--eval-freq``), else None
 
 
+def yml_model(map_name: str, seed: int, compile_step: bool) -> tuple[QMIX, dict[str, Any]]:
+    """QMIX with ``map_name``'s entry of ``hyperparams/qmix.yml`` on its training env (the entry's ``n_envs``, seeded
+    ``seed``), and that entry, whose ``env_kwargs`` then include ``compile`` (``compile_step``: torch.compile the
+    simulator step) for the evaluation envs."""
+    entry = hyperparams_entry("qmix", map_name)
+    env_kwargs = {**entry.get("env_kwargs", {}), "compile": compile_step}
+    env = make_env(map_name, n_envs=int(entry.get("n_envs", 1)), seed=seed, **env_kwargs)
+    kwargs = {key: parse_schedule(key, value) for key, value in entry.items() if key not in ZOO_KEYS}
+    return QMIX(env, seed=seed, device="cpu", **kwargs), {**entry, "env_kwargs": env_kwargs}
+
+
 def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedResult:
     """Train QMIX on ``map_name`` with the yml's settings and ``seed``, test it greedily; print one line."""
-    entry = hyperparams_entry("qmix", map_name)
+    model, entry = yml_model(map_name, seed, args.compile)
     n_timesteps = int(args.timesteps or entry["n_timesteps"])
-    n_envs = int(entry.get("n_envs", 1))
-    env_kwargs = {**entry.get("env_kwargs", {}), "compile": args.compile}
-    env = make_env(map_name, n_envs=n_envs, seed=seed, **env_kwargs)
-    kwargs = {key: parse_schedule(key, value) for key, value in entry.items() if key not in ZOO_KEYS}
-    model = QMIX(env, seed=seed, device="cpu", **kwargs)
+    n_envs, env_kwargs = model.env.n_envs, entry["env_kwargs"]
 
     def make_test_env() -> BatchedMultiAgentEnv:
         """A fresh test env: each model tested plays the same episodes."""

@@ -16,11 +16,7 @@ import pstats
 import time
 
 import torch
-
-from sb3_marl.envs.make_env import make_env
-from sb3_marl.qmix import QMIX
-from zoo.exp_manager import ZOO_KEYS
-from zoo.utils import hyperparams_entry, parse_schedule
+from bench_qmix import yml_model
 
 
 def main() -> None:
@@ -33,11 +29,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    entry = hyperparams_entry("qmix", args.map)
-    env_kwargs = {**entry.get("env_kwargs", {}), "compile": not args.eager}
-    env = make_env(args.map, n_envs=int(entry.get("n_envs", 1)), seed=args.seed, **env_kwargs)
-    kwargs = {key: parse_schedule(key, value) for key, value in entry.items() if key not in ZOO_KEYS}
-    model = QMIX(env, seed=args.seed, device="cpu", **kwargs)
+    model, _ = yml_model(args.map, args.seed, compile_step=not args.eager)
     profiler = cProfile.Profile()
     start = time.perf_counter()
     profiler.enable()

@@ -136,10 +136,11 @@ class EpisodeReplayBuffer(EpisodeBatch):
     def __len__(self) -> int:
         return self.n_stored
 
-    def add(self, episodes: dict[str, torch.Tensor]) -> None:
+    def add(self, episodes: dict[str, torch.Tensor]) -> torch.Tensor:
         """Append ``K`` finished episodes, overwriting the oldest ones once full.
 
         :param episodes: every field of the buffer, each ``[K, max_steps, *shape]``.
+        :return: the rows written, int64[min(K, capacity)] (the last episodes when ``K`` exceeds the capacity).
         """
         if set(episodes) != set(self.data):
             raise KeyError(f"Episodes have fields {sorted(episodes)}; the buffer stores {sorted(self.data)}")
@@ -150,6 +151,7 @@ class EpisodeReplayBuffer(EpisodeBatch):
             tensor[index] = episodes[name][k - keep :].to(self.device)
         self.pos = (self.pos + keep) % self.capacity
         self.n_stored = min(self.n_stored + keep, self.capacity)
+        return index
 
     def can_sample(self, batch_size: int) -> bool:
         """Whether ``batch_size`` distinct episodes are stored."""
@@ -260,11 +262,10 @@ class PrioritizedEpisodeReplayBuffer(EpisodeReplayBuffer):
         self.priorities = torch.zeros(buffer_size, device=self.device)
         self.max_priority = 1.0
 
-    def add(self, episodes: dict[str, torch.Tensor]) -> None:
-        k = min(next(iter(episodes.values())).shape[0], self.capacity)
-        index = (self.pos + torch.arange(k, device=self.device)) % self.capacity
-        super().add(episodes)
+    def add(self, episodes: dict[str, torch.Tensor]) -> torch.Tensor:
+        index = super().add(episodes)
         self.priorities[index] = self.max_priority
+        return index
 
     def sample(
         self, batch_size: int, generator: torch.Generator | None = None, beta: float = 1.0
