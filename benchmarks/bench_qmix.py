@@ -6,6 +6,7 @@
     python benchmarks/bench_qmix.py --skip-update-timing --compile   # torch.compile'd simulator step
     python benchmarks/bench_qmix.py --skip-update-timing --compile --seeds 0 1 2   # how reliably each map learns
     python benchmarks/bench_qmix.py --skip-update-timing --compile --eval-freq 25000   # also test the best-eval model
+    python benchmarks/bench_qmix.py --skip-update-timing --compile --wide-test-episodes 256   # finer win rate
 
 Each map trains with its entry of ``hyperparams/qmix.yml`` (what ``zoo/train.py`` uses: 205k env steps on the four
 paper maps) unless ``--timesteps`` overrides the budget. Per map it prints the greedy test win rate and return (mean
@@ -15,7 +16,9 @@ issue's goal of 0.95, slowest training). With ``--eval-freq N`` the training als
 env steps on validation envs seeded ``seed + 2000`` and keeps the best one, as ``zoo/train.py``'s EvalCallback keeps
 ``best_model.zip``; that model is tested on the same test episodes as the final one (a fresh test env for each) and
 reported beside it, followed by the win rate of every evaluation (``evals=[...]``, the learning curve; the wall time
-then includes the evaluations). The update timing compares one training update
+then includes the evaluations). With ``--wide-test-episodes N`` the final model also plays ``N`` more greedy episodes
+on envs seeded ``seed + 5000`` (``wide_win_rate``, with a 95 % Wilson interval): 32 test games cannot tell a policy
+that wins 90 % of its games from one that wins 97 %. The update timing compares one training update
 (batch of 32 full-length episodes) of this QMIX (fused ``nn.GRU`` over time) with the same update written as PyMARL
 does it (a ``GRUCell`` called once per time step). With ``--compile`` the training env's step runs through
 ``torch.compile``: the wall time then includes loading the compiled step from torch's on-disk cache, or compiling it
@@ -51,6 +54,15 @@ class SeedResult(NamedTuple):
     win_rate: float  # greedy test win rate of the final model
     wall_s: float  # training wall time (s), evaluations included
     best_win_rate: float | None  # test win rate of the best-eval model (``--eval-freq``), else None
+    wide_win_rate: float | None  # final model's win rate over ``--wide-test-episodes`` more episodes, else None
+
+
+def wilson_interval(wins: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a win rate from ``wins`` of ``n`` games (95 % for ``z`` = 1.96)."""
+    p, z2 = wins / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return float(centre - half), float(centre + half)
 
 
 def yml_model(map_name: str, seed: int, compile_step: bool) -> tuple[QMIX, dict[str, Any]]:
@@ -100,6 +112,13 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
             )
         if callback is not None:  # the learning curve: eval win rate at each evaluation
             eval_report += f"evals=[{' '.join(f'{np.mean(wins):.2f}' for wins in callback.evaluations_wins)}] "
+    wide_win_rate = None
+    if args.wide_test_episodes > 0:  # more episodes, other starts: a finer estimate of the final policy's win rate
+        wide_env = make_env(map_name, n_envs=8, seed=seed + 5000)
+        _, _, wide_wins = evaluate_policy(model, wide_env, args.wide_test_episodes, return_episode_rewards=True)
+        wide_win_rate = float(np.mean(wide_wins))
+        low, high = wilson_interval(sum(wide_wins), len(wide_wins))
+        eval_report += f"wide_win_rate={wide_win_rate:.3f} (95% CI {low:.2f}-{high:.2f}, {len(wide_wins)} episodes) "
     print(
         f"{map_name:10s} seed={seed} steps={model.num_timesteps:7d} win_rate={win_rate:.3f} "
         f"return={mean_reward:.2f} +/- {std_reward:.2f} {eval_report}wall={wall:.0f}s "
@@ -108,7 +127,7 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
         f"threads={torch.get_num_threads()}",
         flush=True,
     )
-    return SeedResult(win_rate, wall, best_win_rate)
+    return SeedResult(win_rate, wall, best_win_rate, wide_win_rate)
 
 
 def summarize(map_name: str, results: list[SeedResult]) -> None:
@@ -124,6 +143,8 @@ def summarize(map_name: str, results: list[SeedResult]) -> None:
     line = rates([r.win_rate for r in results], "win_rate")
     if all(r.best_win_rate is not None for r in results):
         line += "; " + rates([r.best_win_rate for r in results], "best-eval model")
+    if all(r.wide_win_rate is not None for r in results):
+        line += "; " + rates([r.wide_win_rate for r in results], "wide test")
     slowest = max(r.wall_s for r in results)
     print(
         f"{map_name:10s} over {len(results)} seeds: {line}; slowest training {slowest:.0f}s "
@@ -223,12 +244,20 @@ def main() -> None:
         default=0,
         help="evaluate every N env steps on validation envs and also test the best model (0: never)",
     )
+    parser.add_argument(
+        "--wide-test-episodes",
+        type=int,
+        default=0,
+        help="also test the final model on N more episodes (envs seeded seed + 5000; 0: not)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fastest for these small tensors)")
     parser.add_argument("--update-timing-only", action="store_true")
     parser.add_argument("--skip-update-timing", action="store_true")
     parser.add_argument("--timing-repeats", type=int, default=10)
     parser.add_argument("--compile", action="store_true", help="torch.compile the training env's step")
     args = parser.parse_args()
+    if args.wide_test_episodes < 0:
+        parser.error(f"--wide-test-episodes={args.wide_test_episodes} must be >= 0 (0: no wide test)")
     torch.set_num_threads(args.threads)
     if not args.skip_update_timing:
         for map_name in ("3m", "2s3z"):

@@ -1,6 +1,7 @@
 """End-to-end runs of zoo/train.py and zoo/enjoy.py on tiny budgets (3m, a few hundred env steps)."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -115,6 +116,12 @@ def test_run_folders_are_claimed_once_and_only_for_accepted_settings(tmp_path):
     second._claim_run_folder()
     assert (first.save_path.name, second.save_path.name) == ("3m_1", "3m_2")
     assert first.params_path.is_dir() and second.params_path.is_dir()
+    tagged = ExperimentManager(
+        train.build_parser().parse_args(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-uuid"])
+    )
+    tagged._claim_run_folder()  # RL Zoo's --uuid: <map>_<next id>_<uuid4>, not counted as an id afterwards
+    assert re.fullmatch(r"3m_3_[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", tagged.save_path.name)
+    assert tagged.params_path == tagged.save_path / "3m" and tagged.params_path.is_dir()
 
 
 def test_evaluation_attack_budget_and_env_closing(tmp_path, monkeypatch):

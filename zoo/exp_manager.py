@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -197,11 +198,14 @@ class ExperimentManager:
 
     def _claim_run_folder(self) -> None:
         """Create ``<log folder>/<algo>/<map>_<id>`` with the next free id (``mkdir`` fails on a taken id, so two
-        runs started together never share a folder) and point ``save_path`` / ``params_path`` at it."""
+        runs started together never share a folder) and point ``save_path`` / ``params_path`` at it. With
+        ``--uuid`` the folder is ``<map>_<id>_<uuid4>``, as in RL Zoo; such folders are not counted as ids: ``zoo/enjoy.py``
+        does not find them, ``-i`` and ``--pretrained`` take their models by path."""
         run_id = get_latest_run_id(self.log_path, self.env_name) + 1
+        suffix = f"_{uuid.uuid4()}" if self.args.uuid else ""
         self.log_path.mkdir(parents=True, exist_ok=True)
         while True:
-            save_path = self.log_path / f"{self.env_name}_{run_id}"
+            save_path = self.log_path / f"{self.env_name}_{run_id}{suffix}"
             try:
                 save_path.mkdir()
                 break

@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
         "processes share the cores)",
     )
     parser.add_argument("-P", "--progress", action="store_true", help="show a progress bar")
+    parser.add_argument(
+        "-uuid", "--uuid", action="store_true", help="append _<uuid4> to the run folder's name (as RL Zoo)"
+    )
     parser.add_argument("--verbose", type=int, default=1, help="0: quiet, 1: info, 2: debug")
     parser.add_argument("--pretrained", default="", help="regularized: QMIX to start from (default: latest qmix run)")
     parser.add_argument("-conf", "--conf-file", default="", help="yaml file (default: hyperparams/<algo>.yml)")
