@@ -199,8 +199,8 @@ class ExperimentManager:
     def _claim_run_folder(self) -> None:
         """Create ``<log folder>/<algo>/<map>_<id>`` with the next free id (``mkdir`` fails on a taken id, so two
         runs started together never share a folder) and point ``save_path`` / ``params_path`` at it. With
-        ``--uuid`` the folder is ``<map>_<id>_<uuid4>``, as in RL Zoo; such folders are not counted as ids: ``zoo/enjoy.py``
-        does not find them, ``-i`` and ``--pretrained`` take their models by path."""
+        ``--uuid`` the folder is ``<map>_<id>_<uuid4>``, as in RL Zoo; such folders are not counted as ids:
+        ``zoo/enjoy.py`` does not find them, ``-i`` and ``--pretrained`` take their models by path."""
         run_id = get_latest_run_id(self.log_path, self.env_name) + 1
         suffix = f"_{uuid.uuid4()}" if self.args.uuid else ""
         self.log_path.mkdir(parents=True, exist_ok=True)
