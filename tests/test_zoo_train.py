@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from zoo import enjoy, train
-from zoo.utils import ALGOS, set_num_threads
+from zoo.utils import ALGOS, get_latest_run_id, set_num_threads
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -122,6 +122,7 @@ def test_run_folders_are_claimed_once_and_only_for_accepted_settings(tmp_path):
     tagged._claim_run_folder()  # RL Zoo's --uuid: <map>_<next id>_<uuid4>, not counted as an id afterwards
     assert re.fullmatch(r"3m_3_[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", tagged.save_path.name)
     assert tagged.params_path == tagged.save_path / "3m" and tagged.params_path.is_dir()
+    assert get_latest_run_id(tmp_path / "qmix", "3m") == 2
 
 
 def test_evaluation_attack_budget_and_env_closing(tmp_path, monkeypatch):
