@@ -282,11 +282,11 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         n_filled = mask.sum().clamp(min=1.0)
         episode_weights = batch.get("replay_weights")
         loss = self._regression_loss(td_error, episode_weights) / n_filled
-        errors = td_error.detach().abs()
+        episode_errors = td_error.detach().abs()
         stats = {
             "q_taken_mean": (q_tot.detach() * mask).sum() / n_filled,
             "target_mean": (targets * mask).sum() / n_filled,
-            "td_error_abs": errors.sum() / n_filled,
+            "td_error_abs": episode_errors.sum() / n_filled,
         }
         if self.lower_bound_coef > 0.0:
             with torch.no_grad():
@@ -294,10 +294,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             shortfall = (returns - q_tot).clamp(min=0.0) * mask
             loss = loss + self.lower_bound_coef * self._regression_loss(shortfall, episode_weights) / n_filled
             stats["lower_bound_shortfall"] = shortfall.detach().sum() / n_filled
+            episode_errors = episode_errors + self.lower_bound_coef * shortfall.detach()
         if "replay_index" in batch:  # prioritized replay: each episode's mean error over its filled steps
-            episode_errors = errors
-            if self.lower_bound_coef > 0.0:
-                episode_errors = errors + self.lower_bound_coef * shortfall.detach()
             steps = tuple(range(1, mask.dim()))
             stats["replay_priorities"] = episode_errors.sum(dim=steps) / mask.sum(dim=steps).clamp(min=1.0)
         return loss, stats
