@@ -8,21 +8,20 @@
     python benchmarks/bench_qmix.py --skip-update-timing --compile --eval-freq 25000   # also test the best-eval model
     python benchmarks/bench_qmix.py --skip-update-timing --compile --wide-test-episodes 256   # finer win rate
 
-Each map trains with its entry of ``hyperparams/qmix.yml`` (what ``zoo/train.py`` uses: 205k env steps on the four
-paper maps) unless ``--timesteps`` overrides the budget. Per map it prints the greedy test win rate and return (mean
-+/- std over ``--eval-episodes`` episodes on envs seeded ``seed + 1000``), the training wall time and env steps per
-second; with several ``--seeds``, one line per seed and a summary per map (win rates, how many seeds reach the
-issue's goal of 0.95, slowest training). With ``--eval-freq N`` the training also evaluates the model every ``N``
-env steps on validation envs seeded ``seed + 2000`` and keeps the best one, as ``zoo/train.py``'s EvalCallback keeps
-``best_model.zip``; that model is tested on the same test episodes as the final one (a fresh test env for each) and
-reported beside it, followed by the win rate of every evaluation (``evals=[...]``, the learning curve; the wall time
-then includes the evaluations). With ``--wide-test-episodes N`` the final model also plays ``N`` more greedy episodes
-on envs seeded ``seed + 5000`` (``wide_win_rate``, with a 95 % Wilson interval): 32 test games cannot tell a policy
-that wins 90 % of its games from one that wins 97 %. The update timing compares one training update
-(batch of 32 full-length episodes) of this QMIX (fused ``nn.GRU`` over time) with the same update written as PyMARL
-does it (a ``GRUCell`` called once per time step). With ``--compile`` the training env's step runs through
-``torch.compile``: the wall time then includes loading the compiled step from torch's on-disk cache, or compiling it
-on a machine's first run for that map."""
+Each map trains with its entry of ``hyperparams/qmix.yml`` (what ``zoo/train.py`` uses: 205k env steps on the four paper
+maps) unless ``--timesteps`` overrides the budget. Per map it prints the greedy test win rate and return (mean +/- std
+over ``--eval-episodes`` episodes on envs seeded ``seed + 1000``), the training wall time and env steps per second; with
+several ``--seeds``, one line per seed and a summary per map (win rates, how many seeds reach the issue's goal of 0.95,
+slowest training). With ``--eval-freq N`` the training also evaluates the model every ``N`` env steps on validation envs
+seeded ``seed + 2000`` and keeps the best one, as ``zoo/train.py``'s EvalCallback keeps ``best_model.zip``; that model
+is tested on the same test episodes as the final one (a fresh test env for each) and reported beside it, followed by the
+win rate of every evaluation (``evals=[...]``, the learning curve; the wall time then includes the evaluations). With
+``--wide-test-episodes N`` the final model (and the best-eval one) also plays ``N`` more greedy episodes on envs seeded
+``seed + 5000`` (``wide_win_rate``, with a 95 % Wilson interval): 32 test games cannot tell a policy that wins 90 % of
+its games from one that wins 97 %. The update timing compares one training update (batch of 32 full-length episodes) of
+this QMIX (fused ``nn.GRU`` over time) with the same update written as PyMARL does it (a ``GRUCell`` called once per
+time step). With ``--compile`` the training env's step runs through ``torch.compile``: the wall time then includes
+loading the compiled step from torch's on-disk cache, or compiling it on a machine's first run for that map."""
 
 from __future__ import annotations
 
@@ -55,6 +54,7 @@ class SeedResult(NamedTuple):
     wall_s: float  # training wall time (s), evaluations included
     best_win_rate: float | None  # test win rate of the best-eval model (``--eval-freq``), else None
     wide_win_rate: float | None  # final model's win rate over ``--wide-test-episodes`` more episodes, else None
+    best_wide_win_rate: float | None  # the same for the best-eval model (both options given), else None
 
 
 def wilson_interval(wins: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -63,6 +63,17 @@ def wilson_interval(wins: int, n: int, z: float = 1.96) -> tuple[float, float]:
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
     return float(centre - half), float(centre + half)
+
+
+def wide_test(model: QMIX, map_name: str, seed: int, n_episodes: int) -> tuple[float, str]:
+    """Win rate of ``model`` over ``n_episodes`` greedy episodes on envs seeded ``seed + 5000`` (other starts than the
+    32 test episodes: a finer estimate of the policy's win rate), and a report with its 95 % Wilson interval."""
+    _, _, wins = evaluate_policy(
+        model, make_env(map_name, n_envs=8, seed=seed + 5000), n_episodes, return_episode_rewards=True
+    )
+    low, high = wilson_interval(sum(wins), len(wins))
+    win_rate = float(np.mean(wins))
+    return win_rate, f"wide_win_rate={win_rate:.3f} (95% CI {low:.2f}-{high:.2f}, {len(wins)} episodes) "
 
 
 def yml_model(map_name: str, seed: int, compile_step: bool) -> tuple[QMIX, dict[str, Any]]:
@@ -102,7 +113,7 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
         wall = time.perf_counter() - start
         win_rate, mean_reward, std_reward = evaluate_policy(model, make_test_env(), args.eval_episodes)
         eval_report = ""  # the best-eval model's test and the learning curve (--eval-freq)
-        best_win_rate = None
+        best_win_rate = best_wide_win_rate = None
         if callback is not None and (Path(folder) / "best_model.zip").exists():
             best_model = QMIX.load(Path(folder) / "best_model.zip", device="cpu")
             best_win_rate, best_reward, _ = evaluate_policy(best_model, make_test_env(), args.eval_episodes)
@@ -110,15 +121,15 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
                 f"best-eval model (step {best_model.num_timesteps}): win_rate={best_win_rate:.3f} "
                 f"return={best_reward:.2f} "
             )
+            if args.wide_test_episodes > 0:
+                best_wide_win_rate, wide_report = wide_test(best_model, map_name, seed, args.wide_test_episodes)
+                eval_report += wide_report
         if callback is not None:  # the learning curve: eval win rate at each evaluation
             eval_report += f"evals=[{' '.join(f'{np.mean(wins):.2f}' for wins in callback.evaluations_wins)}] "
     wide_win_rate = None
-    if args.wide_test_episodes > 0:  # more episodes, other starts: a finer estimate of the final policy's win rate
-        wide_env = make_env(map_name, n_envs=8, seed=seed + 5000)
-        _, _, wide_wins = evaluate_policy(model, wide_env, args.wide_test_episodes, return_episode_rewards=True)
-        wide_win_rate = float(np.mean(wide_wins))
-        low, high = wilson_interval(sum(wide_wins), len(wide_wins))
-        eval_report += f"wide_win_rate={wide_win_rate:.3f} (95% CI {low:.2f}-{high:.2f}, {len(wide_wins)} episodes) "
+    if args.wide_test_episodes > 0:
+        wide_win_rate, wide_report = wide_test(model, map_name, seed, args.wide_test_episodes)
+        eval_report += "final model's " + wide_report
     print(
         f"{map_name:10s} seed={seed} steps={model.num_timesteps:7d} win_rate={win_rate:.3f} "
         f"return={mean_reward:.2f} +/- {std_reward:.2f} {eval_report}wall={wall:.0f}s "
@@ -127,7 +138,7 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
         f"threads={torch.get_num_threads()}",
         flush=True,
     )
-    return SeedResult(win_rate, wall, best_win_rate, wide_win_rate)
+    return SeedResult(win_rate, wall, best_win_rate, wide_win_rate, best_wide_win_rate)
 
 
 def summarize(map_name: str, results: list[SeedResult]) -> None:
@@ -144,7 +155,9 @@ def summarize(map_name: str, results: list[SeedResult]) -> None:
     if all(r.best_win_rate is not None for r in results):
         line += "; " + rates([r.best_win_rate for r in results], "best-eval model")
     if all(r.wide_win_rate is not None for r in results):
-        line += "; " + rates([r.wide_win_rate for r in results], "wide test")
+        line += "; " + rates([r.wide_win_rate for r in results], "final model's wide test")
+    if all(r.best_wide_win_rate is not None for r in results):
+        line += "; " + rates([r.best_wide_win_rate for r in results], "best-eval model's wide test")
     slowest = max(r.wall_s for r in results)
     print(
         f"{map_name:10s} over {len(results)} seeds: {line}; slowest training {slowest:.0f}s "
@@ -248,7 +261,7 @@ def main() -> None:
         "--wide-test-episodes",
         type=int,
         default=0,
-        help="also test the final model on N more episodes (envs seeded seed + 5000; 0: not)",
+        help="also test the final and best-eval models on N more episodes (envs seeded seed + 5000; 0: not)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fastest for these small tensors)")
     parser.add_argument("--update-timing-only", action="store_true")
