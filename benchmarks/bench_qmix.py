@@ -67,7 +67,7 @@ def wilson_interval(wins: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 def wide_test(model: QMIX, map_name: str, seed: int, n_episodes: int) -> tuple[float, str]:
     """Win rate of ``model`` over ``n_episodes`` greedy episodes on envs seeded ``seed + 5000`` (other starts than the
-    32 test episodes: a finer estimate of the policy's win rate), and a report with its 95 % Wilson interval."""
+    test episodes: a finer estimate of the policy's win rate), and a report with its 95 % Wilson interval."""
     _, _, wins = evaluate_policy(
         model, make_env(map_name, n_envs=8, seed=seed + 5000), n_episodes, return_episode_rewards=True
     )
