@@ -1,5 +1,7 @@
 """Callbacks: the SB3 protocol fires as documented, stops training, and SB3's built-ins work on our models."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -143,3 +145,20 @@ def test_sb3_checkpoint_and_every_n_callbacks_work(tmp_path):
     assert fired.events.count("step") == 2
     loaded = QMIX.load(tmp_path / zips[-1])
     assert loaded.num_timesteps > 0
+
+
+def test_eval_callback_warns_about_another_map_unless_told_not_to():
+    class OtherMap(CueMatchingEnv):
+        map_name = "cue_matching_variant"
+
+    for eval_env_class, warn, expected in ((OtherMap, True, 1), (OtherMap, False, 0), (CueMatchingEnv, True, 0)):
+        callback = EvalCallback(eval_env_class(n_envs=2, seed=1), eval_freq=100, verbose=0, warn=warn)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _model().learn(10, callback=callback)
+        messages = [str(w.message) for w in caught if "EvalCallback" in str(w.message)]
+        assert len(messages) == expected, (eval_env_class.__name__, warn, messages)
+        if expected:
+            assert (
+                "'cue_matching_variant' (OtherMap)" in messages[0] and "'cue_matching' (CueMatchingEnv)" in messages[0]
+            )

@@ -1,4 +1,5 @@
-"""evaluate_policy: exact episode count, per-episode results, attacks applied every step, bad inputs."""
+"""evaluate_policy: exact episode count, per-episode results, attacks applied every step, the step callback and
+the reward threshold, bad inputs."""
 
 import pytest
 import torch
@@ -44,6 +45,23 @@ def test_summary_and_attack(model):
     assert attack.calls > 0
     # Without its cue an agent cannot match: the attack must hurt a policy that learned anything.
     assert win_rate > 0.5 and attacked_win_rate < win_rate and attacked_reward < mean_reward
+
+
+def test_step_callback_and_reward_threshold(model):
+    steps = []
+
+    def record(locals_, globals_):
+        steps.append((locals_["actions"].shape, locals_["terminated"].clone()))
+        assert "evaluate_policy" in globals_
+
+    env = CueMatchingEnv(n_envs=2, seed=2)
+    rewards, lengths, _ = evaluate_policy(model, env, 4, callback=record, return_episode_rewards=True)
+    assert all(shape == (2, env.n_agents) for shape, _ in steps)
+    assert len(steps) >= max(lengths) and sum(int(done.sum()) for _, done in steps) >= 4
+    mean_reward = sum(rewards) / len(rewards)
+    evaluate_policy(model, CueMatchingEnv(n_envs=2, seed=2), 4, reward_threshold=mean_reward - 0.01)
+    with pytest.raises(AssertionError, match="Mean reward below threshold"):
+        evaluate_policy(model, CueMatchingEnv(n_envs=2, seed=2), 4, reward_threshold=mean_reward + 0.01)
 
 
 def test_rejects_bad_inputs(model):

@@ -3,6 +3,7 @@ evaluation callback that reports the win rate and can evaluate under attack."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,8 @@ class EvalCallback(EventCallback):
     :param deterministic: greedy test actions.
     :param attack: evaluate under this observation attack (None: clean).
     :param verbose: 1 prints each evaluation.
+    :param warn: warn when the evaluation env plays another map, or another backend, than the training env (the
+        counterpart of Stable-Baselines3's warning about differently wrapped envs).
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class EvalCallback(EventCallback):
         deterministic: bool = True,
         attack: BaseAttack | None = None,
         verbose: int = 1,
+        warn: bool = True,
     ) -> None:
         super().__init__(callback_on_new_best, verbose=verbose)
         if eval_freq < 1 or n_eval_episodes < 1:
@@ -86,6 +90,7 @@ class EvalCallback(EventCallback):
         self.best_model_save_path = Path(best_model_save_path) if best_model_save_path is not None else None
         self.deterministic = deterministic
         self.attack = attack
+        self.warn = warn
         self.best_score: tuple[float, float] = (-np.inf, -np.inf)
         self.best_win_rate = -np.inf
         self.best_mean_reward = -np.inf
@@ -99,6 +104,17 @@ class EvalCallback(EventCallback):
     def _init_callback(self) -> None:
         if isinstance(self.eval_env, str):
             self.eval_env = self.model._make_env(self.eval_env)
+        training_env = self.model.get_env()
+        if self.warn and training_env is not None:
+            trained_on = (training_env.map_name, type(training_env).__name__)
+            evaluated_on = (self.eval_env.map_name, type(self.eval_env).__name__)
+            if trained_on != evaluated_on:
+                warnings.warn(
+                    f"EvalCallback evaluates on map {evaluated_on[0]!r} ({evaluated_on[1]}) while the model trains on "
+                    f"{trained_on[0]!r} ({trained_on[1]}); pass warn=False if that is intended",
+                    UserWarning,
+                    stacklevel=2,
+                )
         for folder in (self.best_model_save_path, self.log_path.parent if self.log_path else None):
             if folder is not None:
                 folder.mkdir(parents=True, exist_ok=True)

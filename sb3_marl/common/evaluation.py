@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,6 +20,8 @@ def evaluate_policy(
     n_eval_episodes: int = 32,
     deterministic: bool = True,
     attack: BaseAttack | None = None,
+    callback: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+    reward_threshold: float | None = None,
     return_episode_rewards: bool = False,
 ) -> tuple[float, float, float] | tuple[list[float], list[int], list[bool]]:
     """Run exactly ``n_eval_episodes`` episodes and report the win rate and the return.
@@ -34,6 +37,10 @@ def evaluate_policy(
     :param attack: when given, ``attack.perturb`` replaces every step's observations before the agents act. An
         attack without observation bounds of its own takes the env's ``obs_low`` / ``obs_high`` (so it clips as
         the training attacks do, unless built with ``clip_observations=False``).
+    :param callback: called after every batched env step with ``locals()`` and ``globals()``, as in
+        Stable-Baselines3 (the step's ``obs``, ``actions``, ``reward``, ``terminated``, ``info``, ``q`` are locals).
+    :param reward_threshold: when given, the mean episode return must exceed it, else an ``AssertionError`` names
+        both (Stable-Baselines3's check, for scripts that guard a trained model).
     :param return_episode_rewards: return per-episode lists instead of the summary.
     :return: ``(win_rate, mean_reward, std_reward)`` (the paper's reporting order: win rate first), or
         ``(episode_rewards, episode_lengths, episode_wins)`` with ``return_episode_rewards``.
@@ -77,6 +84,8 @@ def evaluate_policy(
             episode_return += reward.to(device)
             episode_length += 1
             last_action = torch.nn.functional.one_hot(actions, policy.n_actions).float()
+            if callback is not None:
+                callback(locals(), globals())
             if terminated.any():
                 record = terminated & (counted < quota)
                 rewards += episode_return[record].tolist()
@@ -89,6 +98,11 @@ def evaluate_policy(
                 obs, state, avail = (x.to(device) for x in env.reset(terminated))
     finally:  # an interrupted evaluation must not leave the policy in eval mode
         policy.train(was_training)
+    mean_reward = float(np.mean(rewards))
+    if reward_threshold is not None:
+        assert mean_reward > reward_threshold, (
+            f"Mean reward below threshold: {mean_reward:.2f} <= {reward_threshold:.2f}"
+        )
     if return_episode_rewards:
         return rewards, lengths, wins
-    return float(np.mean(wins)), float(np.mean(rewards)), float(np.std(rewards))
+    return float(np.mean(wins)), mean_reward, float(np.std(rewards))
