@@ -78,6 +78,12 @@ def test_save_load_round_trip(tmp_path):
     assert len(loaded) == 3 and loaded.pos == buffer.pos
     for name in SPECS:  # rows past n_stored are never read (uninitialised memory)
         assert torch.equal(loaded.data[name][:3], buffer.data[name][:3])
+    filling = EpisodeReplayBuffer(4000, SPECS, max_steps=6)
+    filling.add(_episodes([2]))
+    one_stored = filling.save(tmp_path / "one").stat().st_size
+    filling.add(_episodes([2] * 3999))
+    all_stored = filling.save(tmp_path / "full").stat().st_size
+    assert one_stored * 100 < all_stored  # only the stored rows are written, not the whole capacity
     (tmp_path / "bad.pt").write_bytes(b"not a buffer")
     with pytest.raises(ValueError, match="bad.pt"):
         EpisodeReplayBuffer.load(tmp_path / "bad.pt")

@@ -10,6 +10,7 @@ from sb3_marl.common.callbacks import (
     CheckpointCallback,
     EvalCallback,
     EveryNTimesteps,
+    StopTrainingOnMaxEpisodes,
     StopTrainingOnNoModelImprovement,
     StopTrainingOnWinRate,
 )
@@ -60,6 +61,28 @@ def test_callback_returning_false_stops_training():
     model, recorder = _model(), Recorder(stop_after=5)
     model.learn(10_000, callback=recorder)
     assert recorder.events.count("step") == 5 and model.num_timesteps == 10
+
+
+class StopWhenAnEpisodeEnds(BaseCallback):
+    """Stops at the first step on which an env finishes its episode."""
+
+    def _on_step(self) -> bool:
+        return not bool(self.locals["dones"].any())
+
+
+def test_training_resumes_after_a_stop_on_the_step_an_episode_ended():
+    model = _model()
+    model.learn(10_000, callback=StopWhenAnEpisodeEnds())
+    stopped_at, stored = model.num_timesteps, model.replay_buffer.n_stored
+    assert stopped_at < 10_000 and stored >= 1  # the episode that ended on the stopping step was stored
+    model.learn(40, reset_num_timesteps=False)  # the finished env was reset: stepping it again does not fail
+    assert model.num_timesteps >= stopped_at + 40 and model.replay_buffer.n_stored > stored
+
+
+def test_sb3_stop_on_max_episodes_reads_our_locals():
+    model = _model(n_envs=2)
+    model.learn(10_000, callback=StopTrainingOnMaxEpisodes(max_episodes=3))  # SB3: 3 episodes per env
+    assert model.replay_buffer.n_stored >= 6 and model.num_timesteps < 10_000
 
 
 def test_function_callbacks_and_lists_are_converted():

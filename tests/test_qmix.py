@@ -307,6 +307,19 @@ def test_same_seed_reproduces_a_run_exactly():
     assert not all(torch.equal(a, b) for a, b in zip(first, other))
 
 
+def test_learning_with_a_batch_larger_than_the_buffer_is_refused():
+    model = _model(batch_size=8, buffer_size=4)  # allowed: a loaded model may only predict
+    with pytest.raises(ValueError, match="batch_size=8 exceeds buffer_size=4"):
+        model.learn(10)
+
+
+def test_unseeded_models_draw_their_own_exploration():
+    """seed=None: the algorithm's generator (epsilon-greedy draws, replay sampling) starts from the system's entropy,
+    not from torch's fixed default seed of a new generator."""
+    first, second = _model(), _model()
+    assert first._generator.initial_seed() != second._generator.initial_seed()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -316,6 +329,8 @@ def test_same_seed_reproduces_a_run_exactly():
         ({"lambda_traces": "tree"}, "lambda_traces='tree'"),
         ({"gamma": -0.1}, "gamma=-0.1"),
         ({"batch_size": 0}, "batch_size=0"),
+        ({"max_grad_norm": 0.0}, r"max_grad_norm=0.0 must be a finite number > 0"),
+        ({"max_grad_norm": -1.0}, "max_grad_norm=-1.0"),
         ({"learning_rate": -1.0}, "learning_rate=-1.0"),
         ({"learning_rate": lambda progress: 1e-3}, "cannot be saved as JSON"),
         ({"learning_rate": {"type": "cosine"}}, "unknown schedule type 'cosine'"),

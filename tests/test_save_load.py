@@ -44,6 +44,16 @@ def test_save_load_gives_identical_predictions(trained, tmp_path):
     assert data["class"] == "QMIX" and data["kwargs"]["batch_size"] == 4
 
 
+def test_load_prints_both_system_infos_on_request(trained, tmp_path, capsys):
+    path = trained.save(tmp_path / "model.zip")
+    QMIX.load(path)
+    assert capsys.readouterr().out == ""
+    QMIX.load(path, print_system_info=True)
+    out = capsys.readouterr().out
+    assert "== CURRENT SYSTEM INFO ==" in out and "== SAVED MODEL SYSTEM INFO ==" in out
+    assert out.count(f"PyTorch: {torch.__version__}") == 2
+
+
 def test_loaded_model_resumes_training(trained, tmp_path):
     path = trained.save(tmp_path / "model.zip")
     trained.save_replay_buffer(tmp_path / "rb")

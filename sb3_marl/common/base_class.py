@@ -205,8 +205,14 @@ class BaseMultiAgentAlgorithm(ABC):
         """Build the policy (and optimizer) from ``env_shapes``."""
 
     def set_random_seed(self, seed: int | None = None) -> None:
-        """Seed python, numpy, torch and the algorithm's generator (the env is seeded at its first reset)."""
+        """Seed python, numpy, torch and the algorithm's generator (the env is seeded at its first reset).
+
+        :param seed: None seeds only the algorithm's generator, from the system's entropy: a new ``torch.Generator``
+            always starts from the same default seed, which would give every unseeded run the same exploration and
+            replay draws.
+        """
         if seed is None:
+            self._generator.seed()
             return
         set_random_seed(seed, using_cuda=self.device.type == "cuda")
         self._generator.manual_seed(seed)
@@ -395,6 +401,7 @@ class BaseMultiAgentAlgorithm(ABC):
         env: BatchedMultiAgentEnv | str | None = None,
         device: torch.device | str = "auto",
         custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
         **kwargs: Any,
     ) -> SelfBaseAlgorithm:
         """Build the model saved at ``path`` (the class it was saved from, which must be ``cls`` or a subclass).
@@ -405,9 +412,10 @@ class BaseMultiAgentAlgorithm(ABC):
             of the class (:meth:`setting_names`; unlike Stable-Baselines3, which ignores other keys such as
             ``lr_schedule``, they are refused with a message), and not those that shape the saved networks
             (``architecture_settings``) unless equal to the saved values.
+        :param print_system_info: print this machine's system info and the model's (Stable-Baselines3's flag).
         :param kwargs: more setting overrides (as in Stable-Baselines3), with the same rules.
         """
-        data, params = load_from_zip_file(path, device=get_device(device))
+        data, params = load_from_zip_file(path, device=get_device(device), print_system_info=print_system_info)
         klass = BaseMultiAgentAlgorithm.registry.get(data.get("class", ""))
         if klass is None or not issubclass(klass, cls):
             raise ValueError(f"{path} holds a {data.get('class')!r} model, which {cls.__name__}.load cannot build")

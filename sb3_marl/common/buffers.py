@@ -187,7 +187,8 @@ class EpisodeReplayBuffer(EpisodeBatch):
             "n_stored": self.n_stored,
             "specs": {name: [list(shape), str(dtype)] for name, (shape, dtype) in self.specs.items()},
         }
-        stored = {name: tensor[: self.n_stored].cpu() for name, tensor in self.data.items()}
+        # a copy, not a view: torch.save writes a view's whole storage (every row of the buffer)
+        stored = {name: tensor[: self.n_stored].to("cpu", copy=True) for name, tensor in self.data.items()}
         payload: dict[str, Any] = {"meta": json.dumps(meta), "data": stored, **self._extra_state()}
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
@@ -293,7 +294,7 @@ class PrioritizedEpisodeReplayBuffer(EpisodeReplayBuffer):
 
     def _extra_state(self) -> dict[str, torch.Tensor]:
         return {
-            "priorities": self.priorities[: self.n_stored].cpu(),
+            "priorities": self.priorities[: self.n_stored].to("cpu", copy=True),
             "max_priority": torch.tensor(self.max_priority),
         }
 

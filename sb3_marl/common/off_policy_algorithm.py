@@ -120,6 +120,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         ):
             if int(value) != value or value < low:
                 raise ValueError(f"{name}={value!r} must be an integer >= {low}")
+        if not is_finite_number(max_grad_norm) or max_grad_norm <= 0.0:
+            raise ValueError(f"max_grad_norm={max_grad_norm!r} must be a finite number > 0")
         if train_freq is not None and train_freq < 1:
             raise ValueError(f"train_freq={train_freq!r} must be None or an integer >= 1")
         if not 0.0 <= gamma <= 1.0:
@@ -257,6 +259,11 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         tb_log_name: str,
         progress_bar: bool,
     ) -> tuple[int, BaseCallback]:
+        if self.batch_size > self.buffer_size:  # checked here, not in __init__: load(..., buffer_size=1) may predict
+            raise ValueError(
+                f"batch_size={self.batch_size} exceeds buffer_size={self.buffer_size}: training starts once the buffer "
+                "holds batch_size episodes, which it never would"
+            )
         total_timesteps, callback = super()._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
@@ -289,7 +296,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
     ) -> RolloutReturn:
         """Step all envs as one batch until ``n_episodes`` episodes have finished.
 
-        :param callback: called once per batched env step (``on_step``); returning False stops collection.
+        :param callback: called once per batched env step (``on_step``, with Stable-Baselines3's numpy ``dones`` and
+            ``rewards`` among the ``locals``); returning False stops collection once the step is recorded.
         :param n_episodes: finished episodes (summed over envs) that end the rollout.
         :param log_interval: dump the logs every this many episodes (None: never).
         """
@@ -325,9 +333,10 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             steps += 1
             self._update_current_progress_remaining()
             self._update_exploration_rate()
+            # Stable-Baselines3's callbacks read these names in ``locals``, as numpy arrays
+            dones, rewards = terminated.cpu().numpy(), reward.cpu().numpy()
             callback.update_locals(locals())
-            if not callback.on_step():
-                return RolloutReturn(steps, finished, False)
+            continue_training = callback.on_step()
             new_obs, new_state, new_avail = (
                 new_obs.to(self.device),
                 new_state.to(self.device),
@@ -343,6 +352,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
                 if log_interval and self._episode_num // log_interval > previous // log_interval:
                     self.dump_logs()
             rs.obs, rs.state, rs.avail = new_obs, new_state, new_avail
+            if not continue_training:  # stopped after this step's episodes were stored: a later learn() resumes
+                return RolloutReturn(steps, finished, False)
         callback.on_rollout_end()
         return RolloutReturn(steps, finished, True)
 

@@ -46,13 +46,15 @@ def save_to_zip_file(path: str | Path, data: dict[str, Any], params: dict[str, d
 
 
 def load_from_zip_file(
-    path: str | Path, device: torch.device | str = "cpu"
+    path: str | Path, device: torch.device | str = "cpu", print_system_info: bool = False
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Read a model zip written by :func:`save_to_zip_file`.
 
     :param path: the file (``<path>.zip`` is tried too when ``path`` is not a file, e.g. the zoo's ``<run>/<map>``
         beside its ``<run>/<map>/`` folder of settings).
     :param device: where tensors are mapped.
+    :param print_system_info: print this machine's system info and the one saved with the model (as
+        Stable-Baselines3 does), to debug a model that behaves differently after loading.
     :return: the settings and the state dicts by name.
     :raises FileNotFoundError: no such file.
     :raises ValueError: the file is not a complete model zip (corrupt, truncated or foreign); names the path.
@@ -66,6 +68,12 @@ def load_from_zip_file(
     try:
         with zipfile.ZipFile(path) as archive:
             data = json.loads(archive.read("data").decode("utf-8"))
+            if print_system_info:
+                print("== CURRENT SYSTEM INFO ==")
+                get_system_info(print_info=True)
+                print("== SAVED MODEL SYSTEM INFO ==")
+                saved = "system_info.txt" in archive.namelist()
+                print(archive.read("system_info.txt").decode("utf-8") if saved else "(none saved with this model)")
             params = {}
             for member in archive.namelist():
                 if member.endswith(".pth"):
