@@ -9,6 +9,7 @@ import torch
 
 from sb3_marl.adversaries import MAPPO, NonFiniteTrainingError, PerturbationAdversaryEnv, QMIXDirector
 from sb3_marl.attacks.learned import ATLAAttack, PAADAttack
+from sb3_marl.common.callbacks import BaseCallback
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.qmix import QMIX
 from sb3_marl.robust.atla import ATLAQMIX
@@ -175,3 +176,16 @@ def test_nonfinite_guard_counts_isolated_skips() -> None:
     assert model.nonfinite_skips == calls["n"] // 2 > 0
     assert model._n_updates == calls["n"] - model.nonfinite_skips
     assert all(torch.isfinite(p).all() for p in model.policy.parameters())
+
+
+def test_mappo_resumes_after_a_callback_stop_on_the_step_an_episode_ended() -> None:
+    class StopWhenAnEpisodeEnds(BaseCallback):
+        def _on_step(self) -> bool:
+            return not bool(self.locals["dones"].any())
+
+    model = make_mappo(nan_from=10**9)
+    model.learn(10_000, callback=StopWhenAnEpisodeEnds())
+    stopped_at = model.num_timesteps
+    assert stopped_at < 10_000
+    model.learn(32, reset_num_timesteps=False)  # the finished envs were reset: stepping them again does not fail
+    assert model.num_timesteps >= stopped_at + 32

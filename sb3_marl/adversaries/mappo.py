@@ -231,13 +231,16 @@ class MAPPO(BaseMultiAgentAlgorithm):
             self.num_timesteps += self.n_envs
             self._episode_reward += reward
             self._episode_length += 1
+            # Stable-Baselines3's callbacks read these names in ``locals``, as numpy arrays
+            dones, rewards = terminated.cpu().numpy(), reward.cpu().numpy()
             callback.update_locals(locals())
-            if not callback.on_step():
-                return False
+            continue_training = callback.on_step()
             if terminated.any():
                 self._record_episodes(terminated, info["battle_won"])
                 next_obs, next_state, _ = env.reset(terminated)
             self._last_obs, self._last_state = next_obs, next_state
+            if not continue_training:  # after the finished envs were reset: a later learn() resumes from here
+                return False
         buffer.compute_returns_and_advantage(self.gamma, self.gae_lambda)
         callback.update_locals(locals())
         callback.on_rollout_end()
