@@ -9,12 +9,12 @@ import torch
 
 from sb3_marl.adversaries import MAPPO, NonFiniteTrainingError, PerturbationAdversaryEnv, QMIXDirector
 from sb3_marl.attacks.learned import ATLAAttack, PAADAttack
-from sb3_marl.common.callbacks import BaseCallback
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.qmix import QMIX
 from sb3_marl.robust.atla import ATLAQMIX
 from sb3_marl.robust.paad import PAADQMIX
 from sb3_marl.robust.train_attacker import train_attacker
+from tests.test_callbacks import StopWhenAnEpisodeEnds
 
 ADVERSARY_KWARGS = {
     ATLAQMIX: {"n_steps": 8, "batch_size": 32, "n_epochs": 2},
@@ -179,10 +179,6 @@ def test_nonfinite_guard_counts_isolated_skips() -> None:
 
 
 def test_mappo_resumes_after_a_callback_stop_on_the_step_an_episode_ended() -> None:
-    class StopWhenAnEpisodeEnds(BaseCallback):
-        def _on_step(self) -> bool:
-            return not bool(self.locals["dones"].any())
-
     model = make_mappo(nan_from=10**9)
     model.learn(10_000, callback=StopWhenAnEpisodeEnds())
     stopped_at = model.num_timesteps
