@@ -23,6 +23,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import safe_mean
 
+from sb3_marl.common.augmentation import AgentPermutation
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
 from sb3_marl.common.buffers import (
     EpisodeBatch,
@@ -86,6 +87,9 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         The learner's loss gives each sampled episode its new priority (QMIX: its mean absolute TD error).
     :param prioritized_replay_beta: importance-sampling exponent in [0, 1] at the start of ``learn``, raised
         linearly to 1 at its end (Schaul et al.: 0.4); no effect with uniform replay.
+    :param agent_permutation: relabel the agents of each sampled episode at random within their unit types
+        (:class:`~sb3_marl.common.augmentation.AgentPermutation`), so that every agent id learns from every role;
+        needs a SMAC env (simulator or SC2) whose agents' actions do not target allies.
     :param kwargs: see :class:`BaseMultiAgentAlgorithm`.
     """
 
@@ -108,6 +112,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         max_grad_norm: float = 10.0,
         prioritized_replay_alpha: float = 0.0,
         prioritized_replay_beta: float = 0.4,
+        agent_permutation: bool = False,
         **kwargs: Any,
     ) -> None:
         for name, value, low in (
@@ -143,6 +148,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             )
         if not is_finite_number(prioritized_replay_beta) or not 0.0 <= prioritized_replay_beta <= 1.0:
             raise ValueError(f"prioritized_replay_beta={prioritized_replay_beta!r} must be in [0, 1]")
+        if not isinstance(agent_permutation, bool):
+            raise ValueError(f"agent_permutation={agent_permutation!r} must be True or False")
         super().__init__(env, learning_rate, **kwargs)
         self.buffer_size = buffer_size
         self.learning_starts = learning_starts
@@ -159,6 +166,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         self.max_grad_norm = max_grad_norm
         self.prioritized_replay_alpha = float(prioritized_replay_alpha)
         self.prioritized_replay_beta = float(prioritized_replay_beta)
+        self.agent_permutation = agent_permutation
+        self._agent_permutation: AgentPermutation | None = None
         self.exploration_rate = exploration_initial_eps
         self.replay_buffer: EpisodeReplayBuffer | None = None
         self._rollout: RolloutState | None = None
@@ -269,6 +278,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         )
         if reset_num_timesteps:
             self._last_target_update_episode = 0  # counted in the episodes that _episode_num now restarts
+        self._agent_permutation = AgentPermutation.for_env(self.env) if self.agent_permutation else None
         if self.replay_buffer is None:
             self._setup_replay_buffer()
         if self._rollout is None or reset_num_timesteps or self._rollout.t.shape[0] != self.env.n_envs:
@@ -399,6 +409,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
                 batch = buffer.sample(batch_size, self._generator, beta=beta)
             else:
                 batch = buffer.sample(batch_size, self._generator)
+            if self._agent_permutation is not None:
+                batch = self._agent_permutation(batch, self._generator)
             loss, step_stats = self._compute_loss(batch)
             if prioritized:
                 if "replay_priorities" not in step_stats:

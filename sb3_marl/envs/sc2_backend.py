@@ -288,6 +288,8 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
         env_kwargs.setdefault("continuing_episode", True)
         flags = {name: bool(env_kwargs[name]) for name in LayoutFlags.__dataclass_fields__ if name in env_kwargs}
         layout = ObsLayout(get_map_params(map_name), LayoutFlags(**flags))  # unknown maps fail before SC2 starts
+        #: the observation and state layout (as the simulator's ``layout``)
+        self.layout = layout
         # Vector lengths as in the simulator (SMAC's obs is one longer than get_obs_size() with obs_timestep_number).
         self.obs_shape, self.state_shape = layout.obs_len, layout.state_len
         low, high = layout.observation_bounds()

@@ -119,6 +119,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         ``lower_bound_coef`` times its mean shortfall. In the robust variants only this loss is weighted by
         importance sampling and sets the priorities (``RegularizedQMIX``'s regulariser is not weighted).
     :param prioritized_replay_beta: importance-sampling exponent at the start of ``learn`` (raised to 1 at its end).
+    :param agent_permutation: relabel the agents of each sampled episode at random within their unit types (see
+        :class:`~sb3_marl.common.augmentation.AgentPermutation`).
     :param n_envs: episodes stepped as one batch when ``env`` is a map name.
     :param env_kwargs: keyword arguments of ``make_env``.
     :param backend: env backend for a map name (``"sim"`` or ``"sc2"``).
@@ -154,6 +156,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         max_grad_norm: float = 10.0,
         prioritized_replay_alpha: float = 0.0,
         prioritized_replay_beta: float = 0.4,
+        agent_permutation: bool = False,
         double_q: bool = True,
         mixer: str | None = "qmix",
         optimizer_class: str = "rmsprop",
@@ -206,6 +209,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             max_grad_norm=max_grad_norm,
             prioritized_replay_alpha=prioritized_replay_alpha,
             prioritized_replay_beta=prioritized_replay_beta,
+            agent_permutation=agent_permutation,
             n_envs=n_envs,
             env_kwargs=env_kwargs,
             backend=backend,

@@ -1,0 +1,126 @@
+"""Agent relabelling of sampled episodes (sb3_marl.common.augmentation)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from sb3_marl.common.augmentation import AgentPermutation
+from sb3_marl.common.toy_env import CueMatchingEnv
+from sb3_marl.envs.layout import LayoutFlags, ObsLayout
+from sb3_marl.envs.make_env import make_env
+from sb3_marl.envs.maps import get_map_params
+from sb3_marl.qmix import QMIX
+
+
+def collected_batch(map_name: str, **env_kwargs: bool) -> tuple[dict[str, torch.Tensor], ObsLayout]:
+    """Four random-play episodes of ``map_name`` as the replay buffer samples them, and the env's layout."""
+    env = make_env(map_name, n_envs=4, seed=3, **env_kwargs)
+    model = QMIX(env, learning_starts=10**9, batch_size=4, buffer_size=8, seed=0)
+    model.learn(total_timesteps=4 * env.episode_limit)
+    return model.replay_buffer.sample(4, model._generator), env.layout
+
+
+def ally_block(obs: torch.Tensor, layout: ObsLayout, viewer: int, other: int) -> torch.Tensor:
+    """Agent ``viewer``'s features of ally ``other`` in observations [..., N, O]."""
+    start = layout.move_feats + layout.params.n_enemies * layout.enemy_feats
+    position = other - int(other > viewer)
+    return obs[..., viewer, start + position * layout.ally_feats : start + (position + 1) * layout.ally_feats]
+
+
+def check_relabelled(
+    batch: dict[str, torch.Tensor], out: dict[str, torch.Tensor], layout: ObsLayout, perms: torch.Tensor
+) -> None:
+    """``out`` is ``batch`` with episode ``b``'s new agent ``j`` taking the data of the old agent ``perms[b, j]``."""
+    n = layout.params.n_agents
+    state_ally, state_last = layout.state_ally_feats, layout.n_actions
+    last_start = n * state_ally + layout.params.n_enemies * layout.state_enemy_feats
+    own_start = layout.obs_len - layout.own_feats
+    for b in range(batch["state"].shape[0]):
+        perm = perms[b].tolist()
+        assert sorted(perm) == list(range(n))
+        for j in range(n):
+            old = perm[j]
+            assert torch.equal(out["actions"][b, :, j], batch["actions"][b, :, old])
+            assert torch.equal(out["avail_actions"][b, :, j], batch["avail_actions"][b, :, old])
+            moves = slice(0, layout.move_feats)
+            assert torch.equal(out["obs"][b, :, j, moves], batch["obs"][b, :, old, moves])
+            assert torch.equal(out["obs"][b, :, j, own_start:], batch["obs"][b, :, old, own_start:])
+            enemies = slice(layout.move_feats, layout.move_feats + layout.params.n_enemies * layout.enemy_feats)
+            assert torch.equal(out["obs"][b, :, j, enemies], batch["obs"][b, :, old, enemies])
+            for k in range(n):
+                if k != j:  # j's view of k is the old j's view of the old k
+                    assert torch.equal(
+                        ally_block(out["obs"][b], layout, j, k), ally_block(batch["obs"][b], layout, old, perm[k])
+                    )
+            new_block = out["state"][b, :, j * state_ally : (j + 1) * state_ally]
+            assert torch.equal(new_block, batch["state"][b, :, old * state_ally : (old + 1) * state_ally])
+            if layout.flags.state_last_action:
+                new_last = out["state"][b, :, last_start + j * state_last : last_start + (j + 1) * state_last]
+                old_last = batch["state"][b, :, last_start + old * state_last : last_start + (old + 1) * state_last]
+                assert torch.equal(new_last, old_last)
+        enemy_state = slice(n * state_ally, last_start)
+        assert torch.equal(out["state"][b, :, enemy_state], batch["state"][b, :, enemy_state])
+    for key in ("reward", "terminated", "filled"):
+        assert torch.equal(out[key], batch[key])
+
+
+@pytest.mark.parametrize(
+    ("map_name", "flags"),
+    [("3m", {}), ("2s3z", {}), ("2s3z", {"obs_last_action": True, "state_last_action": False}), ("2m_vs_1z", {})],
+)
+def test_relabelled_episodes_are_the_same_game(map_name: str, flags: dict[str, bool]) -> None:
+    batch, layout = collected_batch(map_name, **flags)
+    augment = AgentPermutation.for_env(make_env(map_name, n_envs=1, **flags))
+    moved = 0
+    for seed in range(3):
+        perms = augment.sample(4, torch.Generator().manual_seed(seed))  # what the call below draws
+        out = augment(batch, torch.Generator().manual_seed(seed))
+        check_relabelled(batch, out, layout, perms)
+        moved += int((perms != torch.arange(layout.params.n_agents)).any(dim=1).sum())
+    assert moved > 0  # some episodes were relabelled
+    # the ally blocks stay consistent with each other: j's offset to k is minus k's offset to j
+    n = layout.params.n_agents
+    visible = out["filled"]
+    for j, k in itertools.permutations(range(n), 2):
+        jk, kj = ally_block(out["obs"], layout, j, k), ally_block(out["obs"], layout, k, j)
+        both = visible & (jk[..., 0] > 0) & (kj[..., 0] > 0)
+        assert torch.allclose(jk[..., 2:4][both], -kj[..., 2:4][both], atol=1e-6)
+
+
+def test_permutations_stay_within_unit_types_and_cover_them() -> None:
+    augment = AgentPermutation.for_env(make_env("2s3z", n_envs=1))
+    perm = augment.sample(2000, torch.Generator().manual_seed(0))
+    assert perm.shape == (2000, 5)
+    assert set(perm[:, :2].flatten().tolist()) == {0, 1}  # the two stalkers swap among themselves
+    assert set(perm[:, 2:].flatten().tolist()) == {2, 3, 4}
+    assert (perm.sort(dim=1).values == torch.arange(5)).all()
+    counts = torch.unique(perm, dim=0, return_counts=True)[1]
+    assert len(counts) == 2 * 6  # every permutation within the types is drawn
+    assert counts.min() > 2000 / 12 * 0.7
+
+
+def test_bad_inputs_are_refused() -> None:
+    with pytest.raises(ValueError, match="target allies"):
+        AgentPermutation.for_env(make_env("MMM", n_envs=1))
+    with pytest.raises(ValueError, match="obs_instead_of_state"):
+        AgentPermutation.for_env(make_env("3m", n_envs=1, obs_instead_of_state=True))
+    layout = ObsLayout(get_map_params("3m"), LayoutFlags())
+    with pytest.raises(ValueError, match="two agents of one unit type"):
+        AgentPermutation(layout, ["marine", "marauder", "stalker"])
+    with pytest.raises(ValueError, match="3 agents"):
+        AgentPermutation(layout, ["marine", "marine"])
+    with pytest.raises(ValueError, match="layout"):
+        QMIX(CueMatchingEnv(n_envs=2), agent_permutation=True, batch_size=2).learn(20)
+    with pytest.raises(ValueError, match="agent_permutation='yes'"):
+        QMIX("3m", agent_permutation="yes")
+
+
+def test_qmix_trains_on_relabelled_batches_and_saves_the_setting(tmp_path) -> None:
+    model = QMIX("3m", n_envs=2, batch_size=2, agent_permutation=True, seed=0)
+    model.learn(total_timesteps=200)
+    assert model._n_updates > 0
+    model.save(tmp_path / "model")
+    assert QMIX.load(tmp_path / "model").agent_permutation is True
