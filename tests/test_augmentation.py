@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from sb3_marl.common.augmentation import AgentPermutation
+from sb3_marl.common.augmentation import AgentPermutation, MirrorFlip
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.envs.layout import LayoutFlags, ObsLayout
 from sb3_marl.envs.make_env import make_env
@@ -28,6 +28,40 @@ def ally_block(obs: torch.Tensor, layout: ObsLayout, viewer: int, other: int) ->
     start = layout.move_feats + layout.params.n_enemies * layout.enemy_feats
     position = other - int(other > viewer)
     return obs[..., viewer, start + position * layout.ally_feats : start + (position + 1) * layout.ally_feats]
+
+
+def check_episode_invariants(batch: dict[str, torch.Tensor], layout: ObsLayout) -> None:
+    """What every simulator episode satisfies, across fields: the observed move directions are the available moves,
+    the state's last actions are the actions taken, and each observed offset to a unit is its state position minus the
+    observer's (SMAC scales offsets by the sight range 9 and state positions by the map size 32)."""
+    n, n_enemies = layout.params.n_agents, layout.params.n_enemies
+    filled, obs, state, avail = batch["filled"], batch["obs"], batch["state"], batch["avail_actions"]
+    alive = filled.unsqueeze(-1) & ~avail[..., 0]  # a living agent cannot choose the no-op
+    assert torch.equal(obs[..., :4][alive], avail[..., 2:6][alive].float())
+    if layout.flags.state_last_action:
+        last_start = n * layout.state_ally_feats + n_enemies * layout.state_enemy_feats
+        last = state[:, 1:, last_start : last_start + n * layout.n_actions].unflatten(-1, (n, layout.n_actions))
+        taken = torch.nn.functional.one_hot(batch["actions"][:, :-1], layout.n_actions).float()
+        assert torch.equal(last[filled[:, 1:]], taken[filled[:, 1:]])
+    ally_xy = state[..., : n * layout.state_ally_feats].unflatten(-1, (n, -1))[..., 2:4] * 32
+    enemy_end = n * layout.state_ally_feats + n_enemies * layout.state_enemy_feats
+    enemy_xy = state[..., n * layout.state_ally_feats : enemy_end].unflatten(-1, (n_enemies, -1))[..., 1:3] * 32
+    enemy_start = layout.move_feats
+    checked = 0
+    for j in range(n):
+        for e in range(n_enemies):
+            block = obs[..., j, enemy_start + e * layout.enemy_feats :][..., :4]
+            seen = alive[..., j] & (block[..., 1] > 0)  # distance > 0: in sight
+            offset = enemy_xy[..., e, :] - ally_xy[..., j, :]
+            assert torch.allclose(block[..., 2:4][seen] * 9, offset[seen], atol=1e-3)
+            checked += int(seen.sum())
+        for k in range(n):
+            if k != j:
+                block = ally_block(obs, layout, j, k)
+                seen = alive[..., j] & (block[..., 0] > 0)
+                offset = ally_xy[..., k, :] - ally_xy[..., j, :]
+                assert torch.allclose(block[..., 2:4][seen] * 9, offset[seen], atol=1e-3)
+    assert checked > 0
 
 
 def check_relabelled(
@@ -74,11 +108,13 @@ def check_relabelled(
 def test_relabelled_episodes_are_the_same_game(map_name: str, flags: dict[str, bool]) -> None:
     batch, layout = collected_batch(map_name, **flags)
     augment = AgentPermutation.for_env(make_env(map_name, n_envs=1, **flags))
+    check_episode_invariants(batch, layout)
     moved = 0
     for seed in range(3):
         perms = augment.sample(4, torch.Generator().manual_seed(seed))  # what the call below draws
         out = augment(batch, torch.Generator().manual_seed(seed))
         check_relabelled(batch, out, layout, perms)
+        check_episode_invariants(out, layout)
         moved += int((perms != torch.arange(layout.params.n_agents)).any(dim=1).sum())
     assert moved > 0  # some episodes were relabelled
     # the ally blocks stay consistent with each other: j's offset to k is minus k's offset to j
@@ -102,6 +138,26 @@ def test_permutations_stay_within_unit_types_and_cover_them() -> None:
     assert counts.min() > 2000 / 12 * 0.7
 
 
+def test_mirror_images_are_episodes_of_the_same_game() -> None:
+    batch, layout = collected_batch("2m_vs_1z")
+    out = MirrorFlip.for_env(make_env("2m_vs_1z", n_envs=1))(batch, torch.Generator().manual_seed(0))
+    check_episode_invariants(out, layout)
+    flipped = [b for b in range(4) if not torch.equal(out["obs"][b], batch["obs"][b])]
+    assert 0 < len(flipped) < 4  # seed 0 flips some of the four episodes, not all
+    for b in range(4):
+        east_west = batch["actions"][b].clone()
+        if b in flipped:
+            east_west[batch["actions"][b] == 4], east_west[batch["actions"][b] == 5] = 5, 4
+            # the mirror image moves the other way: x offsets and state x positions change sign, y ones do not
+            dy = layout.move_feats + 3
+            assert torch.equal(out["obs"][b, ..., dy], batch["obs"][b, ..., dy])
+            assert torch.equal(out["obs"][b, ..., dy - 1], -batch["obs"][b, ..., dy - 1])
+        assert torch.equal(out["actions"][b], east_west)
+    assert ((batch["actions"] == 4) | (batch["actions"] == 5)).any()
+    for key in ("reward", "terminated", "filled"):
+        assert torch.equal(out[key], batch[key])
+
+
 def test_bad_inputs_are_refused() -> None:
     with pytest.raises(ValueError, match="target allies"):
         AgentPermutation.for_env(make_env("MMM", n_envs=1))
@@ -116,11 +172,19 @@ def test_bad_inputs_are_refused() -> None:
         QMIX(CueMatchingEnv(n_envs=2), agent_permutation=True, batch_size=2).learn(20)
     with pytest.raises(ValueError, match="agent_permutation='yes'"):
         QMIX("3m", agent_permutation="yes")
+    with pytest.raises(ValueError, match="symmetric about x = 16.*3m is not"):
+        MirrorFlip.for_env(make_env("3m", n_envs=1))
+    with pytest.raises(ValueError, match="obs_pathing_grid"):
+        MirrorFlip.for_env(make_env("2m_vs_1z", n_envs=1, obs_pathing_grid=True))
+    with pytest.raises(ValueError, match="mirror_augmentation needs a SMAC env"):
+        QMIX(CueMatchingEnv(n_envs=2), mirror_augmentation=True, batch_size=2).learn(20)
 
 
-def test_qmix_trains_on_relabelled_batches_and_saves_the_setting(tmp_path) -> None:
-    model = QMIX("3m", n_envs=2, batch_size=2, agent_permutation=True, seed=0)
+def test_qmix_trains_on_augmented_batches_and_saves_the_settings(tmp_path) -> None:
+    model = QMIX("2m_vs_1z", n_envs=2, batch_size=2, agent_permutation=True, mirror_augmentation=True, seed=0)
     model.learn(total_timesteps=200)
     assert model._n_updates > 0
+    assert [type(a) for a in model._augmentations] == [AgentPermutation, MirrorFlip]
     model.save(tmp_path / "model")
-    assert QMIX.load(tmp_path / "model").agent_permutation is True
+    loaded = QMIX.load(tmp_path / "model")
+    assert loaded.agent_permutation is True and loaded.mirror_augmentation is True

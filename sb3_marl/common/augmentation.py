@@ -1,4 +1,4 @@
-"""Relabelling interchangeable agents of sampled episodes (data augmentation of the replay batches).
+"""Symmetries of the game applied to sampled episodes (data augmentation of the replay batches).
 
 Two allies of the same unit type are the same unit in SC2: swapping their agent ids (and every per-agent entry of
 the stored episode with them) gives an episode of the same game. With shared agent weights and an agent-id input,
@@ -7,23 +7,28 @@ marine or the other, and a policy can kite well with one id and badly with the o
 session). :class:`AgentPermutation` draws one permutation per sampled episode within each unit type and applies it
 to the agent axis of the observations, actions and available actions, to the ally blocks inside every observation
 (each agent lists its allies in id order, itself left out), and to the ally and last-action blocks of the state.
-Enemy blocks, rewards and masks are unchanged.
+Enemy blocks, rewards and masks are unchanged. :class:`MirrorFlip` mirrors episodes of a map that is symmetric about
+its vertical centre line (2m_vs_1z, where the zealot chasing the marine on the left or on the right are mirror
+images of each other).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
-from sb3_marl.envs.layout import ObsLayout
-from sb3_marl.envs.maps import spawn_layout
+from sb3_marl.envs.layout import N_ACTIONS_MOVE, N_ACTIONS_NO_ATTACK, ObsLayout
+from sb3_marl.envs.maps import MAP_SIZE, MapParams, pathing_grid, spawn_layout
 from sb3_marl.envs.units import unit_stats
 
 #: per-step fields laid out as one observation per agent, [B, T+1, N, O]
 OBSERVATION_FIELDS = ("obs", "obs_perturbed")
 #: per-step fields with an agent axis and no ally features, [B, T+1, N, ...]
 AGENT_FIELDS = ("actions", "avail_actions")
+#: action ids of the moves east and west (SMAC: no-op, stop, north, south, east, west, then the attacks)
+MOVE_EAST, MOVE_WEST = 4, 5
 
 
 class AgentPermutation:
@@ -57,11 +62,7 @@ class AgentPermutation:
     @classmethod
     def for_env(cls, env: object) -> AgentPermutation:
         """The permutation for a simulator or SC2 env (both expose ``layout``; agents are in SMAC's id order)."""
-        layout = getattr(env, "layout", None)
-        if not isinstance(layout, ObsLayout):
-            raise ValueError(
-                f"agent_permutation needs a SMAC env whose observation layout is known (`layout`); got {type(env)}"
-            )
+        layout = env_layout(env, "agent_permutation")
         return cls(layout, spawn_layout(layout.params.name).ally_units)
 
     def sample(self, n_episodes: int, generator: torch.Generator) -> torch.Tensor:
@@ -109,19 +110,149 @@ class AgentPermutation:
     def __call__(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
         """A copy of ``batch`` (episodes [B, T+1, ...] on ``generator``'s device) with each episode's agents relabelled
         at random."""
-        state = batch["state"]
-        perm = self.sample(state.shape[0], generator)
-        obs_index, state_index = self.observation_index(perm), self.state_index(perm)
-        steps = state.shape[1]
-        out = dict(batch)
-        for key in (*OBSERVATION_FIELDS, *AGENT_FIELDS):
-            if key not in batch:
-                continue
-            value = batch[key]
-            agents = perm.view(perm.shape[0], 1, -1, *([1] * (value.dim() - 3)))
+        perm = self.sample(batch["state"].shape[0], generator)
+        return transform_episodes(
+            batch, agent_index=perm, obs_index=self.observation_index(perm), state_index=self.state_index(perm)
+        )
+
+
+class MirrorFlip:
+    """Mirror image of half the sampled episodes about the vertical axis through the map's centre.
+
+    On a map whose walkable area and enemy orders are symmetric about ``x = 16`` (2m_vs_1z), the mirror image of an
+    episode is an episode of the same game: every x offset changes sign, and east and west swap in the actions, the
+    available actions, the observed move directions and the last actions. Each sampled episode is flipped with
+    probability 1/2.
+
+    :param layout: the env's observation and state layout (without the pathing-grid or terrain-height features).
+    """
+
+    def __init__(self, layout: ObsLayout) -> None:
+        params, flags = layout.params, layout.flags
+        if flags.obs_instead_of_state or flags.obs_pathing_grid or flags.obs_terrain_height:
+            raise ValueError(
+                "mirror_augmentation does not support obs_instead_of_state, obs_pathing_grid or obs_terrain_height"
+            )
+        if not map_is_mirror_symmetric(params):
+            raise ValueError(
+                f"mirror_augmentation needs a map symmetric about x = {MAP_SIZE // 2} (terrain and enemy orders); "
+                f"{params.name} is not"
+            )
+        self.layout = layout
+        n, n_actions = params.n_agents, layout.n_actions
+        swap = torch.arange(n_actions)
+        swap[[MOVE_EAST, MOVE_WEST]] = torch.tensor([MOVE_WEST, MOVE_EAST])
+        #: action (and available-action column) ``a`` of the mirror image is action ``action_index[a]``
+        self.action_index = swap
+        self.obs_index, self.obs_sign = torch.arange(layout.obs_len), torch.ones(layout.obs_len)
+        east = MOVE_EAST - N_ACTIONS_NO_ATTACK + N_ACTIONS_MOVE  # the move features list north, south, east, west
+        self.obs_index[[east, east + 1]] = torch.tensor([east + 1, east])
+        start = layout.move_feats
+        for _ in range(params.n_enemies):  # enemy block: attackable, distance, dx, dy, ...
+            self.obs_sign[start + 2] = -1.0
+            start += layout.enemy_feats
+        for _ in range(n - 1):  # ally block: visible, distance, dx, dy, ..., last action
+            self.obs_sign[start + 2] = -1.0
+            if flags.obs_last_action:
+                last = start + layout.ally_feats - n_actions
+                self.obs_index[last : last + n_actions] = last + swap
+            start += layout.ally_feats
+        self.state_index, self.state_sign = torch.arange(layout.state_len), torch.ones(layout.state_len)
+        # rel_x is entry 2 of each ally block (health, cooldown, rel_x, rel_y, ...), 1 of each enemy block
+        self.state_sign[2 : n * layout.state_ally_feats : layout.state_ally_feats] = -1.0
+        enemies_end = n * layout.state_ally_feats + params.n_enemies * layout.state_enemy_feats
+        self.state_sign[
+            n * layout.state_ally_feats + 1 : enemies_end : layout.state_enemy_feats
+        ] = -1.0  # health, rel_x
+        if flags.state_last_action:
+            for agent in range(n):
+                last = enemies_end + agent * n_actions
+                self.state_index[last : last + n_actions] = last + swap
+
+    @classmethod
+    def for_env(cls, env: object) -> MirrorFlip:
+        """The mirror of a simulator or SC2 env's episodes (both expose ``layout``)."""
+        return cls(env_layout(env, "mirror_augmentation"))
+
+    def __call__(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """A copy of ``batch`` (episodes [B, T+1, ...] on ``generator``'s device) with half its episodes, drawn at
+        random, replaced by their mirror images."""
+        device = generator.device
+        flip = torch.rand(batch["state"].shape[0], device=device, generator=generator) < 0.5
+
+        def pick(table: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
+            return torch.where(flip.unsqueeze(-1), table.to(device), identity.to(device))
+
+        obs_identity, state_identity = torch.arange(self.layout.obs_len), torch.arange(self.layout.state_len)
+        return transform_episodes(
+            batch,
+            obs_index=pick(self.obs_index, obs_identity).unsqueeze(1),
+            obs_sign=pick(self.obs_sign, torch.ones(self.layout.obs_len)).unsqueeze(1),
+            state_index=pick(self.state_index, state_identity),
+            state_sign=pick(self.state_sign, torch.ones(self.layout.state_len)),
+            action_index=pick(self.action_index, torch.arange(self.layout.n_actions)),
+        )
+
+
+def map_is_mirror_symmetric(params: MapParams) -> bool:
+    """Whether map ``params``'s walkable cells and enemy orders are symmetric about ``x = MAP_SIZE / 2``."""
+    grid = pathing_grid(params.grid)  # indexed [x, y]
+    if not np.array_equal(grid, grid[::-1]):
+        return False
+    if params.attack in ("point", "segment"):  # the enemies attack-move to these points (or the segment between)
+        return {(MAP_SIZE - x, y) for x, y in params.attack_points} == set(params.attack_points)
+    return True  # toward the allies, or standing still
+
+
+def env_layout(env: object, option: str) -> ObsLayout:
+    """The observation layout of a simulator or SC2 env (``env.layout``), or a ValueError naming ``option``."""
+    layout = getattr(env, "layout", None)
+    if not isinstance(layout, ObsLayout):
+        raise ValueError(f"{option} needs a SMAC env whose observation layout is known (`layout`); got {type(env)}")
+    return layout
+
+
+def transform_episodes(
+    batch: dict[str, torch.Tensor],
+    agent_index: torch.Tensor | None = None,
+    obs_index: torch.Tensor | None = None,
+    obs_sign: torch.Tensor | None = None,
+    state_index: torch.Tensor | None = None,
+    state_sign: torch.Tensor | None = None,
+    action_index: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """A copy of ``batch`` (episodes [B, T+1, ...]) with its per-agent, observation, state and action entries moved
+    (None: unchanged). New entries are gathered from old ones, per episode ``b``:
+
+    :param agent_index: int64[B, N]: new agent ``j`` takes the entries of old agent ``agent_index[b, j]``.
+    :param obs_index: int64[B, N or 1, O]: observation feature ``f`` of (new) agent ``j`` is its old feature
+        ``obs_index[b, j, f]``, times ``obs_sign[b, j, f]`` (float, same shape) when given.
+    :param state_index: int64[B, S]: state entry ``s`` is old entry ``state_index[b, s]``, times ``state_sign``.
+    :param action_index: int64[B, A], an involution: action ``a`` becomes ``action_index[b, a]``, and the available
+        action column ``a`` is the old column ``action_index[b, a]``.
+    """
+    state = batch["state"]
+    episodes, steps = state.shape[:2]
+    out = dict(batch)
+    for key in (*OBSERVATION_FIELDS, *AGENT_FIELDS):
+        if key not in batch:
+            continue
+        value = batch[key]
+        if agent_index is not None:
+            agents = agent_index.view(episodes, 1, -1, *([1] * (value.dim() - 3)))
             value = value.gather(2, agents.expand(-1, steps, -1, *value.shape[3:]))
-            if key in OBSERVATION_FIELDS:
-                value = value.gather(3, obs_index.unsqueeze(1).expand(-1, steps, -1, -1))
-            out[key] = value
+        if key in OBSERVATION_FIELDS and obs_index is not None:
+            index = obs_index.unsqueeze(1).expand(-1, steps, value.shape[2], -1)
+            value = value.gather(3, index)
+            if obs_sign is not None:
+                value = value * obs_sign.unsqueeze(1)
+        if key == "actions" and action_index is not None:
+            value = action_index.gather(1, value.flatten(1)).view_as(value)
+        if key == "avail_actions" and action_index is not None:
+            value = value.gather(3, action_index.view(episodes, 1, 1, -1).expand_as(value))
+        out[key] = value
+    if state_index is not None:
         out["state"] = state.gather(2, state_index.unsqueeze(1).expand(-1, steps, -1))
-        return out
+        if state_sign is not None:
+            out["state"] = out["state"] * state_sign.unsqueeze(1)
+    return out

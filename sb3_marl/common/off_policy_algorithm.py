@@ -23,7 +23,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import safe_mean
 
-from sb3_marl.common.augmentation import AgentPermutation
+from sb3_marl.common.augmentation import AgentPermutation, MirrorFlip
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
 from sb3_marl.common.buffers import (
     EpisodeBatch,
@@ -90,6 +90,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
     :param agent_permutation: relabel the agents of each sampled episode at random within their unit types
         (:class:`~sb3_marl.common.augmentation.AgentPermutation`), so that every agent id learns from every role;
         needs a SMAC env (simulator or SC2) whose agents' actions do not target allies.
+    :param mirror_augmentation: replace half the sampled episodes by their mirror images about the map's vertical
+        centre line (:class:`~sb3_marl.common.augmentation.MirrorFlip`); needs a map symmetric about it (2m_vs_1z).
     :param kwargs: see :class:`BaseMultiAgentAlgorithm`.
     """
 
@@ -113,6 +115,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         prioritized_replay_alpha: float = 0.0,
         prioritized_replay_beta: float = 0.4,
         agent_permutation: bool = False,
+        mirror_augmentation: bool = False,
         **kwargs: Any,
     ) -> None:
         for name, value, low in (
@@ -148,8 +151,9 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             )
         if not is_finite_number(prioritized_replay_beta) or not 0.0 <= prioritized_replay_beta <= 1.0:
             raise ValueError(f"prioritized_replay_beta={prioritized_replay_beta!r} must be in [0, 1]")
-        if not isinstance(agent_permutation, bool):
-            raise ValueError(f"agent_permutation={agent_permutation!r} must be True or False")
+        for name, flag in (("agent_permutation", agent_permutation), ("mirror_augmentation", mirror_augmentation)):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{name}={flag!r} must be True or False")
         super().__init__(env, learning_rate, **kwargs)
         self.buffer_size = buffer_size
         self.learning_starts = learning_starts
@@ -167,7 +171,9 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         self.prioritized_replay_alpha = float(prioritized_replay_alpha)
         self.prioritized_replay_beta = float(prioritized_replay_beta)
         self.agent_permutation = agent_permutation
-        self._agent_permutation: AgentPermutation | None = None
+        self.mirror_augmentation = mirror_augmentation
+        #: the symmetries applied to each sampled batch (set up by ``learn`` for its env)
+        self._augmentations: list[AgentPermutation | MirrorFlip] = []
         self.exploration_rate = exploration_initial_eps
         self.replay_buffer: EpisodeReplayBuffer | None = None
         self._rollout: RolloutState | None = None
@@ -278,7 +284,14 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         )
         if reset_num_timesteps:
             self._last_target_update_episode = 0  # counted in the episodes that _episode_num now restarts
-        self._agent_permutation = AgentPermutation.for_env(self.env) if self.agent_permutation else None
+        self._augmentations = [
+            augmentation.for_env(self.env)
+            for augmentation, wanted in (
+                (AgentPermutation, self.agent_permutation),
+                (MirrorFlip, self.mirror_augmentation),
+            )
+            if wanted
+        ]
         if self.replay_buffer is None:
             self._setup_replay_buffer()
         if self._rollout is None or reset_num_timesteps or self._rollout.t.shape[0] != self.env.n_envs:
@@ -409,8 +422,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
                 batch = buffer.sample(batch_size, self._generator, beta=beta)
             else:
                 batch = buffer.sample(batch_size, self._generator)
-            if self._agent_permutation is not None:
-                batch = self._agent_permutation(batch, self._generator)
+            for augmentation in self._augmentations:
+                batch = augmentation(batch, self._generator)
             loss, step_stats = self._compute_loss(batch)
             if prioritized:
                 if "replay_priorities" not in step_stats:

@@ -121,6 +121,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     :param prioritized_replay_beta: importance-sampling exponent at the start of ``learn`` (raised to 1 at its end).
     :param agent_permutation: relabel the agents of each sampled episode at random within their unit types (see
         :class:`~sb3_marl.common.augmentation.AgentPermutation`).
+    :param mirror_augmentation: replace half the sampled episodes by their mirror images (maps symmetric about their
+        vertical centre line; :class:`~sb3_marl.common.augmentation.MirrorFlip`).
     :param n_envs: episodes stepped as one batch when ``env`` is a map name.
     :param env_kwargs: keyword arguments of ``make_env``.
     :param backend: env backend for a map name (``"sim"`` or ``"sc2"``).
@@ -157,6 +159,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         prioritized_replay_alpha: float = 0.0,
         prioritized_replay_beta: float = 0.4,
         agent_permutation: bool = False,
+        mirror_augmentation: bool = False,
         double_q: bool = True,
         mixer: str | None = "qmix",
         optimizer_class: str = "rmsprop",
@@ -210,6 +213,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             prioritized_replay_alpha=prioritized_replay_alpha,
             prioritized_replay_beta=prioritized_replay_beta,
             agent_permutation=agent_permutation,
+            mirror_augmentation=mirror_augmentation,
             n_envs=n_envs,
             env_kwargs=env_kwargs,
             backend=backend,
