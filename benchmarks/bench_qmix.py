@@ -20,20 +20,23 @@ win rate of every evaluation (``evals=[...]``, the learning curve; the wall time
 ``seed + 5000`` (``wide_win_rate``, with a 95 % Wilson interval): 32 test games cannot tell a policy that wins 90 % of
 its games from one that wins 97 %. The update timing compares one training update (batch of 32 full-length episodes) of
 this QMIX (fused ``nn.GRU`` over time) with the same update written as PyMARL does it (a ``GRUCell`` called once per
-time step). With ``--compile`` the training env's step runs through ``torch.compile``: the wall time then includes
+time step), and prints what relabelling the batch's agents (``agent_permutation``) adds to it. With ``--compile`` the training env's step runs through ``torch.compile``: the wall time then includes
 loading the compiled step from torch's on-disk cache, or compiling it on a machine's first run for that map."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
+from sb3_marl.common.augmentation import AgentPermutation, MirrorFlip
 from sb3_marl.common.callbacks import EvalCallback
 from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.envs.base import BatchedMultiAgentEnv
@@ -243,6 +246,22 @@ def time_update(map_name: str, repeats: int) -> None:
         f"threads={torch.get_num_threads()})",
         flush=True,
     )
+    for augmentation_class in (AgentPermutation, MirrorFlip):  # the batch augmentations this map allows
+        try:
+            augmentation = augmentation_class.for_env(model.env)
+        except ValueError:
+            continue
+        augment = functools.partial(augmentation, batch, model._generator)
+        augment_ms = np.median([_timed_ms(augment) for _ in range(repeats)])
+        name = augmentation_class.__name__
+        print(f"  {name} of that batch: {augment_ms:.2f} ms ({augment_ms / fused:.1%} of the fused update)", flush=True)
+
+
+def _timed_ms(function: Callable[[], object]) -> float:
+    """Wall time of one call of ``function`` in ms."""
+    start = time.perf_counter()
+    function()
+    return (time.perf_counter() - start) * 1000
 
 
 def main() -> None:

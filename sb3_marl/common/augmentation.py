@@ -23,10 +23,8 @@ from sb3_marl.envs.layout import N_ACTIONS_MOVE, N_ACTIONS_NO_ATTACK, ObsLayout
 from sb3_marl.envs.maps import MAP_SIZE, MapParams, pathing_grid, spawn_layout
 from sb3_marl.envs.units import unit_stats
 
-#: per-step fields laid out as one observation per agent, [B, T+1, N, O]
+#: per-step fields laid out as one observation per agent, [B, T+1, N, O] (``obs_perturbed``: robust variants)
 OBSERVATION_FIELDS = ("obs", "obs_perturbed")
-#: per-step fields with an agent axis and no ally features, [B, T+1, N, ...]
-AGENT_FIELDS = ("actions", "avail_actions")
 #: action ids of the moves east and west (SMAC: no-op, stop, north, south, east, west, then the attacks)
 MOVE_EAST, MOVE_WEST = 4, 5
 
@@ -233,24 +231,31 @@ def transform_episodes(
     """
     state = batch["state"]
     episodes, steps = state.shape[:2]
+    n_agents, device = batch["actions"].shape[2], state.device
+    if agent_index is None:
+        agent_index = torch.arange(n_agents, device=device).expand(episodes, -1)
+
+    def gather_agents(value: torch.Tensor, inner: torch.Tensor | None) -> torch.Tensor:
+        """``value`` [B, T+1, N, W] with new agent ``j``'s entry ``w`` taken from old agent ``agent_index[b, j]``'s
+        entry ``inner[b, j, w]`` (``inner`` [B, N or 1, W]; None: ``w``), in one gather over the agents' entries."""
+        width = value.shape[-1]
+        if inner is None:
+            inner = torch.arange(width, device=device).view(1, 1, -1)
+        flat = (agent_index.unsqueeze(-1) * width + inner.expand(episodes, n_agents, width)).flatten(1)
+        return value.flatten(2).gather(2, flat.unsqueeze(1).expand(-1, steps, -1)).view(value.shape)
+
     out = dict(batch)
-    for key in (*OBSERVATION_FIELDS, *AGENT_FIELDS):
-        if key not in batch:
-            continue
-        value = batch[key]
-        if agent_index is not None:
-            agents = agent_index.view(episodes, 1, -1, *([1] * (value.dim() - 3)))
-            value = value.gather(2, agents.expand(-1, steps, -1, *value.shape[3:]))
-        if key in OBSERVATION_FIELDS and obs_index is not None:
-            index = obs_index.unsqueeze(1).expand(-1, steps, value.shape[2], -1)
-            value = value.gather(3, index)
+    for key in OBSERVATION_FIELDS:
+        if key in batch:
+            out[key] = gather_agents(batch[key], obs_index)
             if obs_sign is not None:
-                value = value * obs_sign.unsqueeze(1)
-        if key == "actions" and action_index is not None:
-            value = action_index.gather(1, value.flatten(1)).view_as(value)
-        if key == "avail_actions" and action_index is not None:
-            value = value.gather(3, action_index.view(episodes, 1, 1, -1).expand_as(value))
-        out[key] = value
+                out[key] = out[key] * obs_sign.unsqueeze(1)
+    actions = gather_agents(batch["actions"].unsqueeze(-1), None).squeeze(-1)
+    if action_index is not None:
+        actions = action_index.gather(1, actions.flatten(1)).view_as(actions)
+    out["actions"] = actions
+    columns = None if action_index is None else action_index.unsqueeze(1)
+    out["avail_actions"] = gather_agents(batch["avail_actions"], columns)
     if state_index is not None:
         out["state"] = state.gather(2, state_index.unsqueeze(1).expand(-1, steps, -1))
         if state_sign is not None:
