@@ -20,8 +20,9 @@ win rate of every evaluation (``evals=[...]``, the learning curve; the wall time
 ``seed + 5000`` (``wide_win_rate``, with a 95 % Wilson interval): 32 test games cannot tell a policy that wins 90 % of
 its games from one that wins 97 %. The update timing compares one training update (batch of 32 full-length episodes) of
 this QMIX (fused ``nn.GRU`` over time) with the same update written as PyMARL does it (a ``GRUCell`` called once per
-time step), and prints what relabelling the batch's agents (``agent_permutation``) adds to it. With ``--compile`` the training env's step runs through ``torch.compile``: the wall time then includes
-loading the compiled step from torch's on-disk cache, or compiling it on a machine's first run for that map."""
+time step), and prints what relabelling the batch's agents (``agent_permutation``) adds to it. With ``--compile`` the
+training env's step runs through ``torch.compile``: the wall time then includes loading the compiled step from torch's
+on-disk cache, or compiling it on a machine's first run for that map."""
 
 from __future__ import annotations
 
