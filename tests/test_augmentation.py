@@ -1,8 +1,10 @@
-"""Agent relabelling of sampled episodes (sb3_marl.common.augmentation)."""
+"""Symmetries applied to sampled episodes: agent relabelling and mirror images (sb3_marl.common.augmentation)."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
@@ -180,11 +182,27 @@ def test_bad_inputs_are_refused() -> None:
         QMIX(CueMatchingEnv(n_envs=2), mirror_augmentation=True, batch_size=2).learn(20)
 
 
-def test_qmix_trains_on_augmented_batches_and_saves_the_settings(tmp_path) -> None:
+def test_qmix_trains_on_augmented_batches_and_saves_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    for augmentation_class in (AgentPermutation, MirrorFlip):
+        original = augmentation_class.__call__
+
+        def counted(
+            self: AgentPermutation | MirrorFlip,
+            batch: dict[str, torch.Tensor],
+            generator: torch.Generator,
+            original: Callable[..., dict[str, torch.Tensor]] = original,
+        ) -> dict[str, torch.Tensor]:
+            calls.append(type(self).__name__)
+            return original(self, batch, generator)
+
+        monkeypatch.setattr(augmentation_class, "__call__", counted)
     model = QMIX("2m_vs_1z", n_envs=2, batch_size=2, agent_permutation=True, mirror_augmentation=True, seed=0)
     model.learn(total_timesteps=200)
     assert model._n_updates > 0
-    assert [type(a) for a in model._augmentations] == [AgentPermutation, MirrorFlip]
+    assert calls == ["AgentPermutation", "MirrorFlip"] * model._n_updates  # every sampled batch, in this order
     model.save(tmp_path / "model")
     loaded = QMIX.load(tmp_path / "model")
     assert loaded.agent_permutation is True and loaded.mirror_augmentation is True
