@@ -8,7 +8,7 @@ session). :class:`AgentPermutation` draws one permutation per sampled episode wi
 to the agent axis of the observations, actions and available actions, to the ally blocks inside every observation
 (each agent lists its allies in id order, itself left out), and to the ally and last-action blocks of the state.
 Enemy blocks, rewards and masks are unchanged. :class:`MirrorFlip` mirrors episodes of a map that is symmetric about
-its vertical centre line (2m_vs_1z, where the zealot chasing the marine on the left or on the right are mirror
+its vertical centre line (2m_vs_1z, where the zealot's chase of the left marine and of the right one are mirror
 images of each other).
 """
 
