@@ -143,7 +143,8 @@ class MirrorFlip:
         #: action (and available-action column) ``a`` of the mirror image is action ``action_index[a]``
         self.action_index = swap
         self.obs_index, self.obs_sign = torch.arange(layout.obs_len), torch.ones(layout.obs_len)
-        east = MOVE_EAST - N_ACTIONS_NO_ATTACK + N_ACTIONS_MOVE  # the move features list north, south, east, west
+        # the move features are the availability of the moves north, south, east, west (actions 2-5)
+        east = MOVE_EAST - (N_ACTIONS_NO_ATTACK - N_ACTIONS_MOVE)
         self.obs_index[[east, east + 1]] = torch.tensor([east + 1, east])
         start = layout.move_feats
         for _ in range(params.n_enemies):  # enemy block: attackable, distance, dx, dy, ...
@@ -156,12 +157,12 @@ class MirrorFlip:
                 self.obs_index[last : last + n_actions] = last + swap
             start += layout.ally_feats
         self.state_index, self.state_sign = torch.arange(layout.state_len), torch.ones(layout.state_len)
-        # rel_x is entry 2 of each ally block (health, cooldown, rel_x, rel_y, ...), 1 of each enemy block
-        self.state_sign[2 : n * layout.state_ally_feats : layout.state_ally_feats] = -1.0
-        enemies_end = n * layout.state_ally_feats + params.n_enemies * layout.state_enemy_feats
-        self.state_sign[
-            n * layout.state_ally_feats + 1 : enemies_end : layout.state_enemy_feats
-        ] = -1.0  # health, rel_x
+        # rel_x is entry 2 of each ally block (health, cooldown, rel_x, rel_y, ...), 1 of each enemy block (health,
+        # rel_x, rel_y, ...)
+        enemies_start = n * layout.state_ally_feats
+        enemies_end = enemies_start + params.n_enemies * layout.state_enemy_feats
+        self.state_sign[2 : enemies_start : layout.state_ally_feats] = -1.0
+        self.state_sign[enemies_start + 1 : enemies_end : layout.state_enemy_feats] = -1.0
         if flags.state_last_action:
             for agent in range(n):
                 last = enemies_end + agent * n_actions
