@@ -85,8 +85,7 @@ class AgentPermutation:
         allies_old = perm[:, allies_new]  # [B, N, N-1]: old id of each listed ally
         own_old = perm.unsqueeze(-1)  # [B, N, 1]
         position = allies_old - (allies_old > own_old).long()  # where that ally's block sits in the old observation
-        start = layout.move_feats + layout.params.n_enemies * layout.enemy_feats
-        width = layout.ally_feats
+        start, width = layout.obs_ally_start, layout.ally_feats
         features = start + position.unsqueeze(-1) * width + torch.arange(width, device=device)  # [B, N, N-1, width]
         index[:, :, start : start + (n - 1) * width] = features.flatten(2)
         return index
@@ -98,8 +97,7 @@ class AgentPermutation:
         index = torch.arange(layout.state_len, device=device).repeat(perm.shape[0], 1)
         blocks = [(0, layout.state_ally_feats)]
         if layout.flags.state_last_action:
-            last_action_start = n * layout.state_ally_feats + layout.params.n_enemies * layout.state_enemy_feats
-            blocks.append((last_action_start, layout.n_actions))
+            blocks.append((layout.state_enemy_end, layout.n_actions))
         for start, width in blocks:
             moved = start + perm.unsqueeze(-1) * width + torch.arange(width, device=device)  # [B, N, width]
             index[:, start : start + n * width] = moved.flatten(1)
@@ -159,8 +157,7 @@ class MirrorFlip:
         self.state_index, self.state_sign = torch.arange(layout.state_len), torch.ones(layout.state_len)
         # rel_x is entry 2 of each ally block (health, cooldown, rel_x, rel_y, ...), 1 of each enemy block (health,
         # rel_x, rel_y, ...)
-        enemies_start = n * layout.state_ally_feats
-        enemies_end = enemies_start + params.n_enemies * layout.state_enemy_feats
+        enemies_start, enemies_end = layout.state_enemy_start, layout.state_enemy_end
         self.state_sign[2 : enemies_start : layout.state_ally_feats] = -1.0
         self.state_sign[enemies_start + 1 : enemies_end : layout.state_enemy_feats] = -1.0
         if flags.state_last_action:

@@ -63,12 +63,18 @@ class ObsLayout:
         self.enemy_feats = 4 + k + (1 + self.shield_bits_enemy) * flags.obs_all_health
         self.ally_feats = 4 + k + health_al + self.n_actions * flags.obs_last_action
         self.own_feats = k + (1 + self.shield_bits_ally) * self.own_health + flags.obs_timestep_number
+        #: Offset of the first ally block in an observation (after the move features and the enemy blocks).
+        self.obs_ally_start = self.move_feats + e * self.enemy_feats
         #: SMAC's ``get_obs_size()``.
         self.obs_size = self.move_feats + e * self.enemy_feats + (n - 1) * self.ally_feats + self.own_feats
         #: Real length of an observation vector (``obs_size + 1`` with ``obs_timestep_number``).
         self.obs_len = self.obs_size + flags.obs_timestep_number
         self.state_ally_feats = 4 + self.shield_bits_ally + k
         self.state_enemy_feats = 3 + self.shield_bits_enemy + k
+        #: Offsets of the enemy blocks and of what follows them (the last actions, with ``state_last_action``) in
+        #: the state (without ``obs_instead_of_state``).
+        self.state_enemy_start = n * self.state_ally_feats
+        self.state_enemy_end = self.state_enemy_start + e * self.state_enemy_feats
         if flags.obs_instead_of_state:
             self.state_size = n * self.obs_size
             self.state_len = n * self.obs_len
