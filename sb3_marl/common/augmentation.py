@@ -138,32 +138,35 @@ class MirrorFlip:
         n, n_actions = params.n_agents, layout.n_actions
         swap = torch.arange(n_actions)
         swap[[MOVE_EAST, MOVE_WEST]] = torch.tensor([MOVE_WEST, MOVE_EAST])
-        #: action (and available-action column) ``a`` of the mirror image is action ``action_index[a]``
-        self.action_index = swap
-        self.obs_index, self.obs_sign = torch.arange(layout.obs_len), torch.ones(layout.obs_len)
+        # Each table has two rows, indexed by an episode's flip: row 0 leaves the episode as it is, row 1 mirrors it.
+        #: action (and available-action column) ``a`` of the mirror image is action ``action_index[1, a]``
+        self.action_index = torch.stack([torch.arange(n_actions), swap])
+        #: observation feature ``f`` of the mirror image is feature ``obs_index[1, f]`` times ``obs_sign[1, f]``
+        self.obs_index, self.obs_sign = torch.arange(layout.obs_len).repeat(2, 1), torch.ones(2, layout.obs_len)
         # the move features are the availability of the moves north, south, east, west (actions 2-5)
         east = MOVE_EAST - (N_ACTIONS_NO_ATTACK - N_ACTIONS_MOVE)
-        self.obs_index[[east, east + 1]] = torch.tensor([east + 1, east])
+        self.obs_index[1, [east, east + 1]] = torch.tensor([east + 1, east])
         start = layout.move_feats
         for _ in range(params.n_enemies):  # enemy block: attackable, distance, dx, dy, ...
-            self.obs_sign[start + 2] = -1.0
+            self.obs_sign[1, start + 2] = -1.0
             start += layout.enemy_feats
         for _ in range(n - 1):  # ally block: visible, distance, dx, dy, ..., last action
-            self.obs_sign[start + 2] = -1.0
+            self.obs_sign[1, start + 2] = -1.0
             if flags.obs_last_action:
                 last = start + layout.ally_feats - n_actions
-                self.obs_index[last : last + n_actions] = last + swap
+                self.obs_index[1, last : last + n_actions] = last + swap
             start += layout.ally_feats
-        self.state_index, self.state_sign = torch.arange(layout.state_len), torch.ones(layout.state_len)
+        #: state entry ``s`` of the mirror image is entry ``state_index[1, s]`` times ``state_sign[1, s]``
+        self.state_index, self.state_sign = torch.arange(layout.state_len).repeat(2, 1), torch.ones(2, layout.state_len)
         # rel_x is entry 2 of each ally block (health, cooldown, rel_x, rel_y, ...), 1 of each enemy block (health,
         # rel_x, rel_y, ...)
         enemies_start, enemies_end = layout.state_enemy_start, layout.state_enemy_end
-        self.state_sign[2 : enemies_start : layout.state_ally_feats] = -1.0
-        self.state_sign[enemies_start + 1 : enemies_end : layout.state_enemy_feats] = -1.0
+        self.state_sign[1, 2 : enemies_start : layout.state_ally_feats] = -1.0
+        self.state_sign[1, enemies_start + 1 : enemies_end : layout.state_enemy_feats] = -1.0
         if flags.state_last_action:
             for agent in range(n):
                 last = enemies_end + agent * n_actions
-                self.state_index[last : last + n_actions] = last + swap
+                self.state_index[1, last : last + n_actions] = last + swap
 
     @classmethod
     def for_env(cls, env: object) -> MirrorFlip:
@@ -174,19 +177,14 @@ class MirrorFlip:
         """A copy of ``batch`` (episodes [B, T+1, ...] on ``generator``'s device) with half its episodes, drawn at
         random, replaced by their mirror images."""
         device = generator.device
-        flip = torch.rand(batch["state"].shape[0], device=device, generator=generator) < 0.5
-
-        def pick(table: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
-            return torch.where(flip.unsqueeze(-1), table.to(device), identity.to(device))
-
-        obs_identity, state_identity = torch.arange(self.layout.obs_len), torch.arange(self.layout.state_len)
+        flip = (torch.rand(batch["state"].shape[0], device=device, generator=generator) < 0.5).long()
         return transform_episodes(
             batch,
-            obs_index=pick(self.obs_index, obs_identity).unsqueeze(1),
-            obs_sign=pick(self.obs_sign, torch.ones(self.layout.obs_len)).unsqueeze(1),
-            state_index=pick(self.state_index, state_identity),
-            state_sign=pick(self.state_sign, torch.ones(self.layout.state_len)),
-            action_index=pick(self.action_index, torch.arange(self.layout.n_actions)),
+            obs_index=self.obs_index.to(device)[flip].unsqueeze(1),
+            obs_sign=self.obs_sign.to(device)[flip].unsqueeze(1),
+            state_index=self.state_index.to(device)[flip],
+            state_sign=self.state_sign.to(device)[flip],
+            action_index=self.action_index.to(device)[flip],
         )
 
 
