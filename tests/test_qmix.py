@@ -508,3 +508,35 @@ def test_a_second_learn_that_resets_the_counters_still_updates_the_targets():
             param.add_(100.0)  # mark the targets
     model.learn(18)  # 6 episodes: an update is due at episode 4
     assert all(p.abs().max() < 50.0 for p in model.policy.agent_target.parameters())
+
+
+def _record_reset_seeds(env: CueMatchingEnv) -> list[int | None]:
+    """Make ``env`` log the ``seed`` of each of its resets (partial resets of finished episodes included)."""
+    seeds: list[int | None] = []
+    reset = env.reset
+
+    def recording_reset(*args, seed=None, **kwargs):
+        seeds.append(seed)
+        return reset(*args, seed=seed, **kwargs)
+
+    env.reset = recording_reset
+    return seeds
+
+
+def test_the_env_is_seeded_once_per_seeding_as_in_stable_baselines3(tmp_path):
+    """The first reset after ``set_random_seed`` (called with ``seed`` when the model is built or loaded) is seeded,
+    later ones continue the env's stream: a second ``learn(reset_num_timesteps=True)`` plays new episodes."""
+    model = _model(seed=5, batch_size=2)
+    seeds = _record_reset_seeds(model.env)
+    model.learn(12)
+    model.learn(12)  # resets the counters and starts fresh episodes, unseeded
+    full_resets = [seed for seed in seeds if seed is not None]
+    assert seeds[0] == 5 and full_resets == [5] and len(seeds) > 2
+    model.set_random_seed(9)
+    model.learn(6)
+    assert [seed for seed in seeds if seed is not None] == [5, 9]
+
+    env = CueMatchingEnv(n_envs=2, n_agents=2, n_actions=3, episode_limit=3, seed=1)
+    loaded_seeds = _record_reset_seeds(env)
+    QMIX.load(model.save(tmp_path / "model"), env=env).learn(6)
+    assert loaded_seeds[0] == 5

@@ -65,6 +65,16 @@ def test_loaded_model_resumes_training(trained, tmp_path):
     assert loaded.num_timesteps >= steps + 30 and loaded.n_envs == 3
 
 
+def test_load_takes_stable_baselines3s_force_reset_flag(trained, tmp_path):
+    """Episodes in progress are not saved: the loaded model starts fresh ones, so only ``force_reset=True`` is
+    possible."""
+    path = trained.save(tmp_path / "model.zip")
+    loaded = QMIX.load(path, env=CueMatchingEnv(n_envs=2, seed=1), force_reset=True)
+    assert loaded.learn(10, reset_num_timesteps=False).num_timesteps >= trained.num_timesteps + 10
+    with pytest.raises(ValueError, match="force_reset=False: .*always starts fresh episodes"):
+        QMIX.load(path, force_reset=False)
+
+
 def test_default_path_and_overrides(trained, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = trained.save()

@@ -202,7 +202,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
         """Fill the rollout buffer with ``n_steps`` batched steps; False when a callback asked to stop."""
         env, buffer, policy = self.env, self.rollout_buffer, self.policy
         if self._last_obs is None:
-            self._last_obs, self._last_state, _ = env.reset(seed=self.seed)
+            self._last_obs, self._last_state, _ = env.reset(seed=self._take_env_seed())
             self._episode_reward = torch.zeros(self.n_envs, device=self.device)
             self._episode_length = torch.zeros(self.n_envs, dtype=torch.int64, device=self.device)
         buffer.reset()

@@ -120,6 +120,8 @@ class BaseMultiAgentAlgorithm(ABC):
         self.tensorboard_log = tensorboard_log
         self.verbose = verbose
         self.seed = seed
+        #: seed of the env's next full reset (set by :meth:`set_random_seed`, used once)
+        self._pending_env_seed: int | None = None
         self.device = get_device(device)
         if verbose >= 1:
             print(f"Using {self.device} device")
@@ -205,17 +207,25 @@ class BaseMultiAgentAlgorithm(ABC):
         """Build the policy (and optimizer) from ``env_shapes``."""
 
     def set_random_seed(self, seed: int | None = None) -> None:
-        """Seed python, numpy, torch and the algorithm's generator (the env is seeded at its first reset).
+        """Seed python, numpy, torch and the algorithm's generator; the env is seeded with ``seed`` at its next full
+        reset, once (as Stable-Baselines3's ``VecEnv.seed``): a second ``learn(reset_num_timesteps=True)`` continues
+        the env's random stream instead of replaying the first run's episodes.
 
         :param seed: None seeds only the algorithm's generator, from the system's entropy: a new ``torch.Generator``
             always starts from the same default seed, which would give every unseeded run the same exploration and
             replay draws.
         """
+        self._pending_env_seed = seed
         if seed is None:
             self._generator.seed()
             return
         set_random_seed(seed, using_cuda=self.device.type == "cuda")
         self._generator.manual_seed(seed)
+
+    def _take_env_seed(self) -> int | None:
+        """The seed for a full reset of the env: the last one :meth:`set_random_seed` received, then None."""
+        seed, self._pending_env_seed = self._pending_env_seed, None
+        return seed
 
     @property
     def logger(self) -> Logger:
@@ -402,6 +412,7 @@ class BaseMultiAgentAlgorithm(ABC):
         device: torch.device | str = "auto",
         custom_objects: dict[str, Any] | None = None,
         print_system_info: bool = False,
+        force_reset: bool = True,
         **kwargs: Any,
     ) -> SelfBaseAlgorithm:
         """Build the model saved at ``path`` (the class it was saved from, which must be ``cls`` or a subclass).
@@ -413,8 +424,15 @@ class BaseMultiAgentAlgorithm(ABC):
             ``lr_schedule``, they are refused with a message), and not those that shape the saved networks
             (``architecture_settings``) unless equal to the saved values.
         :param print_system_info: print this machine's system info and the model's (Stable-Baselines3's flag).
+        :param force_reset: Stable-Baselines3's flag; only True is possible: episodes in progress are not saved, so
+            the loaded model's first ``learn`` always starts fresh ones (False is refused with a message).
         :param kwargs: more setting overrides (as in Stable-Baselines3), with the same rules.
         """
+        if force_reset is not True:
+            raise ValueError(
+                f"force_reset={force_reset!r}: model files do not hold the episodes in progress when saved, so a "
+                "loaded model always starts fresh episodes; pass force_reset=True (the default)"
+            )
         data, params = load_from_zip_file(path, device=get_device(device), print_system_info=print_system_info)
         klass = BaseMultiAgentAlgorithm.registry.get(data.get("class", ""))
         if klass is None or not issubclass(klass, cls):

@@ -251,9 +251,9 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         self._rollout = None
 
     def _start_rollout(self) -> None:
-        """Reset every env (seeded with ``seed`` the first time) and start recording."""
+        """Reset every env (seeded after :meth:`set_random_seed`) and start recording."""
         env = self.env
-        obs, state, avail = env.reset(seed=self.seed if self.num_timesteps == 0 else None)
+        obs, state, avail = env.reset(seed=self._take_env_seed())
         b = env.n_envs
         self._rollout = RolloutState(
             obs=obs.to(self.device),
