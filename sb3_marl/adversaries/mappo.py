@@ -231,10 +231,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
             self.num_timesteps += self.n_envs
             self._episode_reward += reward
             self._episode_length += 1
-            # Stable-Baselines3's callbacks read these names in ``locals``, as numpy arrays
-            dones, rewards = terminated.cpu().numpy(), reward.cpu().numpy()
-            callback.update_locals(locals())
-            continue_training = callback.on_step()
+            continue_training = self._on_env_step(callback, locals(), terminated, reward)
             if terminated.any():
                 self._record_episodes(terminated, info["battle_won"])
                 next_obs, next_state, _ = env.reset(terminated)

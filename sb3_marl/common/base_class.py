@@ -222,6 +222,18 @@ class BaseMultiAgentAlgorithm(ABC):
         set_random_seed(seed, using_cuda=self.device.type == "cuda")
         self._generator.manual_seed(seed)
 
+    @staticmethod
+    def _on_env_step(
+        callback: BaseCallback, step_locals: dict[str, Any], terminated: torch.Tensor, reward: torch.Tensor
+    ) -> bool:
+        """``callback.on_step()`` after one batched env step of a collection loop, whose ``locals`` the callback sees
+        with Stable-Baselines3's numpy ``dones`` (bool[n_envs]) and ``rewards`` (float[n_envs]) added.
+
+        :return: False when the callback asks to stop training.
+        """
+        callback.update_locals({**step_locals, "dones": terminated.cpu().numpy(), "rewards": reward.cpu().numpy()})
+        return callback.on_step()
+
     def _take_env_seed(self) -> int | None:
         """The seed for a full reset of the env: the last one :meth:`set_random_seed` received, then None."""
         seed, self._pending_env_seed = self._pending_env_seed, None

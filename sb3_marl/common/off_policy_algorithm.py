@@ -356,10 +356,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             steps += 1
             self._update_current_progress_remaining()
             self._update_exploration_rate()
-            # Stable-Baselines3's callbacks read these names in ``locals``, as numpy arrays
-            dones, rewards = terminated.cpu().numpy(), reward.cpu().numpy()
-            callback.update_locals(locals())
-            continue_training = callback.on_step()
+            continue_training = self._on_env_step(callback, locals(), terminated, reward)
             new_obs, new_state, new_avail = (
                 new_obs.to(self.device),
                 new_state.to(self.device),
