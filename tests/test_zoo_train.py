@@ -145,7 +145,7 @@ def test_optuna_prunes_a_trial_whose_settings_fail(tmp_path, monkeypatch):
         ["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-optimize", "-n", "100", "--eval-episodes", "1"]
     )
     args.seed = 0
-    monkeypatch.setitem(exp_manager.HYPERPARAMS_SAMPLER, "qmix", lambda trial: {"tau": 5.0})
+    monkeypatch.setitem(exp_manager.HYPERPARAMS_SAMPLER, "qmix", lambda trial, augmentations: {"tau": 5.0})
     with pytest.raises(optuna.TrialPruned, match="tau=5"):
         exp_manager.ExperimentManager(args).objective(optuna.trial.FixedTrial({}))
 
@@ -327,6 +327,7 @@ def _optimize(tmp_path: Path, *extra: str) -> None:
         "--seed",
         "5",
         *extra,
+        params=("buffer_size:128",),  # room for every sampled batch_size: each trial completes
     )
 
 

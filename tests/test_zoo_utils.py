@@ -110,7 +110,7 @@ def test_accepted_kwargs_follows_kwargs_up_the_mro():
 def test_search_spaces_sample_valid_overrides(algo):
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     trial = study.ask()
-    sampled = HYPERPARAMS_SAMPLER[algo](trial)
+    sampled = HYPERPARAMS_SAMPLER[algo](trial, ())
     merged = merge_sampled({"policy_kwargs": {"hypernet_embed": 64, "rnn_hidden_dim": 1}, "gamma": 0.5}, sampled)
     assert merged["policy_kwargs"]["hypernet_embed"] == 64  # kept from the base
     assert merged["gamma"] == sampled["gamma"] and 1e-4 <= merged["learning_rate"] <= 2e-3
@@ -134,7 +134,7 @@ def test_qmix_search_space_builds_models_with_every_loss_option():
         "prioritized_replay_alpha": set(),
     }
     for _ in range(12):
-        sampled = HYPERPARAMS_SAMPLER["qmix"](study.ask())
+        sampled = HYPERPARAMS_SAMPLER["qmix"](study.ask(), ())
         model = QMIX(CueMatchingEnv(n_envs=2, seed=0), device="cpu", **sampled)
         for name, values in seen.items():
             values.add(getattr(model, name))
@@ -230,12 +230,30 @@ def test_paper_table_comparison_puts_our_win_rates_beside_the_papers():
     assert comparison_markdown(rows[2:], labels) is None
 
 
+def test_search_space_offers_the_augmentations_the_map_allows():
+    """Each augmentation the map allows is searched off and on; the others are never sampled (the map refuses them)."""
+    from sb3_marl.common.augmentation import allowed_augmentations
+    from sb3_marl.envs import make_env
+
+    assert allowed_augmentations(make_env("2m_vs_1z")) == ["agent_permutation", "mirror_augmentation"]
+    assert allowed_augmentations(make_env("2s3z")) == ["agent_permutation"]
+    assert allowed_augmentations(make_env("MMM")) == []  # medivacs heal allies by id; enemies attack-move
+    assert allowed_augmentations(make_env("2m_vs_1z", obs_pathing_grid=True)) == ["agent_permutation"]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(12):
+        sampled = HYPERPARAMS_SAMPLER["qmix"](study.ask(), ["agent_permutation"])
+        assert "mirror_augmentation" not in sampled
+        seen.add(sampled["agent_permutation"])
+    assert seen == {False, True}
+
+
 def test_qmix_search_space_pairs_soft_updates_with_every_rollout():
     """A sampled ``tau < 1`` comes with a target update after every rollout, ``tau = 1`` with a hard-copy interval."""
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     seen = set()
     for _ in range(40):
-        sampled = HYPERPARAMS_SAMPLER["qmix"](study.ask())
+        sampled = HYPERPARAMS_SAMPLER["qmix"](study.ask(), ())
         soft = sampled["tau"] < 1.0
         assert (sampled["target_update_interval"] == 1) == soft
         assert soft or sampled["target_update_interval"] in (50, 100, 200, 400)

@@ -14,6 +14,7 @@ A run writes ``<log_folder>/<algo>/<map>_<id>/``::
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 import uuid
@@ -124,6 +125,17 @@ class ExperimentManager:
         return make_env(
             self.env_name, n_envs=n_envs, backend=self.args.backend, seed=seed, device=self.device, **env_kwargs
         )
+
+    @functools.cached_property
+    def allowed_augmentations(self) -> list[str]:
+        """The replay augmentation settings that the map and its env settings allow (what the search may turn on)."""
+        from sb3_marl.common.augmentation import allowed_augmentations
+
+        env = self.make_env(1, seed=None)
+        try:
+            return allowed_augmentations(env)
+        finally:
+            env.close()
 
     def eval_attack(self) -> Any | None:
         """The attack used during evaluation (``--eval-attack``; budget ``--eval-epsilon``, else the algo's
@@ -315,7 +327,7 @@ class ExperimentManager:
 
     def objective(self, trial: optuna.Trial) -> float:
         """Mean over ``--n-seeds-per-trial`` seeds of the last evaluation's win rate with the sampled settings."""
-        sampled = HYPERPARAMS_SAMPLER[self.algo](trial)
+        sampled = HYPERPARAMS_SAMPLER[self.algo](trial, self.allowed_augmentations)
         kwargs = merge_sampled({k: v for k, v in self.hyperparams.items() if k not in ZOO_KEYS}, sampled)
         eval_freq = max(self.n_timesteps // self.args.n_evaluations // self.n_envs, 1)
         win_rates = []

@@ -1,23 +1,24 @@
 """Optuna search spaces, one sampler per algorithm (rl-zoo3's ``HYPERPARAMS_SAMPLER`` convention).
 
-A sampler takes an ``optuna.Trial`` and returns constructor keyword arguments that override the yaml
-defaults.  ``policy_kwargs`` it returns are merged into the yaml ``policy_kwargs`` key by key.  The ranges
-follow PyMARL / pymarl2's tuned QMIX settings for SMAC.  The attack budget ``epsilon`` is not searched: it is
+A sampler takes an ``optuna.Trial`` and the augmentation settings the map allows
+(:func:`~sb3_marl.common.augmentation.allowed_augmentations`), and returns constructor keyword arguments that
+override the yaml defaults.  ``policy_kwargs`` it returns are merged into the yaml ``policy_kwargs`` key by key.
+The ranges follow PyMARL / pymarl2's tuned QMIX settings for SMAC.  The attack budget ``epsilon`` is not searched: it is
 part of the threat model, not a tuning knob.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
 
 
-def sample_qmix_params(trial: optuna.Trial) -> dict[str, Any]:
+def sample_qmix_params(trial: optuna.Trial, augmentations: Sequence[str] = ()) -> dict[str, Any]:
     """QMIX search space: the training settings of :func:`sample_training_params` and the network sizes."""
     return {
-        **sample_training_params(trial),
+        **sample_training_params(trial, augmentations),
         "policy_kwargs": {
             "rnn_hidden_dim": trial.suggest_categorical("rnn_hidden_dim", [32, 64, 128]),
             "mixing_embed_dim": trial.suggest_categorical("mixing_embed_dim", [16, 32, 64]),
@@ -25,7 +26,7 @@ def sample_qmix_params(trial: optuna.Trial) -> dict[str, Any]:
     }
 
 
-def sample_training_params(trial: optuna.Trial) -> dict[str, Any]:
+def sample_training_params(trial: optuna.Trial, augmentations: Sequence[str] = ()) -> dict[str, Any]:
     """Training settings of the QMIX family: optimiser, learning rate, batch, target updates, exploration, TD(lambda).
 
     Target updates are either hard copies every 50-400 episodes (``tau`` 1, PyMARL) or soft updates after every
@@ -33,6 +34,9 @@ def sample_training_params(trial: optuna.Trial) -> dict[str, Any]:
     TD(lambda) trace is searched only with ``td_lambda`` > 0, where it matters. The loss options of
     :class:`~sb3_marl.qmix.QMIX` (Huber loss, advantage learning, lower-bound loss) are each off or at the value
     tried on 2m_vs_1z (``benchmarks/README.md``); prioritized replay is off or at Schaul et al.'s alpha 0.6.
+
+    :param augmentations: the replay augmentation settings (``agent_permutation``, ``mirror_augmentation``) that the
+        map allows: each is searched off and on; the others are not searched (the map would refuse them).
     """
     tau = trial.suggest_categorical("tau", [1.0, 0.2, 0.1, 0.05])
     if tau == 1.0:
@@ -55,17 +59,21 @@ def sample_training_params(trial: optuna.Trial) -> dict[str, Any]:
         "advantage_learning": trial.suggest_categorical("advantage_learning", [0.0, 0.5]),
         "lower_bound_coef": trial.suggest_categorical("lower_bound_coef", [0.0, 1.0]),
         "prioritized_replay_alpha": trial.suggest_categorical("prioritized_replay_alpha", [0.0, 0.6]),
+        **{name: trial.suggest_categorical(name, [False, True]) for name in augmentations},
     }
 
 
-def sample_regularized_params(trial: optuna.Trial) -> dict[str, Any]:
+def sample_regularized_params(trial: optuna.Trial, augmentations: Sequence[str] = ()) -> dict[str, Any]:
     """RegularizedQMIX: the training settings plus the hinge floor ``hinge_c`` of the regulariser. The network sizes
     are not searched: they are those of the pretrained QMIX the model starts from."""
-    return {**sample_training_params(trial), "hinge_c": trial.suggest_categorical("hinge_c", [1.0, 5.0, 10.0, 20.0])}
+    return {
+        **sample_training_params(trial, augmentations),
+        "hinge_c": trial.suggest_categorical("hinge_c", [1.0, 5.0, 10.0, 20.0]),
+    }
 
 
 #: algorithm name -> sampler; the robust variants without extra knobs share the QMIX space.
-HYPERPARAMS_SAMPLER: dict[str, Callable[[optuna.Trial], dict[str, Any]]] = {
+HYPERPARAMS_SAMPLER: dict[str, Callable[[optuna.Trial, Sequence[str]], dict[str, Any]]] = {
     "qmix": sample_qmix_params,
     "fgsm": sample_qmix_params,
     "regularized": sample_regularized_params,

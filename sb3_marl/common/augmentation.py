@@ -188,6 +188,26 @@ class MirrorFlip:
         )
 
 
+#: setting name of the algorithms -> the augmentation it turns on, in the order they are applied
+AUGMENTATIONS: dict[str, type[AgentPermutation] | type[MirrorFlip]] = {
+    "agent_permutation": AgentPermutation,
+    "mirror_augmentation": MirrorFlip,
+}
+
+
+def allowed_augmentations(env: object) -> list[str]:
+    """The settings of :data:`AUGMENTATIONS` that ``env`` (its map and observation flags) allows: those whose
+    augmentation's ``for_env`` does not refuse it."""
+    allowed = []
+    for name, augmentation in AUGMENTATIONS.items():
+        try:
+            augmentation.for_env(env)
+        except ValueError:
+            continue
+        allowed.append(name)
+    return allowed
+
+
 def map_is_mirror_symmetric(params: MapParams) -> bool:
     """Whether map ``params``'s walkable cells and enemy orders are symmetric about ``x = MAP_SIZE / 2``."""
     grid = pathing_grid(params.grid)  # indexed [x, y]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
@@ -23,7 +24,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import safe_mean
 
-from sb3_marl.common.augmentation import AgentPermutation, MirrorFlip
+from sb3_marl.common.augmentation import AUGMENTATIONS
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
 from sb3_marl.common.buffers import (
     EpisodeBatch,
@@ -173,7 +174,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         self.agent_permutation = agent_permutation
         self.mirror_augmentation = mirror_augmentation
         #: the symmetries applied to each sampled batch (set up by ``learn`` for its env)
-        self._augmentations: list[AgentPermutation | MirrorFlip] = []
+        self._augmentations: list[Callable[[dict[str, torch.Tensor], torch.Generator], dict[str, torch.Tensor]]] = []
         self.exploration_rate = exploration_initial_eps
         self.replay_buffer: EpisodeReplayBuffer | None = None
         self._rollout: RolloutState | None = None
@@ -285,12 +286,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         if reset_num_timesteps:
             self._last_target_update_episode = 0  # counted in the episodes that _episode_num now restarts
         self._augmentations = [
-            augmentation.for_env(self.env)
-            for augmentation, wanted in (
-                (AgentPermutation, self.agent_permutation),
-                (MirrorFlip, self.mirror_augmentation),
-            )
-            if wanted
+            augmentation.for_env(self.env) for name, augmentation in AUGMENTATIONS.items() if getattr(self, name)
         ]
         if self.replay_buffer is None:
             self._setup_replay_buffer()
