@@ -1,5 +1,6 @@
 """Model files: identical predictions after load, resume state, default path, clear errors, no pickle."""
 
+import copy
 import json
 import zipfile
 
@@ -75,6 +76,13 @@ def test_load_takes_stable_baselines3s_force_reset_flag(trained, tmp_path):
         QMIX.load(path, force_reset=False)
 
 
+def test_replay_buffer_files_take_stable_baselines3s_arguments(trained, tmp_path):
+    path = trained.save_replay_buffer(tmp_path / "rb")
+    trained.load_replay_buffer(path, truncate_last_traj=False)  # only whole episodes are stored: nothing to cut
+    with pytest.raises(FileNotFoundError, match="No replay buffer file .*missing.pt"):
+        trained.load_replay_buffer(tmp_path / "missing")
+
+
 def test_default_path_and_overrides(trained, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = trained.save()
@@ -92,6 +100,37 @@ def test_load_overrides_must_be_settings_that_keep_the_networks(trained, tmp_pat
     with pytest.raises(ValueError, match="mixer='vdn' differs"):
         QMIX.load(path, custom_objects={"mixer": "vdn"})
     assert QMIX.load(path, mixer=trained.mixer).mixer == trained.mixer  # the saved value itself is fine
+
+
+def test_the_saved_optimizer_state_keeps_its_class_and_settings(trained, tmp_path):
+    """The file's optimizer state belongs to its optimizer (Stable-Baselines3 refuses changes to ``policy_kwargs``,
+    which hold its optimizer settings): other settings are refused at load, another optimizer's state by
+    ``set_parameters``, which then leaves the model as it was."""
+    path = trained.save(tmp_path / "model.zip")
+    with pytest.raises(ValueError, match="optimizer_class='rmsprop' differs from the saved optimizer_class='adam'"):
+        QMIX.load(path, optimizer_class="rmsprop")
+    with pytest.raises(ValueError, match="optimizer_kwargs=.*weight_decay.*differs"):
+        QMIX.load(path, optimizer_kwargs={"eps": 0.1, "weight_decay": 0.5})
+    other = QMIX(CueMatchingEnv(n_envs=2, seed=0), optimizer_class="rmsprop", seed=1, device="cpu").learn(60)
+    before = copy.deepcopy(other.get_parameters())
+    with pytest.raises(ValueError, match=r"policy.optimizer: the saved state is not that of a RMSprop .*\['alpha'"):
+        other.set_parameters(path)
+    after = other.get_parameters()
+    assert all(torch.equal(before["policy"][key], value) for key, value in after["policy"].items())
+    assert after["policy.optimizer"]["param_groups"] == before["policy.optimizer"]["param_groups"]
+    other.learn(30)  # the optimizer still steps
+
+
+def test_rl_zoos_enjoy_overrides_load(trained, tmp_path):
+    """RL Zoo's enjoy loads with a zero learning rate; integer settings may come as YAML floats or numpy integers."""
+    path = trained.save(tmp_path / "model.zip")
+    loaded = QMIX.load(path, custom_objects={"learning_rate": 0.0, "buffer_size": 64.0, "batch_size": np.int64(4)})
+    assert loaded.lr_schedule(1.0) == 0.0 and type(loaded.buffer_size) is int and type(loaded.batch_size) is int
+    loaded.set_env(CueMatchingEnv(n_envs=2, seed=0))
+    weights = copy.deepcopy(loaded.policy.agent.state_dict())
+    loaded.learn(30)
+    assert all(torch.equal(weights[key], value) for key, value in loaded.policy.agent.state_dict().items())
+    loaded.save(tmp_path / "again.zip")  # settings stay JSON-serializable
 
 
 def test_a_file_saved_before_a_setting_existed_takes_it_as_an_override(trained, tmp_path):
@@ -157,12 +196,12 @@ def test_pickled_payload_is_refused(trained, tmp_path):
 
 def test_set_parameters_checks_names(trained, tmp_path):
     params = trained.get_parameters()
-    other = QMIX(CueMatchingEnv(), seed=1, device="cpu")
+    other = QMIX(CueMatchingEnv(), seed=1, optimizer_class="adam", device="cpu")
     other.set_parameters(params)
     np.testing.assert_array_equal(_rollout_actions(trained), _rollout_actions(other))
     with pytest.raises(ValueError, match="do not match"):
         other.set_parameters({"policy": params["policy"]})
     path = trained.save(tmp_path / "model.zip")
-    fresh = QMIX(CueMatchingEnv(), seed=2, device="cpu")
+    fresh = QMIX(CueMatchingEnv(), seed=2, optimizer_class="adam", device="cpu")
     fresh.set_parameters(path, device="cpu")  # Stable-Baselines3's signature
     np.testing.assert_array_equal(_rollout_actions(trained), _rollout_actions(fresh))

@@ -6,6 +6,7 @@ Modelled on Stable-Baselines3's ``BaseAlgorithm``.  The env is a
 
 from __future__ import annotations
 
+import copy
 import inspect
 import time
 from abc import ABC, abstractmethod
@@ -23,6 +24,7 @@ from stable_baselines3.common.utils import configure_logger, get_device, set_ran
 
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
 from sb3_marl.common.schedules import SaveableSchedule, make_schedule, schedule_to_dict
+from sb3_marl.common.validation import whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.version import __version__
 
@@ -82,7 +84,7 @@ class BaseMultiAgentAlgorithm(ABC):
 
     #: Algorithms by class name, so ``load`` can build the class a file was saved from.
     registry: ClassVar[dict[str, type[BaseMultiAgentAlgorithm]]] = {}
-    #: settings that shape the saved networks: ``load`` refuses to override them
+    #: settings that shape the saved networks or optimizer state: ``load`` refuses to override them
     architecture_settings: ClassVar[tuple[str, ...]] = ("policy_kwargs",)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -104,10 +106,12 @@ class BaseMultiAgentAlgorithm(ABC):
         device: torch.device | str = "auto",
     ) -> None:
         self.lr_schedule = make_schedule(learning_rate, "learning_rate")
-        if not self.lr_schedule(1.0) > 0:
-            raise ValueError(f"learning_rate={learning_rate!r} must be positive (at the start of training)")
-        if n_envs < 1:
-            raise ValueError(f"n_envs={n_envs} must be >= 1")
+        if not self.lr_schedule(1.0) >= 0:
+            raise ValueError(
+                f"learning_rate={learning_rate!r} must be >= 0 at the start of training (0: the weights stay, as RL "
+                "Zoo's enjoy loads models with custom_objects={'learning_rate': 0.0})"
+            )
+        n_envs = whole_number("n_envs", n_envs, 1)
         #: as given: a float, or the schedule's JSON settings (what ``save`` records)
         self.learning_rate: float | dict[str, Any] = (
             float(learning_rate) if isinstance(learning_rate, (int, float)) else schedule_to_dict(self.lr_schedule)
@@ -378,7 +382,8 @@ class BaseMultiAgentAlgorithm(ABC):
         exact_match: bool = True,
         device: torch.device | str = "auto",
     ) -> None:
-        """Load state dicts from a model file or a dict as returned by ``get_parameters``.
+        """Load state dicts from a model file or a dict as returned by ``get_parameters``; a load that fails (other
+        shapes, another optimizer's state) raises and leaves the model as it was.
 
         :param exact_match: require exactly the names of ``_get_torch_save_params`` and strict module keys.
         :param device: where a model file's tensors are read to (``"auto"``: the model's device; Stable-Baselines3's
@@ -390,12 +395,33 @@ class BaseMultiAgentAlgorithm(ABC):
         expected = set(self._get_torch_save_params())
         if exact_match and set(params) != expected:
             raise ValueError(f"Parameter names {sorted(params)} do not match the expected {sorted(expected)}")
+        previous = copy.deepcopy(self.get_parameters())
+        try:
+            self._load_state_dicts(params, exact_match)
+        except (RuntimeError, ValueError, KeyError):
+            self._load_state_dicts(previous, exact_match=True)  # a refused load changes nothing
+            raise
+
+    def _load_state_dicts(self, params: dict[str, dict[str, Any]], exact_match: bool) -> None:
+        """Load each state dict of ``params`` into the module or optimizer it names (see :meth:`set_parameters`)."""
         for name, state_dict in params.items():
             target = recursive_getattr(self, name)
             if isinstance(target, torch.optim.Optimizer):
-                target.load_state_dict(state_dict)
+                self._load_optimizer_state(name, target, state_dict)
             else:
                 target.load_state_dict(state_dict, strict=exact_match)
+
+    @staticmethod
+    def _load_optimizer_state(name: str, optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> None:
+        """``optimizer.load_state_dict(state_dict)``, then a ValueError if it was the state of another kind of
+        optimizer (whose settings lack some of this one's, which its first step would need)."""
+        optimizer.load_state_dict(state_dict)
+        missing = sorted({key for group in optimizer.param_groups for key in optimizer.defaults if key not in group})
+        if missing:
+            raise ValueError(
+                f"{name}: the saved state is not that of a {type(optimizer).__name__} (its settings lack {missing}); "
+                "load it into a model built with the optimizer it was saved from"
+            )
 
     def _default_save_path(self) -> Path:
         return Path.cwd() / f"{type(self).__name__.lower()}_{self.map_name or 'model'}.zip"

@@ -207,6 +207,8 @@ class EpisodeReplayBuffer(EpisodeBatch):
 
         :param kwargs: further arguments of the constructor (e.g. the prioritized buffer's ``alpha``).
         """
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"No replay buffer file {path}")
         try:
             payload = torch.load(Path(path), map_location=device, weights_only=True)
             meta = json.loads(payload["meta"])

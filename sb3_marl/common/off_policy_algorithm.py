@@ -34,7 +34,7 @@ from sb3_marl.common.buffers import (
     episode_field_specs,
 )
 from sb3_marl.common.schedules import SaveableSchedule
-from sb3_marl.common.validation import is_finite_number
+from sb3_marl.common.validation import is_finite_number, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 
 SelfOffPolicy = TypeVar("SelfOffPolicy", bound="OffPolicyMultiAgentAlgorithm")
@@ -119,20 +119,15 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         mirror_augmentation: bool = False,
         **kwargs: Any,
     ) -> None:
-        for name, value, low in (
-            ("buffer_size", buffer_size, 1),
-            ("batch_size", batch_size, 1),
-            ("gradient_steps", gradient_steps, 0),
-            ("target_update_interval", target_update_interval, 1),
-            ("learning_starts", learning_starts, 0),
-            ("exploration_timesteps", exploration_timesteps, 0),
-        ):
-            if int(value) != value or value < low:
-                raise ValueError(f"{name}={value!r} must be an integer >= {low}")
+        buffer_size = whole_number("buffer_size", buffer_size, 1)
+        batch_size = whole_number("batch_size", batch_size, 1)
+        gradient_steps = whole_number("gradient_steps", gradient_steps, 0)
+        target_update_interval = whole_number("target_update_interval", target_update_interval, 1)
+        learning_starts = whole_number("learning_starts", learning_starts, 0)
+        exploration_timesteps = whole_number("exploration_timesteps", exploration_timesteps, 0)
         if not is_finite_number(max_grad_norm) or max_grad_norm <= 0.0:
             raise ValueError(f"max_grad_norm={max_grad_norm!r} must be a finite number > 0")
-        if train_freq is not None and train_freq < 1:
-            raise ValueError(f"train_freq={train_freq!r} must be None or an integer >= 1")
+        train_freq = None if train_freq is None else whole_number("train_freq", train_freq, 1)
         if not 0.0 <= gamma <= 1.0:
             raise ValueError(f"gamma={gamma} must be in [0, 1]")
         if not is_finite_number(tau) or not 0.0 < tau <= 1.0:
@@ -504,8 +499,12 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             raise ValueError("There is no replay buffer yet: it is created by learn()")
         return self.replay_buffer.save(path)
 
-    def load_replay_buffer(self, path: str | Path) -> None:
-        """Replace the replay buffer by one written with ``save_replay_buffer``; its fields must match the model's."""
+    def load_replay_buffer(self, path: str | Path, truncate_last_traj: bool = True) -> None:
+        """Replace the replay buffer by one written with ``save_replay_buffer``; its fields must match the model's.
+
+        :param truncate_last_traj: Stable-Baselines3's flag (for HER's unfinished last episode); either value gives
+            the same buffer here, which stores only whole episodes.
+        """
         path = Path(path)
         buffer_class, buffer_kwargs = self._replay_buffer_class_and_kwargs()
         buffer = buffer_class.load(path if path.exists() else path.with_suffix(".pt"), self.device, **buffer_kwargs)

@@ -137,7 +137,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     """
 
     policy_class: ClassVar[type[QMIXPolicy]] = QMIXPolicy
-    architecture_settings = ("policy_kwargs", "mixer")
+    architecture_settings = ("policy_kwargs", "mixer", "optimizer_class", "optimizer_kwargs")
 
     def __init__(
         self,
