@@ -70,6 +70,28 @@ class StopWhenAnEpisodeEnds(BaseCallback):
         return not bool(self.locals["dones"].any())
 
 
+class EpisodeInfos(BaseCallback):
+    """Collects the ``episode`` entries of ``infos`` (SB3's Monitor shape) and checks each step's ``infos``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.episodes: list[dict] = []
+
+    def _on_step(self) -> bool:
+        infos, dones = self.locals["infos"], self.locals["dones"]
+        assert len(infos) == len(dones) and all(isinstance(info["battle_won"], bool) for info in infos)
+        assert ["episode" in info for info in infos] == dones.tolist()
+        self.episodes += [info["episode"] for info in infos if "episode" in info]
+        return True
+
+
+def test_infos_give_each_finished_episode_as_sb3s_monitor_does():
+    model, callback = _model(), EpisodeInfos()
+    model.learn(60, callback=callback)
+    logged = [{"r": info["r"], "l": info["l"]} for info in model.ep_info_buffer]
+    assert len(callback.episodes) >= 10 and callback.episodes == logged
+
+
 def test_training_resumes_after_a_stop_on_the_step_an_episode_ended():
     model = _model()
     model.learn(10_000, callback=StopWhenAnEpisodeEnds())

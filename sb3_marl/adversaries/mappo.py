@@ -231,7 +231,9 @@ class MAPPO(BaseMultiAgentAlgorithm):
             self.num_timesteps += self.n_envs
             self._episode_reward += reward
             self._episode_length += 1
-            continue_training = self._on_env_step(callback, locals(), terminated, reward)
+            continue_training = self._on_env_step(
+                callback, locals(), terminated, reward, info, self._episode_reward, self._episode_length
+            )
             if terminated.any():
                 self._record_episodes(terminated, info["battle_won"])
                 next_obs, next_state, _ = env.reset(terminated)

@@ -228,14 +228,29 @@ class BaseMultiAgentAlgorithm(ABC):
 
     @staticmethod
     def _on_env_step(
-        callback: BaseCallback, step_locals: dict[str, Any], terminated: torch.Tensor, reward: torch.Tensor
+        callback: BaseCallback,
+        step_locals: dict[str, Any],
+        terminated: torch.Tensor,
+        reward: torch.Tensor,
+        info: dict[str, torch.Tensor],
+        episode_return: torch.Tensor,
+        episode_length: torch.Tensor,
     ) -> bool:
         """``callback.on_step()`` after one batched env step of a collection loop, whose ``locals`` the callback sees
-        with Stable-Baselines3's numpy ``dones`` (bool[n_envs]) and ``rewards`` (float[n_envs]) added.
+        with Stable-Baselines3's ``dones`` (numpy bool[n_envs]), ``rewards`` (numpy float[n_envs]) and ``infos``
+        (one dict per env: the step's ``info`` entries as Python values, and where the episode ended ``episode``:
+        ``{"r": return, "l": length in steps}``, as SB3's ``Monitor`` adds) added.
 
+        :param episode_return: float[n_envs], the return of each env's episode so far (this step included).
+        :param episode_length: int[n_envs], the steps of each env's episode so far (this step included).
         :return: False when the callback asks to stop training.
         """
-        callback.update_locals({**step_locals, "dones": terminated.cpu().numpy(), "rewards": reward.cpu().numpy()})
+        dones = terminated.cpu().numpy()
+        values = {key: value.tolist() for key, value in info.items()}
+        infos = [{key: column[env] for key, column in values.items()} for env in range(len(dones))]
+        for env in dones.nonzero()[0]:
+            infos[env]["episode"] = {"r": float(episode_return[env]), "l": int(episode_length[env])}
+        callback.update_locals({**step_locals, "dones": dones, "rewards": reward.cpu().numpy(), "infos": infos})
         return callback.on_step()
 
     def _take_env_seed(self) -> int | None:

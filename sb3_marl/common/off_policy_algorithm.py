@@ -347,7 +347,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             steps += 1
             self._update_current_progress_remaining()
             self._update_exploration_rate()
-            continue_training = self._on_env_step(callback, locals(), terminated, reward)
+            continue_training = self._on_env_step(callback, locals(), terminated, reward, info, rs.episode_return, rs.t)
             new_obs, new_state, new_avail = (
                 new_obs.to(self.device),
                 new_state.to(self.device),
