@@ -1,7 +1,9 @@
 """Model files: identical predictions after load, resume state, default path, clear errors, no pickle."""
 
 import copy
+import io
 import json
+import warnings
 import zipfile
 
 import numpy as np
@@ -43,6 +45,31 @@ def test_save_load_gives_identical_predictions(trained, tmp_path):
         data = json.loads(archive.read("data"))
     assert {"data", "policy.pth", "policy.optimizer.pth", "sb3_marl_version", "system_info.txt"} <= names
     assert data["class"] == "QMIX" and data["kwargs"]["batch_size"] == 4
+
+
+def test_file_objects_save_and_load_as_paths_do(trained):
+    """Stable-Baselines3 saves to and loads from open binary files (e.g. ``io.BytesIO``), which stay open."""
+    stream = io.BytesIO()
+    assert trained.save(stream) is stream and not stream.closed
+    stream.seek(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        loaded = QMIX.load(stream)
+    np.testing.assert_array_equal(_rollout_actions(trained), _rollout_actions(loaded))
+    with pytest.raises(ValueError, match="not a valid sb3-marl model file"):
+        QMIX.load(io.BytesIO(b"not a zip"))
+
+
+def test_save_exclude_and_include_name_settings_and_counters(trained, tmp_path):
+    path = trained.save(tmp_path / "model.zip", exclude=["batch_size", "num_timesteps"], include=["gamma"])
+    loaded = QMIX.load(path)
+    assert trained.batch_size == 4 and loaded.batch_size == 32  # left out: the constructor's default
+    assert loaded.num_timesteps == 0 < trained.num_timesteps and loaded.n_envs == trained.n_envs
+    with pytest.raises(ValueError, match=r"exclude=\['policy_kwargs'\]: these settings shape the saved networks"):
+        trained.save(tmp_path / "bad.zip", exclude=["policy_kwargs"])
+    with pytest.raises(ValueError, match=r"include=\['replay_buffer'\]: not settings or counters .*never saved"):
+        trained.save(tmp_path / "bad.zip", include=["replay_buffer"])
+    assert not (tmp_path / "bad.zip").exists()
 
 
 def test_load_prints_both_system_infos_on_request(trained, tmp_path, capsys):

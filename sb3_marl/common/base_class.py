@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import copy
 import inspect
+import io
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -393,7 +395,7 @@ class BaseMultiAgentAlgorithm(ABC):
 
     def set_parameters(
         self,
-        load_path_or_dict: str | Path | dict[str, dict[str, Any]],
+        load_path_or_dict: str | Path | io.BufferedIOBase | dict[str, dict[str, Any]],
         exact_match: bool = True,
         device: torch.device | str = "auto",
     ) -> None:
@@ -441,26 +443,51 @@ class BaseMultiAgentAlgorithm(ABC):
     def _default_save_path(self) -> Path:
         return Path.cwd() / f"{type(self).__name__.lower()}_{self.map_name or 'model'}.zip"
 
-    def save(self, path: str | Path | None = None) -> Path:
-        """Write the model (settings as JSON, weights and optimizer states) atomically to a zip.
+    def save(
+        self,
+        path: str | Path | io.BufferedIOBase | None = None,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> Path | io.BufferedIOBase:
+        """Write the model (settings as JSON, weights and optimizer states) to a zip, atomically when ``path`` is a
+        path.
 
-        :param path: destination (None: ``<algo>_<map>.zip`` in the working directory).
-        :return: the path written.
+        :param path: destination path, or a binary file object (Stable-Baselines3 accepts both); None:
+            ``<algo>_<map>.zip`` in the working directory.
+        :param exclude: settings or counters (:meth:`setting_names`, ``num_timesteps``, ...) to leave out of the file:
+            ``load`` then takes the constructor's default (or an override) and the counter's initial value. The
+            settings that shape the saved networks (``architecture_settings``) cannot be left out.
+        :param include: Stable-Baselines3's names to save although excluded by default. Here only the env, the
+            replay buffer and the logger are never saved (the map name is; ``save_replay_buffer`` writes the buffer),
+            so a name must be a setting or counter, which is always saved unless in ``exclude``.
+        :return: the path written (or the file object).
         """
+        settings, counters = self._constructor_parameters(), self._counter_names()
+        exclude, include = set(exclude or ()), set(include or ())
+        for argument, names in (("exclude", exclude), ("include", include)):
+            unknown = sorted(names - set(settings) - set(counters))
+            if unknown:
+                raise ValueError(
+                    f"{argument}={unknown}: not settings or counters of {type(self).__name__} (the env, replay buffer "
+                    f"and logger are never saved); the names are {sorted(settings)} and {counters}"
+                )
+        kept_out = sorted(exclude & set(self.architecture_settings))
+        if kept_out:
+            raise ValueError(f"exclude={kept_out}: these settings shape the saved networks; a file needs them to load")
         data = {
             "class": type(self).__name__,
             "sb3_marl_version": __version__,
             "map_name": self.map_name,
             "env_shapes": self.env_shapes,
-            "kwargs": self._constructor_parameters(),
-            "counters": {name: getattr(self, name) for name in self._counter_names()},
+            "kwargs": {name: value for name, value in settings.items() if name not in exclude},
+            "counters": {name: getattr(self, name) for name in counters if name not in exclude},
         }
         return save_to_zip_file(self._default_save_path() if path is None else path, data, self.get_parameters())
 
     @classmethod
     def load(
         cls: type[SelfBaseAlgorithm],
-        path: str | Path,
+        path: str | Path | io.BufferedIOBase,
         env: BatchedMultiAgentEnv | str | None = None,
         device: torch.device | str = "auto",
         custom_objects: dict[str, Any] | None = None,

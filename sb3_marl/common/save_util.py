@@ -20,38 +20,52 @@ from sb3_marl.file_util import atomic_path
 from sb3_marl.version import __version__
 
 
-def save_to_zip_file(path: str | Path, data: dict[str, Any], params: dict[str, dict[str, Any]]) -> Path:
-    """Write a model zip atomically (:func:`~sb3_marl.file_util.atomic_path`).
+def save_to_zip_file(
+    path: str | Path | io.BufferedIOBase, data: dict[str, Any], params: dict[str, dict[str, Any]]
+) -> Path | io.BufferedIOBase:
+    """Write a model zip, to a path atomically (:func:`~sb3_marl.file_util.atomic_path`) or into an open binary file.
 
     :param path: destination; ``.zip`` is appended unless the name ends with ``.zip``; missing folders are created.
+        A file object opened for binary writing (e.g. ``io.BytesIO``, as Stable-Baselines3 accepts) is written
+        from its current position and left open.
     :param data: JSON-serializable settings.
     :param params: state dicts by name (``policy``, ``policy.optimizer``, ...).
-    :return: the path written.
+    :return: the path written (or the file object).
     """
-    path = Path(path)
-    if path.suffix != ".zip":
-        path = path.with_name(path.name + ".zip")
     try:
         data_json = json.dumps(data, indent=4)
     except TypeError as error:
         raise TypeError(f"Model settings are not JSON-serializable: {error}") from error
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
+    if isinstance(path, io.IOBase):
+        _write_archive(path, data_json, params)
+        return path
+    path = Path(path)
+    if path.suffix != ".zip":
+        path = path.with_name(path.name + ".zip")
+    with atomic_path(path) as tmp:
+        _write_archive(tmp, data_json, params)
+    return path
+
+
+def _write_archive(target: Path | io.IOBase, data_json: str, params: dict[str, dict[str, Any]]) -> None:
+    """The zip members of a model file (see the module docstring), written to ``target``."""
+    with zipfile.ZipFile(target, "w") as archive:
         archive.writestr("data", data_json)
         for name, state_dict in params.items():
             with archive.open(f"{name}.pth", mode="w", force_zip64=True) as member:
                 torch.save(state_dict, member)
         archive.writestr("sb3_marl_version", __version__)
         archive.writestr("system_info.txt", get_system_info(print_info=False)[1])
-    return path
 
 
 def load_from_zip_file(
-    path: str | Path, device: torch.device | str = "cpu", print_system_info: bool = False
+    path: str | Path | io.BufferedIOBase, device: torch.device | str = "cpu", print_system_info: bool = False
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Read a model zip written by :func:`save_to_zip_file`.
 
     :param path: the file (``<path>.zip`` is tried too when ``path`` is not a file, e.g. the zoo's ``<run>/<map>``
-        beside its ``<run>/<map>/`` folder of settings).
+        beside its ``<run>/<map>/`` folder of settings), or a binary file object open for reading (read from its
+        current position, left open).
     :param device: where tensors are mapped.
     :param print_system_info: print this machine's system info and the one saved with the model (as
         Stable-Baselines3 does), to debug a model that behaves differently after loading.
@@ -59,12 +73,13 @@ def load_from_zip_file(
     :raises FileNotFoundError: no such file.
     :raises ValueError: the file is not a complete model zip (corrupt, truncated or foreign); names the path.
     """
-    path = Path(path)
-    if not path.is_file() and path.with_name(path.name + ".zip").is_file():
-        path = path.with_name(path.name + ".zip")
-    if not path.is_file():
-        kind = "a folder, not a model file" if path.is_dir() else "no model file"
-        raise FileNotFoundError(f"{path} is {kind} (nor is {path.name}.zip beside it a file)")
+    if not isinstance(path, io.IOBase):
+        path = Path(path)
+        if not path.is_file() and path.with_name(path.name + ".zip").is_file():
+            path = path.with_name(path.name + ".zip")
+        if not path.is_file():
+            kind = "a folder, not a model file" if path.is_dir() else "no model file"
+            raise FileNotFoundError(f"{path} is {kind} (nor is {path.name}.zip beside it a file)")
     try:
         with zipfile.ZipFile(path) as archive:
             data = json.loads(archive.read("data").decode("utf-8"))
