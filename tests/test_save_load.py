@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from sb3_marl.common.toy_env import CueMatchingEnv
+from sb3_marl.policies.qmix_policy import QMIXPolicy
 from sb3_marl.qmix import QMIX
 
 
@@ -70,6 +71,22 @@ def test_save_exclude_and_include_name_settings_and_counters(trained, tmp_path):
     with pytest.raises(ValueError, match=r"include=\['replay_buffer'\]: not settings or counters .*never saved"):
         trained.save(tmp_path / "bad.zip", include=["replay_buffer"])
     assert not (tmp_path / "bad.zip").exists()
+
+
+def test_policy_alone_saves_loads_and_predicts_as_the_model(trained, tmp_path):
+    """SB3's policy-only files: the networks and their sizes, no optimizer state or training settings."""
+    path = trained.policy.save(tmp_path / "policy")
+    assert path.name == "policy.zip"
+    policy = QMIXPolicy.load(path)
+    assert isinstance(policy.optimizer, torch.optim.Adam) and not policy.optimizer.state
+    obs = np.random.default_rng(1).random((4, 2, 3)).astype(np.float32)
+    state, model_state = None, None
+    for t in range(4):
+        actions, state = policy.predict(obs[t], state=state)
+        model_actions, model_state = trained.predict(obs[t], state=model_state)
+        np.testing.assert_array_equal(actions, model_actions)
+    with pytest.raises(ValueError, match="is not a QMIXPolicy file .*'QMIX'.*algorithm's load"):
+        QMIXPolicy.load(trained.save(tmp_path / "model"))
 
 
 def test_load_prints_both_system_infos_on_request(trained, tmp_path, capsys):

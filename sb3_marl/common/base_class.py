@@ -28,6 +28,7 @@ from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
 from sb3_marl.common.schedules import SaveableSchedule, make_schedule, schedule_to_dict
 from sb3_marl.common.validation import whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
+from sb3_marl.policies.qmix_policy import RecurrentState
 from sb3_marl.version import __version__
 
 SelfBaseAlgorithm = TypeVar("SelfBaseAlgorithm", bound="BaseMultiAgentAlgorithm")
@@ -53,10 +54,6 @@ def constructor_keywords(cls: type) -> tuple[list[str], bool]:
         if not any(p.kind is p.VAR_KEYWORD for p in parameters):
             return list(dict.fromkeys(names)), True
     return list(dict.fromkeys(names)), False
-
-
-#: Recurrent state returned by ``predict``: (GRU hidden float32[B, N, H], last-action one-hot float32[B, N, A]).
-RecurrentState = tuple[np.ndarray, np.ndarray]
 
 
 def env_shapes(env: BatchedMultiAgentEnv) -> dict[str, int]:
@@ -316,7 +313,8 @@ class BaseMultiAgentAlgorithm(ABC):
         deterministic: bool = True,
         avail_actions: np.ndarray | torch.Tensor | None = None,
     ) -> tuple[np.ndarray, RecurrentState]:
-        """Pick every agent's action for one step.
+        """Pick every agent's action for one step: the policy's ``predict``, epsilon-greedy at the current
+        ``exploration_rate`` (drawn from the model's generator) unless ``deterministic``.
 
         :param observation: float[N, O] (one env) or float[B, N, O] (a batch of envs).
         :param state: the recurrent state returned by the previous call (None at the start: zeros).
@@ -328,46 +326,15 @@ class BaseMultiAgentAlgorithm(ABC):
         """
         if self.policy is None:
             raise ValueError("The model has no policy yet (constructed with _init_setup_model=False)")
-        policy = self.policy
-        n, o, a = self.env_shapes["n_agents"], self.env_shapes["obs_shape"], self.env_shapes["n_actions"]
-        obs = torch.as_tensor(observation, dtype=torch.float32, device=self.device)
-        single = obs.dim() == 2
-        if obs.dim() not in (2, 3) or obs.shape[-2:] != (n, o):
-            raise ValueError(f"observation has shape {tuple(obs.shape)}; expected ({n}, {o}) or (batch, {n}, {o})")
-        obs = obs.unsqueeze(0) if single else obs
-        b = obs.shape[0]
-        if avail_actions is None:
-            avail = torch.ones(b, n, a, dtype=torch.bool, device=self.device)
-        else:
-            avail = torch.as_tensor(avail_actions, device=self.device).bool()
-            avail = avail.unsqueeze(0) if avail.dim() == 2 else avail
-            if avail.shape != (b, n, a):
-                raise ValueError(f"avail_actions has shape {tuple(np.shape(avail_actions))}; expected ({b}, {n}, {a})")
-            if not avail.any(dim=-1).all():
-                raise ValueError("avail_actions gives an agent no available action")
-        if state is None:
-            hidden, last_action = policy.initial_hidden(b), torch.zeros(b, n, a, device=self.device)
-        else:
-            hidden = torch.as_tensor(state[0], dtype=torch.float32, device=self.device)
-            last_action = torch.as_tensor(state[1], dtype=torch.float32, device=self.device)
-            if hidden.shape != (b, n, policy.hidden_dim) or last_action.shape != (b, n, a):
-                raise ValueError(
-                    f"state shapes {tuple(hidden.shape)}, {tuple(last_action.shape)} do not match "
-                    f"({b}, {n}, {policy.hidden_dim}), ({b}, {n}, {a})"
-                )
-        if episode_start is not None:
-            starts = torch.as_tensor(np.asarray(episode_start), device=self.device).bool()
-            if starts.numel() != b:
-                raise ValueError(f"episode_start has {starts.numel()} entries for {b} envs; give one per env")
-            keep = ~starts.reshape(b, 1, 1)
-            hidden, last_action = hidden * keep, last_action * keep
-        with torch.no_grad():
-            q, hidden = policy.q_values(obs, last_action, hidden)
-            epsilon = 0.0 if deterministic else self.exploration_rate
-            actions = policy.select_actions(q, avail, epsilon, self._generator)
-        last_action = torch.nn.functional.one_hot(actions, a).float()
-        actions_np = actions.cpu().numpy()
-        return (actions_np[0] if single else actions_np), (hidden.cpu().numpy(), last_action.cpu().numpy())
+        return self.policy.predict(
+            observation,
+            state,
+            episode_start,
+            deterministic,
+            avail_actions,
+            exploration_rate=self.exploration_rate,
+            generator=self._generator,
+        )
 
     # ------------------------------------------------------------------ save / load
     def _get_torch_save_params(self) -> list[str]:

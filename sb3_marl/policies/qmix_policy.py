@@ -11,15 +11,22 @@ Shapes: ``B`` episodes (batch), ``T`` time steps, ``N`` agents, ``O`` observatio
 from __future__ import annotations
 
 import copy
+import io
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
 from sb3_marl.policies.agents import RNNAgent
 from sb3_marl.policies.mixers import QMixer, VDNMixer
 
 MIXERS = ("qmix", "vdn", None)
+
+#: Recurrent state returned by ``predict``: (GRU hidden float32[B, N, H], last-action one-hot float32[B, N, A]).
+RecurrentState = tuple[np.ndarray, np.ndarray]
 
 
 class QMIXPolicy(nn.Module):
@@ -59,6 +66,22 @@ class QMIXPolicy(nn.Module):
         super().__init__()
         if mixer not in MIXERS:
             raise ValueError(f"Unknown mixer {mixer!r}; allowed: {MIXERS}")
+        #: the constructor's arguments as JSON values (what :meth:`save` writes; the optimizer by its class name)
+        self.constructor_kwargs: dict[str, Any] = {
+            "n_agents": n_agents,
+            "n_actions": n_actions,
+            "obs_dim": obs_dim,
+            "state_dim": state_dim,
+            "learning_rate": learning_rate,
+            "mixer": mixer,
+            "rnn_hidden_dim": rnn_hidden_dim,
+            "mixing_embed_dim": mixing_embed_dim,
+            "hypernet_embed": hypernet_embed,
+            "obs_last_action": obs_last_action,
+            "obs_agent_id": obs_agent_id,
+            "optimizer_class": optimizer_class.__name__,
+            "optimizer_kwargs": dict(optimizer_kwargs or {}),
+        }
         self.n_agents = n_agents
         self.n_actions = n_actions
         self.obs_dim = obs_dim
@@ -110,6 +133,104 @@ class QMIXPolicy(nn.Module):
                     target_param.lerp_(param, tau)
                 for target_buffer, buffer in zip(target.buffers(), online.buffers(), strict=True):
                     target_buffer.copy_(buffer)  # running statistics are copied, as SB3's DQN does
+
+    # ------------------------------------------------------------------ policy-only files (SB3's BasePolicy)
+    def save(self, path: str | Path | io.BufferedIOBase) -> Path | io.BufferedIOBase:
+        """Write the networks (online and target) and the constructor's arguments to a zip, without the optimizer
+        state or any training setting (Stable-Baselines3's ``policy.save``); read it back with :meth:`load`.
+
+        :param path: destination (``.zip`` appended unless the name ends with it), or an open binary file.
+        :return: the path written (or the file object).
+        """
+        data = {"class": type(self).__name__, "kwargs": self.constructor_kwargs}
+        return save_to_zip_file(path, data, {"policy": self.state_dict()})
+
+    @classmethod
+    def load(cls, path: str | Path | io.BufferedIOBase, device: torch.device | str = "cpu") -> QMIXPolicy:
+        """Build the policy saved with :meth:`save` (its optimizer starts fresh).
+
+        :param path: the file (or an open binary file).
+        :param device: device of the loaded policy.
+        """
+        data, params = load_from_zip_file(path, device=device)
+        if data.get("class") != cls.__name__ or set(params) != {"policy"}:
+            raise ValueError(
+                f"{path} is not a {cls.__name__} file (class {data.get('class')!r}, state dicts {sorted(params)}); "
+                "a model saved with model.save() loads with its algorithm's load()"
+            )
+        kwargs = dict(data["kwargs"])
+        optimizer_name = kwargs.pop("optimizer_class")
+        optimizer_class = getattr(torch.optim, optimizer_name, None)
+        if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
+            raise ValueError(f"{path} names optimizer {optimizer_name!r}, which is not in torch.optim")
+        policy = cls(**kwargs, optimizer_class=optimizer_class).to(device)
+        policy.load_state_dict(params["policy"])
+        return policy
+
+    # ------------------------------------------------------------------ acting
+    def predict(
+        self,
+        observation: np.ndarray | torch.Tensor,
+        state: RecurrentState | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+        avail_actions: np.ndarray | torch.Tensor | None = None,
+        exploration_rate: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> tuple[np.ndarray, RecurrentState]:
+        """Pick every agent's action for one step (Stable-Baselines3's ``policy.predict``, with the recurrent
+        state and SMAC's available actions).
+
+        :param observation: float[N, O] (one env) or float[B, N, O] (a batch of envs).
+        :param state: the recurrent state returned by the previous call (None at the start: zeros).
+        :param episode_start: bool[B]; True restarts the recurrent state of that env.
+        :param deterministic: greedy when True, else epsilon-greedy at ``exploration_rate`` (as SB3's DQN policy,
+            which acts greedily: with the default rate 0 both are greedy).
+        :param avail_actions: bool[N, A] or bool[B, N, A]; None means every action is available.
+        :param exploration_rate: epsilon in [0, 1] when not ``deterministic``.
+        :param generator: random generator of the exploration (None: torch's global one).
+        :return: int64 actions [N] or [B, N], and the new recurrent state (hidden [B, N, H], last action one-hot
+            [B, N, A], with B = 1 for a single env).
+        """
+        n, o, a, device = self.n_agents, self.obs_dim, self.n_actions, self.device
+        obs = torch.as_tensor(observation, dtype=torch.float32, device=device)
+        single = obs.dim() == 2
+        if obs.dim() not in (2, 3) or obs.shape[-2:] != (n, o):
+            raise ValueError(f"observation has shape {tuple(obs.shape)}; expected ({n}, {o}) or (batch, {n}, {o})")
+        obs = obs.unsqueeze(0) if single else obs
+        b = obs.shape[0]
+        if avail_actions is None:
+            avail = torch.ones(b, n, a, dtype=torch.bool, device=device)
+        else:
+            avail = torch.as_tensor(avail_actions, device=device).bool()
+            avail = avail.unsqueeze(0) if avail.dim() == 2 else avail
+            if avail.shape != (b, n, a):
+                raise ValueError(f"avail_actions has shape {tuple(np.shape(avail_actions))}; expected ({b}, {n}, {a})")
+            if not avail.any(dim=-1).all():
+                raise ValueError("avail_actions gives an agent no available action")
+        if state is None:
+            hidden, last_action = self.initial_hidden(b), torch.zeros(b, n, a, device=device)
+        else:
+            hidden = torch.as_tensor(state[0], dtype=torch.float32, device=device)
+            last_action = torch.as_tensor(state[1], dtype=torch.float32, device=device)
+            if hidden.shape != (b, n, self.hidden_dim) or last_action.shape != (b, n, a):
+                raise ValueError(
+                    f"state shapes {tuple(hidden.shape)}, {tuple(last_action.shape)} do not match "
+                    f"({b}, {n}, {self.hidden_dim}), ({b}, {n}, {a})"
+                )
+        if episode_start is not None:
+            starts = torch.as_tensor(np.asarray(episode_start), device=device).bool()
+            if starts.numel() != b:
+                raise ValueError(f"episode_start has {starts.numel()} entries for {b} envs; give one per env")
+            keep = ~starts.reshape(b, 1, 1)
+            hidden, last_action = hidden * keep, last_action * keep
+        with torch.no_grad():
+            q, hidden = self.q_values(obs, last_action, hidden)
+            epsilon = 0.0 if deterministic else exploration_rate
+            actions = self.select_actions(q, avail, epsilon, generator)
+        last_action = torch.nn.functional.one_hot(actions, a).float()
+        actions_np = actions.cpu().numpy()
+        return (actions_np[0] if single else actions_np), (hidden.cpu().numpy(), last_action.cpu().numpy())
 
     def initial_hidden(self, batch_size: int) -> torch.Tensor:
         """Zero GRU state for ``batch_size`` episodes: float[B, N, H]."""
