@@ -313,17 +313,9 @@ class BaseMultiAgentAlgorithm(ABC):
         deterministic: bool = True,
         avail_actions: np.ndarray | torch.Tensor | None = None,
     ) -> tuple[np.ndarray, RecurrentState]:
-        """Pick every agent's action for one step: the policy's ``predict``, epsilon-greedy at the current
-        ``exploration_rate`` (drawn from the model's generator) unless ``deterministic``.
-
-        :param observation: float[N, O] (one env) or float[B, N, O] (a batch of envs).
-        :param state: the recurrent state returned by the previous call (None at the start: zeros).
-        :param episode_start: bool[B]; True restarts the recurrent state of that env.
-        :param deterministic: greedy when True, else epsilon-greedy at the current ``exploration_rate``.
-        :param avail_actions: bool[N, A] or bool[B, N, A]; None means every action is available.
-        :return: int64 actions [N] or [B, N], and the new recurrent state (hidden [B, N, H], last action one-hot
-            [B, N, A], with B = 1 for a single env).
-        """
+        """Pick every agent's action for one step with the policy's ``predict`` (arguments and return value:
+        :meth:`~sb3_marl.policies.qmix_policy.QMIXPolicy.predict`): greedy when ``deterministic``, else epsilon-greedy
+        at the model's current ``exploration_rate``, drawn from the model's generator."""
         if self.policy is None:
             raise ValueError("The model has no policy yet (constructed with _init_setup_model=False)")
         return self.policy.predict(
