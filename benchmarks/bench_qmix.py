@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from sb3_marl.common.augmentation import AgentPermutation, MirrorFlip
+from sb3_marl.common.augmentation import AUGMENTATIONS, allowed_augmentations
 from sb3_marl.common.callbacks import EvalCallback
 from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.envs.base import BatchedMultiAgentEnv
@@ -249,12 +249,9 @@ def time_update(map_name: str, repeats: int) -> None:
         f"threads={torch.get_num_threads()})",
         flush=True,
     )
-    for augmentation_class in (AgentPermutation, MirrorFlip):  # the batch augmentations this map allows
-        try:
-            augmentation = augmentation_class.for_env(model.env)
-        except ValueError:
-            continue
-        augment = functools.partial(augmentation, batch, model._generator)
+    for setting in allowed_augmentations(model.env):  # the batch augmentations this map allows
+        augmentation_class = AUGMENTATIONS[setting]
+        augment = functools.partial(augmentation_class.for_env(model.env), batch, model._generator)
         augment_ms = np.median([_timed_ms(augment) for _ in range(repeats)])
         name = augmentation_class.__name__
         print(f"  {name} of that batch: {augment_ms:.2f} ms ({augment_ms / fused:.1%} of the fused update)", flush=True)
