@@ -207,3 +207,11 @@ def test_eval_callback_warns_about_another_map_unless_told_not_to():
             assert (
                 "'cue_matching_variant' (OtherMap)" in messages[0] and "'cue_matching' (CueMatchingEnv)" in messages[0]
             )
+
+
+def test_eval_callback_refuses_an_env_of_other_sizes_before_training():
+    model = _model()
+    callback = EvalCallback(CueMatchingEnv(n_envs=2, n_agents=3, seed=1), eval_freq=100, verbose=0)
+    with pytest.raises(ValueError, match=r"has \(n_agents, obs_shape, n_actions\) = \(3, .* the model expects \(2,"):
+        model.learn(500, callback=callback)
+    assert model.num_timesteps == 0  # refused at the start, not at the first evaluation

@@ -278,6 +278,9 @@ def test_prioritized_replay_learns_updates_priorities_and_is_saved(tmp_path):
     model.learn(200)
     # importance sampling: beta rises linearly from prioritized_replay_beta towards 1 over learn()
     assert 0.5 < betas[0] < 0.52 and 0.98 < betas[-1] <= 1.0 and betas == sorted(betas)
+    betas.clear()
+    model.learn(5)  # one rollout of two 3-step episodes overshoots the budget: beta stops at 1
+    assert betas[-1] == 1.0 and max(betas) == 1.0
     # each update writes the priorities that the loss gave into the rows it sampled
     index, priorities = given[-1]
     assert torch.equal(buffer.priorities[index], priorities) and not torch.all(priorities == priorities[0])
@@ -336,17 +339,25 @@ def test_unseeded_models_draw_their_own_exploration():
         ({"n_envs": 0}, "n_envs=0 must be an integer >= 1"),
         ({"max_grad_norm": 0.0}, r"max_grad_norm=0.0 must be a finite number > 0"),
         ({"max_grad_norm": -1.0}, "max_grad_norm=-1.0"),
-        ({"learning_rate": -1.0}, "learning_rate=-1.0 must be >= 0"),
+        ({"learning_rate": -1.0}, "learning_rate=-1.0 must be a finite number >= 0"),
+        ({"learning_rate": {"type": "linear", "start": 1e-3, "end": -1e-3, "end_fraction": 1.0}}, "ends at -0.001"),
+        ({"learning_rate": {"type": "linear", "start": 1e-3}}, r"bad linear schedule settings .*'end_fraction'\]"),
+        ({"learning_rate": float("nan")}, "learning_rate=nan"),
+        ({"seed": -1}, "seed=-1 must be an integer >= 0"),
+        ({"seed": 2**32}, r"seed=4294967296 must be an integer in \[0, 4294967295\]"),
+        ({"seed": 1.5}, "seed=1.5"),
+        ({"double_q": "yes"}, "double_q='yes' must be True or False"),
+        ({"gamma": float("nan")}, r"gamma=nan must be a finite number in \[0, 1\]"),
         ({"learning_rate": lambda progress: 1e-3}, "cannot be saved as JSON"),
         ({"learning_rate": {"type": "cosine"}}, "unknown schedule type 'cosine'"),
         ({"exploration_final_eps": 2.0}, "exploration_final_eps=2.0"),
-        ({"tau": 0.0}, r"tau=0.0 must be a number in \(0, 1\]"),
+        ({"tau": 0.0}, r"tau=0.0 must be a finite number in \(0, 1\] \(1: hard copy"),
         ({"tau": 1.5}, "tau=1.5"),
-        ({"tau": "1e-1"}, "tau='1e-1' must be a number"),
-        ({"tau": True}, "tau=True must be a number"),
-        ({"huber_delta": 0.0}, r"huber_delta=0.0 must be None \(squared error\) or a finite number > 0"),
+        ({"tau": "1e-1"}, "tau='1e-1' must be a finite number"),
+        ({"tau": True}, "tau=True must be a finite number"),
+        ({"huber_delta": 0.0}, r"huber_delta=0.0 must be a finite number > 0 \(None: squared error\)"),
         ({"huber_delta": "1"}, "huber_delta='1'"),
-        ({"advantage_learning": 1.0}, r"advantage_learning=1.0 must be in \[0, 1\)"),
+        ({"advantage_learning": 1.0}, r"advantage_learning=1.0 must be a finite number in \[0, 1\)"),
         ({"advantage_learning": -0.1}, "advantage_learning=-0.1"),
         ({"lower_bound_coef": -1.0}, r"lower_bound_coef=-1.0 must be a finite number >= 0 \(0: off\)"),
         ({"lower_bound_coef": float("nan")}, "lower_bound_coef=nan"),
@@ -354,7 +365,7 @@ def test_unseeded_models_draw_their_own_exploration():
         ({"exploration_spread": float("inf")}, "exploration_spread=inf"),
         ({"exploration_spread": "2"}, "exploration_spread='2'"),
         ({"prioritized_replay_alpha": -0.5}, r"prioritized_replay_alpha=-0.5 must be a finite number >= 0"),
-        ({"prioritized_replay_beta": 1.5}, r"prioritized_replay_beta=1.5 must be in \[0, 1\]"),
+        ({"prioritized_replay_beta": 1.5}, r"prioritized_replay_beta=1.5 must be a finite number in \[0, 1\]"),
     ],
 )
 def test_bad_settings_are_rejected(kwargs, message):

@@ -249,3 +249,74 @@ def test_set_parameters_checks_names(trained, tmp_path):
     fresh = QMIX(CueMatchingEnv(), seed=2, optimizer_class="adam", device="cpu")
     fresh.set_parameters(path, device="cpu")  # Stable-Baselines3's signature
     np.testing.assert_array_equal(_rollout_actions(trained), _rollout_actions(fresh))
+
+
+def test_set_parameters_refuses_unknown_names_and_changes_nothing(trained):
+    other = QMIX(CueMatchingEnv(), seed=1, optimizer_class="adam", device="cpu")
+    before = copy.deepcopy(other.get_parameters()["policy"])
+    params = {**trained.get_parameters(), "nonexistent": {}}
+    with pytest.raises(ValueError, match=r"'nonexistent' is not part of this model; the names are \['policy'"):
+        other.set_parameters(params, exact_match=False)
+    assert all(torch.equal(before[key], value) for key, value in other.get_parameters()["policy"].items())
+
+
+def _rewrite_data(path, target, edit) -> None:
+    """Copy the model file ``path`` to ``target`` with its JSON settings passed through ``edit``."""
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(target, "w") as dst:
+        for name in src.namelist():
+            content = src.read(name)
+            dst.writestr(name, json.dumps(edit(json.loads(content))) if name == "data" else content)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda data: [1, 2], r"not an sb3-marl model file: its settings lack a valid \['class', 'kwargs'"),
+        (lambda data: {"class": "QMIX"}, r"lack a valid \['kwargs', 'env_shapes', 'counters'\]"),
+        (lambda data: {**data, "counters": {**data["counters"], "policy": 1}}, r"counters \['policy'\] that QMIX"),
+        (lambda data: {**data, "class": "Unknown"}, "holds a 'Unknown' model, which QMIX.load cannot build"),
+    ],
+)
+def test_a_valid_zip_with_malformed_settings_fails_clearly(trained, tmp_path, edit, message):
+    bad = tmp_path / "bad.zip"
+    _rewrite_data(trained.save(tmp_path / "model.zip"), bad, edit)
+    with pytest.raises(ValueError, match=message):
+        QMIX.load(bad)
+
+
+def test_load_builds_the_class_the_file_names_even_beside_a_namesake(trained, tmp_path):
+    """A user's subclass that reuses a library class's name must not take over that class's files."""
+    path = trained.save(tmp_path / "model.zip")
+
+    class QMIX_(QMIX):
+        pass
+
+    QMIX_.__name__ = "QMIX"
+    assert type(QMIX.load(path)) is QMIX
+    assert type(QMIX_.load(path)) is QMIX_
+
+
+def test_an_override_equal_to_the_saved_value_is_accepted_as_python_gives_it(tmp_path):
+    """JSON gives tuples back as lists: ``betas=(0.9, 0.99)`` equals the saved ``[0.9, 0.99]``."""
+    kwargs = {"optimizer_class": "adam", "optimizer_kwargs": {"betas": (0.9, 0.99)}}
+    path = QMIX(CueMatchingEnv(n_envs=2, seed=0), seed=0, device="cpu", **kwargs).save(tmp_path / "model.zip")
+    assert list(QMIX.load(path, **kwargs).optimizer_kwargs["betas"]) == [0.9, 0.99]
+
+
+def test_numpy_scalar_settings_are_stored_as_python_numbers(tmp_path):
+    """Settings from numpy (``np.float32(0.99)``) are accepted and saved: the file's settings are JSON."""
+    model = QMIX(
+        CueMatchingEnv(n_envs=2, seed=0),
+        gamma=np.float32(0.9),
+        learning_rate=np.float32(1e-3),
+        max_grad_norm=np.float64(5),
+        td_lambda=np.float32(0.5),
+        double_q=np.bool_(True),
+        seed=np.int64(3),
+        device="cpu",
+    )
+    settings = model._constructor_parameters()
+    kinds = {name: type(settings[name]) for name in ("gamma", "learning_rate", "max_grad_norm", "td_lambda")}
+    assert kinds == dict.fromkeys(kinds, float) and type(model.double_q) is bool and type(model.seed) is int
+    loaded = QMIX.load(model.learn(30).save(tmp_path / "model.zip"))
+    assert loaded.gamma == pytest.approx(0.9) and loaded.seed == 3

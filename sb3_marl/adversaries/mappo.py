@@ -30,6 +30,7 @@ from sb3_marl.adversaries.policies import MAPPOPolicy
 from sb3_marl.adversaries.rollout_buffer import MultiAgentRolloutBuffer
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
 from sb3_marl.common.schedules import SaveableSchedule
+from sb3_marl.common.validation import finite_float, flag, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 
 SelfMAPPO = TypeVar("SelfMAPPO", bound="MAPPO")
@@ -95,18 +96,17 @@ class MAPPO(BaseMultiAgentAlgorithm):
         device: torch.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        for name, value in (
-            ("n_steps", n_steps),
-            ("batch_size", batch_size),
-            ("n_epochs", n_epochs),
-            ("max_nonfinite_skips", max_nonfinite_skips),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} must be an int >= 1")
-        if not 0.0 <= gamma <= 1.0 or not 0.0 <= gae_lambda <= 1.0:
-            raise ValueError(f"gamma={gamma} and gae_lambda={gae_lambda} must lie in [0, 1]")
-        if clip_range <= 0 or max_grad_norm <= 0:
-            raise ValueError(f"clip_range={clip_range} and max_grad_norm={max_grad_norm} must be > 0")
+        n_steps = whole_number("n_steps", n_steps, 1)
+        batch_size = whole_number("batch_size", batch_size, 1)
+        n_epochs = whole_number("n_epochs", n_epochs, 1)
+        max_nonfinite_skips = whole_number("max_nonfinite_skips", max_nonfinite_skips, 1)
+        gamma = finite_float("gamma", gamma, 0.0, 1.0)
+        gae_lambda = finite_float("gae_lambda", gae_lambda, 0.0, 1.0)
+        clip_range = finite_float("clip_range", clip_range, 0.0, low_open=True)
+        max_grad_norm = finite_float("max_grad_norm", max_grad_norm, 0.0, low_open=True)
+        ent_coef = finite_float("ent_coef", ent_coef)
+        vf_coef = finite_float("vf_coef", vf_coef, 0.0)
+        normalize_advantage = flag("normalize_advantage", normalize_advantage)
         if isinstance(env, str):
             raise ValueError(
                 f"MAPPO needs an adversary env wrapping a victim, not a map name ({env!r}): build a "
@@ -354,7 +354,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
             if not self.collect_rollouts(callback):
                 break
             iteration += 1
-            self._current_progress_remaining = 1.0 - self.num_timesteps / total_timesteps
+            self._current_progress_remaining = max(1.0 - self.num_timesteps / total_timesteps, 0.0)
             if iteration % log_interval == 0:
                 self._dump_logs(iteration)
             self.train()

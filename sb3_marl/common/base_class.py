@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import inspect
 import io
+import json
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -26,7 +27,7 @@ from stable_baselines3.common.utils import configure_logger, get_device, set_ran
 
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
 from sb3_marl.common.schedules import SaveableSchedule, make_schedule, schedule_to_dict
-from sb3_marl.common.validation import whole_number
+from sb3_marl.common.validation import is_finite_number, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.policies.qmix_policy import RecurrentState
 from sb3_marl.version import __version__
@@ -37,6 +38,8 @@ SelfBaseAlgorithm = TypeVar("SelfBaseAlgorithm", bound="BaseMultiAgentAlgorithm"
 ENV_SHAPE_KEYS = ("n_agents", "n_actions", "obs_shape", "state_shape", "episode_limit")
 #: Constructor arguments that are not settings of the model (never saved).
 _NOT_SAVED = ("self", "env", "device", "_init_setup_model")
+#: largest seed numpy's legacy global generator accepts (``np.random.seed``)
+MAX_SEED = 2**32 - 1
 
 
 def constructor_keywords(cls: type) -> tuple[list[str], bool]:
@@ -61,6 +64,15 @@ def env_shapes(env: BatchedMultiAgentEnv) -> dict[str, int]:
     return {key: int(getattr(env, key)) for key in ENV_SHAPE_KEYS}
 
 
+def _as_saved(value: Any) -> Any:
+    """``value`` as a model file gives it back (through JSON: tuples become lists), to compare with saved settings;
+    unchanged when it cannot be written as JSON."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return value
+
+
 class BaseMultiAgentAlgorithm(ABC):
     """Shared glue of the sb3-marl algorithms.
 
@@ -81,14 +93,8 @@ class BaseMultiAgentAlgorithm(ABC):
     :param device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or a ``torch.device``.
     """
 
-    #: Algorithms by class name, so ``load`` can build the class a file was saved from.
-    registry: ClassVar[dict[str, type[BaseMultiAgentAlgorithm]]] = {}
     #: settings that shape the saved networks or optimizer state: ``load`` refuses to override them
     architecture_settings: ClassVar[tuple[str, ...]] = ("policy_kwargs",)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        BaseMultiAgentAlgorithm.registry[cls.__name__] = cls
 
     def __init__(
         self,
@@ -105,15 +111,24 @@ class BaseMultiAgentAlgorithm(ABC):
         device: torch.device | str = "auto",
     ) -> None:
         self.lr_schedule = make_schedule(learning_rate, "learning_rate")
-        if not self.lr_schedule(1.0) >= 0:
+        if not (is_finite_number(self.lr_schedule(1.0)) and self.lr_schedule(1.0) >= 0.0):
             raise ValueError(
-                f"learning_rate={learning_rate!r} must be >= 0 at the start of training (0: the weights stay, as RL "
-                "Zoo's enjoy loads models with custom_objects={'learning_rate': 0.0})"
+                f"learning_rate={learning_rate!r} must be a finite number >= 0 at the start of training (0: the "
+                "weights stay, as RL Zoo's enjoy loads models with custom_objects={'learning_rate': 0.0})"
+            )
+        if not (is_finite_number(self.lr_schedule(0.0)) and self.lr_schedule(0.0) >= 0.0):
+            raise ValueError(
+                f"learning_rate={learning_rate!r} ends at {self.lr_schedule(0.0)!r}: a rate must stay a finite number "
+                ">= 0 (a negative one would climb the loss)"
             )
         n_envs = whole_number("n_envs", n_envs, 1)
+        if seed is not None:
+            seed = whole_number("seed", seed, 0)
+            if seed > MAX_SEED:
+                raise ValueError(f"seed={seed!r} must be an integer in [0, {MAX_SEED}] (numpy's range) or None")
         #: as given: a float, or the schedule's JSON settings (what ``save`` records)
         self.learning_rate: float | dict[str, Any] = (
-            float(learning_rate) if isinstance(learning_rate, (int, float)) else schedule_to_dict(self.lr_schedule)
+            float(learning_rate) if is_finite_number(learning_rate) else schedule_to_dict(self.lr_schedule)
         )
         self.policy_kwargs = dict(policy_kwargs or {})
         self.n_envs = n_envs
@@ -371,10 +386,16 @@ class BaseMultiAgentAlgorithm(ABC):
         expected = set(self._get_torch_save_params())
         if exact_match and set(params) != expected:
             raise ValueError(f"Parameter names {sorted(params)} do not match the expected {sorted(expected)}")
+        names = self._get_torch_save_params()
+        for name in params:
+            try:
+                recursive_getattr(self, name)
+            except AttributeError:
+                raise ValueError(f"Parameter name {name!r} is not part of this model; the names are {names}") from None
         previous = copy.deepcopy(self.get_parameters())
         try:
             self._load_state_dicts(params, exact_match)
-        except (RuntimeError, ValueError, KeyError):
+        except Exception:
             self._load_state_dicts(previous, exact_match=True)  # a refused load changes nothing
             raise
 
@@ -473,9 +494,17 @@ class BaseMultiAgentAlgorithm(ABC):
                 "loaded model always starts fresh episodes; pass force_reset=True (the default)"
             )
         data, params = load_from_zip_file(path, device=get_device(device), print_system_info=print_system_info)
-        klass = BaseMultiAgentAlgorithm.registry.get(data.get("class", ""))
-        if klass is None or not issubclass(klass, cls):
-            raise ValueError(f"{path} holds a {data.get('class')!r} model, which {cls.__name__}.load cannot build")
+        expected = {"class": str, "kwargs": dict, "env_shapes": dict, "counters": dict, "map_name": (str, type(None))}
+        fields = data if isinstance(data, dict) else {}
+        wrong = [key for key, kind in expected.items() if not isinstance(fields.get(key), kind)]
+        if wrong:
+            raise ValueError(f"{path} is not an sb3-marl model file: its settings lack a valid {wrong}")
+        klass = cls._saved_class(data["class"])
+        if klass is None:
+            raise ValueError(
+                f"{path} holds a {data['class']!r} model, which {cls.__name__}.load cannot build (import the module "
+                f"that defines it, or load it with its own class)"
+            )
         overrides = {**(custom_objects or {}), **kwargs}
         setting_names = klass.setting_names()
         unknown = sorted(set(overrides) - set(setting_names))
@@ -485,7 +514,7 @@ class BaseMultiAgentAlgorithm(ABC):
                 f"the settings are {sorted(setting_names)}"
             )
         for key in set(klass.architecture_settings) & set(overrides):
-            if overrides[key] != data["kwargs"].get(key, overrides[key]):
+            if key in data["kwargs"] and _as_saved(overrides[key]) != data["kwargs"][key]:
                 raise ValueError(
                     f"{key}={overrides[key]!r} differs from the saved {key}={data['kwargs'][key]!r} of {path}: "
                     "the saved networks have that architecture; load without overriding it"
@@ -497,6 +526,21 @@ class BaseMultiAgentAlgorithm(ABC):
             model._attach_env(model._make_env(env))
         model._setup_model()
         model.set_parameters(params, exact_match=True)
+        unknown = sorted(set(data["counters"]) - set(model._counter_names()))
+        if unknown:
+            raise ValueError(f"{path} holds counters {unknown} that {klass.__name__} does not have")
         for name, value in data["counters"].items():
             setattr(model, name, value)
         return model
+
+    @classmethod
+    def _saved_class(cls, name: str) -> type[BaseMultiAgentAlgorithm] | None:
+        """``cls`` or the subclass of it named ``name`` (the most recently defined one, as a notebook redefines
+        classes), or None."""
+        if cls.__name__ == name:
+            return cls
+        for subclass in reversed(cls.__subclasses__()):
+            found = subclass._saved_class(name)
+            if found is not None:
+                return found
+        return None

@@ -19,7 +19,7 @@ from stable_baselines3.common.callbacks import (
     StopTrainingOnMaxEpisodes,
 )
 
-from sb3_marl.common.evaluation import evaluate_policy
+from sb3_marl.common.evaluation import check_env_matches, evaluate_policy
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.file_util import atomic_path
 
@@ -104,6 +104,7 @@ class EvalCallback(EventCallback):
     def _init_callback(self) -> None:
         if isinstance(self.eval_env, str):
             self.eval_env = self.model._make_env(self.eval_env)
+        check_env_matches(self.model.policy, self.eval_env)  # before training starts, not at the first evaluation
         training_env = self.model.get_env()
         if self.warn and training_env is not None:
             trained_on = (training_env.map_name, type(training_env).__name__)

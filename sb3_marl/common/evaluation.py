@@ -14,6 +14,20 @@ if TYPE_CHECKING:
     from sb3_marl.attacks.base import BaseAttack
 
 
+def check_env_matches(policy: Any, env: BatchedMultiAgentEnv) -> None:
+    """Raise a ValueError naming both when ``env``'s sizes are not those ``policy`` (a ``QMIXPolicy``) was built for.
+
+    :param policy: the policy that will act in ``env``.
+    :param env: the env to check.
+    """
+    env_sizes = (env.n_agents, env.obs_shape, env.n_actions)
+    if env_sizes != (policy.n_agents, policy.obs_dim, policy.n_actions):
+        raise ValueError(
+            f"env {env.map_name!r} has (n_agents, obs_shape, n_actions) = {env_sizes} but the model expects "
+            f"{(policy.n_agents, policy.obs_dim, policy.n_actions)}"
+        )
+
+
 def evaluate_policy(
     model: Any,
     env: BatchedMultiAgentEnv,
@@ -48,12 +62,7 @@ def evaluate_policy(
     if n_eval_episodes < 1:
         raise ValueError(f"n_eval_episodes={n_eval_episodes} must be >= 1")
     policy = getattr(model, "policy", model)
-    env_sizes = (env.n_agents, env.obs_shape, env.n_actions)
-    if env_sizes != (policy.n_agents, policy.obs_dim, policy.n_actions):
-        raise ValueError(
-            f"env {env.map_name!r} has (n_agents, obs_shape, n_actions) = {env_sizes} but the model expects "
-            f"{(policy.n_agents, policy.obs_dim, policy.n_actions)}"
-        )
+    check_env_matches(policy, env)
     if hasattr(attack, "use_env_bounds"):
         attack.use_env_bounds(env)
     epsilon = 0.0 if deterministic else float(getattr(model, "exploration_rate", 0.0))

@@ -34,7 +34,7 @@ from sb3_marl.common.buffers import (
     episode_field_specs,
 )
 from sb3_marl.common.schedules import SaveableSchedule
-from sb3_marl.common.validation import is_finite_number, whole_number
+from sb3_marl.common.validation import finite_float, flag, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 
 SelfOffPolicy = TypeVar("SelfOffPolicy", bound="OffPolicyMultiAgentAlgorithm")
@@ -125,31 +125,19 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         target_update_interval = whole_number("target_update_interval", target_update_interval, 1)
         learning_starts = whole_number("learning_starts", learning_starts, 0)
         exploration_timesteps = whole_number("exploration_timesteps", exploration_timesteps, 0)
-        if not is_finite_number(max_grad_norm) or max_grad_norm <= 0.0:
-            raise ValueError(f"max_grad_norm={max_grad_norm!r} must be a finite number > 0")
+        max_grad_norm = finite_float("max_grad_norm", max_grad_norm, low=0.0, low_open=True)
         train_freq = None if train_freq is None else whole_number("train_freq", train_freq, 1)
-        if not 0.0 <= gamma <= 1.0:
-            raise ValueError(f"gamma={gamma} must be in [0, 1]")
-        if not is_finite_number(tau) or not 0.0 < tau <= 1.0:
-            raise ValueError(f"tau={tau!r} must be a number in (0, 1] (1: hard copy of the online networks)")
-        for name, eps in (
-            ("exploration_initial_eps", exploration_initial_eps),
-            ("exploration_final_eps", exploration_final_eps),
-        ):
-            if not 0.0 <= eps <= 1.0:
-                raise ValueError(f"{name}={eps} must be in [0, 1]")
-        if not is_finite_number(exploration_spread) or exploration_spread < 0.0:
-            raise ValueError(f"exploration_spread={exploration_spread!r} must be a finite number >= 0 (0: no spread)")
-        if not is_finite_number(prioritized_replay_alpha) or prioritized_replay_alpha < 0.0:
-            raise ValueError(
-                f"prioritized_replay_alpha={prioritized_replay_alpha!r} must be a finite number >= 0 "
-                "(0: uniform replay)"
-            )
-        if not is_finite_number(prioritized_replay_beta) or not 0.0 <= prioritized_replay_beta <= 1.0:
-            raise ValueError(f"prioritized_replay_beta={prioritized_replay_beta!r} must be in [0, 1]")
-        for name, flag in (("agent_permutation", agent_permutation), ("mirror_augmentation", mirror_augmentation)):
-            if not isinstance(flag, bool):
-                raise ValueError(f"{name}={flag!r} must be True or False")
+        gamma = finite_float("gamma", gamma, 0.0, 1.0)
+        tau = finite_float("tau", tau, 0.0, 1.0, low_open=True, meaning="1: hard copy of the online networks")
+        exploration_initial_eps = finite_float("exploration_initial_eps", exploration_initial_eps, 0.0, 1.0)
+        exploration_final_eps = finite_float("exploration_final_eps", exploration_final_eps, 0.0, 1.0)
+        exploration_spread = finite_float("exploration_spread", exploration_spread, low=0.0, meaning="0: no spread")
+        prioritized_replay_alpha = finite_float(
+            "prioritized_replay_alpha", prioritized_replay_alpha, low=0.0, meaning="0: uniform replay"
+        )
+        prioritized_replay_beta = finite_float("prioritized_replay_beta", prioritized_replay_beta, 0.0, 1.0)
+        agent_permutation = flag("agent_permutation", agent_permutation)
+        mirror_augmentation = flag("mirror_augmentation", mirror_augmentation)
         super().__init__(env, learning_rate, **kwargs)
         self.buffer_size = buffer_size
         self.learning_starts = learning_starts
@@ -158,14 +146,14 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         self.train_freq = train_freq
         self.gradient_steps = gradient_steps
         self.target_update_interval = target_update_interval
-        self.tau = float(tau)
+        self.tau = tau
         self.exploration_initial_eps = exploration_initial_eps
         self.exploration_final_eps = exploration_final_eps
         self.exploration_timesteps = exploration_timesteps
-        self.exploration_spread = float(exploration_spread)
+        self.exploration_spread = exploration_spread
         self.max_grad_norm = max_grad_norm
-        self.prioritized_replay_alpha = float(prioritized_replay_alpha)
-        self.prioritized_replay_beta = float(prioritized_replay_beta)
+        self.prioritized_replay_alpha = prioritized_replay_alpha
+        self.prioritized_replay_beta = prioritized_replay_beta
         self.agent_permutation = agent_permutation
         self.mirror_augmentation = mirror_augmentation
         #: the symmetries applied to each sampled batch (set up by ``learn`` for its env)
@@ -393,7 +381,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         return len(returns)
 
     def _update_current_progress_remaining(self) -> None:
-        self._current_progress_remaining = 1.0 - self.num_timesteps / max(self._total_timesteps, 1)
+        # clamped: the last rollout may end past ``total_timesteps`` (whole episodes of every env)
+        self._current_progress_remaining = max(1.0 - self.num_timesteps / max(self._total_timesteps, 1), 0.0)
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
         """Run ``gradient_steps`` updates on sampled episode batches and log their mean statistics."""

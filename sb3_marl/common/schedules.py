@@ -7,6 +7,7 @@ so model files never hold pickled functions.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
@@ -60,7 +61,12 @@ def make_schedule(value: float | dict[str, Any] | SaveableSchedule, name: str) -
         builders = {"constant": ConstantSchedule, "step": StepSchedule, "linear": LinearSchedule}
         if kind not in builders:
             raise ValueError(f"{name}: unknown schedule type {kind!r}; allowed: {sorted(builders)}")
-        return builders[kind](**settings)
+        try:
+            return builders[kind](**settings)
+        except TypeError as error:  # missing or unknown keys
+            parameters = list(inspect.signature(builders[kind]).parameters)
+            message = f"{name}: bad {kind} schedule settings {settings} ({error}); it takes {parameters}"
+            raise ValueError(message) from None
     if is_finite_number(value):
         return ConstantSchedule(float(value))
     raise ValueError(

@@ -1,4 +1,9 @@
-"""Checks shared by the constructors' argument validation."""
+"""Checks shared by the constructors' argument validation.
+
+Settings arrive from Python, YAML and numpy (``np.float32(0.99)``, ``np.int64(8)``, ``5000.0``): each check accepts
+any real number of the right kind and returns it as a plain ``float`` / ``int`` / ``bool``, so that what is stored
+can be written to a model file's JSON as it is.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,13 @@ import math
 import numbers
 from typing import Any
 
+import numpy as np
+
 
 def is_finite_number(value: Any) -> bool:
-    """Whether ``value`` is a finite int or float (``bool`` excluded, although Python counts it as an int)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """Whether ``value`` is a finite real number: int, float or a numpy scalar (``bool`` excluded, although Python
+    counts it as an int)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def whole_number(name: str, value: Any, low: int) -> int:
@@ -19,3 +27,44 @@ def whole_number(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not whole or value < low:
         raise ValueError(f"{name}={value!r} must be an integer >= {low}")
     return int(value)
+
+
+def finite_float(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    meaning: str = "",
+) -> float:
+    """``value`` as a ``float`` when it is a finite number within the bounds; otherwise a ValueError naming ``name``
+    and the allowed range.
+
+    :param low: smallest allowed value (None: no bound); excluded with ``low_open``.
+    :param high: largest allowed value (None: no bound); excluded with ``high_open``.
+    :param meaning: what a special value means, added to the message (e.g. ``"0: off"``).
+    """
+    inside = is_finite_number(value)
+    if inside and low is not None:
+        inside = value > low if low_open else value >= low
+    if inside and high is not None:
+        inside = value < high if high_open else value <= high
+    if not inside:
+        if low is not None and high is not None:
+            allowed = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        elif low is not None:
+            allowed = f"{'>' if low_open else '>='} {low:g}"
+        elif high is not None:
+            allowed = f"{'<' if high_open else '<='} {high:g}"
+        else:
+            allowed = "finite"
+        raise ValueError(f"{name}={value!r} must be a finite number {allowed}" + (f" ({meaning})" if meaning else ""))
+    return float(value)
+
+
+def flag(name: str, value: Any) -> bool:
+    """``value`` as a ``bool`` when it is True or False (numpy's included); otherwise a ValueError naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}={value!r} must be True or False")
+    return bool(value)

@@ -8,7 +8,7 @@ import torch
 
 from sb3_marl.common.off_policy_algorithm import OffPolicyMultiAgentAlgorithm
 from sb3_marl.common.schedules import SaveableSchedule
-from sb3_marl.common.validation import is_finite_number
+from sb3_marl.common.validation import finite_float, flag
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.policies.qmix_policy import QMIXPolicy
 
@@ -182,14 +182,14 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     ) -> None:
         if optimizer_class not in OPTIMIZERS:
             raise ValueError(f"optimizer_class={optimizer_class!r}; allowed: {sorted(OPTIMIZERS)}")
-        if not 0.0 <= td_lambda <= 1.0:
-            raise ValueError(f"td_lambda={td_lambda} must be in [0, 1]")
-        if huber_delta is not None and not (is_finite_number(huber_delta) and huber_delta > 0.0):
-            raise ValueError(f"huber_delta={huber_delta!r} must be None (squared error) or a finite number > 0")
-        if not is_finite_number(advantage_learning) or not 0.0 <= advantage_learning < 1.0:
-            raise ValueError(f"advantage_learning={advantage_learning!r} must be in [0, 1) (0: plain Q-learning)")
-        if not is_finite_number(lower_bound_coef) or lower_bound_coef < 0.0:
-            raise ValueError(f"lower_bound_coef={lower_bound_coef!r} must be a finite number >= 0 (0: off)")
+        td_lambda = finite_float("td_lambda", td_lambda, 0.0, 1.0, meaning="0: the one-step target")
+        if huber_delta is not None:
+            huber_delta = finite_float("huber_delta", huber_delta, 0.0, low_open=True, meaning="None: squared error")
+        advantage_learning = finite_float(
+            "advantage_learning", advantage_learning, 0.0, 1.0, high_open=True, meaning="0: plain Q-learning"
+        )
+        lower_bound_coef = finite_float("lower_bound_coef", lower_bound_coef, low=0.0, meaning="0: off")
+        double_q = flag("double_q", double_q)
         if lambda_traces not in LAMBDA_TRACES:
             raise ValueError(f"lambda_traces={lambda_traces!r}; allowed: {LAMBDA_TRACES}")
         if mixer not in ("qmix", "vdn", None):
@@ -230,9 +230,9 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         self.optimizer_kwargs = dict(optimizer_kwargs or {})
         self.td_lambda = td_lambda
         self.lambda_traces = lambda_traces
-        self.huber_delta = None if huber_delta is None else float(huber_delta)
-        self.advantage_learning = float(advantage_learning)
-        self.lower_bound_coef = float(lower_bound_coef)
+        self.huber_delta = huber_delta
+        self.advantage_learning = advantage_learning
+        self.lower_bound_coef = lower_bound_coef
         if _init_setup_model:
             self._setup_model()
 

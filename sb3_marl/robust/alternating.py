@@ -25,6 +25,7 @@ from sb3_marl.adversaries.adversary_env import AdversaryEnv
 from sb3_marl.attacks.learned import LearnedAttack
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
 from sb3_marl.common.off_policy_algorithm import RolloutReturn
+from sb3_marl.common.validation import whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.robust.fgsm import RobustQMIXFGSM
 
@@ -51,15 +52,9 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         adversary_phase_timesteps: int = 20_000,
         **qmix_kwargs: Any,
     ) -> None:
-        for name, value in (
-            ("victim_phase_timesteps", victim_phase_timesteps),
-            ("adversary_phase_timesteps", adversary_phase_timesteps),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} must be an int >= 1")
         self.adversary_kwargs = dict(adversary_kwargs or {})
-        self.victim_phase_timesteps = victim_phase_timesteps
-        self.adversary_phase_timesteps = adversary_phase_timesteps
+        self.victim_phase_timesteps = whole_number("victim_phase_timesteps", victim_phase_timesteps, 1)
+        self.adversary_phase_timesteps = whole_number("adversary_phase_timesteps", adversary_phase_timesteps, 1)
         self.adversary: BaseMultiAgentAlgorithm | None = None
         self._victim_phase_progress = 0
         self._n_adversary_phases = 0

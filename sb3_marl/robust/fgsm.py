@@ -9,6 +9,7 @@ import torch
 from sb3_marl.attacks import FGSM, BaseAttack, make_attack
 from sb3_marl.attacks.base import check_epsilon
 from sb3_marl.common.buffers import FieldSpecs
+from sb3_marl.common.validation import finite_float
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.qmix import QMIX
 
@@ -59,11 +60,8 @@ class RobustQMIXFGSM(QMIX):
         **qmix_kwargs: Any,
     ) -> None:
         self.epsilon = check_epsilon(epsilon)
-        for name, value in (("clean_loss_weight", clean_loss_weight), ("attack_probability", attack_probability)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name}={value!r} must be in [0, 1]")
-        self.clean_loss_weight = float(clean_loss_weight)
-        self.attack_probability = float(attack_probability)
+        self.clean_loss_weight = finite_float("clean_loss_weight", clean_loss_weight, 0.0, 1.0)
+        self.attack_probability = finite_float("attack_probability", attack_probability, 0.0, 1.0)
         self._attacked_episodes: torch.Tensor | None = None  # bool[n_envs]: is each env's current episode attacked
         super().__init__(env, **qmix_kwargs)
         self.attack = self._build_attack(attack)

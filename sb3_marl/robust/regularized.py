@@ -10,6 +10,7 @@ import torch
 from sb3_marl.attacks import FGSM, PGD, BaseAttack
 from sb3_marl.attacks.gradient import GradientAttack
 from sb3_marl.common.schedules import SaveableSchedule, StepSchedule, make_schedule, schedule_to_dict
+from sb3_marl.common.validation import finite_float, flag, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.qmix import QMIX
 from sb3_marl.qmix.qmix import previous_actions_onehot
@@ -64,14 +65,10 @@ class RegularizedQMIX(RobustQMIXFGSM):
         _init_setup_model: bool = True,
         **qmix_kwargs: Any,
     ) -> None:
-        if not hinge_c > 0:
-            raise ValueError(f"hinge_c={hinge_c!r} must be > 0")
-        if isinstance(reg_pgd_steps, bool) or not isinstance(reg_pgd_steps, int) or reg_pgd_steps < 1:
-            raise ValueError(f"reg_pgd_steps={reg_pgd_steps!r} must be an int >= 1")
         self.kappa = make_schedule(StepSchedule() if kappa is None else kappa, "kappa")
-        self.hinge_c = float(hinge_c)
-        self.reg_pgd_steps = reg_pgd_steps
-        self.reg_fgsm_candidate = bool(reg_fgsm_candidate)
+        self.hinge_c = finite_float("hinge_c", hinge_c, 0.0, low_open=True)
+        self.reg_pgd_steps = whole_number("reg_pgd_steps", reg_pgd_steps, 1)
+        self.reg_fgsm_candidate = flag("reg_fgsm_candidate", reg_fgsm_candidate)
         super().__init__(env, epsilon=epsilon, attack=attack, _init_setup_model=_init_setup_model, **qmix_kwargs)
         bounds = dict(
             clip_observations=self.attack.clip_observations,
