@@ -44,6 +44,7 @@ from sb3_marl.common.callbacks import EvalCallback
 from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.envs.make_env import make_env
+from sb3_marl.envs.maps import MAP_NAMES
 from sb3_marl.qmix import QMIX
 from zoo.exp_manager import ZOO_KEYS
 from zoo.utils import hyperparams_entry, parse_schedule
@@ -264,6 +265,27 @@ def _timed_ms(function: Callable[[], object]) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse bad values before any training starts (a typo in the last map would otherwise end a long run)."""
+    unknown = [name for name in [*args.maps, *args.update_timing_maps] if name not in MAP_NAMES]
+    if unknown:
+        parser.error(f"unknown maps {unknown}; known maps: {', '.join(MAP_NAMES)}")
+    for name, low in (
+        ("timesteps", 0),
+        ("eval_episodes", 1),
+        ("eval_freq", 0),
+        ("wide_test_episodes", 0),
+        ("threads", 1),
+        ("timing_repeats", 1),
+    ):
+        if getattr(args, name) < low:
+            parser.error(f"--{name.replace('_', '-')}={getattr(args, name)} must be >= {low}")
+    if any(seed < 0 for seed in args.seeds):
+        parser.error(f"--seeds {args.seeds}: seeds must be >= 0")
+    if args.update_timing_only and args.skip_update_timing:
+        parser.error("--update-timing-only and --skip-update-timing together leave nothing to run")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--maps", nargs="+", default=list(PAPER_MAPS))
@@ -291,8 +313,7 @@ def main() -> None:
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the training env's step")
     args = parser.parse_args()
-    if args.wide_test_episodes < 0:
-        parser.error(f"--wide-test-episodes={args.wide_test_episodes} must be >= 0 (0: no wide test)")
+    check_args(parser, args)
     torch.set_num_threads(args.threads)
     if not args.skip_update_timing:
         for map_name in args.update_timing_maps:

@@ -96,6 +96,12 @@ def test_resume_with_trained_agent_continues_the_step_count(trained_run, tmp_pat
     _train(tmp_path, "-n", "20", "--eval-freq", "-1", "-i", str(checkpoint), params=("gamma:0.5", "batch_size:2"))
     model = ALGOS["qmix"].load().load(tmp_path / "qmix" / "3m_2" / "3m.zip")
     assert (model.gamma, model.batch_size) == (0.5, 2)
+    # with a shared -tb folder each run, continued or not, writes its own <AlgoClass>_<k>
+    board = tmp_path / "tb"
+    _train(tmp_path, "-n", "20", "--eval-freq", "-1", "-tb", str(board))
+    _train(tmp_path, "-n", "20", "--eval-freq", "-1", "-tb", str(board), "-i", str(checkpoint))
+    runs = sorted(path.parent.name for path in board.rglob("events.out.tfevents.*"))
+    assert runs == ["QMIX_1", "QMIX_2"]
 
 
 def test_run_folders_are_claimed_once_and_only_for_accepted_settings(tmp_path):
@@ -123,6 +129,20 @@ def test_run_folders_are_claimed_once_and_only_for_accepted_settings(tmp_path):
     assert re.fullmatch(r"3m_3_[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", tagged.save_path.name)
     assert tagged.params_path == tagged.save_path / "3m" and tagged.params_path.is_dir()
     assert get_latest_run_id(tmp_path / "qmix", "3m") == 2
+
+
+def test_a_setting_refused_at_the_start_of_training_leaves_no_run_folder(tmp_path, capsys):
+    with pytest.raises(ValueError, match="batch_size=4 exceeds buffer_size=2"):
+        _train(tmp_path, "-n", "40", "--eval-freq", "-1", params=("buffer_size:2",))
+    assert not list(tmp_path.rglob("3m_*"))
+    with pytest.raises(SystemExit):
+        _train(tmp_path, "-n", "40", "--eval-attack", "fgsm", "--eval-epsilon", "0")
+    assert "--eval-epsilon must be a finite number > 0, got 0.0" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match=r"\['device', 'seed'\] .* are set by the command line.*--device, --seed"):
+        _train(tmp_path, "-n", "40", params=("device:cpu", "seed:3"))
+    with pytest.raises(SystemExit, match="policy_kwargs=5 .* must be a mapping"):
+        _train(tmp_path, "-n", "40", params=("policy_kwargs:5",))
+    assert not list(tmp_path.rglob("3m_*"))
 
 
 def test_evaluation_attack_budget_and_env_closing(tmp_path, monkeypatch):
@@ -306,6 +326,39 @@ def test_robust_variants_train_from_the_zoo(trained_run):
     config = yaml.safe_load((trained_run / "regularized" / "3m_1" / "3m" / "config.yml").read_text())
     assert Path(config["pretrained"]) == trained_run / "qmix" / "3m_1" / "3m.zip"
     assert config["epsilon"] == 0.2 and config["n_timesteps"] == 200
+
+
+@pytest.mark.skipif(not ALGOS["regularized"].is_available(), reason="RegularizedQMIX is not available yet")
+def test_regularized_takes_the_network_sizes_of_its_pretrained_qmix(tmp_path, capsys):
+    """The yaml's network sizes give way to the pretrained QMIX's (qmix.yml's 2s3z GRU is wider than
+    regularized.yml's), unless ``-params`` sets them."""
+    _train(tmp_path, "-n", "40", "--eval-freq", "-1", params=("policy_kwargs:{rnn_hidden_dim: 16}",))
+    _train(tmp_path, "-n", "40", "--eval-freq", "-1", algo="regularized")
+    config = yaml.safe_load((tmp_path / "regularized" / "3m_1" / "3m" / "config.yml").read_text())
+    assert config["policy_kwargs"] == {"rnn_hidden_dim": 16}
+    assert "Taking policy_kwargs={'rnn_hidden_dim': 16} from the pretrained QMIX" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="pretrained networks do not fit this model"):
+        _train(tmp_path, "-n", "40", "--eval-freq", "-1", algo="regularized", params=("policy_kwargs:{}",))
+
+
+def test_a_study_refuses_trials_of_other_settings(tmp_path):
+    """The default study name is ``<algo>_<map>`` in a persistent database: a later ``-optimize`` with another budget
+    or evaluation must not mix its trials into the same study."""
+    from zoo.exp_manager import ExperimentManager
+
+    def check(*flags: str) -> None:
+        argv = ["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-optimize", *flags]
+        ExperimentManager(train.build_parser().parse_args(argv))._check_study_objective(study, "qmix_3m", "sqlite://")
+
+    study = optuna.create_study(direction="maximize")
+    check("-n", "100")
+    check("-n", "100")  # the same settings again: accepted
+    with pytest.raises(SystemExit, match="holds trials of other settings \\(n_timesteps: 100 there, 200 here\\)"):
+        check("-n", "200")
+    with pytest.raises(SystemExit, match="eval_attack: 'none' there, 'fgsm' here"):
+        check("-n", "100", "--eval-attack", "fgsm")
+    with pytest.raises(SystemExit, match="hyperparams: "):
+        check("-n", "100", "-params", "gamma:0.9")
 
 
 def _optimize(tmp_path: Path, *extra: str) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+import torch
 import yaml
 from stable_baselines3.common.utils import LinearSchedule
 
@@ -25,6 +26,7 @@ from zoo.utils import (
     hyperparams_entry,
     parse_schedule,
     replay_buffer_path_for,
+    resolve_device,
     to_plain,
 )
 
@@ -61,6 +63,26 @@ def test_store_dict_parses_yaml_values_without_eval():
     }
     with pytest.raises(SystemExit):
         parser.parse_args(["-params", "no_colon"])
+    nested = parser.parse_args(["-params", "optimizer_kwargs:{eps: 1e-5, betas: [0.9, 1e-1]}", "mixer:vdn"])
+    assert nested.params == {"optimizer_kwargs": {"eps": 1e-5, "betas": [0.9, 0.1]}, "mixer": "vdn"}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_a_cuda_device_on_a_machine_without_one_is_a_clear_error():
+    with pytest.raises(SystemExit, match="--device 'cuda:1': this machine has 0 CUDA device"):
+        resolve_device("cuda:1")
+    assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
+
+
+def test_a_default_replay_name_never_replaces_an_earlier_replay(tmp_path):
+    from zoo.enjoy import _free_path
+
+    first = tmp_path / "3m-none.gif"
+    assert _free_path(first) == first
+    first.write_bytes(b"x")
+    assert _free_path(first) == tmp_path / "3m-none_2.gif"
+    (tmp_path / "3m-none_2.gif").write_bytes(b"x")
+    assert _free_path(first) == tmp_path / "3m-none_3.gif"
 
 
 def test_linear_schedule_and_plain_round_trip():

@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-render", action="store_true", help="write no replay")
     parser.add_argument("--record-episodes", type=int, default=1, help="episodes recorded in the replay")
-    parser.add_argument("--output", default="", help="replay file, .gif or .mp4 (default: <run>/replays/...)")
+    parser.add_argument(
+        "--output", default="", help="replay file, .gif or .mp4 (default: <run>/replays/<model>-<attack>[_k].gif, new)"
+    )
     parser.add_argument("--fps", type=float, default=8.0, help="frames per second of the replay")
     parser.add_argument("--backend", default="sim", choices=["sim", "sc2"], help="built-in simulator or real SMAC")
     parser.add_argument("--device", default="cpu", help="torch device")
@@ -263,10 +265,20 @@ def _play_and_report(
     elif log.frames:
         from sb3_marl.envs.render import save_video
 
-        output = Path(args.output) if args.output else run / "replays" / f"{path.stem}-{args.attack}.gif"
+        output = Path(args.output) if args.output else _free_path(run / "replays" / f"{path.stem}-{args.attack}.gif")
         output.parent.mkdir(parents=True, exist_ok=True)
         print(f"Replay: {save_video(log.frames, output, fps=args.fps)}")
     return results
+
+
+def _free_path(path: Path) -> Path:
+    """``path``, or ``<stem>_<k>`` beside it with the first free ``k`` (2, 3, ...): a default replay name never
+    replaces an earlier replay (another epsilon, seed or model of the same run)."""
+    candidate, k = path, 1
+    while candidate.exists():
+        k += 1
+        candidate = path.with_name(f"{path.stem}_{k}{path.suffix}")
+    return candidate
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import sys
 import time
 import uuid
@@ -44,6 +45,8 @@ from zoo.utils import (
 
 #: yaml keys the zoo consumes itself; the rest are constructor keywords of the algorithm.
 ZOO_KEYS = ("n_timesteps", "n_envs", "env_kwargs")
+#: flags of ``train.py`` that change what an Optuna trial measures (a study's trials must share them)
+OBJECTIVE_FLAGS = ("eval_episodes", "n_evaluations", "n_seeds_per_trial", "eval_attack", "eval_epsilon", "backend")
 
 
 class ExperimentManager:
@@ -89,21 +92,27 @@ class ExperimentManager:
             print(f"Using 'default' hyperparameters of {conf_file} for {self.env_name}")
         else:
             raise SystemExit(f"Hyperparameters not found for {self.algo}-{self.env_name} in {conf_file} (no 'default')")
+        if not isinstance(entry, dict):
+            raise SystemExit(f"{conf_file} [{self.env_name}] must be a mapping of hyperparameters, got {entry!r}")
         saved = {**entry, **(self.args.hyperparams or {})}
         if "n_timesteps" not in saved and self.args.n_timesteps <= 0:
             raise SystemExit(f"{conf_file} [{self.env_name}] has no n_timesteps and -n was not given")
-        if self.algo == "regularized":
-            saved["pretrained"] = self._pretrained_path()
+        if self.algo == "regularized" and not self.args.trained_agent:  # -i: the loaded model has its weights
+            saved["pretrained"] = self._pretrained_path(saved.get("pretrained"))
+            saved.update(self._pretrained_architecture(saved, given=set(self.args.hyperparams or {})))
         hyperparams = {key: parse_schedule(key, value) for key, value in saved.items()}
-        check_hyperparams(self.algo_class, {k: v for k, v in hyperparams.items() if k not in ZOO_KEYS}, str(conf_file))
+        # n_envs and env_kwargs are also constructor arguments: checked too
+        check_hyperparams(self.algo_class, {k: v for k, v in hyperparams.items() if k != "n_timesteps"}, str(conf_file))
         return hyperparams, saved
 
-    def _pretrained_path(self) -> str:
-        """``--pretrained`` or the final model of the latest qmix run for this map in the log folder."""
-        if self.args.pretrained:
-            path = Path(self.args.pretrained)
+    def _pretrained_path(self, configured: str | None) -> str:
+        """``--pretrained``, else ``pretrained`` of ``-params`` or the yaml (``configured``), else the final model of
+        the latest qmix run for this map in the log folder."""
+        given = self.args.pretrained or configured
+        if given:
+            path = Path(given)
             if not path.is_file():
-                raise SystemExit(f"--pretrained {path} is not a file")
+                raise SystemExit(f"pretrained QMIX {path} is not a file")
             return str(path)
         try:
             run = find_run_folder(self.args.log_folder, "qmix", self.env_name)
@@ -114,6 +123,25 @@ class ExperimentManager:
             raise SystemExit(f"regularized needs a pretrained QMIX: {path} is missing; pass --pretrained")
         print(f"Pretrained QMIX: {path}")
         return str(path)
+
+    @staticmethod
+    def _pretrained_architecture(hyperparams: dict[str, Any], given: set[str]) -> dict[str, Any]:
+        """The network settings (``policy_kwargs``, ``mixer``) of the pretrained QMIX (``hyperparams["pretrained"]``)
+        that the run must take to load its weights, except those set with ``-params`` (``given``: a mismatch then
+        fails with the algorithm's message); a note names each one that replaces the yaml's."""
+        from sb3_marl.common.save_util import load_from_zip_file
+
+        path = hyperparams["pretrained"]
+        try:
+            data, _ = load_from_zip_file(path)
+            saved = data["kwargs"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SystemExit(f"Cannot read the pretrained QMIX {path}: {exc}") from None
+        architecture = {key: saved[key] for key in ("policy_kwargs", "mixer") if key in saved and key not in given}
+        for key, value in architecture.items():
+            if hyperparams.get(key) != value:
+                print(f"Taking {key}={value!r} from the pretrained QMIX {path} (yaml: {hyperparams.get(key)!r})")
+        return architecture
 
     # ----------------------------------------------------------------------------------------------------------------
     # Environments and callbacks
@@ -226,6 +254,28 @@ class ExperimentManager:
         self.save_path, self.params_path = save_path, save_path / self.env_name
         self.params_path.mkdir()
 
+    def _log_to_a_new_tensorboard_run(self, model: Any) -> None:
+        """Give a continued run (``-i``) a TensorBoard folder ``<AlgoClass>_<k>`` of its own: ``learn`` continuing the
+        step count would, as in Stable-Baselines3, write into the folder's latest one, another run's with a shared
+        ``-tb`` folder."""
+        from stable_baselines3.common.logger import configure
+        from stable_baselines3.common.utils import get_latest_run_id as latest_tensorboard_run
+
+        name = self.algo_class.__name__
+        path = Path(model.tensorboard_log) / f"{name}_{latest_tensorboard_run(model.tensorboard_log, name) + 1}"
+        model.set_logger(configure(str(path), ["stdout", "tensorboard"] if model.verbose >= 1 else ["tensorboard"]))
+
+    def _release_run_folder(self) -> None:
+        """Remove the run folder of a run refused before it trained: the files :meth:`_save_config` wrote, then the
+        folders if nothing else is in them (anything else, e.g. TensorBoard events, stays)."""
+        for name in ("config.yml", "args.yml", "command.txt"):
+            (self.params_path / name).unlink(missing_ok=True)
+        for folder in (self.params_path, self.save_path):
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+
     def _load_trained_agent(self, settings: dict[str, Any], kwargs: dict[str, Any]) -> Any:
         """Load ``-i`` to continue training with the yaml / ``-params`` settings and ``--seed`` (as RL Zoo does), and
         the replay buffer saved next to it when there is one.
@@ -254,9 +304,16 @@ class ExperimentManager:
 
     def learn(self, model: Any) -> None:
         """Train for ``n_timesteps`` (continuing the step count with ``-i``); Ctrl-C stops and still saves. The
-        evaluation envs are closed at the end (the training env stays open: see :meth:`close`)."""
-        callbacks = self.create_callbacks()
+        evaluation envs are closed at the end (the training env stays open: see :meth:`close`).
+
+        A setting refused before the first step (an evaluation attack's budget, ``batch_size > buffer_size``) leaves
+        no run folder: its ``config.yml`` / ``args.yml`` / ``command.txt`` are removed with it."""
+        start_timesteps = model.num_timesteps
+        callbacks: list[Any] = []
         try:
+            callbacks = self.create_callbacks()
+            if self.args.trained_agent and model.tensorboard_log:
+                self._log_to_a_new_tensorboard_run(model)
             model.learn(
                 self.n_timesteps,
                 callback=callbacks,
@@ -266,6 +323,10 @@ class ExperimentManager:
             )
         except KeyboardInterrupt:
             print("Training interrupted; saving the model")
+        except BaseException:
+            if model.num_timesteps == start_timesteps:
+                self._release_run_folder()
+            raise
         finally:
             for callback in callbacks:
                 _close_env(getattr(callback, "eval_env", None))
@@ -300,6 +361,7 @@ class ExperimentManager:
         storage = self.args.storage or f"sqlite:///{(self.log_path / 'optuna.db').resolve()}"
         study_name = self.args.study_name or f"{self.algo}_{self.env_name}"
         study = _open_study(storage, study_name, self._create_pruner())
+        self._check_study_objective(study, study_name, storage)
         # Offset the sampler's seed by the trials already stored, so that workers sharing a study with the same
         # --seed do not propose the same parameters.
         study.sampler = self._create_sampler(self.args.seed + len(study.trials))
@@ -310,6 +372,32 @@ class ExperimentManager:
             print("Tuning interrupted; writing the report of the trials so far")
         self._report(study)
         return study
+
+    def _objective_settings(self) -> dict[str, Any]:
+        """What a trial's value depends on besides the sampled parameters (JSON-able): trials of one study must share
+        it, or the sampler and the pruner compare unlike numbers."""
+        settings = {
+            "n_timesteps": self.n_timesteps,
+            "n_envs": self.n_envs,
+            "env_kwargs": self.env_kwargs,
+            "hyperparams": self.saved_hyperparams,
+            **{name: getattr(self.args, name) for name in OBJECTIVE_FLAGS},
+        }
+        return json.loads(json.dumps(settings, default=str))
+
+    def _check_study_objective(self, study: optuna.Study, study_name: str, storage: str) -> None:
+        """Record the objective's settings in a new study; refuse to add trials of other settings to an old one."""
+        settings = self._objective_settings()
+        stored = study.user_attrs.get("objective")
+        if stored is None:
+            study.set_user_attr("objective", settings)
+        elif stored != settings:
+            differing = sorted(key for key in {*stored, *settings} if stored.get(key) != settings.get(key))
+            details = "; ".join(f"{key}: {stored.get(key)!r} there, {settings.get(key)!r} here" for key in differing)
+            raise SystemExit(
+                f"Optuna study {study_name!r} in {_redact(storage)} holds trials of other settings ({details}): "
+                "pass another --study-name, or the study's settings"
+            )
 
     def _create_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         if self.args.sampler == "random":

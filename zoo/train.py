@@ -11,6 +11,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -108,6 +109,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     for name in ("eval_episodes", "n_trials", "n_jobs", "n_evaluations", "n_seeds_per_trial"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.eval_epsilon is not None and not (math.isfinite(args.eval_epsilon) and args.eval_epsilon > 0):
+        parser.error(f"--eval-epsilon must be a finite number > 0, got {args.eval_epsilon}")
     if args.pretrained and args.algo != "regularized":
         parser.error("--pretrained only applies to --algo regularized")
     check_compile_backend(parser, args)

@@ -141,18 +141,24 @@ def make_attack(name: str, epsilon: float, clip_observations: bool = True, seed:
 
 
 def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; other values are checked by torch.
+    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; other values are checked by torch and, for CUDA, against
+    the GPUs this machine has.
 
-    :raises SystemExit: naming the value when torch does not know the device.
+    :raises SystemExit: naming the value when torch does not know the device or the machine lacks it.
     """
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        return str(torch.device(device))
+        resolved = torch.device(device)
     except RuntimeError as exc:
         raise SystemExit(f"Invalid --device {device!r}: {exc}") from None
+    if resolved.type == "cuda":
+        n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n_gpus == 0 or (resolved.index or 0) >= n_gpus:
+            raise SystemExit(f"--device {device!r}: this machine has {n_gpus} CUDA device(s); use cpu or auto")
+    return str(resolved)
 
 
 class ZooArgumentParser(argparse.ArgumentParser):
@@ -189,8 +195,17 @@ class StoreDict(argparse.Action):
 
 
 def _yaml_value(raw: str) -> Any:
-    """``yaml.safe_load`` of one value, also reading ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``)."""
-    value = yaml.safe_load(raw)
+    """``yaml.safe_load`` of one value, also reading ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``), in nested
+    mappings and lists too (``optimizer_kwargs:"{eps: 1e-5}"``)."""
+    return _floats_read(yaml.safe_load(raw))
+
+
+def _floats_read(value: Any) -> Any:
+    """``value`` with every string that spells a number (``"1e-5"``) turned into a float, at any depth."""
+    if isinstance(value, dict):
+        return {key: _floats_read(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_floats_read(item) for item in value]
     if isinstance(value, str):
         try:
             return float(value)
@@ -308,6 +323,16 @@ def accepted_kwargs(cls: type) -> set[str] | None:
     return set(names) - {"self"} if complete else None
 
 
+#: constructor arguments that the zoo sets from its own flags: refused in yaml entries and ``-params``
+FLAG_SETTINGS = {
+    "env": "--env",
+    "seed": "--seed",
+    "device": "--device",
+    "verbose": "--verbose",
+    "tensorboard_log": "-tb/--tensorboard-log",
+}
+
+
 def check_hyperparams(cls: type, hyperparams: dict[str, Any], source: str) -> None:
     """Exit with a one-line message when a hyperparameter is not a constructor keyword of ``cls``.
 
@@ -315,6 +340,13 @@ def check_hyperparams(cls: type, hyperparams: dict[str, Any], source: str) -> No
     :param hyperparams: the constructor kwargs about to be passed
     :param source: where they came from, for the message
     """
+    controlled = sorted(set(hyperparams) & set(FLAG_SETTINGS))
+    if controlled:
+        flags = ", ".join(FLAG_SETTINGS[key] for key in controlled)
+        raise SystemExit(f"{controlled} (from {source}) are set by the command line, not hyperparameters: use {flags}")
+    for key in ("policy_kwargs", "env_kwargs", "optimizer_kwargs"):
+        if key in hyperparams and not isinstance(hyperparams[key], dict | type(None)):
+            raise SystemExit(f'{key}={hyperparams[key]!r} (from {source}) must be a mapping, e.g. {key}:"{{a: 1}}"')
     allowed = accepted_kwargs(cls)
     if allowed is None:
         return
