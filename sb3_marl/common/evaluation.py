@@ -47,7 +47,8 @@ def evaluate_policy(
     :param model: an sb3-marl algorithm (its ``policy`` is used) or a ``QMIXPolicy``.
     :param env: the env to play in; its sizes must match the model's.
     :param n_eval_episodes: episodes to count (>= 1).
-    :param deterministic: greedy actions when True, else epsilon-greedy at ``model.exploration_rate``.
+    :param deterministic: greedy actions when True, else epsilon-greedy at ``model.exploration_rate`` (an algorithm
+        only: a bare policy has no exploration rate).
     :param attack: when given, ``attack.perturb`` replaces every step's observations before the agents act. An
         attack without observation bounds of its own takes the env's ``obs_low`` / ``obs_high`` (so it clips as
         the training attacks do, unless built with ``clip_observations=False``).
@@ -65,7 +66,12 @@ def evaluate_policy(
     check_env_matches(policy, env)
     if hasattr(attack, "use_env_bounds"):
         attack.use_env_bounds(env)
-    epsilon = 0.0 if deterministic else float(getattr(model, "exploration_rate", 0.0))
+    if not deterministic and not hasattr(model, "exploration_rate"):
+        raise ValueError(
+            f"deterministic=False plays epsilon-greedy at the model's exploration_rate, which a {type(model).__name__} "
+            "does not have: pass the algorithm (or deterministic=True)"
+        )
+    epsilon = 0.0 if deterministic else float(model.exploration_rate)
     generator = getattr(model, "_generator", None)
     device = policy.device
     n_envs = env.n_envs
