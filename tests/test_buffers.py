@@ -1,5 +1,7 @@
 """Episode replay buffer: padding, masks, ring overwrite, truncated sampling, persistence, prioritized replay."""
 
+import json
+
 import pytest
 import torch
 
@@ -87,6 +89,28 @@ def test_save_load_round_trip(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a buffer")
     with pytest.raises(ValueError, match="bad.pt"):
         EpisodeReplayBuffer.load(tmp_path / "bad.pt")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda payload, meta: meta.update(pos=7), r"header's n_stored=3, pos=7 do not fit its capacity=4"),
+        (
+            lambda payload, meta: payload["data"].update(obs=torch.zeros(3, 7, 5)),
+            r"field 'obs' holds episodes of shape \(7, 5\), its header promises \(7, 2, 4\)",
+        ),
+    ],
+)
+def test_a_buffer_file_whose_header_and_tensors_disagree_fails_clearly(tmp_path, edit, message):
+    buffer = EpisodeReplayBuffer(4, SPECS, max_steps=6)
+    buffer.add(_episodes([2, 4, 3]))
+    payload = torch.load(buffer.save(tmp_path / "rb"), weights_only=True)
+    meta = json.loads(payload["meta"])
+    edit(payload, meta)
+    payload["meta"] = json.dumps(meta)
+    torch.save(payload, tmp_path / "edited.pt")
+    with pytest.raises(ValueError, match=f"Cannot read a replay buffer from .*edited.pt: .*{message}"):
+        EpisodeReplayBuffer.load(tmp_path / "edited.pt")
 
 
 def test_a_buffer_larger_than_the_free_memory_warns(monkeypatch):

@@ -223,10 +223,21 @@ class EpisodeReplayBuffer(EpisodeBatch):
                 f"Cannot read a replay buffer from {path}: its header promises {n_stored} episodes of the fields "
                 f"{sorted(specs)}, the file holds {rows}"
             )
-        buffer = cls(meta["capacity"], specs, meta["max_steps"], device, **kwargs)
+        capacity, pos = meta["capacity"], meta["pos"]
+        if not (0 <= n_stored <= capacity and 0 <= pos < max(capacity, 1)):
+            raise ValueError(
+                f"Cannot read a replay buffer from {path}: its header's n_stored={n_stored}, pos={pos} do not fit "
+                f"its capacity={capacity}"
+            )
+        buffer = cls(capacity, specs, meta["max_steps"], device, **kwargs)
         for name, tensor in stored.items():
+            if tensor.shape[1:] != buffer.data[name].shape[1:]:
+                raise ValueError(
+                    f"Cannot read a replay buffer from {path}: field {name!r} holds episodes of shape "
+                    f"{tuple(tensor.shape[1:])}, its header promises {tuple(buffer.data[name].shape[1:])}"
+                )
             buffer.data[name][:n_stored] = tensor
-        buffer.pos, buffer.n_stored = meta["pos"], meta["n_stored"]
+        buffer.pos, buffer.n_stored = pos, n_stored
         buffer._restore_extra_state(payload)
         return buffer
 
