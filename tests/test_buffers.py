@@ -97,7 +97,7 @@ def test_save_load_round_trip(tmp_path):
         (lambda payload, meta: meta.update(pos=7), r"header's n_stored=3, pos=7 do not fit its capacity=4"),
         (
             lambda payload, meta: payload["data"].update(obs=torch.zeros(3, 7, 5)),
-            r"field 'obs' holds episodes of shape \(7, 5\), its header promises \(7, 2, 4\)",
+            r"field 'obs' holds episodes of shape \(7, 5\), its header promises \(6, 2, 4\)",
         ),
     ],
 )
