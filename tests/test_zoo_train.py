@@ -145,6 +145,16 @@ def test_a_setting_refused_at_the_start_of_training_leaves_no_run_folder(tmp_pat
     assert not list(tmp_path.rglob("3m_*"))
 
 
+def test_log_interval_sets_how_often_the_logs_are_dumped(tmp_path, capsys):
+    _train(tmp_path, "-n", "200", "--eval-freq", "-1", "--verbose", "1", "--log-interval", "1")
+    frequent = capsys.readouterr().out.count("total_timesteps")
+    _train(tmp_path, "-n", "200", "--eval-freq", "-1", "--verbose", "1", "--log-interval", "50")
+    assert frequent > 1 and capsys.readouterr().out.count("total_timesteps") == 0
+    with pytest.raises(SystemExit):
+        _train(tmp_path, "-n", "60", "--log-interval", "0")
+    assert "--log-interval must be >= 1 or -1" in capsys.readouterr().err
+
+
 def test_evaluation_attack_budget_and_env_closing(tmp_path, monkeypatch):
     """--eval-attack uses the paper's budget on 2s3z when the algorithm has none; train closes its envs."""
     from zoo import exp_manager
@@ -220,6 +230,10 @@ def test_enjoy_load_checkpoint_and_missing_model_errors(trained_run):
         enjoy.main(["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "--load-checkpoint", "7"])
     with pytest.raises(SystemExit, match="No trained qmix run for 2s3z"):
         enjoy.main(["--algo", "qmix", "--env", "2s3z", "-f", str(trained_run)])
+    run = trained_run / "qmix" / "3m_1"
+    assert enjoy.model_path(run, "3m", False, None, last_checkpoint=True).name == "rl_model_600_steps.zip"
+    with pytest.raises(SystemExit, match="No checkpoint rl_model_<N>_steps.zip in .*--save-freq"):
+        enjoy.model_path(run / "3m", "3m", False, None, last_checkpoint=True)
 
 
 def test_enjoy_checks_its_flags_before_playing(trained_run, monkeypatch, capsys):

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     model_choice = parser.add_mutually_exclusive_group()
     model_choice.add_argument("--load-best", action="store_true", help="load best_model.zip")
     model_choice.add_argument("--load-checkpoint", type=int, default=None, help="load rl_model_<N>_steps.zip")
+    model_choice.add_argument(
+        "--load-last-checkpoint", action="store_true", help="load the checkpoint with the most steps"
+    )
     parser.add_argument("-n", "--n-episodes", type=int, default=32, help="episodes to play")
     greedy = parser.add_mutually_exclusive_group()
     greedy.add_argument("--deterministic", dest="deterministic", action="store_true", default=True, help="greedy")
@@ -85,8 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def model_path(run: Path, env_name: str, load_best: bool, checkpoint: int | None) -> Path:
+def model_path(
+    run: Path, env_name: str, load_best: bool, checkpoint: int | None, last_checkpoint: bool = False
+) -> Path:
     """The model file to load from a run folder; ``SystemExit`` listing what is there when it is missing."""
+    if last_checkpoint:
+        steps = checkpoint_steps(run)
+        if not steps:
+            raise SystemExit(f"No checkpoint rl_model_<N>_steps.zip in {run} (train with --save-freq)")
+        checkpoint = steps[-1]
     if load_best:
         path = run / "best_model.zip"
     elif checkpoint is not None:
@@ -225,7 +235,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     from sb3_marl.envs import make_env
 
     run = find_run_folder(args.folder, args.algo, args.env, args.exp_id)
-    path = model_path(run, args.env, args.load_best, args.load_checkpoint)
+    path = model_path(run, args.env, args.load_best, args.load_checkpoint, args.load_last_checkpoint)
     config_file = run / args.env / "config.yml"
     config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
     env_kwargs = config.get("env_kwargs") or {}

@@ -314,9 +314,11 @@ class ExperimentManager:
             callbacks = self.create_callbacks()
             if self.args.trained_agent and model.tensorboard_log:
                 self._log_to_a_new_tensorboard_run(model)
+            log_interval = {"log_interval": self.args.log_interval} if self.args.log_interval > 0 else {}
             model.learn(
                 self.n_timesteps,
                 callback=callbacks,
+                **log_interval,
                 tb_log_name=self.algo_class.__name__,
                 reset_num_timesteps=not self.args.trained_agent,
                 progress_bar=self.args.progress,

@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-uuid", "--uuid", action="store_true", help="append _<uuid4> to the run folder's name (as RL Zoo)"
     )
     parser.add_argument("--verbose", type=int, default=1, help="0: quiet, 1: info, 2: debug")
+    parser.add_argument(
+        "--log-interval", type=int, default=-1, help="dump the logs every N finished episodes (-1: the algo's default)"
+    )
     parser.add_argument("--pretrained", default="", help="regularized: QMIX to start from (default: latest qmix run)")
     parser.add_argument("-conf", "--conf-file", default="", help="yaml file (default: hyperparams/<algo>.yml)")
     tuning = parser.add_argument_group("hyperparameter optimisation (Optuna)")
@@ -106,6 +109,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         args.env = check_map_name(args.env)
     except SystemExit as exc:
         parser.error(str(exc))
+    if args.log_interval == 0 or args.log_interval < -1:
+        parser.error(f"--log-interval must be >= 1 or -1 (the algo's default), got {args.log_interval}")
     for name in ("eval_episodes", "n_trials", "n_jobs", "n_evaluations", "n_seeds_per_trial"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
