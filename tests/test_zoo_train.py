@@ -140,9 +140,17 @@ def test_a_setting_refused_at_the_start_of_training_leaves_no_run_folder(tmp_pat
     assert "--eval-epsilon must be a finite number > 0, got 0.0" in capsys.readouterr().err
     with pytest.raises(SystemExit, match=r"\['device', 'seed'\] .* are set by the command line.*--device, --seed"):
         _train(tmp_path, "-n", "40", params=("device:cpu", "seed:3"))
+    with pytest.raises(SystemExit, match=r"Unknown SMACSimulator keyword\(s\) \['rewad_sparse'\]"):
+        _train(tmp_path, "-n", "40", "--env-kwargs", "rewad_sparse:true")
     with pytest.raises(SystemExit, match="policy_kwargs=5 .* must be a mapping"):
         _train(tmp_path, "-n", "40", params=("policy_kwargs:5",))
     assert not list(tmp_path.rglob("3m_*"))
+
+
+def test_env_kwargs_flag_adds_to_the_yamls_env_kwargs(tmp_path):
+    _train(tmp_path, "-n", "40", "--eval-freq", "-1", "--env-kwargs", "reward_sparse:true", "reward_win:1e2")
+    config = yaml.safe_load((tmp_path / "qmix" / "3m_1" / "3m" / "config.yml").read_text())
+    assert config["env_kwargs"] == {"reward_sparse": True, "reward_win": 100.0}
 
 
 def test_log_interval_sets_how_often_the_logs_are_dumped(tmp_path, capsys):

@@ -95,6 +95,10 @@ class ExperimentManager:
         if not isinstance(entry, dict):
             raise SystemExit(f"{conf_file} [{self.env_name}] must be a mapping of hyperparameters, got {entry!r}")
         saved = {**entry, **(self.args.hyperparams or {})}
+        if self.args.env_kwargs:
+            if not isinstance(saved.get("env_kwargs") or {}, dict):
+                raise SystemExit(f"env_kwargs={saved['env_kwargs']!r} (from {conf_file}) must be a mapping")
+            saved["env_kwargs"] = {**(saved.get("env_kwargs") or {}), **self.args.env_kwargs}
         if "n_timesteps" not in saved and self.args.n_timesteps <= 0:
             raise SystemExit(f"{conf_file} [{self.env_name}] has no n_timesteps and -n was not given")
         if self.algo == "regularized" and not self.args.trained_agent:  # -i: the loaded model has its weights
@@ -150,9 +154,12 @@ class ExperimentManager:
         from sb3_marl.envs import make_env
 
         env_kwargs = {**self.env_kwargs, "compile": True} if self.args.compile else self.env_kwargs
-        return make_env(
-            self.env_name, n_envs=n_envs, backend=self.args.backend, seed=seed, device=self.device, **env_kwargs
-        )
+        try:
+            return make_env(
+                self.env_name, n_envs=n_envs, backend=self.args.backend, seed=seed, device=self.device, **env_kwargs
+            )
+        except TypeError as exc:  # an unknown keyword of env_kwargs / --env-kwargs
+            raise SystemExit(f"env_kwargs {self.env_kwargs}: {exc}") from None
 
     @functools.cached_property
     def allowed_augmentations(self) -> list[str]:

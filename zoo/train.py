@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=StoreDict,
         help="overrides, key:value with yaml values, e.g. learning_rate:1e-3 policy_kwargs:'{rnn_hidden_dim: 128}'",
     )
+    parser.add_argument(
+        "--env-kwargs",
+        nargs="+",
+        action=StoreDict,
+        help="make_env keywords, key:value with yaml values, added to the yaml's env_kwargs (e.g. reward_sparse:true)",
+    )
     parser.add_argument("--backend", default="sim", choices=["sim", "sc2"], help="built-in simulator or real SMAC")
     parser.add_argument(
         "--compile",
