@@ -248,7 +248,12 @@ def test_enjoy_checks_its_flags_before_playing(trained_run, monkeypatch, capsys)
     """A bad --output or --fps is refused before any episode is played; --device auto and --seed reach the attack."""
     base = ["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "-n", "1", "--verbose", "0"]
     monkeypatch.setattr(enjoy.Player, "play", lambda *args: pytest.fail("played before checking the flags"))
-    for flags, message in [(["--output", "x.avi"], "--output 'x.avi'"), (["--fps", "0"], "--fps must be > 0")]:
+    for flags, message in [
+        (["--output", "x.avi"], "--output 'x.avi'"),
+        (["--fps", "0"], "--fps must be > 0"),
+        (["--attack", "atla", "--epsilon", "0"], "--epsilon must be a finite number > 0, got 0.0"),
+        (["--attack", "paad", "--attacker-timesteps", "0"], "--attacker-timesteps must be >= 1 for --attack paad"),
+    ]:
         with pytest.raises(SystemExit) as exit_info:
             enjoy.main([*base, *flags])
         assert exit_info.value.code == 2 and message in capsys.readouterr().err

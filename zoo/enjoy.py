@@ -12,6 +12,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,6 +230,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         parser.error(f"--output {args.output!r}: the replay is written as one of {', '.join(VIDEO_SUFFIXES)}")
     if args.fps <= 0:
         parser.error(f"--fps must be > 0, got {args.fps}")
+    if args.epsilon is not None and not (math.isfinite(args.epsilon) and args.epsilon > 0):
+        parser.error(f"--epsilon must be a finite number > 0, got {args.epsilon}")
+    if args.attack in LEARNED_ATTACKS and args.attacker_timesteps < 1:
+        parser.error(f"--attacker-timesteps must be >= 1 for --attack {args.attack}, got {args.attacker_timesteps}")
     check_compile_backend(parser, args)
     set_num_threads(parser, args)
     args.device = resolve_device(args.device)
