@@ -357,8 +357,8 @@ def test_robust_variants_train_from_the_zoo(trained_run):
 
 @pytest.mark.skipif(not ALGOS["regularized"].is_available(), reason="RegularizedQMIX is not available yet")
 def test_regularized_takes_the_network_sizes_of_its_pretrained_qmix(tmp_path, capsys):
-    """The yaml's network sizes give way to the pretrained QMIX's (qmix.yml's 2s3z GRU is wider than
-    regularized.yml's), unless ``-params`` sets them."""
+    """The yaml's network sizes give way to the pretrained QMIX's (a QMIX trained with other sizes than the
+    regularized yaml's), unless ``-params`` sets them."""
     _train(tmp_path, "-n", "40", "--eval-freq", "-1", params=("policy_kwargs:{rnn_hidden_dim: 16}",))
     _train(tmp_path, "-n", "40", "--eval-freq", "-1", algo="regularized")
     config = yaml.safe_load((tmp_path / "regularized" / "3m_1" / "3m" / "config.yml").read_text())
