@@ -162,7 +162,7 @@ def test_unavailable_actions_do_not_drive_the_attack():
     assert torch.equal(perturbed, obs)
 
 
-@pytest.mark.parametrize("epsilon", [-0.1, math.nan, math.inf, "big"])
+@pytest.mark.parametrize("epsilon", [-0.1, math.nan, math.inf, "big", "0.2", True])
 def test_bad_epsilon_raises(epsilon):
     with pytest.raises(ValueError, match="epsilon"):
         FGSM(epsilon)

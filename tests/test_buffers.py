@@ -95,6 +95,9 @@ def test_save_load_round_trip(tmp_path):
     ("edit", "message"),
     [
         (lambda payload, meta: meta.update(pos=7), r"header's n_stored=3, pos=7 do not fit its capacity=4"),
+        (lambda payload, meta: meta.update(pos=1), r"header's n_stored=3, pos=1 do not fit"),  # would overwrite row 1
+        (lambda payload, meta: meta.update(pos="x"), r"bad header \(pos='x' must be an integer >= 0\)"),
+        (lambda payload, meta: meta.pop("capacity"), r"bad header \('capacity'\)"),
         (
             lambda payload, meta: payload["data"].update(obs=torch.zeros(3, 7, 5)),
             r"field 'obs' holds episodes of shape \(7, 5\), its header promises \(6, 2, 4\)",

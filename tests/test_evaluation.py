@@ -67,6 +67,8 @@ def test_step_callback_and_reward_threshold(model):
 def test_rejects_bad_inputs(model):
     with pytest.raises(ValueError, match="n_eval_episodes=0"):
         evaluate_policy(model, CueMatchingEnv(), 0)
+    with pytest.raises(ValueError, match="n_eval_episodes=2.5 must be an integer >= 1"):
+        evaluate_policy(model, CueMatchingEnv(), 2.5)
     with pytest.raises(ValueError, match="expects"):
         evaluate_policy(model, CueMatchingEnv(n_agents=3), 2)
     with pytest.raises(ValueError, match="a QMIXPolicy does not have: pass the algorithm"):

@@ -4,6 +4,7 @@ import pytest
 import torch
 from stable_baselines3.common.utils import LinearSchedule
 
+from sb3_marl.common.base_class import offset_seed
 from sb3_marl.common.buffers import PrioritizedEpisodeReplayBuffer
 from sb3_marl.common.callbacks import BaseCallback
 from sb3_marl.common.evaluation import evaluate_policy
@@ -347,6 +348,9 @@ def test_unseeded_models_draw_their_own_exploration():
         ({"seed": 2**32}, r"seed=4294967296 must be an integer in \[0, 4294967295\]"),
         ({"seed": 1.5}, "seed=1.5"),
         ({"double_q": "yes"}, "double_q='yes' must be True or False"),
+        ({"stats_window_size": 0}, "stats_window_size=0 must be an integer >= 1"),
+        ({"verbose": 1.5}, "verbose=1.5 must be an integer >= 0"),
+        ({"gamma": 10**400}, "gamma=1000"),  # too large for a float: refused, not an OverflowError
         ({"gamma": float("nan")}, r"gamma=nan must be a finite number in \[0, 1\]"),
         ({"learning_rate": lambda progress: 1e-3}, "cannot be saved as JSON"),
         ({"learning_rate": {"type": "cosine"}}, "unknown schedule type 'cosine'"),
@@ -556,3 +560,8 @@ def test_the_env_is_seeded_once_per_seeding_as_in_stable_baselines3(tmp_path):
     loaded_seeds = _record_reset_seeds(env)
     QMIX.load(model.save(tmp_path / "model"), env=env).learn(6)
     assert loaded_seeds[0] == 5
+
+
+def test_derived_seeds_stay_within_numpys_range():
+    """A helper model or second env seeded ``seed + k`` wraps around instead of failing past 2**32 - 1."""
+    assert offset_seed(2**32 - 1, 1) == 0 and offset_seed(5, 1000) == 1005 and offset_seed(None, 1) is None

@@ -254,9 +254,10 @@ def test_set_parameters_checks_names(trained, tmp_path):
 def test_set_parameters_refuses_unknown_names_and_changes_nothing(trained):
     other = QMIX(CueMatchingEnv(), seed=1, optimizer_class="adam", device="cpu")
     before = copy.deepcopy(other.get_parameters()["policy"])
-    params = {**trained.get_parameters(), "nonexistent": {}}
-    with pytest.raises(ValueError, match=r"'nonexistent' is not part of this model; the names are \['policy'"):
-        other.set_parameters(params, exact_match=False)
+    for name in ("nonexistent", "gamma"):  # an attribute that holds no state dict is no parameter name either
+        params = {**trained.get_parameters(), name: {}}
+        with pytest.raises(ValueError, match=rf"'{name}' is not part of this model; the names are \['policy'"):
+            other.set_parameters(params, exact_match=False)
     assert all(torch.equal(before[key], value) for key, value in other.get_parameters()["policy"].items())
 
 
@@ -313,10 +314,13 @@ def test_numpy_scalar_settings_are_stored_as_python_numbers(tmp_path):
         td_lambda=np.float32(0.5),
         double_q=np.bool_(True),
         seed=np.int64(3),
+        verbose=np.int64(0),
+        stats_window_size=np.int32(10),
         device="cpu",
     )
     settings = model._constructor_parameters()
     kinds = {name: type(settings[name]) for name in ("gamma", "learning_rate", "max_grad_norm", "td_lambda")}
     assert kinds == dict.fromkeys(kinds, float) and type(model.double_q) is bool and type(model.seed) is int
+    assert type(model.verbose) is int and type(model.stats_window_size) is int
     loaded = QMIX.load(model.learn(30).save(tmp_path / "model.zip"))
     assert loaded.gamma == pytest.approx(0.9) and loaded.seed == 3

@@ -135,6 +135,9 @@ def test_a_setting_refused_at_the_start_of_training_leaves_no_run_folder(tmp_pat
     with pytest.raises(ValueError, match="batch_size=4 exceeds buffer_size=2"):
         _train(tmp_path, "-n", "40", "--eval-freq", "-1", params=("buffer_size:2",))
     assert not list(tmp_path.rglob("3m_*"))
+    with pytest.raises(ValueError, match="mirror_augmentation"):  # refused once the logger has written to the folder
+        _train(tmp_path, "-n", "40", "--eval-freq", "-1", params=("mirror_augmentation:true",))
+    assert not list(tmp_path.rglob("3m_*"))
     with pytest.raises(SystemExit):
         _train(tmp_path, "-n", "40", "--eval-attack", "fgsm", "--eval-epsilon", "0")
     assert "--eval-epsilon must be a finite number > 0, got 0.0" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import shutil
 import sys
 import time
 import uuid
@@ -27,6 +28,7 @@ import numpy as np
 import optuna
 import yaml
 
+from sb3_marl.common.base_class import offset_seed
 from zoo.callbacks import TrialEvalCallback
 from zoo.hyperparams_opt import HYPERPARAMS_SAMPLER, merge_sampled
 from zoo.utils import (
@@ -64,6 +66,8 @@ class ExperimentManager:
         # the run folder <log folder>/<algo>/<map>_<id> and its settings subfolder, set by setup_experiment
         self.save_path: Path | None = None
         self.params_path: Path | None = None
+        # the TensorBoard run folder made for a continued run (-i), outside the run folder with -tb
+        self._tensorboard_run: Path | None = None
         self.hyperparams, self.saved_hyperparams = self.read_hyperparameters()
         yaml_timesteps, yaml_n_envs = self.hyperparams.pop("n_timesteps", None), self.hyperparams.pop("n_envs", 1)
         source = args.conf_file or default_conf_file(self.algo)
@@ -199,7 +203,7 @@ class ExperimentManager:
             n_eval_envs = max(1, min(self.n_envs, self.args.eval_episodes))
             callbacks.append(
                 EvalCallback(
-                    self.make_env(n_eval_envs, seed=self.args.seed + 1),
+                    self.make_env(n_eval_envs, seed=offset_seed(self.args.seed, 1)),
                     n_eval_episodes=self.args.eval_episodes,
                     eval_freq=max(self.args.eval_freq // self.n_envs, 1),
                     log_path=str(self.save_path),
@@ -271,17 +275,14 @@ class ExperimentManager:
         name = self.algo_class.__name__
         path = Path(model.tensorboard_log) / f"{name}_{latest_tensorboard_run(model.tensorboard_log, name) + 1}"
         model.set_logger(configure(str(path), ["stdout", "tensorboard"] if model.verbose >= 1 else ["tensorboard"]))
+        self._tensorboard_run = path
 
     def _release_run_folder(self) -> None:
-        """Remove the run folder of a run refused before it trained: the files :meth:`_save_config` wrote, then the
-        folders if nothing else is in them (anything else, e.g. TensorBoard events, stays)."""
-        for name in ("config.yml", "args.yml", "command.txt"):
-            (self.params_path / name).unlink(missing_ok=True)
-        for folder in (self.params_path, self.save_path):
-            try:
-                folder.rmdir()
-            except OSError:
-                return
+        """Remove what a run refused before its first step wrote: its run folder (claimed by this process, so all
+        of it is this run's: settings, TensorBoard events) and a ``-tb`` TensorBoard run made for ``-i``."""
+        for folder in (self.save_path, self._tensorboard_run):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def _load_trained_agent(self, settings: dict[str, Any], kwargs: dict[str, Any]) -> Any:
         """Load ``-i`` to continue training with the yaml / ``-params`` settings and ``--seed`` (as RL Zoo does), and
@@ -429,9 +430,9 @@ class ExperimentManager:
         eval_freq = max(self.n_timesteps // self.args.n_evaluations // self.n_envs, 1)
         win_rates = []
         for seed_index in range(self.args.n_seeds_per_trial):
-            seed = self.args.seed + 1000 * trial.number + seed_index
+            seed = offset_seed(self.args.seed, 1000 * trial.number + seed_index)
             callback = TrialEvalCallback(
-                self.make_env(max(1, min(self.n_envs, self.args.eval_episodes)), seed=seed + 1),
+                self.make_env(max(1, min(self.n_envs, self.args.eval_episodes)), seed=offset_seed(seed, 1)),
                 trial,
                 n_eval_episodes=self.args.eval_episodes,
                 eval_freq=eval_freq,

@@ -115,6 +115,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         args.env = check_map_name(args.env)
     except SystemExit as exc:
         parser.error(str(exc))
+    if args.seed > 2**32 - 1:
+        parser.error(f"--seed must be at most {2**32 - 1} (numpy's range; negative: drawn at random), got {args.seed}")
     if args.log_interval == 0 or args.log_interval < -1:
         parser.error(f"--log-interval must be >= 1 or -1 (the algo's default), got {args.log_interval}")
     for name in ("eval_episodes", "n_trials", "n_jobs", "n_evaluations", "n_seeds_per_trial"):

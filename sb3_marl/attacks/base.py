@@ -12,7 +12,6 @@ guarantees, for every env ``b`` and agent ``i``:
 
 from __future__ import annotations
 
-import math
 import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -20,6 +19,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from sb3_marl.common.validation import finite_float
 
 AttackedAgents = int | Sequence[int] | None
 
@@ -196,13 +197,7 @@ class BaseAttack(ABC):
 
 def check_epsilon(epsilon: float) -> float:
     """Return ``epsilon`` as a float, or raise ``ValueError`` if it is not a finite number ``>= 0``."""
-    try:
-        value = float(epsilon)
-    except (TypeError, ValueError):
-        raise ValueError(f"epsilon must be a finite number >= 0, got {epsilon!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"epsilon must be a finite number >= 0, got {epsilon!r}")
-    return value
+    return finite_float("epsilon", epsilon, low=0.0)
 
 
 def _check_attacked_agents(attacked_agents: AttackedAgents) -> int | tuple[int, ...] | None:

@@ -64,6 +64,11 @@ def env_shapes(env: BatchedMultiAgentEnv) -> dict[str, int]:
     return {key: int(getattr(env, key)) for key in ENV_SHAPE_KEYS}
 
 
+def offset_seed(seed: int | None, offset: int) -> int | None:
+    """A seed derived from ``seed`` (for a second env or a helper model), kept within the seeds numpy accepts."""
+    return None if seed is None else (seed + offset) % (MAX_SEED + 1)
+
+
 def _as_saved(value: Any) -> Any:
     """``value`` as a model file gives it back (through JSON: tuples become lists), to compare with saved settings;
     unchanged when it cannot be written as JSON."""
@@ -134,9 +139,9 @@ class BaseMultiAgentAlgorithm(ABC):
         self.n_envs = n_envs
         self.env_kwargs = dict(env_kwargs or {})
         self.backend = backend
-        self.stats_window_size = stats_window_size
+        self.stats_window_size = whole_number("stats_window_size", stats_window_size, 1)
         self.tensorboard_log = tensorboard_log
-        self.verbose = verbose
+        self.verbose = whole_number("verbose", verbose, 0)
         self.seed = seed
         #: seed of the env's next full reset (set by :meth:`set_random_seed`, used once)
         self._pending_env_seed: int | None = None
@@ -159,7 +164,7 @@ class BaseMultiAgentAlgorithm(ABC):
         self._n_updates = 0
         self._current_progress_remaining = 1.0
         self.start_time = time.time_ns()
-        self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=stats_window_size)
+        self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=self.stats_window_size)
         self._logger: Logger | None = None
         self._custom_logger = False
         self._generator = torch.Generator(device=self.device)
@@ -388,10 +393,8 @@ class BaseMultiAgentAlgorithm(ABC):
             raise ValueError(f"Parameter names {sorted(params)} do not match the expected {sorted(expected)}")
         names = self._get_torch_save_params()
         for name in params:
-            try:
-                recursive_getattr(self, name)
-            except AttributeError:
-                raise ValueError(f"Parameter name {name!r} is not part of this model; the names are {names}") from None
+            if name not in names:
+                raise ValueError(f"Parameter name {name!r} is not part of this model; the names are {names}")
         previous = copy.deepcopy(self.get_parameters())
         try:
             self._load_state_dicts(params, exact_match)

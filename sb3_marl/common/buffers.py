@@ -22,6 +22,7 @@ from typing import Any
 import psutil
 import torch
 
+from sb3_marl.common.validation import whole_number
 from sb3_marl.file_util import atomic_path
 
 #: name -> (per-step shape, dtype)
@@ -215,16 +216,22 @@ class EpisodeReplayBuffer(EpisodeBatch):
             specs = {name: (tuple(shape), _DTYPES[dtype]) for name, (shape, dtype) in meta["specs"].items()}
         except (OSError, RuntimeError, KeyError, ValueError, TypeError, pickle.UnpicklingError) as error:
             raise ValueError(f"Cannot read a replay buffer from {path}: {error}") from error
+        try:
+            capacity = whole_number("capacity", meta["capacity"], 1)
+            n_stored = whole_number("n_stored", meta["n_stored"], 0)
+            pos = whole_number("pos", meta["pos"], 0)
+            whole_number("max_steps", meta["max_steps"], 1)
+        except (KeyError, ValueError) as error:
+            raise ValueError(f"Cannot read a replay buffer from {path}: bad header ({error})") from None
         stored = payload["data"]
-        n_stored = meta["n_stored"]
         rows = {name: tuple(tensor.shape[:1]) for name, tensor in stored.items()}
         if set(stored) != set(specs) or any(shape != (n_stored,) for shape in rows.values()):
             raise ValueError(
                 f"Cannot read a replay buffer from {path}: its header promises {n_stored} episodes of the fields "
                 f"{sorted(specs)}, the file holds {rows}"
             )
-        capacity, pos = meta["capacity"], meta["pos"]
-        if not (0 <= n_stored <= capacity and 0 <= pos < max(capacity, 1)):
+        # a ring buffer: filled rows 0..n_stored-1, writing next at n_stored until full, then anywhere
+        if n_stored > capacity or pos >= capacity or (n_stored < capacity and pos != n_stored):
             raise ValueError(
                 f"Cannot read a replay buffer from {path}: its header's n_stored={n_stored}, pos={pos} do not fit "
                 f"its capacity={capacity}"

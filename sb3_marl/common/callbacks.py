@@ -20,6 +20,7 @@ from stable_baselines3.common.callbacks import (
 )
 
 from sb3_marl.common.evaluation import check_env_matches, evaluate_policy
+from sb3_marl.common.validation import finite_float, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.file_util import atomic_path
 
@@ -78,8 +79,8 @@ class EvalCallback(EventCallback):
         warn: bool = True,
     ) -> None:
         super().__init__(callback_on_new_best, verbose=verbose)
-        if eval_freq < 1 or n_eval_episodes < 1:
-            raise ValueError(f"eval_freq={eval_freq} and n_eval_episodes={n_eval_episodes} must be >= 1")
+        eval_freq = whole_number("eval_freq", eval_freq, 1)
+        n_eval_episodes = whole_number("n_eval_episodes", n_eval_episodes, 1)
         self.eval_env = eval_env
         self.callback_after_eval = callback_after_eval
         if callback_after_eval is not None:
@@ -200,8 +201,7 @@ class StopTrainingOnWinRate(BaseCallback):
 
     def __init__(self, win_rate_threshold: float, verbose: int = 0) -> None:
         super().__init__(verbose=verbose)
-        if not 0.0 <= win_rate_threshold <= 1.0:
-            raise ValueError(f"win_rate_threshold={win_rate_threshold} must be in [0, 1]")
+        win_rate_threshold = finite_float("win_rate_threshold", win_rate_threshold, 0.0, 1.0)
         self.win_rate_threshold = win_rate_threshold
 
     def _on_step(self) -> bool:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from sb3_marl.common.validation import whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 
 if TYPE_CHECKING:
@@ -60,8 +61,7 @@ def evaluate_policy(
     :return: ``(win_rate, mean_reward, std_reward)`` (the paper's reporting order: win rate first), or
         ``(episode_rewards, episode_lengths, episode_wins)`` with ``return_episode_rewards``.
     """
-    if n_eval_episodes < 1:
-        raise ValueError(f"n_eval_episodes={n_eval_episodes} must be >= 1")
+    n_eval_episodes = whole_number("n_eval_episodes", n_eval_episodes, 1)
     policy = getattr(model, "policy", model)
     check_env_matches(policy, env)
     if hasattr(attack, "use_env_bounds"):

@@ -12,7 +12,7 @@ from typing import Any
 
 from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
 
-from sb3_marl.common.validation import is_finite_number
+from sb3_marl.common.validation import finite_float, is_finite_number
 
 
 class StepSchedule:
@@ -24,9 +24,8 @@ class StepSchedule:
     """
 
     def __init__(self, start: float = 0.0, end: float = 0.1, switch_fraction: float = 0.5) -> None:
-        if not 0.0 <= switch_fraction <= 1.0:
-            raise ValueError(f"switch_fraction={switch_fraction!r} must lie in [0, 1]")
-        self.start, self.end, self.switch_fraction = float(start), float(end), float(switch_fraction)
+        self.start, self.end = finite_float("start", start), finite_float("end", end)
+        self.switch_fraction = finite_float("switch_fraction", switch_fraction, 0.0, 1.0)
 
     def __call__(self, progress_remaining: float) -> float:
         return self.start if 1.0 - progress_remaining < self.switch_fraction else self.end
@@ -63,7 +62,7 @@ def make_schedule(value: float | dict[str, Any] | SaveableSchedule, name: str) -
             raise ValueError(f"{name}: unknown schedule type {kind!r}; allowed: {sorted(builders)}")
         try:
             return builders[kind](**settings)
-        except TypeError as error:  # missing or unknown keys
+        except TypeError as error:  # missing or unknown keys, or values of the wrong type
             parameters = list(inspect.signature(builders[kind]).parameters)
             message = f"{name}: bad {kind} schedule settings {settings} ({error}); it takes {parameters}"
             raise ValueError(message) from None

@@ -17,13 +17,20 @@ import numpy as np
 def is_finite_number(value: Any) -> bool:
     """Whether ``value`` is a finite real number: int, float or a numpy scalar (``bool`` excluded, although Python
     counts it as an int)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def whole_number(name: str, value: Any, low: int) -> int:
     """``value`` as an ``int`` when it is a whole number >= ``low`` (``5000``, ``5000.0`` or a numpy integer, as
     YAML and numpy give them); otherwise a ValueError naming ``name``."""
     whole = isinstance(value, numbers.Integral) or (is_finite_number(value) and float(value).is_integer())
+    if whole and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)
     if isinstance(value, bool) or not whole or value < low:
         raise ValueError(f"{name}={value!r} must be an integer >= {low}")
     return int(value)

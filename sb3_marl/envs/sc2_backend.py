@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sb3_marl.common.validation import whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn
 from sb3_marl.envs.layout import LayoutFlags, ObsLayout
 from sb3_marl.envs.maps import get_map_params
@@ -282,8 +283,7 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
         start_method: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        if not isinstance(n_envs, int) or n_envs < 1:
-            raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+        n_envs = whole_number("n_envs", n_envs, 1)
         self.map_name, self.n_envs, self.device = map_name, n_envs, torch.device(device)
         env_kwargs.setdefault("continuing_episode", True)
         flags = {name: bool(env_kwargs[name]) for name in LayoutFlags.__dataclass_fields__ if name in env_kwargs}

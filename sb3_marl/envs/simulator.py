@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sb3_marl.common.validation import whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn
 from sb3_marl.envs.layout import (
     N_ACTIONS_NO_ATTACK,
@@ -160,8 +161,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         compile: bool = False,
         **smac_kwargs: Any,
     ) -> None:
-        if not isinstance(n_envs, int) or n_envs < 1:
-            raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+        n_envs = whole_number("n_envs", n_envs, 1)
         self.params = get_map_params(map_name)
         self._parse_kwargs(smac_kwargs)
         self.map_name = map_name

@@ -23,7 +23,7 @@ from typing import Any
 
 from sb3_marl.adversaries.adversary_env import AdversaryEnv
 from sb3_marl.attacks.learned import LearnedAttack
-from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
+from sb3_marl.common.base_class import BaseMultiAgentAlgorithm, offset_seed
 from sb3_marl.common.off_policy_algorithm import RolloutReturn
 from sb3_marl.common.validation import whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
@@ -82,7 +82,7 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         super()._setup_model()
         adversary_env = None if self.env is None else self._make_adversary_env(self.env)
         kwargs = {
-            "seed": None if self.seed is None else self.seed + 1,
+            "seed": offset_seed(self.seed, 1),
             "device": self.device,
             "tensorboard_log": self.tensorboard_log,
             **self.adversary_kwargs,
