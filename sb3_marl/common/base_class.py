@@ -388,10 +388,9 @@ class BaseMultiAgentAlgorithm(ABC):
         params = load_path_or_dict
         if not isinstance(params, dict):
             _, params = load_from_zip_file(params, device=self.device if device == "auto" else get_device(device))
-        expected = set(self._get_torch_save_params())
-        if exact_match and set(params) != expected:
-            raise ValueError(f"Parameter names {sorted(params)} do not match the expected {sorted(expected)}")
         names = self._get_torch_save_params()
+        if exact_match and set(params) != set(names):
+            raise ValueError(f"Parameter names {sorted(params)} do not match the expected {sorted(names)}")
         for name in params:
             if name not in names:
                 raise ValueError(f"Parameter name {name!r} is not part of this model; the names are {names}")
