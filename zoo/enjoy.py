@@ -12,7 +12,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from zoo.utils import (
     ALGOS,
     LEARNED_ATTACKS,
     ZooArgumentParser,
+    check_attack_budget,
     check_compile_backend,
     check_map_name,
     checkpoint_steps,
@@ -230,8 +230,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         parser.error(f"--output {args.output!r}: the replay is written as one of {', '.join(VIDEO_SUFFIXES)}")
     if args.fps <= 0:
         parser.error(f"--fps must be > 0, got {args.fps}")
-    if args.epsilon is not None and not (math.isfinite(args.epsilon) and args.epsilon > 0):
-        parser.error(f"--epsilon must be a finite number > 0, got {args.epsilon}")
+    check_attack_budget(parser, "--epsilon", args.epsilon)
     if args.attack in LEARNED_ATTACKS and args.attacker_timesteps < 1:
         parser.error(f"--attacker-timesteps must be >= 1 for --attack {args.attack}, got {args.attacker_timesteps}")
     check_compile_backend(parser, args)

@@ -11,7 +11,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -20,11 +19,13 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sb3_marl.common.validation import MAX_SEED
 from zoo.utils import (
     ALGOS,
     ATTACK_NAMES,
     StoreDict,
     ZooArgumentParser,
+    check_attack_budget,
     check_compile_backend,
     check_map_name,
     set_num_threads,
@@ -115,15 +116,14 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         args.env = check_map_name(args.env)
     except SystemExit as exc:
         parser.error(str(exc))
-    if args.seed > 2**32 - 1:
-        parser.error(f"--seed must be at most {2**32 - 1} (numpy's range; negative: drawn at random), got {args.seed}")
+    if args.seed > MAX_SEED:
+        parser.error(f"--seed must be at most {MAX_SEED} (numpy's range; negative: drawn at random), got {args.seed}")
     if args.log_interval == 0 or args.log_interval < -1:
         parser.error(f"--log-interval must be >= 1 or -1 (the algo's default), got {args.log_interval}")
     for name in ("eval_episodes", "n_trials", "n_jobs", "n_evaluations", "n_seeds_per_trial"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.eval_epsilon is not None and not (math.isfinite(args.eval_epsilon) and args.eval_epsilon > 0):
-        parser.error(f"--eval-epsilon must be a finite number > 0, got {args.eval_epsilon}")
+    check_attack_budget(parser, "--eval-epsilon", args.eval_epsilon)
     if args.pretrained and args.algo != "regularized":
         parser.error("--pretrained only applies to --algo regularized")
     check_compile_backend(parser, args)

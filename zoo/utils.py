@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+import math
 import os
 import re
 from collections.abc import Iterable
@@ -88,6 +89,13 @@ def closest_choice(value: str, choices: Iterable[str], what: str) -> str:
     close = difflib.get_close_matches(value, choices, n=1, cutoff=0.4)  # short names: '3n' ~ '3m' scores 0.5
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise SystemExit(f"Unknown {what} {value!r}.{hint} Allowed: {', '.join(choices)}")
+
+
+def check_attack_budget(parser: argparse.ArgumentParser, flag: str, epsilon: float | None) -> None:
+    """``parser.error`` naming ``flag`` unless ``epsilon`` (an attack's budget; None: the default) is a finite number
+    > 0."""
+    if epsilon is not None and not (math.isfinite(epsilon) and epsilon > 0):
+        parser.error(f"{flag} must be a finite number > 0, got {epsilon}")
 
 
 def check_compile_backend(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

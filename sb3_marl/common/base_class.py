@@ -27,7 +27,7 @@ from stable_baselines3.common.utils import configure_logger, get_device, set_ran
 
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
 from sb3_marl.common.schedules import SaveableSchedule, make_schedule, schedule_to_dict
-from sb3_marl.common.validation import is_finite_number, whole_number
+from sb3_marl.common.validation import MAX_SEED, is_finite_number, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.policies.qmix_policy import RecurrentState
 from sb3_marl.version import __version__
@@ -38,8 +38,6 @@ SelfBaseAlgorithm = TypeVar("SelfBaseAlgorithm", bound="BaseMultiAgentAlgorithm"
 ENV_SHAPE_KEYS = ("n_agents", "n_actions", "obs_shape", "state_shape", "episode_limit")
 #: Constructor arguments that are not settings of the model (never saved).
 _NOT_SAVED = ("self", "env", "device", "_init_setup_model")
-#: largest seed numpy's legacy global generator accepts (``np.random.seed``)
-MAX_SEED = 2**32 - 1
 
 
 def constructor_keywords(cls: type) -> tuple[list[str], bool]:
@@ -116,21 +114,19 @@ class BaseMultiAgentAlgorithm(ABC):
         device: torch.device | str = "auto",
     ) -> None:
         self.lr_schedule = make_schedule(learning_rate, "learning_rate")
-        if not (is_finite_number(self.lr_schedule(1.0)) and self.lr_schedule(1.0) >= 0.0):
+        first_rate, last_rate = self.lr_schedule(1.0), self.lr_schedule(0.0)
+        if not (is_finite_number(first_rate) and first_rate >= 0.0):
             raise ValueError(
                 f"learning_rate={learning_rate!r} must be a finite number >= 0 at the start of training (0: the "
                 "weights stay, as RL Zoo's enjoy loads models with custom_objects={'learning_rate': 0.0})"
             )
-        if not (is_finite_number(self.lr_schedule(0.0)) and self.lr_schedule(0.0) >= 0.0):
+        if not (is_finite_number(last_rate) and last_rate >= 0.0):
             raise ValueError(
-                f"learning_rate={learning_rate!r} ends at {self.lr_schedule(0.0)!r}: a rate must stay a finite number "
-                ">= 0 (a negative one would climb the loss)"
+                f"learning_rate={learning_rate!r} ends at {last_rate!r}: a rate must stay a finite number >= 0 (a "
+                "negative one would climb the loss)"
             )
         n_envs = whole_number("n_envs", n_envs, 1)
-        if seed is not None:
-            seed = whole_number("seed", seed, 0)
-            if seed > MAX_SEED:
-                raise ValueError(f"seed={seed!r} must be an integer in [0, {MAX_SEED}] (numpy's range) or None")
+        seed = None if seed is None else whole_number("seed", seed, 0, high=MAX_SEED)
         #: as given: a float, or the schedule's JSON settings (what ``save`` records)
         self.learning_rate: float | dict[str, Any] = (
             float(learning_rate) if is_finite_number(learning_rate) else schedule_to_dict(self.lr_schedule)

@@ -220,7 +220,7 @@ class EpisodeReplayBuffer(EpisodeBatch):
             capacity = whole_number("capacity", meta["capacity"], 1)
             n_stored = whole_number("n_stored", meta["n_stored"], 0)
             pos = whole_number("pos", meta["pos"], 0)
-            whole_number("max_steps", meta["max_steps"], 1)
+            max_steps = whole_number("max_steps", meta["max_steps"], 1)
         except (KeyError, ValueError) as error:
             raise ValueError(f"Cannot read a replay buffer from {path}: bad header ({error})") from None
         stored = payload["data"]
@@ -236,7 +236,7 @@ class EpisodeReplayBuffer(EpisodeBatch):
                 f"Cannot read a replay buffer from {path}: its header's n_stored={n_stored}, pos={pos} do not fit "
                 f"its capacity={capacity}"
             )
-        buffer = cls(capacity, specs, meta["max_steps"], device, **kwargs)
+        buffer = cls(capacity, specs, max_steps, device, **kwargs)
         for name, tensor in stored.items():
             if tensor.shape[1:] != buffer.data[name].shape[1:]:
                 raise ValueError(

@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+#: largest seed numpy's legacy global generator accepts (``np.random.seed``)
+MAX_SEED = 2**32 - 1
+
 
 def is_finite_number(value: Any) -> bool:
     """Whether ``value`` is a finite real number: int, float or a numpy scalar (``bool`` excluded, although Python
@@ -25,14 +28,16 @@ def is_finite_number(value: Any) -> bool:
         return False
 
 
-def whole_number(name: str, value: Any, low: int) -> int:
-    """``value`` as an ``int`` when it is a whole number >= ``low`` (``5000``, ``5000.0`` or a numpy integer, as
-    YAML and numpy give them); otherwise a ValueError naming ``name``."""
-    whole = isinstance(value, numbers.Integral) or (is_finite_number(value) and float(value).is_integer())
-    if whole and isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        value = int(value)
+def whole_number(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """``value`` as an ``int`` when it is a whole number in ``[low, high]`` (``5000``, ``5000.0`` or a numpy integer,
+    as YAML and numpy give them; ``high`` None: no upper bound); otherwise a ValueError naming ``name``."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)  # a numpy integer is named as a plain int in the messages
+    whole = isinstance(value, int) or (is_finite_number(value) and float(value).is_integer())
     if isinstance(value, bool) or not whole or value < low:
         raise ValueError(f"{name}={value!r} must be an integer >= {low}")
+    if high is not None and value > high:
+        raise ValueError(f"{name}={value!r} must be an integer in [{low}, {high}]")
     return int(value)
 
 
