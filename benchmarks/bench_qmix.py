@@ -24,7 +24,8 @@ this QMIX (fused ``nn.GRU`` over time) with the same update written as PyMARL do
 time step), and prints what each augmentation of the batch that the map allows (``agent_permutation``,
 ``mirror_augmentation``) adds to it. With ``--compile`` the training env's step runs through ``torch.compile``: the wall
 time then includes loading the compiled step from torch's on-disk cache, or compiling it on a machine's first run for
-that map."""
+that map. Torch keeps its default threads (one per core: a training alone on the machine) unless ``--threads`` sets
+them; two benchmark processes on a 2-core machine take ``--threads 1`` each."""
 
 from __future__ import annotations
 
@@ -275,11 +276,12 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         ("eval_episodes", 1),
         ("eval_freq", 0),
         ("wide_test_episodes", 0),
-        ("threads", 1),
         ("timing_repeats", 1),
     ):
         if getattr(args, name) < low:
             parser.error(f"--{name.replace('_', '-')}={getattr(args, name)} must be >= {low}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads={args.threads} must be >= 1")
     if any(seed < 0 for seed in args.seeds):
         parser.error(f"--seeds {args.seeds}: seeds must be >= 0")
     if args.update_timing_only and args.skip_update_timing:
@@ -304,7 +306,13 @@ def main() -> None:
         default=0,
         help="also test the final and best-eval models on N more episodes (envs seeded seed + 5000; 0: not)",
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fastest for these small tensors)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: torch's own, one per core, as one training alone uses the machine; "
+        "1 when two benchmark processes share two cores)",
+    )
     parser.add_argument("--update-timing-only", action="store_true")
     parser.add_argument("--skip-update-timing", action="store_true")
     parser.add_argument("--timing-repeats", type=int, default=10)
@@ -314,7 +322,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the training env's step")
     args = parser.parse_args()
     check_args(parser, args)
-    torch.set_num_threads(args.threads)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     if not args.skip_update_timing:
         for map_name in args.update_timing_maps:
             time_update(map_name, args.timing_repeats)
