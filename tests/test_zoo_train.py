@@ -179,6 +179,30 @@ def test_evaluation_attack_budget_and_env_closing(tmp_path, monkeypatch):
     assert closed == ["SMACSimulator", "SMACSimulator"]  # the evaluation env, then the training env
 
 
+def test_n_eval_envs_sets_the_evaluation_batch(tmp_path, monkeypatch, capsys):
+    """--n-eval-envs sizes the evaluation env (default: the training's n_envs, at most --eval-episodes)."""
+    from zoo import exp_manager
+
+    parse = train.build_parser().parse_args
+    sizes = [
+        exp_manager.ExperimentManager(parse(["--algo", "qmix", "--env", "3m", *flags])).n_eval_envs
+        for flags in ([], ["--eval-episodes", "5"], ["--n-eval-envs", "3"], ["--n-envs", "2", "--n-eval-envs", "16"])
+    ]
+    assert sizes == [8, 5, 3, 16]  # hyperparams/qmix.yml: n_envs 8 on 3m
+    evaluated = []
+    monkeypatch.setattr(exp_manager, "_close_env", lambda env: evaluated.append(env.n_envs))
+    _train(tmp_path, "-n", "40", "--eval-freq", "20", "--eval-episodes", "3", "--n-eval-envs", "3")
+    assert evaluated == [3, 2]  # the evaluation env, then the training env (--n-envs 2)
+    for value, message in [
+        ("0", "--n-eval-envs must be >= 1 or -1 (as many as training), got 0"),
+        ("-2", "--n-eval-envs must be >= 1 or -1 (as many as training), got -2"),
+        ("4", "--n-eval-envs 4 is more than --eval-episodes 3"),
+    ]:
+        with pytest.raises(SystemExit):
+            _train(tmp_path, "-n", "40", "--eval-episodes", "3", "--n-eval-envs", value)
+        assert message in capsys.readouterr().err
+
+
 def test_optuna_prunes_a_trial_whose_settings_fail(tmp_path, monkeypatch):
     from zoo import exp_manager
 

@@ -153,6 +153,15 @@ class ExperimentManager:
 
     # ----------------------------------------------------------------------------------------------------------------
     # Environments and callbacks
+    @property
+    def n_eval_envs(self) -> int:
+        """Episodes an evaluation simulates as one batch: ``--n-eval-envs``, by default as many as training does but
+        at most ``--eval-episodes`` (RL Zoo's default is 1; the simulator steps a batch for about the cost of one
+        episode)."""
+        if self.args.n_eval_envs > 0:
+            return self.args.n_eval_envs
+        return max(1, min(self.n_envs, self.args.eval_episodes))
+
     def make_env(self, n_envs: int, seed: int | None) -> Any:
         """A batched env of the map on the chosen backend and device (simulator step compiled with ``--compile``)."""
         from sb3_marl.envs import make_env
@@ -200,10 +209,9 @@ class ExperimentManager:
                 )
             )
         if self.args.eval_freq > 0:
-            n_eval_envs = max(1, min(self.n_envs, self.args.eval_episodes))
             callbacks.append(
                 EvalCallback(
-                    self.make_env(n_eval_envs, seed=offset_seed(self.args.seed, 1)),
+                    self.make_env(self.n_eval_envs, seed=offset_seed(self.args.seed, 1)),
                     n_eval_episodes=self.args.eval_episodes,
                     eval_freq=max(self.args.eval_freq // self.n_envs, 1),
                     log_path=str(self.save_path),
@@ -432,7 +440,7 @@ class ExperimentManager:
         for seed_index in range(self.args.n_seeds_per_trial):
             seed = offset_seed(self.args.seed, 1000 * trial.number + seed_index)
             callback = TrialEvalCallback(
-                self.make_env(max(1, min(self.n_envs, self.args.eval_episodes)), seed=offset_seed(seed, 1)),
+                self.make_env(self.n_eval_envs, seed=offset_seed(seed, 1)),
                 trial,
                 n_eval_episodes=self.args.eval_episodes,
                 eval_freq=eval_freq,

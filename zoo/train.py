@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-tb", "--tensorboard-log", default="", help="TensorBoard folder (default: the run folder)")
     parser.add_argument("--eval-freq", type=int, default=25_000, help="evaluate every N env steps (<= 0: never)")
     parser.add_argument("--eval-episodes", type=int, default=32, help="episodes per evaluation")
+    parser.add_argument(
+        "--n-eval-envs",
+        type=int,
+        default=-1,
+        help="evaluation episodes simulated as one batch (-1: as many as training, at most --eval-episodes)",
+    )
     parser.add_argument("--eval-attack", default="none", choices=EVAL_ATTACKS, help="attack during evaluation")
     parser.add_argument(
         "--eval-epsilon",
@@ -120,6 +126,10 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(f"--seed must be at most {MAX_SEED} (numpy's range; negative: drawn at random), got {args.seed}")
     if args.log_interval == 0 or args.log_interval < -1:
         parser.error(f"--log-interval must be >= 1 or -1 (the algo's default), got {args.log_interval}")
+    if args.n_eval_envs == 0 or args.n_eval_envs < -1:
+        parser.error(f"--n-eval-envs must be >= 1 or -1 (as many as training), got {args.n_eval_envs}")
+    if args.n_eval_envs > args.eval_episodes:
+        parser.error(f"--n-eval-envs {args.n_eval_envs} is more than --eval-episodes {args.eval_episodes}")
     for name in ("eval_episodes", "n_trials", "n_jobs", "n_evaluations", "n_seeds_per_trial"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
