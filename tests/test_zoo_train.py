@@ -452,6 +452,48 @@ def test_optimize_on_sqlite_writes_report_and_plots(tmp_path):
     assert list((tmp_path / "qmix").glob("report_3m_*_optimization_history.png"))
 
 
+def test_journal_storage_total_trial_budget_and_training_a_trial(tmp_path, capsys):
+    """RL Zoo's tuning flags: a ``.log`` storage is Optuna's journal file, ``--max-total-trials`` caps the study
+    across runs, ``--no-optim-plots`` skips the plots, and ``--trial-id`` trains with a trial's sampled settings."""
+    journal = str(tmp_path / "study.log")
+    study_flags = ("--storage", journal, "--study-name", "s", "--sampler", "random", "--pruner", "none")
+    _optimize(tmp_path, *study_flags, "--max-total-trials", "1", "--no-optim-plots")
+    assert list((tmp_path / "qmix").glob("report_3m_*.csv")) and not list((tmp_path / "qmix").glob("*.png"))
+    _optimize(tmp_path, *study_flags, "--max-total-trials", "1")  # the budget is spent: no trial runs
+    assert "The study already holds 1 trials (--max-total-trials 1)" in capsys.readouterr().out
+    study = optuna.load_study(
+        study_name="s", storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+    )
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE]
+
+    _train(tmp_path, "-n", "40", "--eval-freq", "-1", "--storage", journal, "--study-name", "s", "--trial-id", "0")
+    params = study.trials[0].params
+    config = yaml.safe_load((tmp_path / "qmix" / "3m_1" / "3m" / "config.yml").read_text())
+    assert config["learning_rate"] == params["learning_rate"] and config["gamma"] == params["gamma"]
+    assert config["policy_kwargs"]["rnn_hidden_dim"] == params["rnn_hidden_dim"]
+    assert config["batch_size"] == 4  # -params still override the trial's settings
+    assert "Settings of trial #0 of 's' (complete, win rate" in capsys.readouterr().out
+
+    for flags, message in [
+        (
+            ("--storage", journal, "--study-name", "s", "--trial-id", "3"),
+            "has no such trial (its trials are numbered 0-0)",
+        ),
+        (("--storage", journal, "--study-name", "t", "--trial-id", "0"), "no Optuna study 't' in"),
+        (("-f", str(tmp_path / "empty"), "--trial-id", "0"), "--trial-id 0: no Optuna study in"),
+    ]:
+        with pytest.raises(SystemExit, match=re.escape(message)):
+            _train(tmp_path, "-n", "40", *flags)
+    for flags, message in [
+        (("--trial-id", "-1"), "--trial-id must be a trial number >= 0, got -1"),
+        (("--trial-id", "0", "-optimize"), "cannot be combined with -optimize"),
+        (("-optimize", "--max-total-trials", "0"), "--max-total-trials must be >= 1, got 0"),
+    ]:
+        with pytest.raises(SystemExit):
+            _train(tmp_path, "-n", "40", *flags)
+        assert message in capsys.readouterr().err
+
+
 def test_optimize_on_postgresql_shares_one_study(tmp_path):
     url = os.environ.get("SB3_MARL_TEST_POSTGRES_URL")
     if not url:

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,8 @@ import yaml
 from stable_baselines3.common.utils import LinearSchedule
 
 from sb3_marl.common.schedules import StepSchedule
-from zoo import plot_heatmap, plot_train
-from zoo.exp_manager import _open_study
+from zoo import plot_heatmap, plot_train, train
+from zoo.exp_manager import ExperimentManager, _open_study
 from zoo.hyperparams_opt import HYPERPARAMS_SAMPLER, merge_sampled
 from zoo.utils import (
     ALGOS,
@@ -217,13 +218,14 @@ def test_plot_heatmap_reads_both_layouts(tmp_path):
         plot_heatmap.load_table(tmp_path / "bad.json")
 
 
-def test_unreachable_storage_is_a_clear_error():
-    with pytest.raises(SystemExit, match="Cannot open Optuna storage postgresql"):
-        _open_study(
-            "postgresql+psycopg2://nobody@127.0.0.1:1/none",
-            "s",
-            optuna.pruners.NopPruner(),
-        )
+def test_unreachable_storage_is_a_clear_error(tmp_path):
+    url = "postgresql+psycopg2://nobody@127.0.0.1:1/none"
+    with pytest.raises(SystemExit, match=f"Cannot open Optuna storage {re.escape(url)}: "):
+        _open_study(url, url, "s", optuna.pruners.NopPruner())
+    args = train.build_parser().parse_args(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-optimize"])
+    args.storage = str(tmp_path / "missing" / "study.log")
+    with pytest.raises(SystemExit, match=f"Cannot open Optuna journal {re.escape(args.storage)}: .*No such file"):
+        ExperimentManager(args).hyperparameters_optimization()
 
 
 def test_hyperparams_entry_reads_the_map_or_the_default():

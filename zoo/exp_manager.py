@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import optuna
 import yaml
+from optuna.trial import TrialState
 
 from sb3_marl.common.base_class import offset_seed
 from zoo.callbacks import TrialEvalCallback
@@ -98,6 +99,8 @@ class ExperimentManager:
             raise SystemExit(f"Hyperparameters not found for {self.algo}-{self.env_name} in {conf_file} (no 'default')")
         if not isinstance(entry, dict):
             raise SystemExit(f"{conf_file} [{self.env_name}] must be a mapping of hyperparameters, got {entry!r}")
+        if self.args.trial_id is not None:
+            entry = merge_sampled(entry, self._trial_hyperparameters())
         saved = {**entry, **(self.args.hyperparams or {})}
         if self.args.env_kwargs:
             if not isinstance(saved.get("env_kwargs") or {}, dict):
@@ -112,6 +115,34 @@ class ExperimentManager:
         # n_envs and env_kwargs are also constructor arguments: checked too
         check_hyperparams(self.algo_class, {k: v for k, v in hyperparams.items() if k != "n_timesteps"}, str(conf_file))
         return hyperparams, saved
+
+    def _trial_hyperparameters(self) -> dict[str, Any]:
+        """The settings that Optuna trial ``--trial-id`` of the study (``--study-name`` in ``--storage``) sampled, as
+        the algorithm's keywords: its recorded parameters replayed through the algorithm's search space."""
+        from sb3_marl.common.augmentation import AUGMENTATIONS
+
+        number, name, label = self.args.trial_id, self.study_name, self.storage_label
+        if not self.args.storage and not (self.log_path / "optuna.db").is_file():
+            raise SystemExit(f"--trial-id {number}: no Optuna study in {label} (pass --storage)")
+        try:
+            study = optuna.load_study(study_name=name, storage=self._storage())
+        except KeyError:
+            raise SystemExit(f"--trial-id {number}: no Optuna study {name!r} in {label} (pass --study-name)") from None
+        except _storage_errors() as exc:
+            raise SystemExit(f"Cannot open Optuna storage {label}: {_first_line(exc)}") from None
+        trials = {trial.number: trial for trial in study.get_trials(deepcopy=False)}
+        if number not in trials:
+            held = f"its trials are numbered 0-{max(trials)}" if trials else "it has no trials"
+            raise SystemExit(f"--trial-id {number}: study {name!r} in {label} has no such trial ({held})")
+        trial = trials[number]
+        augmentations = [key for key in AUGMENTATIONS if key in trial.params]
+        try:
+            sampled = HYPERPARAMS_SAMPLER[self.algo](optuna.trial.FixedTrial(trial.params), augmentations)
+        except ValueError as exc:  # the algorithm's search space asks for a parameter the trial did not sample
+            raise SystemExit(f"--trial-id {number} of study {name!r} does not fit --algo {self.algo}: {exc}") from None
+        result = "no value" if trial.value is None else f"win rate {trial.value:.3f}"
+        print(f"Settings of trial #{number} of {name!r} ({trial.state.name.lower()}, {result}): {sampled}")
+        return sampled
 
     def _pretrained_path(self, configured: str | None) -> str:
         """``--pretrained``, else ``pretrained`` of ``-params`` or the yaml (``configured``), else the final model of
@@ -376,20 +407,61 @@ class ExperimentManager:
     def hyperparameters_optimization(self) -> optuna.Study:
         """Run the Optuna study (``--n-trials`` here, shared with other workers through ``--storage``) and report."""
         self.log_path.mkdir(parents=True, exist_ok=True)
-        storage = self.args.storage or f"sqlite:///{(self.log_path / 'optuna.db').resolve()}"
-        study_name = self.args.study_name or f"{self.algo}_{self.env_name}"
-        study = _open_study(storage, study_name, self._create_pruner())
-        self._check_study_objective(study, study_name, storage)
+        label = self.storage_label
+        study_name = self.study_name
+        study = _open_study(self._storage(), label, study_name, self._create_pruner())
+        self._check_study_objective(study, study_name, label)
         # Offset the sampler's seed by the trials already stored, so that workers sharing a study with the same
         # --seed do not propose the same parameters.
         study.sampler = self._create_sampler(self.args.seed + len(study.trials))
-        print(f"Optuna study {study_name!r} in {_redact(storage)}")
+        print(f"Optuna study {study_name!r} in {label}")
+        callbacks = []
+        if self.args.max_total_trials is not None:
+            # as RL Zoo: running trials count, or each worker would start one more than the budget
+            counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+            held = len(study.get_trials(deepcopy=False, states=counted))
+            if held >= self.args.max_total_trials:
+                print(f"The study already holds {held} trials (--max-total-trials {self.args.max_total_trials})")
+                self._report(study)
+                return study
+            callbacks.append(optuna.study.MaxTrialsCallback(self.args.max_total_trials, states=counted))
         try:
-            study.optimize(self.objective, n_trials=self.args.n_trials, n_jobs=self.args.n_jobs, gc_after_trial=True)
+            study.optimize(
+                self.objective,
+                n_trials=self.args.n_trials,
+                n_jobs=self.args.n_jobs,
+                gc_after_trial=True,
+                callbacks=callbacks,
+            )
         except KeyboardInterrupt:
             print("Tuning interrupted; writing the report of the trials so far")
         self._report(study)
         return study
+
+    @property
+    def study_name(self) -> str:
+        """``--study-name``, by default ``<algo>_<map>``."""
+        return self.args.study_name or f"{self.algo}_{self.env_name}"
+
+    @property
+    def storage_label(self) -> str:
+        """The Optuna storage as printed: ``--storage`` with its password hidden, or the default SQLite file."""
+        return _redact(self.args.storage) if self.args.storage else str(self.log_path / "optuna.db")
+
+    def _storage(self) -> str | optuna.storages.BaseStorage:
+        """``--storage``: an RDB URL, or a path ending in ``.log`` for Optuna's journal file (as RL Zoo; workers on
+        one file system share it without a server); by default SQLite ``optuna.db`` in the log folder."""
+        if not self.args.storage:
+            return f"sqlite:///{(self.log_path / 'optuna.db').resolve()}"
+        if self.args.storage.endswith(".log"):
+            from optuna.storages import JournalStorage
+            from optuna.storages.journal import JournalFileBackend
+
+            try:
+                return JournalStorage(JournalFileBackend(self.args.storage))
+            except OSError as exc:
+                raise SystemExit(f"Cannot open Optuna journal {self.args.storage}: {exc}") from None
+        return self.args.storage
 
     def _objective_settings(self) -> dict[str, Any]:
         """What a trial's value depends on besides the sampled parameters (JSON-able): trials of one study must share
@@ -403,7 +475,7 @@ class ExperimentManager:
         }
         return json.loads(json.dumps(settings, default=str))
 
-    def _check_study_objective(self, study: optuna.Study, study_name: str, storage: str) -> None:
+    def _check_study_objective(self, study: optuna.Study, study_name: str, label: str) -> None:
         """Record the objective's settings in a new study; refuse to add trials of other settings to an old one."""
         settings = self._objective_settings()
         stored = study.user_attrs.get("objective")
@@ -413,7 +485,7 @@ class ExperimentManager:
             differing = sorted(key for key in {*stored, *settings} if stored.get(key) != settings.get(key))
             details = "; ".join(f"{key}: {stored.get(key)!r} there, {settings.get(key)!r} here" for key in differing)
             raise SystemExit(
-                f"Optuna study {study_name!r} in {_redact(storage)} holds trials of other settings ({details}): "
+                f"Optuna study {study_name!r} in {label} holds trials of other settings ({details}): "
                 "pass another --study-name, or the study's settings"
             )
 
@@ -471,7 +543,7 @@ class ExperimentManager:
 
     def _report(self, study: optuna.Study) -> None:
         """Print the best trial; write the trials as CSV and Optuna's plots as PNG under the log folder."""
-        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
         print(f"Number of finished trials: {len(study.trials)} ({len(complete)} complete)")
         if complete:
             print(f"Best trial #{study.best_trial.number}: win rate {study.best_value:.3f}")
@@ -484,8 +556,9 @@ class ExperimentManager:
         csv_path = self.log_path / f"{stem}.csv"
         study.trials_dataframe().to_csv(csv_path)
         print(f"Writing report to {csv_path}")
-        for name, path in _save_study_plots(study, self.log_path / stem).items():
-            print(f"Plot {name}: {path}")
+        if not self.args.no_optim_plots:
+            for name, path in _save_study_plots(study, self.log_path / stem).items():
+                print(f"Plot {name}: {path}")
 
 
 def _close_env(env: Any) -> None:
@@ -518,10 +591,10 @@ def _redact(url: str) -> str:
         return url
 
 
-def _open_study(storage: str, study_name: str, pruner: optuna.pruners.BasePruner) -> optuna.Study:
-    """Create or load a study; an unreachable or malformed storage exits with one line naming it."""
-    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-
+def _open_study(
+    storage: str | optuna.storages.BaseStorage, label: str, study_name: str, pruner: optuna.pruners.BasePruner
+) -> optuna.Study:
+    """Create or load a study; an unreachable or malformed storage exits with one line naming it (``label``)."""
     try:
         return optuna.create_study(
             storage=storage,
@@ -530,9 +603,20 @@ def _open_study(storage: str, study_name: str, pruner: optuna.pruners.BasePruner
             load_if_exists=True,
             direction="maximize",
         )
-    except (SQLAlchemyError, ArgumentError, ImportError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SystemExit(f"Cannot open Optuna storage {_redact(storage)}: {reason}") from None
+    except _storage_errors() as exc:
+        raise SystemExit(f"Cannot open Optuna storage {label}: {_first_line(exc)}") from None
+
+
+def _storage_errors() -> tuple[type[Exception], ...]:
+    """What opening an unreachable or malformed Optuna storage raises."""
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    return SQLAlchemyError, ArgumentError, ImportError, ValueError, OSError
+
+
+def _first_line(exc: Exception) -> str:
+    """The first line of an exception's message, or its type's name when it has none."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _save_study_plots(study: optuna.Study, stem: Path) -> dict[str, Path]:

@@ -6,6 +6,7 @@ Examples::
     python zoo/train.py --algo fgsm --env 2s3z --eval-attack fgsm -P
     python zoo/train.py --algo qmix --env 3m -optimize --n-trials 20 --n-seeds-per-trial 3
     python zoo/train.py --algo qmix --env 3m -optimize --storage postgresql+psycopg2://user:pw@host/db --study-name s
+    python zoo/train.py --algo qmix --env 3m --trial-id 7   # the settings of trial 7 of the default study
 """
 
 from __future__ import annotations
@@ -105,11 +106,29 @@ def build_parser() -> argparse.ArgumentParser:
     tuning = parser.add_argument_group("hyperparameter optimisation (Optuna)")
     tuning.add_argument("-optimize", "--optimize-hyperparameters", action="store_true", help="run an Optuna study")
     tuning.add_argument("--n-trials", type=int, default=500, help="trials run by this worker")
+    tuning.add_argument(
+        "--max-total-trials",
+        type=int,
+        default=None,
+        help="trials of the study in all (complete, pruned or running), across workers",
+    )
     tuning.add_argument("--n-jobs", type=int, default=1, help="trials in parallel (threads)")
     tuning.add_argument("--sampler", default="tpe", choices=["tpe", "random"], help="Optuna sampler")
     tuning.add_argument("--pruner", default="median", choices=["median", "halving", "none"], help="Optuna pruner")
-    tuning.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the log folder)")
+    tuning.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage: a database URL, or a file path ending in .log for a journal file "
+        "(default: SQLite in the log folder)",
+    )
     tuning.add_argument("--study-name", default=None, help="study name (default: <algo>_<env>)")
+    tuning.add_argument(
+        "--trial-id",
+        type=int,
+        default=None,
+        help="train with the settings of this trial (its number) of the study in --storage / --study-name",
+    )
+    tuning.add_argument("--no-optim-plots", action="store_true", help="do not write Optuna's plots after a study")
     tuning.add_argument("--n-startup-trials", type=int, default=10, help="random trials before TPE / pruning")
     tuning.add_argument("--n-evaluations", type=int, default=4, help="intermediate evaluations per seed of a trial")
     tuning.add_argument("--n-seeds-per-trial", type=int, default=1, help="seeds per trial (objective: mean win rate)")
@@ -139,6 +158,12 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     check_compile_backend(parser, args)
     if args.trained_agent and args.optimize_hyperparameters:
         parser.error("-i/--trained-agent and -optimize cannot be combined")
+    if args.max_total_trials is not None and args.max_total_trials < 1:
+        parser.error(f"--max-total-trials must be >= 1, got {args.max_total_trials}")
+    if args.trial_id is not None and args.trial_id < 0:
+        parser.error(f"--trial-id must be a trial number >= 0, got {args.trial_id}")
+    if args.trial_id is not None and args.optimize_hyperparameters:
+        parser.error("--trial-id trains with one trial's settings; it cannot be combined with -optimize")
 
 
 def main(argv: list[str] | None = None) -> None:
