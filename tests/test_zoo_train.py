@@ -215,6 +215,32 @@ def test_optuna_prunes_a_trial_whose_settings_fail(tmp_path, monkeypatch):
         exp_manager.ExperimentManager(args).objective(optuna.trial.FixedTrial({}))
 
 
+class _ClosableEnv:
+    """Stands for an env; records whether it was closed."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_an_optuna_trial_closes_its_evaluation_env_when_setup_fails(tmp_path, monkeypatch):
+    from zoo import exp_manager
+
+    args = train.build_parser().parse_args(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-optimize"])
+    args.seed = 0
+    manager = exp_manager.ExperimentManager(args)
+    manager.__dict__["allowed_augmentations"] = []  # the cached property would make (and close) an env of its own
+    made: list[_ClosableEnv] = []
+    monkeypatch.setattr(manager, "make_env", lambda n_envs, seed: made.append(_ClosableEnv()) or made[-1])
+    monkeypatch.setattr(manager, "eval_attack", lambda: sys.exit("no attack"))
+    monkeypatch.setitem(exp_manager.HYPERPARAMS_SAMPLER, "qmix", lambda trial, augmentations: {})
+    with pytest.raises(SystemExit, match="no attack"):
+        manager.objective(optuna.trial.FixedTrial({}))
+    assert [env.closed for env in made] == [True]  # the evaluation env; the training env was never made
+
+
 def test_enjoy_plays_under_attack_and_writes_a_replay(trained_run, tmp_path):
     output = tmp_path / "replay.gif"
     results = enjoy.main(

@@ -511,17 +511,18 @@ class ExperimentManager:
         win_rates = []
         for seed_index in range(self.args.n_seeds_per_trial):
             seed = offset_seed(self.args.seed, 1000 * trial.number + seed_index)
-            callback = TrialEvalCallback(
-                self.make_env(self.n_eval_envs, seed=offset_seed(seed, 1)),
-                trial,
-                n_eval_episodes=self.args.eval_episodes,
-                eval_freq=eval_freq,
-                step_offset=seed_index * self.args.n_evaluations,
-                attack=self.eval_attack(),
-                n_evaluations=self.args.n_evaluations,
-            )
-            env = self.make_env(self.n_envs, seed=seed)
+            eval_env, env = self.make_env(self.n_eval_envs, seed=offset_seed(seed, 1)), None
             try:
+                callback = TrialEvalCallback(
+                    eval_env,
+                    trial,
+                    n_eval_episodes=self.args.eval_episodes,
+                    eval_freq=eval_freq,
+                    step_offset=seed_index * self.args.n_evaluations,
+                    attack=self.eval_attack(),
+                    n_evaluations=self.args.n_evaluations,
+                )
+                env = self.make_env(self.n_envs, seed=seed)
                 model = self.algo_class(
                     env=env, seed=seed, verbose=max(self.args.verbose - 1, 0), device=self.device, **kwargs
                 )
@@ -534,9 +535,9 @@ class ExperimentManager:
                 # as RL Zoo: settings the model refuses prune the trial, not the whole study
                 print(f"Trial {trial.number} pruned, its settings failed: {exc}\nSampled: {sampled}")
                 raise optuna.TrialPruned(str(exc)) from exc
-            finally:
-                env.close()
-                _close_env(callback.eval_env)
+            finally:  # also when the attack or the training env cannot be made (SC2 processes with --backend sc2)
+                _close_env(env)
+                eval_env.close()
         trial.set_user_attr("win_rates", win_rates)
         trial.set_user_attr("win_rate_std", float(np.std(win_rates)))
         return float(np.mean(win_rates))
