@@ -175,8 +175,10 @@ def test_no_model_improvement_follows_the_best_model(tmp_path, monkeypatch):
     assert (eval_callback.best_win_rate, eval_callback.best_mean_reward) == (1.0, 1.0)  # maxima over evaluations
     assert np.load(tmp_path / "evaluations.npz")["timesteps"].tolist() == [10, 20, 30, 40]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left behind
-    with pytest.raises(ValueError, match="-1"):
+    with pytest.raises(ValueError, match="max_no_improvement_evals=-1 must be an integer >= 0"):
         StopTrainingOnNoModelImprovement(max_no_improvement_evals=-1)
+    with pytest.raises(ValueError, match="min_evals=1.5 must be an integer >= 0"):
+        StopTrainingOnNoModelImprovement(max_no_improvement_evals=1, min_evals=1.5)
 
 
 def test_sb3_checkpoint_and_every_n_callbacks_work(tmp_path):

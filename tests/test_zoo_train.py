@@ -108,7 +108,7 @@ def test_run_folders_are_claimed_once_and_only_for_accepted_settings(tmp_path):
     with pytest.raises(ValueError, match="tau=5"):
         _train(tmp_path, "-n", "100", "--eval-freq", "-1", params=("tau:5",))
     assert not list(tmp_path.rglob("3m_*"))  # a refused setting leaves no empty run folder
-    with pytest.raises(SystemExit, match="n_timesteps must be a positive whole number, got 'abc'"):
+    with pytest.raises(SystemExit, match="n_timesteps='abc' must be an integer >= 1"):
         train.main(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-params", "n_timesteps:abc"])
     from zoo.exp_manager import ExperimentManager
 

@@ -14,6 +14,7 @@ A run writes ``<log_folder>/<algo>/<map>_<id>/``::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import shutil
@@ -30,6 +31,7 @@ import yaml
 from optuna.trial import TrialState
 
 from sb3_marl.common.base_class import offset_seed
+from sb3_marl.common.validation import whole_number
 from zoo.callbacks import TrialEvalCallback
 from zoo.hyperparams_opt import HYPERPARAMS_SAMPLER, merge_sampled
 from zoo.utils import (
@@ -569,17 +571,17 @@ def _close_env(env: Any) -> None:
 
 
 def _whole_number(name: str, value: Any, source: str | Path) -> int:
-    """``value`` as a positive whole number (``205e3`` and the yaml string ``"2e5"`` included).
+    """``value`` as a positive whole number (``205e3``, and the string ``"2e5"`` that YAML 1.1 reads from ``2e5``).
 
     :raises SystemExit: naming ``name``, the value and ``source`` (the hyperparameters file) otherwise.
     """
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):  # otherwise refused below, named as written
+            value = float(value)
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if isinstance(value, bool) or not (number >= 1 and number.is_integer()):
-        raise SystemExit(f"{name} must be a positive whole number, got {value!r} ({source} or the command line)")
-    return int(number)
+        return whole_number(name, value, 1)
+    except ValueError as exc:
+        raise SystemExit(f"{exc} ({source} or the command line)") from None
 
 
 def _redact(url: str) -> str:

@@ -12,7 +12,6 @@ The recurrent state ``h`` is held fixed (detached) for the gradient.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 
 from sb3_marl.attacks.base import AttackedAgents, BaseAttack
+from sb3_marl.common.validation import finite_float, whole_number
 
 
 def masked_log_softmax(q_values: torch.Tensor, avail_actions: torch.Tensor) -> torch.Tensor:
@@ -193,12 +193,8 @@ class PGD(GradientAttack):
         **kwargs: Any,
     ) -> None:
         super().__init__(epsilon, **kwargs)
-        if isinstance(n_steps, bool) or not isinstance(n_steps, numbers.Integral) or n_steps < 1:
-            raise ValueError(f"n_steps must be an int >= 1, got {n_steps!r}")
-        if step_size is not None and not (math.isfinite(float(step_size)) and step_size > 0):
-            raise ValueError(f"step_size must be a finite number > 0 or None, got {step_size!r}")
-        self.n_steps = int(n_steps)
-        self.step_size = None if step_size is None else float(step_size)
+        self.n_steps = whole_number("n_steps", n_steps, 1)
+        self.step_size = None if step_size is None else finite_float("step_size", step_size, 0.0, low_open=True)
         self.random_start = bool(random_start)
 
     @property

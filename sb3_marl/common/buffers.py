@@ -22,7 +22,7 @@ from typing import Any
 import psutil
 import torch
 
-from sb3_marl.common.validation import whole_number
+from sb3_marl.common.validation import finite_float, whole_number
 from sb3_marl.file_util import atomic_path
 
 #: name -> (per-step shape, dtype)
@@ -276,10 +276,9 @@ class PrioritizedEpisodeReplayBuffer(EpisodeReplayBuffer):
         device: torch.device | str = "cpu",
         alpha: float = 0.6,
     ) -> None:
-        if not (math.isfinite(alpha) and alpha > 0.0):
-            raise ValueError(f"alpha={alpha!r} must be a finite number > 0 (the priority exponent)")
+        alpha = finite_float("alpha", alpha, low=0.0, low_open=True, meaning="the priority exponent")
         super().__init__(buffer_size, specs, max_steps, device)
-        self.alpha = float(alpha)
+        self.alpha = alpha
         self.priorities = torch.zeros(buffer_size, device=self.device)
         self.max_priority = 1.0
 

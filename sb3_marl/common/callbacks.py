@@ -230,12 +230,8 @@ class StopTrainingOnNoModelImprovement(BaseCallback):
 
     def __init__(self, max_no_improvement_evals: int, min_evals: int = 0, verbose: int = 0) -> None:
         super().__init__(verbose=verbose)
-        if max_no_improvement_evals < 0 or min_evals < 0:
-            raise ValueError(
-                f"max_no_improvement_evals={max_no_improvement_evals} and min_evals={min_evals} must be >= 0"
-            )
-        self.max_no_improvement_evals = max_no_improvement_evals
-        self.min_evals = min_evals
+        self.max_no_improvement_evals = whole_number("max_no_improvement_evals", max_no_improvement_evals, 0)
+        self.min_evals = whole_number("min_evals", min_evals, 0)
         self.last_best_score: tuple[float, float] = (-np.inf, -np.inf)
         self.no_improvement_evals = 0
 
