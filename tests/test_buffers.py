@@ -116,6 +116,49 @@ def test_a_buffer_file_whose_header_and_tensors_disagree_fails_clearly(tmp_path,
         EpisodeReplayBuffer.load(tmp_path / "edited.pt")
 
 
+def _actions_out_of_range(payload: dict) -> None:
+    payload["data"]["actions"][0, 0, 0] = 99
+
+
+def _a_hole_in_filled(payload: dict) -> None:
+    payload["data"]["filled"][1, 0] = False
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_actions_out_of_range, r"its actions run from 0 to 99; the map's are 0..2"),
+        (_a_hole_in_filled, r"its 'filled' masks are not one run of 1 to max_steps - 1 steps from step 0"),
+    ],
+)
+def test_a_buffer_file_with_impossible_episodes_fails_clearly(tmp_path, edit, message):
+    """Values the learner would crash on (an action past the map's) or misread (a mask that is not a prefix) are
+    refused on load, not at the first update."""
+    buffer = EpisodeReplayBuffer(4, SPECS, max_steps=6)
+    buffer.add(_episodes([2, 4, 3]))
+    payload = torch.load(buffer.save(tmp_path / "rb"), weights_only=True)
+    edit(payload)
+    torch.save(payload, tmp_path / "edited.pt")
+    with pytest.raises(ValueError, match=f"Cannot read a replay buffer from .*edited.pt: {message}"):
+        EpisodeReplayBuffer.load(tmp_path / "edited.pt")
+
+
+def test_an_empty_or_damaged_buffer_file_fails_clearly(tmp_path):
+    """torch's reader neither names an empty file nor checks the members' CRC-32: a flipped byte loaded silently."""
+    buffer = EpisodeReplayBuffer(4, SPECS, max_steps=6)
+    buffer.add(_episodes([2, 4, 3]))
+    content = bytearray(buffer.save(tmp_path / "rb").read_bytes())
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"Cannot read a replay buffer from .*empty.pt: File is not a zip file"):
+        EpisodeReplayBuffer.load(tmp_path / "empty.pt")
+    reward = buffer.data["reward"][:3].numpy().tobytes()  # the stored rewards' bytes, a member of their own
+    at = bytes(content).index(reward)
+    content[at] ^= 0xFF
+    (tmp_path / "flipped.pt").write_bytes(bytes(content))
+    with pytest.raises(ValueError, match=r"flipped.pt: its member .* fails its CRC check \(the file is corrupt\)"):
+        EpisodeReplayBuffer.load(tmp_path / "flipped.pt")
+
+
 def test_a_buffer_larger_than_the_free_memory_warns(monkeypatch):
     class _Memory:
         available = 1000  # bytes

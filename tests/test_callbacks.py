@@ -217,3 +217,11 @@ def test_eval_callback_refuses_an_env_of_other_sizes_before_training():
     with pytest.raises(ValueError, match=r"has \(n_agents, obs_shape, n_actions\) = \(3, .* the model expects \(2,"):
         model.learn(500, callback=callback)
     assert model.num_timesteps == 0  # refused at the start, not at the first evaluation
+
+
+def test_eval_callback_refuses_the_training_env():
+    """Each evaluation would reset the episodes in progress; with eval_freq under an episode's length, none would
+    ever finish and learn() would never return."""
+    model = _model()
+    with pytest.raises(ValueError, match="EvalCallback's eval_env is the model's training env"):
+        model.learn(500, callback=EvalCallback(model.get_env(), eval_freq=2, verbose=0))

@@ -4,6 +4,7 @@ the reward threshold, bad inputs."""
 import pytest
 import torch
 
+from sb3_marl.common.callbacks import BaseCallback
 from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.qmix import QMIX
@@ -103,3 +104,29 @@ def test_attacks_take_the_env_feature_ranges_unless_told_not_to_clip():
         ((p < env.obs_low) | (p > env.obs_high)).any().item() for p in (a.perturb(*args) for a in (clipped, unclipped))
     ]
     assert outside == [False, True]
+
+
+class EvaluateInTheTrainingEnv(BaseCallback):
+    """Plays two evaluation episodes in the model's own training env at the 7th env step."""
+
+    def _on_step(self) -> bool:
+        if self.n_calls == 7:
+            evaluate_policy(self.model, self.model.get_env(), n_eval_episodes=2)
+        return True
+
+
+def test_evaluating_in_the_training_env_restarts_its_episodes():
+    """evaluate_policy resets the env it plays in: given ``model.get_env()``, the model's episodes in progress are
+    dropped and training starts new ones, between learn() calls and from a callback (it went on from the stale
+    observations: an action the reset had made unavailable, or one stored episode made of two)."""
+    model = QMIX("3m", n_envs=2, seed=0, batch_size=2, buffer_size=50, device="cpu").learn(100)
+    evaluate_policy(model, model.get_env(), n_eval_episodes=2)
+    stored = len(model.replay_buffer)
+    model.learn(200, reset_num_timesteps=False)
+    model.learn(200, callback=EvaluateInTheTrainingEnv(), reset_num_timesteps=False)
+    assert len(model.replay_buffer) > stored
+    filled = model.replay_buffer.data["filled"][: len(model.replay_buffer)]
+    assert torch.equal(filled, torch.arange(filled.shape[1]) < filled.sum(1, keepdim=True))
+    actions, avail = model.replay_buffer.data["actions"], model.replay_buffer.data["avail_actions"]
+    chosen_available = avail[: len(model.replay_buffer)].gather(-1, actions[: len(model.replay_buffer), ..., None])
+    assert bool(chosen_available[filled].all())  # every stored action was available where it was taken

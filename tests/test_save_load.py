@@ -276,6 +276,11 @@ def _rewrite_data(path, target, edit) -> None:
         (lambda data: {"class": "QMIX"}, r"lack a valid \['kwargs', 'env_shapes', 'counters'\]"),
         (lambda data: {**data, "counters": {**data["counters"], "policy": 1}}, r"counters \['policy'\] that QMIX"),
         (lambda data: {**data, "class": "Unknown"}, "holds a 'Unknown' model, which QMIX.load cannot build"),
+        (
+            lambda data: {**data, "kwargs": {**data["kwargs"], "new_setting": 1}, "sb3_marl_version": "9.9"},
+            r"holds settings \['new_setting'\] that QMIX of sb3-marl .* does not have \(the file was written by "
+            r"sb3-marl 9.9\)",
+        ),
     ],
 )
 def test_a_valid_zip_with_malformed_settings_fails_clearly(trained, tmp_path, edit, message):
@@ -324,3 +329,55 @@ def test_numpy_scalar_settings_are_stored_as_python_numbers(tmp_path):
     assert type(model.verbose) is int and type(model.stats_window_size) is int
     loaded = QMIX.load(model.learn(30).save(tmp_path / "model.zip"))
     assert loaded.gamma == pytest.approx(0.9) and loaded.seed == 3
+
+
+def test_numpy_scalars_inside_nested_settings_are_stored_as_python_numbers(tmp_path):
+    """``optimizer_kwargs`` / ``policy_kwargs`` / ``env_kwargs`` are written to the file's JSON too: numpy scalars in
+    them become Python numbers, and what JSON cannot hold is refused when the model is built, not by its first save."""
+    model = QMIX(
+        CueMatchingEnv(n_envs=2, seed=0),
+        optimizer_class="adam",
+        optimizer_kwargs={"eps": np.float32(1e-5), "betas": (np.float64(0.9), 0.99)},
+        policy_kwargs={"rnn_hidden_dim": np.int64(16)},
+        device="cpu",
+    )
+    assert type(model.optimizer_kwargs["eps"]) is float and type(model.policy_kwargs["rnn_hidden_dim"]) is int
+    loaded = QMIX.load(model.save(tmp_path / "model.zip"))
+    assert loaded.policy.hidden_dim == 16 and loaded.optimizer_kwargs["betas"] == [0.9, 0.99]
+    with pytest.raises(ValueError, match=r"optimizer_kwargs=.*cannot be saved with the model \(Object of type ndarray"):
+        QMIX(CueMatchingEnv(n_envs=2, seed=0), optimizer_kwargs={"eps": np.array([1e-5])}, device="cpu")
+    with pytest.raises(ValueError, match=r"env_kwargs=\[1\] must be a mapping of settings"):
+        QMIX("3m", env_kwargs=[1], device="cpu")
+
+
+@pytest.mark.parametrize(
+    ("policy_kwargs", "message"),
+    [
+        ({"obs_last_action": "no"}, "obs_last_action='no' must be True or False"),
+        ({"rnn_hidden_dim": 0}, "rnn_hidden_dim=0 must be an integer >= 1"),
+        ({"mixing_embed_dim": 8.5}, "mixing_embed_dim=8.5 must be an integer >= 1"),
+    ],
+)
+def test_bad_network_settings_fail_clearly(policy_kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        QMIX(CueMatchingEnv(n_envs=2, seed=0), policy_kwargs=policy_kwargs, device="cpu")
+
+
+def test_a_loaded_replay_buffer_brings_its_capacity(trained, tmp_path):
+    """Stable-Baselines3's loaded buffer keeps its own size: the model takes it as buffer_size (it kept saying
+    5000 while holding at most the file's capacity), and a capacity below batch_size, with which training would
+    never start, is refused before anything is replaced."""
+    small = QMIX(CueMatchingEnv(n_envs=2, seed=0), seed=0, batch_size=4, buffer_size=6, device="cpu").learn(100)
+    path = small.save_replay_buffer(tmp_path / "rb")
+    assert len(small.replay_buffer) == 6
+    with pytest.warns(UserWarning, match=r"holds up to 6 episodes: buffer_size is now 6 \(was 5000\)"):
+        trained.load_replay_buffer(path)
+    assert trained.buffer_size == 6 and trained.replay_buffer.capacity == 6
+    updates = trained._n_updates
+    trained.learn(40, reset_num_timesteps=False)
+    assert trained._n_updates > updates and len(trained.replay_buffer) == 6
+    other = QMIX(CueMatchingEnv(n_envs=2, seed=0), seed=0, batch_size=8, device="cpu").learn(20)
+    before = other.replay_buffer
+    with pytest.raises(ValueError, match=r"holds at most 6 episodes, fewer than batch_size=8: training would never"):
+        other.load_replay_buffer(path)
+    assert other.replay_buffer is before and other.buffer_size == 5000

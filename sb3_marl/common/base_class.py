@@ -27,7 +27,7 @@ from stable_baselines3.common.utils import configure_logger, get_device, set_ran
 
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
 from sb3_marl.common.schedules import SaveableSchedule, make_schedule, schedule_to_dict
-from sb3_marl.common.validation import MAX_SEED, is_finite_number, whole_number
+from sb3_marl.common.validation import MAX_SEED, is_finite_number, json_mapping, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.policies.qmix_policy import RecurrentState
 from sb3_marl.version import __version__
@@ -131,9 +131,9 @@ class BaseMultiAgentAlgorithm(ABC):
         self.learning_rate: float | dict[str, Any] = (
             float(learning_rate) if is_finite_number(learning_rate) else schedule_to_dict(self.lr_schedule)
         )
-        self.policy_kwargs = dict(policy_kwargs or {})
+        self.policy_kwargs = json_mapping("policy_kwargs", policy_kwargs)
         self.n_envs = n_envs
-        self.env_kwargs = dict(env_kwargs or {})
+        self.env_kwargs = json_mapping("env_kwargs", env_kwargs)
         self.backend = backend
         self.stats_window_size = whole_number("stats_window_size", stats_window_size, 1)
         self.tensorboard_log = tensorboard_log
@@ -505,6 +505,13 @@ class BaseMultiAgentAlgorithm(ABC):
             )
         overrides = {**(custom_objects or {}), **kwargs}
         setting_names = klass.setting_names()
+        unknown = sorted(set(data["kwargs"]) - set(setting_names))
+        if unknown:
+            raise ValueError(
+                f"{path} holds settings {unknown} that {data['class']} of sb3-marl {__version__} does not have (the "
+                f"file was written by sb3-marl {data.get('sb3_marl_version', '(unknown)')}); its settings are "
+                f"{sorted(setting_names)}"
+            )
         unknown = sorted(set(overrides) - set(setting_names))
         if unknown:
             raise ValueError(

@@ -16,6 +16,7 @@ import json
 import math
 import pickle
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -211,11 +212,24 @@ class EpisodeReplayBuffer(EpisodeBatch):
         if not Path(path).is_file():
             raise FileNotFoundError(f"No replay buffer file {path}")
         try:
+            with zipfile.ZipFile(path) as archive:  # torch's reader does not check the members' CRC-32
+                damaged = archive.testzip()
+            if damaged is not None:
+                raise ValueError(f"its member {damaged} fails its CRC check (the file is corrupt)")
             payload = torch.load(Path(path), map_location=device, weights_only=True)
             meta = json.loads(payload["meta"])
             specs = {name: (tuple(shape), _DTYPES[dtype]) for name, (shape, dtype) in meta["specs"].items()}
-        except (OSError, RuntimeError, KeyError, ValueError, TypeError, pickle.UnpicklingError) as error:
-            raise ValueError(f"Cannot read a replay buffer from {path}: {error}") from error
+        except (
+            OSError,
+            EOFError,
+            RuntimeError,
+            KeyError,
+            ValueError,
+            TypeError,
+            pickle.UnpicklingError,
+            zipfile.BadZipFile,
+        ) as error:
+            raise ValueError(f"Cannot read a replay buffer from {path}: {error or type(error).__name__}") from error
         try:
             capacity = whole_number("capacity", meta["capacity"], 1)
             n_stored = whole_number("n_stored", meta["n_stored"], 0)
@@ -244,9 +258,32 @@ class EpisodeReplayBuffer(EpisodeBatch):
                     f"{tuple(tensor.shape[1:])}, its header promises {tuple(buffer.data[name].shape[1:])}"
                 )
             buffer.data[name][:n_stored] = tensor
+        problem = _episode_problem({name: tensor[:n_stored] for name, tensor in buffer.data.items()})
+        if problem:
+            raise ValueError(f"Cannot read a replay buffer from {path}: {problem}")
         buffer.pos, buffer.n_stored = pos, n_stored
         buffer._restore_extra_state(payload)
         return buffer
+
+
+def _episode_problem(stored: dict[str, torch.Tensor]) -> str:
+    """What makes stored episodes unusable (an empty string when nothing): ``filled`` must mark steps ``0..L-1`` of
+    each episode with ``1 <= L < max_steps`` (the last step holds the final observation), and actions must index
+    the available-action masks."""
+    missing = sorted({"filled", "actions", "avail_actions"} - set(stored))
+    if missing:
+        return f"it lacks the fields {missing}"
+    filled = stored["filled"].bool()
+    if filled.shape[0] == 0:
+        return ""
+    lengths = filled.sum(dim=1)
+    if bool((filled[:, 1:] & ~filled[:, :-1]).any()) or bool((lengths < 1).any()) or bool(filled[:, -1].any()):
+        return "its 'filled' masks are not one run of 1 to max_steps - 1 steps from step 0 per episode"
+    n_actions = stored["avail_actions"].shape[-1]
+    actions = stored["actions"]
+    if bool(((actions < 0) | (actions >= n_actions)).any()):
+        return f"its actions run from {int(actions.min())} to {int(actions.max())}; the map's are 0..{n_actions - 1}"
+    return ""
 
 
 class PrioritizedEpisodeReplayBuffer(EpisodeReplayBuffer):

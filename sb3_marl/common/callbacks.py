@@ -107,6 +107,12 @@ class EvalCallback(EventCallback):
             self.eval_env = self.model._make_env(self.eval_env)
         check_env_matches(self.model.policy, self.eval_env)  # before training starts, not at the first evaluation
         training_env = self.model.get_env()
+        if self.eval_env is training_env:
+            raise ValueError(
+                "EvalCallback's eval_env is the model's training env: every evaluation would reset the episodes in "
+                "progress (and with eval_freq under an episode's length none would ever finish); pass an env of its "
+                "own, e.g. the map's name"
+            )
         if self.warn and training_env is not None:
             trained_on = (training_env.map_name, type(training_env).__name__)
             evaluated_on = (self.eval_env.map_name, type(self.eval_env).__name__)

@@ -43,7 +43,8 @@ def evaluate_policy(
 
     Episodes are split statically over the envs (env ``i`` counts ``(n_eval_episodes + i) // n_envs`` of them) so
     short episodes do not bias the sample; an env that reached its quota keeps running uncounted.  The env's own
-    random stream is used: reset or seed it beforehand for a reproducible evaluation.
+    random stream is used: reset or seed it beforehand for a reproducible evaluation. The model's own training env
+    (``model.get_env()``) may be given: its episodes in progress are dropped and the next ``learn`` starts new ones.
 
     :param model: an sb3-marl algorithm (its ``policy`` is used) or a ``QMIXPolicy``.
     :param env: the env to play in; its sizes must match the model's.
@@ -84,6 +85,8 @@ def evaluate_policy(
     rewards: list[float] = []
     lengths: list[int] = []
     wins: list[bool] = []
+    if env is getattr(model, "env", None):  # the training env: its running episodes end with the reset below
+        model.discard_running_episodes()
     was_training = policy.training
     policy.eval()
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -303,6 +304,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         :param n_episodes: finished episodes (summed over envs) that end the rollout.
         :param log_interval: dump the logs every this many episodes (None: never).
         """
+        if self._rollout is None:  # discarded since the last rollout (see discard_running_episodes)
+            self._start_rollout()
         env, rs, policy = self.env, self._rollout, self.policy
         n_actions = env.n_actions
         rows = torch.arange(env.n_envs, device=self.device)
@@ -336,6 +339,12 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             self._update_current_progress_remaining()
             self._update_exploration_rate()
             continue_training = self._on_env_step(callback, locals(), terminated, reward, info, rs.episode_return, rs.t)
+            if self._rollout is not rs:  # the callback reset the training env (evaluated in it): start over
+                self._start_rollout()
+                rs = self._rollout
+                if not continue_training:
+                    return RolloutReturn(steps, finished, False)
+                continue
             new_obs, new_state, new_avail = (
                 new_obs.to(self.device),
                 new_state.to(self.device),
@@ -355,6 +364,12 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
                 return RolloutReturn(steps, finished, False)
         callback.on_rollout_end()
         return RolloutReturn(steps, finished, True)
+
+    def discard_running_episodes(self) -> None:
+        """Forget the training env's episodes in progress without storing them: the next rollout resets the env and
+        starts new ones. :func:`~sb3_marl.common.evaluation.evaluate_policy` calls it when it plays in the model's
+        training env, which it resets (Stable-Baselines3 would go on from the stale last observations)."""
+        self._rollout = None
 
     def _store_finished(
         self,
@@ -490,6 +505,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
 
     def load_replay_buffer(self, path: str | Path, truncate_last_traj: bool = True) -> None:
         """Replace the replay buffer by one written with ``save_replay_buffer``; its fields must match the model's.
+        The model takes the file's capacity as its ``buffer_size`` (with a warning when they differ), as
+        Stable-Baselines3's loaded buffer keeps its own size; a capacity below ``batch_size`` is refused.
 
         :param truncate_last_traj: Stable-Baselines3's flag (for HER's unfinished last episode); either value gives
             the same buffer here, which stores only whole episodes.
@@ -500,4 +517,16 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         specs = self._episode_field_specs()
         if buffer.specs != specs or buffer.max_steps != self.env_shapes["episode_limit"] + 1:
             raise ValueError(f"Replay buffer {path} has fields {buffer.specs}; this model stores {specs}")
+        if buffer.capacity < self.batch_size:
+            raise ValueError(
+                f"Replay buffer {path} holds at most {buffer.capacity} episodes, fewer than batch_size="
+                f"{self.batch_size}: training would never start"
+            )
+        if buffer.capacity != self.buffer_size:
+            warnings.warn(
+                f"Replay buffer {path} holds up to {buffer.capacity} episodes: buffer_size is now {buffer.capacity} "
+                f"(was {self.buffer_size})",
+                stacklevel=2,
+            )
+            self.buffer_size = buffer.capacity
         self.replay_buffer = buffer

@@ -7,8 +7,10 @@ can be written to a model file's JSON as it is.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -80,3 +82,34 @@ def flag(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name}={value!r} must be True or False")
     return bool(value)
+
+
+def json_mapping(name: str, value: Any) -> dict[str, Any]:
+    """``value`` (a mapping, or None for an empty one) as a plain ``dict`` that a model file's JSON can hold:
+    numpy scalars inside it, at any depth, become Python numbers and bools; anything else JSON cannot write (an
+    array, an object) is a ValueError naming ``name``, raised here rather than by the first ``save`` after training.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name}={value!r} must be a mapping of settings (a dict) or None")
+    plain = _plain_json(dict(value))
+    try:
+        json.dumps(plain)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{name}={value!r} cannot be saved with the model ({error}): use numbers, strings, bools, None, lists "
+            "and dicts with string keys"
+        ) from None
+    return plain
+
+
+def _plain_json(value: Any) -> Any:
+    """``value`` with numpy scalars replaced by Python scalars inside dicts, lists and tuples."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {key: _plain_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain_json(item) for item in value)
+    return value

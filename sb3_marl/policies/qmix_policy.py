@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
+from sb3_marl.common.validation import flag, whole_number
 from sb3_marl.policies.agents import RNNAgent
 from sb3_marl.policies.mixers import QMixer, VDNMixer
 
@@ -66,6 +67,19 @@ class QMIXPolicy(nn.Module):
         super().__init__()
         if mixer not in MIXERS:
             raise ValueError(f"Unknown mixer {mixer!r}; allowed: {MIXERS}")
+        n_agents, n_actions, obs_dim, state_dim, rnn_hidden_dim, mixing_embed_dim, hypernet_embed = (
+            whole_number(name, value, 1)
+            for name, value in (
+                ("n_agents", n_agents),
+                ("n_actions", n_actions),
+                ("obs_dim", obs_dim),
+                ("state_dim", state_dim),
+                ("rnn_hidden_dim", rnn_hidden_dim),
+                ("mixing_embed_dim", mixing_embed_dim),
+                ("hypernet_embed", hypernet_embed),
+            )
+        )
+        obs_last_action, obs_agent_id = flag("obs_last_action", obs_last_action), flag("obs_agent_id", obs_agent_id)
         #: the constructor's arguments as JSON values (what :meth:`save` writes; the optimizer by its class name)
         self.constructor_kwargs: dict[str, Any] = {
             "n_agents": n_agents,

@@ -8,7 +8,7 @@ import torch
 
 from sb3_marl.common.off_policy_algorithm import OffPolicyMultiAgentAlgorithm
 from sb3_marl.common.schedules import SaveableSchedule
-from sb3_marl.common.validation import finite_float, flag
+from sb3_marl.common.validation import finite_float, flag, json_mapping
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.policies.qmix_policy import QMIXPolicy
 
@@ -227,7 +227,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         self.double_q = double_q
         self.mixer = mixer
         self.optimizer_class = optimizer_class
-        self.optimizer_kwargs = dict(optimizer_kwargs or {})
+        self.optimizer_kwargs = json_mapping("optimizer_kwargs", optimizer_kwargs)
         self.td_lambda = td_lambda
         self.lambda_traces = lambda_traces
         self.huber_delta = huber_delta
