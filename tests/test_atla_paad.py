@@ -46,6 +46,14 @@ def make_model(cls: type, **kwargs):  # noqa: ANN003, ANN201
     return cls(make_env(), **settings)
 
 
+def test_each_training_logs_its_adversary_beside_its_own_run(tmp_path: Path) -> None:
+    """The adversary's TensorBoard run is named after the victim's: two trainings (they used to share one
+    ``ATLAQMIX_adversary_0`` with overlapping steps) and every adversary phase of one training continue their own."""
+    for _ in range(2):
+        make_model(ATLAQMIX, tensorboard_log=str(tmp_path)).learn(250, tb_log_name="run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run_1", "run_1_adversary_0", "run_2", "run_2_adversary_0"]
+
+
 @pytest.mark.parametrize("cls", [ATLAQMIX, PAADQMIX])
 def test_alternation_follows_schedule(cls: type) -> None:
     model = make_model(cls)

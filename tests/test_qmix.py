@@ -1,5 +1,6 @@
 """QMIX: TD targets against a hand computation, seeding, input validation, hooks and a learning check."""
 
+import numpy as np
 import pytest
 import torch
 from stable_baselines3.common.utils import LinearSchedule
@@ -562,6 +563,52 @@ def test_the_env_is_seeded_once_per_seeding_as_in_stable_baselines3(tmp_path):
     loaded_seeds = _record_reset_seeds(env)
     QMIX.load(model.save(tmp_path / "model"), env=env).learn(6)
     assert loaded_seeds[0] == 5
+
+
+def test_set_random_seed_checks_its_seed_and_changes_nothing_when_refused():
+    """The constructor's seed check, and a refused seed is not kept for the env's next reset."""
+    model = _model(seed=5, batch_size=2)
+    model.set_random_seed(np.int64(7))
+    assert model._pending_env_seed == 7 and type(model._pending_env_seed) is int
+    refused = ((3.5, r"seed=3.5 must be an integer >= 0"), (2**40, r"must be an integer in \[0, 4294967295\]"))
+    for bad, message in refused:
+        with pytest.raises(ValueError, match=message):
+            model.set_random_seed(bad)
+        assert model._pending_env_seed == 7
+
+
+class InterruptWhenAnEpisodeEnds(BaseCallback):
+    """Raises KeyboardInterrupt (a user's Ctrl-C) at the first step after 100 on which an episode ends."""
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps > 100 and bool(self.locals["terminated"].any()):
+            raise KeyboardInterrupt
+        return True
+
+
+def test_training_continues_after_an_interrupted_step():
+    """The interrupted step's episodes are dropped and the next learn() starts new ones: the rollout used to stay one
+    step behind the env ("env 0 has terminated and was not reset", or actions from stale masks)."""
+    model = QMIX("3m", n_envs=2, seed=0, batch_size=4, buffer_size=50, device="cpu")
+    with pytest.raises(KeyboardInterrupt):
+        model.learn(2000, callback=InterruptWhenAnEpisodeEnds())
+    steps = model.num_timesteps
+    model.learn(200, reset_num_timesteps=False)
+    assert model.num_timesteps >= steps + 200
+
+
+def test_set_env_continues_episodes_only_in_the_same_env():
+    """force_reset=False keeps the episodes in progress, which only the env they run in can continue; another env
+    (whose first steps used to act on the old env's observations and masks) is refused."""
+    model = QMIX("3m", n_envs=2, seed=0, batch_size=4, buffer_size=50, device="cpu").learn(100)
+    model.set_env(model.get_env(), force_reset=False)
+    model.learn(50, reset_num_timesteps=False)
+    env = model.get_env()
+    with pytest.raises(ValueError, match="force_reset=False continues the episodes in progress"):
+        model.set_env("3m", force_reset=False)
+    assert model.get_env() is env
+    model.set_env("3m")
+    model.learn(50, reset_num_timesteps=False)
 
 
 def test_derived_seeds_stay_within_numpys_range():

@@ -139,7 +139,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
         self.nonfinite_skips = 0
         self._consecutive_nonfinite = 0
         self.rollout_buffer: MultiAgentRolloutBuffer | None = None
-        self._reset_rollout()
+        self.discard_running_episodes()
         if _init_setup_model:
             self._setup_model()
 
@@ -153,7 +153,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
             )
         super()._attach_env(env)
 
-    def _reset_rollout(self) -> None:
+    def discard_running_episodes(self) -> None:
         self._last_obs: torch.Tensor | None = None
         self._last_state: torch.Tensor | None = None
 

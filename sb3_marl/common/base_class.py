@@ -206,15 +206,25 @@ class BaseMultiAgentAlgorithm(ABC):
         """Attach a new env with the same sizes as the model (``n_envs`` may differ).
 
         :param env: the env or a map name.
-        :param force_reset: start fresh episodes at the next ``learn`` instead of continuing the old env's.
+        :param force_reset: start fresh episodes at the next ``learn``; False (continue the episodes in progress) is
+            only possible with the env already attached.
         """
-        self._attach_env(self._make_env(env))
+        new_env = self._make_env(env)
+        if not force_reset and self.env is not None and new_env is not self.env:
+            raise ValueError(
+                "force_reset=False continues the episodes in progress, which live in the current env; another env "
+                "starts fresh ones: pass force_reset=True (the default)"
+            )
+        self._attach_env(new_env)
         if force_reset:
-            self._reset_rollout()
+            self.discard_running_episodes()
 
     @abstractmethod
-    def _reset_rollout(self) -> None:
-        """Forget running episodes so the next ``learn`` resets the env (overridden by collecting algorithms)."""
+    def discard_running_episodes(self) -> None:
+        """Forget the training env's episodes in progress without storing them: the next rollout resets the env and
+        starts new ones. :meth:`set_env` calls it, and :func:`~sb3_marl.common.evaluation.evaluate_policy` when it
+        plays in the model's training env, which it resets (Stable-Baselines3 would go on from the stale last
+        observations)."""
 
     def get_vec_normalize_env(self) -> None:
         """No observation normalisation wrapper exists here; Stable-Baselines3 callbacks call this."""
@@ -234,12 +244,13 @@ class BaseMultiAgentAlgorithm(ABC):
             always starts from the same default seed, which would give every unseeded run the same exploration and
             replay draws.
         """
-        self._pending_env_seed = seed
         if seed is None:
             self._generator.seed()
-            return
-        set_random_seed(seed, using_cuda=self.device.type == "cuda")
-        self._generator.manual_seed(seed)
+        else:
+            seed = whole_number("seed", seed, 0, high=MAX_SEED)
+            set_random_seed(seed, using_cuda=self.device.type == "cuda")
+            self._generator.manual_seed(seed)
+        self._pending_env_seed = seed
 
     @staticmethod
     def _on_env_step(

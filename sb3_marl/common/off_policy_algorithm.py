@@ -232,7 +232,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             **buffer_kwargs,
         )
 
-    def _reset_rollout(self) -> None:
+    def discard_running_episodes(self) -> None:
         self._rollout = None
 
     def _start_rollout(self) -> None:
@@ -365,12 +365,6 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         callback.on_rollout_end()
         return RolloutReturn(steps, finished, True)
 
-    def discard_running_episodes(self) -> None:
-        """Forget the training env's episodes in progress without storing them: the next rollout resets the env and
-        starts new ones. :func:`~sb3_marl.common.evaluation.evaluate_policy` calls it when it plays in the model's
-        training env, which it resets (Stable-Baselines3 would go on from the stale last observations)."""
-        self._rollout = None
-
     def _store_finished(
         self,
         done: torch.Tensor,
@@ -484,7 +478,11 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         train_freq = self.train_freq or self.env.n_envs
         while self.num_timesteps < total_timesteps:
             self._before_rollout()
-            rollout = self.collect_episodes(callback, train_freq, log_interval)
+            try:
+                rollout = self.collect_episodes(callback, train_freq, log_interval)
+            except BaseException:  # e.g. Ctrl-C in a callback: the interrupted step left the episodes behind the env
+                self.discard_running_episodes()
+                raise
             if not rollout.continue_training:
                 break
             if self.num_timesteps >= self.learning_starts and self.replay_buffer.can_sample(self.batch_size):

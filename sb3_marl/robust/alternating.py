@@ -19,6 +19,7 @@ file (``save_replay_buffer`` saves the victim's).
 from __future__ import annotations
 
 from abc import abstractmethod
+from pathlib import Path
 from typing import Any
 
 from sb3_marl.adversaries.adversary_env import AdversaryEnv
@@ -122,12 +123,18 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
     # ------------------------------------------------------------------ training
     def train_adversary(self, total_timesteps: int) -> None:
         """One adversary phase: the adversary learns ``total_timesteps`` env steps against the frozen victim."""
-        self.adversary._reset_rollout()
-        self.adversary.learn(total_timesteps, reset_num_timesteps=False, tb_log_name=f"{type(self).__name__}_adversary")
+        self.adversary.discard_running_episodes()
+        self.adversary.learn(total_timesteps, reset_num_timesteps=False, tb_log_name=f"{self._run_name()}_adversary")
         self._n_adversary_phases += 1
         self._victim_phase_progress = 0
         self.logger.record("adversary/total_timesteps", self.adversary.num_timesteps)
         self.logger.record("adversary/phases", self._n_adversary_phases)
+
+    def _run_name(self) -> str:
+        """The victim's TensorBoard run (``<tb_log_name>_<k>``), which names the adversary's run beside it so that
+        each training logs its adversary apart; the class name without TensorBoard logging."""
+        log_dir = self.logger.get_dir() if self.tensorboard_log is not None else None
+        return Path(log_dir).name if log_dir else type(self).__name__
 
     def _before_rollout(self) -> None:
         """Run an adversary phase when the current victim phase has used up its budget."""
