@@ -46,6 +46,14 @@ def make_model(cls: type, **kwargs):  # noqa: ANN003, ANN201
     return cls(make_env(), **settings)
 
 
+@pytest.mark.parametrize("cls", [ATLAQMIX, PAADQMIX])
+def test_another_training_attack_is_refused(cls: type) -> None:
+    """The learned adversary is the training attack: an attack argument (a typo included) was silently dropped."""
+    for attack in ("foo", "pgd"):
+        with pytest.raises(ValueError, match=f"attack='{attack}': {cls.__name__} always trains against its learned"):
+            make_model(cls, attack=attack)
+
+
 def test_each_training_logs_its_adversary_beside_its_own_run(tmp_path: Path) -> None:
     """The adversary's TensorBoard run is named after the victim's: two trainings (they used to share one
     ``ATLAQMIX_adversary_0`` with overlapping steps) and every adversary phase of one training continue their own."""

@@ -421,6 +421,8 @@ def test_bad_env_and_predict_inputs_are_rejected():
         model.predict(torch.zeros(2, 2).numpy(), avail_actions=torch.zeros(2, 3, dtype=torch.bool).numpy())
     with pytest.raises(ValueError, match="episode_start has 2 entries for 1 envs"):
         model.predict(torch.zeros(2, 2).numpy(), episode_start=[True, False])
+    with pytest.raises(ValueError, match=r"observation is the \(obs, state, avail_actions\) tuple of env.reset\(\)"):
+        model.predict(model.get_env().reset())
 
 
 def test_predict_recurrent_state_and_masks():

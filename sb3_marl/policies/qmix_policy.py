@@ -207,6 +207,11 @@ class QMIXPolicy(nn.Module):
             [B, N, A], with B = 1 for a single env).
         """
         n, o, a, device = self.n_agents, self.obs_dim, self.n_actions, self.device
+        if isinstance(observation, tuple) and len(observation) == 3 and isinstance(observation[0], torch.Tensor):
+            raise ValueError(
+                "observation is the (obs, state, avail_actions) tuple of env.reset() / env.step(): pass its obs, "
+                "with avail_actions=avail_actions"
+            )
         obs = torch.as_tensor(observation, dtype=torch.float32, device=device)
         single = obs.dim() == 2
         if obs.dim() not in (2, 3) or obs.shape[-2:] != (n, o):

@@ -59,7 +59,12 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         self.adversary: BaseMultiAgentAlgorithm | None = None
         self._victim_phase_progress = 0
         self._n_adversary_phases = 0
-        qmix_kwargs.pop("attack", None)  # the attack is always the learned adversary
+        attack = qmix_kwargs.pop("attack", None)
+        if attack is not None:
+            raise ValueError(
+                f"attack={attack!r}: {type(self).__name__} always trains against its learned adversary (set its "
+                "budget with epsilon and its training with adversary_kwargs); leave attack unset"
+            )
         super().__init__(env, epsilon=epsilon, **qmix_kwargs)
 
     # ------------------------------------------------------------------ what subclasses define
