@@ -1,0 +1,35 @@
+"""benchmarks/bench_qmix.py's update timing compares two ways to compute the same loss: check they agree."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from sb3_marl.envs.make_env import make_env
+from sb3_marl.qmix import QMIX
+
+
+@pytest.fixture(scope="module")
+def bench_qmix():  # noqa: ANN201
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_qmix.py"
+    spec = importlib.util.spec_from_file_location("bench_qmix", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_pymarl_loop_computes_the_fused_loss_with_terminals_and_unavailable_actions(bench_qmix):
+    """The timing batch has terminal steps and unavailable actions, where a loop that ignored either (as it did
+    before) computes another loss, so the benchmark's loss check compares the same loss."""
+    model = QMIX(make_env("3m", n_envs=1, seed=0), seed=0, device="cpu")
+    batch = bench_qmix._full_batch(model, 8)
+    assert batch["terminated"].any() and not batch["avail_actions"].all()
+    taken = batch["avail_actions"].gather(-1, batch["actions"].unsqueeze(-1))
+    assert taken.all()
+    fused, _ = model._td_loss(batch)
+    torch.testing.assert_close(fused, bench_qmix.pymarl_loop_loss(model, batch), rtol=1e-4, atol=1e-4)
+    everything_available = {**batch, "avail_actions": torch.ones_like(batch["avail_actions"])}
+    never_terminal = {**batch, "terminated": torch.zeros_like(batch["terminated"])}
+    for other in (everything_available, never_terminal):
+        assert not torch.isclose(fused, bench_qmix.pymarl_loop_loss(model, other), rtol=1e-4, atol=1e-4)
