@@ -274,8 +274,6 @@ def _episode_problem(stored: dict[str, torch.Tensor]) -> str:
     if missing:
         return f"it lacks the fields {missing}"
     filled = stored["filled"].bool()
-    if filled.shape[0] == 0:
-        return ""
     lengths = filled.sum(dim=1)
     if bool((filled[:, 1:] & ~filled[:, :-1]).any()) or bool((lengths < 1).any()) or bool(filled[:, -1].any()):
         return "its 'filled' masks are not one run of 1 to max_steps - 1 steps from step 0 per episode"
