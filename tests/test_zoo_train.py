@@ -297,6 +297,25 @@ def test_enjoy_load_checkpoint_and_missing_model_errors(trained_run):
         enjoy.model_path(run / "3m", "3m", False, None, last_checkpoint=True)
 
 
+def test_enjoy_exp_id_minus_one_reads_the_model_from_the_algo_folder(trained_run, tmp_path):
+    """RL Zoo's ``--exp-id -1``: ``<folder>/<algo>/<map>.zip`` with no run sub-folder (rl-trained-agents' layout)."""
+    import shutil
+
+    flat = tmp_path / "agents"
+    (flat / "qmix").mkdir(parents=True)
+    shutil.copy(trained_run / "qmix" / "3m_1" / "3m.zip", flat / "qmix" / "3m.zip")
+    base = ["--algo", "qmix", "--env", "3m", "-n", "1", "--no-render", "--verbose", "0"]
+    flat_results = enjoy.main([*base, "-f", str(flat), "--exp-id", "-1"])
+    run_results = enjoy.main([*base, "-f", str(trained_run), "--exp-id", "1"])
+    assert flat_results == run_results  # the same model on the same seeded episode
+    with pytest.raises(SystemExit, match="--exp-id must be a run id >= 1, 0 .* or -1 .*, got -2"):
+        enjoy.main([*base, "-f", str(flat), "--exp-id", "-2"])
+    with pytest.raises(SystemExit, match="No model 2s3z.zip in .*agents/qmix; models there: \\['3m.zip'\\]"):
+        enjoy.main([*base[:3], "2s3z", *base[4:], "-f", str(flat), "--exp-id", "-1"])
+    with pytest.raises(SystemExit, match="Folder .*fgsm does not exist"):
+        enjoy.main(["--algo", "fgsm", *base[2:], "-f", str(flat), "--exp-id", "-1"])
+
+
 def test_enjoy_checks_its_flags_before_playing(trained_run, monkeypatch, capsys):
     """A bad --output or --fps is refused before any episode is played; --device auto and --seed reach the attack."""
     base = ["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "-n", "1", "--verbose", "0"]

@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--algo", required=True, choices=list(ALGOS), help="algorithm")
     parser.add_argument("--env", required=True, help="SMAC map name")
     parser.add_argument("-f", "--folder", default="logs", help="log folder holding <algo>/<env>_<id>/")
-    parser.add_argument("--exp-id", type=int, default=0, help="run id (0: latest)")
+    parser.add_argument(
+        "--exp-id", type=int, default=0, help="run id (0: latest; -1: the model is in <folder>/<algo>/ itself)"
+    )
     model_choice = parser.add_mutually_exclusive_group()
     model_choice.add_argument("--load-best", action="store_true", help="load best_model.zip")
     model_choice.add_argument("--load-checkpoint", type=int, default=None, help="load rl_model_<N>_steps.zip")

@@ -270,8 +270,16 @@ def get_latest_run_id(log_path: str | os.PathLike, env_name: str) -> int:
 
 
 def find_run_folder(log_folder: str | os.PathLike, algo: str, env_name: str, exp_id: int = 0) -> Path:
-    """The run folder ``<log_folder>/<algo>/<env>_<exp_id>`` (``exp_id=0``: the latest); ``SystemExit`` if absent."""
+    """The run folder ``<log_folder>/<algo>/<env>_<exp_id>`` (rl-zoo3's ``--exp-id``: 0 is the latest run, -1 the
+    folder ``<log_folder>/<algo>`` itself, as rl-trained-agents lays out one model per map); ``SystemExit`` if
+    absent or ``exp_id`` is below -1."""
     log_path = Path(log_folder) / algo
+    if exp_id < -1:
+        raise SystemExit(f"--exp-id must be a run id >= 1, 0 (the latest run) or -1 (no run sub-folder), got {exp_id}")
+    if exp_id == -1:
+        if not log_path.is_dir():
+            raise SystemExit(f"Folder {log_path} does not exist (--exp-id -1 reads the model from it)")
+        return log_path
     if exp_id == 0:
         exp_id = get_latest_run_id(log_path, env_name)
         if exp_id == 0:
