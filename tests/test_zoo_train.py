@@ -316,6 +316,32 @@ def test_enjoy_exp_id_minus_one_reads_the_model_from_the_algo_folder(trained_run
         enjoy.main(["--algo", "fgsm", *base[2:], "-f", str(flat), "--exp-id", "-1"])
 
 
+def test_enjoy_n_envs_plays_the_episodes_evaluate_policy_plays(trained_run, tmp_path, capsys):
+    """``--n-envs 3 -n 6``: two episodes per env, the same ones ``evaluate_policy`` plays on a like-seeded batch."""
+    from sb3_marl import QMIX
+    from sb3_marl.common.evaluation import evaluate_policy
+    from sb3_marl.envs import make_env
+
+    model = QMIX.load(trained_run / "qmix" / "3m_1" / "3m.zip")
+    returns, _, wins = evaluate_policy(model, make_env("3m", n_envs=3, seed=4), 6, return_episode_rewards=True)
+    output = tmp_path / "replay.gif"
+    base = ["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "--seed", "4", "--n-envs", "3", "--verbose", "0"]
+    results = enjoy.main([*base, "-n", "6", "--record-episodes", "3", "--output", str(output)])
+    assert results["win_rate"] == pytest.approx(np.mean(wins))
+    assert results["mean_reward"] == pytest.approx(np.mean(returns)) and len(set(returns)) > 1
+    assert results["std_reward"] == pytest.approx(np.std(returns), abs=1e-5)
+    assert "Recorded 2 of 3 episodes: env 0 plays only that many of the 6" in capsys.readouterr().out
+    assert output.is_file()
+    for flags, message in [
+        (["-n", "2", "--n-envs", "3"], "--n-envs must be between 1 and -n/--n-episodes (2), got 3"),
+        (["-n", "2", "--n-envs", "0"], "--n-envs must be between 1 and -n/--n-episodes (2), got 0"),
+        (["-n", "2", "--n-envs", "1", "--record-episodes", "-1"], "--record-episodes must be >= 0, got -1"),
+    ]:
+        with pytest.raises(SystemExit):
+            enjoy.main([*base, *flags])
+        assert message in capsys.readouterr().err
+
+
 def test_enjoy_checks_its_flags_before_playing(trained_run, monkeypatch, capsys):
     """A bad --output or --fps is refused before any episode is played; --device auto and --seed reach the attack."""
     base = ["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "-n", "1", "--verbose", "0"]

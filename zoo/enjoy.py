@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--load-last-checkpoint", action="store_true", help="load the checkpoint with the most steps"
     )
     parser.add_argument("-n", "--n-episodes", type=int, default=32, help="episodes to play")
+    parser.add_argument(
+        "--n-envs", type=int, default=1, help="envs simulated as one batch (the replay records env 0's episodes)"
+    )
     greedy = parser.add_mutually_exclusive_group()
     greedy.add_argument("--deterministic", dest="deterministic", action="store_true", default=True, help="greedy")
     greedy.add_argument("--stochastic", dest="deterministic", action="store_false", help="epsilon-greedy")
@@ -121,15 +124,16 @@ class EpisodeLog:
     returns: list[float] = field(default_factory=list)
     wins: list[bool] = field(default_factory=list)
     frames: list[np.ndarray] = field(default_factory=list)
+    recorded_episodes: int = 0
     changed_actions: int = 0
     actions: int = 0
 
 
 class Player:
-    """Runs a trained policy episode by episode on a batched env of size 1, under an optional attack.
+    """Runs a trained policy on a batched env, under an optional attack, counting a fixed share of episodes per env.
 
     :param model: a loaded QMIX-family model (its ``policy`` is a ``QMIXPolicy``)
-    :param env: a batched env with ``n_envs == 1`` on the model's device
+    :param env: a batched env on the model's device
     :param attack: an attack with ``perturb(policy, obs, avail, last_action_onehot, hidden, state)``, or None
     :param epsilon: exploration rate of the agents (0: greedy)
     :param seed: seed of the action-selection generator
@@ -145,32 +149,51 @@ class Player:
         self.generator = torch.Generator(device=self.policy.device).manual_seed(seed)
 
     def play(self, n_episodes: int, record_episodes: int, verbose: int = 1) -> EpisodeLog:
-        """Play ``n_episodes``; render the first ``record_episodes`` of them (0: none)."""
+        """Play ``n_episodes`` over the env's ``n_envs`` envs and render env 0's first ``record_episodes`` (0: none).
+
+        Env ``i`` counts ``(n_episodes + n_envs - 1 - i) // n_envs`` episodes (env 0 the most, so that it holds the
+        recorded ones when it can); an env that reached its share keeps running uncounted, as in
+        :func:`~sb3_marl.common.evaluation.evaluate_policy`. Episodes are logged in the order they end.
+        """
         from sb3_marl.envs.render import render_frame
 
+        n_envs, n_agents, n_actions = self.env.n_envs, self.policy.n_agents, self.policy.n_actions
+        quota = torch.tensor([(n_episodes + n_envs - 1 - i) // n_envs for i in range(n_envs)])
+        counted = torch.zeros(n_envs, dtype=torch.int64)
         log = EpisodeLog()
-        for episode in range(n_episodes):
-            record = episode < record_episodes
-            obs, state, avail = self.env.reset()
-            hidden = self.policy.initial_hidden(1)
-            last_action = torch.zeros(1, self.policy.n_agents, self.policy.n_actions, device=obs.device)
-            episode_return, terminated, info = 0.0, False, {}
-            while not terminated:
-                actions, changed, hidden = self._act(obs, state, avail, last_action, hidden)
-                log.changed_actions += int(changed.sum())
-                log.actions += changed.numel()
-                if record:
-                    log.frames.append(render_frame(self.env, 0, marked_agents=changed[0].cpu().numpy()))
-                obs, state, avail, reward, terminated_t, info = self.env.step(actions)
-                episode_return += float(reward[0])
-                terminated = bool(terminated_t[0])
-                last_action = torch.nn.functional.one_hot(actions, self.policy.n_actions).float()
+        obs, state, avail = self.env.reset()
+        hidden = self.policy.initial_hidden(n_envs)
+        last_action = torch.zeros(n_envs, n_agents, n_actions, device=obs.device)
+        episode_return = torch.zeros(n_envs, dtype=torch.float64)
+        while (counted < quota).any():
+            record = bool(counted[0] < min(record_episodes, int(quota[0])))
+            actions, changed, hidden = self._act(obs, state, avail, last_action, hidden)
+            changed = changed.cpu()
+            log.changed_actions += int(changed[counted < quota].sum())
+            log.actions += changed[counted < quota].numel()
             if record:
+                log.frames.append(render_frame(self.env, 0, marked_agents=changed[0].numpy()))
+            obs, state, avail, reward, terminated, info = self.env.step(actions)
+            episode_return += reward.cpu().double()
+            last_action = torch.nn.functional.one_hot(actions, n_actions).float()
+            terminated = terminated.cpu()
+            if not terminated.any():
+                continue
+            if record and terminated[0]:
                 log.frames.append(render_frame(self.env, 0))
-            log.returns.append(episode_return)
-            log.wins.append(bool(info["battle_won"][0]))
-            if verbose:
-                print(f"Episode {episode + 1}: return {episode_return:.2f}, {'won' if log.wins[-1] else 'lost'}")
+                log.recorded_episodes += 1
+            won = info["battle_won"].cpu()
+            for i in torch.nonzero(terminated & (counted < quota)).flatten().tolist():
+                log.returns.append(float(episode_return[i]))
+                log.wins.append(bool(won[i]))
+                if verbose:
+                    print(f"Episode {len(log.wins)}: return {log.returns[-1]:.2f}, {'won' if log.wins[-1] else 'lost'}")
+            counted += terminated.long()
+            keep = ~terminated
+            episode_return *= keep
+            keep = keep.to(obs.device).view(-1, 1, 1)
+            hidden, last_action = hidden * keep, last_action * keep
+            obs, state, avail = self.env.reset(terminated.to(obs.device))
         return log
 
     def _act(
@@ -226,6 +249,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         parser.error(str(exc))
     if args.n_episodes < 1:
         parser.error(f"-n/--n-episodes must be >= 1, got {args.n_episodes}")
+    if not 1 <= args.n_envs <= args.n_episodes:
+        parser.error(f"--n-envs must be between 1 and -n/--n-episodes ({args.n_episodes}), got {args.n_envs}")
+    if args.record_episodes < 0:
+        parser.error(f"--record-episodes must be >= 0, got {args.record_episodes}")
     from sb3_marl.envs.render import VIDEO_SUFFIXES
 
     if args.output and Path(args.output).suffix.lower() not in VIDEO_SUFFIXES:
@@ -245,7 +272,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     config_file = run / args.env / "config.yml"
     config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
     env_kwargs = config.get("env_kwargs") or {}
-    env = make_env(args.env, n_envs=1, backend=args.backend, seed=args.seed, device=args.device, **env_kwargs)
+    env = make_env(args.env, n_envs=args.n_envs, backend=args.backend, seed=args.seed, device=args.device, **env_kwargs)
     try:
         return _play_and_report(args, run, path, config, env_kwargs, env)
     finally:
@@ -280,6 +307,12 @@ def _play_and_report(
         env.save_replay()
     elif log.frames:
         from sb3_marl.envs.render import save_video
+
+        if log.recorded_episodes < record:
+            print(
+                f"Recorded {log.recorded_episodes} of {record} episodes: env 0 plays only that many of the "
+                f"{args.n_episodes} (fewer --n-envs records more)"
+            )
 
         output = Path(args.output) if args.output else _free_path(run / "replays" / f"{path.stem}-{args.attack}.gif")
         output.parent.mkdir(parents=True, exist_ok=True)
