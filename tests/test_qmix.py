@@ -616,3 +616,16 @@ def test_set_env_continues_episodes_only_in_the_same_env():
 def test_derived_seeds_stay_within_numpys_range():
     """A helper model or second env seeded ``seed + k`` wraps around instead of failing past 2**32 - 1."""
     assert offset_seed(2**32 - 1, 1) == 0 and offset_seed(5, 1000) == 1005 and offset_seed(None, 1) is None
+
+
+def test_learning_without_a_log_folder_prints_and_writes_no_folder(tmp_path, monkeypatch, capsys):
+    """Stable-Baselines3's logger makes an empty ``$TMPDIR/SB3-<date>`` folder on every ``learn``; ours makes none."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.delenv("SB3_LOGDIR", raising=False)
+    for verbose in (0, 1):
+        _model(verbose=verbose, batch_size=2).learn(30, log_interval=1)
+        assert ("ep_rew_mean" in capsys.readouterr().out) == (verbose == 1)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("SB3-")] == []
+    logs = tmp_path / "tb"
+    _model(tensorboard_log=str(logs)).learn(10, tb_log_name="run")
+    assert [p.name for p in logs.iterdir()] == ["run_1"] and any((logs / "run_1").iterdir())

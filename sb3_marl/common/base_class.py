@@ -23,8 +23,9 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Conve
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.save_util import recursive_getattr
 from stable_baselines3.common.type_aliases import MaybeCallback
-from stable_baselines3.common.utils import configure_logger, get_device, set_random_seed
+from stable_baselines3.common.utils import get_device, set_random_seed
 
+from sb3_marl.common.logger import configure_logger
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
 from sb3_marl.common.schedules import SaveableSchedule, make_schedule, schedule_to_dict
 from sb3_marl.common.validation import MAX_SEED, is_finite_number, json_mapping, whole_number
