@@ -118,6 +118,47 @@ def test_save_load_resume_keeps_both_networks(cls: type, tmp_path: Path) -> None
         cls.load(path, adversary_kwargs={**ADVERSARY_KWARGS[cls], "policy_kwargs": {"rnn_hidden_dim": 128}})
 
 
+def test_a_direct_adversary_phase_leaves_the_victim_to_start_new_episodes() -> None:
+    """``train_adversary`` called between two ``learn`` calls: the adversary reset the shared env under the victim's
+    episodes in progress, and the victim then acted on stale observations ("action 0 is not available")."""
+    model = ATLAQMIX(
+        "3m",
+        adversary_kwargs=ADVERSARY_KWARGS[ATLAQMIX],
+        victim_phase_timesteps=10_000,
+        n_envs=2,
+        batch_size=2,
+        buffer_size=10,
+        seed=1,
+        policy_kwargs={"rnn_hidden_dim": 8},
+        device="cpu",
+    )
+    model.learn(40, callback=StopWhenAnEpisodeEnds())  # stops as one env's episode ends: the other is running
+    assert model._rollout is not None and bool((model._rollout.t > 0).any())
+    model.train_adversary(64)
+    model.learn(60, reset_num_timesteps=False)
+    assert model._n_adversary_phases == 1 and model.adversary.num_timesteps >= 64
+
+
+def test_the_pa_ad_director_logs_the_victims_win_rate_as_such() -> None:
+    """The director's env reports the victim's wins: logged as rollout/victim_win_rate (as MAPPO's), not as its own."""
+    from stable_baselines3.common.logger import Logger
+
+    class KeyLogger(Logger):
+        def __init__(self) -> None:
+            super().__init__(folder=None, output_formats=[])
+            self.keys: set[str] = set()
+
+        def record(self, key: str, value, exclude=None) -> None:  # noqa: ANN001
+            self.keys.add(key)
+            super().record(key, value, exclude)
+
+    model = make_model(PAADQMIX)
+    model.adversary.set_logger(logger := KeyLogger())
+    model.train_adversary(64)
+    assert "rollout/victim_win_rate" in logger.keys and "rollout/ep_rew_mean" in logger.keys
+    assert not {"rollout/win_rate", "rollout/success_rate"} & logger.keys
+
+
 def test_alternating_rejects_bad_schedule() -> None:
     with pytest.raises(ValueError, match="victim_phase_timesteps"):
         make_model(ATLAQMIX, victim_phase_timesteps=0)

@@ -241,3 +241,27 @@ def test_works_with_qmix_policy():
     perturbed = FGSM(0.1, clip_observations=False).perturb(policy, obs, avail, last, hidden)
     assert (perturbed - obs).abs().max().item() == pytest.approx(0.1)
     assert all(p.grad is None for p in policy.parameters())
+
+
+def test_an_attack_takes_the_bounds_of_each_env_it_is_used_in():
+    """One attack used on 8m, then on 2s3z (same observation size, other feature ranges): it clipped to 8m's ranges
+    on 2s3z, moving features up to 0.94 with epsilon 0.05. Bounds given to the attack stay, and are its settings."""
+    from sb3_marl.envs import make_env
+
+    noise = RandomNoise(0.05, seed=0)
+    for name in ("8m", "2s3z"):
+        env = make_env(name, n_envs=4, seed=0)
+        obs, _, avail = env.reset()
+        noise.use_env_bounds(env)
+        zeros = torch.zeros(4, env.n_agents, env.n_actions)
+        perturbed = noise.perturb(None, obs, avail, zeros, torch.zeros(4, env.n_agents, 1))
+        assert (perturbed - obs).abs().max() <= 0.05 + 1e-6
+        assert ((perturbed >= env.obs_low) & (perturbed <= env.obs_high)).all()
+    assert noise.get_params()["obs_low"] is None and not noise.has_own_bounds
+    own = RandomNoise(0.05, obs_low=torch.full((80,), 0.5), obs_high=torch.ones(80), seed=0)
+    own.use_env_bounds(env)
+    assert own.has_own_bounds and own.get_params()["obs_low"] == [0.5] * 80
+    perturbed = own.perturb(None, obs, avail, zeros, torch.zeros(4, env.n_agents, 1))
+    assert (perturbed - obs).abs().max() <= 0.05 + 1e-6  # the clean features under 0.5 stay in the epsilon-ball
+    with pytest.raises(ValueError, match="observation bounds have 80 features, the observations 30"):
+        own.perturb(None, torch.ones(1, 2, 30), torch.ones(1, 2, 7, dtype=torch.bool), torch.zeros(1, 2, 7), zeros)

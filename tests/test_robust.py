@@ -202,6 +202,28 @@ def test_robust_fgsm_attack_choices_and_errors():
         RobustQMIXFGSM(env, attack=3, **SMALL)
 
 
+def test_robust_fgsm_attack_settings_dicts_take_the_models_epsilon_and_seed(tmp_path):
+    """A settings dict without ``epsilon`` / ``seed`` takes the model's (as a name does); bad keys are a ValueError;
+    the saved attack leaves ``epsilon`` to the model, so ``load(path, epsilon=...)`` changes both."""
+    model = RobustQMIXFGSM(toy_env(), epsilon=0.1, attack={"name": "pgd", "n_steps": 3}, **SMALL)
+    assert isinstance(model.attack, PGD) and (model.attack.epsilon, model.attack.seed) == (0.1, 0)
+    with pytest.raises(ValueError, match="bad settings for attack 'fgsm' .*n_steps.*; it takes \\['epsilon'"):
+        RobustQMIXFGSM(toy_env(), epsilon=0.1, attack={"name": "fgsm", "n_steps": 3}, **SMALL)
+    path = model.save(tmp_path / "robust.zip")
+    loaded = RobustQMIXFGSM.load(path, epsilon=0.05)
+    assert (loaded.epsilon, loaded.attack.epsilon, loaded.attack.n_steps) == (0.05, 0.05, 3)
+    assert RobustQMIXFGSM.load(path).attack.get_params() == model.attack.get_params()
+
+
+def test_robust_fgsm_refuses_a_learned_training_attack():
+    """A learned attack's networks are not saved with the model: save() worked and load() failed."""
+    from sb3_marl.attacks import ATLAAttack, PAADAttack
+
+    for attack in (ATLAAttack(None, 0.2), PAADAttack(None, 0.2)):
+        with pytest.raises(ValueError, match=f"cannot train against a learned attack \\({type(attack).__name__}\\)"):
+            RobustQMIXFGSM(toy_env(), epsilon=0.2, attack=attack, **SMALL)
+
+
 def test_robust_fgsm_save_load_round_trip(tmp_path):
     attack = PGD(0.25, n_steps=4, step_size=0.1, attacked_agents=[1], seed=5)
     model = RobustQMIXFGSM(toy_env(), epsilon=0.25, attack=attack, **SMALL)
@@ -267,6 +289,9 @@ def test_regularized_bad_settings_raise():
         RegularizedQMIX(toy_env(), reg_pgd_steps=0, **SMALL)
     with pytest.raises(ValueError, match="kappa"):
         RegularizedQMIX(toy_env(), kappa=lambda progress: 0.1, **SMALL)
+    for kappa, moment in [(-0.1, "starts at -0.1"), (StepSchedule(0.0, -0.1), "ends at -0.1")]:
+        with pytest.raises(ValueError, match=f"kappa=.* {moment}; it must stay >= 0"):  # would reward margin flips
+            RegularizedQMIX(toy_env(), kappa=kappa, **SMALL)
 
 
 # ---------------------------------------------------------------------------------------------- learning checks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from sb3_marl.attacks.base import BaseAttack
@@ -23,7 +24,11 @@ def make_attack(spec: str | dict[str, Any], **kwargs: Any) -> BaseAttack:
     name = str(params.pop("name", "")).lower()
     if name not in ATTACKS:
         raise ValueError(f"unknown attack {name!r}; allowed: {sorted(ATTACKS)}")
-    return ATTACKS[name](**{**params, **kwargs})
+    try:
+        return ATTACKS[name](**{**params, **kwargs})
+    except TypeError as error:  # a missing or unknown setting
+        settings = list(inspect.signature(ATTACKS[name]).parameters)
+        raise ValueError(f"bad settings for attack {name!r} ({error}); it takes {settings}") from None
 
 
 __all__ = [

@@ -35,10 +35,10 @@ class BaseAttack(ABC):
         every environment step), from this attack's own seeded generator. A sequence of agent ids: exactly
         those agents, always.
     :param clip_observations: clip perturbed observations to ``[obs_low, obs_high]`` so that they stay
-        observations the environment could produce (default True). Clipping never moves a point out of the
-        ε-ball since the clean observation lies inside the bounds. Without bounds there is nothing to clip to:
-        the algorithms fill them in from ``env.obs_low`` / ``env.obs_high`` (:meth:`set_observation_bounds`).
-    :param obs_low: lower bound of each observation feature, float[O], or None (unknown).
+        observations the environment could produce (default True). The result is kept in the ε-ball even where
+        a clean observation lies outside the bounds. Without bounds of its own the attack clips to the bounds of
+        the env it is used in (:meth:`use_env_bounds`, called by the algorithms and ``evaluate_policy``).
+    :param obs_low: lower bound of each observation feature, float[O], or None (take the env's).
     :param obs_high: upper bound of each observation feature, float[O], or None (unknown).
     :param seed: seed of the attack's random generator (agent subsets, random starts, noise); None draws one
         from torch's global generator, so :func:`stable_baselines3.common.utils.set_random_seed` fixes it too.
@@ -61,6 +61,7 @@ class BaseAttack(ABC):
         self.clip_observations = bool(clip_observations)
         self.obs_low: torch.Tensor | None = None
         self.obs_high: torch.Tensor | None = None
+        self._own_bounds = False  # True once bounds are given (not taken from an env): envs then leave them alone
         if (obs_low is None) != (obs_high is None):
             raise ValueError("obs_low and obs_high must be given together (or both left None)")
         if obs_low is not None:
@@ -69,21 +70,27 @@ class BaseAttack(ABC):
         self._generator: torch.Generator | None = None
 
     def use_env_bounds(self, env: object) -> None:
-        """Take ``env.obs_low`` / ``env.obs_high`` as the clipping range when this attack has none of its own."""
-        if self.obs_low is None and getattr(env, "obs_low", None) is not None:
-            self.set_observation_bounds(env.obs_low, env.obs_high)
+        """Clip to ``env.obs_low`` / ``env.obs_high`` (none when the env has none) unless this attack was given bounds
+        of its own. Bounds taken from an earlier env are replaced, so one attack serves several maps in turn."""
+        if self._own_bounds:
+            return
+        low, high = getattr(env, "obs_low", None), getattr(env, "obs_high", None)
+        if low is None or high is None:
+            self.obs_low = self.obs_high = None
+        else:
+            self.obs_low, self.obs_high = _checked_bounds(low, high)
+
+    @property
+    def has_own_bounds(self) -> bool:
+        """Whether the clipping bounds were given to this attack (else they are the last env's, or None)."""
+        return self._own_bounds
 
     def set_observation_bounds(
         self, obs_low: torch.Tensor | Sequence[float], obs_high: torch.Tensor | Sequence[float]
     ) -> None:
-        """Set the range ``[obs_low, obs_high]`` (float[O] each) used for clipping."""
-        low = torch.as_tensor(obs_low, dtype=torch.float32).flatten()
-        high = torch.as_tensor(obs_high, dtype=torch.float32).flatten()
-        if low.shape != high.shape:
-            raise ValueError(f"obs_low has shape {tuple(low.shape)} but obs_high has shape {tuple(high.shape)}")
-        if bool((low > high).any()):
-            raise ValueError("obs_low must be <= obs_high for every feature")
-        self.obs_low, self.obs_high = low, high
+        """Set the range ``[obs_low, obs_high]`` (float[O] each) used for clipping, in place of any env's."""
+        self.obs_low, self.obs_high = _checked_bounds(obs_low, obs_high)
+        self._own_bounds = True
 
     def perturb(
         self,
@@ -164,11 +171,17 @@ class BaseAttack(ABC):
         return self._generator
 
     def project(self, obs: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-        """``o + δ`` with ``δ`` clamped to the ε-ball, then clipped to the observation bounds when enabled."""
+        """``o + δ`` with ``δ`` clamped to the ε-ball, then clipped to the observation bounds when enabled (and kept
+        in the ε-ball should ``o`` lie outside them)."""
         perturbed = obs + delta.clamp(-self.epsilon, self.epsilon)
         if self.clip_observations and self.obs_low is not None:
             low, high = self.obs_low.to(obs.device), self.obs_high.to(obs.device)
+            if low.shape[-1] != obs.shape[-1]:
+                raise ValueError(
+                    f"the attack's observation bounds have {low.shape[-1]} features, the observations {obs.shape[-1]}"
+                )
             perturbed = torch.maximum(torch.minimum(perturbed, high), low)
+            perturbed = torch.minimum(torch.maximum(perturbed, obs - self.epsilon), obs + self.epsilon)
         return perturbed
 
     def random_point(self, obs: torch.Tensor) -> torch.Tensor:
@@ -184,8 +197,9 @@ class BaseAttack(ABC):
             "epsilon": self.epsilon,
             "attacked_agents": list(agents) if isinstance(agents, tuple) else agents,
             "clip_observations": self.clip_observations,
-            "obs_low": None if self.obs_low is None else self.obs_low.tolist(),
-            "obs_high": None if self.obs_high is None else self.obs_high.tolist(),
+            # bounds taken from an env are not settings: the env of the rebuilt attack gives them again
+            "obs_low": self.obs_low.tolist() if self._own_bounds else None,
+            "obs_high": self.obs_high.tolist() if self._own_bounds else None,
             "seed": self.seed,
         }
 
@@ -193,6 +207,19 @@ class BaseAttack(ABC):
         hidden_keys = ("name", "obs_low", "obs_high")
         settings = ", ".join(f"{k}={v}" for k, v in self.get_params().items() if k not in hidden_keys)
         return f"{type(self).__name__}({settings})"
+
+
+def _checked_bounds(
+    obs_low: torch.Tensor | Sequence[float], obs_high: torch.Tensor | Sequence[float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``obs_low`` and ``obs_high`` as float32[O] tensors, or a ValueError when their shapes differ or low > high."""
+    low = torch.as_tensor(obs_low, dtype=torch.float32).flatten()
+    high = torch.as_tensor(obs_high, dtype=torch.float32).flatten()
+    if low.shape != high.shape:
+        raise ValueError(f"obs_low has shape {tuple(low.shape)} but obs_high has shape {tuple(high.shape)}")
+    if bool((low > high).any()):
+        raise ValueError("obs_low must be <= obs_high for every feature")
+    return low, high
 
 
 def check_epsilon(epsilon: float) -> float:

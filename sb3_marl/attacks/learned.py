@@ -185,6 +185,11 @@ class PAADAttack(LearnedAttack):
         if hasattr(self, "actor"):
             self.actor.set_observation_bounds(obs_low, obs_high)
 
+    def use_env_bounds(self, env: object) -> None:
+        super().use_env_bounds(env)
+        if not self._own_bounds:
+            self.actor.use_env_bounds(env)
+
     def adversary_actions(
         self, obs: torch.Tensor, avail_actions: torch.Tensor, last_action_onehot: torch.Tensor
     ) -> torch.Tensor:

@@ -441,16 +441,20 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         fps = int((self.num_timesteps - self._num_timesteps_at_start) / elapsed)
         self.logger.record("time/episodes", self._episode_num, exclude="tensorboard")
         if self.ep_info_buffer:
-            win_rate = safe_mean([ep["won"] for ep in self.ep_info_buffer])
             self.logger.record("rollout/ep_rew_mean", safe_mean([ep["r"] for ep in self.ep_info_buffer]))
             self.logger.record("rollout/ep_len_mean", safe_mean([ep["l"] for ep in self.ep_info_buffer]))
-            self.logger.record("rollout/win_rate", win_rate)
-            self.logger.record("rollout/success_rate", win_rate)
+            self._record_win_rate(safe_mean([ep["won"] for ep in self.ep_info_buffer]))
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
         self.logger.record("time/fps", fps)
         self.logger.record("time/time_elapsed", int(elapsed), exclude="tensorboard")
         self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
         self.logger.dump(step=self.num_timesteps)
+
+    def _record_win_rate(self, win_rate: float) -> None:
+        """Log the recent episodes' win rate (``info["battle_won"]``) as ``rollout/win_rate`` and SB3's
+        ``rollout/success_rate``."""
+        self.logger.record("rollout/win_rate", win_rate)
+        self.logger.record("rollout/success_rate", win_rate)
 
     def learn(
         self: SelfOffPolicy,

@@ -83,3 +83,12 @@ def schedule_to_dict(schedule: SaveableSchedule) -> dict[str, Any]:
     if isinstance(schedule, LinearSchedule):
         return {"type": "linear", "start": schedule.start, "end": schedule.end, "end_fraction": schedule.end_fraction}
     raise TypeError(f"cannot serialise schedule {schedule!r}")
+
+
+def check_schedule_range(schedule: SaveableSchedule, name: str, low: float) -> None:
+    """Raise ``ValueError`` unless ``schedule`` stays a finite number ``>= low``: every saveable schedule lies between
+    its values at the start (progress remaining 1) and at the end (0) of training, so those two are checked."""
+    for moment, progress_remaining in (("starts", 1.0), ("ends", 0.0)):
+        value = schedule(progress_remaining)
+        if not (is_finite_number(value) and value >= low):
+            raise ValueError(f"{name}={schedule_to_dict(schedule)} {moment} at {value!r}; it must stay >= {low}")

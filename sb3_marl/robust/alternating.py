@@ -82,7 +82,7 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
 
     # ------------------------------------------------------------------ setup
     def _build_attack(self, attack: Any) -> LearnedAttack:
-        return super()._build_attack(self._make_learned_attack())
+        return self._adopt_attack(self._make_learned_attack())
 
     def _setup_model(self) -> None:
         super()._setup_model()
@@ -127,9 +127,14 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
 
     # ------------------------------------------------------------------ training
     def train_adversary(self, total_timesteps: int) -> None:
-        """One adversary phase: the adversary learns ``total_timesteps`` env steps against the frozen victim."""
+        """One adversary phase: the adversary learns ``total_timesteps`` env steps against the frozen victim.
+
+        The adversary restarts the shared env's episodes and the victim's next rollout restarts them again (each
+        learner's episodes in progress are dropped), also when this is called directly between ``learn`` calls.
+        """
         self.adversary.discard_running_episodes()
         self.adversary.learn(total_timesteps, reset_num_timesteps=False, tb_log_name=f"{self._run_name()}_adversary")
+        self.discard_running_episodes()
         self._n_adversary_phases += 1
         self._victim_phase_progress = 0
         self.logger.record("adversary/total_timesteps", self.adversary.num_timesteps)
@@ -145,7 +150,6 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         """Run an adversary phase when the current victim phase has used up its budget."""
         if self._victim_phase_progress >= self.victim_phase_timesteps:
             self.train_adversary(self.adversary_phase_timesteps)
-            self._start_rollout()
 
     def collect_episodes(self, *args: Any, **kwargs: Any) -> RolloutReturn:
         """Collect as QMIX does and count the victim steps towards the current victim phase."""

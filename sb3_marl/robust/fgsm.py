@@ -8,6 +8,7 @@ import torch
 
 from sb3_marl.attacks import FGSM, BaseAttack, make_attack
 from sb3_marl.attacks.base import check_epsilon
+from sb3_marl.attacks.learned import LearnedAttack
 from sb3_marl.common.buffers import FieldSpecs
 from sb3_marl.common.validation import finite_float
 from sb3_marl.envs.base import BatchedMultiAgentEnv
@@ -39,8 +40,11 @@ class RobustQMIXFGSM(QMIX):
     :param epsilon: l∞ budget of the attack (observation units; the paper uses 0.2, 0.05 on 2s3z).
     :param attack: the training attack: a :class:`~sb3_marl.attacks.BaseAttack` whose ``epsilon`` equals
         ``epsilon``, an attack name (``"fgsm"``, ``"pgd"``, ``"random"``) built with ``epsilon``, the settings
-        dict of :meth:`~sb3_marl.attacks.BaseAttack.get_params`, or None for ``FGSM(epsilon)`` on every agent.
-        Without its own bounds it clips to the env's ``obs_low`` / ``obs_high``.
+        dict of :meth:`~sb3_marl.attacks.BaseAttack.get_params` (``epsilon`` and ``seed`` default to the model's),
+        or None for ``FGSM(epsilon)`` on every agent. Without its own bounds it clips to the env's ``obs_low`` /
+        ``obs_high``. Learned attacks are refused: their networks are not saved with the model (ATLAQMIX and
+        PAADQMIX train against a learned adversary). The attack is saved without ``epsilon``, which the model's
+        gives it again, so ``load(path, epsilon=...)`` changes both.
     :param clean_loss_weight: weight in [0, 1] of the TD loss on clean observations (the rest is on the perturbed
         ones).
     :param attack_probability: probability in [0, 1] that an episode is collected under the attack, drawn per env
@@ -73,9 +77,18 @@ class RobustQMIXFGSM(QMIX):
         elif isinstance(attack, str):
             attack = make_attack(attack, epsilon=self.epsilon, seed=self.seed)
         elif isinstance(attack, dict):
-            attack = make_attack(attack)
+            attack = make_attack({"epsilon": self.epsilon, "seed": self.seed, **attack})
+        elif isinstance(attack, LearnedAttack):
+            raise ValueError(
+                f"{type(self).__name__} cannot train against a learned attack ({type(attack).__name__}): its networks "
+                "are not saved with the model; ATLAQMIX and PAADQMIX train against a learned adversary"
+            )
         elif not isinstance(attack, BaseAttack):
             raise TypeError(f"attack must be a BaseAttack, an attack name, a settings dict or None, got {attack!r}")
+        return self._adopt_attack(attack)
+
+    def _adopt_attack(self, attack: BaseAttack) -> BaseAttack:
+        """``attack``, checked to have the model's ``epsilon``, clipping to the env's bounds unless it has its own."""
         if attack.epsilon != self.epsilon:
             raise ValueError(f"attack.epsilon={attack.epsilon} differs from epsilon={self.epsilon}; make them equal")
         self._set_env_bounds(attack)
@@ -96,7 +109,8 @@ class RobustQMIXFGSM(QMIX):
                 self._set_env_bounds(attack)
 
     def _constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._constructor_parameters(), "attack": self.attack.get_params()}
+        attack = {key: value for key, value in self.attack.get_params().items() if key != "epsilon"}
+        return {**super()._constructor_parameters(), "attack": attack}
 
     def _extra_episode_fields(self) -> FieldSpecs:
         return {"obs_perturbed": ((self.env_shapes["n_agents"], self.env_shapes["obs_shape"]), torch.float32)}

@@ -9,7 +9,13 @@ import torch
 
 from sb3_marl.attacks import FGSM, PGD, BaseAttack
 from sb3_marl.attacks.gradient import GradientAttack
-from sb3_marl.common.schedules import SaveableSchedule, StepSchedule, make_schedule, schedule_to_dict
+from sb3_marl.common.schedules import (
+    SaveableSchedule,
+    StepSchedule,
+    check_schedule_range,
+    make_schedule,
+    schedule_to_dict,
+)
 from sb3_marl.common.validation import finite_float, flag, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.qmix import QMIX
@@ -66,20 +72,20 @@ class RegularizedQMIX(RobustQMIXFGSM):
         **qmix_kwargs: Any,
     ) -> None:
         self.kappa = make_schedule(StepSchedule() if kappa is None else kappa, "kappa")
+        check_schedule_range(self.kappa, "kappa", low=0.0)
         self.hinge_c = finite_float("hinge_c", hinge_c, 0.0, low_open=True)
         self.reg_pgd_steps = whole_number("reg_pgd_steps", reg_pgd_steps, 1)
         self.reg_fgsm_candidate = flag("reg_fgsm_candidate", reg_fgsm_candidate)
         super().__init__(env, epsilon=epsilon, attack=attack, _init_setup_model=_init_setup_model, **qmix_kwargs)
-        bounds = dict(
-            clip_observations=self.attack.clip_observations,
-            obs_low=self.attack.obs_low,
-            obs_high=self.attack.obs_high,
-            seed=self.attack.seed,
-        )
+        bounds = dict(clip_observations=self.attack.clip_observations, seed=self.attack.seed)
+        if self.attack.has_own_bounds:  # else they take the env's, as the collection attack does
+            bounds.update(obs_low=self.attack.obs_low, obs_high=self.attack.obs_high)
         margin_pgd = PGD(self.epsilon, n_steps=reg_pgd_steps, objective="margin", **bounds)
         self.reg_attacks: list[GradientAttack] = [margin_pgd]
         if self.reg_fgsm_candidate:
             self.reg_attacks.append(FGSM(self.epsilon, **bounds))
+        for attack in self.reg_attacks:
+            self._set_env_bounds(attack)
         self.pretrained = None if pretrained is None or isinstance(pretrained, QMIX) else str(pretrained)
         if _init_setup_model and pretrained is not None:
             self._load_pretrained(pretrained)
