@@ -113,6 +113,7 @@ def test_matches_builtin_simulator(fake_smac, n_envs, kwargs):
         )
         torch.testing.assert_close(env.obs_low, reference.obs_low)
         torch.testing.assert_close(env.obs_high, reference.obs_high)
+        assert env.get_env_info() == reference.get_env_info()  # agent_features / enemy_features were missing
         assert_same_transition(env.reset(), reference.reset(seed=seed))
         timeouts = 0
         for _ in range(62):  # past the 60-step limit of 3m: with these seeds, losses and a timeout occur

@@ -195,6 +195,30 @@ def test_medivac_heals_biological_allies_for_energy():
     assert env.unit_attack_target[0, 9].item() == 2
 
 
+def test_an_attack_order_on_a_unit_the_weapon_cannot_target_is_rejected():
+    """MMM: a marauder's weapon hits ground only. Ordered at the enemy medivac (the action stays available, as in
+    SMAC) it did 19 damage a step, paid as reward; SC2 rejects the order and the marauder keeps its previous one."""
+    env = SMACSimulator("MMM", seed=0)  # agents: marauders 0, 1, marines 2..8, medivac 9; enemies alike
+    n, medivac = env.n_agents, 9
+    env.unit_pos[0, :n] = torch.tensor([2.0, 10.0]) + torch.arange(n).float().unsqueeze(-1) * torch.tensor([0.0, 1.3])
+    env.unit_pos[0, n:] = torch.tensor([30.0, 22.0])
+    env.unit_pos[0, 0] = torch.tensor([10.0, 16.0])
+    env.unit_pos[0, 2] = torch.tensor([10.0, 17.0])
+    env.unit_pos[0, n + medivac] = torch.tensor([13.0, 16.0])
+    assert env.get_avail_actions()[0, 0, 6 + medivac]
+    actions = torch.ones(1, n, dtype=torch.long)  # stop
+    actions[0, 0] = 4  # move east first: the rejected order leaves the marauder walking east
+    env.step(actions)
+    x_before, health = env.unit_pos[0, 0, 0].item(), env.unit_health[0, n + medivac].item()
+    actions[0, 0] = 6 + medivac
+    _, _, _, reward, _, _ = env.step(actions)
+    assert env.unit_health[0, n + medivac].item() == health and reward.item() == 0.0
+    assert env.unit_pos[0, 0, 0].item() > x_before and env.unit_attack_target[0, 0].item() == -1
+    actions[0, 2] = 6 + medivac  # a marine's weapon hits air
+    env.step(actions)
+    assert env.unit_health[0, n + medivac].item() < health
+
+
 def test_baneling_burst_hits_the_area_and_kills_the_baneling():
     env = SMACSimulator("bane_vs_bane", seed=0)  # agents: banelings 0..3, zerglings 4..23; enemies from 24
     enemy_zerglings = [24, 25, 26]

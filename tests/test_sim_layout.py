@@ -118,6 +118,20 @@ def test_availability_rules():
     assert obs[0, 5].item() == pytest.approx(6 / 9)
 
 
+def test_moves_at_the_west_edge_follow_smacs_integer_truncation():
+    """SMAC probes ``int(x - 1)``: -0.5 truncates to column 0, walkable on the standard grid, so west stays available
+    for 0 < x < 1 (rounding down gave column -1, outside the map); the unit stays on the map when it moves."""
+    env = SMACSimulator("3m", seed=0)
+    env.reset()
+    for x, west in [(0.5, True), (0.999, True), (1.2, True), (0.0, False)]:  # int(-1.0) = -1: outside
+        _set_positions(env, [[x, 16.0], [5.0, 12.0], [5.0, 14.0], [30.0, 8.5], [30.0, 10.5], [30.0, 12.5]])
+        assert env.get_avail_actions()[0, 0, 5].item() is west, x
+    _set_positions(env, [[0.5, 16.0], [5.0, 12.0], [5.0, 14.0], [30.0, 8.5], [30.0, 10.5], [30.0, 12.5]])
+    env.get_avail_actions()  # refreshes the availability step() checks
+    env.step(torch.tensor([[5, 1, 1]]))
+    assert 0.0 <= env.unit_pos[0, 0, 0].item() < 0.5
+
+
 def test_step_input_errors():
     env = SMACSimulator("3m", n_envs=2, seed=0)
     env.reset()

@@ -74,8 +74,9 @@ class BatchedMultiAgentEnv(ABC):
         raise NotImplementedError(f"{type(self).__name__} does not support rendering")
 
     def get_env_info(self) -> dict[str, Any]:
-        """SMAC's ``get_env_info()`` keys plus ``n_envs``."""
-        return {
+        """SMAC's ``get_env_info()`` keys plus ``n_envs``; with an observation ``layout`` (the simulator's and the SC2
+        backend's) also SMAC's ``agent_features`` and ``enemy_features``."""
+        info = {
             "state_shape": self.state_shape,
             "obs_shape": self.obs_shape,
             "n_actions": self.n_actions,
@@ -83,6 +84,10 @@ class BatchedMultiAgentEnv(ABC):
             "episode_limit": self.episode_limit,
             "n_envs": self.n_envs,
         }
+        layout = getattr(self, "layout", None)
+        if layout is not None:
+            info.update(agent_features=layout.agent_features, enemy_features=layout.enemy_features)
+        return info
 
     # Gymnasium spaces describing one env of the batch.
     @property

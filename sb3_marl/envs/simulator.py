@@ -317,6 +317,10 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self._mmm = params.map_type == "MMM"
         self._ally_medivac = vec(medivac, torch.bool)
         self._enemy_medivac = vec([s.is_healer for s in stats[n:]], torch.bool)
+        # attack orders SC2 rejects: a weapon that cannot target the enemy (a marauder's ground-only weapon ordered
+        # at a medivac); "attack j" stays available, as in SMAC, and the agent keeps its previous order
+        refused = ~can_hit[:n, n:] & ~medivac[:, None] if self._mmm else ~can_hit[:n, n:]
+        self._refused_orders = vec(refused, torch.bool) if refused.any() else None  # [N, E]
         # SMAC's max_reward: n_enemies * death value + win bonus + sum of enemy max health + shield.
         enemy_hs = float(sum(s.health + s.shield for s in stats[n:]))
         cfg = self.reward_cfg
@@ -433,12 +437,6 @@ class SMACSimulator(BatchedMultiAgentEnv):
             "restarts": 0.0,
         }
 
-    def get_env_info(self) -> dict[str, Any]:
-        """SMAC's ``get_env_info()`` (with ``agent_features`` / ``enemy_features``) plus ``n_envs``."""
-        info = super().get_env_info()
-        info.update(agent_features=self.layout.agent_features, enemy_features=self.layout.enemy_features)
-        return info
-
     def get_avail_actions(self) -> torch.Tensor:
         """Available actions bool[B, N, A] of the current time step (recomputed from the unit tensors)."""
         self._avail = self._avail_actions()
@@ -506,17 +504,25 @@ class SMACSimulator(BatchedMultiAgentEnv):
 
     # ------------------------------------------------------------------ dynamics
     def _apply_orders(self, actions: torch.Tensor) -> None:
-        """Turn the agents' actions into SC2 orders (stop, move 2 cells, attack / heal unit)."""
+        """Turn the agents' actions into SC2 orders (stop, move 2 cells, attack / heal unit); an attack order the
+        unit's weapon cannot carry out (``_refused_orders``) is rejected and the unit keeps its previous order."""
         n = self.n_agents
         pos = self.unit_pos[:, :n]
         is_move = (actions >= 2) & (actions < N_ACTIONS_NO_ATTACK)
         direction = self._moves[(actions - 2).clamp(0, 3)]
-        self._goal[:, :n] = torch.where(is_move.unsqueeze(-1), pos + self.move_amount * direction, self._goal[:, :n])
-        self._walking[:, :n] = is_move
-        target = actions - N_ACTIONS_NO_ATTACK
+        goal = torch.where(is_move.unsqueeze(-1), pos + self.move_amount * direction, self._goal[:, :n])
+        walking = is_move
+        enemy = actions - N_ACTIONS_NO_ATTACK
         # a medivac's "attack j" heals ally j
-        target = target + (torch.where(self._ally_medivac, 0, n) if self._mmm else n)
-        self._target[:, :n] = torch.where(actions >= N_ACTIONS_NO_ATTACK, target, -1)
+        target = enemy + (torch.where(self._ally_medivac, 0, n) if self._mmm else n)
+        target = torch.where(actions >= N_ACTIONS_NO_ATTACK, target, -1)
+        if self._refused_orders is not None:
+            agents = torch.arange(n, device=actions.device)
+            refused = (enemy >= 0) & self._refused_orders[agents, enemy.clamp(min=0)]
+            goal = torch.where(refused.unsqueeze(-1), self._goal[:, :n], goal)
+            walking = torch.where(refused, self._walking[:, :n], walking)
+            target = torch.where(refused, self._target[:, :n], target)
+        self._goal[:, :n], self._walking[:, :n], self._target[:, :n] = goal, walking, target
 
     def _aim_at_allies(self) -> None:
         """2c_vs_64zg: the enemies' attack order targets the ally group; aim at the centre of the living allies."""
@@ -814,7 +820,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         n, b = self.n_agents, self.n_envs
         pos = self.unit_pos[:, :n]
         alive = self.unit_health[:, :n] > 0
-        probe = (pos.unsqueeze(2) + self._moves * (self.move_amount / 2)).floor().long()
+        probe = (pos.unsqueeze(2) + self._moves * (self.move_amount / 2)).trunc().long()  # SMAC's int(): -0.5 -> 0
         can_move = self._cells_ok(probe, self.pathing_grid.flatten(), False)
         shoot = self._shootable(pos)
         noop_stop = torch.stack([~alive, alive], -1)
