@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from zoo import benchmark
-from zoo.benchmark_jobs import TrainJob, find_trained_model
+from zoo.benchmark_jobs import TrainJob, find_trained_model, training_budget
 from zoo.utils import ALGOS
 
 pytestmark = pytest.mark.skipif(
@@ -83,6 +83,8 @@ def test_first_run_writes_json_markdown_and_heatmap(first_run):
     rows = [line for line in table.splitlines() if line.startswith("| 3m |")]
     assert [row.split("|")[2].strip() for row in rows] == ["Vanilla QMIX", "FGSM"]
     assert all(row.count(" / ") == 3 for row in rows)
+    comparison = (out / "comparison.md").read_text()  # said "32 test episodes each" whatever was measured
+    assert "Training budgets × 0.0015 of hyperparams/*.yml" in comparison and "4 test episodes per cell" in comparison
     image = matplotlib.image.imread(out / "heatmap.png")
     assert image.ndim == 3 and image.shape[0] > 50
     for method in ("qmix", "fgsm"):
@@ -229,6 +231,9 @@ def test_compile_reaches_every_job_and_reuses_runs_and_cells(first_run):
         (["--epsilons", "-0.1"], "--epsilons must be > 0"),
         (["--n-eval-episodes", "0"], "--n-eval-episodes must be >= 1, got 0"),
         (["--timesteps-scale", "0"], "--timesteps-scale must be > 0"),
+        (["--seed", "-1"], "seeds -1..-1 (--seed, --n-seeds) must lie in 0..4294967295"),
+        (["--seed", "4294967295", "--n-seeds", "2"], "seeds 4294967295..4294967296 (--seed, --n-seeds) must lie in"),
+        (["--methods", "qmix", "-params", "hinge_c:5"], "-params ['hinge_c']: no method of ['qmix'] takes them"),
     ],
 )
 def test_bad_inputs_are_named(argv, message, capsys):
@@ -272,3 +277,85 @@ def test_dask_executor_runs_the_jobs(first_run, tmp_path):
         )
     assert results["counts"]["models_reused"] == 1 and results["counts"]["cells_computed"] == 2
     assert results["table"] == [row for row in first["table"] if row["method"] == "qmix" and row["attack"] != "random"]
+
+
+def test_method_specific_params_reach_only_the_methods_that_take_them():
+    """``--methods regularized -params hinge_c:5`` failed: the qmix model regularized starts from got hinge_c too."""
+    parser = benchmark.build_parser()
+    args = parser.parse_args(["--maps", "3m", "--methods", "regularized", "-params", "hinge_c:5", "batch_size:8"])
+    benchmark.check_args(parser, args)
+    params = {job.method: dict(job.hyperparams) for job in benchmark.train_jobs(args, 1)}
+    assert params == {"qmix": {"batch_size": 8}, "regularized": {"batch_size": 8, "hinge_c": 5}}
+
+
+def test_params_budgets_are_taken_as_given_and_yaml_budgets_scaled():
+    """-params n_timesteps was scaled, -params exploration_timesteps was not: 500 steps, exploration over 1000."""
+    job = TrainJob("3m", "qmix", 0, "logs", 0.5, (("n_timesteps", 1000), ("exploration_timesteps", 1000)))
+    assert training_budget(job) == (1000, {"exploration_timesteps": 1000})
+    assert training_budget(TrainJob("3m", "qmix", 0, "logs", 0.5)) == (102_500, {"exploration_timesteps": 25_000})
+
+
+def test_the_latest_finished_run_is_the_one_with_the_highest_id(first_run, tmp_path):
+    """Run folders sorted as text put 3m_9 after 3m_10."""
+    import shutil
+
+    root, _, _ = first_run
+    logs = tmp_path / "logs"
+    for run_id in range(1, 11):
+        shutil.copytree(root / "logs" / "qmix" / "3m_1", logs / "qmix" / f"3m_{run_id}")
+    params = (("batch_size", 4), ("buffer_size", 64), ("target_update_interval", 5))
+    job = TrainJob("3m", "qmix", 0, str(logs), 0.0015, params)
+    assert find_trained_model(job) == logs / "qmix" / "3m_10" / "3m.zip"
+
+
+def test_jobs_that_exit_fail_alone_and_ctrl_c_keeps_what_is_done(monkeypatch):
+    """The zoo reports bad settings with SystemExit (it ended the whole run); Ctrl-C in the default one-job mode
+    waited for every queued training, then wrote nothing."""
+    started = []
+
+    def fake_train(job):
+        started.append(job.method)
+        if job.method == "fgsm":
+            raise SystemExit("bad setting")
+        if job.method == "atla":
+            raise KeyboardInterrupt
+        return {"path": f"{job.method}.zip", "trained": True, "n_timesteps": 1, "wall_s": 0.0}
+
+    monkeypatch.setattr(benchmark, "train_model", fake_train)
+    jobs = [TrainJob("3m", method, 0, "logs") for method in ("qmix", "fgsm", "atla", "paad")]
+    log = benchmark.run_jobs(benchmark.InlineExecutor(), jobs, lambda job, path: [], [], lambda line: None)
+    assert started == ["qmix", "fgsm", "atla"] and log.interrupted  # paad never started
+    assert list(log.models) == [("3m", "qmix", 0)]
+    assert len(log.failures) == 1 and "SystemExit: bad setting" in log.failures[0]
+
+
+def test_an_interrupted_run_writes_its_outputs_and_removes_stale_ones(monkeypatch, tmp_path, capsys):
+    def interrupted(job):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(benchmark, "train_model", interrupted)
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("heatmap.png", "comparison.md", "epsilon_sweep.png"):  # an earlier run's
+        (out / name).write_text("old")
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark.main(["--maps", "3m", "--methods", "qmix", "--out", str(out), "-f", str(tmp_path / "logs")])
+    assert exit_info.value.code == 130
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "table.md"]
+    printed = capsys.readouterr().out
+    assert "heatmap" not in printed.split("Wrote ")[1] and "the same command resumes" in printed
+
+
+def test_a_cell_with_fewer_seeds_than_the_table_says_so():
+    parser = benchmark.build_parser()
+    args = parser.parse_args(["--maps", "3m", "--methods", "qmix", "fgsm", "--attacks", "none", "--n-seeds", "2"])
+    benchmark.check_args(parser, args)
+
+    def cell(method, seed, win):
+        settings = {"map_name": "3m", "method": method, "attack": "none", "epsilon": 0.0, "n_attacked": None}
+        return {"settings": {**settings, "seed": seed}, "win_rate": win, "mean_reward": 10 * win, "std_reward": 3.0}
+
+    rows = benchmark.aggregate([cell("qmix", 0, 1.0), cell("qmix", 1, 0.5), cell("fgsm", 0, 0.5)])
+    table = benchmark.markdown_table(args, rows)
+    assert "| 3m | Vanilla QMIX | 0.75 ± 0.25 / 7.50 ± 2.50 |" in table
+    assert "| 3m | FGSM | 0.50 / 5.00 ± 3.00 (n=1) |" in table and "marked (n=K)" in table

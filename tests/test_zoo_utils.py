@@ -169,13 +169,13 @@ def test_qmix_search_space_builds_models_with_every_loss_option():
     }
 
 
-def _fake_run(folder: Path, algo: str, env: str, run_id: int, wins: np.ndarray) -> None:
+def _fake_run(folder: Path, algo: str, env: str, run_id: int, wins: np.ndarray, every: int = 100) -> None:
     run = folder / algo / f"{env}_{run_id}"
     run.mkdir(parents=True)
     n_evals, n_episodes = wins.shape
     np.savez(
         run / "evaluations.npz",
-        timesteps=np.arange(1, n_evals + 1) * 100,
+        timesteps=np.arange(1, n_evals + 1) * every,
         results=wins * 20.0,
         ep_lengths=np.full(wins.shape, 30),
         wins=wins,
@@ -194,6 +194,21 @@ def test_plot_train_aggregates_runs(tmp_path):
     assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(SystemExit, match="No evaluations.npz"):
         plot_train.main(["-a", "fgsm", "-e", "3m", "-f", str(tmp_path)])
+
+
+def test_plot_train_takes_only_the_maps_runs_and_aligns_their_steps(tmp_path):
+    """``3s5z`` did also read ``3s5z_vs_3s6z_1``; runs evaluated on other grids were averaged by index."""
+    _fake_run(tmp_path, "qmix", "3s5z", 1, np.ones((2, 2), dtype=bool))
+    _fake_run(tmp_path, "qmix", "3s5z_vs_3s6z", 1, np.zeros((2, 2), dtype=bool))
+    assert len(plot_train.load_runs(tmp_path, "qmix", "3s5z")) == 1
+    _fake_run(tmp_path, "qmix", "3m", 1, np.array([[0, 0], [1, 1], [1, 1], [1, 1]], dtype=bool), every=100)
+    _fake_run(tmp_path, "qmix", "3m", 2, np.array([[0, 0], [0, 0]], dtype=bool), every=200)
+    steps, mean, _ = plot_train.aggregate(plot_train.load_runs(tmp_path, "qmix", "3m"), "win rate")
+    np.testing.assert_array_equal(steps, [200, 400])  # the steps both runs were evaluated at
+    np.testing.assert_allclose(mean, [0.5, 0.5])  # run 1 won both (its own steps 200, 400), run 2 neither
+    _fake_run(tmp_path, "qmix", "3m", 3, np.zeros((2, 2), dtype=bool), every=150)
+    with pytest.raises(SystemExit, match="evaluated at different steps"):
+        plot_train.aggregate(plot_train.load_runs(tmp_path, "qmix", "3m"), "win rate")
 
 
 def test_plot_heatmap_reads_both_layouts(tmp_path):

@@ -30,7 +30,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -55,7 +55,15 @@ from zoo.benchmark_jobs import (
 )
 from zoo.paper_table import comparison_markdown
 from zoo.plot_heatmap import load_table, plot_heatmap
-from zoo.utils import StoreDict, ZooArgumentParser, check_map_name, paper_epsilon
+from zoo.utils import (
+    ALGOS,
+    StoreDict,
+    ZooArgumentParser,
+    accepted_kwargs,
+    check_map_name,
+    paper_epsilon,
+    resolve_device,
+)
 
 #: row and column labels of the paper's Table I
 METHOD_LABELS = {
@@ -108,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--timesteps-scale",
         type=float,
         default=1.0,
-        help="multiplies every training budget of the yaml files (e.g. 0.02 for a smoke run)",
+        help="multiplies every training budget of the yaml files (e.g. 0.02 for a smoke run); -params budgets are "
+        "taken as given",
     )
     parser.add_argument(
         "--epsilons",
@@ -137,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         action=StoreDict,
         default={},
-        help="overrides for every method's training, key:value (yaml values)",
+        help="overrides of the training settings, key:value (yaml values), for each method that takes the key",
     )
     parser.add_argument(
         "--executor",
@@ -168,6 +177,7 @@ def _unique(values: list[Any]) -> list[Any]:
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Reject bad values with one line naming the value and what is allowed; drop repeated list entries."""
+    from sb3_marl.common.validation import MAX_SEED
     from sb3_marl.envs import get_map_params
 
     try:
@@ -198,6 +208,27 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
                 )
     if args.executor != "dask" and args.scheduler_address:
         parser.error("--scheduler-address only applies to --executor dask")
+    last_seed = args.seed + args.n_seeds - 1
+    if args.seed < 0 or last_seed > MAX_SEED:
+        parser.error(f"seeds {args.seed}..{last_seed} (--seed, --n-seeds) must lie in 0..{MAX_SEED}")
+    try:
+        args.device = resolve_device(args.device)
+    except SystemExit as exc:
+        parser.error(str(exc))
+    methods = _unique([dep for method in args.methods if (dep := DEPENDENCIES.get(method))] + args.methods)
+    unused = [key for key in args.hyperparams if not any(method_hyperparams(m, {key: None}) for m in methods)]
+    if unused:
+        parser.error(f"-params {unused}: no method of {methods} takes them")
+
+
+def method_hyperparams(method: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
+    """The ``-params`` entries that apply to ``method``: its algorithm's constructor keywords and the zoo's own keys
+    (``n_timesteps``, ``n_envs``, ``env_kwargs``), so that ``-params hinge_c:5`` reaches ``regularized`` but not the
+    ``qmix`` model it starts from."""
+    from zoo.exp_manager import ZOO_KEYS
+
+    allowed = accepted_kwargs(ALGOS[method].load())
+    return {key: value for key, value in hyperparams.items() if allowed is None or key in allowed or key in ZOO_KEYS}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -233,7 +264,7 @@ def train_jobs(args: argparse.Namespace, torch_threads: int) -> list[TrainJob]:
             seed,
             args.log_folder,
             args.timesteps_scale,
-            tuple(sorted(args.hyperparams.items())),
+            tuple(sorted(method_hyperparams(method, args.hyperparams).items())),
             device=args.device,
             torch_threads=torch_threads,
             verbose=max(args.verbose - 1, 0),
@@ -273,9 +304,22 @@ def cell_jobs(args: argparse.Namespace, job: TrainJob, model_path: str, torch_th
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Execution: a two-stage DAG (train, then evaluate) on an existing executor
+class InlineExecutor(Executor):
+    """Runs each job as it is submitted, in the calling thread, so that Ctrl-C stops the job running (a worker
+    thread would finish every queued training first). A job's error is its future's, as in a pool."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except (Exception, SystemExit) as exc:  # the zoo reports bad settings with SystemExit
+            future.set_exception(exc)
+        return future
+
+
 @contextmanager
 def open_executor(args: argparse.Namespace) -> Iterator[Executor]:
-    """A ``concurrent.futures`` executor: one worker thread (``--n-jobs 1``), a spawn process pool, or Dask's."""
+    """A ``concurrent.futures`` executor: the calling thread (``--n-jobs 1``), a spawn process pool, or Dask's."""
     if args.executor == "dask":
         try:
             from distributed import Client
@@ -284,8 +328,7 @@ def open_executor(args: argparse.Namespace) -> Iterator[Executor]:
         with Client(args.scheduler_address) as client:
             yield client.get_executor(pure=False)  # every job runs, even one equal to an earlier one
     elif args.n_jobs == 1:
-        with ThreadPoolExecutor(max_workers=1) as executor:
-            yield executor
+        yield InlineExecutor()
     else:  # spawn: forked children would inherit torch's thread pools
         with ProcessPoolExecutor(args.n_jobs, mp_context=multiprocessing.get_context("spawn")) as executor:
             yield executor
@@ -293,11 +336,12 @@ def open_executor(args: argparse.Namespace) -> Iterator[Executor]:
 
 @dataclass
 class RunLog:
-    """What a run did: models and cells (computed or reused), and the jobs that failed."""
+    """What a run did: models and cells (computed or reused), the jobs that failed, whether Ctrl-C stopped it."""
 
     models: dict[tuple[str, str, int], dict[str, Any]]
     cells: list[dict[str, Any]]
     failures: list[str]
+    interrupted: bool = False
 
 
 def run_jobs(
@@ -308,7 +352,8 @@ def run_jobs(
     report: Callable[[str], None] = print,
 ) -> RunLog:
     """Train the models (each dependent one once its dependency is done) and evaluate each model's cells as soon as
-    the model is ready. A failed job is reported and skipped; its dependents are not run."""
+    the model is ready. A failed job is reported and skipped; its dependents are not run. Ctrl-C cancels the jobs
+    not started and returns what is done (``interrupted``)."""
     log = RunLog({}, [], [])
     blocked = [job for job in jobs if job.method in DEPENDENCIES]
     pending: dict[Future, TrainJob | CellJob] = {}
@@ -316,31 +361,50 @@ def run_jobs(
     def submit(function: Callable[[Any], dict[str, Any]], job: TrainJob | CellJob) -> None:
         pending[executor.submit(function, job)] = job
 
-    for job in jobs:
-        if job.method not in DEPENDENCIES:
-            submit(train_model, job)
-    while pending:
-        done, _ = wait(pending, return_when=FIRST_COMPLETED)
-        for future in done:
-            job = pending.pop(future)
-            try:
-                result = future.result()
-            except Exception as exc:  # one failed job must not lose the others' results
-                log.failures.append(f"{job}: {type(exc).__name__}: {exc}")
-                report(f"FAILED {job}: {type(exc).__name__}: {exc}")
-                continue
-            if isinstance(job, CellJob):
-                log.cells.append(result)
-                report(_cell_line(job, result))
-                continue
+    def record(job: TrainJob | CellJob, future: Future) -> dict[str, Any] | None:
+        """Log a finished job's result (or its failure); returns the result."""
+        try:
+            result = future.result()
+        except (Exception, SystemExit) as exc:  # one failed job must not lose the others' results
+            log.failures.append(f"{job}: {type(exc).__name__}: {exc}")
+            report(f"FAILED {job}: {type(exc).__name__}: {exc}")
+            return None
+        if isinstance(job, CellJob):
+            log.cells.append(result)
+            report(_cell_line(job, result))
+        else:
             log.models[job.key] = result
             report(_model_line(job, result))
-            for dependent in [d for d in blocked if (d.map_name, DEPENDENCIES[d.method], d.seed) == job.key]:
-                blocked.remove(dependent)
-                submit(train_model, replace(dependent, pretrained=result["path"]))
-            if job.method in evaluated_methods:
-                for cell in cells_of(job, result["path"]):
-                    submit(evaluate_cell, cell)
+        return result
+
+    def follow(job: TrainJob | CellJob, future: Future) -> None:
+        """Record a finished job and submit what waited for it."""
+        result = record(job, future)
+        if result is None or isinstance(job, CellJob):
+            return
+        for dependent in [d for d in blocked if (d.map_name, DEPENDENCIES[d.method], d.seed) == job.key]:
+            blocked.remove(dependent)
+            submit(train_model, replace(dependent, pretrained=result["path"]))
+        if job.method in evaluated_methods:
+            for cell in cells_of(job, result["path"]):
+                submit(evaluate_cell, cell)
+
+    try:
+        for job in jobs:
+            if job.method not in DEPENDENCIES:
+                submit(train_model, job)
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                follow(pending.pop(future), future)
+    except KeyboardInterrupt:
+        executor.shutdown(wait=False, cancel_futures=True)
+        for future, job in pending.items():  # finished before the interrupt: kept, but nothing more is started
+            if future.done() and not future.cancelled():
+                record(job, future)
+        log.interrupted = True
+        report(f"Interrupted: {len(log.models)} model(s) and {len(log.cells)} cell(s) done; the other jobs cancelled")
+        return log
     log.failures += [f"{job}: not run, its {DEPENDENCIES[job.method]} model failed" for job in blocked]
     return log
 
@@ -406,36 +470,44 @@ def _find(rows: list[dict[str, Any]], map_name: str, method: str, attack: str, s
     return None
 
 
-def _format(row: dict[str, Any] | None) -> str:
+def _format(row: dict[str, Any] | None, n_seeds: int) -> str:
+    """``win rate / return mean ± std`` of a table row, marked ``(n=K)`` when it has K of the ``n_seeds`` seeds."""
     if row is None:
         return "–"
     win = f"{row['win_rate']:.2f}" if row["n_seeds"] == 1 else f"{row['win_rate']:.2f} ± {row['win_rate_std']:.2f}"
-    return f"{win} / {row['mean_reward']:.2f} ± {row['std_reward']:.2f}"
+    missing = f" (n={row['n_seeds']})" if row["n_seeds"] != n_seeds else ""
+    return f"{win} / {row['mean_reward']:.2f} ± {row['std_reward']:.2f}{missing}"
+
+
+def measured_line(args: argparse.Namespace) -> str:
+    """What the cells measured: budgets, learned attackers' steps, test episodes, seeds, clipping."""
+    seeds = f"seeds {args.seed}..{args.seed + args.n_seeds - 1}" if args.n_seeds > 1 else f"seed {args.seed}"
+    clipping = "clipped to" if args.clip_observations else "NOT clipped to"
+    return (
+        f"Training budgets × {args.timesteps_scale:g} of hyperparams/*.yml; learned attackers "
+        f"{args.attacker_timesteps} env steps; {args.n_eval_episodes} test episodes per cell; {seeds}. Perturbed "
+        f"observations {clipping} SMAC's feature ranges."
+    )
 
 
 def markdown_table(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
     """The paper's layout: rows map × method, columns attacks, cell ``win rate / return mean ± std``; one table per
     attack setting."""
-    seeds = f"seeds {args.seed}..{args.seed + args.n_seeds - 1}" if args.n_seeds > 1 else f"seed {args.seed}"
     spread = (
-        "mean ± std over seeds of the win rate and of the mean return"
+        "mean ± std over seeds of the win rate and of the mean return; a cell marked (n=K) has only K seeds' results, "
+        "and with one its ± is over that seed's episodes"
         if args.n_seeds > 1
         else f"win rate / return mean ± std over the {args.n_eval_episodes} episodes"
     )
-    lines = [
-        "# Cross-attack results (Table I layout)",
-        "",
-        f"Training budgets × {args.timesteps_scale:g} of hyperparams/*.yml; learned attackers "
-        f"{args.attacker_timesteps} env steps; {args.n_eval_episodes} test episodes per cell; {seeds}. "
-        f"Cells: {spread}. Perturbed observations "
-        + ("clipped to SMAC's feature ranges." if args.clip_observations else "NOT clipped to SMAC's feature ranges."),
-    ]
+    lines = ["# Cross-attack results (Table I layout)", "", f"{measured_line(args)} Cells: {spread}."]
     header = "| Map | Training method | " + " | ".join(ATTACK_LABELS[a] for a in args.attacks) + " |"
     for setting in settings_of(args):
         lines += ["", f"## {setting.label()}", "", header, "|" + "---|" * (len(args.attacks) + 2)]
         for map_name in args.maps:
             for method in args.methods:
-                cells = [_format(_find(rows, map_name, method, attack, setting)) for attack in args.attacks]
+                cells = [
+                    _format(_find(rows, map_name, method, attack, setting), args.n_seeds) for attack in args.attacks
+                ]
                 lines.append(f"| {map_name} | {METHOD_LABELS[method]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -514,8 +586,9 @@ def plot_epsilon_sweep(args: argparse.Namespace, rows: list[dict[str, Any]], out
 
 
 def write_outputs(args: argparse.Namespace, log: RunLog, wall_s: float) -> dict[str, Path]:
-    """``results.json``, ``table.md``, ``heatmap.png`` (and ``epsilon_sweep.png``; ``comparison.md`` with the paper's
-    Table I win rates beside ours when some cells are the paper's) in ``--out``."""
+    """``results.json``, ``table.md``, ``heatmap.png`` when some cell is done (and ``epsilon_sweep.png``;
+    ``comparison.md`` with the paper's Table I win rates beside ours when some cells are the paper's) in ``--out``;
+    the optional files this run does not write are removed. Returns the files written."""
     import torch
 
     out = Path(args.out)
@@ -546,18 +619,24 @@ def write_outputs(args: argparse.Namespace, log: RunLog, wall_s: float) -> dict[
         "results": heatmap_records(args, rows),
         "cells": sorted(log.cells, key=lambda c: sorted(c["settings"].items(), key=str)),
     }
-    paths = {"json": out / "results.json", "markdown": out / "table.md", "heatmap": out / "heatmap.png"}
+    paths = {"json": out / "results.json", "markdown": out / "table.md"}
+    optional = {"comparison": "comparison.md", "heatmap": "heatmap.png", "epsilon_sweep": "epsilon_sweep.png"}
     atomic_write_json(paths["json"], results)
     paths["markdown"].write_text(markdown_table(args, rows))
-    comparison = comparison_markdown(rows, {**METHOD_LABELS, **ATTACK_LABELS})
+    comparison = comparison_markdown(rows, {**METHOD_LABELS, **ATTACK_LABELS}, measured_line(args))
     if comparison is not None:
-        paths["comparison"] = out / "comparison.md"
+        paths["comparison"] = out / optional["comparison"]
         paths["comparison"].write_text(comparison)
     if results["results"]:
         labels, attacks, table = load_table(paths["json"])
-        plot_heatmap(labels, attacks, table, paths["heatmap"], title="win rate under attack")
+        paths["heatmap"] = plot_heatmap(
+            labels, attacks, table, out / optional["heatmap"], title="win rate under attack"
+        )
     if args.epsilons and len(args.epsilons) > 1 and any(a != "none" for a in args.attacks):
-        paths["epsilon_sweep"] = plot_epsilon_sweep(args, rows, out / "epsilon_sweep.png")
+        paths["epsilon_sweep"] = plot_epsilon_sweep(args, rows, out / optional["epsilon_sweep"])
+    for name, file_name in optional.items():  # an earlier run's file would sit beside a table it does not match
+        if name not in paths:
+            (out / file_name).unlink(missing_ok=True)
     return paths
 
 
@@ -585,6 +664,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(paths["markdown"].read_text())
         print(f"Counts: {results['counts']}; wall time {results['wall_s']:.1f} s")
         print("Wrote " + ", ".join(str(p) for p in paths.values()))
+    if log.interrupted:
+        print("Interrupted: the outputs hold the finished jobs; the same command resumes (models and cells are reused)")
+        raise SystemExit(130)
     if log.failures:
         raise SystemExit(
             f"{len(log.failures)} job(s) failed (finished cells are cached; rerun to resume):\n"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -105,7 +106,8 @@ def _constructor_defaults(cls: type) -> dict[str, Any]:
 
 
 def training_budget(job: TrainJob) -> tuple[int, dict[str, Any]]:
-    """``(n_timesteps, -params overrides)`` of a job: the yaml's budgets times ``timesteps_scale`` plus its overrides.
+    """``(n_timesteps, -params overrides)`` of a job: the yaml's budgets (``*_timesteps``, the algorithm's defaults
+    where the yaml has none) times ``timesteps_scale``, then its ``-params`` overrides as given.
 
     At scale 1 no budget is overridden, so a model trained with ``zoo/train.py`` and the same seed is reused.
     """
@@ -117,7 +119,8 @@ def training_budget(job: TrainJob) -> tuple[int, dict[str, Any]]:
             if key.endswith("_timesteps") and key != "n_timesteps" and isinstance(value, (int, float)):
                 overrides[key] = max(1, round(float(value) * job.timesteps_scale))
     overrides.update(dict(job.hyperparams))
-    n_timesteps = max(1, round(float(overrides.pop("n_timesteps", entry["n_timesteps"])) * job.timesteps_scale))
+    given = overrides.pop("n_timesteps", None)
+    n_timesteps = max(1, round(float(entry["n_timesteps"]) * job.timesteps_scale)) if given is None else int(given)
     return n_timesteps, overrides
 
 
@@ -135,7 +138,13 @@ def find_trained_model(job: TrainJob) -> Path | None:
         wanted["pretrained"] = job.pretrained
     defaults = _constructor_defaults(ALGOS[job.method].load())
     missing = object()
-    for run in sorted((Path(job.log_folder) / job.method).glob(f"{job.map_name}_*"), reverse=True):
+    pattern = re.compile(rf"^{re.escape(job.map_name)}_(\d+)$")
+    runs = [
+        (int(m.group(1)), p)
+        for p in (Path(job.log_folder) / job.method).glob(f"{job.map_name}_*")
+        if (m := pattern.match(p.name))
+    ]
+    for _, run in sorted(runs, reverse=True):  # the latest run (highest id) first
         model = run / f"{job.map_name}.zip"
         params = run / job.map_name
         if not (model.is_file() and (params / "config.yml").is_file() and (params / "args.yml").is_file()):

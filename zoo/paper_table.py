@@ -68,12 +68,13 @@ TABLE_I: dict[tuple[str, str, str], tuple[float, float, float]] = {
 }
 
 
-def comparison_markdown(rows: list[dict[str, Any]], labels: dict[str, str]) -> str | None:
+def comparison_markdown(rows: list[dict[str, Any]], labels: dict[str, str], measured: str) -> str | None:
     """Win rates of a benchmark beside the paper's, ``ours (paper)``, for the cells both have; None if none.
 
     :param rows: aggregated benchmark rows (``map``, ``method``, ``attack``, ``epsilon``, ``n_attacked``,
         ``win_rate``) at the paper's ε with all agents attacked (other rows are ignored).
     :param labels: display names of the methods and attacks.
+    :param measured: what our cells measured (budgets, test episodes, seeds, clipping), printed above the table.
     """
     ours = {
         (row["map"], row["method"], row["attack"]): row["win_rate"]
@@ -87,7 +88,9 @@ def comparison_markdown(rows: list[dict[str, Any]], labels: dict[str, str]) -> s
     lines = [
         "# Win rates against the paper's Table I",
         "",
-        "Cells: our win rate (the paper's), 32 test episodes each; ε 0.2 (0.05 on 2s3z), all agents attacked. "
+        measured,
+        "",
+        "Cells: our win rate (the paper's); ε 0.2 (0.05 on 2s3z), all agents attacked. "
         "Δ = mean absolute difference of the cells shown.",
         "",
         "| Map | Training method | " + " | ".join(labels[a] for a in PAPER_ATTACKS) + " |",

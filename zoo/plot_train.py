@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -34,18 +35,27 @@ def _metrics(data: np.lib.npyio.NpzFile, path: Path) -> dict[str, np.ndarray]:
 
 def load_runs(folder: Path, algo: str, env_name: str) -> list[dict[str, np.ndarray]]:
     """``timesteps`` and one array per metric for every run ``<folder>/<algo>/<env>_<id>/evaluations.npz``."""
+    pattern = re.compile(rf"^{re.escape(env_name)}_\d+$")  # not 3s5z_vs_3s6z_1 for 3s5z
     runs = []
     for path in sorted((folder / algo).glob(f"{env_name}_*/evaluations.npz")):
+        if not pattern.match(path.parent.name):
+            continue
         with np.load(path) as data:
             runs.append({"timesteps": data["timesteps"], **_metrics(data, path)})
     return runs
 
 
 def aggregate(runs: list[dict[str, np.ndarray]], metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(timesteps, mean over runs, std over runs) of ``metric``, cut to the shortest run."""
-    length = min(len(run["timesteps"]) for run in runs)
-    values = np.stack([run[metric][:length] for run in runs])
-    return runs[0]["timesteps"][:length], values.mean(axis=0), values.std(axis=0)
+    """(timesteps, mean over runs, std over runs) of ``metric`` at the evaluation steps every run has (runs cut
+    short or evaluated more often contribute those steps only); ``SystemExit`` when the runs share none."""
+    steps = runs[0]["timesteps"]
+    for run in runs[1:]:
+        steps = np.intersect1d(steps, run["timesteps"])
+    if len(steps) == 0:
+        grids = "; ".join(str(run["timesteps"][:4].tolist()) for run in runs)
+        raise SystemExit(f"the runs were evaluated at different steps (first ones: {grids}): plot them separately")
+    values = np.stack([run[metric][np.searchsorted(run["timesteps"], steps)] for run in runs])
+    return steps, values.mean(axis=0), values.std(axis=0)
 
 
 def plot_curves(folder: Path, algos: list[str], envs: list[str], output: Path) -> Path:
