@@ -263,10 +263,11 @@ def test_paper_table_comparison_puts_our_win_rates_beside_the_papers():
         {**row, "attack": "fgsm", "epsilon": 0.1, "win_rate": 1.0},  # not the paper's ε: left out
         {**row, "attack": "pgd", "epsilon": 0.2, "win_rate": 1.0},  # not a column of the paper: left out
     ]
-    text = comparison_markdown(rows, labels)
+    text = comparison_markdown(rows, labels, "Measured: 4 test episodes per cell.")
     assert "| 3m | Vanilla QMIX | 0.50 (0.98) | 0.25 (0.00) | – | – |" in text
+    assert "Measured: 4 test episodes per cell." in text
     assert "Δ = 0.36 over 2 cells." in text
-    assert comparison_markdown(rows[2:], labels) is None
+    assert comparison_markdown(rows[2:], labels, "") is None
 
 
 def test_search_space_offers_the_augmentations_the_map_allows():
