@@ -39,7 +39,7 @@ class BaseAttack(ABC):
         a clean observation lies outside the bounds. Without bounds of its own the attack clips to the bounds of
         the env it is used in (:meth:`use_env_bounds`, called by the algorithms and ``evaluate_policy``).
     :param obs_low: lower bound of each observation feature, float[O], or None (take the env's).
-    :param obs_high: upper bound of each observation feature, float[O], or None (unknown).
+    :param obs_high: upper bound of each observation feature, float[O], or None (take the env's).
     :param seed: seed of the attack's random generator (agent subsets, random starts, noise); None draws one
         from torch's global generator, so :func:`stable_baselines3.common.utils.set_random_seed` fixes it too.
     """
