@@ -16,7 +16,6 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ import yaml
 from filelock import FileLock
 
 from sb3_marl.file_util import atomic_path
-from zoo.utils import ALGOS, LEARNED_ATTACKS, hyperparams_entry
+from zoo.utils import ALGOS, LEARNED_ATTACKS, hyperparams_entry, run_folders
 
 #: methods of the paper's Table I (zoo algorithm names), in its row order
 PAPER_METHODS = ("qmix", "fgsm", "regularized", "atla", "paad")
@@ -138,13 +137,7 @@ def find_trained_model(job: TrainJob) -> Path | None:
         wanted["pretrained"] = job.pretrained
     defaults = _constructor_defaults(ALGOS[job.method].load())
     missing = object()
-    pattern = re.compile(rf"^{re.escape(job.map_name)}_(\d+)$")
-    runs = [
-        (int(m.group(1)), p)
-        for p in (Path(job.log_folder) / job.method).glob(f"{job.map_name}_*")
-        if (m := pattern.match(p.name))
-    ]
-    for _, run in sorted(runs, reverse=True):  # the latest run (highest id) first
+    for _, run in reversed(run_folders(Path(job.log_folder) / job.method, job.map_name)):  # the latest run first
         model = run / f"{job.map_name}.zip"
         params = run / job.map_name
         if not (model.is_file() and (params / "config.yml").is_file() and (params / "args.yml").is_file()):

@@ -11,7 +11,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zoo.utils import ALGOS, ZooArgumentParser
+from zoo.utils import ALGOS, ZooArgumentParser, run_folders
 
 METRICS = ("win rate", "return")
 
@@ -35,10 +34,10 @@ def _metrics(data: np.lib.npyio.NpzFile, path: Path) -> dict[str, np.ndarray]:
 
 def load_runs(folder: Path, algo: str, env_name: str) -> list[dict[str, np.ndarray]]:
     """``timesteps`` and one array per metric for every run ``<folder>/<algo>/<env>_<id>/evaluations.npz``."""
-    pattern = re.compile(rf"^{re.escape(env_name)}_\d+$")  # not 3s5z_vs_3s6z_1 for 3s5z
     runs = []
-    for path in sorted((folder / algo).glob(f"{env_name}_*/evaluations.npz")):
-        if not pattern.match(path.parent.name):
+    for _, run in run_folders(folder / algo, env_name):
+        path = run / "evaluations.npz"
+        if not path.is_file():
             continue
         with np.load(path) as data:
             runs.append({"timesteps": data["timesteps"], **_metrics(data, path)})

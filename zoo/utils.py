@@ -262,11 +262,21 @@ def hyperparams_entry(algo: str, map_name: str) -> dict[str, Any]:
     return dict(table.get(map_name, table.get("default", {})))
 
 
+def run_folders(log_path: str | os.PathLike, env_name: str) -> list[tuple[int, Path]]:
+    """``(id, folder)`` of the run folders ``<log_path>/<env_name>_<id>``, by increasing id (``3m_9`` before ``3m_10``;
+    never another map's, such as ``3s5z_vs_3s6z_1`` for ``3s5z``)."""
+    pattern = re.compile(rf"^{re.escape(env_name)}_(\d+)$")
+    runs = [
+        (int(m.group(1)), p)
+        for p in Path(log_path).glob(f"{env_name}_*")
+        if p.is_dir() and (m := pattern.match(p.name))
+    ]
+    return sorted(runs)
+
+
 def get_latest_run_id(log_path: str | os.PathLike, env_name: str) -> int:
     """Highest ``<id>`` among the folders ``<log_path>/<env_name>_<id>`` (0 when there is none)."""
-    pattern = re.compile(rf"^{re.escape(env_name)}_(\d+)$")
-    ids = [int(m.group(1)) for p in Path(log_path).glob(f"{env_name}_*") if p.is_dir() and (m := pattern.match(p.name))]
-    return max(ids, default=0)
+    return max((run_id for run_id, _ in run_folders(log_path, env_name)), default=0)
 
 
 def find_run_folder(log_folder: str | os.PathLike, algo: str, env_name: str, exp_id: int = 0) -> Path:
