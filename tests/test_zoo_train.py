@@ -321,12 +321,16 @@ def test_enjoy_n_envs_plays_the_episodes_evaluate_policy_plays(trained_run, tmp_
     from sb3_marl import QMIX
     from sb3_marl.common.evaluation import evaluate_policy
     from sb3_marl.envs import make_env
+    from zoo.utils import make_attack
 
     model = QMIX.load(trained_run / "qmix" / "3m_1" / "3m.zip")
-    returns, _, wins = evaluate_policy(model, make_env("3m", n_envs=3, seed=4), 6, return_episode_rewards=True)
+    noise = make_attack("random", 0.5, clip_observations=True, seed=4)  # varies the episodes of a barely trained model
+    env = make_env("3m", n_envs=3, seed=4)
+    returns, _, wins = evaluate_policy(model, env, 6, attack=noise, return_episode_rewards=True)
     output = tmp_path / "replay.gif"
     base = ["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "--seed", "4", "--n-envs", "3", "--verbose", "0"]
-    results = enjoy.main([*base, "-n", "6", "--record-episodes", "3", "--output", str(output)])
+    flags = ["-n", "6", "--record-episodes", "3", "--output", str(output), "--attack", "random", "--epsilon", "0.5"]
+    results = enjoy.main([*base, *flags])
     assert results["win_rate"] == pytest.approx(np.mean(wins))
     assert results["mean_reward"] == pytest.approx(np.mean(returns)) and len(set(returns)) > 1
     assert results["std_reward"] == pytest.approx(np.std(returns), abs=1e-5)
