@@ -101,6 +101,23 @@ def test_adversary_reward_is_negated_team_reward_and_victim_sees_perturbation() 
         assert torch.equal(info["victim_actions"], env.env.seen_actions)
 
 
+def test_adversary_env_reports_the_agents_it_perturbed() -> None:
+    victim = make_victim()
+    env = PerturbationAdversaryEnv(make_env(), victim, epsilon=0.2, attacked_agents=1)
+    seen, q_values = [], victim.q_values
+
+    def watched_q_values(obs, last, hidden):  # noqa: ANN001, ANN202
+        seen.append(obs.clone())  # what the victim is shown
+        return q_values(obs, last, hidden)
+
+    victim.q_values = watched_q_values
+    for before, (_, _, _, _, _, info) in run_steps(env, lambda obs, avail: torch.ones(obs.shape), n_steps=10):
+        attacked = info["attacked_agents"]
+        assert attacked.dtype == torch.bool and attacked.shape == (N_ENVS, N_AGENTS)
+        assert (attacked.sum(-1) == 1).all()
+        assert torch.equal((seen[-1] != before).any(-1), attacked)  # exactly those observations moved
+
+
 def test_adversary_env_with_zero_budget_replays_the_clean_victim() -> None:
     victim = make_victim()
     adversary_env = PerturbationAdversaryEnv(make_env(seed=1), victim, epsilon=0.0)

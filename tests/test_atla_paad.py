@@ -206,6 +206,25 @@ def make_mappo(nan_from: int, **kwargs) -> MAPPO:  # noqa: ANN003
     return MAPPO(env, n_steps=8, batch_size=16, n_epochs=1, seed=0, **kwargs)
 
 
+def test_mappo_trains_only_on_the_agents_the_env_perturbed() -> None:
+    torch.manual_seed(0)
+    victim = QMIX(CueMatchingEnv(n_envs=4, n_agents=3, n_actions=4), seed=0, policy_kwargs={"rnn_hidden_dim": 16})
+    env = PerturbationAdversaryEnv(CueMatchingEnv(n_envs=4, n_agents=3, n_actions=4, seed=0), victim, 0.2, 1)
+    model = MAPPO(env, n_steps=8, batch_size=16, n_epochs=1, seed=0)
+    attacked, step = [], env.step
+
+    def watched_step(actions):  # noqa: ANN001, ANN202
+        result = step(actions)
+        attacked.append(result[5]["attacked_agents"])
+        return result
+
+    env.step = watched_step
+    model.learn(32)
+    # one agent's action acts per step; the other two agents' log-probabilities stay out of the loss
+    assert torch.equal(model.rollout_buffer.agent_mask, torch.stack(attacked))
+    assert (model.rollout_buffer.agent_mask.sum(-1) == 1).all()
+
+
 def test_nonfinite_guard_skips_then_stops() -> None:
     model = make_mappo(nan_from=9, max_nonfinite_skips=5)  # the second rollout has NaN rewards
     model.learn(32)

@@ -104,6 +104,17 @@ def test_random_subset_of_agents_is_seeded_and_has_size_m():
     assert len({tuple(row.tolist()) for row in masks[0]}) > 1
 
 
+def test_random_subset_is_drawn_among_live_agents():
+    obs, avail, last, hidden = make_inputs(batch_size=64)
+    obs[:32, 1] = 0.0  # agent 1 is dead in the first 32 envs
+    obs[:16, 2] = 0.0  # and agent 2 in the first 16: one live agent left there
+    mask = RandomNoise(0.1, attacked_agents=2, seed=7).agent_mask(obs)
+    assert not mask[:32, 1].any() and not mask[:16, 2].any()
+    # M live agents attacked wherever M live, all of them where fewer
+    assert (mask[16:].sum(-1) == 2).all()
+    assert torch.equal(mask[:16], obs[:16].ne(0).any(-1))
+
+
 def test_no_autograd_state_left_and_works_under_no_grad():
     agent = TinyAgent()
     obs, avail, last, hidden = make_inputs()

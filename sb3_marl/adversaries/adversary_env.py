@@ -9,7 +9,9 @@ actions are tracked here, as the victim would have them under attack), steps the
   observation of each agent it attacks, and the global state);
 * reward ``= -`` the victim team's reward (paper eq. 2, Algorithms 1-2);
 * available actions ``=`` the victim's available actions (PA-AD's targets must be actions the victim can take;
-  the continuous ATLA adversary ignores them).
+  the continuous ATLA adversary ignores them);
+* ``info["attacked_agents"]``: bool[B, N], the agents whose observation the adversary's action perturbed at this
+  step (live agents among the attack's ``attacked_agents``); the others' actions had no effect.
 
 Resets follow :mod:`sb3_marl.envs.base`: ``step`` never resets; ``reset(env_mask)`` restarts the selected envs
 and clears the victim's hidden state and last actions there.
@@ -101,15 +103,23 @@ class AdversaryEnv(BatchedMultiAgentEnv):
         if self._obs is None:
             raise RuntimeError("call reset() before step()")
         with torch.no_grad():
+            attacked = self.attack.agent_mask(self._obs)
             perturbed = self.attack.perturb_with_actions(
-                self.victim, self._obs, self._avail, self._last_action, self._hidden, actions.to(self.device)
+                self.victim, self._obs, self._avail, self._last_action, self._hidden, actions.to(self.device), attacked
             )
             q_values, self._hidden = self.victim.q_values(perturbed, self._last_action, self._hidden)
             victim_actions = self.victim.select_actions(q_values, self._avail, 0.0)
         obs, state, avail, reward, terminated, info = self.env.step(victim_actions)
         self._last_action = nn.functional.one_hot(victim_actions, self.n_actions).to(self._last_action.dtype)
         self._obs, self._avail = obs, avail
-        return obs, state, avail, -reward, terminated, {**info, "victim_actions": victim_actions}
+        return (
+            obs,
+            state,
+            avail,
+            -reward,
+            terminated,
+            {**info, "victim_actions": victim_actions, "attacked_agents": attacked},
+        )
 
     def get_stats(self) -> dict[str, float]:
         """The wrapped env's statistics (``win_rate`` is the *victim's*)."""

@@ -216,12 +216,14 @@ class MAPPO(BaseMultiAgentAlgorithm):
             next_obs, next_state, _, reward, terminated, info = env.step(actions)
             with torch.no_grad():
                 next_value = policy.value(next_state)
+            # the loss keeps the agents whose action took effect: those the env perturbed, else the live ones
+            acted = info["attacked_agents"] if "attacked_agents" in info else (obs != 0).any(-1)
             buffer.add(
                 obs,
                 state,
                 pre_tanh,
                 log_prob,
-                (obs != 0).any(-1),
+                acted,
                 reward,
                 value,
                 next_value,

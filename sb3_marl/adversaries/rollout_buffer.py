@@ -79,7 +79,8 @@ class MultiAgentRolloutBuffer:
 
         :param obs: float[B, N, O] observations the actor saw; :param state: float[B, S] critic input.
         :param pre_tanh: float[B, N, D] pre-squash actions; :param log_prob: float[B, N] their log-probabilities.
-        :param agent_mask: bool[B, N] agents whose action had an effect (alive); others are left out of the loss.
+        :param agent_mask: bool[B, N] agents whose action had an effect (perturbed, so alive and attacked); the others
+            are left out of the loss.
         :param reward: float[B]; :param value: float[B] ``V(s_t)``; :param next_value: float[B] ``V(s_{t+1})``.
         :param done: bool[B] the episode ended at this step; :param timeout: bool[B] it ended by the time limit.
         """

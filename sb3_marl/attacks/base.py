@@ -31,9 +31,9 @@ class BaseAttack(ABC):
     :param epsilon: radius of the l∞ ball around the clean observation (same unit as the observation
         features, which SMAC normalises to about [-1, 1]); must be finite and ``>= 0``.
     :param attacked_agents: which agents are attacked. ``None``: all ``N`` agents. An ``int`` ``M``: a random
-        subset of ``M`` agents drawn independently for every env at every call of :meth:`perturb` (i.e. at
-        every environment step), from this attack's own seeded generator. A sequence of agent ids: exactly
-        those agents, always.
+        subset of ``M`` live agents (all of them where fewer live) drawn independently for every env at every call
+        of :meth:`perturb` (i.e. at every environment step), from this attack's own seeded generator. A sequence
+        of agent ids: exactly those agents, always (dead ones are left untouched).
     :param clip_observations: clip perturbed observations to ``[obs_low, obs_high]`` so that they stay
         observations the environment could produce (default True). The result is kept in the ε-ball even where
         a clean observation lies outside the bounds. Without bounds of its own the attack clips to the bounds of
@@ -153,7 +153,8 @@ class BaseAttack(ABC):
             if self.attacked_agents > n_agents:
                 raise ValueError(f"attacked_agents={self.attacked_agents} but the env has only {n_agents} agents")
             scores = torch.rand(batch_size, n_agents, generator=self.generator(obs.device), device=obs.device)
-            chosen = scores.argsort(dim=-1)[:, : self.attacked_agents]
+            # dead agents rank after every live one (scores in [0, 1) + 1): the M are drawn among the live agents
+            chosen = (scores + (~alive).float()).argsort(dim=-1)[:, : self.attacked_agents]
             mask = torch.zeros(batch_size, n_agents, dtype=torch.bool, device=obs.device)
             return mask.scatter_(1, chosen, True) & alive
         bad = [agent for agent in self.attacked_agents if agent >= n_agents]

@@ -51,14 +51,17 @@ class LearnedAttack(BaseAttack):
         last_action_onehot: torch.Tensor,
         hidden: torch.Tensor,
         adversary_actions: torch.Tensor,
+        agent_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Perturbed observations float[B, N, O] for given adversary actions (unattacked and dead agents untouched).
 
-        Arguments as in :meth:`perturb`, plus ``adversary_actions`` (their form depends on the attack).
+        Arguments as in :meth:`perturb`, plus ``adversary_actions`` (their form depends on the attack) and
+        ``agent_mask``, the attacked agents bool[B, N] of this step if already drawn with :meth:`agent_mask`
+        (None: drawn here).
         """
         if obs.dim() != 3:
             raise ValueError(f"obs must have shape [B, N, O], got {tuple(obs.shape)}")
-        mask = self.agent_mask(obs)
+        mask = self.agent_mask(obs) if agent_mask is None else agent_mask
         with torch.no_grad():
             perturbed = self._apply_actions(
                 policy,
