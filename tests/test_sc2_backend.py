@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import importlib.abc
 import multiprocessing
 import os
 import sys
@@ -20,6 +21,7 @@ import torch
 from sb3_marl.envs import sc2_backend
 from sb3_marl.envs.sc2_backend import SC2BatchedEnv, SC2NotAvailableError, load_starcraft2_env_class
 from sb3_marl.envs.simulator import SMACSimulator
+from sb3_marl.envs.smac_compat import StarCraft2SimEnv
 
 
 @pytest.fixture
@@ -55,6 +57,26 @@ def test_missing_game(fake_smac, monkeypatch, tmp_path):
         load_starcraft2_env_class()
 
 
+class _SmacWithoutPysc2(importlib.abc.MetaPathFinder):
+    """Importing ``smac.env`` fails as oxwhirl SMAC does when pysc2 is missing."""
+
+    def find_spec(self, name, path, target=None):  # noqa: ANN001, ANN201
+        if name == "smac.env":
+            raise ModuleNotFoundError("No module named 'pysc2'", name="pysc2")
+        return None
+
+
+def test_smac_missing_a_dependency_is_not_called_smac3(monkeypatch, game_folder):
+    smac = types.ModuleType("smac")
+    smac.__path__ = []
+    monkeypatch.setitem(sys.modules, "smac", smac)
+    monkeypatch.delitem(sys.modules, "smac.env", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_SmacWithoutPysc2(), *sys.meta_path])
+    with pytest.raises(SC2NotAvailableError, match=r"needs the package 'pysc2', which is not installed") as info:
+        load_starcraft2_env_class()
+    assert "SMAC3" not in str(info.value).split(". ")[0]
+
+
 # --------------------------------------------------------------------------- batched plumbing on a fake smac.env
 def install_fake_smac() -> None:
     """Register a fake oxwhirl ``smac`` package whose ``smac.env.StarCraft2Env`` is the simulator's SMAC API."""
@@ -83,6 +105,13 @@ def fake_smac(monkeypatch, game_folder):
         monkeypatch.setitem(sys.modules, name, None)
     install_fake_smac()
     return functools.partial(fake_smac_factory, str(game_folder))
+
+
+def test_the_default_factory_marks_absl_flags_parsed(fake_smac):
+    flags = pytest.importorskip("absl.flags")
+    flags.FLAGS.unparse_flags()  # a program that never parsed them (SMAC's first reset would fail, smac#126)
+    sc2_backend.make_starcraft2_env("3m", seed=0).close()
+    assert flags.FLAGS.is_parsed()
 
 
 def random_actions(avail: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -143,12 +172,81 @@ def test_reseeding_replays_an_episode_and_keeps_stats(fake_smac):
         assert env.get_stats()["battles_game"] == 2  # the relaunched game's counters add to the old one's
 
 
+class RelaunchingSMAC(StarCraft2SimEnv):
+    """SMAC's reset quirk: a reset while no episode has terminated yet launches another game and adds the enemies'
+    health to ``max_reward`` again (oxwhirl SMAC ``reset`` / ``init_units`` with ``_episode_count == 0``)."""
+
+    built: list[RelaunchingSMAC] = []
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.launches = 0
+        RelaunchingSMAC.built.append(self)
+
+    def reset(self):  # noqa: ANN201
+        if self._episode_count == 0:
+            self.launches += 1
+        return super().reset()
+
+
+def test_a_reset_before_the_first_episode_ends_rebuilds_the_game():
+    RelaunchingSMAC.built = []
+    with SC2BatchedEnv("3m", seed=0, env_factory=RelaunchingSMAC) as env:
+        reference = SMACSimulator("3m", seed=0)
+        first = env.reset()
+        env.step(torch.ones(1, 3, dtype=torch.int64))  # stop: the episode runs on
+        assert_same_transition(env.reset(), first)  # the same seed again, in a new game
+        assert len(RelaunchingSMAC.built) == 2 and [game.launches for game in RelaunchingSMAC.built] == [1, 1]
+        assert_same_transition(reference.reset(), first)
+        generator, terminated = torch.Generator().manual_seed(0), torch.zeros(1, dtype=torch.bool)
+        while not terminated.all():  # rewards on the scale of a game launched once
+            actions = random_actions(reference.get_avail_actions(), generator)
+            expected = reference.step(actions)
+            assert_same_transition(env.step(actions), expected)
+            terminated = expected[4]
+        env.reset()  # an episode has ended: SMAC restarts the game itself
+        assert len(RelaunchingSMAC.built) == 2
+
+
+class LossOnTheLimitStep(StarCraft2SimEnv):
+    """Every episode that reaches the time limit ends there as a battle decided against the agents, as SMAC
+    reports MMM's "only medivacs left" loss on the limit step: terminated, not won, allies alive, no timeout."""
+
+    hidden = 0  # timeouts of the simulator reported as such losses
+
+    def step(self, actions):  # noqa: ANN001, ANN201
+        timeouts = self.sim.get_stats()["timeouts"]
+        reward, terminated, info = super().step(actions)
+        if self.sim.get_stats()["timeouts"] > timeouts:
+            self.hidden += 1
+            info.pop("episode_limit", None)
+        return reward, terminated, info
+
+    def get_stats(self) -> dict[str, float]:
+        return {**super().get_stats(), "timeouts": super().get_stats()["timeouts"] - self.hidden}
+
+
+@pytest.mark.parametrize("continuing_episode", [True, False])
+def test_a_battle_decided_on_the_limit_step_is_no_timeout(continuing_episode):
+    generator = torch.Generator().manual_seed(0)
+    with SC2BatchedEnv("3m", seed=7, env_factory=LossOnTheLimitStep, continuing_episode=continuing_episode) as env:
+        avail, reported = env.reset()[2], 0
+        for _ in range(62):  # as in test_matches_builtin_simulator: a time limit is reached
+            _, _, avail, _, terminated, info = env.step(random_actions(avail, generator))
+            reported += int(info["episode_limit"].sum())
+            if terminated.any():
+                avail = env.reset(terminated)[2]
+        assert env._workers[0].runner.env.hidden > 0 and reported == 0
+
+
 @pytest.mark.parametrize("n_envs", [1, 2])
 def test_errors_name_the_env(fake_smac, n_envs):
     with SC2BatchedEnv("3m", n_envs=n_envs, seed=0, env_factory=fake_smac) as env:
         stop = torch.ones(n_envs, 3, dtype=torch.int64)
         with pytest.raises(RuntimeError, match="Env 0 has no running episode"):
             env.step(stop)  # never reset
+        with pytest.raises(RuntimeError, match="call reset"):
+            env.render()  # SMAC's renderer needs a launched game
         env.reset()
         no_op = stop.clone()
         no_op[n_envs - 1, 2] = 0  # no-op is only available to dead agents
@@ -167,6 +265,16 @@ def test_worker_error_is_raised_in_parent_and_workers_stop(fake_smac):
         SC2BatchedEnv("3m", n_envs=2, env_factory=fake_smac, not_a_smac_keyword=1)
     assert "worker process of SC2 env" in str(info.value.__cause__)
     assert not [p for p in multiprocessing.active_children() if p.name.startswith("sc2-env-")]
+
+
+def test_a_dead_worker_leaves_the_other_pipes_in_step(fake_smac):
+    with SC2BatchedEnv("3m", n_envs=2, seed=0, env_factory=fake_smac) as env:
+        env._workers[1].process.kill()
+        env._workers[1].process.join()
+        with pytest.raises(RuntimeError, match="SC2 env 1 died"):
+            env.reset()
+        stats = env._call("get_stats", {0: ()})[0]  # env 0's reset answer was read: this is its stats answer
+        assert isinstance(stats, dict) and "timeouts" in stats
 
 
 def test_close_and_garbage_collection_stop_workers(fake_smac):

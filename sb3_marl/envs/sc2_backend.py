@@ -69,11 +69,14 @@ def load_starcraft2_env_class() -> type:
         raise SC2NotAvailableError(f"The `smac` package is not installed ({error}). {INSTALL_HELP}") from error
     try:
         env_class = importlib.import_module("smac.env").StarCraft2Env
-    except (ImportError, AttributeError) as error:
-        raise SC2NotAvailableError(
-            f"The installed `smac` package has no `smac.env.StarCraft2Env` ({error}): it is not oxwhirl SMAC "
-            f"(the PyPI package `smac` is SMAC3, a hyperparameter optimiser). {INSTALL_HELP}"
-        ) from error
+    except ImportError as error:
+        if error.name is not None and not error.name.startswith("smac"):  # oxwhirl SMAC without a dependency
+            raise SC2NotAvailableError(
+                f"`smac.env` needs the package {error.name!r}, which is not installed ({error}). {INSTALL_HELP}"
+            ) from error
+        raise _wrong_smac_package(error) from error
+    except AttributeError as error:
+        raise _wrong_smac_package(error) from error
     path = sc2_path()
     if not path.is_dir():
         source = "SC2PATH" if "SC2PATH" in os.environ else "the default install path (SC2PATH is not set)"
@@ -81,18 +84,36 @@ def load_starcraft2_env_class() -> type:
     return env_class
 
 
+def _wrong_smac_package(error: Exception) -> SC2NotAvailableError:
+    return SC2NotAvailableError(
+        f"The installed `smac` package has no `smac.env.StarCraft2Env` ({error}): it is not oxwhirl SMAC "
+        f"(the PyPI package `smac` is SMAC3, a hyperparameter optimiser). {INSTALL_HELP}"
+    )
+
+
 def make_starcraft2_env(map_name: str, seed: int | None = None, **env_kwargs: Any) -> Any:
     """Build one ``smac.env.StarCraft2Env`` (the default ``env_factory`` of :class:`SC2BatchedEnv`).
+
+    pysc2 reads absl flags (``--sc2_run_config``, ...) when SMAC launches the game and fails with
+    ``UnparsedFlagAccessError`` unless the program parsed them (oxwhirl/smac#126); where nobody has, and always in
+    the worker processes, the flags are marked parsed with their defaults.
 
     :param map_name: SMAC map name, e.g. ``"3m"``.
     :param seed: SC2 game seed (None: random).
     :param env_kwargs: further ``StarCraft2Env`` keyword arguments.
     """
-    return load_starcraft2_env_class()(map_name=map_name, seed=seed, **env_kwargs)
+    env_class = load_starcraft2_env_class()
+    with contextlib.suppress(ImportError):  # absl comes with pysc2
+        from absl import flags
+
+        if not flags.FLAGS.is_parsed():
+            flags.FLAGS.mark_as_parsed()
+    return env_class(map_name=map_name, seed=seed, **env_kwargs)
 
 
 class _EnvRunner:
-    """One SMAC env plus the bookkeeping the batch needs (episode steps, stats of replaced envs).
+    """One SMAC env plus the bookkeeping the batch needs (whether it launched and ended an episode, stats of
+    replaced envs).
 
     :param env_factory: builds the env as ``env_factory(map_name=..., seed=..., **env_kwargs)``.
     """
@@ -100,13 +121,20 @@ class _EnvRunner:
     def __init__(
         self, env_factory: Callable[..., Any], map_name: str, seed: int | None, env_kwargs: dict[str, Any]
     ) -> None:
-        self.env_factory, self.map_name, self.env_kwargs = env_factory, map_name, env_kwargs
+        self.env_factory, self.map_name, self.env_kwargs, self.seed = env_factory, map_name, env_kwargs, seed
         self.env = env_factory(map_name=map_name, seed=seed, **env_kwargs)
         info = self.env.get_env_info()
-        self.n_agents, self.episode_limit = info["n_agents"], info["episode_limit"]
         self.info = {**info, "n_enemies": int(self.env.n_enemies)}
-        self.episode_steps = 0
         self.closed_stats = dict.fromkeys(_STAT_KEYS, 0)
+        # SMAC launches the game at its first reset and counts episodes when they terminate
+        self.launched, self.finished_an_episode = False, False
+
+    def _replace_env(self, seed: int | None) -> None:
+        """Close the game and build a new one with ``seed`` (its counters are kept in ``closed_stats``)."""
+        self.closed_stats = self.get_stats()
+        self.env.close()
+        self.env = self.env_factory(map_name=self.map_name, seed=seed, **self.env_kwargs)
+        self.seed, self.launched, self.finished_an_episode = seed, False, False
 
     def _observe(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         obs = np.asarray(self.env.get_obs(), dtype=np.float32)
@@ -115,36 +143,32 @@ class _EnvRunner:
         return obs, state, avail
 
     def reset(self, seed: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Start an episode; a new ``seed`` relaunches the game with it (SMAC seeds only at launch)."""
-        if seed is not None:
-            self.closed_stats = self.get_stats()
-            self.env.close()
-            self.env = self.env_factory(map_name=self.map_name, seed=seed, **self.env_kwargs)
+        """Start an episode; a new ``seed`` relaunches the game with it (SMAC seeds only at launch).
+
+        A reset before the game's first episode has terminated also rebuilds the env (same seed): SMAC would launch
+        a second game beside the first and count the enemies' health into ``max_reward`` once more, shrinking every
+        later reward (on 3m by x0.73).
+        """
+        if seed is not None or (self.launched and not self.finished_an_episode):
+            self._replace_env(self.seed if seed is None else seed)
         self.env.reset()
-        self.episode_steps = 0
+        self.launched = True
         return self._observe()
 
     def step(self, actions: list[int]) -> tuple[Any, ...]:
         """One SMAC step: obs, state, avail, reward, terminated, battle_won, episode_limit, dead allies / enemies."""
+        timeouts_before = self.get_stats()["timeouts"]
         reward, terminated, info = self.env.step(actions)
-        self.episode_steps += 1
-        battle_won = bool(info.get("battle_won", False))
-        dead_allies = int(info.get("dead_allies", 0))
-        # SMAC only reports the time limit with continuing_episode=True; otherwise an episode that ends at the
-        # limit without a decided battle (a win, or all allies dead) ended by the limit.
-        timeout = info.get(
-            "episode_limit",
-            bool(terminated)
-            and self.episode_steps >= self.episode_limit
-            and not battle_won
-            and dead_allies < self.n_agents,
-        )
+        self.finished_an_episode |= bool(terminated)
+        # SMAC reports the time limit in info only with continuing_episode=True, but always counts it in its stats
+        # (a battle decided on the limit step, e.g. MMM's "only medivacs left" loss, is not a timeout)
+        timeout = bool(terminated) and self.get_stats()["timeouts"] > timeouts_before
         stats = (
             float(reward),
             bool(terminated),
-            battle_won,
-            bool(timeout),
-            dead_allies,
+            bool(info.get("battle_won", False)),
+            timeout,
+            int(info.get("dead_allies", 0)),
             int(info.get("dead_enemies", 0)),
         )
         return self._observe() + stats
@@ -161,6 +185,8 @@ class _EnvRunner:
         self.env.save_replay()
 
     def render(self, mode: str) -> np.ndarray | None:
+        if not self.launched:
+            raise RuntimeError("render() needs a running game: call reset() first (SMAC launches it there)")
         return self.env.render(mode=mode)
 
     def close(self) -> None:
@@ -348,12 +374,18 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
     def _call(self, method: str, args_per_env: dict[int, tuple[Any, ...]]) -> dict[int, Any]:
         """Call ``method`` on the envs given as keys (all in parallel) and return their results by env index.
 
-        Every answer is read before the first error is raised, so that no worker's pipe is left out of step.
+        Every answer is read before the first error is raised, so that no worker's pipe is left out of step (a
+        worker that could not be sent the request is not read).
         """
+        sent, first_error = [], None
         for index, args in args_per_env.items():
-            self._workers[index].send(method, *args)
-        results, first_error = {}, None
-        for index in args_per_env:
+            try:
+                self._workers[index].send(method, *args)
+                sent.append(index)
+            except OSError as error:  # the worker died: its pipe is broken
+                first_error = first_error or RuntimeError(f"The worker process of SC2 env {index} died ({error})")
+        results = {}
+        for index in sent:
             try:
                 results[index] = self._workers[index].receive()
             except Exception as error:
