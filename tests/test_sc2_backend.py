@@ -256,6 +256,8 @@ def test_errors_name_the_env(fake_smac, n_envs):
             env.step(stop[:, :2])
         with pytest.raises(ValueError, match="env_mask"):
             env.reset(torch.ones(n_envs + 1, dtype=torch.bool))
+        with pytest.raises(ValueError, match="seed"):
+            env.reset(seed=-1)  # StarCraft II's seeds are unsigned 32-bit
         with pytest.raises(ValueError, match="env_index"):
             env.render(env_index=n_envs)
 

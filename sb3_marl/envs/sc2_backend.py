@@ -322,7 +322,7 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
         #: Range of each observation feature, float32[O] on ``device`` (as in the simulator).
         self.obs_low = torch.as_tensor(low, device=self.device)
         self.obs_high = torch.as_tensor(high, device=self.device)
-        seeds = [None if seed is None else seed + i for i in range(n_envs)]
+        seeds = self._game_seeds(seed)
         self._workers: list[_LocalWorker | _ProcessWorker] = []
         self._finalizer = weakref.finalize(self, _close_workers, self._workers)
         try:
@@ -351,6 +351,16 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
         self._state = torch.zeros(n_envs, self.state_shape, device=self.device)
         self._avail = torch.zeros(n_envs, self.n_agents, self.n_actions, dtype=torch.bool, device=self.device)
         self._running = torch.zeros(n_envs, dtype=torch.bool)
+
+    def _game_seeds(self, seed: int | None) -> list[int | None]:
+        """The game seed of each env, ``seed + i`` (SC2 takes unsigned 32-bit seeds), or None for each."""
+        if seed is None:
+            return [None] * self.n_envs
+        try:
+            seed = whole_number("seed", seed, 0, 2**32 - self.n_envs)
+        except ValueError as error:
+            raise ValueError(f"{error}: env i plays seed + i, and StarCraft II's seeds are unsigned 32-bit") from None
+        return [seed + i for i in range(self.n_envs)]
 
     def _start_workers(
         self,
@@ -410,7 +420,8 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
                     f"env_mask must be a bool tensor of shape ({self.n_envs},), got {mask.dtype} {tuple(mask.shape)}"
                 )
             indices = mask.nonzero().flatten().tolist()
-        results = self._call("reset", {i: (None if seed is None else seed + i,) for i in indices})
+        seeds = self._game_seeds(seed)
+        results = self._call("reset", {i: (seeds[i],) for i in indices})
         if indices:
             self._store(indices, [results[i] for i in indices])
             self._running[indices] = True
