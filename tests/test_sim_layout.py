@@ -79,7 +79,11 @@ def test_sizes_match_smac(map_name):
     ],
 )
 def test_optional_features_change_sizes_like_smac(flags, obs_extra, state_extra):
-    env = SMACSimulator("3m", seed=0, **flags)
+    if flags.get("obs_terrain_height"):
+        with pytest.warns(UserWarning, match="no terrain heights"):
+            env = SMACSimulator("3m", seed=0, **flags)
+    else:
+        env = SMACSimulator("3m", seed=0, **flags)
     obs, state, _ = env.reset()
     assert obs.shape[-1] == 30 + obs_extra
     assert state.shape[-1] == 48 + state_extra

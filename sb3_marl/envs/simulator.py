@@ -40,6 +40,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -202,6 +203,13 @@ class SMACSimulator(BatchedMultiAgentEnv):
             if kwargs.get(name, False):
                 raise ValueError(f"{name}=True is not supported by the built-in simulator (only False)")
         self.flags = LayoutFlags(**{k: bool(v) for k, v in kwargs.items() if k in flag_names})
+        if self.flags.obs_terrain_height:
+            warnings.warn(
+                "obs_terrain_height=True: the built-in simulator has no terrain heights (SMAC's are StarCraft II's "
+                "height map / 255); its 9 height features read 0.5 on walkable cells and 1 elsewhere, so a policy "
+                "trained on them may not transfer to real SMAC",
+                stacklevel=3,
+            )
         self.step_mul = int(kwargs.get("step_mul", 8))
         self.move_amount = float(kwargs.get("move_amount", 2))
         if self.step_mul < 1 or self.move_amount <= 0:
