@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         type=int,
         default=None,
-        help="numbers M of attacked agents, drawn at random each step (default: all agents)",
+        help="numbers M of attacked agents, drawn at random among the live agents each step (default: all agents)",
     )
     parser.add_argument(
         "--no-clip",
