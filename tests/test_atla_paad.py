@@ -66,7 +66,7 @@ def test_each_training_logs_its_adversary_beside_its_own_run(tmp_path: Path) -> 
 def test_alternation_follows_schedule(cls: type) -> None:
     model = make_model(cls)
     assert isinstance(model.attack, ATLAAttack if cls is ATLAQMIX else PAADAttack)
-    assert model.attack.adversary if cls is ATLAQMIX else model.attack.director is model.adversary
+    assert (model.attack.adversary if cls is ATLAQMIX else model.attack.director) is model.adversary
     phases: list[tuple[int, int]] = []  # (victim steps, adversary steps) when each adversary phase starts
     original = model.adversary.learn
 

@@ -119,6 +119,7 @@ def test_interrupted_run_resumes(first_run, tmp_path):
     cells[0].unlink()
     cells[1].write_text(cells[1].read_text()[:20])
     (cells[2].parent / f".{cells[2].name}.x.tmp").write_text("{")
+    intact = cells[2].read_text()
     killed = root / "logs" / "qmix" / "3m_7" / "3m"
     killed.mkdir(parents=True)
     (killed / "args.yml").write_text(yaml.safe_dump({"seed": 0}))
@@ -128,6 +129,8 @@ def test_interrupted_run_resumes(first_run, tmp_path):
     # evaluation is seeded: the recomputed cells give what the first run gave
     assert resumed["table"] == first["table"]
     assert all(json.loads(cell.read_text())["episode_rewards"] for cell in cells[:2])
+    # the temporary file is no cell: the cell beside it was read from its own file, unchanged
+    assert sorted((out / "cells").rglob("*.json")) == cells and cells[2].read_text() == intact
 
 
 def test_regularized_trains_its_qmix_first(tmp_path):

@@ -1,5 +1,6 @@
 """Callbacks: the SB3 protocol fires as documented, stops training, and SB3's built-ins work on our models."""
 
+import re
 import warnings
 
 import numpy as np
@@ -50,8 +51,7 @@ def _model(n_envs: int = 2) -> QMIX:
 def test_hooks_fire_in_order_and_count_env_steps():
     model, recorder = _model(n_envs=3), Recorder()
     model.learn(50, callback=recorder)
-    assert recorder.events[0] == "training_start" and recorder.events[-1] == "training_end"
-    assert recorder.events[1] == "rollout_start"
+    assert re.fullmatch(r"training_start( rollout_start( step)+ rollout_end)+ training_end", " ".join(recorder.events))
     n_steps = recorder.events.count("step")
     assert model.num_timesteps == 3 * n_steps >= 50
     assert recorder.events.count("rollout_start") == recorder.events.count("rollout_end")
@@ -186,12 +186,15 @@ def test_sb3_checkpoint_and_every_n_callbacks_work(tmp_path):
     fired = Recorder()
     checkpoint = CheckpointCallback(save_freq=20, save_path=tmp_path, name_prefix="ckpt", save_replay_buffer=True)
     model.learn(80, callback=[checkpoint, EveryNTimesteps(40, fired)], progress_bar=True)
-    zips = sorted(p.name for p in tmp_path.glob("ckpt_*_steps.zip"))
-    assert zips and all(p.startswith("ckpt_") for p in zips)
-    assert list(tmp_path.glob("ckpt_replay_buffer_*_steps.pkl"))
+    # every 20 calls, i.e. 40 env steps of the 2 envs, named after the env steps (SB3's names)
+    assert sorted(p.name for p in tmp_path.glob("ckpt_*")) == [
+        "ckpt_40_steps.zip",
+        "ckpt_80_steps.zip",
+        "ckpt_replay_buffer_40_steps.pkl",
+        "ckpt_replay_buffer_80_steps.pkl",
+    ]
     assert fired.events.count("step") == 2
-    loaded = QMIX.load(tmp_path / zips[-1])
-    assert loaded.num_timesteps > 0
+    assert QMIX.load(tmp_path / "ckpt_40_steps.zip").num_timesteps == 40
 
 
 def test_eval_callback_warns_about_another_map_unless_told_not_to():

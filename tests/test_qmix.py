@@ -72,6 +72,13 @@ def test_targets_match_hand_computation(double_q, td_lambda, lambda_traces, alph
         batch["actions"][1, 1] = greedy(1, 1)
         batch["actions"][1, 1, 1] = (batch["actions"][1, 1, 1] + 1) % 3
         batch["actions"][1, 2] = greedy(1, 2)
+        computed, targets = [], model._targets  # the loss's per-step targets
+
+        def recorded_targets(*args):  # noqa: ANN002, ANN202
+            computed.append(targets(*args))
+            return computed[-1]
+
+        model._targets = recorded_targets
         _, stats = model._td_loss(batch)
         q_online, q_target = q_steps(False), q_steps(True)
         expected = torch.zeros(2, 3)
@@ -101,10 +108,11 @@ def test_targets_match_hand_computation(double_q, td_lambda, lambda_traces, alph
                 g_next = batch["reward"][b, t].item() - alpha * gap + 0.9 * not_done * boot
                 expected[b, t] = g_next
     mask = batch["filled"][:, :-1]
+    torch.testing.assert_close(computed[0][mask], expected[mask], rtol=1e-5, atol=1e-6)
     assert stats["target_mean"].item() == pytest.approx(expected[mask].mean().item(), rel=1e-5)
     # The episode that ended by true termination does not bootstrap at its last step.
     if alpha == 0.0:
-        assert expected[0, 1].item() == pytest.approx(0.5)
+        assert computed[0][0, 1].item() == pytest.approx(0.5)
 
 
 def test_watkins_traces_cut_per_agent_without_a_mixer():
@@ -151,8 +159,12 @@ def test_loss_trains_only_online_networks():
     batch = _hand_batch(model)
     loss, _ = model._td_loss(batch)
     loss.backward()
-    assert all(p.grad is None for p in model.policy.agent_target.parameters())
-    assert all(p.grad is not None for p in model.policy.mixer.parameters())
+    policy = model.policy
+    targets = [*policy.agent_target.parameters(), *policy.mixer_target.parameters()]
+    assert all(p.grad is None for p in targets)
+    online = [*policy.agent.parameters(), *policy.mixer.parameters()]
+    assert all(p.grad is not None for p in online)
+    assert all(p.grad.abs().sum() > 0 for p in policy.agent.parameters())
 
 
 def test_huber_loss_is_quadratic_below_delta_and_linear_above():

@@ -260,10 +260,11 @@ def test_regularized_kappa_schedule_gates_the_regularizer(pretrained_path):
     model._current_progress_remaining = 0.3  # second half: kappa 0.1
     loss, stats = model._compute_loss(batch)
     assert stats["kappa"] == pytest.approx(0.1)
-    assert stats["reg_loss"] >= 0.0
+    assert stats["reg_loss"] > 0.0  # hinge c = 10: the margin term is active
     torch.testing.assert_close(loss, td_loss + 0.1 * stats["reg_loss"], rtol=1e-4, atol=1e-5)
     loss.backward()
-    assert all(p.grad is None or p.grad.isfinite().all() for p in model.policy.parameters())
+    grads = [p.grad for p in model.policy.online_parameters()]
+    assert all(g is not None and g.isfinite().all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
 
 
 def test_regularized_save_load_round_trip(pretrained_path, tmp_path):

@@ -40,7 +40,12 @@ def test_save_load_gives_identical_predictions(trained, tmp_path):
         assert torch.equal(a, b), name
     assert loaded.num_timesteps == trained.num_timesteps and loaded._n_updates == trained._n_updates
     assert loaded.optimizer_class == "adam"
-    assert loaded.policy.optimizer.state_dict()["state"].keys() == trained.policy.optimizer.state_dict()["state"].keys()
+    saved_state = trained.policy.optimizer.state_dict()["state"]
+    loaded_state = loaded.policy.optimizer.state_dict()["state"]
+    assert loaded_state.keys() == saved_state.keys()
+    for index, moments in saved_state.items():  # Adam resumes from the same moments and step counts
+        for key, value in moments.items():
+            assert torch.equal(loaded_state[index][key], value), (index, key)
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
         data = json.loads(archive.read("data"))
@@ -122,7 +127,12 @@ def test_load_takes_stable_baselines3s_force_reset_flag(trained, tmp_path):
 
 def test_replay_buffer_files_take_stable_baselines3s_arguments(trained, tmp_path):
     path = trained.save_replay_buffer(tmp_path / "rb")
+    n_stored = trained.replay_buffer.n_stored
+    before = {name: tensor[:n_stored].clone() for name, tensor in trained.replay_buffer.data.items()}
     trained.load_replay_buffer(path, truncate_last_traj=False)  # only whole episodes are stored: nothing to cut
+    assert trained.replay_buffer.n_stored == n_stored > 0
+    for name, stored in before.items():  # the episodes stored (rows past n_stored are never read)
+        assert torch.equal(trained.replay_buffer.data[name][:n_stored], stored), name
     with pytest.raises(FileNotFoundError, match="No replay buffer file .*missing.pt"):
         trained.load_replay_buffer(tmp_path / "missing")
 

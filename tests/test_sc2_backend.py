@@ -120,6 +120,7 @@ def random_actions(avail: torch.Tensor, generator: torch.Generator) -> torch.Ten
 
 
 def assert_same_transition(got: tuple, expected: tuple) -> None:
+    assert len(got) == len(expected)
     for a, b in zip(got[:5], expected[:5]):
         torch.testing.assert_close(a, b)
     if len(got) > 5:

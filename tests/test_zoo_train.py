@@ -75,16 +75,22 @@ def test_train_writes_the_zoo_layout(trained_run):
     assert config["policy_kwargs"] == {"rnn_hidden_dim": 64, "mixing_embed_dim": 32, "hypernet_embed": 64}
     assert args["seed"] == 3 and args["algo"] == "qmix"
     with np.load(run / "evaluations.npz") as data:
-        assert data["timesteps"].shape[0] >= 1 and data["results"].shape[1] == 2
+        # evaluations at 300 and 600 env steps (after the rollout that crosses each), 2 episodes each
+        assert len(data["timesteps"]) == 2 and data["results"].shape == (2, 2)
+        assert 300 <= data["timesteps"][0] < 600 <= data["timesteps"][1]
     assert list(run.rglob("events.out.tfevents.*")), "no TensorBoard events in the run folder"
     model = ALGOS["qmix"].load().load(run / "3m.zip")
     assert model.num_timesteps >= 600
 
 
 def test_random_seed_is_drawn_and_saved(tmp_path):
-    _train(tmp_path, "-n", "100", "--eval-freq", "-1")
-    seed = yaml.safe_load((tmp_path / "qmix" / "3m_1" / "3m" / "args.yml").read_text())["seed"]
-    assert isinstance(seed, int) and seed >= 0
+    seeds = []
+    for run in (1, 2):
+        _train(tmp_path, "-n", "100", "--eval-freq", "-1")
+        seeds.append(yaml.safe_load((tmp_path / "qmix" / f"3m_{run}" / "3m" / "args.yml").read_text())["seed"])
+        model = ALGOS["qmix"].load().load(tmp_path / "qmix" / f"3m_{run}" / "3m.zip")
+        assert model.seed == seeds[-1]  # the run used the seed it saved
+    assert all(isinstance(seed, int) and seed >= 0 for seed in seeds) and seeds[0] != seeds[1]
 
 
 def test_resume_with_trained_agent_continues_the_step_count(trained_run, tmp_path):
@@ -261,14 +267,14 @@ def test_enjoy_plays_under_attack_and_writes_a_replay(trained_run, tmp_path):
             "0",
         ]
     )
-    assert 0.0 <= results["win_rate"] <= 1.0 and 0.0 <= results["changed_action_rate"] <= 1.0
+    assert 0.0 <= results["win_rate"] <= 1.0 and 0.0 < results["changed_action_rate"] <= 1.0  # FGSM acted
     import imageio.v3 as iio
 
     frames = iio.imread(output, index=None)
     assert frames.ndim == 4 and frames.shape[0] > 1 and frames.shape[-1] in (3, 4)
 
 
-def test_enjoy_load_checkpoint_and_missing_model_errors(trained_run):
+def test_enjoy_load_checkpoint_and_missing_model_errors(trained_run, capsys):
     results = enjoy.main(
         [
             "--algo",
@@ -287,6 +293,7 @@ def test_enjoy_load_checkpoint_and_missing_model_errors(trained_run):
         ]
     )
     assert results["changed_action_rate"] == 0.0  # no attack: nothing changed
+    assert f"Loading {trained_run / 'qmix' / '3m_1' / 'rl_model_300_steps.zip'}" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="available steps: \\[300"):
         enjoy.main(["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "--load-checkpoint", "7"])
     with pytest.raises(SystemExit, match="No trained qmix run for 2s3z"):
@@ -451,6 +458,8 @@ def test_robust_variants_train_from_the_zoo(trained_run):
         algo="fgsm",
     )
     assert (trained_run / "fgsm" / "3m_1" / "evaluations.npz").is_file()
+    args = yaml.safe_load((trained_run / "fgsm" / "3m_1" / "3m" / "args.yml").read_text())
+    assert args["eval_attack"] == "fgsm"
     _train(trained_run, "-n", "200", "--seed", "6", "--eval-freq", "-1", algo="regularized")
     config = yaml.safe_load((trained_run / "regularized" / "3m_1" / "3m" / "config.yml").read_text())
     assert Path(config["pretrained"]) == trained_run / "qmix" / "3m_1" / "3m.zip"
