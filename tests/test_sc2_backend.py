@@ -72,7 +72,7 @@ def test_smac_missing_a_dependency_is_not_called_smac3(monkeypatch, game_folder)
     monkeypatch.setitem(sys.modules, "smac", smac)
     monkeypatch.delitem(sys.modules, "smac.env", raising=False)
     monkeypatch.setattr(sys, "meta_path", [_SmacWithoutPysc2(), *sys.meta_path])
-    with pytest.raises(SC2NotAvailableError, match=r"needs the package 'pysc2', which is not installed") as info:
+    with pytest.raises(SC2NotAvailableError, match=r"could not be imported \(No module named 'pysc2'\)") as info:
         load_starcraft2_env_class()
     assert "SMAC3" not in str(info.value).split(". ")[0]
 
@@ -238,6 +238,70 @@ def test_a_battle_decided_on_the_limit_step_is_no_timeout(continuing_episode):
             if terminated.any():
                 avail = env.reset(terminated)[2]
         assert env._workers[0].runner.env.hidden > 0 and reported == 0
+
+
+class UncountedSMAC(StarCraft2SimEnv):
+    """SMAC's ``get_stats`` divides by the number of finished battles: ZeroDivisionError before the first one."""
+
+    def get_stats(self) -> dict[str, float]:
+        stats = super().get_stats()
+        if stats["battles_game"] == 0:
+            raise ZeroDivisionError("division by zero")
+        return stats
+
+
+def test_timeouts_are_counted_before_smacs_first_finished_battle():
+    generator = torch.Generator().manual_seed(0)
+    reference = SMACSimulator("3m", seed=7)
+    with SC2BatchedEnv("3m", seed=7, env_factory=UncountedSMAC, continuing_episode=False) as env:
+        assert_same_transition(env.reset(), reference.reset())
+        for _ in range(62):  # as in test_matches_builtin_simulator: losses and a timeout
+            actions = random_actions(reference.get_avail_actions(), generator)
+            expected = reference.step(actions)
+            assert_same_transition(env.step(actions), expected)
+            if expected[4].any():
+                assert_same_transition(env.reset(expected[4]), reference.reset(expected[4]))
+        assert env.get_stats() == reference.get_stats() and reference.get_stats()["timeouts"] > 0
+
+
+class FailingRebuild(StarCraft2SimEnv):
+    """An env_factory that fails while ``fail`` is set (a game that cannot be launched)."""
+
+    fail = False
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        if FailingRebuild.fail:
+            raise ConnectionError("SC2 did not start")
+        super().__init__(*args, **kwargs)
+
+
+def test_a_failed_rebuild_keeps_the_counters_once():
+    FailingRebuild.fail = False
+    with SC2BatchedEnv("3m", seed=0, env_factory=FailingRebuild) as env:
+        generator, terminated, avail = torch.Generator().manual_seed(0), False, env.reset()[2]
+        while not terminated:
+            _, _, avail, _, done, _ = env.step(random_actions(avail, generator))
+            terminated = bool(done.all())
+        FailingRebuild.fail = True
+        with pytest.raises(ConnectionError):
+            env.reset(seed=5)
+        with pytest.raises(ConnectionError):
+            env.reset(seed=5)
+        FailingRebuild.fail = False
+        env.reset()
+        assert env.get_stats()["battles_game"] == 1  # the closed game's battle, counted once
+
+
+class ReadOnlyReplays(StarCraft2SimEnv):
+    def save_replay(self) -> None:
+        raise PermissionError("replay_dir is read-only")
+
+
+def test_an_os_error_of_the_game_is_not_called_a_dead_worker():
+    with SC2BatchedEnv("3m", seed=0, env_factory=ReadOnlyReplays) as env:  # one env: in this process
+        env.reset()
+        with pytest.raises(PermissionError, match="read-only"):
+            env.save_replay()
 
 
 @pytest.mark.parametrize("n_envs", [1, 2])

@@ -258,7 +258,8 @@ class MAPPO(BaseMultiAgentAlgorithm):
         self._episode_length = self._episode_length.masked_fill(finished, 0)
 
     def _ppo_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Clipped surrogate per agent (shared team advantage), value MSE and entropy bonus, masked to live agents."""
+        """Clipped surrogate per agent (shared team advantage), value MSE and entropy bonus, masked to the agents whose
+        action took effect (``agent_mask``: perturbed, so alive and attacked)."""
         log_prob, entropy = self.policy.evaluate_actions(batch["obs"], batch["pre_tanh"])
         mask = batch["agent_mask"].float()
         count = mask.sum().clamp(min=1.0)

@@ -70,11 +70,12 @@ def load_starcraft2_env_class() -> type:
     try:
         env_class = importlib.import_module("smac.env").StarCraft2Env
     except ImportError as error:
-        if error.name is not None and not error.name.startswith("smac"):  # oxwhirl SMAC without a dependency
-            raise SC2NotAvailableError(
-                f"`smac.env` needs the package {error.name!r}, which is not installed ({error}). {INSTALL_HELP}"
-            ) from error
-        raise _wrong_smac_package(error) from error
+        if error.name in ("smac", "smac.env"):  # no smac.env module: another package named smac
+            raise _wrong_smac_package(error) from error
+        raise SC2NotAvailableError(  # oxwhirl SMAC whose dependencies are missing or do not fit
+            f"`smac.env` could not be imported ({error}): a dependency of oxwhirl SMAC is missing or incompatible. "
+            f"{INSTALL_HELP}"
+        ) from error
     except AttributeError as error:
         raise _wrong_smac_package(error) from error
     path = sc2_path()
@@ -132,9 +133,11 @@ class _EnvRunner:
     def _replace_env(self, seed: int | None) -> None:
         """Close the game and build a new one with ``seed`` (its counters are kept in ``closed_stats``)."""
         self.closed_stats = self.get_stats()
-        self.env.close()
+        if self.env is not None:
+            self.env.close()
+        self.env, self.launched, self.finished_an_episode = None, False, False  # until the factory succeeds
         self.env = self.env_factory(map_name=self.map_name, seed=seed, **self.env_kwargs)
-        self.seed, self.launched, self.finished_an_episode = seed, False, False
+        self.seed = seed
 
     def _observe(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         obs = np.asarray(self.env.get_obs(), dtype=np.float32)
@@ -149,7 +152,7 @@ class _EnvRunner:
         a second game beside the first and count the enemies' health into ``max_reward`` once more, shrinking every
         later reward (on 3m by x0.73).
         """
-        if seed is not None or (self.launched and not self.finished_an_episode):
+        if self.env is None or seed is not None or (self.launched and not self.finished_an_episode):
             self._replace_env(self.seed if seed is None else seed)
         self.env.reset()
         self.launched = True
@@ -157,12 +160,18 @@ class _EnvRunner:
 
     def step(self, actions: list[int]) -> tuple[Any, ...]:
         """One SMAC step: obs, state, avail, reward, terminated, battle_won, episode_limit, dead allies / enemies."""
-        timeouts_before = self.get_stats()["timeouts"]
+        if self.env is None:
+            raise RuntimeError("the game could not be rebuilt at the last reset: reset it again")
+        timeouts_before = self._smac_timeouts()
         reward, terminated, info = self.env.step(actions)
         self.finished_an_episode |= bool(terminated)
-        # SMAC reports the time limit in info only with continuing_episode=True, but always counts it in its stats
-        # (a battle decided on the limit step, e.g. MMM's "only medivacs left" loss, is not a timeout)
-        timeout = bool(terminated) and self.get_stats()["timeouts"] > timeouts_before
+        timeouts_after = self._smac_timeouts()
+        if timeouts_before is None or timeouts_after is None:  # an env_factory's env that does not count them
+            timeout = bool(info.get("episode_limit", False))
+        else:
+            # SMAC reports the time limit in info only with continuing_episode=True, but always counts it (a battle
+            # decided on the limit step, e.g. MMM's "only medivacs left" loss, is not a timeout)
+            timeout = bool(terminated) and timeouts_after > timeouts_before
         stats = (
             float(reward),
             bool(terminated),
@@ -173,10 +182,17 @@ class _EnvRunner:
         )
         return self._observe() + stats
 
+    def _smac_timeouts(self) -> int | None:
+        """SMAC's count of episodes ended by the time limit (None when the env does not count them)."""
+        try:
+            return self.env.get_stats().get("timeouts")
+        except ZeroDivisionError:  # SMAC's win_rate before the first finished battle: no timeout yet
+            return 0
+
     def get_stats(self) -> dict[str, float]:
         """SMAC's counters, including those of envs replaced by reseeding."""
         try:
-            stats = self.env.get_stats()
+            stats = {} if self.env is None else self.env.get_stats()
         except ZeroDivisionError:  # SMAC's win_rate before the first finished battle
             stats = {}
         return {key: self.closed_stats[key] + stats.get(key, 0) for key in _STAT_KEYS}
@@ -190,7 +206,8 @@ class _EnvRunner:
         return self.env.render(mode=mode)
 
     def close(self) -> None:
-        self.env.close()
+        if self.env is not None:
+            self.env.close()
 
 
 class _LocalWorker:
@@ -254,7 +271,10 @@ class _ProcessWorker:
         self.info = self.receive()
 
     def send(self, method: str, *args: Any) -> None:
-        self.remote.send((method, args))
+        try:
+            self.remote.send((method, args))
+        except OSError as error:  # the pipe is broken: the worker is gone
+            raise RuntimeError(f"The worker process of SC2 env {self.index} died") from error
 
     def receive(self) -> Any:
         try:
@@ -288,7 +308,8 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
 
     :param map_name: SMAC map name, e.g. ``"3m"``.
     :param n_envs: number of games; 1 runs in this process, more run one worker process each.
-    :param seed: game seed; env ``i`` gets ``seed + i`` (None: random games).
+    :param seed: game seed in ``[0, 2**32 - n_envs]`` (StarCraft II's seeds are unsigned 32-bit); env ``i`` gets
+        ``seed + i`` (None: random games).
     :param device: torch device of the returned tensors.
     :param env_factory: builds one env as ``env_factory(map_name=..., seed=..., **env_kwargs)``; by default
         :func:`make_starcraft2_env`.  It must be picklable (a module-level function) when ``n_envs > 1``.
@@ -389,11 +410,11 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
         """
         sent, first_error = [], None
         for index, args in args_per_env.items():
-            try:
+            try:  # a process worker fails here only when it died; an in-process one runs the method here
                 self._workers[index].send(method, *args)
                 sent.append(index)
-            except OSError as error:  # the worker died: its pipe is broken
-                first_error = first_error or RuntimeError(f"The worker process of SC2 env {index} died ({error})")
+            except Exception as error:
+                first_error = first_error or error
         results = {}
         for index in sent:
             try:
