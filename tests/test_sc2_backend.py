@@ -129,10 +129,26 @@ def assert_same_transition(got: tuple, expected: tuple) -> None:
             torch.testing.assert_close(got[5][key], expected[5][key], msg=key)
 
 
+def play_beside_the_simulator(env: SC2BatchedEnv, reference: SMACSimulator, n_steps: int = 62) -> int:
+    """Step ``env`` and ``reference`` (both just reset) with the same random actions, resetting finished episodes,
+    and check that every transition matches; returns the timeouts. 62 steps pass 3m's 60-step limit: with seed 7
+    and these actions, losses and a timeout occur."""
+    generator, timeouts = torch.Generator().manual_seed(0), 0
+    for _ in range(n_steps):
+        actions = random_actions(reference.get_avail_actions(), generator)
+        expected = reference.step(actions)
+        assert_same_transition(env.step(actions), expected)
+        terminated = expected[4]
+        if terminated.any():
+            timeouts += int(expected[5]["episode_limit"].sum())
+            assert_same_transition(env.reset(terminated), reference.reset(terminated))
+    return timeouts
+
+
 @pytest.mark.parametrize("n_envs, kwargs", [(1, {}), (2, {"continuing_episode": False})])
 def test_matches_builtin_simulator(fake_smac, n_envs, kwargs):
     """Same seed and actions: the backend over SMAC's API returns what the batched simulator returns."""
-    seed, generator = 7, torch.Generator().manual_seed(0)
+    seed = 7
     reference = SMACSimulator("3m", n_envs=n_envs, seed=seed)
     with SC2BatchedEnv("3m", n_envs=n_envs, seed=seed, env_factory=fake_smac, **kwargs) as env:
         assert (env.obs_shape, env.state_shape, env.n_actions, env.episode_limit) == (
@@ -145,16 +161,7 @@ def test_matches_builtin_simulator(fake_smac, n_envs, kwargs):
         torch.testing.assert_close(env.obs_high, reference.obs_high)
         assert env.get_env_info() == reference.get_env_info()  # agent_features / enemy_features were missing
         assert_same_transition(env.reset(), reference.reset(seed=seed))
-        timeouts = 0
-        for _ in range(62):  # past the 60-step limit of 3m: with these seeds, losses and a timeout occur
-            actions = random_actions(reference.get_avail_actions(), generator)
-            expected = reference.step(actions)
-            assert_same_transition(env.step(actions), expected)
-            terminated = expected[4]
-            if terminated.any():
-                timeouts += int(expected[5]["episode_limit"].sum())
-                assert_same_transition(env.reset(terminated), reference.reset(terminated))
-        assert timeouts > 0
+        assert play_beside_the_simulator(env, reference) > 0
         assert env.get_stats() == reference.get_stats()
 
 
@@ -251,17 +258,11 @@ class UncountedSMAC(StarCraft2SimEnv):
 
 
 def test_timeouts_are_counted_before_smacs_first_finished_battle():
-    generator = torch.Generator().manual_seed(0)
     reference = SMACSimulator("3m", seed=7)
     with SC2BatchedEnv("3m", seed=7, env_factory=UncountedSMAC, continuing_episode=False) as env:
         assert_same_transition(env.reset(), reference.reset())
-        for _ in range(62):  # as in test_matches_builtin_simulator: losses and a timeout
-            actions = random_actions(reference.get_avail_actions(), generator)
-            expected = reference.step(actions)
-            assert_same_transition(env.step(actions), expected)
-            if expected[4].any():
-                assert_same_transition(env.reset(expected[4]), reference.reset(expected[4]))
-        assert env.get_stats() == reference.get_stats() and reference.get_stats()["timeouts"] > 0
+        assert play_beside_the_simulator(env, reference) > 0
+        assert env.get_stats() == reference.get_stats()
 
 
 class FailingRebuild(StarCraft2SimEnv):

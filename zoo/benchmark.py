@@ -215,10 +215,15 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         args.device = resolve_device(args.device)
     except SystemExit as exc:
         parser.error(str(exc))
-    methods = _unique([dep for method in args.methods if (dep := DEPENDENCIES.get(method))] + args.methods)
+    methods = trained_methods(args)
     unused = [key for key in args.hyperparams if not any(method_hyperparams(m, {key: None}) for m in methods)]
     if unused:
         parser.error(f"-params {unused}: no method of {methods} takes them")
+
+
+def trained_methods(args: argparse.Namespace) -> list[str]:
+    """The methods asked for, after the ones they start from (qmix before regularized)."""
+    return _unique([dep for method in args.methods if (dep := DEPENDENCIES.get(method))] + args.methods)
 
 
 def method_hyperparams(method: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
@@ -256,7 +261,6 @@ def settings_of(args: argparse.Namespace) -> list[Setting]:
 
 def train_jobs(args: argparse.Namespace, torch_threads: int) -> list[TrainJob]:
     """One job per map × method × seed, plus the models the methods depend on (qmix for regularized)."""
-    methods = _unique([dep for method in args.methods if (dep := DEPENDENCIES.get(method))] + args.methods)
     return [
         TrainJob(
             map_name,
@@ -271,7 +275,7 @@ def train_jobs(args: argparse.Namespace, torch_threads: int) -> list[TrainJob]:
             compile_env=args.compile,
         )
         for map_name in args.maps
-        for method in methods
+        for method in trained_methods(args)
         for seed in range(args.seed, args.seed + args.n_seeds)
     ]
 

@@ -129,6 +129,7 @@ class _EnvRunner:
         self.closed_stats = dict.fromkeys(_STAT_KEYS, 0)
         # SMAC launches the game at its first reset and counts episodes when they terminate
         self.launched, self.finished_an_episode = False, False
+        self.timeouts_at_reset: int | None = 0  # SMAC's timeout count when the episode started
 
     def _replace_env(self, seed: int | None) -> None:
         """Close the game and build a new one with ``seed`` (its counters are kept in ``closed_stats``)."""
@@ -155,23 +156,24 @@ class _EnvRunner:
         if self.env is None or seed is not None or (self.launched and not self.finished_an_episode):
             self._replace_env(self.seed if seed is None else seed)
         self.env.reset()
-        self.launched = True
+        self.launched, self.timeouts_at_reset = True, self._smac_timeouts()
         return self._observe()
 
     def step(self, actions: list[int]) -> tuple[Any, ...]:
         """One SMAC step: obs, state, avail, reward, terminated, battle_won, episode_limit, dead allies / enemies."""
         if self.env is None:
             raise RuntimeError("the game could not be rebuilt at the last reset: reset it again")
-        timeouts_before = self._smac_timeouts()
         reward, terminated, info = self.env.step(actions)
         self.finished_an_episode |= bool(terminated)
-        timeouts_after = self._smac_timeouts()
-        if timeouts_before is None or timeouts_after is None:  # an env_factory's env that does not count them
-            timeout = bool(info.get("episode_limit", False))
-        else:
-            # SMAC reports the time limit in info only with continuing_episode=True, but always counts it (a battle
-            # decided on the limit step, e.g. MMM's "only medivacs left" loss, is not a timeout)
-            timeout = bool(terminated) and timeouts_after > timeouts_before
+        timeout = False
+        if terminated:  # the counts change only when an episode ends
+            timeouts = self._smac_timeouts()
+            if timeouts is None or self.timeouts_at_reset is None:  # an env_factory's env that does not count them
+                timeout = bool(info.get("episode_limit", False))
+            else:
+                # SMAC reports the time limit in info only with continuing_episode=True, but always counts it (a
+                # battle decided on the limit step, e.g. MMM's "only medivacs left" loss, is not a timeout)
+                timeout = timeouts > self.timeouts_at_reset
         stats = (
             float(reward),
             bool(terminated),
@@ -182,19 +184,22 @@ class _EnvRunner:
         )
         return self._observe() + stats
 
-    def _smac_timeouts(self) -> int | None:
-        """SMAC's count of episodes ended by the time limit (None when the env does not count them)."""
+    def _env_stats(self) -> dict[str, float] | None:
+        """This game's own counters; None before SMAC's first finished battle (its win_rate divides by zero: every
+        counter is 0 then) or while no game is built."""
         try:
-            return self.env.get_stats().get("timeouts")
-        except ZeroDivisionError:  # SMAC's win_rate before the first finished battle: no timeout yet
-            return 0
+            return None if self.env is None else self.env.get_stats()
+        except ZeroDivisionError:
+            return None
+
+    def _smac_timeouts(self) -> int | None:
+        """This game's count of episodes ended by the time limit (None when the env does not count them)."""
+        stats = self._env_stats()
+        return 0 if stats is None else stats.get("timeouts")
 
     def get_stats(self) -> dict[str, float]:
         """SMAC's counters, including those of envs replaced by reseeding."""
-        try:
-            stats = {} if self.env is None else self.env.get_stats()
-        except ZeroDivisionError:  # SMAC's win_rate before the first finished battle
-            stats = {}
+        stats = self._env_stats() or {}
         return {key: self.closed_stats[key] + stats.get(key, 0) for key in _STAT_KEYS}
 
     def save_replay(self) -> None:
