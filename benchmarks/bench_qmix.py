@@ -8,26 +8,28 @@
     python benchmarks/bench_qmix.py --skip-update-timing --compile --seeds 0 1 2   # how reliably each map learns
     python benchmarks/bench_qmix.py --skip-update-timing --compile --eval-freq 25000   # also test the best-eval model
     python benchmarks/bench_qmix.py --skip-update-timing --compile --wide-test-episodes 256   # finer win rate
+    python benchmarks/bench_qmix.py --skip-update-timing --maps 3m -params optimizer_kwargs:"{eps: 1e-5}"   # a trial
 
 Each map trains with its entry of ``hyperparams/qmix.yml`` (what ``zoo/train.py`` uses: 205k env steps on the four paper
-maps) unless ``--timesteps`` overrides the budget. Per map it prints the greedy test win rate and return (mean +/- std
-over ``--eval-episodes`` episodes on envs seeded ``seed + 1000``), the training wall time and env steps per second; with
-several ``--seeds``, one line per seed and a summary per map (win rates, how many seeds reach the issue's goal of 0.95,
-slowest training). With ``--eval-freq N`` the training also evaluates the model every ``N`` env steps on validation envs
-seeded ``seed + 2000`` and keeps the best one, as ``zoo/train.py``'s EvalCallback keeps ``best_model.zip``; that model
-is tested on the same test episodes as the final one (a fresh test env for each) and reported beside it, followed by the
-win rate of every evaluation (``evals=[...]``, the learning curve; the wall time, and so env steps per second, then
-include the evaluations). With ``--wide-test-episodes N`` the final model (and the best-eval one) also plays ``N`` more
-greedy episodes on envs seeded ``seed + 5000`` (``wide_win_rate``, with a 95 % Wilson interval): 32 test games cannot
-tell a policy that wins 90 % of its games from one that wins 97 %. The update timing compares one training update (batch
-of 32 full-length episodes) of this QMIX (fused ``nn.GRU`` over time) with the same update written as PyMARL does it (a
-``GRUCell`` called once per time step), both with PyMARL's network (64 GRU units) and one-step double-Q target rather
-than the yml's settings, and prints what each augmentation of the batch that the map allows (``agent_permutation``,
-``mirror_augmentation``) adds to it. With ``--compile`` the training env's step (and the validation env's) runs through
-``torch.compile``; the test envs stay eager: the wall time then includes loading the compiled step from torch's on-disk
-cache, or compiling it on a machine's first run for that map. Torch keeps its default threads (one per core: a training
-alone on the machine) unless ``--threads`` sets them; two benchmark processes on a 2-core machine take ``--threads 1``
-each."""
+maps) unless ``--timesteps`` overrides the budget; ``-params key:value ...`` (RL Zoo's flag, values read as YAML) sets
+keys over the entry of every map trained, to try a setting without editing the yml, and each result line names them. Per
+map it prints the greedy test win rate and return (mean +/- std over ``--eval-episodes`` episodes on envs seeded
+``seed + 1000``), the training wall time and env steps per second; with several ``--seeds``, one line per seed and a
+summary per map (win rates, how many seeds reach the issue's goal of 0.95, slowest training). With ``--eval-freq N`` the
+training also evaluates the model every ``N`` env steps on validation envs seeded ``seed + 2000`` and keeps the best
+one, as ``zoo/train.py``'s EvalCallback keeps ``best_model.zip``; that model is tested on the same test episodes as the
+final one (a fresh test env for each) and reported beside it, followed by the win rate of every evaluation
+(``evals=[...]``, the learning curve; the wall time, and so env steps per second, then include the evaluations). With
+``--wide-test-episodes N`` the final model (and the best-eval one) also plays ``N`` more greedy episodes on envs seeded
+``seed + 5000`` (``wide_win_rate``, with a 95 % Wilson interval): 32 test games cannot tell a policy that wins 90 % of
+its games from one that wins 97 %. The update timing compares one training update (batch of 32 full-length episodes) of
+this QMIX (fused ``nn.GRU`` over time) with the same update written as PyMARL does it (a ``GRUCell`` called once per
+time step), both with PyMARL's network (64 GRU units) and one-step double-Q target rather than the yml's settings, and
+prints what each augmentation of the batch that the map allows (``agent_permutation``, ``mirror_augmentation``) adds to
+it. With ``--compile`` the training env's step (and the validation env's) runs through ``torch.compile``; the test envs
+stay eager: the wall time then includes loading the compiled step from torch's on-disk cache, or compiling it on a
+machine's first run for that map. Torch keeps its default threads (one per core: a training alone on the machine) unless
+``--threads`` sets them; two benchmark processes on a 2-core machine take ``--threads 1`` each."""
 
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ from sb3_marl.envs.make_env import make_env
 from sb3_marl.envs.maps import MAP_NAMES
 from sb3_marl.qmix import QMIX
 from zoo.exp_manager import ZOO_KEYS
-from zoo.utils import hyperparams_entry, parse_schedule
+from zoo.utils import FLAG_SETTINGS, StoreDict, check_hyperparams, hyperparams_entry, parse_schedule
 
 PAPER_MAPS = ("2m_vs_1z", "3m", "3s_vs_3z", "2s3z")
 GOAL_WIN_RATE = 0.95  # the paper's vanilla QMIX column, the issue's goal per map
@@ -86,11 +88,13 @@ def wide_test(model: QMIX, map_name: str, seed: int, n_episodes: int) -> tuple[f
     return win_rate, f"wide_win_rate={win_rate:.3f} (95% CI {low:.2f}-{high:.2f}, {len(wins)} episodes) "
 
 
-def yml_model(map_name: str, seed: int, compile_step: bool) -> tuple[QMIX, dict[str, Any]]:
-    """QMIX with ``map_name``'s entry of ``hyperparams/qmix.yml`` on its training env (the entry's ``n_envs``, seeded
-    ``seed``), and that entry, whose ``env_kwargs`` then include ``compile`` (``compile_step``: torch.compile the
-    simulator step) for the evaluation envs."""
-    entry = hyperparams_entry("qmix", map_name)
+def yml_model(
+    map_name: str, seed: int, compile_step: bool, params: dict[str, Any] | None = None
+) -> tuple[QMIX, dict[str, Any]]:
+    """QMIX with ``map_name``'s entry of ``hyperparams/qmix.yml`` (``params`` set over it) on its training env (the
+    entry's ``n_envs``, seeded ``seed``), and that entry, whose ``env_kwargs`` then include ``compile``
+    (``compile_step``: torch.compile the simulator step) for the evaluation envs."""
+    entry = {**hyperparams_entry("qmix", map_name), **(params or {})}
     env_kwargs = {**entry.get("env_kwargs", {}), "compile": compile_step}
     env = make_env(map_name, n_envs=int(entry.get("n_envs", 1)), seed=seed, **env_kwargs)
     kwargs = {key: parse_schedule(key, value) for key, value in entry.items() if key not in ZOO_KEYS}
@@ -99,7 +103,7 @@ def yml_model(map_name: str, seed: int, compile_step: bool) -> tuple[QMIX, dict[
 
 def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedResult:
     """Train QMIX on ``map_name`` with the yml's settings and ``seed``, test it greedily; print one line."""
-    model, entry = yml_model(map_name, seed, args.compile)
+    model, entry = yml_model(map_name, seed, args.compile, args.hyperparams)
     n_timesteps = int(args.timesteps or entry["n_timesteps"])
     n_envs, env_kwargs = model.env.n_envs, entry["env_kwargs"]
 
@@ -145,7 +149,7 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
         f"return={mean_reward:.2f} +/- {std_reward:.2f} {eval_report}wall={wall:.0f}s "
         f"env_steps/s={model.num_timesteps / wall:.0f} gradient_steps={model.gradient_steps} "
         f"target_update_interval={model.target_update_interval} tau={model.tau} compile={args.compile} "
-        f"threads={torch.get_num_threads()}",
+        f"threads={torch.get_num_threads()}" + (f" params={args.hyperparams}" if args.hyperparams else ""),
         flush=True,
     )
     return SeedResult(win_rate, wall, best_win_rate, wide_win_rate, best_wide_win_rate)
@@ -294,6 +298,13 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(f"--seeds {args.seeds}: seeds must be >= 0")
     if args.update_timing_only and args.skip_update_timing:
         parser.error("--update-timing-only and --skip-update-timing together leave nothing to run")
+    set_by_the_benchmark = sorted(set(args.hyperparams) & set(FLAG_SETTINGS))
+    if set_by_the_benchmark:
+        parser.error(f"-params {set_by_the_benchmark}: the benchmark sets these (--seeds, device cpu, no logging)")
+    try:
+        check_hyperparams(QMIX, {k: v for k, v in args.hyperparams.items() if k not in ZOO_KEYS}, "-params")
+    except SystemExit as error:
+        parser.error(str(error))
 
 
 def main() -> None:
@@ -328,6 +339,14 @@ def main() -> None:
         "--update-timing-maps", nargs="+", default=["3m", "2s3z"], help="maps whose update is timed (the issue's two)"
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the training env's step")
+    parser.add_argument(
+        "-params",
+        "--hyperparams",
+        nargs="+",
+        action=StoreDict,
+        default={},
+        help='settings over the yml entry of every map trained, e.g. -params optimizer_kwargs:"{eps: 1e-5}" tau:0.05',
+    )
     args = parser.parse_args()
     check_args(parser, args)
     if args.threads is not None:

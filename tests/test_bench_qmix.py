@@ -33,3 +33,33 @@ def test_the_pymarl_loop_computes_the_fused_loss_with_terminals_and_unavailable_
     never_terminal = {**batch, "terminated": torch.zeros_like(batch["terminated"])}
     for other in (everything_available, never_terminal):
         assert not torch.isclose(fused, bench_qmix.pymarl_loop_loss(model, other), rtol=1e-4, atol=1e-4)
+
+
+def test_params_set_keys_over_the_yml_entry(bench_qmix):
+    """``-params`` (RL Zoo's flag) changes the keys it names and keeps the rest of the map's yml entry."""
+    params = {"optimizer_kwargs": {"eps": 1e-3}, "n_envs": 2}
+    model, entry = bench_qmix.yml_model("3m", 0, False, params)
+    assert model.policy.optimizer.param_groups[0]["eps"] == 1e-3
+    assert model.env.n_envs == entry["n_envs"] == 2
+    plain, plain_entry = bench_qmix.yml_model("3m", 0, False)
+    assert plain.policy.optimizer.param_groups[0]["eps"] != 1e-3 and plain.env.n_envs == plain_entry["n_envs"] != 2
+    assert model.gradient_steps == plain.gradient_steps == plain_entry["gradient_steps"]
+    assert model.tau == plain.tau == plain_entry["tau"]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (["learning_rat:1e-3"], "Did you mean 'learning_rate'"),
+        (["seed:3"], "the benchmark sets these"),
+        (["policy_kwargs:128"], "must be a mapping"),
+        (["tau"], "expected key:value"),
+    ],
+)
+def test_bad_params_are_refused_before_training(bench_qmix, monkeypatch, capsys, params, message):
+    monkeypatch.setattr("sys.argv", ["bench_qmix.py", "--maps", "3m", "--skip-update-timing", "-params", *params])
+    monkeypatch.setattr(bench_qmix, "train_and_test", lambda *args: pytest.fail("trained despite bad -params"))
+    with pytest.raises(SystemExit) as exit_info:
+        bench_qmix.main()
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
