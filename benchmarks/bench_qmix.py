@@ -52,7 +52,7 @@ from sb3_marl.envs.make_env import make_env
 from sb3_marl.envs.maps import MAP_NAMES
 from sb3_marl.qmix import QMIX
 from zoo.exp_manager import ZOO_KEYS
-from zoo.utils import FLAG_SETTINGS, StoreDict, check_hyperparams, hyperparams_entry, parse_schedule
+from zoo.utils import FLAG_SETTINGS, add_hyperparams_flag, check_hyperparams, hyperparams_entry, parse_schedule
 
 PAPER_MAPS = ("2m_vs_1z", "3m", "3s_vs_3z", "2s3z")
 GOAL_WIN_RATE = 0.95  # the paper's vanilla QMIX column, the goal per map
@@ -339,13 +339,10 @@ def main() -> None:
         "--update-timing-maps", nargs="+", default=["3m", "2s3z"], help="maps whose update is timed (the issue's two)"
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the training env's step")
-    parser.add_argument(
-        "-params",
-        "--hyperparams",
-        nargs="+",
-        action=StoreDict,
+    add_hyperparams_flag(
+        parser,
+        'settings over the yml entry of every map trained, e.g. -params optimizer_kwargs:"{eps: 1e-5}" tau:0.05',
         default={},
-        help='settings over the yml entry of every map trained, e.g. -params optimizer_kwargs:"{eps: 1e-5}" tau:0.05',
     )
     args = parser.parse_args()
     check_args(parser, args)

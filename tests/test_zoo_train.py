@@ -151,7 +151,7 @@ def test_a_setting_refused_at_the_start_of_training_leaves_no_run_folder(tmp_pat
         _train(tmp_path, "-n", "40", params=("device:cpu", "seed:3"))
     with pytest.raises(SystemExit, match=r"Unknown SMACSimulator keyword\(s\) \['rewad_sparse'\]"):
         _train(tmp_path, "-n", "40", "--env-kwargs", "rewad_sparse:true")
-    with pytest.raises(SystemExit, match="policy_kwargs=5 .* must be a mapping"):
+    with pytest.raises(SystemExit, match=r"policy_kwargs=5 \(from -params\) must be a mapping"):
         _train(tmp_path, "-n", "40", params=("policy_kwargs:5",))
     assert not list(tmp_path.rglob("3m_*"))
 
@@ -395,7 +395,7 @@ def test_enjoy_compile_reaches_the_learned_attackers_env(trained_run, monkeypatc
 
 
 def test_bad_input_gives_one_line_errors(tmp_path, capsys):
-    with pytest.raises(SystemExit, match="Unknown hyperparameter 'learnin_rate'.*Did you mean 'learning_rate'"):
+    with pytest.raises(SystemExit, match=r"Unknown hyperparameter 'learnin_rate'.*\(from -params\).*'learning_rate'"):
         train.main(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-params", "learnin_rate:0.1"])
     with pytest.raises(SystemExit) as exit_info:
         train.main(["--algo", "qmix", "--env", "3n", "-f", str(tmp_path)])

@@ -57,9 +57,9 @@ from zoo.paper_table import comparison_markdown
 from zoo.plot_heatmap import load_table, plot_heatmap
 from zoo.utils import (
     ALGOS,
-    StoreDict,
     ZooArgumentParser,
     accepted_kwargs,
+    add_hyperparams_flag,
     check_map_name,
     paper_epsilon,
     resolve_device,
@@ -140,13 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="test attacks do not clip perturbed observations to SMAC's feature ranges (default: "
         "they do, as the training attacks; learned attackers are trained with clipping)",
     )
-    parser.add_argument(
-        "-params",
-        "--hyperparams",
-        nargs="+",
-        action=StoreDict,
+    add_hyperparams_flag(
+        parser,
+        "overrides of the training settings, key:value (yaml values), for each method that takes the key",
         default={},
-        help="overrides of the training settings, key:value (yaml values), for each method that takes the key",
     )
     parser.add_argument(
         "--executor",

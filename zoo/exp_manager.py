@@ -114,8 +114,11 @@ class ExperimentManager:
             saved["pretrained"] = self._pretrained_path(saved.get("pretrained"))
             saved.update(self._pretrained_architecture(saved, given=set(self.args.hyperparams or {})))
         hyperparams = {key: parse_schedule(key, value) for key, value in saved.items()}
-        # n_envs and env_kwargs are also constructor arguments: checked too
-        check_hyperparams(self.algo_class, {k: v for k, v in hyperparams.items() if k != "n_timesteps"}, str(conf_file))
+        # n_envs and env_kwargs are also constructor arguments: checked too; each message names where the key came from
+        given = self.args.hyperparams or {}
+        for source, keys in (("-params", set(given)), (str(conf_file), set(hyperparams) - set(given))):
+            chosen = {k: v for k, v in hyperparams.items() if k in keys and k != "n_timesteps"}
+            check_hyperparams(self.algo_class, chosen, source)
         return hyperparams, saved
 
     def _trial_hyperparameters(self) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from zoo.utils import (
     ATTACK_NAMES,
     StoreDict,
     ZooArgumentParser,
+    add_hyperparams_flag,
     check_attack_budget,
     check_compile_backend,
     check_map_name,
@@ -66,12 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--save-replay-buffer", action="store_true", help="save the replay buffer with the model and checkpoints"
     )
     parser.add_argument("-i", "--trained-agent", default="", help="model .zip to continue training")
-    parser.add_argument(
-        "-params",
-        "--hyperparams",
-        nargs="+",
-        action=StoreDict,
-        help="overrides, key:value with yaml values, e.g. learning_rate:1e-3 policy_kwargs:'{rnn_hidden_dim: 128}'",
+    add_hyperparams_flag(
+        parser, "overrides, key:value with yaml values, e.g. learning_rate:1e-3 policy_kwargs:'{rnn_hidden_dim: 128}'"
     )
     parser.add_argument(
         "--env-kwargs",

@@ -202,6 +202,12 @@ class StoreDict(argparse.Action):
         setattr(namespace, self.dest, parsed)
 
 
+def add_hyperparams_flag(parser: argparse.ArgumentParser, help: str, default: dict[str, Any] | None = None) -> None:
+    """Add RL Zoo's ``-params`` / ``--hyperparams`` flag (``key:value`` pairs, values read as YAML: :class:`StoreDict`)
+    to ``parser``, stored as ``args.hyperparams``."""
+    parser.add_argument("-params", "--hyperparams", nargs="+", action=StoreDict, default=default, help=help)
+
+
 def _yaml_value(raw: str) -> Any:
     """``yaml.safe_load`` of one value, also reading ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``), in nested
     mappings and lists too (``optimizer_kwargs:"{eps: 1e-5}"``)."""
