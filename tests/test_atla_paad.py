@@ -112,8 +112,10 @@ def test_save_load_resume_keeps_both_networks(cls: type, tmp_path: Path) -> None
     assert loaded.num_timesteps >= model.num_timesteps + 150
     assert loaded._n_adversary_phases > phases_before
     assert loaded.adversary.num_timesteps > adversary_steps
-    # predict-only load
-    assert cls.load(path).adversary.policy is not None
+    # predict-only load: the adversary's networks come with it
+    predict_only = cls.load(path)
+    for key, value in model.adversary.policy.state_dict().items():
+        assert torch.equal(value, predict_only.adversary.policy.state_dict()[key]), key
     with pytest.raises(ValueError, match="adversary_kwargs=.*differs"):
         cls.load(path, adversary_kwargs={**ADVERSARY_KWARGS[cls], "policy_kwargs": {"rnn_hidden_dim": 128}})
 

@@ -12,12 +12,6 @@ import yaml
 
 from zoo import benchmark
 from zoo.benchmark_jobs import TrainJob, find_trained_model, training_budget
-from zoo.utils import ALGOS
-
-pytestmark = pytest.mark.skipif(
-    not (ALGOS["qmix"].is_available() and hasattr(__import__("sb3_marl.envs").envs, "make_env")),
-    reason="sb3_marl.QMIX or sb3_marl.envs.make_env is not available yet",
-)
 
 #: ~300 env steps for qmix (205k x 0.0015), ~600 for the robust methods; small buffers so that training starts
 TINY = [
@@ -214,12 +208,13 @@ def test_compile_reaches_every_job_and_reuses_runs_and_cells(first_run):
     argv = ["-f", str(root / "logs"), "--out", str(root / "out"), *TINY, *args]
     plain, compiled = (benchmark.build_parser().parse_args(argv + extra) for extra in ([], ["--compile"]))
     plain_jobs, compiled_jobs = benchmark.train_jobs(plain, 1), benchmark.train_jobs(compiled, 1)
+    assert len(plain_jobs) == len(compiled_jobs) == 2  # qmix and fgsm on 3m
     assert all(job.compile_env for job in compiled_jobs) and not any(job.compile_env for job in plain_jobs)
     for plain_job, compiled_job in zip(plain_jobs, compiled_jobs):
         assert find_trained_model(compiled_job) == find_trained_model(plain_job) is not None
         plain_cells = benchmark.cell_jobs(plain, plain_job, "model.zip", 1)
         compiled_cells = benchmark.cell_jobs(compiled, compiled_job, "model.zip", 1)
-        assert all(cell.compile_env for cell in compiled_cells)
+        assert len(plain_cells) == 3 and all(cell.compile_env for cell in compiled_cells)  # none, fgsm, random
         assert [c.settings() for c in compiled_cells] == [c.settings() for c in plain_cells]
         assert [c.path for c in compiled_cells] == [c.path for c in plain_cells]
 

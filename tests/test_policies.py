@@ -57,6 +57,11 @@ def test_mixer_is_monotonic(mixer_cls):
     assert (grad >= 0).all()
 
 
+def test_vdn_mixer_sums_the_agents_values():
+    qs, states = torch.randn(3, 4, N), torch.randn(3, 4, S)
+    torch.testing.assert_close(VDNMixer()(qs, states), sum(qs[..., i] for i in range(N)))
+
+
 def test_qmixer_computes_the_documented_formula():
     """Q_tot = w2^T ELU(W1^T q + b1) + V(s), W1 = |hyper_w1(s)| viewed [N, E], w2 = |hyper_w2(s)|, one row at a time."""
     torch.manual_seed(2)

@@ -110,9 +110,11 @@ def test_loaded_model_resumes_training(trained, tmp_path):
     loaded = QMIX.load(path, env=CueMatchingEnv(n_envs=3, seed=1))
     loaded.load_replay_buffer(tmp_path / "rb")
     assert len(loaded.replay_buffer) == len(trained.replay_buffer)
-    steps = loaded.num_timesteps
+    steps, updates = loaded.num_timesteps, loaded._n_updates
+    assert updates == trained._n_updates > 0
     loaded.learn(30, reset_num_timesteps=False)
     assert loaded.num_timesteps >= steps + 30 and loaded.n_envs == 3
+    assert loaded._n_updates > updates  # it trained on the loaded buffer, counting on from the saved updates
 
 
 def test_load_takes_stable_baselines3s_force_reset_flag(trained, tmp_path):
@@ -182,7 +184,9 @@ def test_rl_zoos_enjoy_overrides_load(trained, tmp_path):
     assert loaded.lr_schedule(1.0) == 0.0 and type(loaded.buffer_size) is int and type(loaded.batch_size) is int
     loaded.set_env(CueMatchingEnv(n_envs=2, seed=0))
     weights = copy.deepcopy(loaded.policy.agent.state_dict())
+    updates = loaded._n_updates
     loaded.learn(30)
+    assert loaded._n_updates > updates  # gradient steps ran, and moved nothing
     assert all(torch.equal(weights[key], value) for key, value in loaded.policy.agent.state_dict().items())
     loaded.save(tmp_path / "again.zip")  # settings stay JSON-serializable
 

@@ -242,8 +242,12 @@ def test_colossus_lances_hit_a_line_across_the_target():
 def test_enemies_walk_around_walls():
     env = SMACSimulator("2c_vs_64zg", seed=0)  # zerglings spawn under a wall; colossi sit on the other side
     stop = torch.ones(1, 2, dtype=torch.long)
+    zerglings = slice(2, None)
     for _ in range(25):
         env.step(stop)
+        cells = env.unit_pos[0, zerglings].long()  # around the wall, not through it: every zergling on walkable ground
+        alive = env.unit_health[0, zerglings] > 0
+        assert env.pathing_grid[cells[:, 0], cells[:, 1]][alive].all()
     assert (env.unit_health[0, :2] < env.unit_health_max[:2]).any() or (env.unit_shield[0, :2] < 150).any()
 
 

@@ -18,11 +18,6 @@ from zoo.utils import ALGOS, get_latest_run_id, set_num_threads
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(
-    not (ALGOS["qmix"].is_available() and hasattr(__import__("sb3_marl.envs").envs, "make_env")),
-    reason="sb3_marl.QMIX or sb3_marl.envs.make_env is not available yet",
-)
-
 #: small buffers and batches so that training starts within the tiny budgets
 TINY = ["-params", "buffer_size:64", "batch_size:4", "exploration_timesteps:200", "target_update_interval:5"]
 
@@ -410,7 +405,8 @@ def test_num_threads_sets_torchs_threads(tmp_path, capsys):
     parser = train.build_parser()
     before = torch.get_num_threads()
     try:
-        for value, expected in (("-1", before), ("1", 1)):
+        torch.set_num_threads(3)  # not the test session's 1, so that a flag that sets nothing is seen
+        for value, expected in (("-1", 3), ("2", 2), ("-1", 2)):
             set_num_threads(parser, parser.parse_args(["--algo", "qmix", "--env", "3m", "--num-threads", value]))
             assert torch.get_num_threads() == expected
     finally:
@@ -434,13 +430,11 @@ def test_compile_flag_compiles_the_simulator_step(tmp_path, capsys):
     assert exit_info.value.code == 2 and "--compile applies to the built-in simulator only" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not ALGOS["regularized"].is_available(), reason="RegularizedQMIX is not available yet")
 def test_regularized_without_a_qmix_run_says_what_is_missing(tmp_path):
     with pytest.raises(SystemExit, match="regularized needs a pretrained QMIX"):
         train.main(["--algo", "regularized", "--env", "3m", "-f", str(tmp_path)])
 
 
-@pytest.mark.skipif(not ALGOS["regularized"].is_available(), reason="RegularizedQMIX is not available yet")
 def test_robust_variants_train_from_the_zoo(trained_run):
     """fgsm evaluated under FGSM; regularized starting from the latest qmix run of the log folder (the default)."""
     _train(
@@ -466,7 +460,6 @@ def test_robust_variants_train_from_the_zoo(trained_run):
     assert config["epsilon"] == 0.2 and config["n_timesteps"] == 200
 
 
-@pytest.mark.skipif(not ALGOS["regularized"].is_available(), reason="RegularizedQMIX is not available yet")
 def test_regularized_takes_the_network_sizes_of_its_pretrained_qmix(tmp_path, capsys):
     """The yaml's network sizes give way to the pretrained QMIX's (a QMIX trained with other sizes than the
     regularized yaml's), unless ``-params`` sets them."""

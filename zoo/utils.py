@@ -48,14 +48,6 @@ class LazyClass:
                 f"of sb3-marl: {exc}"
             ) from None
 
-    def is_available(self) -> bool:
-        """Whether the class can be imported now."""
-        try:
-            self.load()
-        except SystemExit:
-            return False
-        return True
-
 
 #: zoo name -> algorithm class; extend with ``ALGOS["myalgo"] = LazyClass("mypkg", "MyAlgo", "algorithm")``.
 ALGOS: dict[str, LazyClass] = {
