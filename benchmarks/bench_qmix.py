@@ -9,6 +9,7 @@
     python benchmarks/bench_qmix.py --skip-update-timing --compile --eval-freq 25000   # also test the best-eval model
     python benchmarks/bench_qmix.py --skip-update-timing --compile --wide-test-episodes 256   # finer win rate
     python benchmarks/bench_qmix.py --skip-update-timing --maps 3m -params optimizer_kwargs:"{eps: 1e-5}"   # a trial
+    python benchmarks/bench_qmix.py --skip-update-timing --compile --maps 2m_vs_1z --seeds 3 --save-folder models
 
 Each map trains with its entry of ``hyperparams/qmix.yml`` (what ``zoo/train.py`` uses: 205k env steps on the four paper
 maps) unless ``--timesteps`` overrides the budget; ``-params key:value ...`` (RL Zoo's flag, values read as YAML) sets
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -126,6 +128,10 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
         model.learn(n_timesteps, callback=callback)
         wall = time.perf_counter() - start
         win_rate, mean_reward, std_reward = evaluate_policy(model, make_test_env(), args.eval_episodes)
+        if args.save_folder:  # after the test, so that saving never counts in the wall time
+            model.save(Path(args.save_folder) / f"{map_name}_seed{seed}.zip")
+            if callback is not None and (Path(folder) / "best_model.zip").exists():
+                shutil.copy(Path(folder) / "best_model.zip", Path(args.save_folder) / f"{map_name}_seed{seed}_best.zip")
         eval_report = ""  # the best-eval model's test and the learning curve (--eval-freq)
         best_win_rate = best_wide_win_rate = None
         if callback is not None and (Path(folder) / "best_model.zip").exists():
@@ -339,6 +345,12 @@ def main() -> None:
         "--update-timing-maps", nargs="+", default=["3m", "2s3z"], help="maps whose update is timed (the issue's two)"
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the training env's step")
+    parser.add_argument(
+        "--save-folder",
+        default="",
+        help="keep each final model as <folder>/<map>_seed<S>.zip (and the best-eval one as ..._best.zip), e.g. to "
+        "study a seed that missed the goal with QMIX.load (default: not kept)",
+    )
     add_hyperparams_flag(
         parser,
         'settings over the yml entry of every map trained, e.g. -params optimizer_kwargs:"{eps: 1e-5}" tau:0.05',
@@ -346,6 +358,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     check_args(parser, args)
+    if args.save_folder:
+        Path(args.save_folder).mkdir(parents=True, exist_ok=True)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if not args.skip_update_timing:

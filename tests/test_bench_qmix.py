@@ -63,3 +63,14 @@ def test_bad_params_are_refused_before_training(bench_qmix, monkeypatch, capsys,
         bench_qmix.main()
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_save_folder_keeps_the_final_and_best_eval_models(bench_qmix, monkeypatch, tmp_path):
+    argv = ["--maps", "3m", "--timesteps", "240", "--seeds", "2", "--skip-update-timing", "--eval-episodes", "2"]
+    argv += ["--eval-freq", "120", "--save-folder", str(tmp_path / "models")]
+    monkeypatch.setattr("sys.argv", ["bench_qmix.py", *argv])
+    bench_qmix.main()
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["3m_seed2.zip", "3m_seed2_best.zip"]
+    final = QMIX.load(tmp_path / "models" / "3m_seed2.zip")
+    assert final.num_timesteps >= 240 and final.seed == 2
+    assert QMIX.load(tmp_path / "models" / "3m_seed2_best.zip").num_timesteps <= final.num_timesteps

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from zoo import benchmark
-from zoo.benchmark_jobs import TrainJob, find_trained_model, training_budget
+from zoo.benchmark_jobs import TrainJob, file_sha256, find_trained_model, training_budget
 
 #: ~300 env steps for qmix (205k x 0.0015), ~600 for the robust methods; small buffers so that training starts
 TINY = [
@@ -141,8 +141,13 @@ def test_learned_attackers_are_trained_once(first_run, tmp_path):
     args = ("--methods", "qmix", "--attacks", "atla", "paad", "--attacker-timesteps", "100")
     first = _run(root / "logs", tmp_path / "out", *args)
     assert first["counts"]["attackers_trained"] == 2
-    attackers = sorted(p.name for p in (root / "logs" / "qmix" / "3m_1" / "attackers").glob("*.zip"))
-    assert attackers == ["atla_eps0.2_100steps_seed0.zip", "paad_eps0.2_100steps_seed0.zip"]
+    model = root / "logs" / "qmix" / "3m_1" / "3m.zip"
+    attackers = sorted(p.name for p in model.with_name("attackers").glob("*.zip"))
+    victim = file_sha256(model)[:12]
+    assert attackers == [
+        f"atla_eps0.2_100steps_seed0_victim{victim}.zip",
+        f"paad_eps0.2_100steps_seed0_victim{victim}.zip",
+    ]
     (tmp_path / "out" / "cells").rename(tmp_path / "old_cells")  # cells gone, attackers kept
     second = _run(root / "logs", tmp_path / "out", *args)
     assert second["counts"]["attackers_trained"] == 0 and second["counts"]["cells_computed"] == 2
@@ -215,7 +220,7 @@ def test_compile_reaches_every_job_and_reuses_runs_and_cells(first_run):
         plain_cells = benchmark.cell_jobs(plain, plain_job, "model.zip", 1)
         compiled_cells = benchmark.cell_jobs(compiled, compiled_job, "model.zip", 1)
         assert len(plain_cells) == 3 and all(cell.compile_env for cell in compiled_cells)  # none, fgsm, random
-        assert [c.settings() for c in compiled_cells] == [c.settings() for c in plain_cells]
+        assert [c.settings("sha") for c in compiled_cells] == [c.settings("sha") for c in plain_cells]
         assert [c.path for c in compiled_cells] == [c.path for c in plain_cells]
 
 
@@ -232,6 +237,10 @@ def test_compile_reaches_every_job_and_reuses_runs_and_cells(first_run):
         (["--seed", "-1"], "seeds -1..-1 (--seed, --n-seeds) must lie in 0..4294967295"),
         (["--seed", "4294967295", "--n-seeds", "2"], "seeds 4294967295..4294967296 (--seed, --n-seeds) must lie in"),
         (["--methods", "qmix", "-params", "hinge_c:5"], "-params ['hinge_c']: no method of ['qmix'] takes them"),
+        (
+            ["--maps", "3m", "--methods", "fgsm", "-params", "epsilon:0.1"],
+            "fgsm on 3m trains at epsilon=0.1 but the cells would test at the paper's (0.2; 0.05 on 2s3z)",
+        ),
     ],
 )
 def test_bad_inputs_are_named(argv, message, capsys):
@@ -357,3 +366,107 @@ def test_a_cell_with_fewer_seeds_than_the_table_says_so():
     table = benchmark.markdown_table(args, rows)
     assert "| 3m | Vanilla QMIX | 0.75 ± 0.25 / 7.50 ± 2.50 |" in table
     assert "| 3m | FGSM | 0.50 / 5.00 ± 3.00 (n=1) |" in table and "marked (n=K)" in table
+
+
+def test_a_training_epsilon_off_the_papers_is_accepted_with_explicit_test_budgets():
+    parser = benchmark.build_parser()
+    args = parser.parse_args(["--maps", "3m", "--methods", "fgsm", "-params", "epsilon:0.1", "--epsilons", "0.1"])
+    benchmark.check_args(parser, args)
+    assert [benchmark.Setting(0.1, None)] == benchmark.settings_of(args)
+
+
+def _copied_run(first_run, logs: Path) -> tuple[TrainJob, Path]:
+    """A copy of the first run's qmix model as the only run of ``logs``, and the job that finds it."""
+    import shutil
+
+    root, _, _ = first_run
+    shutil.copytree(root / "logs" / "qmix" / "3m_1", logs / "qmix" / "3m_1")
+    params = (("batch_size", 4), ("buffer_size", 64), ("target_update_interval", 5))
+    job = TrainJob("3m", "qmix", 0, str(logs), 0.0015, params)
+    assert find_trained_model(job) == logs / "qmix" / "3m_1" / "3m.zip"
+    return job, logs / "qmix" / "3m_1"
+
+
+def test_a_run_stopped_before_its_budget_is_not_reused(first_run, tmp_path):
+    """zoo/train.py saves the model on Ctrl-C: such a run was taken for a finished one."""
+    from sb3_marl import QMIX
+
+    job, run = _copied_run(first_run, tmp_path / "logs")
+    model = QMIX.load(run / "3m.zip")
+    model.num_timesteps = training_budget(job)[0] - 1
+    model.save(run / "3m.zip")
+    assert find_trained_model(job) is None
+
+
+@pytest.mark.parametrize(
+    "file, change",
+    [
+        ("config.yml", {"advantage_learning": 0.9}),  # -params the job does not give
+        ("config.yml", {"n_envs": 3}),
+        ("args.yml", {"trained_agent": "other.zip"}),  # continued from another model
+        ("args.yml", {"trial_id": 4}),
+        ("args.yml", {"backend": "sc2"}),
+        ("args.yml", {"seed": 1}),
+    ],
+)
+def test_a_run_with_other_settings_is_not_reused(first_run, tmp_path, file, change):
+    """Only the settings the job asks for were compared: a run given more -params was reused as the yaml's model."""
+    job, run = _copied_run(first_run, tmp_path / "logs")
+    path = run / "3m" / file
+    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **change}))
+    assert find_trained_model(job) is None
+
+
+def test_a_model_retrained_into_the_same_path_gets_new_cells(first_run, tmp_path):
+    """Cells were reused by model path: a log folder wiped and trained again reported the old model's cells."""
+    import torch
+
+    from sb3_marl import QMIX
+
+    root, _, _ = first_run
+    logs, out = tmp_path / "logs", tmp_path / "out"
+    _copied_run(first_run, logs)
+    args = ("--methods", "qmix", "--attacks", "none", "fgsm")
+    first = _run(logs, out, *args)
+    assert first["counts"]["cells_computed"] == 2
+    assert _run(logs, out, *args)["counts"]["cells_cached"] == 2
+    model_path = logs / "qmix" / "3m_1" / "3m.zip"
+    model = QMIX.load(model_path)
+    with torch.no_grad():
+        for parameter in model.policy.parameters():
+            parameter.add_(0.5)
+    model.save(model_path)  # another model, same path and settings
+    again = _run(logs, out, *args)
+    assert again["counts"]["cells_computed"] == 2 and again["counts"]["cells_cached"] == 0
+    assert {c["settings"]["model_sha256"] for c in again["cells"]} == {file_sha256(model_path)}
+
+
+def test_cells_play_the_env_settings_the_model_trained_with(tmp_path):
+    """-params env_kwargs reached training but not the test env: a sparse-reward model was tested on dense rewards."""
+    results = _run(
+        tmp_path / "logs",
+        tmp_path / "out",
+        "--methods",
+        "qmix",
+        "--attacks",
+        "none",
+        "-params",
+        "env_kwargs:{reward_sparse: true}",
+    )
+    (cell,) = results["cells"]
+    assert cell["settings"]["env_kwargs"] == {"reward_sparse": True}
+    # sparse: +1 for a win, -1 for a loss, 0 otherwise (scaled alike); dense returns differ from episode to episode
+    assert len({abs(r) for r in cell["episode_rewards"]} - {0.0}) <= 1
+
+
+def test_tables_name_the_params_and_heatmaps_a_single_setting_off_the_papers(first_run, tmp_path):
+    root, _, _ = first_run
+    table = (root / "out" / "table.md").read_text()
+    assert "Settings changed with -params (where a method takes them): batch_size=4, buffer_size=64," in table
+    parser = benchmark.build_parser()
+    args = parser.parse_args(["--maps", "3m", "--methods", "qmix", "--attacks", "fgsm", "--epsilons", "0.1"])
+    benchmark.check_args(parser, args)
+    row = {"map": "3m", "method": "qmix", "attack": "fgsm", "epsilon": 0.1, "n_attacked": None, "win_rate": 0.5}
+    row.update(mean_reward=10.0, std_reward=1.0)
+    (record,) = benchmark.heatmap_records(args, [row])
+    assert record["attack"] == "FGSM\nε=0.1 M=all"

@@ -211,6 +211,27 @@ def test_plot_train_takes_only_the_maps_runs_and_aligns_their_steps(tmp_path):
         plot_train.aggregate(plot_train.load_runs(tmp_path, "qmix", "3m"), "win rate")
 
 
+def test_plot_train_draws_runs_evaluated_under_attack_apart(tmp_path, monkeypatch):
+    """Runs evaluated clean and under ``--eval-attack`` were averaged into one curve."""
+    import matplotlib.axes
+
+    for run_id, wins in ((1, 1), (2, 1), (3, 0)):
+        _fake_run(tmp_path, "fgsm", "3m", run_id, np.full((2, 2), wins, dtype=bool))
+    args = tmp_path / "fgsm" / "3m_3" / "3m" / "args.yml"
+    args.parent.mkdir()
+    args.write_text(yaml.safe_dump({"eval_attack": "fgsm", "eval_epsilon": 0.1}))
+    assert [run["evaluation"] for run in plot_train.load_runs(tmp_path, "fgsm", "3m")] == ["clean"] * 2 + [
+        "under fgsm ε=0.1"
+    ]
+    drawn = []
+    real_plot = matplotlib.axes.Axes.plot
+    monkeypatch.setattr(
+        matplotlib.axes.Axes, "plot", lambda ax, x, y, label: drawn.append((label, list(y))) or real_plot(ax, x, y)
+    )
+    plot_train.main(["-a", "fgsm", "-e", "3m", "-f", str(tmp_path), "-o", str(tmp_path / "c.png")])
+    assert ("fgsm (2 runs)", [1.0, 1.0]) in drawn and ("fgsm under fgsm ε=0.1 (1 run)", [0.0, 0.0]) in drawn
+
+
 def test_plot_heatmap_reads_both_layouts(tmp_path):
     nested = {"results": {"qmix": {"none": 1.0, "fgsm": {"win_rate": 0.1}}, "paad": {"none": 0.9, "fgsm": 0.8}}}
     records = [

@@ -52,6 +52,7 @@ from zoo.benchmark_jobs import (
     atomic_write_json,
     evaluate_cell,
     train_model,
+    training_env_kwargs,
 )
 from zoo.paper_table import comparison_markdown
 from zoo.plot_heatmap import load_table, plot_heatmap
@@ -216,11 +217,37 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     unused = [key for key in args.hyperparams if not any(method_hyperparams(m, {key: None}) for m in methods)]
     if unused:
         parser.error(f"-params {unused}: no method of {methods} takes them")
+    if args.epsilons is None:
+        off_paper = [
+            f"{method} on {map_name} trains at epsilon={eps:g}"
+            for map_name in args.maps
+            for method in methods
+            if (eps := training_epsilon(method, map_name, args.hyperparams)) not in (None, paper_epsilon(map_name))
+        ]
+        if off_paper:
+            parser.error(
+                f"{'; '.join(off_paper)} but the cells would test at the paper's (0.2; 0.05 on 2s3z): the paper "
+                "tests at the training budget; pass --epsilons to choose the test budgets"
+            )
 
 
 def trained_methods(args: argparse.Namespace) -> list[str]:
     """The methods asked for, after the ones they start from (qmix before regularized)."""
     return _unique([dep for method in args.methods if (dep := DEPENDENCIES.get(method))] + args.methods)
+
+
+def training_epsilon(method: str, map_name: str, hyperparams: dict[str, Any]) -> float | None:
+    """The l∞ budget ``method`` trains with on ``map_name`` (``-params``, else its yaml entry, else the algorithm's
+    default); None for methods without one (vanilla QMIX)."""
+    from zoo.benchmark_jobs import _constructor_defaults
+    from zoo.utils import hyperparams_entry
+
+    settings = {
+        **_constructor_defaults(ALGOS[method].load()),
+        **hyperparams_entry(method, map_name),
+        **method_hyperparams(method, hyperparams),
+    }
+    return None if settings.get("epsilon") is None else float(settings["epsilon"])
 
 
 def method_hyperparams(method: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
@@ -278,7 +305,9 @@ def train_jobs(args: argparse.Namespace, torch_threads: int) -> list[TrainJob]:
 
 
 def cell_jobs(args: argparse.Namespace, job: TrainJob, model_path: str, torch_threads: int) -> list[CellJob]:
-    """The cells of one trained model: every attack under every setting (``none`` once)."""
+    """The cells of one trained model: every attack under every setting (``none`` once), in the env the model was
+    trained in (its ``env_kwargs``)."""
+    env_kwargs = tuple(sorted(training_env_kwargs(job).items()))
     cells = {}
     for setting in settings_of(args):
         for attack in args.attacks:
@@ -298,6 +327,7 @@ def cell_jobs(args: argparse.Namespace, job: TrainJob, model_path: str, torch_th
                 torch_threads=torch_threads,
                 clip_observations=clean or args.clip_observations,
                 compile_env=args.compile,
+                env_kwargs=env_kwargs,
             )
             cells[cell.path] = cell
     return list(cells.values())
@@ -484,10 +514,12 @@ def measured_line(args: argparse.Namespace) -> str:
     """What the cells measured: budgets, learned attackers' steps, test episodes, seeds, clipping."""
     seeds = f"seeds {args.seed}..{args.seed + args.n_seeds - 1}" if args.n_seeds > 1 else f"seed {args.seed}"
     clipping = "clipped to" if args.clip_observations else "NOT clipped to"
+    changed = ", ".join(f"{key}={value}" for key, value in sorted(args.hyperparams.items()))
+    overrides = f" Settings changed with -params (where a method takes them): {changed}." if changed else ""
     return (
         f"Training budgets × {args.timesteps_scale:g} of hyperparams/*.yml; learned attackers "
         f"{args.attacker_timesteps} env steps; {args.n_eval_episodes} test episodes per cell; {seeds}. Perturbed "
-        f"observations {clipping} SMAC's feature ranges."
+        f"observations {clipping} SMAC's feature ranges.{overrides}"
     )
 
 
@@ -525,7 +557,7 @@ def heatmap_records(args: argparse.Namespace, rows: list[dict[str, Any]]) -> lis
                     if row is None:
                         continue
                     label = ATTACK_LABELS[attack]
-                    if len(settings) > 1 and attack != "none":
+                    if (len(settings) > 1 or setting != Setting(None, None)) and attack != "none":
                         label += f"\nε={row['epsilon']:g} M={row['n_attacked'] or 'all'}"
                     records.append(
                         {

@@ -7,12 +7,14 @@
   (ATLA, PA-AD) are first trained against that model, or loaded from the model's run folder.
 
 Both are safe to run in separate processes or on separate machines sharing the file system: results are cached in
-files written atomically, and the only shared step (choosing a new run folder) is serialised by a file lock. They
+files written atomically, a new run folder is claimed with an atomic ``mkdir``, and a learned attacker shared by
+cells is trained under a file lock. They
 are what ``zoo/benchmark.py`` sends to a ``concurrent.futures`` executor (a process pool, or Dask's).
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import math
@@ -123,20 +125,65 @@ def training_budget(job: TrainJob) -> tuple[int, dict[str, Any]]:
     return n_timesteps, overrides
 
 
+#: ``args.yml`` flags of a run that make it another model than the yaml's settings say: such runs are never reused
+_NOT_REUSED_IF_SET = ("trained_agent", "trial_id", "optimize_hyperparameters")
+
+
+def _run_differs(config: dict[str, Any], args: dict[str, Any], wanted: dict[str, Any], job: TrainJob) -> bool:
+    """Whether a finished run (its ``config.yml`` and ``args.yml``) is another model than ``job`` asks for.
+
+    Every setting of either side counts: a setting only one side has matches at the algorithm's default (``n_envs``:
+    the zoo's 1), so a key added to the yml at its default value does not force a retraining while a run given
+    other ``-params`` is not taken for the yaml's model. A run that started from the job's pretrained QMIX has that
+    model's network settings (:data:`~zoo.exp_manager.PRETRAINED_ARCHITECTURE`) unless the job sets them.
+    """
+    from zoo.exp_manager import PRETRAINED_ARCHITECTURE
+
+    if args.get("seed") != job.seed or args.get("backend", "sim") != "sim":
+        return True
+    if any(args.get(flag) not in (None, "", False) for flag in _NOT_REUSED_IF_SET):
+        return True
+    defaults = {**_constructor_defaults(ALGOS[job.method].load()), "n_envs": 1}
+    missing = object()
+    for key in set(config) | set(wanted):
+        if key in PRETRAINED_ARCHITECTURE and key not in wanted and job.pretrained:
+            continue
+        ran, asked = config.get(key, defaults.get(key, missing)), wanted.get(key, defaults.get(key, missing))
+        if ran is missing or ran != asked:
+            return True
+    return False
+
+
+def _trained_steps(model: Path) -> int:
+    """Env steps a model file was trained for (its saved ``num_timesteps``; 0 if unreadable)."""
+    from sb3_marl.common.save_util import load_from_zip_file
+
+    try:
+        data, _ = load_from_zip_file(model)
+        return int(data["counters"]["num_timesteps"])
+    except (ValueError, KeyError, TypeError, OSError):
+        return 0
+
+
+def training_env_kwargs(job: TrainJob) -> dict[str, Any]:
+    """The env settings (``env_kwargs``) the job's model trains with: its yaml entry's, or those of ``-params``."""
+    _, overrides = training_budget(job)
+    return dict({**hyperparams_entry(job.method, job.map_name), **overrides}.get("env_kwargs") or {})
+
+
 def find_trained_model(job: TrainJob) -> Path | None:
     """The final model of a finished run of ``job`` in the log folder, or None: the latest run with the job's seed
-    whose ``config.yml`` holds the job's hyperparameters (yaml entry, overrides, budget).
+    whose ``config.yml`` holds exactly the job's hyperparameters (yaml entry, overrides, budget; see
+    :func:`_run_differs`).
 
-    A run counts as finished when its ``<map>.zip`` exists; runs killed before saving have none and are ignored. A
-    setting missing from an older run's ``config.yml`` matches when the wanted value is the algorithm's default (a key
-    added to the yml at its default value does not force a retraining).
+    A run counts as finished when its ``<map>.zip`` holds the whole budget: runs killed before saving have no model
+    and runs stopped with Ctrl-C (which ``zoo/train.py`` still saves) too few steps; both are ignored, as are runs
+    continued from another model (``-i``), replaying an Optuna trial, or on real StarCraft II.
     """
     n_timesteps, overrides = training_budget(job)
     wanted = {**hyperparams_entry(job.method, job.map_name), **overrides, "n_timesteps": n_timesteps}
     if job.pretrained:
         wanted["pretrained"] = job.pretrained
-    defaults = _constructor_defaults(ALGOS[job.method].load())
-    missing = object()
     for _, run in reversed(run_folders(Path(job.log_folder) / job.method, job.map_name)):  # the latest run first
         model = run / f"{job.map_name}.zip"
         params = run / job.map_name
@@ -144,11 +191,7 @@ def find_trained_model(job: TrainJob) -> Path | None:
             continue
         config = yaml.safe_load((params / "config.yml").read_text()) or {}
         args = yaml.safe_load((params / "args.yml").read_text()) or {}
-        same = all(
-            config.get(key, missing) == value or (key not in config and defaults.get(key, missing) == value)
-            for key, value in wanted.items()
-        )
-        if args.get("seed") == job.seed and same:
+        if not _run_differs(config, args, wanted, job) and _trained_steps(model) >= n_timesteps:
             return model
     return None
 
@@ -234,6 +277,8 @@ class CellJob:
     :param clip_observations: clip perturbed observations to the env's feature ranges (False: only to the ε-ball)
     :param compile_env: ``torch.compile`` the simulator's step in the test env and the attacker's training env (a
         runtime choice: cached cells are reused either way)
+    :param env_kwargs: the map's env settings the model was trained with (``env_kwargs`` of its yaml entry and
+        ``-params``), as ``(key, value)`` pairs: the test env and a learned attacker's env take them too
     """
 
     map_name: str
@@ -251,6 +296,7 @@ class CellJob:
     n_envs: int = 8
     clip_observations: bool = True
     compile_env: bool = False
+    env_kwargs: tuple[tuple[str, Any], ...] = ()
 
     @property
     def path(self) -> Path:
@@ -259,15 +305,19 @@ class CellJob:
         name = f"{self.attack}_eps{self.epsilon:g}_m{agents}{'' if self.clip_observations else '_noclip'}.json"
         return Path(self.cells_folder) / self.map_name / self.method / f"seed{self.seed}" / name
 
-    def settings(self) -> dict[str, Any]:
-        """What a cached result must have been computed with to be reused."""
-        settings = asdict(self)
+    def settings(self, model_sha256: str) -> dict[str, Any]:
+        """What a cached result must have been computed with to be reused, the model file's content included
+        (``model_sha256``, :func:`file_sha256`: a model retrained into the same path is another model; a model file
+        moved elsewhere is the same)."""
+        settings = {**asdict(self), "env_kwargs": dict(self.env_kwargs), "model_sha256": model_sha256}
         for key in ("cells_folder", "device", "torch_threads", "n_envs", "model_path", "compile_env"):
             settings.pop(key)
         if self.attack not in LEARNED_ATTACKS:
             settings.pop("attacker_timesteps")
         if self.clip_observations:  # the default, left out so that cells cached before the option stay valid
             settings.pop("clip_observations")
+        if not self.env_kwargs:  # likewise
+            settings.pop("env_kwargs")
         return settings
 
 
@@ -286,10 +336,21 @@ class CellResult:
     cached: bool = False
 
 
-def attacker_path(job: CellJob) -> Path:
-    """Where the learned attacker of a cell is kept: ``<run>/attackers/<kind>_eps<ε>_<steps>steps_seed<s>.zip``."""
-    name = f"{job.attack}_eps{job.epsilon:g}_{job.attacker_timesteps}steps_seed{job.seed}.zip"
-    return Path(job.model_path).parent / "attackers" / name
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's content, as hex digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def attacker_path(job: CellJob, model_sha256: str) -> Path:
+    """Where the learned attacker of a cell is kept:
+    ``<run>/attackers/<kind>_eps<ε>_<steps>steps_seed<s>_victim<hash>.zip``, ``<hash>`` the first 12 hex digits of
+    the victim model file's SHA-256: an attacker trained against another model under the same path is not reused."""
+    name = f"{job.attack}_eps{job.epsilon:g}_{job.attacker_timesteps}steps_seed{job.seed}_victim{model_sha256[:12]}"
+    return Path(job.model_path).parent / "attackers" / f"{name}.zip"
 
 
 def _director_kwargs(total_timesteps: int) -> dict[str, Any]:
@@ -297,14 +358,15 @@ def _director_kwargs(total_timesteps: int) -> dict[str, Any]:
     return {"exploration_timesteps": max(total_timesteps // 2, 1)}
 
 
-def learned_adversary(job: CellJob, victim: Any) -> tuple[Any, dict[str, Any]]:
+def learned_adversary(job: CellJob, victim: Any, model_sha256: str) -> tuple[Any, dict[str, Any]]:
     """The trained adversary (MAPPO for ATLA, the QMIX director for PA-AD) of a cell, trained now or loaded.
 
+    :param model_sha256: the victim model file's SHA-256 (:func:`file_sha256`).
     :return: (adversary, ``{"path", "trained", "wall_s"}``)
     """
     from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
 
-    path = attacker_path(job)
+    path = attacker_path(job, model_sha256)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(path.with_name(f".{path.name}.lock")):  # cells with other M share the attacker: train it once
         if path.is_file():
@@ -320,7 +382,7 @@ def learned_adversary(job: CellJob, victim: Any) -> tuple[Any, dict[str, Any]]:
             epsilon=job.epsilon,
             total_timesteps=job.attacker_timesteps,
             env=job.map_name,
-            env_kwargs={"compile": job.compile_env},
+            env_kwargs={**dict(job.env_kwargs), "compile": job.compile_env},
             adversary_kwargs=_director_kwargs(job.attacker_timesteps) if job.attack == "paad" else None,
             seed=job.seed,
             device=job.device,
@@ -330,9 +392,12 @@ def learned_adversary(job: CellJob, victim: Any) -> tuple[Any, dict[str, Any]]:
         return adversary, {"path": str(path), "trained": True, "wall_s": time.perf_counter() - start}
 
 
-def build_attack(job: CellJob, victim: Any) -> tuple[Any | None, dict[str, Any]]:
+def build_attack(job: CellJob, victim: Any, model_sha256: str) -> tuple[Any | None, dict[str, Any]]:
     """The attack of a cell (None for ``"none"``) and its attacker info; ``evaluate_policy`` gives the attack the
-    env's observation range, used for clipping unless the cell says not to clip."""
+    env's observation range, used for clipping unless the cell says not to clip.
+
+    :param model_sha256: the victim model file's SHA-256 (:func:`file_sha256`), which names its learned attackers.
+    """
     from sb3_marl.attacks import ATLAAttack, PAADAttack, make_attack
 
     if job.attack == "none":
@@ -340,7 +405,7 @@ def build_attack(job: CellJob, victim: Any) -> tuple[Any | None, dict[str, Any]]
     kwargs = {"attacked_agents": job.n_attacked, "seed": job.seed, "clip_observations": job.clip_observations}
     info: dict[str, Any] = {}
     if job.attack in LEARNED_ATTACKS:
-        adversary, info = learned_adversary(job, victim)
+        adversary, info = learned_adversary(job, victim, model_sha256)
         attack_class = ATLAAttack if job.attack == "atla" else PAADAttack
         attack = attack_class(adversary, job.epsilon, **kwargs)
     else:
@@ -349,16 +414,14 @@ def build_attack(job: CellJob, victim: Any) -> tuple[Any | None, dict[str, Any]]
 
 
 def evaluate_cell(job: CellJob) -> dict[str, Any]:
-    """Evaluate one cell, or return its cached result when one computed with the same settings exists.
+    """Evaluate one cell, or return its cached result when one computed with the same settings and the same model
+    file content exists.
 
     The result (a :class:`CellResult` as a dict) is written atomically to ``job.path`` before it is returned.
     """
+    model_sha256 = file_sha256(job.model_path)
     cached = read_json(job.path)
-    if (
-        cached is not None
-        and cached.get("settings") == job.settings()
-        and Path(cached.get("model", "")).resolve() == Path(job.model_path).resolve()
-    ):
+    if cached is not None and cached.get("settings") == job.settings(model_sha256):
         return {**cached, "cached": True}
     import numpy as np
     import torch
@@ -375,12 +438,13 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
         seed=job.seed + EVAL_SEED_OFFSET,
         device=job.device,
         compile=job.compile_env,
+        **dict(job.env_kwargs),
     )
-    attack, attacker = build_attack(job, victim)
+    attack, attacker = build_attack(job, victim, model_sha256)
     rewards, _, wins = evaluate_policy(victim, env, job.n_eval_episodes, attack=attack, return_episode_rewards=True)
     env.close()
     result = CellResult(
-        settings=job.settings(),
+        settings=job.settings(model_sha256),
         model=job.model_path,
         win_rate=float(np.mean(wins)),
         mean_reward=float(np.mean(rewards)),

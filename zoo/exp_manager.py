@@ -50,6 +50,8 @@ from zoo.utils import (
 
 #: yaml keys the zoo consumes itself; the rest are constructor keywords of the algorithm.
 ZOO_KEYS = ("n_timesteps", "n_envs", "env_kwargs")
+#: settings a run starting from a pretrained QMIX (``regularized``) takes from that model unless ``-params`` sets them
+PRETRAINED_ARCHITECTURE = ("policy_kwargs", "mixer")
 #: flags of ``train.py`` that change what an Optuna trial measures (a study's trials must share them)
 OBJECTIVE_FLAGS = ("eval_episodes", "n_evaluations", "n_seeds_per_trial", "eval_attack", "eval_epsilon", "backend")
 
@@ -181,7 +183,7 @@ class ExperimentManager:
             saved = data["kwargs"]
         except (ValueError, KeyError, TypeError) as exc:
             raise SystemExit(f"Cannot read the pretrained QMIX {path}: {exc}") from None
-        architecture = {key: saved[key] for key in ("policy_kwargs", "mixer") if key in saved and key not in given}
+        architecture = {key: saved[key] for key in PRETRAINED_ARCHITECTURE if key in saved and key not in given}
         for key, value in architecture.items():
             if hyperparams.get(key) != value:
                 print(f"Taking {key}={value!r} from the pretrained QMIX {path} (yaml: {hyperparams.get(key)!r})")

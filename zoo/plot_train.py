@@ -1,7 +1,8 @@
 """Learning curves from the runs' ``evaluations.npz``: win rate and return against env steps, one panel per map.
 
-Each curve is one algorithm: the mean over its runs (seeds) of the per-evaluation mean, with a band of one standard
-deviation across runs.  Runs are cut to the shortest run's evaluations.
+Each curve is one algorithm and one kind of evaluation (clean, or under ``zoo/train.py --eval-attack``, read from the
+run's ``args.yml``): the mean over its runs (seeds) of the per-evaluation mean, with a band of one standard deviation
+across runs. Runs are cut to the evaluation steps they all have.
 
 Example::
 
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -32,8 +34,21 @@ def _metrics(data: np.lib.npyio.NpzFile, path: Path) -> dict[str, np.ndarray]:
     return {"win rate": np.asarray(data[key], dtype=float).mean(axis=1), "return": data["results"].mean(axis=1)}
 
 
+def evaluation_label(run: Path, env_name: str) -> str:
+    """What a run's evaluations measured: ``"clean"``, or ``"under <attack>[ ε=<budget>]"`` from the
+    ``--eval-attack`` / ``--eval-epsilon`` of its ``<run>/<env>/args.yml`` (clean when the file is missing)."""
+    path = run / env_name / "args.yml"
+    args = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    attack = args.get("eval_attack") or "none"
+    if attack == "none":
+        return "clean"
+    epsilon = args.get("eval_epsilon")
+    return f"under {attack}" + ("" if epsilon is None else f" ε={float(epsilon):g}")
+
+
 def load_runs(folder: Path, algo: str, env_name: str) -> list[dict[str, np.ndarray]]:
-    """``timesteps`` and one array per metric for every run ``<folder>/<algo>/<env>_<id>/evaluations.npz``."""
+    """``timesteps``, one array per metric and the ``evaluation`` label (:func:`evaluation_label`) of every run
+    ``<folder>/<algo>/<env>_<id>/evaluations.npz``."""
     runs = []
     for _, run in run_folders(folder / algo, env_name):
         path = run / "evaluations.npz"
@@ -41,6 +56,7 @@ def load_runs(folder: Path, algo: str, env_name: str) -> list[dict[str, np.ndarr
             continue
         with np.load(path) as data:
             runs.append({"timesteps": data["timesteps"], **_metrics(data, path)})
+        runs[-1]["evaluation"] = evaluation_label(run, env_name)
     return runs
 
 
@@ -68,15 +84,17 @@ def plot_curves(folder: Path, algos: list[str], envs: list[str], output: Path) -
     found = False
     for col, env_name in enumerate(envs):
         for algo in algos:
-            runs = load_runs(folder, algo, env_name)
-            if not runs:
-                continue
-            found = True
-            for row, metric in enumerate(METRICS):
-                steps, mean, std = aggregate(runs, metric)
-                ax = axes[row, col]
-                ax.plot(steps, mean, label=f"{algo} ({len(runs)} run{'s' * (len(runs) > 1)})")
-                ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
+            groups: dict[str, list[dict[str, np.ndarray]]] = {}
+            for run in load_runs(folder, algo, env_name):  # runs evaluated alike share a curve
+                groups.setdefault(str(run["evaluation"]), []).append(run)
+            found = found or bool(groups)
+            for evaluation, runs in groups.items():
+                name = algo if evaluation == "clean" else f"{algo} {evaluation}"
+                for row, metric in enumerate(METRICS):
+                    steps, mean, std = aggregate(runs, metric)
+                    ax = axes[row, col]
+                    ax.plot(steps, mean, label=f"{name} ({len(runs)} run{'s' * (len(runs) > 1)})")
+                    ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
         for row, metric in enumerate(METRICS):
             axes[row, col].set_title(f"{env_name}: {metric}")
             axes[row, col].set_xlabel("env steps")
