@@ -50,6 +50,7 @@ from zoo.benchmark_jobs import (
     CellJob,
     TrainJob,
     atomic_write_json,
+    constructor_defaults,
     evaluate_cell,
     train_model,
     training_env_kwargs,
@@ -62,6 +63,7 @@ from zoo.utils import (
     accepted_kwargs,
     add_hyperparams_flag,
     check_map_name,
+    hyperparams_entry,
     paper_epsilon,
     resolve_device,
 )
@@ -239,11 +241,8 @@ def trained_methods(args: argparse.Namespace) -> list[str]:
 def training_epsilon(method: str, map_name: str, hyperparams: dict[str, Any]) -> float | None:
     """The l∞ budget ``method`` trains with on ``map_name`` (``-params``, else its yaml entry, else the algorithm's
     default); None for methods without one (vanilla QMIX)."""
-    from zoo.benchmark_jobs import _constructor_defaults
-    from zoo.utils import hyperparams_entry
-
     settings = {
-        **_constructor_defaults(ALGOS[method].load()),
+        **constructor_defaults(ALGOS[method].load()),
         **hyperparams_entry(method, map_name),
         **method_hyperparams(method, hyperparams),
     }

@@ -94,7 +94,7 @@ class TrainJob:
         return self.map_name, self.method, self.seed
 
 
-def _constructor_defaults(cls: type) -> dict[str, Any]:
+def constructor_defaults(cls: type) -> dict[str, Any]:
     """Default values of the constructor arguments of ``cls`` and of its parents (the nearest class wins)."""
     defaults: dict[str, Any] = {}
     for klass in cls.__mro__:
@@ -115,7 +115,7 @@ def training_budget(job: TrainJob) -> tuple[int, dict[str, Any]]:
     entry = hyperparams_entry(job.method, job.map_name)
     overrides: dict[str, Any] = {}
     if job.timesteps_scale != 1.0:
-        budgets = {**_constructor_defaults(ALGOS[job.method].load()), **entry}
+        budgets = {**constructor_defaults(ALGOS[job.method].load()), **entry}
         for key, value in budgets.items():
             if key.endswith("_timesteps") and key != "n_timesteps" and isinstance(value, (int, float)):
                 overrides[key] = max(1, round(float(value) * job.timesteps_scale))
@@ -143,7 +143,7 @@ def _run_differs(config: dict[str, Any], args: dict[str, Any], wanted: dict[str,
         return True
     if any(args.get(flag) not in (None, "", False) for flag in _NOT_REUSED_IF_SET):
         return True
-    defaults = {**_constructor_defaults(ALGOS[job.method].load()), "n_envs": 1}
+    defaults = {**constructor_defaults(ALGOS[job.method].load()), "n_envs": 1}
     missing = object()
     for key in set(config) | set(wanted):
         if key in PRETRAINED_ARCHITECTURE and key not in wanted and job.pretrained:
