@@ -8,8 +8,8 @@
 
 Both are safe to run in separate processes or on separate machines sharing the file system: results are cached in
 files written atomically, a new run folder is claimed with an atomic ``mkdir``, and a learned attacker shared by
-cells is trained under a file lock. They
-are what ``zoo/benchmark.py`` sends to a ``concurrent.futures`` executor (a process pool, or Dask's).
+cells is trained under a file lock. They are what ``zoo/benchmark.py`` sends to a ``concurrent.futures`` executor (a
+process pool, or Dask's).
 """
 
 from __future__ import annotations
