@@ -128,13 +128,14 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
         model.learn(n_timesteps, callback=callback)
         wall = time.perf_counter() - start
         win_rate, mean_reward, std_reward = evaluate_policy(model, make_test_env(), args.eval_episodes)
-        if args.save_folder:  # after the test, so that saving never counts in the wall time
-            model.save(Path(args.save_folder) / f"{map_name}_seed{seed}.zip")
-            if callback is not None and (Path(folder) / "best_model.zip").exists():
-                shutil.copy(Path(folder) / "best_model.zip", Path(args.save_folder) / f"{map_name}_seed{seed}_best.zip")
+        saved = Path(args.save_folder) / f"{map_name}_seed{seed}" if args.save_folder else None
+        if saved is not None:  # after the training, so that saving never counts in the wall time
+            model.save(saved.with_name(f"{saved.name}.zip"))
         eval_report = ""  # the best-eval model's test and the learning curve (--eval-freq)
         best_win_rate = best_wide_win_rate = None
         if callback is not None and (Path(folder) / "best_model.zip").exists():
+            if saved is not None:
+                shutil.copy(Path(folder) / "best_model.zip", saved.with_name(f"{saved.name}_best.zip"))
             best_model = QMIX.load(Path(folder) / "best_model.zip", device="cpu")
             best_win_rate, best_reward, _ = evaluate_policy(best_model, make_test_env(), args.eval_episodes)
             eval_report = (

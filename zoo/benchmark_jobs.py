@@ -165,10 +165,19 @@ def _trained_steps(model: Path) -> int:
         return 0
 
 
+def training_settings(job: TrainJob) -> dict[str, Any]:
+    """Every setting the job's model trains with, as ``config.yml`` records them: the yaml entry, the ``-params``
+    overrides and the budget (:func:`training_budget`), and the pretrained model when there is one."""
+    n_timesteps, overrides = training_budget(job)
+    settings = {**hyperparams_entry(job.method, job.map_name), **overrides, "n_timesteps": n_timesteps}
+    if job.pretrained:
+        settings["pretrained"] = job.pretrained
+    return settings
+
+
 def training_env_kwargs(job: TrainJob) -> dict[str, Any]:
     """The env settings (``env_kwargs``) the job's model trains with: its yaml entry's, or those of ``-params``."""
-    _, overrides = training_budget(job)
-    return dict({**hyperparams_entry(job.method, job.map_name), **overrides}.get("env_kwargs") or {})
+    return dict(training_settings(job).get("env_kwargs") or {})
 
 
 def find_trained_model(job: TrainJob) -> Path | None:
@@ -180,10 +189,7 @@ def find_trained_model(job: TrainJob) -> Path | None:
     and runs stopped with Ctrl-C (which ``zoo/train.py`` still saves) too few steps; both are ignored, as are runs
     continued from another model (``-i``), replaying an Optuna trial, or on real StarCraft II.
     """
-    n_timesteps, overrides = training_budget(job)
-    wanted = {**hyperparams_entry(job.method, job.map_name), **overrides, "n_timesteps": n_timesteps}
-    if job.pretrained:
-        wanted["pretrained"] = job.pretrained
+    wanted = training_settings(job)
     for _, run in reversed(run_folders(Path(job.log_folder) / job.method, job.map_name)):  # the latest run first
         model = run / f"{job.map_name}.zip"
         params = run / job.map_name
@@ -191,7 +197,7 @@ def find_trained_model(job: TrainJob) -> Path | None:
             continue
         config = yaml.safe_load((params / "config.yml").read_text()) or {}
         args = yaml.safe_load((params / "args.yml").read_text()) or {}
-        if not _run_differs(config, args, wanted, job) and _trained_steps(model) >= n_timesteps:
+        if not _run_differs(config, args, wanted, job) and _trained_steps(model) >= wanted["n_timesteps"]:
             return model
     return None
 
@@ -338,11 +344,8 @@ class CellResult:
 
 def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file's content, as hex digits."""
-    digest = hashlib.sha256()
     with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def attacker_path(job: CellJob, model_sha256: str) -> Path:
