@@ -79,11 +79,12 @@ def wilson_interval(wins: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return float(centre - half), float(centre + half)
 
 
-def wide_test(model: QMIX, map_name: str, seed: int, n_episodes: int) -> tuple[float, str]:
+def wide_test(model: QMIX, map_name: str, seed: int, n_episodes: int, env_kwargs: dict[str, Any]) -> tuple[float, str]:
     """Win rate of ``model`` over ``n_episodes`` greedy episodes on envs seeded ``seed + 5000`` (other starts than the
-    test episodes: a finer estimate of the policy's win rate), and a report with its 95 % Wilson interval."""
+    test episodes: a finer estimate of the policy's win rate; ``env_kwargs`` those of the test envs), and a report with
+    its 95 % Wilson interval."""
     _, _, wins = evaluate_policy(
-        model, make_env(map_name, n_envs=8, seed=seed + 5000), n_episodes, return_episode_rewards=True
+        model, make_env(map_name, n_envs=8, seed=seed + 5000, **env_kwargs), n_episodes, return_episode_rewards=True
     )
     low, high = wilson_interval(sum(wins), len(wins))
     win_rate = float(np.mean(wins))
@@ -108,10 +109,11 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
     model, entry = yml_model(map_name, seed, args.compile, args.hyperparams)
     n_timesteps = int(args.timesteps or entry["n_timesteps"])
     n_envs, env_kwargs = model.env.n_envs, entry["env_kwargs"]
+    test_env_kwargs = {key: value for key, value in env_kwargs.items() if key != "compile"}  # the test envs: eager
 
     def make_test_env() -> BatchedMultiAgentEnv:
-        """A fresh test env: each model tested plays the same episodes."""
-        return make_env(map_name, n_envs=min(args.eval_episodes, 8), seed=seed + 1000)
+        """A fresh test env (the training's env settings): each model tested plays the same episodes."""
+        return make_env(map_name, n_envs=min(args.eval_episodes, 8), seed=seed + 1000, **test_env_kwargs)
 
     with tempfile.TemporaryDirectory() as folder:
         callback = None
@@ -143,13 +145,15 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
                 f"return={best_reward:.2f} "
             )
             if args.wide_test_episodes > 0:
-                best_wide_win_rate, wide_report = wide_test(best_model, map_name, seed, args.wide_test_episodes)
+                best_wide_win_rate, wide_report = wide_test(
+                    best_model, map_name, seed, args.wide_test_episodes, test_env_kwargs
+                )
                 eval_report += wide_report
         if callback is not None:  # the learning curve: eval win rate at each evaluation
             eval_report += f"evals=[{' '.join(f'{np.mean(wins):.2f}' for wins in callback.evaluations_wins)}] "
     wide_win_rate = None
     if args.wide_test_episodes > 0:
-        wide_win_rate, wide_report = wide_test(model, map_name, seed, args.wide_test_episodes)
+        wide_win_rate, wide_report = wide_test(model, map_name, seed, args.wide_test_episodes, test_env_kwargs)
         eval_report += "final model's " + wide_report
     print(
         f"{map_name:10s} seed={seed} steps={model.num_timesteps:7d} win_rate={win_rate:.3f} "

@@ -186,6 +186,16 @@ def test_train_attacker_against_saved_model(kind: str, tmp_path: Path) -> None:
         train_attacker(victim, kind, env=make_env(), env_kwargs={"compile": True})
 
 
+def test_train_attacker_builds_the_victims_env() -> None:
+    """Without an env, the attacker trains on the victim's map with the victim's env settings (here an observation
+    one last-action block longer): before, a plain env of the map, which this victim could not act in."""
+    victim = QMIX("3m", n_envs=2, batch_size=4, seed=0, env_kwargs={"obs_last_action": True})
+    victim.learn(60)
+    kwargs = ADVERSARY_KWARGS[ATLAQMIX]
+    attack = train_attacker(victim, "atla", 0.2, total_timesteps=64, n_envs=2, adversary_kwargs=kwargs, seed=0)
+    assert isinstance(attack, ATLAAttack)
+
+
 class NaNRewardEnv(CueMatchingEnv):
     """Returns NaN rewards from step ``nan_from`` on (counted in batched steps)."""
 

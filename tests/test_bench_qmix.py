@@ -74,3 +74,22 @@ def test_save_folder_keeps_the_final_and_best_eval_models(bench_qmix, monkeypatc
     final = QMIX.load(tmp_path / "models" / "3m_seed2.zip")
     assert final.num_timesteps >= 240 and final.seed == 2
     assert QMIX.load(tmp_path / "models" / "3m_seed2_best.zip").num_timesteps <= final.num_timesteps
+
+
+def test_models_are_tested_with_their_env_settings(bench_qmix, monkeypatch, capsys):
+    """The test envs (and the wider test's) take the training's env_kwargs: before, a model trained with
+    obs_last_action met plain test envs (an observation one block shorter) and the benchmark failed after training."""
+    argv = ["--maps", "3m", "--timesteps", "120", "--seeds", "1", "--skip-update-timing", "--eval-episodes", "2"]
+    argv += ["--wide-test-episodes", "2", "-params", "env_kwargs:{obs_last_action: true}"]
+    monkeypatch.setattr("sys.argv", ["bench_qmix.py", *argv])
+    tested = []
+    original = bench_qmix.evaluate_policy
+
+    def recording(model, env, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        tested.append(env.layout.flags.obs_last_action)
+        return original(model, env, *args, **kwargs)
+
+    monkeypatch.setattr(bench_qmix, "evaluate_policy", recording)
+    bench_qmix.main()
+    assert tested == [True, True]  # the 2-game test, then the wider one
+    assert "wide_win_rate" in capsys.readouterr().out

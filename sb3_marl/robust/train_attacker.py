@@ -35,7 +35,8 @@ def train_attacker(
     :param total_timesteps: env steps (summed over envs) the attacker trains for.
     :param env: the env to train in (an instance, or a map name); None builds ``n_envs`` envs of the model's map.
     :param n_envs: envs stepped together when the env is built here.
-    :param env_kwargs: extra keyword arguments of ``make_env`` when the env is built here (e.g. ``compile``).
+    :param env_kwargs: keyword arguments of ``make_env`` when the env is built here (e.g. ``compile``), over the
+        victim's own (the env settings it was trained with).
     :param adversary_kwargs: keyword arguments of :class:`~sb3_marl.adversaries.MAPPO` or of the director
         (:class:`~sb3_marl.adversaries.QMIXDirector`).
     :param seed: seed of the env and of the attacker.
@@ -67,7 +68,7 @@ def train_attacker(
             backend=getattr(victim, "backend", "sim"),
             seed=seed,
             device=victim.device,
-            **(env_kwargs or {}),
+            **{**victim.env_kwargs, **(env_kwargs or {})},
         )
     kwargs = {"seed": seed, "device": victim.device, **(adversary_kwargs or {})}
     if kind == "atla":
