@@ -10,6 +10,7 @@ import torch
 from sb3_marl.adversaries import MAPPO, NonFiniteTrainingError, PerturbationAdversaryEnv, QMIXDirector
 from sb3_marl.attacks.learned import ATLAAttack, PAADAttack
 from sb3_marl.common.toy_env import CueMatchingEnv
+from sb3_marl.envs import make_env as make_smac_env
 from sb3_marl.qmix import QMIX
 from sb3_marl.robust.atla import ATLAQMIX
 from sb3_marl.robust.paad import PAADQMIX
@@ -186,10 +187,17 @@ def test_train_attacker_against_saved_model(kind: str, tmp_path: Path) -> None:
         train_attacker(victim, kind, env=make_env(), env_kwargs={"compile": True})
 
 
-def test_train_attacker_builds_the_victims_env() -> None:
+@pytest.mark.parametrize("built_from", ["map name", "env instance"])
+def test_train_attacker_builds_the_victims_env(built_from: str) -> None:
     """Without an env, the attacker trains on the victim's map with the victim's env settings (here an observation
-    one last-action block longer): before, a plain env of the map, which this victim could not act in."""
-    victim = QMIX("3m", n_envs=2, batch_size=4, seed=0, env_kwargs={"obs_last_action": True})
+    one last-action block longer), whether the victim was built from a map name or, as zoo/train.py builds it, on an
+    env instance: before, a plain env of the map, which this victim could not act in."""
+    settings = {"obs_last_action": True}
+    if built_from == "map name":
+        victim = QMIX("3m", n_envs=2, batch_size=4, seed=0, env_kwargs=settings)
+    else:
+        victim = QMIX(make_smac_env("3m", n_envs=2, seed=0, **settings), batch_size=4, seed=0)
+    assert PerturbationAdversaryEnv(victim.get_env(), victim, 0.2).env_kwargs == settings  # the victim's game
     victim.learn(60)
     kwargs = ADVERSARY_KWARGS[ATLAQMIX]
     attack = train_attacker(victim, "atla", 0.2, total_timesteps=64, n_envs=2, adversary_kwargs=kwargs, seed=0)

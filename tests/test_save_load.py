@@ -395,3 +395,38 @@ def test_a_loaded_replay_buffer_brings_its_capacity(trained, tmp_path):
     with pytest.raises(ValueError, match=r"holds at most 6 episodes, fewer than batch_size=8: training would never"):
         other.load_replay_buffer(path)
     assert other.replay_buffer is before and other.buffer_size == 5000
+
+
+def test_a_model_given_an_env_instance_records_the_game_it_trains_in(tmp_path):
+    """A model built on an env instance (as zoo/train.py and bench_qmix build it) saves the instance's game settings,
+    so that loading it with a map name builds that game; before, it saved none and the map's plain game was built."""
+    from sb3_marl.envs import make_env
+
+    settings = {"obs_last_action": True, "reward_sparse": True}
+    model = QMIX(make_env("3m", n_envs=2, seed=0, **settings), seed=0, batch_size=4, buffer_size=8, device="cpu")
+    assert model.env_kwargs == settings
+    path = model.save(tmp_path / "model")
+    loaded = QMIX.load(path, env="3m")  # built from the map name with the recorded settings (other shapes otherwise)
+    assert loaded.get_env().env_kwargs == settings
+    assert loaded.get_env().obs_shape == model.get_env().obs_shape
+
+
+def test_the_recorded_game_follows_the_attached_env_and_keeps_the_speed_setting():
+    from sb3_marl.envs import make_env
+
+    model = QMIX("3m", n_envs=1, env_kwargs={"compile": False, "reward_scale_rate": 10}, seed=0, device="cpu")
+    assert model.get_env().env_kwargs == {"reward_scale_rate": 10}  # compile is the simulator's speed, not its game
+    model.set_env(make_env("3m", n_envs=1, seed=1, reward_sparse=True))
+    assert model.env_kwargs == {"reward_sparse": True, "compile": False}
+
+
+def test_env_kwargs_that_contradict_the_env_instance_are_refused():
+    from sb3_marl.envs import make_env
+
+    env = make_env("3m", n_envs=1, seed=0, reward_sparse=True)
+    with pytest.raises(ValueError, match=r"env_kwargs=\{'reward_sparse': False\} differ from the settings the env"):
+        QMIX(env, env_kwargs={"reward_sparse": False}, device="cpu")
+    assert QMIX(env, env_kwargs={"reward_sparse": True, "compile": True}, device="cpu").env_kwargs == {
+        "reward_sparse": True,
+        "compile": True,
+    }

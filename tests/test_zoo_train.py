@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 
+from sb3_marl.qmix import QMIX
 from zoo import enjoy, train
 from zoo.utils import ALGOS, get_latest_run_id, set_num_threads
 
@@ -155,6 +156,9 @@ def test_env_kwargs_flag_adds_to_the_yamls_env_kwargs(tmp_path):
     _train(tmp_path, "-n", "40", "--eval-freq", "-1", "--env-kwargs", "reward_sparse:true", "reward_win:1e2")
     config = yaml.safe_load((tmp_path / "qmix" / "3m_1" / "3m" / "config.yml").read_text())
     assert config["env_kwargs"] == {"reward_sparse": True, "reward_win": 100.0}
+    # the model file records them too (before: only config.yml did), so a map name loads it into its game
+    model = QMIX.load(tmp_path / "qmix" / "3m_1" / "3m.zip", env="3m")
+    assert model.env_kwargs == model.get_env().env_kwargs == {"reward_sparse": True, "reward_win": 100.0}
 
 
 def test_log_interval_sets_how_often_the_logs_are_dumped(tmp_path, capsys):

@@ -85,6 +85,11 @@ class AdversaryEnv(BatchedMultiAgentEnv):
         self._last_action = torch.zeros(self.n_envs, self.n_agents, self.n_actions, device=self.device)
 
     @property
+    def env_kwargs(self) -> dict[str, Any]:
+        """The wrapped env's game settings: the adversary plays the victim's game."""
+        return self.env.env_kwargs
+
+    @property
     def epsilon(self) -> float:
         """The l∞ budget of the perturbations."""
         return self.attack.epsilon

@@ -58,6 +58,10 @@ def constructor_keywords(cls: type) -> tuple[list[str], bool]:
     return list(dict.fromkeys(names)), False
 
 
+#: ``env_kwargs`` that change how fast the simulator runs, not the game (absent from an env's own ``env_kwargs``)
+SPEED_ENV_KWARGS = ("compile",)
+
+
 def env_shapes(env: BatchedMultiAgentEnv) -> dict[str, int]:
     """The sizes of ``env`` that a model depends on."""
     return {key: int(getattr(env, key)) for key in ENV_SHAPE_KEYS}
@@ -66,6 +70,11 @@ def env_shapes(env: BatchedMultiAgentEnv) -> dict[str, int]:
 def offset_seed(seed: int | None, offset: int) -> int | None:
     """A seed derived from ``seed`` (for a second env or a helper model), kept within the seeds numpy accepts."""
     return None if seed is None else (seed + offset) % (MAX_SEED + 1)
+
+
+def _game_settings(env: BatchedMultiAgentEnv) -> dict[str, Any]:
+    """``env``'s game settings (its ``env_kwargs``) as a model file's JSON holds them."""
+    return json_mapping(f"the env_kwargs of env {getattr(env, 'map_name', '?')!r}", env.env_kwargs)
 
 
 def _as_saved(value: Any) -> Any:
@@ -88,7 +97,9 @@ class BaseMultiAgentAlgorithm(ABC):
         :func:`~sb3_marl.common.schedules.make_schedule`). The optimizers' rate is set from it before each update.
     :param policy_kwargs: keyword arguments of the policy network (e.g. ``rnn_hidden_dim``).
     :param n_envs: episodes stepped as one batch when ``env`` is a map name (an env instance brings its own).
-    :param env_kwargs: extra keyword arguments of ``make_env`` when ``env`` is a map name.
+    :param env_kwargs: extra keyword arguments of ``make_env`` when ``env`` is a map name. With an env instance the
+        model takes the instance's game settings (its ``env_kwargs``) instead, so that every model file records the
+        game it was trained in; given as well, they must be the instance's.
     :param backend: env backend when ``env`` is a map name (``"sim"``: built-in simulator, ``"sc2"``: real SMAC).
     :param stats_window_size: number of recent episodes averaged in the ``rollout/*`` logs.
     :param tensorboard_log: folder for TensorBoard runs (None: no TensorBoard).
@@ -149,6 +160,13 @@ class BaseMultiAgentAlgorithm(ABC):
         self.env: BatchedMultiAgentEnv | None = None
         self.map_name: str | None = env if isinstance(env, str) else None
         self.env_shapes: dict[str, int] = {}
+        given_game = {key: value for key, value in self.env_kwargs.items() if key not in SPEED_ENV_KWARGS}
+        if isinstance(env, BatchedMultiAgentEnv) and given_game and given_game != _game_settings(env):
+            raise ValueError(
+                f"env_kwargs={env_kwargs!r} differ from the settings the env instance was built with "
+                f"({_game_settings(env)!r}): env_kwargs build envs from a map name; give the env, or the map name "
+                "with its env_kwargs"
+            )
         if env is not None:
             self._attach_env(self._make_env(env))
 
@@ -198,6 +216,9 @@ class BaseMultiAgentAlgorithm(ABC):
         self.env_shapes = shapes
         self.map_name = getattr(env, "map_name", self.map_name)
         self.n_envs = env.n_envs
+        # The game the model trains in from now on; the simulator's speed settings stay as the model had them.
+        speed = {key: value for key, value in self.env_kwargs.items() if key in SPEED_ENV_KWARGS}
+        self.env_kwargs = {**_game_settings(env), **speed}
 
     def get_env(self) -> BatchedMultiAgentEnv | None:
         """The training env (None for a predict-only model)."""

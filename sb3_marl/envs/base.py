@@ -42,6 +42,14 @@ class BatchedMultiAgentEnv(ABC):
     episode_limit: int
     device: torch.device
 
+    @property
+    def env_kwargs(self) -> dict[str, Any]:
+        """The ``make_env`` keywords that set this env's game (rewards, observation features, ``step_mul``, ...), as
+        given: a model trained in the env records them, so that ``Model.load(path, env=map_name)`` builds the same
+        game. Settings that only change how fast it runs (the simulator's ``compile``) are not among them. Empty
+        here; the SMAC envs override it."""
+        return {}
+
     @abstractmethod
     def reset(self, env_mask: torch.Tensor | None = None, seed: int | None = None) -> ResetReturn:
         """Start new episodes in the envs selected by ``env_mask`` (bool[B]; all when None).

@@ -337,6 +337,7 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
     ) -> None:
         n_envs = whole_number("n_envs", n_envs, 1)
         self.map_name, self.n_envs, self.device = map_name, n_envs, torch.device(device)
+        self._env_kwargs = dict(env_kwargs)
         env_kwargs.setdefault("continuing_episode", True)
         flags = {name: bool(env_kwargs[name]) for name in LayoutFlags.__dataclass_fields__ if name in env_kwargs}
         layout = ObsLayout(get_map_params(map_name), LayoutFlags(**flags))  # unknown maps fail before SC2 starts
@@ -377,6 +378,12 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
         self._state = torch.zeros(n_envs, self.state_shape, device=self.device)
         self._avail = torch.zeros(n_envs, self.n_agents, self.n_actions, dtype=torch.bool, device=self.device)
         self._running = torch.zeros(n_envs, dtype=torch.bool)
+
+    @property
+    def env_kwargs(self) -> dict[str, Any]:
+        """The ``StarCraft2Env`` keywords these games were built with, as given (``continuing_episode`` only if
+        given)."""
+        return dict(self._env_kwargs)
 
     def _game_seeds(self, seed: int | None) -> list[int | None]:
         """The game seed of each env, ``seed + i`` (SC2 takes unsigned 32-bit seeds), or None for each."""

@@ -165,6 +165,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         n_envs = whole_number("n_envs", n_envs, 1)
         self.params = get_map_params(map_name)
         self._parse_kwargs(smac_kwargs)
+        self._env_kwargs = dict(smac_kwargs)
         self.map_name = map_name
         self.n_envs = n_envs
         self.device = torch.device(device)
@@ -186,6 +187,11 @@ class SMACSimulator(BatchedMultiAgentEnv):
         first_seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else int(seed)
         self._seed = first_seed
         self.reset(seed=first_seed)
+
+    @property
+    def env_kwargs(self) -> dict[str, Any]:
+        """The SMAC keywords this simulator was built with (without ``compile``, which changes only its speed)."""
+        return dict(self._env_kwargs)
 
     # ------------------------------------------------------------------ construction
     def _parse_kwargs(self, kwargs: dict[str, Any]) -> None:

@@ -36,8 +36,7 @@ def train_attacker(
     :param env: the env to train in (an instance, or a map name); None builds ``n_envs`` envs of the model's map.
     :param n_envs: envs stepped together when the env is built here.
     :param env_kwargs: keyword arguments of ``make_env`` when the env is built here (e.g. ``compile``), over the
-        victim's own ``env_kwargs`` (those it built its env with from a map name; a model given an env instance, as
-        ``zoo/train.py`` gives it, has none: pass its env settings here).
+        victim's own ``env_kwargs`` (the game settings of the env it was trained in).
     :param adversary_kwargs: keyword arguments of :class:`~sb3_marl.adversaries.MAPPO` or of the director
         (:class:`~sb3_marl.adversaries.QMIXDirector`).
     :param seed: seed of the env and of the attacker.
