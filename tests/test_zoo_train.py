@@ -322,6 +322,20 @@ def test_enjoy_exp_id_minus_one_reads_the_model_from_the_algo_folder(trained_run
         enjoy.main(["--algo", "fgsm", *base[2:], "-f", str(flat), "--exp-id", "-1"])
 
 
+def test_enjoy_plays_a_model_without_its_run_folder_in_the_game_it_recorded(tmp_path, capsys):
+    """A model file copied alone (no config.yml beside it) is played with the env settings it records: here an
+    observation one last-action block longer, which a plain 3m env cannot feed it (before: a shape error)."""
+    import shutil
+
+    _train(tmp_path, "-n", "40", "--eval-freq", "-1", "--env-kwargs", "obs_last_action:true")
+    flat = tmp_path / "agents" / "qmix"
+    flat.mkdir(parents=True)
+    shutil.copy(tmp_path / "qmix" / "3m_1" / "3m.zip", flat / "3m.zip")
+    base = ["--algo", "qmix", "--env", "3m", "-n", "1", "--no-render", "--verbose", "0"]
+    results = enjoy.main([*base, "-f", str(tmp_path / "agents"), "--exp-id", "-1"])
+    assert 0.0 <= results["win_rate"] <= 1.0 and "Win rate" in capsys.readouterr().out
+
+
 def test_enjoy_n_envs_plays_the_episodes_evaluate_policy_plays(trained_run, tmp_path, capsys):
     """``--n-envs 3 -n 6``: two episodes per env, the same ones ``evaluate_policy`` plays on a like-seeded batch."""
     from sb3_marl import QMIX

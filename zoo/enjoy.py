@@ -271,20 +271,32 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     path = model_path(run, args.env, args.load_best, args.load_checkpoint, args.load_last_checkpoint)
     config_file = run / args.env / "config.yml"
     config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
-    env_kwargs = config.get("env_kwargs") or {}
+    print(f"Loading {path}")
+    model = ALGOS[args.algo].load().load(path, device=args.device)
+    env_kwargs = play_env_kwargs(config, model)
     env = make_env(args.env, n_envs=args.n_envs, backend=args.backend, seed=args.seed, device=args.device, **env_kwargs)
     try:
-        return _play_and_report(args, run, path, config, env_kwargs, env)
+        model.set_env(env)
+        return _play_and_report(args, run, path, config, env_kwargs, model)
     finally:
         env.close()
 
 
+def play_env_kwargs(config: dict[str, Any], model: Any) -> dict[str, Any]:
+    """The env settings to play ``model`` in: the run's (its ``config.yml``), else those its model file records (a
+    model copied without its run folder; model files older than that record hold none)."""
+    from sb3_marl.common.base_class import SPEED_ENV_KWARGS
+
+    if "env_kwargs" in config:
+        return config["env_kwargs"] or {}
+    return {key: value for key, value in model.env_kwargs.items() if key not in SPEED_ENV_KWARGS}
+
+
 def _play_and_report(
-    args: argparse.Namespace, run: Path, path: Path, config: dict[str, Any], env_kwargs: dict[str, Any], env: Any
+    args: argparse.Namespace, run: Path, path: Path, config: dict[str, Any], env_kwargs: dict[str, Any], model: Any
 ) -> dict[str, float]:
-    """Load the model onto ``env``, play, print the results and write the replay; returns the results."""
-    print(f"Loading {path}")
-    model = ALGOS[args.algo].load().load(path, env=env, device=args.device)
+    """Play ``model`` in its env, print the results and write the replay; returns the results."""
+    env = model.get_env()
     epsilon = args.epsilon if args.epsilon is not None else config.get("epsilon", paper_epsilon(args.env))
     attack = build_attack(args, model, epsilon, env_kwargs)
     exploration = 0.0 if args.deterministic else float(getattr(model, "exploration_final_eps", 0.05))
