@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -281,3 +282,24 @@ def test_mappo_resumes_after_a_callback_stop_on_the_step_an_episode_ended() -> N
     assert stopped_at < 10_000
     model.learn(32, reset_num_timesteps=False)  # the finished envs were reset: stepping them again does not fail
     assert model.num_timesteps >= stopped_at + 32
+
+
+def test_train_attacker_takes_the_victims_game_but_not_its_run_time_settings(monkeypatch) -> None:
+    """The attacker's env has the victim's game settings; ``compile`` (how fast it runs) is the caller's to give:
+    zoo/enjoy.py without --compile trained the attacker on a compiled simulator for a model built with it."""
+    make_env_module = importlib.import_module("sb3_marl.envs.make_env")  # the package's make_env is the function
+    seen = {}
+
+    def recording_make_env(map_name: str, **kwargs):  # noqa: ANN202, ANN003
+        seen.update(kwargs)
+        raise KeyboardInterrupt  # stop here: only the env's keywords matter
+
+    victim = QMIX("3m", n_envs=1, seed=0, env_kwargs={"compile": False, "reward_sparse": True})
+    victim.env_kwargs["compile"] = True  # as a model built with env_kwargs={"compile": True} holds it
+    monkeypatch.setattr(make_env_module, "make_env", recording_make_env)
+    with pytest.raises(KeyboardInterrupt):
+        train_attacker(victim, "atla", 0.2, total_timesteps=8, n_envs=1, seed=0)
+    assert seen["reward_sparse"] is True and "compile" not in seen
+    with pytest.raises(KeyboardInterrupt):
+        train_attacker(victim, "atla", 0.2, total_timesteps=8, n_envs=1, seed=0, env_kwargs={"compile": True})
+    assert seen["compile"] is True

@@ -411,22 +411,44 @@ def test_a_model_given_an_env_instance_records_the_game_it_trains_in(tmp_path):
     assert loaded.get_env().obs_shape == model.get_env().obs_shape
 
 
-def test_the_recorded_game_follows_the_attached_env_and_keeps_the_speed_setting():
+def test_the_recorded_game_follows_the_attached_env_and_keeps_the_run_time_settings():
+    """The model's env settings are those of the env it trains in, without the keywords that change how a game runs
+    or is recorded (``compile``, SC2's replays), which stay the model's own."""
     from sb3_marl.envs import make_env
 
     model = QMIX("3m", n_envs=1, env_kwargs={"compile": False, "reward_scale_rate": 10}, seed=0, device="cpu")
-    assert model.get_env().env_kwargs == {"reward_scale_rate": 10}  # compile is the simulator's speed, not its game
-    model.set_env(make_env("3m", n_envs=1, seed=1, reward_sparse=True))
+    assert model.get_env().env_kwargs == {"reward_scale_rate": 10}
+    model.set_env(make_env("3m", n_envs=1, seed=1, reward_sparse=True, replay_dir="replays"))
     assert model.env_kwargs == {"reward_sparse": True, "compile": False}
 
 
-def test_env_kwargs_that_contradict_the_env_instance_are_refused():
+def test_a_model_trained_on_starcraft_ii_records_its_backend(tmp_path):
+    from sb3_marl.envs.sc2_backend import SC2BatchedEnv
+    from sb3_marl.envs.smac_compat import StarCraft2SimEnv  # SMAC's API over the simulator: no game needed
+
+    with SC2BatchedEnv("3m", seed=0, env_factory=StarCraft2SimEnv, reward_sparse=True, replay_dir="r") as env:
+        model = QMIX(env, seed=0, batch_size=4, buffer_size=8, device="cpu")
+        assert (model.backend, model.env_kwargs) == ("sc2", {"reward_sparse": True})
+        loaded = QMIX.load(model.save(tmp_path / "model"))
+    assert (loaded.backend, loaded.env_kwargs) == ("sc2", {"reward_sparse": True})
+
+
+def test_env_kwargs_that_contradict_the_env_instance_are_refused(tmp_path):
+    """They were ignored: ``env_kwargs`` build envs from a map name. Those the instance has, and run-time ones, pass."""
     from sb3_marl.envs import make_env
 
-    env = make_env("3m", n_envs=1, seed=0, reward_sparse=True)
-    with pytest.raises(ValueError, match=r"env_kwargs=\{'reward_sparse': False\} differ from the settings the env"):
-        QMIX(env, env_kwargs={"reward_sparse": False}, device="cpu")
-    assert QMIX(env, env_kwargs={"reward_sparse": True, "compile": True}, device="cpu").env_kwargs == {
+    env = make_env("3m", n_envs=1, seed=0, reward_sparse=True, reward_win=50)
+    message = r"env_kwargs \{'reward_sparse': False\} are not settings the env instance was built with"
+    with pytest.raises(ValueError, match=message):
+        QMIX(env, env_kwargs={"reward_sparse": False, "reward_win": 50}, device="cpu")
+    with pytest.raises(ValueError, match=r"env_kwargs \{'obs_last_action': True\} are not settings"):
+        QMIX(env, env_kwargs={"obs_last_action": True}, device="cpu")
+    model = QMIX(env, env_kwargs={"reward_sparse": True, "compile": True}, device="cpu")
+    assert model.env_kwargs == {"reward_sparse": True, "reward_win": 50, "compile": True}
+    path = model.save(tmp_path / "model")
+    with pytest.raises(ValueError, match=message):
+        QMIX.load(path, env=env, env_kwargs={"reward_sparse": False})
+    assert QMIX.load(path, env=env, env_kwargs={"reward_win": 50}).env_kwargs == {
         "reward_sparse": True,
-        "compile": True,
+        "reward_win": 50,
     }

@@ -221,7 +221,8 @@ class Player:
 def build_attack(args: argparse.Namespace, model: Any, epsilon: float, env_kwargs: dict[str, Any]) -> Any | None:
     """The attack of ``--attack``: a gradient/noise attack, or a learned one trained against ``model`` first.
 
-    :param env_kwargs: the run's env keywords (its ``config.yml``), given to the env a learned attacker trains on.
+    :param env_kwargs: the env keywords the model plays with (:func:`play_env_kwargs`), given to the env a learned
+        attacker trains on.
     """
     if args.attack in LEARNED_ATTACKS:
         train_attacker = LEARNED_ATTACKS[args.attack].load()
@@ -285,11 +286,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 def play_env_kwargs(config: dict[str, Any], model: Any) -> dict[str, Any]:
     """The env settings to play ``model`` in: the run's (its ``config.yml``), else those its model file records (a
     model copied without its run folder; model files older than that record hold none)."""
-    from sb3_marl.common.base_class import SPEED_ENV_KWARGS
+    from sb3_marl.envs.base import game_env_kwargs
 
     if "env_kwargs" in config:
         return config["env_kwargs"] or {}
-    return {key: value for key, value in model.env_kwargs.items() if key not in SPEED_ENV_KWARGS}
+    return game_env_kwargs(model.env_kwargs)
 
 
 def _play_and_report(

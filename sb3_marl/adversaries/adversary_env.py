@@ -90,6 +90,11 @@ class AdversaryEnv(BatchedMultiAgentEnv):
         return self.env.env_kwargs
 
     @property
+    def backend(self) -> str | None:
+        """The wrapped env's backend."""
+        return self.env.backend
+
+    @property
     def epsilon(self) -> float:
         """The l∞ budget of the perturbations."""
         return self.attack.epsilon

@@ -61,7 +61,8 @@ class MAPPO(BaseMultiAgentAlgorithm):
     :param policy_kwargs: keyword arguments of :class:`~sb3_marl.adversaries.policies.MAPPOPolicy` (``net_arch``,
         ``log_std_init``).
     :param n_envs: unused with an env instance (kept for the common constructor).
-    :param env_kwargs: unused with an env instance (kept for the common constructor).
+    :param env_kwargs: with an env instance, only its own settings (kept for the common constructor; the model
+        records the instance's).
     :param backend: unused with an env instance (kept for the common constructor).
     :param stats_window_size: episodes averaged in ``rollout/*`` logs.
     :param tensorboard_log: TensorBoard folder (None: none).

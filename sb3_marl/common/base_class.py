@@ -29,7 +29,7 @@ from sb3_marl.common.logger import configure_logger
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
 from sb3_marl.common.schedules import SaveableSchedule, make_schedule, schedule_to_dict
 from sb3_marl.common.validation import MAX_SEED, is_finite_number, json_mapping, whole_number
-from sb3_marl.envs.base import BatchedMultiAgentEnv
+from sb3_marl.envs.base import RUNTIME_ENV_KWARGS, BatchedMultiAgentEnv, game_env_kwargs
 from sb3_marl.policies.qmix_policy import RecurrentState
 from sb3_marl.version import __version__
 
@@ -58,10 +58,6 @@ def constructor_keywords(cls: type) -> tuple[list[str], bool]:
     return list(dict.fromkeys(names)), False
 
 
-#: ``env_kwargs`` that change how fast the simulator runs, not the game (absent from an env's own ``env_kwargs``)
-SPEED_ENV_KWARGS = ("compile",)
-
-
 def env_shapes(env: BatchedMultiAgentEnv) -> dict[str, int]:
     """The sizes of ``env`` that a model depends on."""
     return {key: int(getattr(env, key)) for key in ENV_SHAPE_KEYS}
@@ -75,6 +71,20 @@ def offset_seed(seed: int | None, offset: int) -> int | None:
 def _game_settings(env: BatchedMultiAgentEnv) -> dict[str, Any]:
     """``env``'s game settings (its ``env_kwargs``) as a model file's JSON holds them."""
     return json_mapping(f"the env_kwargs of env {getattr(env, 'map_name', '?')!r}", env.env_kwargs)
+
+
+def check_env_kwargs_fit(env: BatchedMultiAgentEnv, env_kwargs: dict[str, Any]) -> None:
+    """Refuse ``env_kwargs`` given beside the env instance ``env`` unless each game setting among them is one the
+    instance was built with (they would be ignored: ``env_kwargs`` build envs from a map name)."""
+    built = _game_settings(env)
+    wrong = {
+        key: value for key, value in game_env_kwargs(env_kwargs).items() if key not in built or built[key] != value
+    }
+    if wrong:
+        raise ValueError(
+            f"env_kwargs {wrong!r} are not settings the env instance was built with ({built!r}): env_kwargs build "
+            "envs from a map name; give the env alone, or the map name with its env_kwargs"
+        )
 
 
 def _as_saved(value: Any) -> Any:
@@ -160,13 +170,8 @@ class BaseMultiAgentAlgorithm(ABC):
         self.env: BatchedMultiAgentEnv | None = None
         self.map_name: str | None = env if isinstance(env, str) else None
         self.env_shapes: dict[str, int] = {}
-        given_game = {key: value for key, value in self.env_kwargs.items() if key not in SPEED_ENV_KWARGS}
-        if isinstance(env, BatchedMultiAgentEnv) and given_game and given_game != _game_settings(env):
-            raise ValueError(
-                f"env_kwargs={env_kwargs!r} differ from the settings the env instance was built with "
-                f"({_game_settings(env)!r}): env_kwargs build envs from a map name; give the env, or the map name "
-                "with its env_kwargs"
-            )
+        if isinstance(env, BatchedMultiAgentEnv):
+            check_env_kwargs_fit(env, self.env_kwargs)
         if env is not None:
             self._attach_env(self._make_env(env))
 
@@ -205,20 +210,22 @@ class BaseMultiAgentAlgorithm(ABC):
         raise TypeError(f"env must be a BatchedMultiAgentEnv, a map name or None, got {type(env).__name__}")
 
     def _attach_env(self, env: BatchedMultiAgentEnv) -> None:
-        """Check ``env`` against the model's sizes (when known) and make it the training env."""
+        """Check ``env`` against the model's sizes (when known) and make it the training env; its game settings and
+        backend become the model's (``env_kwargs``, ``backend``), the run-time keywords stay the model's."""
         shapes = env_shapes(env)
         if self.env_shapes and shapes != self.env_shapes:
             raise ValueError(
                 f"Env {getattr(env, 'map_name', '?')!r} has shapes {shapes}, but the model was built for "
                 f"{self.map_name!r} with shapes {self.env_shapes}"
             )
+        game = _game_settings(env)
+        run_time = {key: value for key, value in self.env_kwargs.items() if key in RUNTIME_ENV_KWARGS}
         self.env = env
         self.env_shapes = shapes
         self.map_name = getattr(env, "map_name", self.map_name)
         self.n_envs = env.n_envs
-        # The game the model trains in from now on; the simulator's speed settings stay as the model had them.
-        speed = {key: value for key, value in self.env_kwargs.items() if key in SPEED_ENV_KWARGS}
-        self.env_kwargs = {**_game_settings(env), **speed}
+        self.env_kwargs = {**game, **run_time}
+        self.backend = env.backend or self.backend
 
     def get_env(self) -> BatchedMultiAgentEnv | None:
         """The training env (None for a predict-only model)."""
@@ -560,6 +567,8 @@ class BaseMultiAgentAlgorithm(ABC):
         settings = {**data["kwargs"], **overrides}
         model = klass(env=None, device=device, _init_setup_model=False, **settings)
         model.env_shapes, model.map_name = dict(data["env_shapes"]), data["map_name"]
+        if isinstance(env, BatchedMultiAgentEnv) and "env_kwargs" in overrides:
+            check_env_kwargs_fit(env, model.env_kwargs)
         if env is not None:
             model._attach_env(model._make_env(env))
         model._setup_model()

@@ -29,6 +29,16 @@ ResetReturn = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 StepReturn = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]
 
 
+#: ``make_env`` keywords that change how a game is run, recorded or shown (the simulator's speed, SC2's replays,
+#: window and debug output), not the game: absent from an env's ``env_kwargs``, so not recorded in model files
+RUNTIME_ENV_KWARGS = ("compile", "replay_dir", "replay_prefix", "window_size_x", "window_size_y", "debug")
+
+
+def game_env_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``env_kwargs`` without the :data:`RUNTIME_ENV_KWARGS`: the settings of the game itself."""
+    return {key: value for key, value in env_kwargs.items() if key not in RUNTIME_ENV_KWARGS}
+
+
 class BatchedMultiAgentEnv(ABC):
     """``n_envs`` SMAC episodes stepped together as tensors (see the module docstring for resets)."""
 
@@ -42,12 +52,16 @@ class BatchedMultiAgentEnv(ABC):
     episode_limit: int
     device: torch.device
 
+    #: ``make_env``'s backend that built the env (``"sim"``, ``"sc2"``), recorded by the models trained in it; None
+    #: for envs ``make_env`` does not build
+    backend: str | None = None
+
     @property
     def env_kwargs(self) -> dict[str, Any]:
         """The ``make_env`` keywords that set this env's game (rewards, observation features, ``step_mul``, ...), as
-        given: a model trained in the env records them, so that ``Model.load(path, env=map_name)`` builds the same
-        game. Settings that only change how fast it runs (the simulator's ``compile``) are not among them. Empty
-        here; the SMAC envs override it."""
+        given, without the :data:`RUNTIME_ENV_KWARGS`: a model trained in the env records them, so that
+        ``Model.load(path, env=map_name)`` builds the same game. Empty here; the SMAC envs override it, and a wrapper
+        must return its wrapped env's."""
         return {}
 
     @abstractmethod

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from sb3_marl.common.validation import whole_number
-from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn
+from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn, game_env_kwargs
 from sb3_marl.envs.layout import LayoutFlags, ObsLayout
 from sb3_marl.envs.maps import get_map_params
 
@@ -325,6 +325,8 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
         ``continuing_episode`` defaults to True here: in SMAC it only adds ``info["episode_limit"]``.
     """
 
+    backend = "sc2"
+
     def __init__(
         self,
         map_name: str,
@@ -337,7 +339,7 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
     ) -> None:
         n_envs = whole_number("n_envs", n_envs, 1)
         self.map_name, self.n_envs, self.device = map_name, n_envs, torch.device(device)
-        self._env_kwargs = dict(env_kwargs)
+        self._env_kwargs = game_env_kwargs(env_kwargs)
         env_kwargs.setdefault("continuing_episode", True)
         flags = {name: bool(env_kwargs[name]) for name in LayoutFlags.__dataclass_fields__ if name in env_kwargs}
         layout = ObsLayout(get_map_params(map_name), LayoutFlags(**flags))  # unknown maps fail before SC2 starts
@@ -381,8 +383,8 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
 
     @property
     def env_kwargs(self) -> dict[str, Any]:
-        """The ``StarCraft2Env`` keywords these games were built with, as given (``continuing_episode`` only if
-        given)."""
+        """The ``StarCraft2Env`` keywords of these games, as given (``continuing_episode`` only if given; replay,
+        window and debug keywords left out)."""
         return dict(self._env_kwargs)
 
     def _game_seeds(self, seed: int | None) -> list[int | None]:

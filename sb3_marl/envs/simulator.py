@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from sb3_marl.common.validation import whole_number
-from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn
+from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn, game_env_kwargs
 from sb3_marl.envs.layout import (
     N_ACTIONS_NO_ATTACK,
     SHOOT_RANGE,
@@ -153,6 +153,8 @@ class SMACSimulator(BatchedMultiAgentEnv):
         (only False), and the SC2-only keywords of :data:`IGNORED_KWARGS`.
     """
 
+    backend = "sim"
+
     def __init__(
         self,
         map_name: str,
@@ -165,7 +167,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         n_envs = whole_number("n_envs", n_envs, 1)
         self.params = get_map_params(map_name)
         self._parse_kwargs(smac_kwargs)
-        self._env_kwargs = dict(smac_kwargs)
+        self._env_kwargs = game_env_kwargs(smac_kwargs)
         self.map_name = map_name
         self.n_envs = n_envs
         self.device = torch.device(device)
@@ -190,7 +192,8 @@ class SMACSimulator(BatchedMultiAgentEnv):
 
     @property
     def env_kwargs(self) -> dict[str, Any]:
-        """The SMAC keywords this simulator was built with (without ``compile``, which changes only its speed)."""
+        """The SMAC keywords of the game this simulator was built with (``compile`` and the SC2-only run-time
+        keywords left out)."""
         return dict(self._env_kwargs)
 
     # ------------------------------------------------------------------ construction

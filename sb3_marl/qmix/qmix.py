@@ -124,7 +124,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     :param mirror_augmentation: replace half the sampled episodes by their mirror images (maps symmetric about their
         vertical centre line; :class:`~sb3_marl.common.augmentation.MirrorFlip`).
     :param n_envs: episodes stepped as one batch when ``env`` is a map name.
-    :param env_kwargs: keyword arguments of ``make_env``.
+    :param env_kwargs: keyword arguments of ``make_env`` when ``env`` is a map name; with an env instance the model
+        records the instance's game settings instead (see :class:`~sb3_marl.common.base_class.BaseMultiAgentAlgorithm`).
     :param backend: env backend for a map name (``"sim"`` or ``"sc2"``).
     :param policy_kwargs: ``rnn_hidden_dim`` (64), ``mixing_embed_dim`` (32), ``hypernet_embed`` (64),
         ``obs_last_action`` (True), ``obs_agent_id`` (True).

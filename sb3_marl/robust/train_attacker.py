@@ -10,7 +10,7 @@ from sb3_marl.adversaries.director import QMIXDirector
 from sb3_marl.adversaries.mappo import MAPPO
 from sb3_marl.attacks.learned import ATLAAttack, LearnedAttack, PAADAttack
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
-from sb3_marl.envs.base import BatchedMultiAgentEnv
+from sb3_marl.envs.base import BatchedMultiAgentEnv, game_env_kwargs
 
 ATTACKER_KINDS = ("atla", "paad")
 
@@ -36,7 +36,8 @@ def train_attacker(
     :param env: the env to train in (an instance, or a map name); None builds ``n_envs`` envs of the model's map.
     :param n_envs: envs stepped together when the env is built here.
     :param env_kwargs: keyword arguments of ``make_env`` when the env is built here (e.g. ``compile``), over the
-        victim's own ``env_kwargs`` (the game settings of the env it was trained in).
+        game settings of the env the victim was trained in (its ``env_kwargs`` without the run-time keywords, e.g.
+        ``compile``, which are this call's to give).
     :param adversary_kwargs: keyword arguments of :class:`~sb3_marl.adversaries.MAPPO` or of the director
         (:class:`~sb3_marl.adversaries.QMIXDirector`).
     :param seed: seed of the env and of the attacker.
@@ -68,7 +69,7 @@ def train_attacker(
             backend=getattr(victim, "backend", "sim"),
             seed=seed,
             device=victim.device,
-            **{**victim.env_kwargs, **(env_kwargs or {})},
+            **{**game_env_kwargs(victim.env_kwargs), **(env_kwargs or {})},
         )
     kwargs = {"seed": seed, "device": victim.device, **(adversary_kwargs or {})}
     if kind == "atla":
