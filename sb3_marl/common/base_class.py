@@ -109,7 +109,8 @@ class BaseMultiAgentAlgorithm(ABC):
     :param n_envs: episodes stepped as one batch when ``env`` is a map name (an env instance brings its own).
     :param env_kwargs: extra keyword arguments of ``make_env`` when ``env`` is a map name. With an env instance the
         model takes the instance's game settings (its ``env_kwargs``) instead, so that every model file records the
-        game it was trained in; given as well, they must be the instance's.
+        game it was trained in (and its ``backend``); given as well, its game settings among them must be the
+        instance's, and the run-time ones (``compile``, ...) are kept for envs built later from the map name.
     :param backend: env backend when ``env`` is a map name (``"sim"``: built-in simulator, ``"sc2"``: real SMAC).
     :param stats_window_size: number of recent episodes averaged in the ``rollout/*`` logs.
     :param tensorboard_log: folder for TensorBoard runs (None: no TensorBoard).

@@ -30,7 +30,7 @@ StepReturn = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch
 
 
 #: ``make_env`` keywords that change how a game is run, recorded or shown (the simulator's speed, SC2's replays,
-#: window and debug output), not the game: absent from an env's ``env_kwargs``, so not recorded in model files
+#: window and debug output), not the game: absent from an env's ``env_kwargs`` (a model keeps those given to it)
 RUNTIME_ENV_KWARGS = ("compile", "replay_dir", "replay_prefix", "window_size_x", "window_size_y", "debug")
 
 
