@@ -49,7 +49,7 @@ import torch
 from sb3_marl.common.augmentation import AUGMENTATIONS, allowed_augmentations
 from sb3_marl.common.callbacks import EvalCallback
 from sb3_marl.common.evaluation import evaluate_policy
-from sb3_marl.envs.base import BatchedMultiAgentEnv
+from sb3_marl.envs.base import BatchedMultiAgentEnv, game_env_kwargs
 from sb3_marl.envs.make_env import make_env
 from sb3_marl.envs.maps import MAP_NAMES
 from sb3_marl.qmix import QMIX
@@ -109,7 +109,7 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
     model, entry = yml_model(map_name, seed, args.compile, args.hyperparams)
     n_timesteps = int(args.timesteps or entry["n_timesteps"])
     n_envs, env_kwargs = model.env.n_envs, entry["env_kwargs"]
-    test_env_kwargs = {key: value for key, value in env_kwargs.items() if key != "compile"}  # the test envs: eager
+    test_env_kwargs = game_env_kwargs(env_kwargs)  # the test envs: the training's game, eager
 
     def make_test_env() -> BatchedMultiAgentEnv:
         """A fresh test env (the training's env settings): each model tested plays the same episodes."""
