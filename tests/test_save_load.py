@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from sb3_marl.common.save_util import load_from_zip_file
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.policies.qmix_policy import QMIXPolicy
 from sb3_marl.qmix import QMIX
@@ -233,6 +234,21 @@ def test_corrupt_and_truncated_files_fail_clearly(trained, tmp_path):
         QMIX.load(garbage)
     with pytest.raises(FileNotFoundError, match="missing"):
         QMIX.load(tmp_path / "missing.zip")
+
+
+def test_settings_can_be_read_without_the_tensors(trained, tmp_path):
+    """The zoo looks up a model's settings and counters without reading its networks."""
+    path = trained.save(tmp_path / "model.zip")
+    data, params = load_from_zip_file(path)
+    settings_only, no_params = load_from_zip_file(path, load_params=False)
+    assert settings_only == data and no_params == {} and "policy" in params
+    broken = tmp_path / "broken_tensors.zip"  # the same settings, a policy member that is no tensor file
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(broken, "w") as target:
+        for member in source.namelist():
+            target.writestr(member, b"not a tensor" if member == "policy.pth" else source.read(member))
+    assert load_from_zip_file(broken, load_params=False)[0] == data
+    with pytest.raises(ValueError, match="broken_tensors.zip"):
+        load_from_zip_file(broken)
 
 
 def test_pickled_payload_is_refused(trained, tmp_path):

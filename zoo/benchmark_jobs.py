@@ -159,7 +159,7 @@ def _trained_steps(model: Path) -> int:
     from sb3_marl.common.save_util import load_from_zip_file
 
     try:
-        data, _ = load_from_zip_file(model)
+        data, _ = load_from_zip_file(model, load_params=False)
         return int(data["counters"]["num_timesteps"])
     except (ValueError, KeyError, TypeError, OSError):
         return 0

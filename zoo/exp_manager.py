@@ -179,7 +179,7 @@ class ExperimentManager:
 
         path = hyperparams["pretrained"]
         try:
-            data, _ = load_from_zip_file(path)
+            data, _ = load_from_zip_file(path, load_params=False)
             saved = data["kwargs"]
         except (ValueError, KeyError, TypeError) as exc:
             raise SystemExit(f"Cannot read the pretrained QMIX {path}: {exc}") from None

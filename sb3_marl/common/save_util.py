@@ -59,7 +59,10 @@ def _write_archive(target: Path | io.IOBase, data_json: str, params: dict[str, d
 
 
 def load_from_zip_file(
-    path: str | Path | io.BufferedIOBase, device: torch.device | str = "cpu", print_system_info: bool = False
+    path: str | Path | io.BufferedIOBase,
+    device: torch.device | str = "cpu",
+    print_system_info: bool = False,
+    load_params: bool = True,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Read a model zip written by :func:`save_to_zip_file`.
 
@@ -69,6 +72,8 @@ def load_from_zip_file(
     :param device: where tensors are mapped.
     :param print_system_info: print this machine's system info and the one saved with the model (as
         Stable-Baselines3 does), to debug a model that behaves differently after loading.
+    :param load_params: read the state dicts; False reads the settings only (the tensors are neither read nor
+        checked, and the state dicts returned are empty), e.g. to look up a model's training settings or counters.
     :return: the settings and the state dicts by name.
     :raises FileNotFoundError: no such file.
     :raises ValueError: the file is not a complete model zip (corrupt, truncated or foreign); names the path.
@@ -90,7 +95,8 @@ def load_from_zip_file(
                 saved = "system_info.txt" in archive.namelist()
                 print(archive.read("system_info.txt").decode("utf-8") if saved else "(none saved with this model)")
             params = {}
-            for member in archive.namelist():
+            members = archive.namelist() if load_params else []
+            for member in members:
                 if member.endswith(".pth"):
                     buffer = io.BytesIO(archive.read(member))
                     params[member[: -len(".pth")]] = torch.load(buffer, map_location=device, weights_only=True)
