@@ -106,6 +106,18 @@ def test_resume_with_trained_agent_continues_the_step_count(trained_run, tmp_pat
     assert runs == ["QMIX_1", "QMIX_2"]
 
 
+def test_resume_in_another_game_than_the_model_files_says_so(trained_run, tmp_path, capsys):
+    """``-i`` plays the run's env settings; a note names them where the model file records others."""
+    checkpoint = trained_run / "qmix" / "3m_1" / "rl_model_300_steps.zip"
+    _train(tmp_path, "-n", "20", "--eval-freq", "-1", "-i", str(checkpoint))
+    assert "Continuing in this run's env settings" not in capsys.readouterr().out
+    _train(tmp_path, "-n", "20", "--eval-freq", "-1", "-i", str(checkpoint), "--env-kwargs", "reward_sparse:true")
+    out = capsys.readouterr().out
+    assert "Continuing in this run's env settings {'reward_sparse': True}; the model file records {}" in out
+    model = ALGOS["qmix"].load().load(tmp_path / "qmix" / "3m_2" / "3m.zip")
+    assert model.env_kwargs == {"reward_sparse": True}  # the continued model records the game it now trained in
+
+
 def test_run_folders_are_claimed_once_and_only_for_accepted_settings(tmp_path):
     with pytest.raises(ValueError, match="tau=5"):
         _train(tmp_path, "-n", "100", "--eval-freq", "-1", params=("tau:5",))

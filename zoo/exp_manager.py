@@ -31,7 +31,9 @@ import yaml
 from optuna.trial import TrialState
 
 from sb3_marl.common.base_class import offset_seed
+from sb3_marl.common.save_util import load_from_zip_file
 from sb3_marl.common.validation import whole_number
+from sb3_marl.envs.base import game_env_kwargs
 from zoo.callbacks import TrialEvalCallback
 from zoo.hyperparams_opt import HYPERPARAMS_SAMPLER, merge_sampled
 from zoo.utils import (
@@ -175,8 +177,6 @@ class ExperimentManager:
         """The network settings (``policy_kwargs``, ``mixer``) of the pretrained QMIX (``hyperparams["pretrained"]``)
         that the run must take to load its weights, except those set with ``-params`` (``given``: a mismatch then
         fails with the algorithm's message); a note names each one that replaces the yaml's."""
-        from sb3_marl.common.save_util import load_from_zip_file
-
         path = hyperparams["pretrained"]
         try:
             data, _ = load_from_zip_file(path, load_params=False)
@@ -335,7 +335,8 @@ class ExperimentManager:
         the replay buffer saved next to it when there is one.
 
         The settings that shape the networks (``policy_kwargs``, ``mixer``, ...) are the loaded model's: where the
-        yaml differs, a note says so and ``config.yml`` records the model's values.
+        yaml differs, a note says so and ``config.yml`` records the model's values. The game is the run's (the yaml /
+        ``--env-kwargs`` env settings); a note says so where the model file records another one.
 
         :param settings: env, seed, verbose, device and tensorboard_log of the run.
         :param kwargs: the yaml / ``-params`` settings.
@@ -346,6 +347,10 @@ class ExperimentManager:
         print(f"Loading pretrained agent {path}")
         architecture = self.algo_class.architecture_settings
         model = self.algo_class.load(path, **settings, **{k: v for k, v in kwargs.items() if k not in architecture})
+        saved = load_from_zip_file(path, load_params=False)[0]["kwargs"]  # the game the file records
+        trained_in, run_in = game_env_kwargs(saved.get("env_kwargs") or {}), game_env_kwargs(self.env_kwargs)
+        if trained_in != run_in:
+            print(f"Continuing in this run's env settings {run_in!r}; the model file records {trained_in!r}")
         for key in set(architecture) & set(kwargs):
             if kwargs[key] != getattr(model, key):
                 print(f"Keeping the loaded model's {key}={getattr(model, key)!r} (the yaml says {kwargs[key]!r})")
