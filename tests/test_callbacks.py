@@ -15,6 +15,7 @@ from sb3_marl.common.callbacks import (
     StopTrainingOnNoModelImprovement,
     StopTrainingOnWinRate,
 )
+from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.qmix import QMIX
 
@@ -233,6 +234,30 @@ def test_eval_callback_warns_about_another_map_unless_told_not_to():
             assert (
                 "'cue_matching_variant' (OtherMap)" in messages[0] and "'cue_matching' (CueMatchingEnv)" in messages[0]
             )
+
+
+def test_eval_callback_warns_about_other_game_settings():
+    """Same map and sizes, another game (sparse rewards): the evaluations' returns and best model would mislead."""
+    from sb3_marl.envs import make_env
+
+    model = QMIX(make_env("3m", n_envs=1, seed=0), seed=0, batch_size=2, buffer_size=10)
+    for eval_kwargs, expected in (({"reward_sparse": True}, 1), ({}, 0)):
+        callback = EvalCallback(make_env("3m", n_envs=1, seed=1, **eval_kwargs), eval_freq=1000, verbose=0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.learn(10, callback=callback)
+        messages = [str(w.message) for w in caught if "EvalCallback" in str(w.message)]
+        assert len(messages) == expected, (eval_kwargs, messages)
+        if expected:
+            assert "{'reward_sparse': True} while the model trains with {}" in messages[0]
+
+
+@pytest.mark.parametrize("eval_env", [None, 123, np.zeros(3)])
+def test_eval_callback_and_evaluate_policy_refuse_what_is_not_an_env(eval_env):
+    with pytest.raises(TypeError, match="eval_env must be a map name or a BatchedMultiAgentEnv"):
+        EvalCallback(eval_env)
+    with pytest.raises(TypeError, match=f"must be a BatchedMultiAgentEnv .*got {type(eval_env).__name__}"):
+        evaluate_policy(_model(), eval_env, 1)
 
 
 def test_eval_callback_refuses_an_env_of_other_sizes_before_training():

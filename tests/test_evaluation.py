@@ -1,6 +1,7 @@
 """evaluate_policy: exact episode count, per-episode results, attacks applied every step, the step callback and
 the reward threshold, bad inputs."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -131,3 +132,30 @@ def test_evaluating_in_the_training_env_restarts_its_episodes():
     actions, avail = model.replay_buffer.data["actions"], model.replay_buffer.data["avail_actions"]
     chosen_available = avail[: len(model.replay_buffer)].gather(-1, actions[: len(model.replay_buffer), ..., None])
     assert bool(chosen_available[filled].all())  # every stored action was available where it was taken
+
+
+class EvaluateWhenAnEpisodeEnds(BaseCallback):
+    """Evaluates in the model's training env at every step where a training episode ended; counts those episodes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.episodes_ended = 0
+
+    def _on_step(self) -> bool:
+        ended = int(np.sum(self.locals["dones"]))
+        self.episodes_ended += ended
+        if ended:
+            evaluate_policy(self.model, self.training_env, n_eval_episodes=1)
+        return self.n_calls < 2000  # a bound for the old code, which never finished a rollout here
+
+
+def test_episodes_that_end_when_a_callback_evaluates_in_the_training_env_are_kept():
+    """The episodes that ended at the step where a callback reset the training env are whole: they are stored and
+    counted, and the rollout ends there, so learn() keeps to its budget (they were dropped, and with an evaluation
+    at every episode's end no rollout ever finished: learn(400) ran until the callback stopped it at 4000 steps)."""
+    callback = EvaluateWhenAnEpisodeEnds()
+    model = QMIX("3m", n_envs=2, seed=0, learning_starts=10**9, batch_size=2, buffer_size=200, device="cpu")
+    model.learn(400, callback=callback, log_interval=None)
+    assert model.num_timesteps < 600
+    assert callback.episodes_ended > 0
+    assert model._episode_num == callback.episodes_ended == len(model.replay_buffer) == len(model.ep_info_buffer)

@@ -60,8 +60,9 @@ class EvalCallback(EventCallback):
     :param deterministic: greedy test actions.
     :param attack: evaluate under this observation attack (None: clean).
     :param verbose: 1 prints each evaluation.
-    :param warn: warn when the evaluation env plays another map, or another backend, than the training env (the
-        counterpart of Stable-Baselines3's warning about differently wrapped envs).
+    :param warn: warn when the evaluation env plays another map, another backend or other game settings
+        (``env_kwargs`` such as ``reward_sparse``) than the training env (the counterpart of Stable-Baselines3's
+        warning about differently wrapped envs).
     """
 
     def __init__(
@@ -79,6 +80,11 @@ class EvalCallback(EventCallback):
         warn: bool = True,
     ) -> None:
         super().__init__(callback_on_new_best, verbose=verbose)
+        if not isinstance(eval_env, (str, BatchedMultiAgentEnv)):
+            raise TypeError(
+                f"eval_env must be a map name or a BatchedMultiAgentEnv (e.g. sb3_marl.envs.make_env('3m')), got "
+                f"{type(eval_env).__name__}"
+            )
         eval_freq = whole_number("eval_freq", eval_freq, 1)
         n_eval_episodes = whole_number("n_eval_episodes", n_eval_episodes, 1)
         self.eval_env = eval_env
@@ -116,10 +122,17 @@ class EvalCallback(EventCallback):
         if self.warn and training_env is not None:
             trained_on = (training_env.map_name, type(training_env).__name__)
             evaluated_on = (self.eval_env.map_name, type(self.eval_env).__name__)
+            trained_game, evaluated_game = training_env.env_kwargs, self.eval_env.env_kwargs
             if trained_on != evaluated_on:
+                difference = f"map {evaluated_on[0]!r} ({evaluated_on[1]}) while the model trains on "
+                difference += f"{trained_on[0]!r} ({trained_on[1]})"
+            elif trained_game != evaluated_game:
+                difference = f"a game with env settings {evaluated_game} while the model trains with {trained_game}"
+            else:
+                difference = ""
+            if difference:
                 warnings.warn(
-                    f"EvalCallback evaluates on map {evaluated_on[0]!r} ({evaluated_on[1]}) while the model trains on "
-                    f"{trained_on[0]!r} ({trained_on[1]}); pass warn=False if that is intended",
+                    f"EvalCallback evaluates on {difference}; pass warn=False if that is intended",
                     UserWarning,
                     stacklevel=2,
                 )

@@ -19,8 +19,12 @@ def check_env_matches(policy: Any, env: BatchedMultiAgentEnv) -> None:
     """Raise a ValueError naming both when ``env``'s sizes are not those ``policy`` (a ``QMIXPolicy``) was built for.
 
     :param policy: the policy that will act in ``env``.
-    :param env: the env to check.
+    :param env: the env to check (a TypeError when it is not a :class:`~sb3_marl.envs.base.BatchedMultiAgentEnv`).
     """
+    if not isinstance(env, BatchedMultiAgentEnv):
+        raise TypeError(
+            f"the env must be a BatchedMultiAgentEnv (e.g. sb3_marl.envs.make_env('3m')), got {type(env).__name__}"
+        )
     env_sizes = (env.n_agents, env.obs_shape, env.n_actions)
     if env_sizes != (policy.n_agents, policy.obs_dim, policy.n_actions):
         raise ValueError(

@@ -339,12 +339,9 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             self._update_current_progress_remaining()
             self._update_exploration_rate()
             continue_training = self._on_env_step(callback, locals(), terminated, reward, info, rs.episode_return, rs.t)
-            if self._rollout is not rs:  # the callback reset the training env (evaluated in it): start over
-                self._start_rollout()
-                rs = self._rollout
-                if not continue_training:
-                    return RolloutReturn(steps, finished, False)
-                continue
+            # a callback that evaluated in the training env reset it (discard_running_episodes): the episodes that
+            # ended at this step are still whole (their final observations came before the reset) and are kept
+            restarted = self._rollout is not rs
             new_obs, new_state, new_avail = (
                 new_obs.to(self.device),
                 new_state.to(self.device),
@@ -352,13 +349,18 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             )
             if terminated.any():
                 done = terminated
-                n_done = self._store_finished(done, rows, new_obs, new_state, new_avail, info)
-                new_obs, new_state, new_avail = (x.to(self.device) for x in env.reset(done))
+                n_done = self._store_finished(rs, done, rows, new_obs, new_state, new_avail, info)
+                if not restarted:
+                    new_obs, new_state, new_avail = (x.to(self.device) for x in env.reset(done))
                 finished += n_done
                 previous = self._episode_num
                 self._episode_num += n_done
                 if log_interval and self._episode_num // log_interval > previous // log_interval:
                     self.dump_logs()
+            if restarted:  # end the rollout here (learn() checks its budget); the next one starts new episodes
+                if continue_training:
+                    callback.on_rollout_end()
+                return RolloutReturn(steps, finished, continue_training)
             rs.obs, rs.state, rs.avail = new_obs, new_state, new_avail
             if not continue_training:  # stopped after this step's episodes were stored: a later learn() resumes
                 return RolloutReturn(steps, finished, False)
@@ -367,6 +369,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
 
     def _store_finished(
         self,
+        rs: RolloutState,
         done: torch.Tensor,
         rows: torch.Tensor,
         final_obs: torch.Tensor,
@@ -374,8 +377,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         final_avail: torch.Tensor,
         info: dict[str, torch.Tensor],
     ) -> int:
-        """Record the final step of the ``done`` episodes, move them to the replay buffer and clear their rows."""
-        rs = self._rollout
+        """Record the final step of the ``done`` episodes of rollout ``rs``, move them to the replay buffer and clear
+        their rows."""
         rs.episodes.write(
             rs.t[done], rows[done], obs=final_obs[done], state=final_state[done], avail_actions=final_avail[done]
         )
@@ -460,7 +463,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         self: SelfOffPolicy,
         total_timesteps: int,
         callback: MaybeCallback = None,
-        log_interval: int = 4,
+        log_interval: int | None = 4,
         tb_log_name: str | None = None,
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
@@ -470,11 +473,12 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
 
         :param total_timesteps: env steps, summed over the ``n_envs`` envs.
         :param callback: a callback, a list of callbacks or a function ``f(locals, globals) -> bool``.
-        :param log_interval: dump the logs every this many finished episodes.
+        :param log_interval: dump the logs every this many finished episodes (None: never).
         :param tb_log_name: run name under ``tensorboard_log`` (None: the class name, e.g. ``QMIX``).
         :param reset_num_timesteps: start counting from zero (False continues the previous run and its logs).
         :param progress_bar: show a tqdm/rich progress bar.
         """
+        log_interval = None if log_interval is None else whole_number("log_interval", log_interval, 1)
         total_timesteps, callback = self._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name or type(self).__name__, progress_bar
         )
