@@ -153,6 +153,16 @@ def test_adversary_env_errors() -> None:
         env.step(unavailable)
     with pytest.raises(ValueError, match=r"\[0, 4\)"):
         env.step(torch.full((N_ENVS, N_AGENTS), 7))
+    with pytest.raises(ValueError, match="integer action indices of shape"):
+        env.step(torch.full((N_ENVS, N_AGENTS), 1.7))  # was truncated to 1 silently
+    with pytest.raises(ValueError, match=r"integer action indices of shape \(6, 3\)"):
+        env.step(torch.zeros(N_ENVS, dtype=torch.long))  # was an opaque gather error
+    atla = PerturbationAdversaryEnv(make_env(), victim, epsilon=0.2)
+    atla.reset()
+    nan_actions = torch.zeros(N_ENVS, N_AGENTS, OBS_DIM)
+    nan_actions[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="finite"):
+        atla.step(nan_actions)  # a NaN observation reached the victim
     wrong_victim = QMIXPolicy(N_AGENTS, N_ACTIONS + 1, OBS_DIM, STATE_DIM)
     with pytest.raises(ValueError, match="do not match"):
         PerturbationAdversaryEnv(make_env(), wrong_victim, epsilon=0.2)

@@ -303,3 +303,71 @@ def test_train_attacker_takes_the_victims_game_but_not_its_run_time_settings(mon
     with pytest.raises(KeyboardInterrupt):
         train_attacker(victim, "atla", 0.2, total_timesteps=8, n_envs=1, seed=0, env_kwargs={"compile": True})
     assert seen["compile"] is True
+
+
+def test_mappo_log_std_stays_in_its_range_and_keeps_its_gradient() -> None:
+    """A strong entropy bonus drives log_std up to LOG_STD_MAX; it must stop there, not run past the clamp in
+    ``distribution`` (which passes no gradient beyond it, so a value outside stayed outside for good)."""
+    from sb3_marl.adversaries.policies import LOG_STD_MAX
+
+    model = make_mappo(nan_from=10**9, ent_coef=100.0, learning_rate=0.5, policy_kwargs={"log_std_init": 1.9})
+    model.learn(64)
+    assert float(model.policy.log_std.max()) == LOG_STD_MAX
+    model.policy.zero_grad()
+    model.policy.evaluate_actions(torch.zeros(1, 2, model.policy.obs_dim), torch.zeros(1, 2, model.policy.obs_dim))[
+        1
+    ].sum().neg().backward()  # lowering the entropy: a gradient that would bring log_std back into the range
+    assert bool((model.policy.log_std.grad != 0).all())
+    with pytest.raises(ValueError, match="log_std_init=2.5"):
+        make_mappo(nan_from=10**9, policy_kwargs={"log_std_init": 2.5})
+
+
+def test_mappo_learn_restarts_episodes_with_the_pending_seed() -> None:
+    """``learn(reset_num_timesteps=True)`` starts new episodes, as SB3 does: the seed ``set_random_seed`` leaves
+    for the env reaches it, and no partial episode of the last run is counted in the new one."""
+    model = make_mappo(nan_from=10**9)
+    resets: list[int | None] = []
+    reset = model.env.reset
+
+    def recording_reset(env_mask=None, seed=None):  # noqa: ANN001, ANN202
+        if env_mask is None:
+            resets.append(seed)
+        return reset(env_mask, seed)
+
+    model.env.reset = recording_reset
+    model.learn(8)
+    model.set_random_seed(7)
+    model.learn(8)
+    assert resets[-1] == 7
+    model.learn(8, reset_num_timesteps=False)  # continuing keeps the episodes running
+    assert len(resets) == 2
+
+
+@pytest.mark.parametrize("cls", [MAPPO, QMIX])
+def test_log_interval_none_logs_nothing_and_zero_is_refused(cls: type) -> None:
+    model = make_mappo(nan_from=10**9) if cls is MAPPO else QMIX(make_env(), batch_size=4, buffer_size=50, seed=0)
+    dumped = []
+    model.learn(16)  # sets up the logger
+    model.logger.dump = lambda step=0: dumped.append(step)
+    model.learn(32, log_interval=None)
+    assert dumped == []
+    with pytest.raises(ValueError, match="log_interval=0"):
+        model.learn(16, log_interval=0)
+
+
+def test_the_director_refuses_the_game_env_everywhere(tmp_path: Path) -> None:
+    """A QMIXDirector on the victim's game would be a plain QMIX playing it: refused also by set_env and load."""
+    director = make_model(PAADQMIX).adversary
+    with pytest.raises(ValueError, match="TargetActionAdversaryEnv"):
+        director.set_env(make_env())
+    director.save(tmp_path / "director.zip")
+    with pytest.raises(ValueError, match="TargetActionAdversaryEnv"):
+        QMIXDirector.load(tmp_path / "director.zip", env=make_env())
+    with pytest.raises(ValueError, match="TargetActionAdversaryEnv"):
+        QMIXDirector(make_env())
+
+
+def test_the_learned_attack_draws_from_another_stream_than_the_victims_exploration() -> None:
+    for cls in (ATLAQMIX, PAADQMIX):
+        model = make_model(cls, seed=3)
+        assert model.attack.seed not in (model.seed, model.adversary.seed), cls

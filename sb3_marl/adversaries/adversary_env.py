@@ -81,8 +81,14 @@ class AdversaryEnv(BatchedMultiAgentEnv):
         self.obs_high = getattr(env, "obs_high", None)
         self._obs: torch.Tensor | None = None
         self._avail: torch.Tensor | None = None
-        self._hidden = self.victim.initial_hidden(self.n_envs).to(self.device)
-        self._last_action = torch.zeros(self.n_envs, self.n_agents, self.n_actions, device=self.device)
+        # the victim's recurrent state and last actions live on the victim's device (the env's may be another)
+        self._hidden = self.victim.initial_hidden(self.n_envs).to(self.victim_device)
+        self._last_action = torch.zeros(self.n_envs, self.n_agents, self.n_actions, device=self.victim_device)
+
+    @property
+    def victim_device(self) -> torch.device:
+        """The device of the victim's networks, where its observations are perturbed and its actions chosen."""
+        return next(self.victim.parameters()).device
 
     @property
     def env_kwargs(self) -> dict[str, Any]:
@@ -101,8 +107,8 @@ class AdversaryEnv(BatchedMultiAgentEnv):
 
     def reset(self, env_mask: torch.Tensor | None = None, seed: int | None = None) -> ResetReturn:
         obs, state, avail = self.env.reset(env_mask, seed)
-        restart = torch.ones(self.n_envs, dtype=torch.bool, device=self.device) if env_mask is None else env_mask
-        restart = restart.view(-1, 1, 1)
+        restart = torch.ones(self.n_envs, dtype=torch.bool) if env_mask is None else torch.as_tensor(env_mask)
+        restart = restart.to(self.victim_device).view(-1, 1, 1)
         self._hidden = self._hidden.masked_fill(restart, 0.0)
         self._last_action = self._last_action.masked_fill(restart, 0.0)
         self._obs, self._avail = obs, avail
@@ -112,15 +118,19 @@ class AdversaryEnv(BatchedMultiAgentEnv):
         """Perturb with the adversary's ``actions``, let the victim act greedily, step the env; reward negated."""
         if self._obs is None:
             raise RuntimeError("call reset() before step()")
+        device = self.victim_device
+        clean_obs, avail = self._obs.to(device), self._avail.to(device)
+        hidden, last_action = self._hidden.to(device), self._last_action.to(device)
         with torch.no_grad():
-            attacked = self.attack.agent_mask(self._obs)
+            attacked = self.attack.agent_mask(clean_obs)
             perturbed = self.attack.perturb_with_actions(
-                self.victim, self._obs, self._avail, self._last_action, self._hidden, actions.to(self.device), attacked
+                self.victim, clean_obs, avail, last_action, hidden, actions.to(device), attacked
             )
-            q_values, self._hidden = self.victim.q_values(perturbed, self._last_action, self._hidden)
-            victim_actions = self.victim.select_actions(q_values, self._avail, 0.0)
-        obs, state, avail, reward, terminated, info = self.env.step(victim_actions)
+            q_values, self._hidden = self.victim.q_values(perturbed, last_action, hidden)
+            victim_actions = self.victim.select_actions(q_values, avail, 0.0)
         self._last_action = nn.functional.one_hot(victim_actions, self.n_actions).to(self._last_action.dtype)
+        victim_actions, attacked = victim_actions.to(self.device), attacked.to(self.device)
+        obs, state, avail, reward, terminated, info = self.env.step(victim_actions)
         self._obs, self._avail = obs, avail
         return (
             obs,
@@ -150,6 +160,8 @@ class PerturbationAdversaryEnv(AdversaryEnv):
     :param epsilon: l∞ budget (observation units).
     :param attacked_agents: which agents are perturbed (see :class:`~sb3_marl.attacks.base.BaseAttack`).
     :param clip_observations: clip perturbed observations to the env's ``obs_low``/``obs_high``.
+    :param seed: seed of the draws of the attacked agents (an int ``attacked_agents``); None: from torch's global
+        generator.
     """
 
     def __init__(
@@ -159,8 +171,11 @@ class PerturbationAdversaryEnv(AdversaryEnv):
         epsilon: float,
         attacked_agents: AttackedAgents = None,
         clip_observations: bool = True,
+        seed: int | None = None,
     ) -> None:
-        attack = ATLAAttack(None, epsilon, attacked_agents=attacked_agents, clip_observations=clip_observations)
+        attack = ATLAAttack(
+            None, epsilon, attacked_agents=attacked_agents, clip_observations=clip_observations, seed=seed
+        )
         super().__init__(env, victim, attack)
 
     @property
@@ -181,6 +196,8 @@ class TargetActionAdversaryEnv(AdversaryEnv):
     :param attacked_agents: which agents are perturbed (see :class:`~sb3_marl.attacks.base.BaseAttack`).
     :param clip_observations: clip perturbed observations to the env's ``obs_low``/``obs_high``.
     :param push_off_greedy: the actor also pushes away from the victim's clean greedy action (eq. 7).
+    :param seed: seed of the draws of the attacked agents (an int ``attacked_agents``); None: from torch's global
+        generator.
     """
 
     def __init__(
@@ -191,6 +208,7 @@ class TargetActionAdversaryEnv(AdversaryEnv):
         attacked_agents: AttackedAgents = None,
         clip_observations: bool = True,
         push_off_greedy: bool = True,
+        seed: int | None = None,
     ) -> None:
         attack = PAADAttack(
             None,
@@ -198,10 +216,18 @@ class TargetActionAdversaryEnv(AdversaryEnv):
             push_off_greedy=push_off_greedy,
             attacked_agents=attacked_agents,
             clip_observations=clip_observations,
+            seed=seed,
         )
         super().__init__(env, victim, attack)
 
     def step(self, actions: torch.Tensor) -> StepReturn:
+        actions = torch.as_tensor(actions)
+        expected = (self.n_envs, self.n_agents)
+        if actions.dtype.is_floating_point or actions.dtype == torch.bool or tuple(actions.shape) != expected:
+            raise ValueError(
+                f"target actions must be integer action indices of shape {expected} (n_envs, n_agents), got "
+                f"{actions.dtype} of shape {tuple(actions.shape)}"
+            )
         if self._avail is not None:
             if bool(((actions < 0) | (actions >= self.n_actions)).any()):
                 raise ValueError(f"target actions must be action indices in [0, {self.n_actions})")

@@ -9,8 +9,6 @@ targeted FGSM actor (eq. 7) inside the env turns its targets into observation pe
 
 from __future__ import annotations
 
-from typing import Any
-
 from sb3_marl.adversaries.adversary_env import TargetActionAdversaryEnv
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.qmix import QMIX
@@ -23,12 +21,13 @@ class QMIXDirector(QMIX):
     :param kwargs: the keyword arguments of :class:`~sb3_marl.qmix.QMIX`.
     """
 
-    def __init__(self, env: BatchedMultiAgentEnv | None, **kwargs: Any) -> None:
-        if env is not None and not isinstance(env, TargetActionAdversaryEnv):
+    def _attach_env(self, env: BatchedMultiAgentEnv) -> None:
+        """Refuse any env but a :class:`TargetActionAdversaryEnv` (in the constructor, ``set_env`` and ``load``)."""
+        if not isinstance(env, TargetActionAdversaryEnv):
             raise ValueError(
                 f"QMIXDirector trains on a TargetActionAdversaryEnv wrapping the victim, got {type(env).__name__}"
             )
-        super().__init__(env, **kwargs)
+        super()._attach_env(env)
 
     def _record_win_rate(self, win_rate: float) -> None:
         """The env's ``battle_won`` is the victim's: logged as ``rollout/victim_win_rate``, as MAPPO's adversary does

@@ -202,8 +202,10 @@ class MAPPO(BaseMultiAgentAlgorithm):
     def collect_rollouts(self, callback: Any) -> bool:
         """Fill the rollout buffer with ``n_steps`` batched steps; False when a callback asked to stop."""
         env, buffer, policy = self.env, self.rollout_buffer, self.policy
+        device = self.device
         if self._last_obs is None:
-            self._last_obs, self._last_state, _ = env.reset(seed=self._take_env_seed())
+            obs, state, _ = env.reset(seed=self._take_env_seed())
+            self._last_obs, self._last_state = obs.to(device), state.to(device)
             self._episode_reward = torch.zeros(self.n_envs, device=self.device)
             self._episode_length = torch.zeros(self.n_envs, dtype=torch.int64, device=self.device)
         buffer.reset()
@@ -215,10 +217,12 @@ class MAPPO(BaseMultiAgentAlgorithm):
                 actions, pre_tanh, log_prob = policy.act(obs, generator=self._generator)
                 value = policy.value(state)
             next_obs, next_state, _, reward, terminated, info = env.step(actions)
+            next_obs, next_state = next_obs.to(device), next_state.to(device)
+            reward, terminated = reward.to(device), terminated.to(device)
             with torch.no_grad():
                 next_value = policy.value(next_state)
             # the loss keeps the agents whose action took effect: those the env perturbed, else the live ones
-            acted = info["attacked_agents"] if "attacked_agents" in info else (obs != 0).any(-1)
+            acted = info["attacked_agents"].to(device) if "attacked_agents" in info else (obs != 0).any(-1)
             buffer.add(
                 obs,
                 state,
@@ -229,7 +233,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
                 value,
                 next_value,
                 terminated,
-                info["episode_limit"] & terminated,
+                info["episode_limit"].to(device) & terminated,
             )
             self.num_timesteps += self.n_envs
             self._episode_reward += reward
@@ -238,8 +242,9 @@ class MAPPO(BaseMultiAgentAlgorithm):
                 callback, locals(), terminated, reward, info, self._episode_reward, self._episode_length
             )
             if terminated.any():
-                self._record_episodes(terminated, info["battle_won"])
-                next_obs, next_state, _ = env.reset(terminated)
+                self._record_episodes(terminated, info["battle_won"].to(device))
+                reset_obs, reset_state, _ = env.reset(terminated)
+                next_obs, next_state = reset_obs.to(device), reset_state.to(device)
             self._last_obs, self._last_state = next_obs, next_state
             if not continue_training:  # after the finished envs were reset: a later learn() resumes from here
                 return False
@@ -303,6 +308,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
                     continue
                 self._consecutive_nonfinite = 0
                 optimizer.step()
+                self.policy.project_log_std_()
                 self._n_updates += 1
                 for name, value in {**stats, "grad_norm": grad_norm}.items():
                     logs.setdefault(name, []).append(value)
@@ -333,7 +339,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
         self: SelfMAPPO,
         total_timesteps: int,
         callback: MaybeCallback = None,
-        log_interval: int = 1,
+        log_interval: int | None = 1,
         tb_log_name: str = "MAPPO",
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
@@ -342,14 +348,17 @@ class MAPPO(BaseMultiAgentAlgorithm):
 
         :param total_timesteps: env steps (summed over envs) to collect; a lower bound, as in SB3.
         :param callback: SB3 callback(s), called every batched env step.
-        :param log_interval: dump the logs every this many rollouts.
+        :param log_interval: dump the logs every this many rollouts (None: never).
         :param tb_log_name: TensorBoard run name.
-        :param reset_num_timesteps: restart the step counter (False continues it).
+        :param reset_num_timesteps: restart the step counter and start new episodes (False continues both).
         :param progress_bar: show a progress bar.
         """
+        log_interval = None if log_interval is None else whole_number("log_interval", log_interval, 1)
         total_timesteps, callback = self._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
+        if reset_num_timesteps:  # as SB3: a new run starts new episodes (seeded after set_random_seed)
+            self.discard_running_episodes()
         if self.rollout_buffer is None or self.rollout_buffer.n_envs != self.n_envs:
             self._setup_rollout_buffer()
         callback.on_training_start(locals(), globals())
@@ -359,7 +368,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
                 break
             iteration += 1
             self._current_progress_remaining = max(1.0 - self.num_timesteps / total_timesteps, 0.0)
-            if iteration % log_interval == 0:
+            if log_interval is not None and iteration % log_interval == 0:
                 self._dump_logs(iteration)
             self.train()
         callback.on_training_end()

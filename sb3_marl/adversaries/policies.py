@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from sb3_marl.common.validation import finite_float
+
 #: clamp of the actor's log standard deviation (keeps the Gaussian from collapsing or exploding)
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
@@ -53,7 +55,8 @@ class MAPPOPolicy(nn.Module):
     :param state_dim: global state size ``S``.
     :param learning_rate: initial learning rate of the optimizer (actor and critic share it).
     :param net_arch: hidden layer widths of the actor and of the critic.
-    :param log_std_init: initial log standard deviation of ``u`` (0: ``tanh(u)`` spreads over most of (-1, 1)).
+    :param log_std_init: initial log standard deviation of ``u`` (0: ``tanh(u)`` spreads over most of (-1, 1)),
+        in ``[LOG_STD_MIN, LOG_STD_MAX]``.
     :param optimizer_class: optimizer over all parameters.
     :param optimizer_kwargs: extra keyword arguments of the optimizer (default ``eps=1e-5`` as SB3's PPO).
     """
@@ -76,10 +79,17 @@ class MAPPOPolicy(nn.Module):
         self.action_dim = action_dim
         self.state_dim = state_dim
         self.actor = _mlp(obs_dim + n_agents, net_arch, action_dim, output_gain=0.01)
-        self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)))
+        log_std_init = finite_float("log_std_init", log_std_init, LOG_STD_MIN, LOG_STD_MAX)
+        self.log_std = nn.Parameter(torch.full((action_dim,), log_std_init))
         self.critic = _mlp(state_dim, net_arch, 1, output_gain=1.0)
         self.register_buffer("agent_ids", torch.eye(n_agents), persistent=False)
         self.optimizer = optimizer_class(self.parameters(), lr=learning_rate, **(optimizer_kwargs or {"eps": 1e-5}))
+
+    def project_log_std_(self) -> None:
+        """Clamp ``log_std`` into ``[LOG_STD_MIN, LOG_STD_MAX]`` in place (after each optimizer step): a value left
+        outside would get no gradient from the clamp in :meth:`distribution` and stay there for good."""
+        with torch.no_grad():
+            self.log_std.clamp_(LOG_STD_MIN, LOG_STD_MAX)
 
     @property
     def device(self) -> torch.device:

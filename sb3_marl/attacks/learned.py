@@ -147,6 +147,8 @@ class ATLAAttack(LearnedAttack):
                 f"ATLA actions must have the observations' shape {tuple(obs.shape)}, "
                 f"got {tuple(adversary_actions.shape)}"
             )
+        if not bool(torch.isfinite(adversary_actions).all()):
+            raise ValueError("ATLA actions must be finite (NaN or inf would leave the epsilon-ball)")
         return self.project(obs, self.epsilon * adversary_actions.clamp(-1.0, 1.0))
 
     def get_params(self) -> dict[str, Any]:

@@ -78,7 +78,13 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
 
     @abstractmethod
     def _make_learned_attack(self) -> LearnedAttack:
-        """The attack the victim trains under, driven by ``self.adversary``."""
+        """The attack the victim trains under, driven by ``self.adversary`` and seeded with ``_attack_seed``."""
+
+    @property
+    def _attack_seed(self) -> int | None:
+        """Seed of the learned attack's generator: the model's seed offset by 2 (the adversary's is offset by 1, the
+        victim's exploration draws from the seed itself; one shared seed made their streams draw alike)."""
+        return offset_seed(self.seed, 2)
 
     # ------------------------------------------------------------------ setup
     def _build_attack(self, attack: Any) -> LearnedAttack:

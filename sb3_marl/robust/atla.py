@@ -35,4 +35,4 @@ class ATLAQMIX(AlternatingAdversarialQMIX):
         return MAPPO(adversary_env, **kwargs)
 
     def _make_learned_attack(self) -> ATLAAttack:
-        return ATLAAttack(self.adversary, self.epsilon, deterministic=False, seed=self.seed)
+        return ATLAAttack(self.adversary, self.epsilon, deterministic=False, seed=self._attack_seed)

@@ -33,4 +33,4 @@ class PAADQMIX(AlternatingAdversarialQMIX):
         return QMIXDirector(adversary_env, **kwargs)
 
     def _make_learned_attack(self) -> PAADAttack:
-        return PAADAttack(self.adversary, self.epsilon, seed=self.seed)
+        return PAADAttack(self.adversary, self.epsilon, seed=self._attack_seed)

@@ -73,11 +73,11 @@ def train_attacker(
         )
     kwargs = {"seed": seed, "device": victim.device, **(adversary_kwargs or {})}
     if kind == "atla":
-        adversary_env = PerturbationAdversaryEnv(env, victim, epsilon)
+        adversary_env = PerturbationAdversaryEnv(env, victim, epsilon, seed=seed)
         adversary = MAPPO(adversary_env, **kwargs).learn(total_timesteps)
         attack: LearnedAttack = ATLAAttack(adversary, epsilon, seed=seed)
     else:
-        adversary_env = TargetActionAdversaryEnv(env, victim, epsilon)
+        adversary_env = TargetActionAdversaryEnv(env, victim, epsilon, seed=seed)
         director = QMIXDirector(adversary_env, **kwargs).learn(total_timesteps)
         attack = PAADAttack(director, epsilon, seed=seed)
     if adversary_env.obs_low is not None:
