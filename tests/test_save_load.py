@@ -72,6 +72,8 @@ def test_save_exclude_and_include_name_settings_and_counters(trained, tmp_path):
     loaded = QMIX.load(path)
     assert trained.batch_size == 4 and loaded.batch_size == 32  # left out: the constructor's default
     assert loaded.num_timesteps == 0 < trained.num_timesteps and loaded.n_envs == trained.n_envs
+    both = QMIX.load(trained.save(tmp_path / "both.zip", exclude=["batch_size"], include=["batch_size"]))
+    assert both.batch_size == 4  # a name in both is saved, as in Stable-Baselines3 (include was ignored)
     with pytest.raises(ValueError, match=r"exclude=\['policy_kwargs'\]: these settings shape the saved networks"):
         trained.save(tmp_path / "bad.zip", exclude=["policy_kwargs"])
     with pytest.raises(ValueError, match=r"include=\['replay_buffer'\]: not settings or counters .*never saved"):
@@ -307,6 +309,14 @@ def _rewrite_data(path, target, edit) -> None:
         (lambda data: {**data, "counters": {**data["counters"], "policy": 1}}, r"counters \['policy'\] that QMIX"),
         (lambda data: {**data, "class": "Unknown"}, "holds a 'Unknown' model, which QMIX.load cannot build"),
         (
+            lambda data: {**data, "counters": {**data["counters"], "num_timesteps": "abc"}},
+            r"bad.zip is not a valid model file: its counter num_timesteps='abc' is not a int",
+        ),
+        (
+            lambda data: {**data, "counters": {**data["counters"], "exploration_rate": None}},
+            "its counter exploration_rate=None is not a float",
+        ),
+        (
             lambda data: {**data, "kwargs": {**data["kwargs"], "new_setting": 1}, "sb3_marl_version": "9.9"},
             r"holds settings \['new_setting'\] that QMIX of sb3-marl .* does not have \(the file was written by "
             r"sb3-marl 9.9\)",
@@ -468,3 +478,70 @@ def test_env_kwargs_that_contradict_the_env_instance_are_refused(tmp_path):
         "reward_sparse": True,
         "reward_win": 50,
     }
+
+
+def test_a_deflated_member_that_does_not_inflate_fails_clearly(trained, tmp_path):
+    """Zip tools deflate members; a corrupt deflated tensor file raised zlib.error, not the clear ValueError."""
+    path = trained.save(tmp_path / "model.zip")
+    deflated = tmp_path / "deflated.zip"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name))
+    QMIX.load(deflated)  # a deflated model file loads
+    raw = bytearray(deflated.read_bytes())
+    with zipfile.ZipFile(deflated) as archive:
+        info = archive.getinfo("policy.pth")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    raw[start : start + 64] = bytes(64)  # the member's compressed stream, zeroed
+    deflated.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="deflated.zip is not a valid sb3-marl model file"):
+        QMIX.load(deflated)
+
+
+def test_a_zip_suffix_in_capitals_is_kept(trained, tmp_path):
+    assert trained.save(tmp_path / "model.ZIP").name == "model.ZIP"
+
+
+def test_training_position_survives_save_and_load(tmp_path):
+    """train() right after load (offline fine-tuning) uses the schedules where training stopped: the learning rate
+    at the end of a linear schedule, not its start (SB3 saves the progress too)."""
+    from stable_baselines3.common.utils import LinearSchedule
+
+    model = QMIX(
+        CueMatchingEnv(n_envs=2, seed=0), seed=0, batch_size=4, device="cpu", learning_rate=LinearSchedule(1e-3, 0, 1)
+    ).learn(200)
+    loaded = QMIX.load(model.save(tmp_path / "model.zip"), env=CueMatchingEnv(n_envs=2, seed=0))
+    assert loaded._current_progress_remaining == model._current_progress_remaining == 0.0
+    assert loaded._total_timesteps == model._total_timesteps
+    loaded.replay_buffer = model.replay_buffer
+    loaded.train(1, 4)
+    assert loaded.policy.optimizer.param_groups[0]["lr"] == 0.0
+
+
+def test_settings_json_cannot_hold_are_made_plain_or_refused_at_construction(tmp_path):
+    """A Path tensorboard folder and numpy numbers inside schedule objects were kept as given and made the first
+    save fail after training (a CheckpointCallback's first save stopped the run)."""
+    from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
+
+    from sb3_marl.robust.atla import ATLAQMIX
+
+    env = CueMatchingEnv(n_envs=2, seed=0)
+    for learning_rate in (LinearSchedule(np.float32(1e-3), 0.0, 1.0), ConstantSchedule(np.float32(1e-3))):
+        model = QMIX(env, learning_rate=learning_rate, tensorboard_log=tmp_path / "tb", device="cpu")
+        assert QMIX.load(model.save(tmp_path / "model.zip")).tensorboard_log == str(tmp_path / "tb")
+    atla = ATLAQMIX(env, adversary_kwargs={"n_steps": np.int64(8)}, policy_kwargs={"rnn_hidden_dim": 8}, device="cpu")
+    assert ATLAQMIX.load(atla.save(tmp_path / "atla.zip")).adversary_kwargs == {"n_steps": 8}
+    with pytest.raises(ValueError, match="adversary_kwargs=.*cannot be saved"):
+        ATLAQMIX(env, adversary_kwargs={"policy_kwargs": {"optimizer_class": torch.optim.SGD}})
+
+
+@pytest.mark.parametrize(
+    ("learning_rate", "message"),
+    [
+        ({"type": "linear", "start": 1e-3, "end": 0.0, "end_fraction": 0.0}, "end_fraction=0.0 must be .* > 0"),
+        ({"type": "linear", "start": "a", "end": 0.0, "end_fraction": 1.0}, "linear schedule start='a' must be"),
+    ],
+)
+def test_bad_schedule_settings_fail_clearly(learning_rate, message):
+    with pytest.raises(ValueError, match=message):
+        QMIX(CueMatchingEnv(n_envs=2, seed=0), learning_rate=learning_rate, device="cpu")

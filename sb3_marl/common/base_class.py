@@ -10,6 +10,7 @@ import copy
 import inspect
 import io
 import json
+import os
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -96,6 +97,22 @@ def _as_saved(value: Any) -> Any:
         return value
 
 
+def _checked_counter(path: Any, name: str, value: Any, initial: Any) -> Any:
+    """A counter ``value`` read from the model file ``path`` when it is of its initial value's kind (a whole
+    number >= 0, a finite number or a mapping); otherwise a ValueError naming the file and the counter."""
+    if isinstance(initial, dict):
+        fits = isinstance(value, dict)
+    elif isinstance(initial, int):
+        fits = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    else:
+        fits = is_finite_number(value)
+    if not fits:
+        raise ValueError(
+            f"{path} is not a valid model file: its counter {name}={value!r} is not a {type(initial).__name__}"
+        )
+    return value
+
+
 class BaseMultiAgentAlgorithm(ABC):
     """Shared glue of the sb3-marl algorithms.
 
@@ -159,7 +176,7 @@ class BaseMultiAgentAlgorithm(ABC):
         self.env_kwargs = json_mapping("env_kwargs", env_kwargs)
         self.backend = backend
         self.stats_window_size = whole_number("stats_window_size", stats_window_size, 1)
-        self.tensorboard_log = tensorboard_log
+        self.tensorboard_log = None if tensorboard_log is None else os.fspath(tensorboard_log)
         self.verbose = whole_number("verbose", verbose, 0)
         self.seed = seed
         #: seed of the env's next full reset (set by :meth:`set_random_seed`, used once)
@@ -392,7 +409,14 @@ class BaseMultiAgentAlgorithm(ABC):
 
     def _counter_names(self) -> list[str]:
         """Progress counters saved in a model file so training resumes where it stopped."""
-        return ["num_timesteps", "_episode_num", "_n_updates", "exploration_rate"]
+        return [
+            "num_timesteps",
+            "_episode_num",
+            "_n_updates",
+            "exploration_rate",
+            "_current_progress_remaining",  # schedules read it: train() after load goes on where training stopped
+            "_total_timesteps",
+        ]
 
     @classmethod
     def setting_names(cls) -> list[str]:
@@ -476,9 +500,10 @@ class BaseMultiAgentAlgorithm(ABC):
         :param exclude: settings or counters (:meth:`setting_names`, ``num_timesteps``, ...) to leave out of the file:
             ``load`` then takes the constructor's default (or an override) and the counter's initial value. The
             settings that shape the saved networks (``architecture_settings``) cannot be left out.
-        :param include: Stable-Baselines3's names to save although excluded by default. Here only the env, the
-            replay buffer and the logger are never saved (the map name is; ``save_replay_buffer`` writes the buffer),
-            so a name must be a setting or counter, which is always saved unless in ``exclude``.
+        :param include: Stable-Baselines3's names to save although excluded. Here only the env, the replay buffer and
+            the logger are never saved (the map name is; ``save_replay_buffer`` writes the buffer), so a name must be
+            a setting or counter, which is saved unless in ``exclude``; a name in both is saved (as in
+            Stable-Baselines3).
         :return: the path written (or the file object).
         """
         settings, counters = self._constructor_parameters(), self._counter_names()
@@ -490,6 +515,7 @@ class BaseMultiAgentAlgorithm(ABC):
                     f"{argument}={unknown}: not settings or counters of {type(self).__name__} (the env, replay buffer "
                     f"and logger are never saved); the names are {sorted(settings)} and {counters}"
                 )
+        exclude -= include  # as Stable-Baselines3: a name in both is saved
         kept_out = sorted(exclude & set(self.architecture_settings))
         if kept_out:
             raise ValueError(f"exclude={kept_out}: these settings shape the saved networks; a file needs them to load")
@@ -578,7 +604,7 @@ class BaseMultiAgentAlgorithm(ABC):
         if unknown:
             raise ValueError(f"{path} holds counters {unknown} that {klass.__name__} does not have")
         for name, value in data["counters"].items():
-            setattr(model, name, value)
+            setattr(model, name, _checked_counter(path, name, value, getattr(model, name)))
         return model
 
     @classmethod

@@ -10,6 +10,7 @@ import io
 import json
 import pickle
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def save_to_zip_file(
         _write_archive(path, data_json, params)
         return path
     path = Path(path)
-    if path.suffix != ".zip":
+    if path.suffix.lower() != ".zip":
         path = path.with_name(path.name + ".zip")
     with atomic_path(path) as tmp:
         _write_archive(tmp, data_json, params)
@@ -100,6 +101,15 @@ def load_from_zip_file(
                 if member.endswith(".pth"):
                     buffer = io.BytesIO(archive.read(member))
                     params[member[: -len(".pth")]] = torch.load(buffer, map_location=device, weights_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+    except (
+        zipfile.BadZipFile,
+        KeyError,
+        ValueError,
+        RuntimeError,
+        EOFError,
+        pickle.UnpicklingError,
+        zlib.error,  # a deflated member that does not inflate (zip tools deflate by default)
+        NotImplementedError,  # a compression method zipfile cannot read
+    ) as error:
         raise ValueError(f"{path} is not a valid sb3-marl model file (corrupt or truncated?): {error}") from error
     return data, params

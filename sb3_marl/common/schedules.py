@@ -53,13 +53,16 @@ def make_schedule(value: float | dict[str, Any] | SaveableSchedule, name: str) -
     :param name: the setting's name, for error messages.
     """
     if isinstance(value, SaveableSchedule):
-        return value
+        value = schedule_to_dict(value)  # rebuilt from its checked settings (a numpy number inside cannot be saved)
     if isinstance(value, dict):
         settings = dict(value)
         kind = settings.pop("type", None)
         builders = {"constant": ConstantSchedule, "step": StepSchedule, "linear": LinearSchedule}
         if kind not in builders:
             raise ValueError(f"{name}: unknown schedule type {kind!r}; allowed: {sorted(builders)}")
+        settings = {key: finite_float(f"{name}'s {kind} schedule {key}", item) for key, item in settings.items()}
+        if kind == "linear" and "end_fraction" in settings:
+            finite_float(f"{name}'s linear schedule end_fraction", settings["end_fraction"], 0.0, low_open=True)
         try:
             return builders[kind](**settings)
         except TypeError as error:  # missing or unknown keys, or values of the wrong type

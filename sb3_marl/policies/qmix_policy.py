@@ -167,9 +167,14 @@ class QMIXPolicy(nn.Module):
         :param device: device of the loaded policy.
         """
         data, params = load_from_zip_file(path, device=device)
-        if data.get("class") != cls.__name__ or set(params) != {"policy"}:
+        fields = data if isinstance(data, dict) else {}
+        if (
+            fields.get("class") != cls.__name__
+            or set(params) != {"policy"}
+            or not isinstance(fields.get("kwargs"), dict)
+        ):
             raise ValueError(
-                f"{path} is not a {cls.__name__} file (class {data.get('class')!r}, state dicts {sorted(params)}); "
+                f"{path} is not a {cls.__name__} file (class {fields.get('class')!r}, state dicts {sorted(params)}); "
                 "a model saved with model.save() loads with its algorithm's load()"
             )
         kwargs = dict(data["kwargs"])

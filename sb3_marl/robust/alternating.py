@@ -26,7 +26,7 @@ from sb3_marl.adversaries.adversary_env import AdversaryEnv
 from sb3_marl.attacks.learned import LearnedAttack
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm, offset_seed
 from sb3_marl.common.off_policy_algorithm import RolloutReturn
-from sb3_marl.common.validation import whole_number
+from sb3_marl.common.validation import json_mapping, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.robust.fgsm import RobustQMIXFGSM
 
@@ -53,7 +53,7 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         adversary_phase_timesteps: int = 20_000,
         **qmix_kwargs: Any,
     ) -> None:
-        self.adversary_kwargs = dict(adversary_kwargs or {})
+        self.adversary_kwargs = json_mapping("adversary_kwargs", adversary_kwargs)
         self.victim_phase_timesteps = whole_number("victim_phase_timesteps", victim_phase_timesteps, 1)
         self.adversary_phase_timesteps = whole_number("adversary_phase_timesteps", adversary_phase_timesteps, 1)
         self.adversary: BaseMultiAgentAlgorithm | None = None
