@@ -26,7 +26,8 @@ from sb3_marl.envs.smac_compat import StarCraft2SimEnv
 
 @pytest.fixture
 def game_folder(tmp_path, monkeypatch):
-    """Pretend StarCraft II is installed at a temporary SC2PATH."""
+    """Pretend StarCraft II and the SMAC maps are installed at a temporary SC2PATH."""
+    (tmp_path / "Maps" / "SMAC_Maps").mkdir(parents=True)
     monkeypatch.setenv("SC2PATH", str(tmp_path))
     return tmp_path
 
@@ -54,6 +55,10 @@ def test_missing_game(fake_smac, monkeypatch, tmp_path):
     monkeypatch.delenv("SC2PATH")
     monkeypatch.setitem(sc2_backend.DEFAULT_SC2_PATHS, sys.platform, str(tmp_path / "default"))
     with pytest.raises(SC2NotAvailableError, match="default install path"):
+        load_starcraft2_env_class()
+    (tmp_path / "game").mkdir()  # the game without SMAC's maps: skipped cleanly, not an error at the first reset
+    monkeypatch.setenv("SC2PATH", str(tmp_path / "game"))
+    with pytest.raises(SC2NotAvailableError, match="has no Maps/SMAC_Maps folder: the SMAC maps are not installed"):
         load_starcraft2_env_class()
 
 
@@ -214,6 +219,54 @@ def test_a_reset_before_the_first_episode_ends_rebuilds_the_game():
             terminated = expected[4]
         env.reset()  # an episode has ended: SMAC restarts the game itself
         assert len(RelaunchingSMAC.built) == 2
+
+
+class CrashingSMAC(RelaunchingSMAC):
+    """SMAC's answer to a lost connection at step ``crash_at`` of the first game's first episode: it restarts the game
+    (``full_restart``) and returns ``(0, True, {})`` without counting an episode."""
+
+    crash_at = 3
+
+    def step(self, actions):  # noqa: ANN001, ANN201
+        if (
+            self._episode_count == 0
+            and self.sim.episode_steps[0] == self.crash_at - 1
+            and len(RelaunchingSMAC.built) == 1
+        ):
+            return 0, True, {}
+        return super().step(actions)
+
+
+def test_a_game_crash_ends_the_episode_as_a_time_out_and_the_next_reset_rebuilds_the_game():
+    """The crashed battle was cut short (the learner must bootstrap, not take a reward of 0 as its end), and SMAC did
+    not count it: a reset that leaves the game to SMAC would launch it once more and shrink the rewards."""
+    RelaunchingSMAC.built = []
+    with SC2BatchedEnv("3m", seed=0, env_factory=CrashingSMAC) as env:
+        env.reset()
+        for _ in range(CrashingSMAC.crash_at):
+            *_, terminated, info = env.step(torch.ones(1, 3, dtype=torch.int64))
+        assert terminated.all() and info["episode_limit"].all() and not info["battle_won"].any()
+        env.reset()
+        assert len(RelaunchingSMAC.built) == 2 and [game.launches for game in RelaunchingSMAC.built] == [1, 1]
+
+
+def test_an_env_that_fails_a_step_leaves_every_env_to_be_reset(fake_smac):
+    """The others' answers of a failed call are lost: an episode that ended there would be stepped again."""
+    with SC2BatchedEnv("3m", n_envs=2, seed=0, env_factory=fake_smac) as env:
+        env.reset()
+        env._workers[1].process.kill()
+        env._workers[1].process.join()
+        stop = torch.ones(2, 3, dtype=torch.int64)
+        with pytest.raises(RuntimeError, match="SC2 env 1 died"):
+            env.step(stop)
+        with pytest.raises(RuntimeError, match="Env 0 has no running episode"):
+            env.step(stop)
+
+
+def test_the_simulators_compile_setting_does_not_reach_smac():
+    """A model trained with env_kwargs={"compile": True} keeps it; StarCraft2Env has no such keyword."""
+    with SC2BatchedEnv("3m", seed=0, env_factory=StarCraft2SimEnv, compile=True) as env:
+        env.reset()
 
 
 class LossOnTheLimitStep(StarCraft2SimEnv):

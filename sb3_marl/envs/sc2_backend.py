@@ -79,9 +79,14 @@ def load_starcraft2_env_class() -> type:
     except AttributeError as error:
         raise _wrong_smac_package(error) from error
     path = sc2_path()
+    source = "SC2PATH" if "SC2PATH" in os.environ else "the default install path (SC2PATH is not set)"
     if not path.is_dir():
-        source = "SC2PATH" if "SC2PATH" in os.environ else "the default install path (SC2PATH is not set)"
         raise SC2NotAvailableError(f"StarCraft II was not found at {str(path)!r} from {source}. {INSTALL_HELP}")
+    if not (path / "Maps" / "SMAC_Maps").is_dir():
+        raise SC2NotAvailableError(
+            f"StarCraft II at {str(path)!r} (from {source}) has no Maps/SMAC_Maps folder: the SMAC maps are not "
+            f"installed. {INSTALL_HELP}"
+        )
     return env_class
 
 
@@ -164,9 +169,13 @@ class _EnvRunner:
         if self.env is None:
             raise RuntimeError("the game could not be rebuilt at the last reset: reset it again")
         reward, terminated, info = self.env.step(actions)
-        self.finished_an_episode |= bool(terminated)
-        timeout = False
-        if terminated:  # the counts change only when an episode ends
+        # SMAC answers a lost connection to the game with a restart and (0, True, {}) (every other step's info holds
+        # battle_won): the battle was cut short, so it ends as a time-out does (the learner bootstraps), and it is not
+        # a finished episode for SMAC's counters (the next reset rebuilds a game whose first episode never ended)
+        crashed = bool(terminated) and not info
+        self.finished_an_episode |= bool(terminated) and not crashed
+        timeout = crashed
+        if terminated and not crashed:  # the counts change only when an episode ends
             timeouts = self._smac_timeouts()
             if timeouts is None or self.timeouts_at_reset is None:  # an env_factory's env that does not count them
                 timeout = bool(info.get("episode_limit", False))
@@ -340,6 +349,7 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
         n_envs = whole_number("n_envs", n_envs, 1)
         self.map_name, self.n_envs, self.device = map_name, n_envs, torch.device(device)
         self._env_kwargs = game_env_kwargs(env_kwargs)
+        env_kwargs.pop("compile", None)  # the simulator's speed setting, which a model keeps: nothing to SMAC
         env_kwargs.setdefault("continuing_episode", True)
         flags = {name: bool(env_kwargs[name]) for name in LayoutFlags.__dataclass_fields__ if name in env_kwargs}
         layout = ObsLayout(get_map_params(map_name), LayoutFlags(**flags))  # unknown maps fail before SC2 starts
@@ -439,6 +449,16 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
             raise first_error
         return results
 
+    def _call_or_stop(self, method: str, args_per_env: dict[int, tuple[Any, ...]]) -> dict[int, Any]:
+        """:meth:`_call`; when an env fails, every env is marked as having no running episode before the error is
+        raised: the others' results of that call are lost (an episode that ended there would otherwise be stepped
+        again, on stale available actions), so each must be reset before its next step."""
+        try:
+            return self._call(method, args_per_env)
+        except BaseException:
+            self._running[:] = False
+            raise
+
     def _store(self, indices: list[int], observations: list[tuple[np.ndarray, ...]]) -> None:
         """Write the obs, state and avail of ``indices`` into the cached batch tensors."""
         rows = torch.tensor(indices, device=self.device)
@@ -456,7 +476,7 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
                 )
             indices = mask.nonzero().flatten().tolist()
         seeds = self._game_seeds(seed)
-        results = self._call("reset", {i: (seeds[i],) for i in indices})
+        results = self._call_or_stop("reset", {i: (seeds[i],) for i in indices})
         if indices:
             self._store(indices, [results[i] for i in indices])
             self._running[indices] = True
@@ -489,7 +509,7 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
     def step(self, actions: torch.Tensor) -> StepReturn:
         actions = self._check_actions(torch.as_tensor(actions))
         rows = actions.cpu().tolist()
-        results = self._call("step", {i: (rows[i],) for i in range(self.n_envs)})
+        results = self._call_or_stop("step", {i: (rows[i],) for i in range(self.n_envs)})
         ordered = [results[i] for i in range(self.n_envs)]
         self._store(list(range(self.n_envs)), [result[:3] for result in ordered])
         reward, terminated, battle_won, timeout, dead_allies, dead_enemies = zip(*(result[3:] for result in ordered))
