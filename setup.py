@@ -35,6 +35,7 @@ setup(
         "tqdm",
         "rich",
         "matplotlib>=3.7",
+        "pillow>=10.1",  # replay frames: ImageFont.load_default(size)
         "imageio>=2.30",
         "imageio-ffmpeg",  # MP4 replays; ships its own ffmpeg binary inside the wheel
         "pandas",

@@ -260,7 +260,7 @@ def test_an_optuna_trial_closes_its_evaluation_env_when_setup_fails(tmp_path, mo
 
 def test_enjoy_plays_under_attack_and_writes_a_replay(trained_run, tmp_path):
     output = tmp_path / "replay.gif"
-    results = enjoy.main(
+    results = enjoy.enjoy(
         [
             "--algo",
             "qmix",
@@ -286,7 +286,7 @@ def test_enjoy_plays_under_attack_and_writes_a_replay(trained_run, tmp_path):
 
 
 def test_enjoy_load_checkpoint_and_missing_model_errors(trained_run, capsys):
-    results = enjoy.main(
+    results = enjoy.enjoy(
         [
             "--algo",
             "qmix",
@@ -306,9 +306,9 @@ def test_enjoy_load_checkpoint_and_missing_model_errors(trained_run, capsys):
     assert results["changed_action_rate"] == 0.0  # no attack: nothing changed
     assert f"Loading {trained_run / 'qmix' / '3m_1' / 'rl_model_300_steps.zip'}" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="available steps: \\[300"):
-        enjoy.main(["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "--load-checkpoint", "7"])
+        enjoy.enjoy(["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "--load-checkpoint", "7"])
     with pytest.raises(SystemExit, match="No trained qmix run for 2s3z"):
-        enjoy.main(["--algo", "qmix", "--env", "2s3z", "-f", str(trained_run)])
+        enjoy.enjoy(["--algo", "qmix", "--env", "2s3z", "-f", str(trained_run)])
     run = trained_run / "qmix" / "3m_1"
     assert enjoy.model_path(run, "3m", False, None, last_checkpoint=True).name == "rl_model_600_steps.zip"
     with pytest.raises(SystemExit, match="No checkpoint rl_model_<N>_steps.zip in .*--save-freq"):
@@ -323,15 +323,15 @@ def test_enjoy_exp_id_minus_one_reads_the_model_from_the_algo_folder(trained_run
     (flat / "qmix").mkdir(parents=True)
     shutil.copy(trained_run / "qmix" / "3m_1" / "3m.zip", flat / "qmix" / "3m.zip")
     base = ["--algo", "qmix", "--env", "3m", "-n", "1", "--no-render", "--verbose", "0"]
-    flat_results = enjoy.main([*base, "-f", str(flat), "--exp-id", "-1"])
-    run_results = enjoy.main([*base, "-f", str(trained_run), "--exp-id", "1"])
+    flat_results = enjoy.enjoy([*base, "-f", str(flat), "--exp-id", "-1"])
+    run_results = enjoy.enjoy([*base, "-f", str(trained_run), "--exp-id", "1"])
     assert flat_results == run_results  # the same model on the same seeded episode
     with pytest.raises(SystemExit, match="--exp-id must be a run id >= 1, 0 .* or -1 .*, got -2"):
-        enjoy.main([*base, "-f", str(flat), "--exp-id", "-2"])
+        enjoy.enjoy([*base, "-f", str(flat), "--exp-id", "-2"])
     with pytest.raises(SystemExit, match="No model 2s3z.zip in .*agents/qmix; models there: \\['3m.zip'\\]"):
-        enjoy.main([*base[:3], "2s3z", *base[4:], "-f", str(flat), "--exp-id", "-1"])
+        enjoy.enjoy([*base[:3], "2s3z", *base[4:], "-f", str(flat), "--exp-id", "-1"])
     with pytest.raises(SystemExit, match="Folder .*fgsm does not exist"):
-        enjoy.main(["--algo", "fgsm", *base[2:], "-f", str(flat), "--exp-id", "-1"])
+        enjoy.enjoy(["--algo", "fgsm", *base[2:], "-f", str(flat), "--exp-id", "-1"])
 
 
 def test_enjoy_plays_a_model_without_its_run_folder_in_the_game_it_recorded(tmp_path, capsys):
@@ -344,8 +344,21 @@ def test_enjoy_plays_a_model_without_its_run_folder_in_the_game_it_recorded(tmp_
     flat.mkdir(parents=True)
     shutil.copy(tmp_path / "qmix" / "3m_1" / "3m.zip", flat / "3m.zip")
     base = ["--algo", "qmix", "--env", "3m", "-n", "1", "--no-render", "--verbose", "0"]
-    results = enjoy.main([*base, "-f", str(tmp_path / "agents"), "--exp-id", "-1"])
+    results = enjoy.enjoy([*base, "-f", str(tmp_path / "agents"), "--exp-id", "-1"])
     assert 0.0 <= results["win_rate"] <= 1.0 and "Win rate" in capsys.readouterr().out
+
+
+def test_enjoy_command_exits_zero_and_a_model_alone_is_attacked_at_its_own_budget(tmp_path, capsys):
+    """``sb3-marl-enjoy`` is ``sys.exit(main())``: main returned the results dict, which exits with status 1. A robust
+    model copied without its run folder was attacked at the paper's budget, not the one it trained with."""
+    from sb3_marl.robust.fgsm import RobustQMIXFGSM
+
+    flat = tmp_path / "agents" / "fgsm"
+    flat.mkdir(parents=True)
+    RobustQMIXFGSM("3m", epsilon=0.1, n_envs=1, seed=0).save(flat / "3m.zip")
+    argv = ["--algo", "fgsm", "--env", "3m", "-n", "1", "--no-render", "-f", str(tmp_path / "agents"), "--exp-id", "-1"]
+    assert enjoy.main([*argv, "--attack", "fgsm"]) is None
+    assert "fgsm attack (epsilon 0.1)" in capsys.readouterr().out
 
 
 def test_enjoy_n_envs_plays_the_episodes_evaluate_policy_plays(trained_run, tmp_path, capsys):
@@ -362,7 +375,7 @@ def test_enjoy_n_envs_plays_the_episodes_evaluate_policy_plays(trained_run, tmp_
     output = tmp_path / "replay.gif"
     base = ["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "--seed", "4", "--n-envs", "3", "--verbose", "0"]
     flags = ["-n", "6", "--record-episodes", "3", "--output", str(output), "--attack", "random", "--epsilon", "0.5"]
-    results = enjoy.main([*base, *flags])
+    results = enjoy.enjoy([*base, *flags])
     assert results["win_rate"] == pytest.approx(np.mean(wins))
     assert results["mean_reward"] == pytest.approx(np.mean(returns)) and len(set(returns)) > 1
     assert results["std_reward"] == pytest.approx(np.std(returns), abs=1e-5)
@@ -374,7 +387,7 @@ def test_enjoy_n_envs_plays_the_episodes_evaluate_policy_plays(trained_run, tmp_
         (["-n", "2", "--n-envs", "1", "--record-episodes", "-1"], "--record-episodes must be >= 0, got -1"),
     ]:
         with pytest.raises(SystemExit):
-            enjoy.main([*base, *flags])
+            enjoy.enjoy([*base, *flags])
         assert message in capsys.readouterr().err
 
 
@@ -389,14 +402,14 @@ def test_enjoy_checks_its_flags_before_playing(trained_run, monkeypatch, capsys)
         (["--attack", "paad", "--attacker-timesteps", "0"], "--attacker-timesteps must be >= 1 for --attack paad"),
     ]:
         with pytest.raises(SystemExit) as exit_info:
-            enjoy.main([*base, *flags])
+            enjoy.enjoy([*base, *flags])
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
     monkeypatch.undo()
     seeds = []
     real_build = enjoy.build_attack
     monkeypatch.setattr(enjoy, "build_attack", lambda *args: seeds.append((attack := real_build(*args)).seed) or attack)
     for seed in ("0", "123"):
-        enjoy.main([*base, "--no-render", "--attack", "random", "--device", "auto", "--seed", seed])
+        enjoy.enjoy([*base, "--no-render", "--attack", "random", "--device", "auto", "--seed", seed])
     assert seeds == [0, 123]
 
 
@@ -410,12 +423,12 @@ def test_enjoy_compile_reaches_the_learned_attackers_env(trained_run, monkeypatc
 
     monkeypatch.setitem(enjoy.LEARNED_ATTACKS, "atla", SimpleNamespace(load=lambda: fake_train_attacker))
     base = ["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "-n", "1", "--no-render", "--verbose", "0"]
-    enjoy.main([*base, "--attack", "atla", "--attacker-timesteps", "8"])
+    enjoy.enjoy([*base, "--attack", "atla", "--attacker-timesteps", "8"])
     assert seen["env_kwargs"] == {} and seen["env"] == "3m" and seen["total_timesteps"] == 8
-    enjoy.main([*base, "--attack", "atla", "--compile"])
+    enjoy.enjoy([*base, "--attack", "atla", "--compile"])
     assert seen["env_kwargs"] == {"compile": True}
     with pytest.raises(SystemExit) as exit_info:
-        enjoy.main([*base, "--compile", "--backend", "sc2"])
+        enjoy.enjoy([*base, "--compile", "--backend", "sc2"])
     assert exit_info.value.code == 2 and "--compile applies to the built-in simulator only" in capsys.readouterr().err
 
 
@@ -618,3 +631,10 @@ def test_optimize_on_postgresql_shares_one_study(tmp_path):
     study = optuna.load_study(study_name=name, storage=url)
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) == 4
     optuna.delete_study(study_name=name, storage=url)
+
+
+def test_enjoy_plays_in_the_runs_game_without_its_run_time_settings():
+    """A run trained with --env-kwargs compile:true replayed compiled although --compile says it stays eager."""
+    model = SimpleNamespace(env_kwargs={})
+    config = {"env_kwargs": {"compile": True, "reward_sparse": True}}
+    assert enjoy.play_env_kwargs(config, model) == {"reward_sparse": True}

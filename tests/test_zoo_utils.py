@@ -207,8 +207,8 @@ def test_plot_train_takes_only_the_maps_runs_and_aligns_their_steps(tmp_path):
     np.testing.assert_array_equal(steps, [200, 400])  # the steps both runs were evaluated at
     np.testing.assert_allclose(mean, [0.5, 0.5])  # run 1 won both (its own steps 200, 400), run 2 neither
     _fake_run(tmp_path, "qmix", "3m", 3, np.zeros((2, 2), dtype=bool), every=150)
-    with pytest.raises(SystemExit, match="evaluated at different steps"):
-        plot_train.aggregate(plot_train.load_runs(tmp_path, "qmix", "3m"), "win rate")
+    with pytest.raises(SystemExit, match=r"evaluated at different steps .*3m_3: \[150, 300\].*move the runs"):
+        plot_train.aggregate(plot_train.load_runs(tmp_path, "qmix", "3m"), "win rate")  # names the runs' folders
 
 
 def test_plot_train_draws_runs_evaluated_under_attack_apart(tmp_path, monkeypatch):
@@ -226,10 +226,13 @@ def test_plot_train_draws_runs_evaluated_under_attack_apart(tmp_path, monkeypatc
     drawn = []
     real_plot = matplotlib.axes.Axes.plot
     monkeypatch.setattr(
-        matplotlib.axes.Axes, "plot", lambda ax, x, y, label: drawn.append((label, list(y))) or real_plot(ax, x, y)
+        matplotlib.axes.Axes,
+        "plot",
+        lambda ax, x, y, label, **kwargs: drawn.append((label, list(y), kwargs)) or real_plot(ax, x, y, **kwargs),
     )
     plot_train.main(["-a", "fgsm", "-e", "3m", "-f", str(tmp_path), "-o", str(tmp_path / "c.png")])
-    assert ("fgsm (2 runs)", [1.0, 1.0]) in drawn and ("fgsm under fgsm ε=0.1 (1 run)", [0.0, 0.0]) in drawn
+    assert ("fgsm (2 runs)", [1.0, 1.0], {"marker": "o"}) in drawn
+    assert ("fgsm under fgsm ε=0.1 (1 run)", [0.0, 0.0], {"marker": "o"}) in drawn  # under three points: marked
 
 
 def test_plot_heatmap_reads_both_layouts(tmp_path):

@@ -126,7 +126,7 @@ class EpisodeLog:
     frames: list[np.ndarray] = field(default_factory=list)
     recorded_episodes: int = 0
     changed_actions: int = 0
-    actions: int = 0
+    actions: int = 0  # actions of agents with a choice (living), at every counted step
 
 
 class Player:
@@ -168,9 +168,11 @@ class Player:
         while (counted < quota).any():
             record = bool(counted[0] < min(record_episodes, int(quota[0])))
             actions, changed, hidden = self._act(obs, state, avail, last_action, hidden)
+            # agents with one available action (the dead: no-op only) have no action an attack could change
+            counting = (avail.sum(-1) > 1).cpu() & (counted < quota).unsqueeze(-1)
             changed = changed.cpu()
-            log.changed_actions += int(changed[counted < quota].sum())
-            log.actions += changed[counted < quota].numel()
+            log.changed_actions += int(changed[counting].sum())
+            log.actions += int(counting.sum())
             if record:
                 log.frames.append(render_frame(self.env, 0, marked_agents=changed[0].numpy()))
             obs, state, avail, reward, terminated, info = self.env.step(actions)
@@ -240,7 +242,12 @@ def build_attack(args: argparse.Namespace, model: Any, epsilon: float, env_kwarg
     return make_attack(args.attack, epsilon, clip_observations=args.clip_observations, seed=args.seed)
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None) -> None:
+    """The ``sb3-marl-enjoy`` command: :func:`enjoy` (a console script's return value is its exit status)."""
+    enjoy(argv)
+
+
+def enjoy(argv: list[str] | None = None) -> dict[str, float]:
     """Parse ``argv``, play, print the results, write the replay; returns the results as a dict."""
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -288,8 +295,8 @@ def play_env_kwargs(config: dict[str, Any], model: Any) -> dict[str, Any]:
     model copied without its run folder; model files older than that record hold none)."""
     from sb3_marl.envs.base import game_env_kwargs
 
-    if "env_kwargs" in config:
-        return config["env_kwargs"] or {}
+    if "env_kwargs" in config:  # without the run-time keywords (compile is --compile's to give)
+        return game_env_kwargs(config["env_kwargs"] or {})
     return game_env_kwargs(model.env_kwargs)
 
 
@@ -298,7 +305,9 @@ def _play_and_report(
 ) -> dict[str, float]:
     """Play ``model`` in its env, print the results and write the replay; returns the results."""
     env = model.get_env()
-    epsilon = args.epsilon if args.epsilon is not None else config.get("epsilon", paper_epsilon(args.env))
+    # the budget the model trained with (its run's, else its own, as a robust model records it), else the paper's
+    trained_epsilon = config.get("epsilon", getattr(model, "epsilon", None))
+    epsilon = args.epsilon if args.epsilon is not None else trained_epsilon or paper_epsilon(args.env)
     attack = build_attack(args, model, epsilon, env_kwargs)
     exploration = 0.0 if args.deterministic else float(getattr(model, "exploration_final_eps", 0.05))
     record = 0 if args.no_render or args.backend == "sc2" else args.record_episodes
@@ -315,7 +324,7 @@ def _play_and_report(
     print(f"Win rate: {results['win_rate']:.3f} ({sum(log.wins)}/{args.n_episodes})")
     print(f"Mean reward: {results['mean_reward']:.2f} +/- {results['std_reward']:.2f}")
     if attack is not None:
-        print(f"Greedy actions changed by the attack: {results['changed_action_rate']:.1%}")
+        print(f"Greedy actions changed by the attack: {results['changed_action_rate']:.1%} of the living agents'")
     if args.backend == "sc2" and not args.no_render:
         env.save_replay()
     elif log.frames:

@@ -47,8 +47,8 @@ def evaluation_label(run: Path, env_name: str) -> str:
 
 
 def load_runs(folder: Path, algo: str, env_name: str) -> list[dict[str, np.ndarray]]:
-    """``timesteps``, one array per metric and the ``evaluation`` label (:func:`evaluation_label`) of every run
-    ``<folder>/<algo>/<env>_<id>/evaluations.npz``."""
+    """``timesteps``, one array per metric, the ``evaluation`` label (:func:`evaluation_label`) and the run
+    ``folder`` of every run ``<folder>/<algo>/<env>_<id>/evaluations.npz``."""
     runs = []
     for _, run in run_folders(folder / algo, env_name):
         path = run / "evaluations.npz"
@@ -57,6 +57,7 @@ def load_runs(folder: Path, algo: str, env_name: str) -> list[dict[str, np.ndarr
         with np.load(path) as data:
             runs.append({"timesteps": data["timesteps"], **_metrics(data, path)})
         runs[-1]["evaluation"] = evaluation_label(run, env_name)
+        runs[-1]["folder"] = str(run)
     return runs
 
 
@@ -67,8 +68,11 @@ def aggregate(runs: list[dict[str, np.ndarray]], metric: str) -> tuple[np.ndarra
     for run in runs[1:]:
         steps = np.intersect1d(steps, run["timesteps"])
     if len(steps) == 0:
-        grids = "; ".join(str(run["timesteps"][:4].tolist()) for run in runs)
-        raise SystemExit(f"the runs were evaluated at different steps (first ones: {grids}): plot them separately")
+        grids = "; ".join(f"{run['folder']}: {run['timesteps'][:4].tolist()}" for run in runs)
+        raise SystemExit(
+            f"the runs were evaluated at different steps (first ones: {grids}): plot them separately (move the runs "
+            "that do not line up, e.g. continued with -i or evaluated at another --eval-freq, to another folder)"
+        )
     values = np.stack([run[metric][np.searchsorted(run["timesteps"], steps)] for run in runs])
     return steps, values.mean(axis=0), values.std(axis=0)
 
@@ -93,7 +97,9 @@ def plot_curves(folder: Path, algos: list[str], envs: list[str], output: Path) -
                 for row, metric in enumerate(METRICS):
                     steps, mean, std = aggregate(runs, metric)
                     ax = axes[row, col]
-                    ax.plot(steps, mean, label=f"{name} ({len(runs)} run{'s' * (len(runs) > 1)})")
+                    label = f"{name} ({len(runs)} run{'s' * (len(runs) > 1)})"
+                    marker = "o" if len(steps) < 3 else None  # a line through one point draws nothing
+                    ax.plot(steps, mean, marker=marker, label=label)
                     ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
         for row, metric in enumerate(METRICS):
             axes[row, col].set_title(f"{env_name}: {metric}")
