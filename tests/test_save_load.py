@@ -317,6 +317,10 @@ def _rewrite_data(path, target, edit) -> None:
             "its counter exploration_rate=None is not a float",
         ),
         (
+            lambda data: {**data, "counters": {**data["counters"], "recent_episodes": [{"r": "a"}]}},
+            "its counter recent_episodes=.* is not a list",
+        ),
+        (
             lambda data: {**data, "kwargs": {**data["kwargs"], "new_setting": 1}, "sb3_marl_version": "9.9"},
             r"holds settings \['new_setting'\] that QMIX of sb3-marl .* does not have \(the file was written by "
             r"sb3-marl 9.9\)",
@@ -512,6 +516,8 @@ def test_training_position_survives_save_and_load(tmp_path):
     ).learn(200)
     loaded = QMIX.load(model.save(tmp_path / "model.zip"), env=CueMatchingEnv(n_envs=2, seed=0))
     assert loaded._current_progress_remaining == model._current_progress_remaining == 0.0
+    assert list(loaded.ep_info_buffer) == list(model.ep_info_buffer) and len(model.ep_info_buffer) > 0
+    assert loaded.ep_info_buffer.maxlen == model.stats_window_size
     assert loaded._total_timesteps == model._total_timesteps
     loaded.replay_buffer = model.replay_buffer
     loaded.train(1, 4)

@@ -99,9 +99,14 @@ def _as_saved(value: Any) -> Any:
 
 def _checked_counter(path: Any, name: str, value: Any, initial: Any) -> Any:
     """A counter ``value`` read from the model file ``path`` when it is of its initial value's kind (a whole
-    number >= 0, a finite number or a mapping); otherwise a ValueError naming the file and the counter."""
+    number >= 0, a finite number, a mapping or a list of episode records); otherwise a ValueError naming the file
+    and the counter."""
     if isinstance(initial, dict):
         fits = isinstance(value, dict)
+    elif isinstance(initial, list):  # of episode records, each a mapping of numbers
+        fits = isinstance(value, list) and all(
+            isinstance(item, dict) and all(is_finite_number(number) for number in item.values()) for item in value
+        )
     elif isinstance(initial, int):
         fits = isinstance(value, int) and not isinstance(value, bool) and value >= 0
     else:
@@ -416,7 +421,18 @@ class BaseMultiAgentAlgorithm(ABC):
             "exploration_rate",
             "_current_progress_remaining",  # schedules read it: train() after load goes on where training stopped
             "_total_timesteps",
+            "recent_episodes",  # rollout/ep_rew_mean and win_rate go on after load, as SB3's ep_info_buffer
         ]
+
+    @property
+    def recent_episodes(self) -> list[dict[str, float]]:
+        """The last ``stats_window_size`` finished training episodes (``ep_info_buffer``: return ``r``, length ``l``
+        and the win flag), as a list that a model file's JSON holds."""
+        return list(self.ep_info_buffer)
+
+    @recent_episodes.setter
+    def recent_episodes(self, episodes: list[dict[str, float]]) -> None:
+        self.ep_info_buffer = deque(episodes, maxlen=self.stats_window_size)
 
     @classmethod
     def setting_names(cls) -> list[str]:
