@@ -638,3 +638,14 @@ def test_enjoy_plays_in_the_runs_game_without_its_run_time_settings():
     model = SimpleNamespace(env_kwargs={})
     config = {"env_kwargs": {"compile": True, "reward_sparse": True}}
     assert enjoy.play_env_kwargs(config, model) == {"reward_sparse": True}
+
+
+def test_enjoy_warns_about_flags_the_others_make_do_nothing(trained_run, capsys):
+    base = ["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "-n", "1", "--verbose", "0"]
+    with pytest.warns(UserWarning) as caught:
+        enjoy.enjoy([*base, "--no-render", "--output", "x.gif", "--epsilon", "0.1", "--compile"])
+    assert [str(w.message).split(" ")[0] for w in caught if "ignored" in str(w.message)] == [
+        "--compile",
+        "--output",
+        "--epsilon",
+    ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,6 +243,21 @@ def build_attack(args: argparse.Namespace, model: Any, epsilon: float, env_kwarg
     return make_attack(args.attack, epsilon, clip_observations=args.clip_observations, seed=args.seed)
 
 
+def warn_ignored_flags(args: argparse.Namespace) -> None:
+    """Warn about flags that the other flags make do nothing (RL Zoo ignores them without a word)."""
+    records = not args.no_render and args.backend == "sim" and args.record_episodes > 0
+    ignored = {
+        "--compile (it compiles the env an atla / paad attacker trains in)": args.compile
+        and args.attack not in LEARNED_ATTACKS,
+        "--output (no replay is recorded with --no-render, --backend sc2 or --record-episodes 0)": bool(args.output)
+        and not records,
+        "--epsilon (no attack)": args.epsilon is not None and args.attack == "none",
+    }
+    for flag, unused in ignored.items():
+        if unused:
+            warnings.warn(f"{flag}: ignored", UserWarning, stacklevel=2)
+
+
 def main(argv: list[str] | None = None) -> None:
     """The ``sb3-marl-enjoy`` command: :func:`enjoy` (a console script's return value is its exit status)."""
     enjoy(argv)
@@ -271,6 +287,7 @@ def enjoy(argv: list[str] | None = None) -> dict[str, float]:
     if args.attack in LEARNED_ATTACKS and args.attacker_timesteps < 1:
         parser.error(f"--attacker-timesteps must be >= 1 for --attack {args.attack}, got {args.attacker_timesteps}")
     check_compile_backend(parser, args)
+    warn_ignored_flags(args)
     set_num_threads(parser, args)
     args.device = resolve_device(args.device)
     from sb3_marl.envs import make_env
@@ -337,6 +354,8 @@ def _play_and_report(
             )
 
         output = Path(args.output) if args.output else _free_path(run / "replays" / f"{path.stem}-{args.attack}.gif")
+        if output.exists():
+            print(f"Overwriting {output}")
         output.parent.mkdir(parents=True, exist_ok=True)
         print(f"Replay: {save_video(log.frames, output, fps=args.fps)}")
     return results
