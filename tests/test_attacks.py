@@ -124,6 +124,23 @@ def test_no_autograd_state_left_and_works_under_no_grad():
     assert all(p.grad is None for p in agent.parameters())
 
 
+def test_gradient_attacks_run_the_policy_without_cudnn():
+    """cuDNN's fused RNN refuses a backward pass in eval mode, the mode evaluations attack in: on a GPU every attacked
+    evaluation failed. The attacks turn cuDNN off around their gradient (checked here where no GPU is needed)."""
+    agent = TinyAgent()
+    seen = []
+    q_values = agent.q_values
+    agent.q_values = lambda *args: (
+        seen.append((torch.is_grad_enabled(), torch.backends.cudnn.enabled)) or q_values(*args)
+    )
+    obs, avail, last, hidden = make_inputs()
+    for attack in (FGSM(0.1), PGD(0.1, n_steps=2, seed=0), FGSM(0.1, push_off_greedy=True)):
+        with torch.no_grad():  # as evaluate_policy calls it
+            attack.perturb(agent, obs, avail, last, hidden, target_actions=avail.float().argmax(-1))
+    differentiated = [cudnn for grad, cudnn in seen if grad]
+    assert len(differentiated) >= 4 and not any(differentiated) and torch.backends.cudnn.enabled
+
+
 def test_pgd_one_step_equals_fgsm():
     agent = TinyAgent()
     obs, avail, last, hidden = make_inputs()

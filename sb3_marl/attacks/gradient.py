@@ -96,9 +96,10 @@ class GradientAttack(BaseAttack):
         """Gradient float[B, N, O] of the attack objective (summed over envs and agents) at observations ``obs``.
 
         Each agent's Q-values depend only on its own observation, so the sum gives every agent its own
-        gradient. ``torch.autograd.grad`` is used so that the policy's parameters get no ``.grad``.
+        gradient. ``torch.autograd.grad`` is used so that the policy's parameters get no ``.grad``. cuDNN is off
+        here: its fused RNN refuses a backward pass in eval mode, the mode evaluations attack the policy in.
         """
-        with torch.enable_grad():
+        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
             obs = obs.detach().requires_grad_(True)
             q_values, _ = policy.q_values(obs, last_action_onehot, hidden)
             (gradient,) = torch.autograd.grad(self._objective(q_values, avail_actions, greedy, target_actions), obs)
