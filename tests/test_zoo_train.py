@@ -608,6 +608,8 @@ def test_journal_storage_total_trial_budget_and_training_a_trial(tmp_path, capsy
         (("--trial-id", "-1"), "--trial-id must be a trial number >= 0, got -1"),
         (("--trial-id", "0", "-optimize"), "cannot be combined with -optimize"),
         (("-optimize", "--max-total-trials", "0"), "--max-total-trials must be >= 1, got 0"),
+        (("--eval-epsilon", "0.1"), "--eval-epsilon is the budget of --eval-attack, which is none"),
+        (("--algo", "regularized", "--pretrained", "x.zip", "-i", "y.zip"), "--pretrained has no effect with -i"),
     ]:
         with pytest.raises(SystemExit):
             _train(tmp_path, "-n", "40", *flags)
@@ -649,3 +651,25 @@ def test_enjoy_warns_about_flags_the_others_make_do_nothing(trained_run, capsys)
         "--output",
         "--epsilon",
     ]
+
+
+def test_optimize_refuses_bad_env_settings_before_a_trial_opens(tmp_path, capsys):
+    """An env setting SMAC lacks ended the program inside the first trial, which stayed RUNNING in the study for
+    good (and counted against --max-total-trials); the journal's folder is made as RL Zoo makes it."""
+    journal = tmp_path / "new_folder" / "study.log"
+    with pytest.raises(SystemExit, match="bogus"):
+        _optimize(tmp_path, "--storage", str(journal), "--study-name", "s", "--env-kwargs", "bogus:1")
+    assert not journal.exists()  # refused before the study was opened
+    _optimize(tmp_path, "--storage", str(journal), "--study-name", "s", "--pruner", "none", "--n-trials", "1")
+    study = optuna.load_study(
+        study_name="s", storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    )
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE]
+
+
+def test_numbers_that_yaml_reads_as_strings_are_read_as_floats_in_a_conf_file(tmp_path):
+    conf = tmp_path / "conf.yml"
+    conf.write_text("3m:\n  n_timesteps: 40\n  learning_rate: 1e-3\n  batch_size: 4\n  buffer_size: 8\n")
+    _train(tmp_path, "--eval-freq", "-1", "-conf", str(conf))
+    config = yaml.safe_load((tmp_path / "qmix" / "3m_1" / "3m" / "config.yml").read_text())
+    assert config["learning_rate"] == 0.001

@@ -41,6 +41,7 @@ from zoo.utils import (
     check_hyperparams,
     default_conf_file,
     find_run_folder,
+    floats_read,
     get_latest_run_id,
     make_attack,
     paper_epsilon,
@@ -105,6 +106,7 @@ class ExperimentManager:
             raise SystemExit(f"Hyperparameters not found for {self.algo}-{self.env_name} in {conf_file} (no 'default')")
         if not isinstance(entry, dict):
             raise SystemExit(f"{conf_file} [{self.env_name}] must be a mapping of hyperparameters, got {entry!r}")
+        entry = floats_read(entry)  # 1e-3 is a string to YAML 1.1 (-params values are read the same way)
         if self.args.trial_id is not None:
             entry = merge_sampled(entry, self._trial_hyperparameters())
         saved = {**entry, **(self.args.hyperparams or {})}
@@ -419,13 +421,18 @@ class ExperimentManager:
     def hyperparameters_optimization(self) -> optuna.Study:
         """Run the Optuna study (``--n-trials`` here, shared with other workers through ``--storage``) and report."""
         self.log_path.mkdir(parents=True, exist_ok=True)
+        # The env settings and the evaluation attack fail here, with their message, if they fail at all: inside a
+        # trial their SystemExit would escape Optuna and leave the trial RUNNING for good (counted by
+        # --max-total-trials).
+        self.allowed_augmentations  # noqa: B018  (builds an env of the settings once; cached for the trials)
+        self.eval_attack()
         label = self.storage_label
         study_name = self.study_name
         study = _open_study(self._storage(), label, study_name, self._create_pruner())
         self._check_study_objective(study, study_name, label)
         # Offset the sampler's seed by the trials already stored, so that workers sharing a study with the same
         # --seed do not propose the same parameters.
-        study.sampler = self._create_sampler(self.args.seed + len(study.trials))
+        study.sampler = self._create_sampler(offset_seed(self.args.seed, len(study.trials)))
         print(f"Optuna study {study_name!r} in {label}")
         callbacks = []
         if self.args.max_total_trials is not None:
@@ -470,6 +477,7 @@ class ExperimentManager:
             from optuna.storages.journal import JournalFileBackend
 
             try:
+                Path(self.args.storage).parent.mkdir(parents=True, exist_ok=True)  # as RL Zoo
                 return JournalStorage(JournalFileBackend(self.args.storage))
             except OSError as exc:
                 raise SystemExit(f"Cannot open Optuna journal {self.args.storage}: {exc}") from None

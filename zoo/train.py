@@ -152,6 +152,10 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     check_attack_budget(parser, "--eval-epsilon", args.eval_epsilon)
     if args.pretrained and args.algo != "regularized":
         parser.error("--pretrained only applies to --algo regularized")
+    if args.pretrained and args.trained_agent:
+        parser.error("--pretrained has no effect with -i/--trained-agent (the loaded model has its weights)")
+    if args.eval_epsilon is not None and args.eval_attack == "none":
+        parser.error("--eval-epsilon is the budget of --eval-attack, which is none")
     check_compile_backend(parser, args)
     if args.trained_agent and args.optimize_hyperparameters:
         parser.error("-i/--trained-agent and -optimize cannot be combined")

@@ -203,15 +203,15 @@ def add_hyperparams_flag(parser: argparse.ArgumentParser, help: str, default: di
 def _yaml_value(raw: str) -> Any:
     """``yaml.safe_load`` of one value, also reading ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``), in nested
     mappings and lists too (``optimizer_kwargs:"{eps: 1e-5}"``)."""
-    return _floats_read(yaml.safe_load(raw))
+    return floats_read(yaml.safe_load(raw))
 
 
-def _floats_read(value: Any) -> Any:
+def floats_read(value: Any) -> Any:
     """``value`` with every string that spells a number (``"1e-5"``) turned into a float, at any depth."""
     if isinstance(value, dict):
-        return {key: _floats_read(item) for key, item in value.items()}
+        return {key: floats_read(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_floats_read(item) for item in value]
+        return [floats_read(item) for item in value]
     if isinstance(value, str):
         try:
             return float(value)
@@ -255,9 +255,10 @@ def default_conf_file(algo: str) -> Path:
 
 
 def hyperparams_entry(algo: str, map_name: str) -> dict[str, Any]:
-    """The entry of ``hyperparams/<algo>.yml`` for ``map_name`` (``default`` for unlisted maps), as written."""
+    """The entry of ``hyperparams/<algo>.yml`` for ``map_name`` (``default`` for unlisted maps), as written (numbers
+    such as ``1e-3``, which YAML 1.1 reads as strings, as floats)."""
     table = yaml.safe_load(default_conf_file(algo).read_text()) or {}
-    return dict(table.get(map_name, table.get("default", {})))
+    return floats_read(dict(table.get(map_name, table.get("default", {}))))
 
 
 def run_folders(log_path: str | os.PathLike, env_name: str) -> list[tuple[int, Path]]:
