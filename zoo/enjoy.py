@@ -341,7 +341,8 @@ def _play_and_report(
     print(f"Win rate: {results['win_rate']:.3f} ({sum(log.wins)}/{args.n_episodes})")
     print(f"Mean reward: {results['mean_reward']:.2f} +/- {results['std_reward']:.2f}")
     if attack is not None:
-        print(f"Greedy actions changed by the attack: {results['changed_action_rate']:.1%} of the living agents'")
+        rate = results["changed_action_rate"]
+        print(f"Greedy actions changed by the attack: {rate:.1%} (of the living agents' actions)")
     if args.backend == "sc2" and not args.no_render:
         env.save_replay()
     elif log.frames:
