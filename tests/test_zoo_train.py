@@ -95,9 +95,17 @@ def test_resume_with_trained_agent_continues_the_step_count(trained_run, tmp_pat
     _train(tmp_path, "-n", "200", "--seed", "4", "--eval-freq", "-1", "-i", str(checkpoint))
     model = ALGOS["qmix"].load().load(tmp_path / "qmix" / "3m_1" / "3m.zip")
     assert model.num_timesteps >= 500 and model.seed == 4
-    _train(tmp_path, "-n", "20", "--eval-freq", "-1", "-i", str(checkpoint), params=("gamma:0.5", "batch_size:2"))
+    params = ("gamma:0.5", "batch_size:2", "huber_delta:1.0")
+    _train(tmp_path, "-n", "20", "--eval-freq", "-1", "-i", str(checkpoint), params=params)
     model = ALGOS["qmix"].load().load(tmp_path / "qmix" / "3m_2" / "3m.zip")
-    assert (model.gamma, model.batch_size) == (0.5, 2)
+    assert (model.gamma, model.batch_size, model.huber_delta) == (0.5, 2, 1.0)
+    _train(tmp_path, "-n", "20", "--eval-freq", "-1", "-i", str(tmp_path / "qmix" / "3m_2" / "3m.zip"))
+    config = yaml.safe_load((tmp_path / "qmix" / "3m_3" / "3m" / "config.yml").read_text())
+    model = ALGOS["qmix"].load().load(tmp_path / "qmix" / "3m_3" / "3m.zip")
+    # a setting of the first continuation that the yaml leaves out carries over, and config.yml records it (it did
+    # not); those the yaml sets are the yaml's (gamma, as RL Zoo)
+    assert model.huber_delta == config["huber_delta"] == 1.0 and model.gamma == config["gamma"] == 0.99
+    assert "seed" not in config and "env_kwargs" not in config and config["n_envs"] == 2
     # with a shared -tb folder each run, continued or not, writes its own <AlgoClass>_<k>
     board = tmp_path / "tb"
     _train(tmp_path, "-n", "20", "--eval-freq", "-1", "-tb", str(board))

@@ -337,8 +337,9 @@ class ExperimentManager:
         the replay buffer saved next to it when there is one.
 
         The settings that shape the networks (``policy_kwargs``, ``mixer``, ...) are the loaded model's: where the
-        yaml differs, a note says so and ``config.yml`` records the model's values. The game is the run's (the yaml /
-        ``--env-kwargs`` env settings); a note says so where the model file records another one.
+        yaml differs, a note says so and ``config.yml`` records the model's values. Settings the file holds that the
+        yaml and ``-params`` leave out carry over, and ``config.yml`` records them too. The game is the run's (the
+        yaml / ``--env-kwargs`` env settings); a note says so where the model file records another one.
 
         :param settings: env, seed, verbose, device and tensorboard_log of the run.
         :param kwargs: the yaml / ``-params`` settings.
@@ -357,6 +358,11 @@ class ExperimentManager:
             if kwargs[key] != getattr(model, key):
                 print(f"Keeping the loaded model's {key}={getattr(model, key)!r} (the yaml says {kwargs[key]!r})")
                 self.saved_hyperparams[key] = getattr(model, key)
+        # config.yml records what trains: the settings the model file brings that neither the yaml nor -params set
+        # (e.g. a -params setting of the first run), but not the run's own (env, seed, device, ...)
+        run_keys = {*settings, "env_kwargs", "n_envs", "backend"}
+        carried = {k: v for k, v in saved.items() if k not in self.saved_hyperparams and k not in run_keys}
+        self.saved_hyperparams.update(carried)
         buffer_path = replay_buffer_path_for(path)
         if buffer_path.is_file():
             print(f"Loading replay buffer {buffer_path}")
