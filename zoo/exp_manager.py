@@ -350,7 +350,7 @@ class ExperimentManager:
         print(f"Loading pretrained agent {path}")
         architecture = self.algo_class.architecture_settings
         model = self.algo_class.load(path, **settings, **{k: v for k, v in kwargs.items() if k not in architecture})
-        saved = load_from_zip_file(path, load_params=False)[0]["kwargs"]  # the game the file records
+        saved = load_from_zip_file(path, load_params=False)[0]["kwargs"]  # as the file records them (its game too)
         trained_in, run_in = game_env_kwargs(saved.get("env_kwargs") or {}), game_env_kwargs(self.env_kwargs)
         if trained_in != run_in:
             print(f"Continuing in this run's env settings {run_in!r}; the model file records {trained_in!r}")

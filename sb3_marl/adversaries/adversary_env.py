@@ -107,10 +107,11 @@ class AdversaryEnv(BatchedMultiAgentEnv):
 
     def reset(self, env_mask: torch.Tensor | None = None, seed: int | None = None) -> ResetReturn:
         obs, state, avail = self.env.reset(env_mask, seed)
+        device = self.victim_device  # as in step: the victim's state follows the victim should it have moved
         restart = torch.ones(self.n_envs, dtype=torch.bool) if env_mask is None else torch.as_tensor(env_mask)
-        restart = restart.to(self.victim_device).view(-1, 1, 1)
-        self._hidden = self._hidden.masked_fill(restart, 0.0)
-        self._last_action = self._last_action.masked_fill(restart, 0.0)
+        restart = restart.to(device).view(-1, 1, 1)
+        self._hidden = self._hidden.to(device).masked_fill(restart, 0.0)
+        self._last_action = self._last_action.to(device).masked_fill(restart, 0.0)
         self._obs, self._avail = obs, avail
         return obs, state, avail
 
