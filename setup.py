@@ -28,10 +28,11 @@ setup(
         "torch>=2.3",
         "numpy>=1.24",
         "gymnasium>=0.29",
-        "stable-baselines3>=2.3",
+        "stable-baselines3>=2.7",  # ConstantSchedule / LinearSchedule
         "tensorboard>=2.12",
         "pyyaml>=6.0",
         "optuna>=3.5",
+        "sqlalchemy>=1.4.2",  # the tuning's RDB storage checks (also an optuna dependency)
         "tqdm",
         "rich",
         "matplotlib>=3.7",

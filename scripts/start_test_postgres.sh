@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start a throw-away PostgreSQL server on 127.0.0.1 for the zoo's distributed-tuning test.
-# Usage: eval "$(bash scripts/start_test_postgres.sh)"   -> exports SB3_MARL_TEST_POSTGRES_URL
+# Usage: eval "$(bash scripts/start_test_postgres.sh)"   -> exports SB3_MARL_TEST_POSTGRES_URL, and
+# SB3_MARL_TEST_POSTGRES_STOP, a command that stops the server and removes its data folder
 # Fails soft: when PostgreSQL cannot be installed or started it prints the reason on stderr, exports nothing
 # and exits 0, so CI still passes (the test then skips and says why).  Runs as root (CI) or as any user that
 # may start postgres; as root the server runs as the `postgres` user, since postgres refuses to run as root.
@@ -35,16 +36,19 @@ if [ "$(id -u)" = 0 ]; then
 fi
 DATA="$(mktemp -d /tmp/sb3_marl_pg.XXXXXX)"
 [ "$(id -u)" = 0 ] && chown postgres "$DATA"
-if ! "${RUN_AS[@]}" "$BIN/initdb" -D "$DATA/data" -U postgres --auth=trust >"$DATA/initdb.log" 2>&1; then
-    say "initdb failed (see $DATA/initdb.log); skipping"; exit 0
-fi
-if ! "${RUN_AS[@]}" "$BIN/pg_ctl" -D "$DATA/data" -l "$DATA/server.log" -w -t 30 \
-        -o "-h 127.0.0.1 -p $PORT -k $DATA" start >&2; then
-    say "server did not start (see $DATA/server.log); skipping"; exit 0
-fi
-if ! "${RUN_AS[@]}" "$BIN/createdb" -h 127.0.0.1 -p "$PORT" -U postgres "$DB" >&2; then
-    say "createdb failed; skipping"; exit 0
-fi
-say "server on 127.0.0.1:$PORT, data in $DATA (stop: ${RUN_AS[*]} $BIN/pg_ctl -D $DATA/data stop)"
+STOP="${RUN_AS[*]} $BIN/pg_ctl -D $DATA/data -m fast stop"
+give_up() {  # say why, show the log, leave nothing behind (no server, no data folder) and skip
+    say "$1; skipping"
+    [ -f "$DATA/$2" ] && sed 's/^/  /' "$DATA/$2" | tail -n 20 >&2
+    [ "$2" = server.log ] && $STOP >/dev/null 2>&1
+    rm -rf "$DATA"
+    exit 0
+}
+"${RUN_AS[@]}" "$BIN/initdb" -D "$DATA/data" -U postgres --auth=trust >"$DATA/initdb.log" 2>&1 \
+    || give_up "initdb failed" initdb.log
+"${RUN_AS[@]}" "$BIN/pg_ctl" -D "$DATA/data" -l "$DATA/server.log" -w -t 30 -o "-h 127.0.0.1 -p $PORT -k $DATA" \
+    start >&2 || give_up "the server did not start" server.log
+"${RUN_AS[@]}" "$BIN/createdb" -h 127.0.0.1 -p "$PORT" -U postgres "$DB" >&2 || give_up "createdb failed" server.log
+say "server on 127.0.0.1:$PORT, data in $DATA"
 echo "export SB3_MARL_TEST_POSTGRES_URL=postgresql+psycopg2://postgres@127.0.0.1:$PORT/$DB"
-echo "export SB3_MARL_TEST_POSTGRES_STOP='${RUN_AS[*]} $BIN/pg_ctl -D $DATA/data -m fast stop'"
+echo "export SB3_MARL_TEST_POSTGRES_STOP='$STOP; rm -rf $DATA'"

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
 eval "$(bash scripts/start_test_postgres.sh)"
-trap 'if [ -n "${SB3_MARL_TEST_POSTGRES_STOP:-}" ]; then $SB3_MARL_TEST_POSTGRES_STOP >/dev/null 2>&1 || true; fi' EXIT
+trap 'if [ -n "${SB3_MARL_TEST_POSTGRES_STOP:-}" ]; then bash -c "$SB3_MARL_TEST_POSTGRES_STOP" >/dev/null 2>&1 || true; fi' EXIT
 python -m ruff check .
 python -m ruff format --check .
 python -m pytest -q "$@"

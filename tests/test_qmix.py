@@ -384,6 +384,11 @@ def test_unseeded_models_draw_their_own_exploration():
         ({"exploration_spread": "2"}, "exploration_spread='2'"),
         ({"prioritized_replay_alpha": -0.5}, r"prioritized_replay_alpha=-0.5 must be a finite number >= 0"),
         ({"prioritized_replay_beta": 1.5}, r"prioritized_replay_beta=1.5 must be a finite number in \[0, 1\]"),
+        ({"policy_kwargs": {"optimizer_class": "adam"}}, r"\['optimizer_class'\] is set by QMIX's optimizer"),
+        ({"policy_kwargs": {"mixer": "vdn"}}, r"policy_kwargs\['mixer'\] is set by QMIX's mixer argument"),
+        ({"policy_kwargs": {"obs_dim": 4}}, r"policy_kwargs\['obs_dim'\] is set by the env"),
+        ({"policy_kwargs": {"net_arch": [64]}}, r"'net_arch'\] is not a QMIXPolicy setting; allowed: \['rnn"),
+        ({"optimizer_kwargs": {"lr": 1e-3}}, r"optimizer_kwargs\['lr'\]: the learning rate is QMIX's learning_rate"),
     ],
 )
 def test_bad_settings_are_rejected(kwargs, message):
@@ -428,14 +433,30 @@ def test_bad_env_and_predict_inputs_are_rejected():
     model = _model(seed=0)
     with pytest.raises(ValueError, match=r"observation has shape \(2, 5\); expected \(2, 2\)"):
         model.predict(torch.zeros(2, 5).numpy())
-    with pytest.raises(ValueError, match="avail_actions"):
-        model.predict(torch.zeros(2, 2).numpy(), avail_actions=torch.ones(3, 3, dtype=torch.bool).numpy())
-    with pytest.raises(ValueError, match="no available action"):
+    with pytest.raises(ValueError, match=r"avail_actions has shape \(2, 2\); expected \(2, 3\)"):  # one env: its shape
+        model.predict(torch.zeros(2, 2).numpy(), avail_actions=torch.ones(2, 2, dtype=torch.bool).numpy())
+    with pytest.raises(ValueError, match=r"avail_actions has shape \(4, 2, 2\); expected \(4, 2, 3\)"):
+        model.predict(torch.zeros(4, 2, 2).numpy(), avail_actions=torch.ones(4, 2, 2, dtype=torch.bool).numpy())
+    blocked = torch.ones(4, 2, 3, dtype=torch.bool)
+    blocked[2, 1] = False
+    with pytest.raises(ValueError, match=r"avail_actions gives env 2, agent 1 no available action"):
+        model.predict(torch.zeros(4, 2, 2).numpy(), avail_actions=blocked.numpy())
+    with pytest.raises(ValueError, match="avail_actions gives agent 0 no available action"):
         model.predict(torch.zeros(2, 2).numpy(), avail_actions=torch.zeros(2, 3, dtype=torch.bool).numpy())
     with pytest.raises(ValueError, match="episode_start has 2 entries for 1 envs"):
         model.predict(torch.zeros(2, 2).numpy(), episode_start=[True, False])
-    with pytest.raises(ValueError, match=r"observation is the \(obs, state, avail_actions\) tuple of env.reset\(\)"):
-        model.predict(model.get_env().reset())
+    with pytest.raises(ValueError, match=r"state must be the \(hidden, last_action\) pair .* not a ndarray"):
+        model.predict(torch.zeros(2, 2).numpy(), state=np.zeros((2, model.policy.hidden_dim)))
+    env = model.get_env()
+    reset = env.reset()
+    with pytest.raises(ValueError, match=r"observation is the 3-tuple of env.reset\(\) / env.step\(\): pass its obs"):
+        model.predict(reset)
+    with pytest.raises(ValueError, match="observation is the 3-tuple"):  # numpy arrays too
+        model.predict(tuple(item.numpy() for item in reset))
+    with pytest.raises(ValueError, match="observation is the 6-tuple"):
+        model.predict(env.step(torch.as_tensor(model.predict(reset[0], avail_actions=reset[2])[0])))
+    per_agent = tuple(np.eye(2, dtype=np.float32))  # a tuple of the agents' observations is an observation
+    assert model.predict(per_agent)[0].shape == (2,)
 
 
 def test_predict_recurrent_state_and_masks():
@@ -451,6 +472,17 @@ def test_predict_recurrent_state_and_masks():
     assert (restarted[0] == state[0]).all()  # a restart equals a fresh call
     batch_actions, _ = model.predict(torch.zeros(5, 2, 2).numpy(), deterministic=False)
     assert batch_actions.shape == (5, 2)
+
+
+def test_predict_leaves_the_networks_in_evaluation_mode_and_train_in_training_mode():
+    """Stable-Baselines3's habit: ``predict`` calls ``policy.set_training_mode(False)``, ``train`` sets True."""
+    model = _model(seed=0, batch_size=2)
+    model.policy.set_training_mode(True)
+    # episode_start may be the env's own terminated tensor (on the env's device)
+    model.predict(torch.eye(2).numpy(), episode_start=torch.tensor([True]))
+    assert not model.policy.training and not model.policy.agent.training
+    model.learn(80)
+    assert model.policy.training
 
 
 def test_perturbing_subclass_stores_clean_and_perturbed_observations():

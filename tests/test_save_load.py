@@ -551,3 +551,39 @@ def test_settings_json_cannot_hold_are_made_plain_or_refused_at_construction(tmp
 def test_bad_schedule_settings_fail_clearly(learning_rate, message):
     with pytest.raises(ValueError, match=message):
         QMIX(CueMatchingEnv(n_envs=2, seed=0), learning_rate=learning_rate, device="cpu")
+
+
+def test_set_parameters_refuses_optimizer_state_of_another_architecture(trained):
+    """torch's ``load_state_dict`` checks only how many parameters the optimizer has; moments of other shapes must
+    be refused (they failed the next ``optimizer.step()``) and leave the model as it was."""
+    wide = QMIX(CueMatchingEnv(n_envs=2, seed=0), seed=0, batch_size=4, optimizer_class="adam", device="cpu")
+    narrow = QMIX(
+        CueMatchingEnv(n_envs=2, seed=0),
+        seed=0,
+        batch_size=4,
+        optimizer_class="adam",
+        device="cpu",
+        policy_kwargs={"rnn_hidden_dim": 32},
+    ).learn(200)
+    wide.learn(200)
+    before = copy.deepcopy(wide.get_parameters()["policy.optimizer"])
+    with pytest.raises(ValueError, match=r"policy.optimizer: the saved state's 'exp_avg' of parameter 0 has shape"):
+        wide.set_parameters({"policy.optimizer": narrow.get_parameters()["policy.optimizer"]}, exact_match=False)
+    after = wide.get_parameters()["policy.optimizer"]["state"]
+    assert all(torch.equal(before["state"][0][key], after[0][key]) for key in before["state"][0])
+    wide.learn(50, reset_num_timesteps=False)  # the optimizer still steps
+
+
+def test_policy_file_loads_on_auto_device_and_with_a_custom_optimizer(trained, tmp_path):
+    path = trained.policy.save(tmp_path / "policy")
+    for device in ("auto", "cuda"):  # "cuda" falls back to the CPU where there is none, as model loads do
+        loaded = QMIXPolicy.load(path, device=device)
+        assert loaded.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+    class CustomSGD(torch.optim.SGD):
+        pass
+
+    custom = QMIXPolicy(3, 4, 5, 6, optimizer_class=CustomSGD).save(tmp_path / "custom")
+    with pytest.raises(ValueError, match=r"names optimizer 'CustomSGD', which is not in torch.optim: pass its class"):
+        QMIXPolicy.load(custom)
+    assert type(QMIXPolicy.load(custom, optimizer_class=CustomSGD).optimizer) is CustomSGD

@@ -341,3 +341,18 @@ def test_trial_eval_callback_reports_at_most_n_evaluations():
     QMIX(CueMatchingEnv(n_envs=2, seed=0), seed=0, batch_size=2, device="cpu").learn(100, callback=callback)
     assert callback.n_calls == 50 and callback.eval_idx == 3
     assert sorted(study.trials[0].intermediate_values) == [3, 4, 5]  # 10 evaluations without the limit
+
+
+def test_installed_package_reads_only_its_own_hyperparams(tmp_path, monkeypatch):
+    """In a wheel install the folder next to ``zoo/`` is site-packages, where another distribution may have put a
+    ``hyperparams/`` folder: only the package's own copy counts there (a source checkout has setup.py beside zoo/)."""
+    import zoo.utils
+
+    site = tmp_path / "site-packages"
+    for folder in (site / "hyperparams", site / "zoo" / "hyperparams"):
+        folder.mkdir(parents=True)
+        (folder / "qmix.yml").write_text("default: {}\n")
+    monkeypatch.setattr(zoo.utils, "__file__", str(site / "zoo" / "utils.py"))
+    assert zoo.utils.hyperparams_dirs() == [site / "zoo" / "hyperparams"]
+    (site / "setup.py").write_text("")  # now it looks like a source checkout
+    assert zoo.utils.hyperparams_dirs() == [site / "hyperparams", site / "zoo" / "hyperparams"]

@@ -344,8 +344,11 @@ class CellResult:
 
 def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file's content, as hex digits."""
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:  # in 1 MiB chunks (hashlib.file_digest needs Python 3.11)
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def attacker_path(job: CellJob, model_sha256: str) -> Path:

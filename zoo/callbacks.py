@@ -9,7 +9,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 
 class TrialEvalCallback(BaseCallback):
-    """Evaluate every ``eval_freq`` env steps, report the win rate to an Optuna trial and stop when it is pruned.
+    """Evaluate every ``eval_freq`` callback calls (batched env steps), report the win rate to an Optuna trial and
+    stop when it is pruned.
 
     Several seeds of one trial train one after the other; seed ``k`` reports at steps
     ``k * n_evaluations + i`` so that the pruner compares like with like across trials (same seed index and

@@ -239,11 +239,14 @@ def parse_schedule(key: str, value: Any) -> Any:
 def hyperparams_dirs() -> list[Path]:
     """Where ``<algo>.yml`` files are looked for, in order.
 
-    1. ``hyperparams/`` at the root of a source checkout (the folder next to ``zoo/``; editable installs);
-    2. the copy shipped inside the installed package as ``zoo.hyperparams`` (wheel installs, see setup.py).
+    1. ``hyperparams/`` at the root of a source checkout (the folder next to ``zoo/`` beside ``setup.py``; editable
+       installs);
+    2. the copy shipped inside the installed package as ``zoo.hyperparams`` (wheel installs, see setup.py; there
+       the folder next to ``zoo/`` is site-packages, where another distribution's ``hyperparams/`` may lie).
     """
-    dirs = [Path(__file__).resolve().parent.parent / "hyperparams", Path(__file__).resolve().parent / "hyperparams"]
-    return [d for d in dirs if d.is_dir()]
+    package = Path(__file__).resolve().parent
+    dirs = [package.parent / "hyperparams"] if (package.parent / "setup.py").is_file() else []
+    return [d for d in [*dirs, package / "hyperparams"] if d.is_dir()]
 
 
 def default_conf_file(algo: str) -> Path:

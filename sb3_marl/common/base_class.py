@@ -498,6 +498,15 @@ class BaseMultiAgentAlgorithm(ABC):
                 f"{name}: the saved state is not that of a {type(optimizer).__name__} (its settings lack {missing}); "
                 "load it into a model built with the optimizer it was saved from"
             )
+        # torch checks only how many parameters each group has: moments of other shapes would fail the next step
+        params = [param for group in optimizer.param_groups for param in group["params"]]
+        for index, param in enumerate(params):
+            for key, value in optimizer.state.get(param, {}).items():
+                if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != param.shape:
+                    raise ValueError(
+                        f"{name}: the saved state's {key!r} of parameter {index} has shape {tuple(value.shape)}, the "
+                        f"parameter {tuple(param.shape)}: it is the state of another architecture"
+                    )
 
     def _default_save_path(self) -> Path:
         return Path.cwd() / f"{type(self).__name__.lower()}_{self.map_name or 'model'}.zip"

@@ -297,7 +297,7 @@ class PrioritizedEpisodeReplayBuffer(EpisodeReplayBuffer):
     ``torch.multinomial`` over the stored priorities; no sum tree is needed.
 
     :param alpha: priority exponent > 0 (0 would be uniform: use :class:`EpisodeReplayBuffer`).
-    :param kwargs: see :class:`EpisodeReplayBuffer`.
+    :param buffer_size: see :class:`EpisodeReplayBuffer`, as ``specs``, ``max_steps`` and ``device``.
     """
 
     #: smallest priority, so that every stored episode can be sampled

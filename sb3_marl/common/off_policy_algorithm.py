@@ -399,7 +399,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
     def train(self, gradient_steps: int, batch_size: int) -> None:
         """Run ``gradient_steps`` updates on sampled episode batches and log their mean statistics."""
         policy = self.policy
-        policy.train()
+        policy.set_training_mode(True)
         self._update_learning_rate(policy.optimizer)
         stats: dict[str, list[torch.Tensor]] = {}
         buffer = self.replay_buffer

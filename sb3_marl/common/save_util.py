@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from stable_baselines3.common.utils import get_system_info
+from stable_baselines3.common.utils import get_device, get_system_info
 
 from sb3_marl.file_util import atomic_path
 from sb3_marl.version import __version__
@@ -70,7 +70,8 @@ def load_from_zip_file(
     :param path: the file (``<path>.zip`` is tried too when ``path`` is not a file, e.g. the zoo's ``<run>/<map>``
         beside its ``<run>/<map>/`` folder of settings), or a binary file object open for reading (read from its
         current position, left open).
-    :param device: where tensors are mapped.
+    :param device: where tensors are mapped (``"auto"``, or CUDA where none is available: resolved as
+        Stable-Baselines3's ``get_device`` does).
     :param print_system_info: print this machine's system info and the one saved with the model (as
         Stable-Baselines3 does), to debug a model that behaves differently after loading.
     :param load_params: read the state dicts; False reads the settings only (the tensors are neither read nor
@@ -79,6 +80,7 @@ def load_from_zip_file(
     :raises FileNotFoundError: no such file.
     :raises ValueError: the file is not a complete model zip (corrupt, truncated or foreign); names the path.
     """
+    device = get_device(device)  # resolved here, so that no device error is reported as a corrupt file
     if not isinstance(path, io.IOBase):
         path = Path(path)
         if not path.is_file() and path.with_name(path.name + ".zip").is_file():

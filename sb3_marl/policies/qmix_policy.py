@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from stable_baselines3.common.utils import get_device
 from torch import nn
 
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
@@ -125,6 +126,11 @@ class QMIXPolicy(nn.Module):
         """Device of the parameters."""
         return self.agent_ids.device
 
+    def set_training_mode(self, mode: bool) -> None:
+        """Put the networks in training (True) or evaluation (False) mode (Stable-Baselines3's policy method;
+        :meth:`predict` leaves them in evaluation mode, the algorithm's ``train`` in training mode)."""
+        self.train(mode)
+
     def online_parameters(self) -> list[nn.Parameter]:
         """The trained parameters: the agent network's and the mixer's (targets excluded)."""
         params = list(self.agent.parameters())
@@ -160,12 +166,20 @@ class QMIXPolicy(nn.Module):
         return save_to_zip_file(path, data, {"policy": self.state_dict()})
 
     @classmethod
-    def load(cls, path: str | Path | io.BufferedIOBase, device: torch.device | str = "cpu") -> QMIXPolicy:
+    def load(
+        cls,
+        path: str | Path | io.BufferedIOBase,
+        device: torch.device | str = "auto",
+        optimizer_class: type[torch.optim.Optimizer] | None = None,
+    ) -> QMIXPolicy:
         """Build the policy saved with :meth:`save` (its optimizer starts fresh).
 
         :param path: the file (or an open binary file).
-        :param device: device of the loaded policy.
+        :param device: device of the loaded policy (``"auto"``: CUDA when available, as Stable-Baselines3's).
+        :param optimizer_class: the optimizer class, needed when the file names one outside ``torch.optim`` (a
+            file records its optimizer by class name only); None: the ``torch.optim`` class the file names.
         """
+        device = get_device(device)
         data, params = load_from_zip_file(path, device=device)
         fields = data if isinstance(data, dict) else {}
         if (
@@ -179,9 +193,13 @@ class QMIXPolicy(nn.Module):
             )
         kwargs = dict(data["kwargs"])
         optimizer_name = kwargs.pop("optimizer_class")
-        optimizer_class = getattr(torch.optim, optimizer_name, None)
-        if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
-            raise ValueError(f"{path} names optimizer {optimizer_name!r}, which is not in torch.optim")
+        if optimizer_class is None:
+            optimizer_class = getattr(torch.optim, optimizer_name, None)
+            if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
+                raise ValueError(
+                    f"{path} names optimizer {optimizer_name!r}, which is not in torch.optim: pass its class as "
+                    "load(..., optimizer_class=...)"
+                )
         policy = cls(**kwargs, optimizer_class=optimizer_class).to(device)
         policy.load_state_dict(params["policy"])
         return policy
@@ -212,11 +230,13 @@ class QMIXPolicy(nn.Module):
             [B, N, A], with B = 1 for a single env).
         """
         n, o, a, device = self.n_agents, self.obs_dim, self.n_actions, self.device
-        if isinstance(observation, tuple) and len(observation) == 3 and isinstance(observation[0], torch.Tensor):
+        if isinstance(observation, tuple) and len(observation) in (3, 6) and getattr(observation[0], "ndim", 0) >= 2:
             raise ValueError(
-                "observation is the (obs, state, avail_actions) tuple of env.reset() / env.step(): pass its obs, "
-                "with avail_actions=avail_actions"
+                f"observation is the {len(observation)}-tuple of env.reset() / env.step(): pass its obs (the first "
+                "item), with avail_actions=<its avail_actions>"
             )
+        if isinstance(observation, tuple | list):  # the agents' observations, one array each
+            observation = np.asarray(observation)
         obs = torch.as_tensor(observation, dtype=torch.float32, device=device)
         single = obs.dim() == 2
         if obs.dim() not in (2, 3) or obs.shape[-2:] != (n, o):
@@ -229,12 +249,21 @@ class QMIXPolicy(nn.Module):
             avail = torch.as_tensor(avail_actions, device=device).bool()
             avail = avail.unsqueeze(0) if avail.dim() == 2 else avail
             if avail.shape != (b, n, a):
-                raise ValueError(f"avail_actions has shape {tuple(np.shape(avail_actions))}; expected ({b}, {n}, {a})")
-            if not avail.any(dim=-1).all():
-                raise ValueError("avail_actions gives an agent no available action")
+                expected = f"({n}, {a})" if single else f"({b}, {n}, {a})"
+                raise ValueError(f"avail_actions has shape {tuple(np.shape(avail_actions))}; expected {expected}")
+            blocked = (~avail.any(dim=-1)).nonzero()
+            if len(blocked):
+                env_index, agent = blocked[0].tolist()
+                where = f"agent {agent}" if single else f"env {env_index}, agent {agent}"
+                raise ValueError(f"avail_actions gives {where} no available action (every agent needs one)")
         if state is None:
             hidden, last_action = self.initial_hidden(b), torch.zeros(b, n, a, device=device)
         else:
+            if not (isinstance(state, tuple | list) and len(state) == 2):
+                raise ValueError(
+                    "state must be the (hidden, last_action) pair that the previous predict() returned, "
+                    f"not a {type(state).__name__}"
+                )
             hidden = torch.as_tensor(state[0], dtype=torch.float32, device=device)
             last_action = torch.as_tensor(state[1], dtype=torch.float32, device=device)
             if hidden.shape != (b, n, self.hidden_dim) or last_action.shape != (b, n, a):
@@ -243,11 +272,12 @@ class QMIXPolicy(nn.Module):
                     f"({b}, {n}, {self.hidden_dim}), ({b}, {n}, {a})"
                 )
         if episode_start is not None:
-            starts = torch.as_tensor(np.asarray(episode_start), device=device).bool()
+            starts = torch.as_tensor(episode_start, device=device).bool()
             if starts.numel() != b:
                 raise ValueError(f"episode_start has {starts.numel()} entries for {b} envs; give one per env")
             keep = ~starts.reshape(b, 1, 1)
             hidden, last_action = hidden * keep, last_action * keep
+        self.set_training_mode(False)
         with torch.no_grad():
             q, hidden = self.q_values(obs, last_action, hidden)
             epsilon = 0.0 if deterministic else exploration_rate

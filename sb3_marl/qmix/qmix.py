@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from sb3_marl.common.base_class import constructor_keywords
 from sb3_marl.common.off_policy_algorithm import OffPolicyMultiAgentAlgorithm
 from sb3_marl.common.schedules import SaveableSchedule
 from sb3_marl.common.validation import finite_float, flag, json_mapping
@@ -20,6 +21,31 @@ OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
 
 #: kinds of TD(lambda) trace (see :class:`QMIX`)
 LAMBDA_TRACES = ("peng", "watkins")
+
+#: policy arguments that QMIX sets itself (from its own arguments or the env): not ``policy_kwargs`` keys
+_POLICY_ARGUMENTS_SET_BY_QMIX = {
+    "n_agents": "the env",
+    "n_actions": "the env",
+    "obs_dim": "the env",
+    "state_dim": "the env",
+    "learning_rate": "QMIX's learning_rate argument",
+    "mixer": "QMIX's mixer argument",
+    "optimizer_class": "QMIX's optimizer_class argument",
+    "optimizer_kwargs": "QMIX's optimizer_kwargs argument",
+}
+
+
+def check_policy_kwargs(policy_class: type[QMIXPolicy], policy_kwargs: dict[str, Any] | None) -> None:
+    """Refuse ``policy_kwargs`` keys the policy does not take, or takes from the algorithm, naming where each
+    setting belongs (Stable-Baselines3 users pass e.g. ``optimizer_class`` or ``net_arch`` there)."""
+    names, _ = constructor_keywords(policy_class)
+    allowed = [name for name in names if name not in (*_POLICY_ARGUMENTS_SET_BY_QMIX, "self")]
+    for key in policy_kwargs or {}:
+        if key in _POLICY_ARGUMENTS_SET_BY_QMIX:
+            owner = _POLICY_ARGUMENTS_SET_BY_QMIX[key]
+            raise ValueError(f"policy_kwargs[{key!r}] is set by {owner}, not policy_kwargs")
+        if key not in allowed:
+            raise ValueError(f"policy_kwargs[{key!r}] is not a {policy_class.__name__} setting; allowed: {allowed}")
 
 
 def previous_actions_onehot(actions: torch.Tensor, n_actions: int) -> torch.Tensor:
@@ -183,6 +209,9 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     ) -> None:
         if optimizer_class not in OPTIMIZERS:
             raise ValueError(f"optimizer_class={optimizer_class!r}; allowed: {sorted(OPTIMIZERS)}")
+        if "lr" in (optimizer_kwargs or {}):
+            raise ValueError("optimizer_kwargs['lr']: the learning rate is QMIX's learning_rate argument (or schedule)")
+        check_policy_kwargs(self.policy_class, policy_kwargs)
         td_lambda = finite_float("td_lambda", td_lambda, 0.0, 1.0, meaning="0: the one-step target")
         if huber_delta is not None:
             huber_delta = finite_float("huber_delta", huber_delta, 0.0, low_open=True, meaning="None: squared error")

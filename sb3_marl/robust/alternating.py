@@ -39,7 +39,8 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
     :param adversary_kwargs: keyword arguments of the adversary algorithm (JSON-able: they are saved).
     :param victim_phase_timesteps: victim env steps per victim phase.
     :param adversary_phase_timesteps: adversary env steps per adversary phase.
-    :param qmix_kwargs: every other argument of :class:`~sb3_marl.qmix.QMIX`.
+    :param qmix_kwargs: every other argument of :class:`~sb3_marl.robust.RobustQMIXFGSM` (``clean_loss_weight``,
+        ``attack_probability``) and of :class:`~sb3_marl.qmix.QMIX`.
     """
 
     architecture_settings = (*RobustQMIXFGSM.architecture_settings, "adversary_kwargs")

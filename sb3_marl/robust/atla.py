@@ -25,7 +25,8 @@ class ATLAQMIX(AlternatingAdversarialQMIX):
         ``n_steps``, ...).
     :param victim_phase_timesteps: victim env steps per victim phase.
     :param adversary_phase_timesteps: adversary env steps per adversary phase.
-    :param qmix_kwargs: every other argument of :class:`~sb3_marl.qmix.QMIX`.
+    :param qmix_kwargs: every other argument of :class:`~sb3_marl.robust.RobustQMIXFGSM` (``clean_loss_weight``,
+        ``attack_probability``) and of :class:`~sb3_marl.qmix.QMIX`.
     """
 
     def _make_adversary_env(self, env: BatchedMultiAgentEnv) -> PerturbationAdversaryEnv:

@@ -32,9 +32,9 @@ class RobustQMIXFGSM(QMIX):
     Measured on 3m (ε 0.2, 405k steps, seed 0, 32 test episodes; win rate with no attack / FGSM / PGD,
     ``docs/results/``): attacking every episode (the paper's setting) 0.09 / 1.00 / 0.94 — the network learns the
     perturbed inputs and fails on clean ones —; the same with ``clean_loss_weight=0.5``: 1.00 / 0.00 / 0.03;
-    ``attack_probability=0.5``: 0.72 / 1.00 / 0.91; ``attack_probability=0.25`` (the zoo's setting): 0.97 / 1.00 /
-    0.41. The robustness is specific to the training attack: the same model wins 0.00 under FGSM and PGD that are
-    not clipped to the feature ranges (``zoo/benchmark.py --no-clip``).
+    ``attack_probability=0.5``: 0.72 / 1.00 / 0.91; ``attack_probability=0.25`` (the zoo's setting on 3m, 3s_vs_3z
+    and 2s3z; 0.5 on 2m_vs_1z): 0.97 / 1.00 / 0.41. The robustness is specific to the training attack: the same
+    model wins 0.00 under FGSM and PGD that are not clipped to the feature ranges (``zoo/benchmark.py --no-clip``).
 
     :param env: env instance, SMAC map name, or None (predict-only).
     :param epsilon: l∞ budget of the attack (observation units; the paper uses 0.2, 0.05 on 2s3z).

@@ -45,7 +45,7 @@ class RegularizedQMIX(RobustQMIXFGSM):
         match this model's; online and target weights are copied, the optimizer starts fresh. Only a path is
         recorded in the saved settings (a model object is recorded as None).
     :param kappa: weight κ of the regulariser: a number, a schedule of progress remaining
-        (:class:`~sb3_marl.robust.schedules.StepSchedule`, SB3's ``ConstantSchedule`` / ``LinearSchedule``) or
+        (:class:`~sb3_marl.common.schedules.StepSchedule`, SB3's ``ConstantSchedule`` / ``LinearSchedule``) or
         its settings dict; None is the paper's ``StepSchedule(0.0, 0.1, 0.5)``: 0 for the first half of the
         ``learn()`` budget, then 0.1.
     :param hinge_c: the hinge floor ``c`` (> 0; paper: 10).
@@ -55,7 +55,8 @@ class RegularizedQMIX(RobustQMIXFGSM):
         maximisation. PGD alone, from a random start, can miss the corner of the ball FGSM picks: on 3m (ε 0.2,
         seed 0) the PGD-only model won 1.00 under PGD but 0.03 under FGSM.
     :param attack: the collection attack (see :class:`~sb3_marl.robust.RobustQMIXFGSM`; default FGSM(ε)).
-    :param qmix_kwargs: every other argument of :class:`~sb3_marl.qmix.QMIX`.
+    :param qmix_kwargs: every other argument of :class:`~sb3_marl.robust.RobustQMIXFGSM` (``clean_loss_weight``,
+        ``attack_probability``) and of :class:`~sb3_marl.qmix.QMIX`.
     """
 
     def __init__(
