@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from sb3_marl.adversaries import MAPPO, NonFiniteTrainingError, PerturbationAdversaryEnv, QMIXDirector
+from sb3_marl.adversaries.policies import MAPPOPolicy
 from sb3_marl.attacks.learned import ATLAAttack, PAADAttack
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.envs import make_env as make_smac_env
@@ -371,3 +372,88 @@ def test_the_learned_attack_draws_from_another_stream_than_the_victims_explorati
     for cls in (ATLAQMIX, PAADQMIX):
         model = make_model(cls, seed=3)
         assert model.attack.seed not in (model.seed, model.adversary.seed), cls
+
+
+def _mappo_on_three_agents(**kwargs) -> MAPPO:  # noqa: ANN003
+    torch.manual_seed(0)
+    victim = QMIX(CueMatchingEnv(n_envs=4, n_agents=3, n_actions=4), seed=0, policy_kwargs={"rnn_hidden_dim": 16})
+    env = PerturbationAdversaryEnv(CueMatchingEnv(n_envs=4, n_agents=3, n_actions=4, seed=0), victim, 0.2)
+    return MAPPO(env, n_steps=8, batch_size=16, seed=0, **kwargs)
+
+
+def test_mappo_normalises_advantages_over_the_agent_samples_of_the_loss() -> None:
+    """With the stored log-probabilities equal to the current ones (ratio 1), the policy loss is minus the mean of
+    the normalised advantages over the masked agent samples: exactly 0 when the normalisation weights each step by
+    its number of samples (MAPPO's reference), not when every step counts once."""
+    model = _mappo_on_three_agents()
+    generator = torch.Generator().manual_seed(0)
+    obs = torch.rand(12, 3, model.env.obs_shape, generator=generator)
+    pre_tanh = torch.randn(12, 3, model.env.obs_shape, generator=generator)
+    log_probs, _ = model.policy.evaluate_actions(obs, pre_tanh)
+    mask = torch.tensor([[True, True, True], [True, False, False], [False, False, False]]).repeat(4, 1)
+    batch = {
+        "obs": obs,
+        "pre_tanh": pre_tanh,
+        "log_probs": log_probs.detach(),
+        "agent_mask": mask,
+        "advantages": torch.randn(12, generator=generator),
+        "states": torch.rand(12, model.env.state_shape, generator=generator),
+        "returns": torch.zeros(12),
+    }
+    _, stats = model._ppo_loss(batch)
+    assert abs(stats["policy_gradient_loss"].item()) < 1e-6
+
+
+def test_mappo_entropy_bonus_estimates_the_squashed_actions_entropy() -> None:
+    """The bonus is minus the squashed action's log-probability (SB3's estimate): past log_std ~ 0 the actions
+    saturate and their entropy falls, which the Gaussian entropy of the pre-squash action (it only grows) hid."""
+    policy = MAPPOPolicy(2, 5, 5, 7)
+    obs = torch.zeros(4000, 2, 5)
+    entropies = []
+    for log_std in (0.0, 2.0):
+        with torch.no_grad():
+            policy.log_std.fill_(log_std)
+        _, pre_tanh, log_prob = policy.act(obs, generator=torch.Generator().manual_seed(0))
+        evaluated, entropy = policy.evaluate_actions(obs, pre_tanh)
+        torch.testing.assert_close(entropy, -evaluated)
+        entropies.append(entropy.mean().item())
+    assert entropies[1] < entropies[0]
+
+
+def test_mappo_target_kl_stops_the_epochs_early() -> None:
+    unlimited = _mappo_on_three_agents(n_epochs=4).learn(32)
+    limited = _mappo_on_three_agents(n_epochs=4, target_kl=1e-12).learn(32)
+    assert unlimited._n_updates == 4 * 2  # 4 epochs of 32 steps / 16
+    assert limited._n_updates == 1  # the first minibatch has ratio 1; the next one is over the limit
+    with pytest.raises(ValueError, match=r"target_kl=0.0 must be a finite number > 0 \(None: no limit\)"):
+        _mappo_on_three_agents(target_kl=0.0)
+
+
+def test_adversary_inputs_are_checked_where_they_are_given() -> None:
+    victim = QMIX(CueMatchingEnv(n_envs=4, n_agents=3, n_actions=4), seed=0, policy_kwargs={"rnn_hidden_dim": 16})
+    with pytest.raises(ValueError, match="MAPPO needs an adversary env"):
+        MAPPO(None)
+    with pytest.raises(ValueError, match=r"net_arch width=0 must be an integer >= 1"):
+        MAPPOPolicy(2, 5, 5, 7, net_arch=[0])
+    with pytest.raises(ValueError, match=r"net_arch=64 must be a list of hidden layer widths"):
+        MAPPOPolicy(2, 5, 5, 7, net_arch=64)
+    with pytest.raises(ValueError, match="push_off_greedy='false' must be True or False"):
+        PAADAttack(None, 0.2, push_off_greedy="false")
+    with pytest.raises(ValueError, match="deterministic='x' must be True or False"):
+        ATLAAttack(None, 0.2, deterministic="x")
+    with pytest.raises(TypeError, match="adversary must be a MAPPO model, its MAPPOPolicy or None, got str"):
+        ATLAAttack("foo", 0.2)
+    with pytest.raises(TypeError, match="director must be a QMIX model, its QMIXPolicy or None, got int"):
+        PAADAttack(5, 0.2)
+    with pytest.raises(TypeError, match=r"env must be a BatchedMultiAgentEnv \(e.g. make_env\('3m'\)\), got str"):
+        PerturbationAdversaryEnv("3m", victim, 0.2)
+    with pytest.raises(ValueError, match="attacked_agents=5 but the env has only 3 agents"):
+        PerturbationAdversaryEnv(CueMatchingEnv(n_envs=4, n_agents=3, n_actions=4), victim, 0.2, 5)
+    with pytest.raises(TypeError, match="model_or_path must be a QMIX-family model or the path of its file, got int"):
+        train_attacker(5, kind="atla")
+    with pytest.raises(ValueError, match="total_timesteps=-1 must be an integer >= 1"):
+        train_attacker(victim, kind="atla", total_timesteps=-1)
+    model = _mappo_on_three_agents()
+    for bad in (-5, 1.5):
+        with pytest.raises(ValueError, match=f"total_timesteps={bad} must be an integer >= 0"):
+            model.learn(bad)

@@ -51,6 +51,12 @@ class AdversaryEnv(BatchedMultiAgentEnv):
     """
 
     def __init__(self, env: BatchedMultiAgentEnv, victim: Any, attack: LearnedAttack) -> None:
+        if not isinstance(env, BatchedMultiAgentEnv):
+            raise TypeError(
+                f"env must be a BatchedMultiAgentEnv (e.g. make_env({env!r})), got {type(env).__name__}"
+                if isinstance(env, str)
+                else f"env must be a BatchedMultiAgentEnv, got {type(env).__name__}"
+            )
         self.env = env
         self.victim = victim_policy(victim)
         if (self.victim.n_agents, self.victim.obs_dim, self.victim.n_actions) != (
@@ -63,6 +69,7 @@ class AdversaryEnv(BatchedMultiAgentEnv):
                 f"n_actions={self.victim.n_actions}) do not match env {env.map_name!r} (n_agents={env.n_agents}, "
                 f"obs_shape={env.obs_shape}, n_actions={env.n_actions})"
             )
+        attack.check_attacked_agents_fit(env.n_agents)
         self.attack = attack
         attack.use_env_bounds(env)
         for name in (

@@ -10,7 +10,8 @@ Choices (the paper used lr 1e-6 for actor and critic, grad clip 10, and reports 
   PPO settings; 1e-6 barely moves the actor within a few hundred thousand steps.
 * the actor's log std is a free parameter clamped to [-5, 2]; the pre-squash sample ``u`` is stored, so the
   ratio never needs ``atanh`` of a saturated action (the source of NaNs in squashed-Gaussian PPO);
-* advantages normalised per minibatch; values of the final state bootstrap through time-limit endings;
+* advantages normalised per minibatch over the agent samples the loss trains on; values of the final state
+  bootstrap through time-limit endings;
 * non-finite guard: an update whose loss or gradient norm is not finite is skipped (optimizer not stepped) and
   counted in ``train/nonfinite_skips``; ``max_nonfinite_skips`` skips in a row stop training with an error.
 """
@@ -53,10 +54,14 @@ class MAPPO(BaseMultiAgentAlgorithm):
     :param gamma: discount factor.
     :param gae_lambda: GAE trace parameter.
     :param clip_range: PPO ratio clipping.
-    :param ent_coef: weight of the entropy bonus (Gaussian entropy of the pre-squash action).
+    :param ent_coef: weight of the entropy bonus (minus the squashed action's log-probability, as SB3's PPO
+        estimates a squashed Gaussian's entropy).
     :param vf_coef: weight of the value loss.
     :param max_grad_norm: gradient-norm clip.
-    :param normalize_advantage: normalise advantages in each minibatch.
+    :param normalize_advantage: normalise advantages in each minibatch, over its agent samples (a step counts once
+        per agent whose action took effect, as in the loss; MAPPO's reference implementation does the same).
+    :param target_kl: stop the rollout's epochs early once a minibatch's approximate KL divergence exceeds
+        ``1.5 * target_kl`` (Stable-Baselines3's PPO; None: no limit).
     :param max_nonfinite_skips: consecutive non-finite updates tolerated before :class:`NonFiniteTrainingError`.
     :param policy_kwargs: keyword arguments of :class:`~sb3_marl.adversaries.policies.MAPPOPolicy` (``net_arch``,
         ``log_std_init``).
@@ -85,6 +90,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
         vf_coef: float = 0.5,
         max_grad_norm: float = 10.0,
         normalize_advantage: bool = True,
+        target_kl: float | None = None,
         max_nonfinite_skips: int = 10,
         policy_kwargs: dict[str, Any] | None = None,
         n_envs: int = 1,
@@ -108,6 +114,8 @@ class MAPPO(BaseMultiAgentAlgorithm):
         ent_coef = finite_float("ent_coef", ent_coef)
         vf_coef = finite_float("vf_coef", vf_coef, 0.0)
         normalize_advantage = flag("normalize_advantage", normalize_advantage)
+        if target_kl is not None:
+            target_kl = finite_float("target_kl", target_kl, 0.0, low_open=True, meaning="None: no limit")
         if isinstance(env, str):
             raise ValueError(
                 f"MAPPO needs an adversary env wrapping a victim, not a map name ({env!r}): build a "
@@ -136,6 +144,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
         self.vf_coef = vf_coef
         self.max_grad_norm = max_grad_norm
         self.normalize_advantage = normalize_advantage
+        self.target_kl = target_kl
         self.max_nonfinite_skips = max_nonfinite_skips
         self.nonfinite_skips = 0
         self._consecutive_nonfinite = 0
@@ -159,6 +168,8 @@ class MAPPO(BaseMultiAgentAlgorithm):
         self._last_state: torch.Tensor | None = None
 
     def _setup_model(self) -> None:
+        if not self.env_shapes:
+            raise ValueError("MAPPO needs an adversary env (or the sizes of a saved model) to build its networks")
         self.set_random_seed(self.seed)
         shapes = self.env_shapes
         self.policy = MAPPOPolicy(
@@ -271,7 +282,11 @@ class MAPPO(BaseMultiAgentAlgorithm):
         count = mask.sum().clamp(min=1.0)
         advantages = batch["advantages"]
         if self.normalize_advantage and advantages.numel() > 1:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+            weights = mask.sum(-1)  # samples per step in the loss: one per agent whose action took effect
+            total = weights.sum().clamp(min=1.0)
+            mean = (weights * advantages).sum() / total
+            std = ((weights * (advantages - mean) ** 2).sum() / total).sqrt()
+            advantages = (advantages - mean) / (std + 1e-8)
         advantages = advantages.unsqueeze(-1)
         log_ratio = log_prob - batch["log_probs"]
         ratio = log_ratio.exp()
@@ -297,9 +312,15 @@ class MAPPO(BaseMultiAgentAlgorithm):
         optimizer = self.policy.optimizer
         self._update_learning_rate(optimizer)
         logs: dict[str, list[torch.Tensor]] = {}
+        continue_training = True
         for _ in range(self.n_epochs):
             for batch in self.rollout_buffer.minibatches(self.batch_size, self._generator):
                 loss, stats = self._ppo_loss(batch)
+                if self.target_kl is not None and stats["approx_kl"].item() > 1.5 * self.target_kl:
+                    continue_training = False  # as SB3's PPO: before this minibatch's step
+                    if self.verbose >= 1:
+                        print(f"Early stopping at update {self._n_updates} (approx_kl {stats['approx_kl']:.4f})")
+                    break
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
@@ -312,6 +333,8 @@ class MAPPO(BaseMultiAgentAlgorithm):
                 self._n_updates += 1
                 for name, value in {**stats, "grad_norm": grad_norm}.items():
                     logs.setdefault(name, []).append(value)
+            if not continue_training:
+                break
         for name, values in logs.items():
             self.logger.record(f"train/{name}", torch.stack(values).mean().item())
         buffer = self.rollout_buffer

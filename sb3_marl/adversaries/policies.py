@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sb3_marl.common.validation import finite_float
+from sb3_marl.common.validation import finite_float, whole_number
 
 #: clamp of the actor's log standard deviation (keeps the Gaussian from collapsing or exploding)
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -74,6 +74,18 @@ class MAPPOPolicy(nn.Module):
         optimizer_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        n_agents, obs_dim, action_dim, state_dim = (
+            whole_number(name, value, 1)
+            for name, value in (
+                ("n_agents", n_agents),
+                ("obs_dim", obs_dim),
+                ("action_dim", action_dim),
+                ("state_dim", state_dim),
+            )
+        )
+        if isinstance(net_arch, str | bytes) or not isinstance(net_arch, Sequence):
+            raise ValueError(f"net_arch={net_arch!r} must be a list of hidden layer widths, e.g. [64, 64]")
+        net_arch = [whole_number("net_arch width", width, 1) for width in net_arch]
         self.n_agents = n_agents
         self.obs_dim = obs_dim
         self.action_dim = action_dim
@@ -125,13 +137,16 @@ class MAPPOPolicy(nn.Module):
         return torch.tanh(pre_tanh), pre_tanh, squashed_log_prob(distribution, pre_tanh)
 
     def evaluate_actions(self, obs: torch.Tensor, pre_tanh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probability float[..., N] of stored pre-squash actions and the Gaussian's entropy float[..., N].
+        """Log-probability float[..., N] of stored pre-squash actions (of the squashed actions) and a one-sample
+        estimate float[..., N] of the squashed action's entropy: minus that log-probability.
 
-        The entropy is that of ``u`` (the squashed one has no closed form); it only differs by the expected
-        log-Jacobian, and serves as the exploration bonus.
+        The squashed Gaussian's entropy has no closed form, and the Gaussian's entropy of ``u`` is no stand-in: it
+        grows with ``log_std`` while the entropy of ``tanh(u)`` falls once ``log_std`` passes about 0 (the actions
+        saturate at +-1), so a bonus on it would push the perturbations to the ball's corners. Stable-Baselines3's
+        PPO uses the same estimate for its squashed Gaussian.
         """
-        distribution = self.distribution(obs)
-        return squashed_log_prob(distribution, pre_tanh), distribution.entropy().sum(dim=-1)
+        log_prob = squashed_log_prob(self.distribution(obs), pre_tanh)
+        return log_prob, -log_prob
 
     def value(self, state: torch.Tensor) -> torch.Tensor:
         """Critic value float[...] of global states float[..., S]."""

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sb3_marl.common.validation import finite_float
+from sb3_marl.common.validation import finite_float, flag, whole_number
 
 AttackedAgents = int | Sequence[int] | None
 
@@ -58,7 +58,7 @@ class BaseAttack(ABC):
     ) -> None:
         self.epsilon = check_epsilon(epsilon)
         self.attacked_agents = _check_attacked_agents(attacked_agents)
-        self.clip_observations = bool(clip_observations)
+        self.clip_observations = flag("clip_observations", clip_observations)
         self.obs_low: torch.Tensor | None = None
         self.obs_high: torch.Tensor | None = None
         self._own_bounds = False  # True once bounds are given (not taken from an env): envs then leave them alone
@@ -66,7 +66,7 @@ class BaseAttack(ABC):
             raise ValueError("obs_low and obs_high must be given together (or both left None)")
         if obs_low is not None:
             self.set_observation_bounds(obs_low, obs_high)
-        self.seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else int(seed)
+        self.seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else whole_number("seed", seed, 0)
         self._generator: torch.Generator | None = None
 
     def use_env_bounds(self, env: object) -> None:
@@ -143,23 +143,29 @@ class BaseAttack(ABC):
     ) -> torch.Tensor:
         """Perturb every agent's observation (masking of unattacked and dead agents is done by :meth:`perturb`)."""
 
+    def check_attacked_agents_fit(self, n_agents: int) -> None:
+        """A ValueError when ``attacked_agents`` asks for more agents, or other agent ids, than ``n_agents`` has."""
+        if isinstance(self.attacked_agents, int):
+            if self.attacked_agents > n_agents:
+                raise ValueError(f"attacked_agents={self.attacked_agents} but the env has only {n_agents} agents")
+            return
+        bad = [agent for agent in self.attacked_agents or () if agent >= n_agents]
+        if bad:
+            raise ValueError(f"attacked agent ids {bad} do not exist: the env has agents 0..{n_agents - 1}")
+
     def agent_mask(self, obs: torch.Tensor) -> torch.Tensor:
         """bool[B, N]: True where the agent is attacked at this call and alive (observation not all zero)."""
         batch_size, n_agents = obs.shape[:2]
         alive = (obs != 0).any(dim=-1)
         if self.attacked_agents is None:
             return alive
+        self.check_attacked_agents_fit(n_agents)
         if isinstance(self.attacked_agents, int):
-            if self.attacked_agents > n_agents:
-                raise ValueError(f"attacked_agents={self.attacked_agents} but the env has only {n_agents} agents")
             scores = torch.rand(batch_size, n_agents, generator=self.generator(obs.device), device=obs.device)
             # dead agents rank after every live one (scores in [0, 1) + 1): the M are drawn among the live agents
             chosen = (scores + (~alive).float()).argsort(dim=-1)[:, : self.attacked_agents]
             mask = torch.zeros(batch_size, n_agents, dtype=torch.bool, device=obs.device)
             return mask.scatter_(1, chosen, True) & alive
-        bad = [agent for agent in self.attacked_agents if agent >= n_agents]
-        if bad:
-            raise ValueError(f"attacked agent ids {bad} do not exist: the env has agents 0..{n_agents - 1}")
         mask = torch.zeros(batch_size, n_agents, dtype=torch.bool, device=obs.device)
         mask[:, list(self.attacked_agents)] = True
         return mask & alive

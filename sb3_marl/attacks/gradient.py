@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from sb3_marl.attacks.base import AttackedAgents, BaseAttack
-from sb3_marl.common.validation import finite_float, whole_number
+from sb3_marl.common.validation import finite_float, flag, whole_number
 
 
 def masked_log_softmax(q_values: torch.Tensor, avail_actions: torch.Tensor) -> torch.Tensor:
@@ -80,7 +80,7 @@ class GradientAttack(BaseAttack):
         super().__init__(epsilon, attacked_agents, clip_observations, obs_low, obs_high, seed)
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; allowed: {OBJECTIVES}")
-        self.push_off_greedy = bool(push_off_greedy)
+        self.push_off_greedy = flag("push_off_greedy", push_off_greedy)
         self.objective = objective
 
     def objective_gradient(
@@ -196,7 +196,7 @@ class PGD(GradientAttack):
         super().__init__(epsilon, **kwargs)
         self.n_steps = whole_number("n_steps", n_steps, 1)
         self.step_size = None if step_size is None else finite_float("step_size", step_size, 0.0, low_open=True)
-        self.random_start = bool(random_start)
+        self.random_start = flag("random_start", random_start)
 
     @property
     def effective_step_size(self) -> float:

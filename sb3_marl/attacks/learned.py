@@ -22,6 +22,7 @@ from torch import nn
 
 from sb3_marl.attacks.base import BaseAttack
 from sb3_marl.attacks.gradient import FGSM, greedy_actions
+from sb3_marl.common.validation import flag
 
 if TYPE_CHECKING:
     from sb3_marl.adversaries.mappo import MAPPO
@@ -121,8 +122,10 @@ class ATLAAttack(LearnedAttack):
         self, adversary: MAPPO | MAPPOPolicy | None, epsilon: float, deterministic: bool = True, **kwargs: Any
     ) -> None:
         super().__init__(epsilon, **kwargs)
+        if adversary is not None and not callable(getattr(getattr(adversary, "policy", adversary), "act", None)):
+            raise TypeError(f"adversary must be a MAPPO model, its MAPPOPolicy or None, got {type(adversary).__name__}")
         self.adversary = adversary
-        self.deterministic = bool(deterministic)
+        self.deterministic = flag("deterministic", deterministic)
 
     def adversary_actions(
         self, obs: torch.Tensor, avail_actions: torch.Tensor, last_action_onehot: torch.Tensor
@@ -175,8 +178,11 @@ class PAADAttack(LearnedAttack):
         self, director: QMIX | QMIXPolicy | None, epsilon: float, push_off_greedy: bool = True, **kwargs: Any
     ) -> None:
         super().__init__(epsilon, **kwargs)
+        if director is not None and not callable(getattr(getattr(director, "policy", director), "q_values", None)):
+            raise TypeError(f"director must be a QMIX model, its QMIXPolicy or None, got {type(director).__name__}")
         self.director = director
         # Agent selection is done by this attack; the actor perturbs whatever it is given.
+        push_off_greedy = flag("push_off_greedy", push_off_greedy)
         self.actor = FGSM(epsilon, clip_observations=self.clip_observations, push_off_greedy=push_off_greedy)
         if self.obs_low is not None:
             self.actor.set_observation_bounds(self.obs_low, self.obs_high)

@@ -368,6 +368,7 @@ class BaseMultiAgentAlgorithm(ABC):
         progress_bar: bool,
     ) -> tuple[int, BaseCallback]:
         """Reset or continue the counters, configure the logger and bind the callback."""
+        total_timesteps = whole_number("total_timesteps", total_timesteps, 0)
         if self.env is None:
             raise ValueError("This model has no env: pass one to load(path, env=...) or call set_env(env) first")
         self.start_time = time.time_ns()

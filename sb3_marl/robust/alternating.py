@@ -36,7 +36,10 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
 
     :param env: env instance, SMAC map name, or None (predict-only).
     :param epsilon: l∞ budget of the adversary's perturbations (the paper: 0.2, 0.05 on 2s3z).
-    :param adversary_kwargs: keyword arguments of the adversary algorithm (JSON-able: they are saved).
+    :param adversary_kwargs: keyword arguments of the adversary algorithm (JSON-able: they are saved). Each phase is
+        one ``learn(adversary_phase_timesteps, reset_num_timesteps=False)`` of the adversary, so a schedule in
+        them (e.g. a linear learning rate) runs over each phase, as Stable-Baselines3 runs one over a ``learn``
+        call: from where the previous phases left the step counter down to its end value at the phase's end.
     :param victim_phase_timesteps: victim env steps per victim phase.
     :param adversary_phase_timesteps: adversary env steps per adversary phase.
     :param qmix_kwargs: every other argument of :class:`~sb3_marl.robust.RobustQMIXFGSM` (``clean_loss_weight``,

@@ -10,6 +10,7 @@ from sb3_marl.adversaries.director import QMIXDirector
 from sb3_marl.adversaries.mappo import MAPPO
 from sb3_marl.attacks.learned import ATLAAttack, LearnedAttack, PAADAttack
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
+from sb3_marl.common.validation import whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv, game_env_kwargs
 
 ATTACKER_KINDS = ("atla", "paad")
@@ -47,6 +48,11 @@ def train_attacker(
     """
     if kind not in ATTACKER_KINDS:
         raise ValueError(f"kind={kind!r}; allowed: {ATTACKER_KINDS}")
+    total_timesteps = whole_number("total_timesteps", total_timesteps, 1)
+    if not isinstance(model_or_path, BaseMultiAgentAlgorithm | str | Path):
+        raise TypeError(
+            f"model_or_path must be a QMIX-family model or the path of its file, got {type(model_or_path).__name__}"
+        )
     if env_kwargs and not (env is None or isinstance(env, str)):
         raise ValueError(
             f"env_kwargs={env_kwargs!r} only apply to an env built here (env None or a map name), "
