@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from stable_baselines3.common.logger import Logger
 
 from sb3_marl.adversaries import MAPPO, NonFiniteTrainingError, PerturbationAdversaryEnv, QMIXDirector
 from sb3_marl.adversaries.policies import MAPPOPolicy
 from sb3_marl.attacks.learned import ATLAAttack, PAADAttack
+from sb3_marl.common.base_class import offset_seed
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.envs import make_env as make_smac_env
 from sb3_marl.qmix import QMIX
@@ -344,14 +346,27 @@ def test_mappo_learn_restarts_episodes_with_the_pending_seed() -> None:
     assert len(resets) == 2
 
 
+class _DumpRecorder(Logger):
+    """A logger that writes nothing and records the steps it was asked to dump at."""
+
+    def __init__(self) -> None:
+        super().__init__(None, [])
+        self.dumped: list[int] = []
+
+    def dump(self, step: int = 0) -> None:
+        self.dumped.append(step)
+
+
 @pytest.mark.parametrize("cls", [MAPPO, QMIX])
 def test_log_interval_none_logs_nothing_and_zero_is_refused(cls: type) -> None:
     model = make_mappo(nan_from=10**9) if cls is MAPPO else QMIX(make_env(), batch_size=4, buffer_size=50, seed=0)
-    dumped = []
-    model.learn(16)  # sets up the logger
-    model.logger.dump = lambda step=0: dumped.append(step)
+    recorder = _DumpRecorder()
+    model.set_logger(recorder)  # kept by learn() (a patched dump would be replaced with the logger of each call)
+    model.learn(32, log_interval=1)
+    assert recorder.dumped  # the control: the recorder sees the dumps of log_interval=1
+    recorder.dumped.clear()
     model.learn(32, log_interval=None)
-    assert dumped == []
+    assert recorder.dumped == []
     with pytest.raises(ValueError, match="log_interval=0"):
         model.learn(16, log_interval=0)
 
@@ -372,6 +387,7 @@ def test_the_learned_attack_draws_from_another_stream_than_the_victims_explorati
     for cls in (ATLAQMIX, PAADQMIX):
         model = make_model(cls, seed=3)
         assert model.attack.seed not in (model.seed, model.adversary.seed), cls
+        assert model.attack.seed == offset_seed(model.seed, 2), cls  # seeded from the model's seed: reproducible
 
 
 def _mappo_on_three_agents(**kwargs) -> MAPPO:  # noqa: ANN003
