@@ -5,7 +5,7 @@ import pytest
 import torch
 from stable_baselines3.common.utils import LinearSchedule
 
-from sb3_marl.common.base_class import offset_seed
+from sb3_marl.common.base_class import batch_env_seed, offset_seed
 from sb3_marl.common.buffers import PrioritizedEpisodeReplayBuffer
 from sb3_marl.common.callbacks import BaseCallback
 from sb3_marl.common.evaluation import evaluate_policy
@@ -472,6 +472,16 @@ def test_predict_recurrent_state_and_masks():
     assert (restarted[0] == state[0]).all()  # a restart equals a fresh call
     batch_actions, _ = model.predict(torch.zeros(5, 2, 2).numpy(), deterministic=False)
     assert batch_actions.shape == (5, 2)
+
+
+def test_the_highest_model_seeds_wrap_into_the_env_seed_range():
+    """Env ``b`` of a batch plays seed ``seed + b``, an unsigned 32-bit number: a model seed near 2**32 gives the
+    batch a wrapped seed instead of a refused env (the model keeps its own seed)."""
+    assert batch_env_seed(2**32 - 1, 2) == 0 and batch_env_seed(7, 2) == 7 and batch_env_seed(None, 2) is None
+    model = QMIX("3m", n_envs=2, seed=2**32 - 1, batch_size=2)
+    assert model.seed == 2**32 - 1 and model.env.seed_value == 0
+    model.learn(100)
+    assert model.env.seed_value == 0
 
 
 def test_predict_leaves_the_networks_in_evaluation_mode_and_train_in_training_mode():

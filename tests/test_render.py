@@ -96,8 +96,11 @@ def test_step_counter_changes_header():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"env_index": 2}, "env_index"),
-        ({"width": 10}, "width"),
+        ({"env_index": 2}, r"env_index=2 must be an integer in \[0, 1\]"),
+        ({"env_index": 0.5}, "env_index=0.5 must be an integer"),
+        ({"env_index": True}, "env_index=True must be an integer"),
+        ({"width": 10}, "width=10 must be an integer >= 64"),
+        ({"width": 100.5}, "width=100.5 must be an integer >= 64"),
         ({"marked_agents": np.array([True, False, True])}, "marked_agents"),
         ({"marked_agents": np.array([1, 0])}, "marked_agents"),
     ],
@@ -155,6 +158,22 @@ def test_save_video_bad_input(tmp_path, frames, name, match):
     with pytest.raises(ValueError, match=match):
         save_video(frames, tmp_path / name)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("fps", [float("nan"), float("inf"), 0, -2.0, "8"])
+def test_save_video_fps_must_be_finite_and_positive(tmp_path, fps):
+    """Before: NaN failed inside the GIF writer without naming fps and inf wrote a GIF of 0 ms frames."""
+    with pytest.raises(ValueError, match=f"^fps={fps!r} must be a finite number > 0$"):
+        save_video(episode_frames(1), tmp_path / "a.gif", fps=fps)
+    assert not any(tmp_path.iterdir())
+
+
+def test_simulator_render_checks_env_index():
+    env = make_env("3m", n_envs=2, seed=0)
+    assert env.render(env_index=np.int64(1)).shape[2] == 3
+    for env_index in (0.5, True, 2, -1):
+        with pytest.raises(ValueError, match=f"env_index={env_index!r} must be an integer"):
+            env.render(env_index=env_index)
 
 
 def test_failed_write_leaves_previous_file(tmp_path, monkeypatch):

@@ -269,6 +269,19 @@ def test_the_simulators_compile_setting_does_not_reach_smac():
         env.reset()
 
 
+@pytest.mark.parametrize("value", ["False", 0, 1, None])
+def test_layout_switches_must_be_bools_before_a_game_starts(value):
+    """bool("False") is True: a string or number switch would have given the layout a feature SMAC's obs lacks."""
+
+    def no_game(**kwargs):  # noqa: ANN003, ANN202
+        raise AssertionError("no game may start for a refused setting")
+
+    with pytest.raises(ValueError, match=f"obs_last_action={value!r} must be True or False"):
+        SC2BatchedEnv("3m", seed=0, env_factory=no_game, obs_last_action=value)
+    with SC2BatchedEnv("3m", seed=0, env_factory=StarCraft2SimEnv, obs_last_action=np.bool_(True)) as env:
+        assert env.layout.flags.obs_last_action is True and env.obs_shape == 30 + 2 * 9
+
+
 class LossOnTheLimitStep(StarCraft2SimEnv):
     """Every episode that reaches the time limit ends there as a battle decided against the agents, as SMAC
     reports MMM's "only medivacs left" loss on the limit step: terminated, not won, allies alive, no timeout."""

@@ -1,5 +1,6 @@
 """SC2 combat rules of the built-in simulator: damage arithmetic, shields, cooldowns, rewards, seeding."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -277,3 +278,86 @@ def test_compiled_step_matches_eager():
         out_e, out_c = eager.step(actions), compiled.step(actions)
         for a, b in zip(out_e[:5], out_c[:5]):
             torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    "name, value, allowed",
+    [
+        ("step_mul", 8.9, "an integer >= 1"),
+        ("step_mul", True, "an integer >= 1"),
+        ("step_mul", NAN, "an integer >= 1"),
+        ("step_mul", 0, "an integer >= 1"),
+        ("step_mul", "8", "an integer >= 1"),
+        ("move_amount", 1.5, "an integer >= 1"),
+        ("move_amount", 0, "an integer >= 1"),
+        ("move_amount", NAN, "an integer >= 1"),
+        ("reward_scale_rate", 0, "a finite number > 0"),
+        ("reward_scale_rate", -20, "a finite number > 0"),
+        ("reward_scale_rate", INF, "a finite number > 0"),
+        ("reward_death_value", NAN, "a finite number >= 0"),
+        ("reward_death_value", -10, "a finite number >= 0"),
+        ("reward_win", NAN, "a finite number >= 0"),
+        ("reward_win", "200", "a finite number >= 0"),
+        ("reward_defeat", NAN, "a finite number <= 0"),
+        ("reward_defeat", 5, "a finite number <= 0"),
+        ("reward_negative_scale", -0.5, "a finite number >= 0"),
+        ("reward_negative_scale", True, "a finite number >= 0"),
+    ],
+)
+def test_number_settings_are_checked(name, value, allowed):
+    """Before: step_mul 8.9 -> 8, True -> 1; a fractional move_amount broke SMAC's pathing probes; a zero scale rate
+    failed at the first step (ZeroDivisionError), NaN rewards went through; messages did not name the setting."""
+    with pytest.raises(ValueError, match=f"^{name}={value!r} must be {allowed}$"):
+        SMACSimulator("3m", seed=0, **{name: value})
+
+
+def test_numpy_and_negative_numbers_where_smac_allows_them():
+    """numpy numbers are accepted; a defeat penalty may be negative (SMAC: 'should be nonpositive')."""
+    settings = dict(step_mul=np.int64(4), move_amount=np.int32(3), reward_scale_rate=np.float32(10.0))
+    env = SMACSimulator("3m", seed=0, reward_defeat=-50, reward_only_positive=False, **settings)
+    assert (env.step_mul, env.move_amount) == (4, 3.0) and env.reward_cfg["reward_scale_rate"] == 10.0
+    env.unit_health[0, :3] = 0.0  # a lost battle: the defeat penalty, scaled
+    env.get_avail_actions()
+    reward = env.step(B([[0, 0, 0]]))[3]
+    assert reward.item() == pytest.approx((-(3 * 45 + 3 * 10) * 0.5 - 50) / (365 / 10))
+
+
+BAD_SEEDS = [(1.7, 1), (True, 1), (-5, 1), (2**70, 1), (2**32, 1), (2**32 - 1, 2), (2**63 - 1, 2)]
+
+
+def _seed_message(seed: object, n_envs: int) -> str:
+    return rf"^seed={seed!r} must be an integer in \[0, {2**32 - n_envs}\]"
+
+
+@pytest.mark.parametrize("seed, n_envs", BAD_SEEDS)
+def test_seeds_are_unsigned_32_bit_for_every_env(seed, n_envs):
+    """Before: 1.7 and True -> 1, -5 accepted, 2**70 an OverflowError, 2**63 - 1 wrapped in env 1, and seeds
+    2**32 apart gave identical episodes (the hash keeps 32 bits)."""
+    with pytest.raises(ValueError, match=_seed_message(seed, n_envs)):
+        SMACSimulator("2m_vs_1z", n_envs=n_envs, seed=seed)
+    high = 2**32 - n_envs
+    env = SMACSimulator("2m_vs_1z", n_envs=n_envs, seed=np.uint32(high))  # the highest seed, as a numpy int
+    assert env.seed_value == high and type(env.seed_value) is int
+
+
+@pytest.mark.parametrize("seed, n_envs", BAD_SEEDS)
+def test_reset_checks_its_seed_like_the_constructor(seed, n_envs):
+    env = SMACSimulator("2m_vs_1z", n_envs=n_envs, seed=3)
+    with pytest.raises(ValueError, match=_seed_message(seed, n_envs)):
+        env.reset(seed=seed)
+    env.reset(seed=None)  # keeps the stream
+    assert env.seed_value == 3 and env._env_seed.tolist() == [3 + b for b in range(n_envs)]
+
+
+def test_seed_value_stays_the_seed_of_env_0():
+    """reset(env_mask, seed) reseeds env b of the mask with seed + b; seed_value follows only when env 0 is in it."""
+    env = SMACSimulator("2m_vs_1z", n_envs=3, seed=10)
+    env.reset(B([False, True, True]), seed=50)
+    assert env.seed_value == 10 and env._env_seed.tolist() == [10, 51, 52]
+    env.reset(B([True, False, False]), seed=70)
+    assert env.seed_value == 70 and env._env_seed.tolist() == [70, 51, 52]
+    env.reset(seed=90)
+    assert env.seed_value == 90 and env._env_seed.tolist() == [90, 91, 92]

@@ -1,5 +1,6 @@
 """Sizes, availability rules and observation ranges of the built-in SMAC simulator (smac-spec.md §3-§5)."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -179,3 +180,69 @@ def test_random_play_keeps_observations_in_range(map_name):
         assert ((obs >= env.obs_low) & (obs <= env.obs_high)).all()
         assert torch.isfinite(state).all() and (reward >= 0).all()
         obs, state, avail = env.reset(terminated)
+
+
+SWITCHES = [
+    "obs_all_health",
+    "obs_own_health",
+    "obs_last_action",
+    "obs_pathing_grid",
+    "obs_terrain_height",
+    "obs_instead_of_state",
+    "obs_timestep_number",
+    "state_last_action",
+    "state_timestep_number",
+    "reward_sparse",
+    "reward_only_positive",
+    "reward_scale",
+    "continuing_episode",
+    "heuristic_ai",
+    "heuristic_rest",
+    "compile",
+]
+
+
+@pytest.mark.parametrize("value", ["False", "no", 0, 1, None])
+@pytest.mark.parametrize("name", SWITCHES)
+def test_switches_must_be_true_or_false(name, value):
+    """bool("False") and bool("no") are True: every switch takes True or False only, and says so."""
+    with pytest.raises(ValueError, match=f"^{name}={value!r} must be True or False$"):
+        SMACSimulator("3m", seed=0, **{name: value})
+
+
+def test_numpy_bools_switch_like_bools():
+    env = SMACSimulator("3m", seed=0, obs_last_action=np.bool_(True), reward_sparse=np.bool_(False))
+    assert env.flags.obs_last_action is True and env.obs_shape == 30 + 2 * 9
+    assert env.reward_cfg["reward_sparse"] is False and env.continuing_episode is False
+
+
+@pytest.mark.parametrize("source", ["reset", "step", "get_avail_actions"])
+def test_edited_avail_does_not_unlock_actions(source):
+    """The env checks the next actions against its own availability, not against what it returned."""
+    env = SMACSimulator("3m", n_envs=2, seed=0)
+    avail = {
+        "reset": lambda: env.reset()[2],
+        "step": lambda: env.step(torch.ones(2, 3, dtype=torch.long))[2],
+        "get_avail_actions": env.get_avail_actions,
+    }[source]()
+    avail[:] = True
+    with pytest.raises(ValueError, match="env 0, agent 0: action 0 is not available"):
+        env.step(torch.zeros(2, 3, dtype=torch.long))  # only dead agents may no-op
+
+
+def test_edited_terminated_does_not_restart_an_env():
+    env = SMACSimulator("3m", n_envs=2, seed=0)
+    env.unit_health[1, :3] = 0.0  # env 1's allies all die: its episode ends at the next step
+    *_, terminated, _ = env.step(torch.where(env.get_avail_actions()[..., 0], 0, 1))
+    assert terminated.tolist() == [False, True]
+    terminated[:] = False
+    with pytest.raises(RuntimeError, match="env 1 has terminated"):
+        env.step(torch.where(env.get_avail_actions()[..., 0], 0, 1))
+
+
+def test_edited_state_dict_does_not_change_the_next_state():
+    env = SMACSimulator("3m", seed=0, obs_last_action=True)
+    env.step(torch.ones(1, 3, dtype=torch.long))
+    obs, state = env.get_obs(), env.get_state()
+    env.state_dict()["last_action"][:] = 5.0
+    assert torch.equal(env.get_obs(), obs) and torch.equal(env.get_state(), state)

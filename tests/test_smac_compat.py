@@ -1,5 +1,7 @@
 """StarCraft2SimEnv: SMAC's StarCraft2Env API on the built-in simulator, driven by a PyMARL-style loop."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -57,7 +59,7 @@ def test_helpers_and_sc2_only_methods():
     assert env.get_unit_types()[:2] == [74, 74]
     with pytest.raises(NotImplementedError, match="StarCraft II"):
         env.save_replay()
-    with pytest.raises(ValueError, match="agent_id 7"):
+    with pytest.raises(ValueError, match=r"agent_id=7 must be an integer in \[0, 4\]"):
         env.get_obs_agent(7)
 
 
@@ -71,6 +73,50 @@ def test_timeout_sets_episode_limit_only_with_continuing_episode():
         while not terminated:
             reward, terminated, info = env.step([1, 1, 1])
         assert info.get("episode_limit", False) is continuing and env._episode_steps == env.episode_limit
-        # stepping on without reset() starts a new episode, as SMAC's respawn trigger does
-        env.step([1, 1, 1])
-        assert env._episode_steps == 1
+
+
+def test_stepping_a_terminated_episode_raises_until_reset():
+    """SMAC has no check (it steps the decided game on); the simulator neither resets silently (which then refused
+    a dead agent's no-op as 'action 0 is not available') nor steps on: it asks for reset()."""
+    env = StarCraft2SimEnv(map_name="3m", seed=0)
+    env.reset()
+    env.sim.unit_health[0, :3] = 0.0  # every ally dies: the battle is lost at the next step
+    env.get_avail_actions()
+    reward, terminated, info = env.step([0, 0, 0])
+    assert terminated and info["dead_allies"] == 3
+    for actions in ([0, 0, 0], [1, 1, 1]):
+        with pytest.raises(RuntimeError, match=r"episode has terminated: call reset\(\) before step\(\)"):
+            env.step(actions)
+    assert env.get_stats()["battles_game"] == 1.0  # the refused steps counted nothing
+    env.reset()
+    assert env.step([1, 1, 1])[1] is False and env._episode_steps == 1
+
+
+@pytest.mark.parametrize("agent_id", [1.9, True, -1, 3, "1", float("nan")])
+@pytest.mark.parametrize("method", ["get_obs_agent", "get_avail_agent_actions", "unit_max_cooldown"])
+def test_agent_ids_must_be_integers_in_range(method, agent_id):
+    env = StarCraft2SimEnv(map_name="3m", seed=0)
+    with pytest.raises(ValueError, match=re.escape(f"agent_id={agent_id!r} must be an integer")):
+        getattr(env, method)(agent_id)
+    assert len(env.get_obs_agent(np.int64(2))) == 30 and env.get_avail_agent_actions(2.0)[1] == 1
+
+
+def test_keywords_are_checked_and_read_as_checked():
+    with pytest.raises(ValueError, match="continuing_episode='False' must be True or False"):
+        StarCraft2SimEnv(map_name="3m", seed=0, continuing_episode="False")
+    with pytest.raises(ValueError, match="reward_scale_rate=0 must be a finite number > 0"):
+        StarCraft2SimEnv(map_name="3m", seed=0, reward_scale_rate=0)
+    env = StarCraft2SimEnv(map_name="3m", seed=0, continuing_episode=np.bool_(True), reward_scale_rate=np.int64(10))
+    assert env.continuing_episode is True and env.reward_scale_rate == 10.0 and type(env.reward_scale_rate) is float
+
+
+def test_state_dict_is_a_copy():
+    """Editing get_state_dict()'s arrays (SMAC's own dict layout) does not change the env's next state."""
+    env = StarCraft2SimEnv(map_name="3m", seed=0, state_timestep_number=True)
+    env.reset()
+    env.step([1, 1, 1])
+    parts = env.get_state_dict()
+    assert parts["timestep"].shape == (1,)  # documented difference: SMAC's is a Python float
+    state = env.get_state()
+    parts["last_action"][:] = 7.0
+    assert np.array_equal(env.get_state(), state)

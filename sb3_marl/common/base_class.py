@@ -69,6 +69,12 @@ def offset_seed(seed: int | None, offset: int) -> int | None:
     return None if seed is None else (seed + offset) % (MAX_SEED + 1)
 
 
+def batch_env_seed(seed: int | None, n_envs: int) -> int | None:
+    """The seed of a batch of ``n_envs`` envs for a model seeded ``seed``: ``seed`` itself, wrapped into
+    ``[0, 2**32 - n_envs]`` where env ``b``'s seed ``seed + b`` would pass the unsigned 32-bit range."""
+    return None if seed is None else seed % (MAX_SEED + 2 - n_envs)
+
+
 def _game_settings(env: BatchedMultiAgentEnv) -> dict[str, Any]:
     """``env``'s game settings (its ``env_kwargs``) as a model file's JSON holds them."""
     return json_mapping(f"the env_kwargs of env {getattr(env, 'map_name', '?')!r}", env.env_kwargs)
@@ -228,7 +234,12 @@ class BaseMultiAgentAlgorithm(ABC):
             from sb3_marl.envs.make_env import make_env
 
             return make_env(
-                env, n_envs=self.n_envs, backend=self.backend, seed=self.seed, device=self.device, **self.env_kwargs
+                env,
+                n_envs=self.n_envs,
+                backend=self.backend,
+                seed=batch_env_seed(self.seed, self.n_envs),
+                device=self.device,
+                **self.env_kwargs,
             )
         raise TypeError(f"env must be a BatchedMultiAgentEnv, a map name or None, got {type(env).__name__}")
 
@@ -332,9 +343,10 @@ class BaseMultiAgentAlgorithm(ABC):
         return callback.on_step()
 
     def _take_env_seed(self) -> int | None:
-        """The seed for a full reset of the env: the last one :meth:`set_random_seed` received, then None."""
+        """The seed for a full reset of the env: the last one :meth:`set_random_seed` received (see
+        :func:`batch_env_seed`), then None."""
         seed, self._pending_env_seed = self._pending_env_seed, None
-        return seed
+        return batch_env_seed(seed, self.env.n_envs)
 
     @property
     def logger(self) -> Logger:

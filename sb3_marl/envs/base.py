@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from sb3_marl.common.validation import MAX_SEED, whole_number
+
 #: ``(obs[B,N,O] float32, state[B,S] float32, avail_actions[B,N,A] bool)``
 ResetReturn = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 #: ``(obs, state, avail_actions, reward[B] float32, terminated[B] bool, info)`` where ``info`` maps
@@ -37,6 +39,20 @@ RUNTIME_ENV_KWARGS = ("compile", "replay_dir", "replay_prefix", "window_size_x",
 def game_env_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
     """``env_kwargs`` without the :data:`RUNTIME_ENV_KWARGS`: the settings of the game itself."""
     return {key: value for key, value in env_kwargs.items() if key not in RUNTIME_ENV_KWARGS}
+
+
+def batch_seed(seed: Any, n_envs: int) -> int:
+    """``seed`` of a batch of ``n_envs`` envs as an ``int``, where env ``b`` plays seed ``seed + b``: a whole number
+    (numpy's included) in ``[0, 2**32 - n_envs]``, so that every env's seed is an unsigned 32-bit number (the
+    range of numpy's and StarCraft II's seeds; the simulator hashes 32 bits of it); otherwise a ValueError."""
+    high = MAX_SEED + 1 - n_envs
+    try:
+        return whole_number("seed", seed, 0, high)
+    except ValueError:
+        raise ValueError(
+            f"seed={seed!r} must be an integer in [0, {high}] (= 2**32 - n_envs): env b of the batch of {n_envs} "
+            "plays seed + b, and seeds are unsigned 32-bit"
+        ) from None
 
 
 class BatchedMultiAgentEnv(ABC):
@@ -69,7 +85,8 @@ class BatchedMultiAgentEnv(ABC):
         """Start new episodes in the envs selected by ``env_mask`` (bool[B]; all when None).
 
         :param env_mask: which envs to reset; the others keep their running episodes.
-        :param seed: reseed the env's random generator before resetting (None keeps the stream).
+        :param seed: reseed the env's random generator before resetting (None keeps the stream): env ``b`` of the mask
+            gets ``seed + b``, so ``seed`` is an integer in ``[0, 2**32 - n_envs]`` (:func:`batch_seed`).
         :return: observations, states and available actions of *all* envs after the reset.
         """
 
@@ -97,7 +114,12 @@ class BatchedMultiAgentEnv(ABC):
 
     def get_env_info(self) -> dict[str, Any]:
         """SMAC's ``get_env_info()`` keys plus ``n_envs``; with an observation ``layout`` (the simulator's and the SC2
-        backend's) also SMAC's ``agent_features`` and ``enemy_features``."""
+        backend's) also SMAC's ``agent_features`` and ``enemy_features``.
+
+        ``obs_shape`` is the real length ``O`` of the observation vectors: with ``obs_timestep_number`` that is one
+        more than SMAC's ``get_obs_size()`` (SMAC leaves a zero slot in the own features and appends the time step
+        after them; ``layout.obs_size`` holds SMAC's number), so that ``obs_shape`` always matches ``obs.shape[-1]``.
+        """
         info = {
             "state_shape": self.state_shape,
             "obs_shape": self.obs_shape,

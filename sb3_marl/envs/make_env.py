@@ -27,7 +27,7 @@ def make_env(
     :param n_envs: number of episodes stepped together.
     :param backend: ``"sim"`` for the built-in simulator, ``"sc2"`` for real StarCraft II through the ``smac``
         package (optional; needs the game installed).
-    :param seed: env ``b`` of the batch uses ``seed + b``; None picks a seed.
+    :param seed: env ``b`` of the batch uses ``seed + b``: an integer in ``[0, 2**32 - n_envs]``; None picks a seed.
     :param device: torch device of the returned tensors.
     :param env_kwargs: SMAC ``StarCraft2Env`` keywords (``reward_sparse``, ``obs_last_action``, ...).
     """

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from sb3_marl.common.validation import finite_float, whole_number
 from sb3_marl.file_util import atomic_path
 
 #: Three-letter label of each SMAC unit type (the labels SMAClite draws).
@@ -95,18 +96,15 @@ def render_frame(env: Any, env_index: int = 0, width: int = 512, marked_agents: 
     """Draw the battlefield of one env of a batched simulator.
 
     :param env: the batched simulator (any object with the attributes listed in the module docstring).
-    :param env_index: which env of the batch to draw, in ``[0, n_envs)``.
-    :param width: image width in pixels (at least 64); the map is scaled to it and a header band is added on top.
+    :param env_index: which env of the batch to draw, an integer in ``[0, n_envs)``.
+    :param width: image width in pixels (an integer >= 64); the map is scaled to it and a header band is added on top.
     :param marked_agents: bool[n_agents] (tensor or array) of agents to circle with a highlight ring, e.g. the
         agents whose action an adversarial attack changed; None marks nobody.
     :return: the frame, an (H, W, 3) uint8 array.
     """
     pos = _numpy(env.unit_pos)
-    n_envs = pos.shape[0]
-    if not 0 <= env_index < n_envs:
-        raise ValueError(f"env_index must be in [0, {n_envs}), got {env_index}")
-    if width < 64:
-        raise ValueError(f"width must be at least 64 pixels, got {width}")
+    env_index = whole_number("env_index", env_index, 0, pos.shape[0] - 1)
+    width = whole_number("width", width, 64)  # pixels
     n_agents = int(env.n_agents)
     marked = _marked_mask(marked_agents, n_agents)
 
@@ -194,15 +192,14 @@ def save_video(frames: Sequence[np.ndarray], path: str | Path, fps: float = 8.0)
 
     :param frames: (H, W, 3) uint8 frames, all of one shape (e.g. from :func:`render_frame`).
     :param path: destination; its suffix chooses the format.
-    :param fps: frames per second of playback (> 0).
+    :param fps: frames per second of playback (a finite number > 0).
     :return: the path written.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in VIDEO_SUFFIXES:
         raise ValueError(f"Unsupported video suffix {path.suffix!r} in {str(path)!r}; use one of {VIDEO_SUFFIXES}")
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+    fps = finite_float("fps", fps, 0.0, low_open=True)
     video = _check_frames(frames)
     with atomic_path(path) as tmp:
         if suffix == ".gif":

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sb3_marl.common.validation import whole_number
+from sb3_marl.common.validation import flag, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn, game_env_kwargs
 from sb3_marl.envs.layout import LayoutFlags, ObsLayout
 from sb3_marl.envs.maps import get_map_params
@@ -351,7 +351,7 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
         self._env_kwargs = game_env_kwargs(env_kwargs)
         env_kwargs.pop("compile", None)  # the simulator's speed setting, which a model keeps: nothing to SMAC
         env_kwargs.setdefault("continuing_episode", True)
-        flags = {name: bool(env_kwargs[name]) for name in LayoutFlags.__dataclass_fields__ if name in env_kwargs}
+        flags = {name: flag(name, env_kwargs[name]) for name in LayoutFlags.__dataclass_fields__ if name in env_kwargs}
         layout = ObsLayout(get_map_params(map_name), LayoutFlags(**flags))  # unknown maps fail before SC2 starts
         #: the observation and state layout (as the simulator's ``layout``)
         self.layout = layout

@@ -46,8 +46,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from sb3_marl.common.validation import whole_number
-from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn, game_env_kwargs
+from sb3_marl.common.validation import finite_float, flag, whole_number
+from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn, batch_seed, game_env_kwargs
 from sb3_marl.envs.layout import (
     N_ACTIONS_NO_ATTACK,
     SHOOT_RANGE,
@@ -77,6 +77,17 @@ _REWARD_DEFAULTS: dict[str, Any] = {
     "reward_scale": True,
     "reward_scale_rate": 20.0,
 }
+#: allowed range (lowest, highest, lowest excluded; None: no bound) of the numeric reward keywords, the others being
+#: switches. SMAC's documentation: the death value is paid per enemy killed (and charged per ally lost), the win
+#: reward is paid for a win, the defeat reward "should be nonpositive", the negative scale scales penalties; the
+#: scale rate divides the reward (``reward / (max_reward / rate)``). With these, ``max_reward`` is always > 0.
+_REWARD_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "reward_death_value": (0.0, None, False),
+    "reward_win": (0.0, None, False),
+    "reward_defeat": (None, 0.0, False),
+    "reward_negative_scale": (0.0, None, False),
+    "reward_scale_rate": (0.0, None, True),
+}
 #: SMAC keywords that only concern the SC2 process; accepted for drop-in compatibility and ignored.
 IGNORED_KWARGS = (
     "difficulty",
@@ -99,6 +110,15 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
     x = (((x >> 16) ^ x) * 0x45D9F3B) & _M32
     x = (((x >> 16) ^ x) * 0x45D9F3B) & _M32
     return (x >> 16) ^ x
+
+
+def _reward_setting(name: str, value: Any) -> bool | float:
+    """A ``reward_*`` keyword checked: a switch as a ``bool``, a number as a finite ``float`` within
+    :data:`_REWARD_RANGES`; otherwise a ValueError naming it."""
+    if name not in _REWARD_RANGES:
+        return flag(name, value)
+    low, high, low_open = _REWARD_RANGES[name]
+    return finite_float(name, value, low=low, high=high, low_open=low_open)
 
 
 def _pairwise_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -144,13 +164,17 @@ class SMACSimulator(BatchedMultiAgentEnv):
     :param map_name: one of :data:`sb3_marl.envs.maps.MAP_NAMES`.
     :param n_envs: number of independent episodes stepped as one batch (>= 1).
     :param device: torch device holding every tensor.
-    :param seed: env ``b`` uses seed ``seed + b``; None draws a seed from torch's global generator.
+    :param seed: env ``b`` uses seed ``seed + b``: an integer in ``[0, 2**32 - n_envs]`` (every env's seed is an
+        unsigned 32-bit number, as in the SC2 backend); None draws a seed from torch's global generator.
     :param compile: run the body of :meth:`step` through ``torch.compile`` (opt-in: the first step then compiles
         for tens of seconds; later steps are several times faster with the same results up to float rounding).
-    :param smac_kwargs: SMAC ``StarCraft2Env`` keywords: ``step_mul`` (game loops per step, 8),
-        ``move_amount`` (cells, 2), ``continuing_episode``, the ``obs_*`` / ``state_*`` layout flags
-        (:class:`~sb3_marl.envs.layout.LayoutFlags`), the ``reward_*`` options, ``heuristic_ai`` / ``heuristic_rest``
-        (only False), and the SC2-only keywords of :data:`IGNORED_KWARGS`.
+    :param smac_kwargs: SMAC ``StarCraft2Env`` keywords: ``step_mul`` (game loops per step, an integer >= 1, 8),
+        ``move_amount`` (cells, an integer >= 1 as SMAC's pathing probes need, 2), ``continuing_episode``, the
+        ``obs_*`` / ``state_*`` layout flags (:class:`~sb3_marl.envs.layout.LayoutFlags`), the ``reward_*`` options
+        (numbers: finite, in the ranges of :data:`_REWARD_RANGES`: ``reward_scale_rate`` > 0, ``reward_defeat`` <= 0,
+        the others >= 0), ``heuristic_ai`` / ``heuristic_rest`` (only False), and the SC2-only keywords of
+        :data:`IGNORED_KWARGS` (not checked). Every switch (``compile`` too) must be True or False (numpy's bools
+        included): a string such as ``"False"`` is refused rather than read as True.
     """
 
     backend = "sim"
@@ -165,6 +189,8 @@ class SMACSimulator(BatchedMultiAgentEnv):
         **smac_kwargs: Any,
     ) -> None:
         n_envs = whole_number("n_envs", n_envs, 1)
+        seed = None if seed is None else batch_seed(seed, n_envs)
+        compile = flag("compile", compile)
         self.params = get_map_params(map_name)
         self._parse_kwargs(smac_kwargs)
         self._env_kwargs = game_env_kwargs(smac_kwargs)
@@ -186,7 +212,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
             _check_cpp_compiler()
         self.compiled = compile  #: whether :meth:`step` runs through ``torch.compile``
         self._advance = torch.compile(self._advance_eager, dynamic=False) if compile else self._advance_eager
-        first_seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else int(seed)
+        first_seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
         self._seed = first_seed
         self.reset(seed=first_seed)
 
@@ -209,9 +235,13 @@ class SMACSimulator(BatchedMultiAgentEnv):
         if unknown:
             raise TypeError(f"Unknown SMACSimulator keyword(s) {unknown}; accepted keywords: {sorted(known)}")
         for name in ("heuristic_ai", "heuristic_rest"):
-            if kwargs.get(name, False):
+            if flag(name, kwargs.get(name, False)):
                 raise ValueError(f"{name}=True is not supported by the built-in simulator (only False)")
-        self.flags = LayoutFlags(**{k: bool(v) for k, v in kwargs.items() if k in flag_names})
+        self.flags = LayoutFlags(**{k: flag(k, v) for k, v in kwargs.items() if k in flag_names})
+        self.step_mul = whole_number("step_mul", kwargs.get("step_mul", 8), 1)
+        self.move_amount = float(whole_number("move_amount", kwargs.get("move_amount", 2), 1))  # cells
+        self.continuing_episode = flag("continuing_episode", kwargs.get("continuing_episode", False))
+        self.reward_cfg = {k: _reward_setting(k, kwargs.get(k, v)) for k, v in _REWARD_DEFAULTS.items()}
         if self.flags.obs_terrain_height:
             warnings.warn(
                 "obs_terrain_height=True: the built-in simulator has no terrain heights (SMAC's are StarCraft II's "
@@ -219,12 +249,6 @@ class SMACSimulator(BatchedMultiAgentEnv):
                 "trained on them may not transfer to real SMAC",
                 stacklevel=3,
             )
-        self.step_mul = int(kwargs.get("step_mul", 8))
-        self.move_amount = float(kwargs.get("move_amount", 2))
-        if self.step_mul < 1 or self.move_amount <= 0:
-            raise ValueError(f"step_mul must be >= 1 and move_amount > 0, got {self.step_mul}, {self.move_amount}")
-        self.continuing_episode = bool(kwargs.get("continuing_episode", False))
-        self.reward_cfg = {k: kwargs.get(k, v) for k, v in _REWARD_DEFAULTS.items()}
 
     def _build_static_tables(self) -> None:
         """Per-unit and per-pair constants (index u: allies in agent order, then enemies)."""
@@ -390,11 +414,17 @@ class SMACSimulator(BatchedMultiAgentEnv):
     # ------------------------------------------------------------------ public API
     @torch.no_grad()
     def reset(self, env_mask: torch.Tensor | None = None, seed: int | None = None) -> ResetReturn:
-        """Start new episodes in the envs selected by ``env_mask`` (all when None); see the base class."""
+        """Start new episodes in the envs selected by ``env_mask`` (all when None); see the base class.
+
+        :param seed: env ``b`` of the mask is reseeded with ``seed + b`` (an integer in ``[0, 2**32 - n_envs]``);
+            :attr:`seed_value` becomes ``seed`` only when the mask holds env 0, so that it stays env 0's seed.
+        """
         mask = self._check_mask(env_mask)
         if seed is not None:
-            self._seed = int(seed)
-            self._env_seed = torch.where(mask, int(seed) + self._env_index, self._env_seed)
+            seed = batch_seed(seed, self.n_envs)
+            if env_mask is None or bool(mask[0]):
+                self._seed = seed
+            self._env_seed = torch.where(mask, seed + self._env_index, self._env_seed)
             self._env_tick = torch.where(mask, 0, self._env_tick)
         m1, m2 = mask[:, None], mask[:, None, None]
         self.unit_pos = torch.where(m2, self._spawn_pos, self.unit_pos)
@@ -417,12 +447,17 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self.episode_steps = torch.where(mask, 0, self.episode_steps)
         self._needs_reset = torch.where(mask, False, self._needs_reset)
         self._avail = avail = self._avail_actions()
-        return self._observations(avail), self._state(), avail
+        return self._observations(avail), self._state(), avail.clone()  # the env checks the next actions on _avail
 
     @torch.no_grad()
     def step(self, actions: torch.Tensor) -> StepReturn:
-        """Advance every env by one agent step (``step_mul`` game loops); see the base class for shapes."""
-        return self._advance(self._check_actions(actions))
+        """Advance every env by one agent step (``step_mul`` game loops); see the base class for shapes.
+
+        The returned tensors are the caller's: ``avail`` and ``terminated`` are copies of the ones the next step
+        checks its actions against.
+        """
+        obs, state, avail, reward, terminated, info = self._advance(self._check_actions(actions))
+        return obs, state, avail.clone(), reward, terminated.clone(), info
 
     def _advance_eager(self, actions: torch.Tensor) -> StepReturn:
         """The body of :meth:`step` after the action check (compiled into ``self._advance`` when ``compile``)."""
@@ -455,9 +490,10 @@ class SMACSimulator(BatchedMultiAgentEnv):
         }
 
     def get_avail_actions(self) -> torch.Tensor:
-        """Available actions bool[B, N, A] of the current time step (recomputed from the unit tensors)."""
+        """Available actions bool[B, N, A] of the current time step (recomputed from the unit tensors; the next
+        :meth:`step` checks its actions against them; the caller gets a copy)."""
         self._avail = self._avail_actions()
-        return self._avail
+        return self._avail.clone()
 
     def get_obs(self) -> torch.Tensor:
         """Observations float32[B, N, O] of the current time step."""
@@ -469,18 +505,17 @@ class SMACSimulator(BatchedMultiAgentEnv):
 
     @property
     def seed_value(self) -> int:
-        """The seed of env 0 (env ``b`` uses ``seed_value + b``)."""
+        """The seed of env 0 (env ``b`` uses ``seed_value + b``, unless a :meth:`reset` with an ``env_mask`` and a
+        ``seed`` reseeded env ``b`` apart from env 0)."""
         return self._seed
 
     def render(self, mode: str = "rgb_array", env_index: int = 0) -> np.ndarray | None:
         """An (H, W, 3) uint8 frame of env ``env_index`` drawn by :func:`sb3_marl.envs.render.render_frame`."""
         if mode != "rgb_array":
             raise ValueError(f"Unsupported render mode {mode!r}; the simulator supports 'rgb_array'")
-        if not 0 <= env_index < self.n_envs:
-            raise ValueError(f"env_index {env_index} out of range [0, {self.n_envs})")
         from sb3_marl.envs.render import render_frame
 
-        return render_frame(self, env_index)
+        return render_frame(self, env_index)  # checks env_index
 
     # ------------------------------------------------------------------ input checks
     def _check_mask(self, env_mask: torch.Tensor | None) -> torch.Tensor:
@@ -924,7 +959,8 @@ class SMACSimulator(BatchedMultiAgentEnv):
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """SMAC's ``get_state_dict()`` for every env: ``allies`` [B, N, nf_al], ``enemies`` [B, E, nf_en], and
-        ``last_action`` [B, N, A] / ``timestep`` [B, 1] when the corresponding state flags are set."""
+        ``last_action`` [B, N, A] / ``timestep`` [B, 1] when the corresponding state flags are set (new tensors:
+        ``last_action`` is a copy of the one the next observations are built from)."""
         n, flags = self.n_agents, self.flags
         alive = self.unit_health > 0
         centred = (self.unit_pos - MAP_SIZE / 2) / MAP_SIZE
@@ -935,7 +971,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         enemy = torch.cat([enemy_table[..., :1], centred[:, n:], enemy_table[..., 1:]], -1)
         parts = {"allies": ally * alive[:, :n].unsqueeze(-1), "enemies": enemy * alive[:, n:].unsqueeze(-1)}
         if flags.state_last_action:
-            parts["last_action"] = self._last_action
+            parts["last_action"] = self._last_action.clone()
         if flags.state_timestep_number:
             parts["timestep"] = (self.episode_steps.float() / self.episode_limit).unsqueeze(-1)
         return parts

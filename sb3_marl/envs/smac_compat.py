@@ -8,14 +8,23 @@
     obs, state, avail = env.get_obs(), env.get_state(), env.get_avail_actions()
     reward, terminated, info = env.step(actions)
 
-Differences from SMAC, all because there is no StarCraft II process:
+Differences from SMAC, because there is no StarCraft II process or to turn misuse SMAC lets pass into clear errors:
 
 * ``save_replay()`` raises ``NotImplementedError`` (SC2 replays need the game); ``render()`` supports
-  ``"rgb_array"`` only;
-* stepping after an episode terminated without calling ``reset()`` starts the next episode first (SMAC's map
-  trigger respawns the units in that case); ``close()`` releases nothing;
-* ``get_stats()['win_rate']`` is 0.0 before the first battle ends instead of raising ``ZeroDivisionError``;
-* ``get_unit_types()`` returns SC2's default unit-type ids for allies too (SMAC's ``*_RL`` ids are map-specific).
+  ``"rgb_array"`` only; ``close()`` releases nothing;
+* ``step()`` after an episode terminated, without ``reset()``, raises a ``RuntimeError`` (as the batched envs do);
+  SMAC has no such check and steps the decided game on (it counts the battle again; its map trigger respawns the
+  units only when both sides are dead);
+* an unavailable action raises a ``ValueError`` naming the agent, the action and the available ones (SMAC: an
+  ``AssertionError``); ``get_obs_agent`` and the other per-agent methods take an integer ``agent_id`` in
+  ``[0, n_agents)`` only (a ``ValueError`` otherwise);
+* every value of ``get_stats()`` is a float (SMAC's counters are ints), and ``win_rate`` is 0.0 before the first
+  battle ends instead of raising ``ZeroDivisionError``;
+* ``get_state_dict()["timestep"]`` is a float32 array of shape ``(1,)`` (SMAC: a Python float), and
+  ``get_state_dict()["last_action"]`` is a copy (SMAC returns its own array);
+* ``get_unit_types()`` returns SC2's default unit-type ids for allies too (SMAC's ``*_RL`` ids are map-specific);
+* the keywords are checked (SMAC takes them as given): switches must be True or False, numbers finite and in range
+  (see :class:`~sb3_marl.envs.simulator.SMACSimulator`).
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sb3_marl.common.validation import whole_number
 from sb3_marl.envs.layout import SHOOT_RANGE, SIGHT_RANGE
 from sb3_marl.envs.maps import MAP_SIZE
 from sb3_marl.envs.simulator import SMACSimulator
@@ -84,10 +94,10 @@ class StarCraft2SimEnv:
         self.n_enemies = self.sim.n_enemies
         self.episode_limit = self.sim.episode_limit
         self.n_actions = self.sim.n_actions
-        self.continuing_episode = continuing_episode
+        self.continuing_episode = self.sim.continuing_episode
         self.map_type = self.sim.params.map_type
         self.max_reward = self.sim.max_reward
-        self.reward_scale_rate = reward_scale_rate
+        self.reward_scale_rate = self.sim.reward_cfg["reward_scale_rate"]
         self._episode_count = 0
         self._terminated = False
 
@@ -99,9 +109,16 @@ class StarCraft2SimEnv:
         return self.get_obs(), self.get_state()
 
     def step(self, actions: Any) -> tuple[float, bool, dict[str, Any]]:
-        """Apply one action per agent (a sequence of ints); returns ``(reward, terminated, info)``."""
+        """Apply one action per agent (a sequence of ints); returns ``(reward, terminated, info)``.
+
+        :raises RuntimeError: the episode has terminated and ``reset()`` was not called since (SMAC has no check).
+        :raises ValueError: an action is not available to its agent (SMAC: ``AssertionError``).
+        """
         if self._terminated:
-            self.reset()
+            raise RuntimeError(
+                "The episode has terminated: call reset() before step() (the built-in simulator does not step a "
+                "finished battle on)"
+            )
         joint = torch.as_tensor([int(a) for a in actions], device=self.sim.device).view(1, -1)
         _, _, _, reward, terminated, info = self.sim.step(joint)
         self._terminated = bool(terminated[0])
@@ -256,6 +273,5 @@ class StarCraft2SimEnv:
         self.sim.close()
 
     def _agent(self, agent_id: int) -> int:
-        if not 0 <= int(agent_id) < self.n_agents:
-            raise ValueError(f"agent_id {agent_id} out of range [0, {self.n_agents})")
-        return int(agent_id)
+        """``agent_id`` as an ``int`` when it is an integer in ``[0, n_agents)``; otherwise a ValueError."""
+        return whole_number("agent_id", agent_id, 0, self.n_agents - 1)
