@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from sb3_marl.common.validation import flag, whole_number
-from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn, game_env_kwargs
+from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn, batch_seed, game_env_kwargs
 from sb3_marl.envs.layout import LayoutFlags, ObsLayout
 from sb3_marl.envs.maps import get_map_params
 
@@ -401,10 +401,7 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
         """The game seed of each env, ``seed + i`` (SC2 takes unsigned 32-bit seeds), or None for each."""
         if seed is None:
             return [None] * self.n_envs
-        try:
-            seed = whole_number("seed", seed, 0, 2**32 - self.n_envs)
-        except ValueError as error:
-            raise ValueError(f"{error}: env i plays seed + i, and StarCraft II's seeds are unsigned 32-bit") from None
+        seed = batch_seed(seed, self.n_envs)
         return [seed + i for i in range(self.n_envs)]
 
     def _start_workers(
