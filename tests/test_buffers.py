@@ -75,7 +75,7 @@ def test_save_load_round_trip(tmp_path):
     buffer = EpisodeReplayBuffer(4, SPECS, max_steps=6)
     buffer.add(_episodes([2, 4, 3]))
     path = buffer.save(tmp_path / "rb")
-    assert path.suffix == ".pt"
+    assert path.name == "rb.pkl"  # Stable-Baselines3's suffix
     loaded = EpisodeReplayBuffer.load(path)
     assert len(loaded) == 3 and loaded.pos == buffer.pos
     for name in SPECS:  # rows past n_stored are never read (uninitialised memory)
@@ -244,7 +244,7 @@ def test_prioritized_buffer_saves_its_priorities(tmp_path):
     uniform.add(_episodes([2, 4]))
     from_uniform = PrioritizedEpisodeReplayBuffer.load(uniform.save(tmp_path / "uniform"), alpha=0.6)
     assert from_uniform.priorities[:2].tolist() == [1.0, 1.0]
-    assert len(EpisodeReplayBuffer.load(tmp_path / "prioritized.pt")) == 3  # readable as a uniform buffer too
+    assert len(EpisodeReplayBuffer.load(tmp_path / "prioritized.pkl")) == 3  # readable as a uniform buffer too
 
 
 def test_prioritized_ring_gives_overwritten_rows_the_new_episodes_priority():

@@ -77,12 +77,19 @@ class EpisodeInfos(BaseCallback):
     def __init__(self) -> None:
         super().__init__()
         self.episodes: list[dict] = []
+        self.wins: list[bool] = []
 
     def _on_step(self) -> bool:
         infos, dones = self.locals["infos"], self.locals["dones"]
         assert len(infos) == len(dones) and all(isinstance(info["battle_won"], bool) for info in infos)
         assert ["episode" in info for info in infos] == dones.tolist()
+        for info in infos:  # SB3's success and truncation flags where an episode ends
+            assert ("is_success" in info) == ("episode" in info) == ("TimeLimit.truncated" in info)
+            if "episode" in info:
+                assert info["is_success"] is info["battle_won"]
+                assert info["TimeLimit.truncated"] is info["episode_limit"]
         self.episodes += [info["episode"] for info in infos if "episode" in info]
+        self.wins += [info["is_success"] for info in infos if "episode" in info]
         return True
 
 
@@ -91,6 +98,16 @@ def test_infos_give_each_finished_episode_as_sb3s_monitor_does():
     model.learn(60, callback=callback)
     logged = [{"r": info["r"], "l": info["l"]} for info in model.ep_info_buffer]
     assert len(callback.episodes) >= 10 and callback.episodes == logged
+
+
+def test_infos_give_sb3s_success_and_truncation_flags_where_an_episode_ends():
+    """Two-step cue matching: a game won is one that matched to the time limit (so also truncated)."""
+    model = QMIX(CueMatchingEnv(n_envs=2, episode_limit=2, seed=0), seed=0, batch_size=2, device="cpu")
+    callback = EpisodeInfos()
+    model.learn(200, callback=callback)
+    logged = [bool(info["won"]) for info in model.ep_info_buffer]  # the last 100 episodes
+    assert len(callback.wins) > len(logged) and callback.wins[-len(logged) :] == logged
+    assert any(callback.wins) and not all(callback.wins)
 
 
 def test_training_resumes_after_a_stop_on_the_step_an_episode_ended():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from sb3_marl.common.callbacks import BaseCallback
+from sb3_marl.common.callbacks import BaseCallback, StopTrainingOnMaxEpisodes
 from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.qmix import QMIX
@@ -159,3 +159,18 @@ def test_episodes_that_end_when_a_callback_evaluates_in_the_training_env_are_kep
     assert model.num_timesteps < 600
     assert callback.episodes_ended > 0
     assert model._episode_num == callback.episodes_ended == len(model.replay_buffer) == len(model.ep_info_buffer)
+
+
+def test_stable_baselines3_keywords_and_callbacks(model):
+    """SB3's evaluate_policy keywords: warn is accepted, render=True refused clearly; SB3's own EvalCallback (which
+    needs a Gymnasium env) is refused with the way to ours."""
+    from stable_baselines3.common.callbacks import EvalCallback as SB3EvalCallback
+
+    summary = evaluate_policy(model, CueMatchingEnv(seed=3), 4, warn=False)
+    assert summary == evaluate_policy(model, CueMatchingEnv(seed=3), 4)
+    with pytest.raises(ValueError, match="render=True: evaluate_policy does not draw"):
+        evaluate_policy(model, CueMatchingEnv(), 2, render=True)
+    sb3_eval = SB3EvalCallback.__new__(SB3EvalCallback)  # SB3 refuses our env in its constructor already
+    for callback in (sb3_eval, [StopTrainingOnMaxEpisodes(5), sb3_eval]):
+        with pytest.raises(TypeError, match="use sb3_marl.common.callbacks.EvalCallback"):
+            model.learn(10, callback=callback)

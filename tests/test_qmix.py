@@ -430,6 +430,9 @@ def test_exploration_spread_gives_each_env_its_epsilon():
 def test_bad_env_and_predict_inputs_are_rejected():
     with pytest.raises(TypeError, match="env must be a BatchedMultiAgentEnv, a map name or None, got int"):
         QMIX(42)
+    for args in (("MlpPolicy", "3m"), ("MlpPolicy",)):  # Stable-Baselines3's Algo("MlpPolicy", env)
+        with pytest.raises(ValueError, match=r"QMIX\('MlpPolicy', ...\): there is no policy argument"):
+            QMIX(*args)
     model = _model(seed=0)
     with pytest.raises(ValueError, match=r"observation has shape \(2, 5\); expected \(2, 2\)"):
         model.predict(torch.zeros(2, 5).numpy())

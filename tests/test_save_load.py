@@ -109,8 +109,11 @@ def test_load_prints_both_system_infos_on_request(trained, tmp_path, capsys):
 
 def test_loaded_model_resumes_training(trained, tmp_path):
     path = trained.save(tmp_path / "model.zip")
-    trained.save_replay_buffer(tmp_path / "rb")
+    assert trained.save_replay_buffer(tmp_path / "rb") == tmp_path / "rb.pkl"  # Stable-Baselines3's suffix
     loaded = QMIX.load(path, env=CueMatchingEnv(n_envs=3, seed=1))
+    loaded.load_replay_buffer(tmp_path / "rb")
+    assert len(loaded.replay_buffer) == len(trained.replay_buffer)
+    (tmp_path / "rb.pkl").rename(tmp_path / "rb.pt")  # the suffix files had before
     loaded.load_replay_buffer(tmp_path / "rb")
     assert len(loaded.replay_buffer) == len(trained.replay_buffer)
     steps, updates = loaded.num_timesteps, loaded._n_updates

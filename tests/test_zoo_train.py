@@ -681,3 +681,14 @@ def test_numbers_that_yaml_reads_as_strings_are_read_as_floats_in_a_conf_file(tm
     _train(tmp_path, "--eval-freq", "-1", "-conf", str(conf))
     config = yaml.safe_load((tmp_path / "qmix" / "3m_1" / "3m" / "config.yml").read_text())
     assert config["learning_rate"] == 0.001
+
+
+def test_a_conf_file_that_is_no_mapping_is_refused_clearly(tmp_path):
+    conf = tmp_path / "conf.yml"
+    conf.write_text("conf_for_3m_runs\n")  # the map name inside a string made a TypeError
+    with pytest.raises(SystemExit, match=r"conf.yml must hold a mapping of map names to hyperparameters"):
+        _train(tmp_path, "--eval-freq", "-1", "-conf", str(conf))
+    python_conf = tmp_path / "conf.py"
+    python_conf.write_text("hyperparams = {'3m': dict(n_timesteps=40)}\n")  # RL Zoo's Python configs
+    with pytest.raises(SystemExit, match=r"Python config files \(RL Zoo's\) are not read, nothing is executed"):
+        _train(tmp_path, "--eval-freq", "-1", "-conf", str(python_conf))

@@ -356,3 +356,15 @@ def test_installed_package_reads_only_its_own_hyperparams(tmp_path, monkeypatch)
     assert zoo.utils.hyperparams_dirs() == [site / "zoo" / "hyperparams"]
     (site / "setup.py").write_text("")  # now it looks like a source checkout
     assert zoo.utils.hyperparams_dirs() == [site / "hyperparams", site / "zoo" / "hyperparams"]
+
+
+def test_stable_baselines3_hyperparameter_names_point_to_ours():
+    """SB3's DQN names are refused with what this zoo takes instead (exploration_fraction was answered with
+    'Did you mean exploration_spread?', Ape-X's per-env exponent: another setting altogether)."""
+    from sb3_marl.qmix import QMIX
+    from zoo.utils import check_hyperparams
+
+    with pytest.raises(SystemExit, match="epsilon schedule is exploration_timesteps"):
+        check_hyperparams(QMIX, {"exploration_fraction": 0.1}, "-params")
+    with pytest.raises(SystemExit, match="go in policy_kwargs"):
+        check_hyperparams(QMIX, {"net_arch": [64]}, "-params")

@@ -93,10 +93,14 @@ class ExperimentManager:
         :return: (kwargs ready for the algorithm, plain values as written to ``config.yml``)
         """
         conf_file = Path(self.args.conf_file) if self.args.conf_file else default_conf_file(self.algo)
+        if conf_file.suffix == ".py":
+            raise SystemExit(f"{conf_file}: Python config files (RL Zoo's) are not read, nothing is executed; use yaml")
         try:
             table = yaml.safe_load(conf_file.read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise SystemExit(f"Cannot read hyperparameters from {conf_file}: {exc}") from None
+        if not isinstance(table, dict):
+            raise SystemExit(f"{conf_file} must hold a mapping of map names to hyperparameters, got {table!r}")
         if self.env_name in table:
             entry = table[self.env_name]
         elif "default" in table:

@@ -361,6 +361,17 @@ FLAG_SETTINGS = {
 }
 
 
+#: Stable-Baselines3 (DQN / PPO) hyperparameters that users bring along, and what this zoo takes instead
+SB3_EQUIVALENTS = {
+    "exploration_fraction": "sb3-marl's epsilon schedule is exploration_timesteps (env steps of the linear decay).",
+    "policy": "There is no policy argument: network sizes go in policy_kwargs (e.g. rnn_hidden_dim).",
+    "net_arch": "Network sizes go in policy_kwargs (rnn_hidden_dim, mixing_embed_dim, hypernet_embed).",
+    "n_steps": "QMIX learns from whole episodes; multi-step targets are td_lambda.",
+    "replay_buffer_class": "The episode replay buffer is built in (prioritized_replay_alpha > 0: prioritized).",
+    "optimize_memory_usage": "The episode replay buffer stores each step once (nothing to optimize).",
+}
+
+
 def check_hyperparams(cls: type, hyperparams: dict[str, Any], source: str) -> None:
     """Exit with a one-line message when a hyperparameter is not a constructor keyword of ``cls``.
 
@@ -382,4 +393,6 @@ def check_hyperparams(cls: type, hyperparams: dict[str, Any], source: str) -> No
         if key not in allowed:
             close = difflib.get_close_matches(key, sorted(allowed), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
+            if key in SB3_EQUIVALENTS:
+                hint = f" {SB3_EQUIVALENTS[key]}"
             raise SystemExit(f"Unknown hyperparameter {key!r} for {cls.__name__} (from {source}).{hint}")

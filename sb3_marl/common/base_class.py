@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
+from stable_baselines3.common import callbacks as sb3_callbacks
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.save_util import recursive_getattr
@@ -164,6 +165,13 @@ class BaseMultiAgentAlgorithm(ABC):
         seed: int | None = None,
         device: torch.device | str = "auto",
     ) -> None:
+        if isinstance(env, type) or (isinstance(env, str) and env.endswith("Policy")):
+            name = env if isinstance(env, str) else env.__name__
+            raise ValueError(
+                f"{type(self).__name__}({name!r}, ...): there is no policy argument (Stable-Baselines3's "
+                f"Algo('MlpPolicy', env)); the env comes first, as {type(self).__name__}('3m', ...), and the network "
+                "sizes go in policy_kwargs"
+            )
         self.lr_schedule = make_schedule(learning_rate, "learning_rate")
         first_rate, last_rate = self.lr_schedule(1.0), self.lr_schedule(0.0)
         if not (is_finite_number(first_rate) and first_rate >= 0.0):
@@ -328,7 +336,9 @@ class BaseMultiAgentAlgorithm(ABC):
         """``callback.on_step()`` after one batched env step of a collection loop, whose ``locals`` the callback sees
         with Stable-Baselines3's ``dones`` (numpy bool[n_envs]), ``rewards`` (numpy float[n_envs]) and ``infos``
         (one dict per env: the step's ``info`` entries as Python values, and where the episode ended ``episode``:
-        ``{"r": return, "l": length in steps}``, as SB3's ``Monitor`` adds) added.
+        ``{"r": return, "l": length in steps}``, as SB3's ``Monitor`` adds, with SB3's ``is_success`` (the battle was
+        won) and ``TimeLimit.truncated`` (it hit the time limit) where the env reports ``battle_won`` and
+        ``episode_limit``) added.
 
         :param episode_return: float[n_envs], the return of each env's episode so far (this step included).
         :param episode_length: int[n_envs], the steps of each env's episode so far (this step included).
@@ -339,6 +349,10 @@ class BaseMultiAgentAlgorithm(ABC):
         infos = [{key: column[env] for key, column in values.items()} for env in range(len(dones))]
         for env in dones.nonzero()[0]:
             infos[env]["episode"] = {"r": float(episode_return[env]), "l": int(episode_length[env])}
+            if "battle_won" in infos[env]:
+                infos[env]["is_success"] = bool(infos[env]["battle_won"])
+            if "episode_limit" in infos[env]:
+                infos[env]["TimeLimit.truncated"] = bool(infos[env]["episode_limit"])
         callback.update_locals({**step_locals, "dones": dones, "rewards": reward.cpu().numpy(), "infos": infos})
         return callback.on_step()
 
@@ -362,6 +376,12 @@ class BaseMultiAgentAlgorithm(ABC):
 
     def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
         """Turn None / a list / a function into one callback (plus a progress bar) and bind it to the model."""
+        for each in callback if isinstance(callback, list) else [callback]:
+            if isinstance(each, sb3_callbacks.EvalCallback):
+                raise TypeError(
+                    "stable_baselines3's EvalCallback steps a Gymnasium env, which a multi-agent env is not: use "
+                    "sb3_marl.common.callbacks.EvalCallback (same arguments; it reports the win rate too)"
+                )
         if isinstance(callback, list):
             callback = CallbackList(callback)
         if not isinstance(callback, BaseCallback):

@@ -178,10 +178,11 @@ class EpisodeReplayBuffer(EpisodeBatch):
         return {name: tensor[index, : length + 1] for name, tensor in self.data.items()}
 
     def save(self, path: str | Path) -> Path:
-        """Write the stored episodes (plain tensors) and a JSON header to ``path`` (``.pt`` added if missing),
-        atomically (:func:`~sb3_marl.file_util.atomic_path`)."""
+        """Write the stored episodes (plain tensors) and a JSON header to ``path`` (``.pkl`` added if missing, the
+        suffix of Stable-Baselines3's replay buffers; the content is no pickle of objects: it loads with
+        ``weights_only=True``), atomically (:func:`~sb3_marl.file_util.atomic_path`)."""
         path = Path(path)
-        path = path if path.suffix else path.with_suffix(".pt")
+        path = path if path.suffix else path.with_suffix(".pkl")
         meta = {
             "capacity": self.capacity,
             "max_steps": self.max_steps,

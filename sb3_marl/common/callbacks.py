@@ -1,5 +1,6 @@
-"""Callbacks: Stable-Baselines3's protocol and built-ins (they work unchanged on sb3-marl models) plus an
-evaluation callback that reports the win rate and can evaluate under attack."""
+"""Callbacks: Stable-Baselines3's protocol and built-ins (they work unchanged on sb3-marl models, but for SB3's
+``EvalCallback``, which needs a Gymnasium env) plus an evaluation callback that reports the win rate and can
+evaluate under attack."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from stable_baselines3.common.callbacks import (
     ConvertCallback,
     EventCallback,
     EveryNTimesteps,
+    LogEveryNTimesteps,
     ProgressBarCallback,
     StopTrainingOnMaxEpisodes,
+    StopTrainingOnRewardThreshold,
 )
 
 from sb3_marl.common.evaluation import check_env_matches, evaluate_policy
@@ -35,9 +38,11 @@ __all__ = [
     "EvalCallback",
     "EventCallback",
     "EveryNTimesteps",
+    "LogEveryNTimesteps",
     "ProgressBarCallback",
     "StopTrainingOnMaxEpisodes",
     "StopTrainingOnNoModelImprovement",
+    "StopTrainingOnRewardThreshold",
     "StopTrainingOnWinRate",
 ]
 

@@ -42,6 +42,9 @@ def evaluate_policy(
     callback: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
     reward_threshold: float | None = None,
     return_episode_rewards: bool = False,
+    *,
+    render: bool = False,
+    warn: bool = True,
 ) -> tuple[float, float, float] | tuple[list[float], list[int], list[bool]]:
     """Run exactly ``n_eval_episodes`` episodes and report the win rate and the return.
 
@@ -63,10 +66,19 @@ def evaluate_policy(
     :param reward_threshold: when given, the mean episode return must exceed it, else an ``AssertionError`` names
         both (Stable-Baselines3's check, for scripts that guard a trained model).
     :param return_episode_rewards: return per-episode lists instead of the summary.
+    :param render: Stable-Baselines3's keyword; only False (replays of a model: ``zoo/enjoy.py``, or
+        ``env.render()`` in ``callback``).
+    :param warn: Stable-Baselines3's keyword (its warning about an env without a ``Monitor``); accepted and unused:
+        the episodes' returns and lengths are counted here.
     :return: ``(win_rate, mean_reward, std_reward)`` (the paper's reporting order: win rate first), or
         ``(episode_rewards, episode_lengths, episode_wins)`` with ``return_episode_rewards``.
     """
     n_eval_episodes = whole_number("n_eval_episodes", n_eval_episodes, 1)
+    if render:
+        raise ValueError(
+            "render=True: evaluate_policy does not draw; replay a model with zoo/enjoy.py, or call env.render() "
+            "from the callback"
+        )
     policy = getattr(model, "policy", model)
     check_env_matches(policy, env)
     if hasattr(attack, "use_env_bounds"):

@@ -504,7 +504,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
 
     # ------------------------------------------------------------------ replay persistence
     def save_replay_buffer(self, path: str | Path) -> Path:
-        """Write the replay buffer (plain tensors + JSON header, loadable with ``weights_only=True``)."""
+        """Write the replay buffer (plain tensors + JSON header, loadable with ``weights_only=True``) to ``path``
+        (``.pkl`` added when it has no suffix, as Stable-Baselines3 adds it)."""
         if self.replay_buffer is None:
             raise ValueError("There is no replay buffer yet: it is created by learn()")
         return self.replay_buffer.save(path)
@@ -518,8 +519,10 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             the same buffer here, which stores only whole episodes.
         """
         path = Path(path)
+        if not path.exists():  # the name save_replay_buffer completed: .pkl (.pt in files written before)
+            path = next((path.with_suffix(s) for s in (".pkl", ".pt") if path.with_suffix(s).exists()), path)
         buffer_class, buffer_kwargs = self._replay_buffer_class_and_kwargs()
-        buffer = buffer_class.load(path if path.exists() else path.with_suffix(".pt"), self.device, **buffer_kwargs)
+        buffer = buffer_class.load(path, self.device, **buffer_kwargs)
         specs = self._episode_field_specs()
         if buffer.specs != specs or buffer.max_steps != self.env_shapes["episode_limit"] + 1:
             raise ValueError(f"Replay buffer {path} has fields {buffer.specs}; this model stores {specs}")
