@@ -351,6 +351,7 @@ def test_unseeded_models_draw_their_own_exploration():
         ({"buffer_size": True}, "buffer_size=True must be an integer"),
         ({"gradient_steps": "2"}, "gradient_steps='2' must be an integer >= 0"),
         ({"train_freq": 0}, "train_freq=0 must be an integer >= 1"),
+        ({"train_freq": (4, "step")}, r"train_freq=\(4, 'step'\): rollouts are whole episodes"),
         ({"n_envs": 0}, "n_envs=0 must be an integer >= 1"),
         ({"max_grad_norm": 0.0}, r"max_grad_norm=0.0 must be a finite number > 0"),
         ({"max_grad_norm": -1.0}, "max_grad_norm=-1.0"),
@@ -475,6 +476,10 @@ def test_predict_recurrent_state_and_masks():
     assert (restarted[0] == state[0]).all()  # a restart equals a fresh call
     batch_actions, _ = model.predict(torch.zeros(5, 2, 2).numpy(), deterministic=False)
     assert batch_actions.shape == (5, 2)
+
+
+def test_train_freq_takes_stable_baselines3s_episode_form():
+    assert _model(train_freq=(4, "episode")).train_freq == 4 and _model(train_freq=[3, "episode"]).train_freq == 3
 
 
 def test_the_highest_model_seeds_wrap_into_the_env_seed_range():

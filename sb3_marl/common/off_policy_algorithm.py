@@ -71,7 +71,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         also wait until ``batch_size`` episodes are stored.  Actions before it are epsilon-greedy as always.
     :param batch_size: episodes per gradient step.
     :param gamma: discount factor.
-    :param train_freq: finished episodes per rollout (None: ``n_envs``, PyMARL's parallel runner).
+    :param train_freq: finished episodes per rollout (None: ``n_envs``, PyMARL's parallel runner); Stable-Baselines3's
+        ``(n, "episode")`` form is read as ``n`` (``"step"`` is refused: rollouts are whole episodes).
     :param gradient_steps: gradient steps after each rollout.
     :param target_update_interval: episodes between target updates, checked after each training rollout (so at
         most one update per rollout of ``train_freq`` episodes).
@@ -127,6 +128,13 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         learning_starts = whole_number("learning_starts", learning_starts, 0)
         exploration_timesteps = whole_number("exploration_timesteps", exploration_timesteps, 0)
         max_grad_norm = finite_float("max_grad_norm", max_grad_norm, low=0.0, low_open=True)
+        if isinstance(train_freq, tuple | list) and len(train_freq) == 2:  # SB3's (frequency, unit)
+            if train_freq[1] != "episode":
+                raise ValueError(
+                    f"train_freq={train_freq!r}: rollouts are whole episodes, so the unit is 'episode' (or give the "
+                    "number of episodes alone)"
+                )
+            train_freq = train_freq[0]
         train_freq = None if train_freq is None else whole_number("train_freq", train_freq, 1)
         gamma = finite_float("gamma", gamma, 0.0, 1.0)
         tau = finite_float("tau", tau, 0.0, 1.0, low_open=True, meaning="1: hard copy of the online networks")
