@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 
+from sb3_marl.envs.sc2_backend import SC2NotAvailableError, load_starcraft2_env_class
 from sb3_marl.qmix import QMIX
 from zoo import enjoy, train
 from zoo.utils import ALGOS, get_latest_run_id, set_num_threads
@@ -479,6 +480,18 @@ def test_compile_flag_compiles_the_simulator_step(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         train.main(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "--compile", "--backend", "sc2"])
     assert exit_info.value.code == 2 and "--compile applies to the built-in simulator only" in capsys.readouterr().err
+
+
+def test_bad_env_settings_and_a_missing_game_end_in_one_line(tmp_path):
+    with pytest.raises(SystemExit, match=r"env_kwargs \{'reward_scale_rate': 0\}: reward_scale_rate=0 must be"):
+        train.main(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "--env-kwargs", "reward_scale_rate:0"])
+    try:
+        load_starcraft2_env_class()
+        pytest.skip("StarCraft II is installed here")
+    except SC2NotAvailableError:
+        pass
+    with pytest.raises(SystemExit, match="--backend sc2: "):
+        train.main(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "--backend", "sc2"])
 
 
 def test_regularized_without_a_qmix_run_says_what_is_missing(tmp_path):

@@ -209,14 +209,17 @@ class ExperimentManager:
     def make_env(self, n_envs: int, seed: int | None) -> Any:
         """A batched env of the map on the chosen backend and device (simulator step compiled with ``--compile``)."""
         from sb3_marl.envs import make_env
+        from sb3_marl.envs.sc2_backend import SC2NotAvailableError
 
         env_kwargs = {**self.env_kwargs, "compile": True} if self.args.compile else self.env_kwargs
         try:
             return make_env(
                 self.env_name, n_envs=n_envs, backend=self.args.backend, seed=seed, device=self.device, **env_kwargs
             )
-        except TypeError as exc:  # an unknown keyword of env_kwargs / --env-kwargs
+        except (TypeError, ValueError) as exc:  # an unknown keyword or a bad value of env_kwargs / --env-kwargs
             raise SystemExit(f"env_kwargs {self.env_kwargs}: {exc}") from None
+        except SC2NotAvailableError as exc:
+            raise SystemExit(f"--backend {self.args.backend}: {exc}") from None
 
     @functools.cached_property
     def allowed_augmentations(self) -> list[str]:
