@@ -2,72 +2,130 @@
 
     python benchmarks/bench_env.py                       # 3m and 2s3z, n_envs 1, 8, 64, 1024, CPU
     python benchmarks/bench_env.py --device cuda --maps 3m --n-envs 1024 8192
-    python benchmarks/bench_env.py --compile --maps 3m --n-envs 1 1024   # torch.compile'd step (slow first step)
+    python benchmarks/bench_env.py --compile --compare-eager --maps 3m --n-envs 8   # compiled vs eager, one run
 
 Actions are sampled on the device from the availability masks; finished envs are reset in place.  Prints one line
-per (map, n_envs) with env-steps/s (n_envs x steps / wall time) and the process's peak resident memory.
+per (map, n_envs): the median env-steps/s (n_envs x steps / wall time) of ``--repeats`` timed runs, after 5 warm-up
+steps (which include compiling or loading the compiled step with ``--compile``), and the memory the setting added:
+the growth of the process's resident memory from before the env was built to after its runs (CPU), or the peak of
+CUDA memory allocated during the setting. With ``--compile --compare-eager`` an eager env of the same setting is timed
+in the same process, its runs alternating with the compiled env's, and the line gives both and their ratio.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import gc
+import statistics
 import time
 
+import psutil
 import torch
 
 from sb3_marl.envs import SMACSimulator
+from sb3_marl.envs.maps import MAP_NAMES
 
 
-def bench(map_name: str, n_envs: int, n_steps: int, device: str, seed: int, compile: bool = False) -> float:
-    """Env-steps per second of ``n_steps`` batched steps of ``n_envs`` envs (after 5 warm-up steps, which include
-    the compilation when ``compile``)."""
-    env = SMACSimulator(map_name, n_envs=n_envs, device=device, seed=seed, compile=compile)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    _, _, avail = env.reset()
+class Stepper:
+    """An env of one setting stepped with random available actions (the timed work)."""
 
-    def run(steps: int) -> torch.Tensor:
-        nonlocal avail
+    def __init__(self, map_name: str, n_envs: int, device: str, seed: int, compile: bool) -> None:
+        self.env = SMACSimulator(map_name, n_envs=n_envs, device=device, seed=seed, compile=compile)
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.n_envs, self.device = n_envs, device
+        _, _, self.avail = self.env.reset()
+        self.run(5)  # warm-up (compiles the step, or loads it from torch's cache, with compile)
+
+    def run(self, steps: int) -> None:
         for _ in range(steps):
-            actions = torch.multinomial(avail.flatten(0, 1).float(), 1, generator=gen).view(n_envs, -1)
-            _, _, avail, _, terminated, _ = env.step(actions)
+            actions = torch.multinomial(self.avail.flatten(0, 1).float(), 1, generator=self.generator)
+            _, _, self.avail, _, terminated, _ = self.env.step(actions.view(self.n_envs, -1))
             if terminated.any():
-                _, _, avail = env.reset(terminated)
-        return avail
+                _, _, self.avail = self.env.reset(terminated)
 
-    run(5)
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    run(n_steps)
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return n_envs * n_steps / (time.perf_counter() - start)
+    def timed_rate(self, steps: int) -> float:
+        """Env-steps per second of ``steps`` batched steps."""
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        self.run(steps)
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return self.n_envs * steps / (time.perf_counter() - start)
 
 
-def main() -> None:
+def measure(args: argparse.Namespace, map_name: str, n_envs: int) -> str:
+    """The result line of one (map, n_envs) setting."""
+    gc.collect()
+    if args.compile:
+        torch._dynamo.reset()  # each setting compiles afresh: no compile cache limit turns later settings eager
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    rss_before = psutil.Process().memory_info().rss
+    first = "compiled" if args.compile else "eager"
+    steppers = {first: Stepper(map_name, n_envs, args.device, args.seed, args.compile)}
+    if args.compare_eager:
+        steppers["eager"] = Stepper(map_name, n_envs, args.device, args.seed, compile=False)
+    rates: dict[str, list[float]] = {name: [] for name in steppers}
+    for _ in range(args.repeats):  # alternating, so that a slower spell of the machine hits both alike
+        for name, stepper in steppers.items():
+            rates[name].append(stepper.timed_rate(args.steps))
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    line = f"{map_name:>10} n_envs={n_envs:>6}  " + "  ".join(
+        f"{name} {rate:>12,.0f} env-steps/s" for name, rate in medians.items()
+    )
+    if args.compare_eager:
+        line += f"  compiled/eager x{medians['compiled'] / medians['eager']:.2f}"
+    line += f"  RSS added {(psutil.Process().memory_info().rss - rss_before) / 2**20:,.0f} MiB"
+    if args.device.startswith("cuda"):
+        line += f"  peak CUDA {torch.cuda.max_memory_allocated() / 2**20:,.0f} MiB"
+    return line
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--maps", nargs="+", default=["3m", "2s3z"], help="SMAC map names")
     parser.add_argument("--n-envs", nargs="+", type=int, default=[1, 8, 64, 1024], help="batch sizes")
-    parser.add_argument("--steps", type=int, default=200, help="timed batched steps per measurement")
+    parser.add_argument("--steps", type=int, default=200, help="batched steps per timed run")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per setting (the median is printed)")
     parser.add_argument("--device", default="cpu", help="torch device")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the envs and of the random actions")
     parser.add_argument("--compile", action="store_true", help="SMACSimulator(compile=True): torch.compile'd step")
+    parser.add_argument(
+        "--compare-eager", action="store_true", help="with --compile: also time an eager env of each setting"
+    )
+    return parser
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse bad settings before anything runs (a later setting would fail after the earlier ones had run)."""
+    unknown = [name for name in args.maps if name not in MAP_NAMES]
+    if unknown:
+        parser.error(f"unknown map(s) {unknown}; known: {', '.join(MAP_NAMES)}")
+    for flag, values in (("--n-envs", args.n_envs), ("--steps", [args.steps]), ("--repeats", [args.repeats])):
+        if min(values) < 1:
+            parser.error(f"{flag} must be >= 1, got {values if len(values) > 1 else values[0]}")
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    if not 0 <= args.seed <= 2**32 - max(args.n_envs):
+        parser.error(f"--seed must be in [0, 2**32 - max(--n-envs)], got {args.seed}")
+    if args.compare_eager and not args.compile:
+        parser.error("--compare-eager compares the compiled step with the eager one: give --compile too")
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
+    check_args(parser, args)
     torch.set_num_threads(args.threads)
     print(
         f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__} steps={args.steps} "
-        f"compile={args.compile}"
+        f"repeats={args.repeats} seed={args.seed} compile={args.compile}"
     )
     for map_name in args.maps:
         for n_envs in args.n_envs:
-            rate = bench(map_name, n_envs, args.steps, args.device, args.seed, args.compile)
-            peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            line = f"{map_name:>10} n_envs={n_envs:>6}  {rate:>12,.0f} env-steps/s  peak RSS {peak_mib:,.0f} MiB"
-            if args.device.startswith("cuda"):
-                line += f"  peak CUDA {torch.cuda.max_memory_allocated() / 2**20:,.0f} MiB"
-            print(line, flush=True)
+            print(measure(args, map_name, n_envs), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ The paper's setting on 3m, and a smoke run::
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from zoo import benchmark
@@ -25,7 +24,7 @@ PRESET = ["--methods", "qmix", "fgsm", "regularized", "--attacks", "none", "rand
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """``zoo/benchmark.py`` with :data:`PRESET` (flags in ``argv`` come after it, so they can override it)."""
-    return benchmark.main([*PRESET, *(sys.argv[1:] if argv is None else argv)])
+    return benchmark.run_preset(PRESET, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,16 @@
 """benchmarks/bench_qmix.py's update timing compares two ways to compute the same loss: check they agree."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
 from sb3_marl.envs.make_env import make_env
 from sb3_marl.qmix import QMIX
+from tests.conftest import load_benchmark_script
 
 
 @pytest.fixture(scope="module")
 def bench_qmix():  # noqa: ANN201
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_qmix.py"
-    spec = importlib.util.spec_from_file_location("bench_qmix", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("bench_qmix")
 
 
 def test_the_pymarl_loop_computes_the_fused_loss_with_terminals_and_unavailable_actions(bench_qmix):
@@ -93,3 +87,37 @@ def test_models_are_tested_with_their_env_settings(bench_qmix, monkeypatch, caps
     bench_qmix.main()
     assert tested == [True, True]  # the 2-game test, then the wider one
     assert "wide_win_rate" in capsys.readouterr().out
+
+
+def test_seeds_whose_test_envs_would_pass_32_bits_are_refused_before_training(bench_qmix, monkeypatch, capsys):
+    """The wide-test envs play seed + 5000 and up: such a seed failed after the training, losing it."""
+    monkeypatch.setattr("sys.argv", ["bench_qmix.py", "--maps", "3m", "--skip-update-timing", "--seeds", "4294965000"])
+    monkeypatch.setattr(bench_qmix, "train_and_test", lambda *args: pytest.fail("trained despite a bad seed"))
+    with pytest.raises(SystemExit):
+        bench_qmix.main()
+    assert "seeds must be in [0, 4294962288]" in capsys.readouterr().err
+
+
+def test_bench_env_times_each_setting_and_refuses_bad_flags(capsys):
+    bench_env = load_benchmark_script("bench_env")
+    parser = bench_env.build_parser()
+    for argv, message in (
+        (["--maps", "3n"], "unknown map(s) ['3n']"),
+        (["--steps", "-5"], "--steps must be >= 1, got -5"),
+        (["--n-envs", "8", "0"], "--n-envs must be >= 1, got [8, 0]"),
+        (["--compare-eager"], "give --compile too"),
+    ):
+        with pytest.raises(SystemExit):
+            bench_env.check_args(parser, parser.parse_args(argv))
+        assert message in capsys.readouterr().err
+    line = bench_env.measure(parser.parse_args(["--steps", "3", "--repeats", "2"]), "3m", 2)
+    assert line.split()[:3] == ["3m", "n_envs=", "2"] and "eager" in line and "RSS added" in line
+
+
+def test_preset_benchmarks_show_their_own_help(capsys):
+    bench_robust = load_benchmark_script("bench_robust")
+    with pytest.raises(SystemExit):
+        bench_robust.main(["--help"])
+    out = capsys.readouterr().out
+    assert "Vanilla QMIX vs RobustQMIXFGSM vs RegularizedQMIX" in out
+    assert "Preset, before the flags given: --methods qmix fgsm regularized" in out

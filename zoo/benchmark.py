@@ -86,9 +86,9 @@ ATTACK_LABELS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line flags."""
-    parser = ZooArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(description: str | None = None) -> argparse.ArgumentParser:
+    """The command-line flags; ``description`` replaces this module's docstring in ``--help`` (a preset script's)."""
+    parser = ZooArgumentParser(description=description or __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--maps", nargs="+", default=list(PAPER_MAPS), help="SMAC maps (default: the paper's)")
     parser.add_argument(
         "--methods",
@@ -672,11 +672,14 @@ def write_outputs(args: argparse.Namespace, log: RunLog, wall_s: float) -> dict[
     return paths
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Parse ``argv``, run the benchmark, write the outputs; returns the results JSON as a dict."""
+def main(argv: list[str] | None = None, description: str | None = None) -> dict[str, Any]:
+    """Parse ``argv``, run the benchmark, write the outputs; returns the results JSON as a dict.
+
+    :param description: the ``--help`` text (None: this module's docstring).
+    """
     import json
 
-    parser = build_parser()
+    parser = build_parser(description)
     args = parser.parse_args(argv)
     check_args(parser, args)
     threads = args.torch_threads
@@ -705,6 +708,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             + "\n".join(log.failures)
         )
     return results
+
+
+def run_preset(preset: list[str], description: str, argv: list[str] | None = None) -> dict[str, Any]:
+    """:func:`main` with the flags ``preset`` first (those of ``argv``, default ``sys.argv[1:]``, come after it, so
+    they can override it), for the preset scripts of ``benchmarks/``; their ``--help`` shows ``description``."""
+    argv = sys.argv[1:] if argv is None else argv
+    return main([*preset, *argv], description=f"{description}\nPreset, before the flags given: {' '.join(preset)}")
 
 
 if __name__ == "__main__":
