@@ -2,6 +2,7 @@
 resuming, dependencies, learned attackers, ε-sweep and bad inputs."""
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from zoo import benchmark
-from zoo.benchmark_jobs import TrainJob, file_sha256, find_trained_model, training_budget
+from zoo.benchmark_jobs import TrainJob, code_revision, file_sha256, find_trained_model, training_budget
 
 #: ~300 env steps for qmix (205k x 0.0015), ~600 for the robust methods; small buffers so that training starts
 TINY = [
@@ -233,8 +234,11 @@ def test_compile_reaches_every_job_and_reuses_runs_and_cells(first_run):
         (["--maps", "3m", "--n-attacked", "4"], "--n-attacked [4] impossible on 3m: it has 3 agents"),
         (["--epsilons", "-0.1"], "--epsilons must be > 0"),
         (["--n-eval-episodes", "0"], "--n-eval-episodes must be >= 1, got 0"),
-        (["--timesteps-scale", "0"], "--timesteps-scale must be > 0"),
-        (["--seed", "-1"], "seeds -1..-1 (--seed, --n-seeds) must lie in 0..4294967295"),
+        (["--timesteps-scale", "0"], "--timesteps-scale must be a finite number > 0"),
+        (["--timesteps-scale", "inf"], "--timesteps-scale must be a finite number > 0, got inf"),
+        (["--epsilons", "0.1", "0.1000001"], "values that read alike to 6 digits (['0.1']) are one setting"),
+        (["--seed", "-1"], "seeds -1..-1 (--seed, --n-seeds) must lie in 0..4294957232"),
+        (["--seed", "4294957233"], "(the test envs of seed s play s + 10000 + b for env b"),
         (["--seed", "4294967295", "--n-seeds", "2"], "seeds 4294967295..4294967296 (--seed, --n-seeds) must lie in"),
         (["--methods", "qmix", "-params", "hinge_c:5"], "-params ['hinge_c']: no method of ['qmix'] takes them"),
         (
@@ -470,3 +474,40 @@ def test_tables_name_the_params_and_heatmaps_a_single_setting_off_the_papers(fir
     row.update(mean_reward=10.0, std_reward=1.0)
     (record,) = benchmark.heatmap_records(args, [row])
     assert record["attack"] == "FGSM\nε=0.1 M=all"
+
+
+def test_ctrl_c_under_an_executor_without_cancel_futures_still_writes_what_is_done(monkeypatch):
+    """Dask's executor has shutdown(wait) only: the interrupt handler's cancel_futures was a TypeError, which lost
+    every output of the run."""
+
+    class DaskLikeExecutor(benchmark.InlineExecutor):
+        def shutdown(self, wait: bool = True) -> None:  # noqa: D102
+            pass
+
+    def fake_train(job):
+        if job.method == "fgsm":
+            raise KeyboardInterrupt
+        return {"path": f"{job.method}.zip", "trained": True, "n_timesteps": 1, "wall_s": 0.0}
+
+    monkeypatch.setattr(benchmark, "train_model", fake_train)
+    jobs = [TrainJob("3m", method, 0, "logs") for method in ("qmix", "fgsm")]
+    log = benchmark.run_jobs(DaskLikeExecutor(), jobs, lambda job, path: [], [], lambda line: None)
+    assert log.interrupted and list(log.models) == [("3m", "qmix", 0)]
+
+
+def test_results_record_the_code_that_computed_them(first_run):
+    root, _, results = first_run
+    revision = code_revision()
+    assert results["code"] == revision and all(model["code"] == revision for model in results["models"])
+    assert all(cell["code"] == revision and cell["compile_env"] is False for cell in results["cells"])
+    if (Path(benchmark.__file__).resolve().parents[1] / ".git").exists():
+        assert revision is not None and re.fullmatch(r"[0-9a-f]{12}(-dirty)?", revision)
+
+
+def test_a_regularized_run_is_reused_however_the_log_folder_is_written(tmp_path, monkeypatch):
+    """Its pretrained QMIX was matched by the path string: -f logs, then -f /abs/logs, retrained it."""
+    monkeypatch.chdir(tmp_path)
+    argv = ("--methods", "regularized", "--attacks", "none")
+    _run(Path("logs"), tmp_path / "out", *argv)
+    again = _run(tmp_path / "logs", tmp_path / "out", *argv)
+    assert again["counts"]["models_trained"] == 0 and again["counts"]["models_reused"] == 2

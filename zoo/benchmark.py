@@ -44,12 +44,14 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable 
 from zoo.benchmark_jobs import (
     ATTACK_NAMES,
     DEPENDENCIES,
+    EVAL_SEED_OFFSET,
     PAPER_ATTACKS,
     PAPER_MAPS,
     PAPER_METHODS,
     CellJob,
     TrainJob,
     atomic_write_json,
+    code_revision,
     constructor_defaults,
     evaluate_cell,
     train_model,
@@ -67,6 +69,9 @@ from zoo.utils import (
     paper_epsilon,
     resolve_device,
 )
+
+#: an upper bound on the envs of one batch a job builds (the yml's training n_envs, at most 16; test envs, 8)
+MAX_BATCH_ENVS = 64
 
 #: row and column labels of the paper's Table I
 METHOD_LABELS = {
@@ -188,8 +193,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     for name in ("n_seeds", "n_eval_episodes", "attacker_timesteps", "n_jobs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if not args.timesteps_scale > 0:
-        parser.error(f"--timesteps-scale must be > 0, got {args.timesteps_scale}")
+    if not 0 < args.timesteps_scale < float("inf"):
+        parser.error(f"--timesteps-scale must be a finite number > 0, got {args.timesteps_scale}")
     if args.torch_threads < 1:
         parser.error(f"--torch-threads must be >= 1, got {args.torch_threads}")
     if args.epsilons is not None:
@@ -197,6 +202,10 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         if bad:
             parser.error(f"--epsilons must be > 0, got {bad}")
         args.epsilons = _unique(args.epsilons)
+        names = [f"{eps:g}" for eps in args.epsilons]  # the files of cells and attackers are named so
+        alike = sorted({name for name in names if names.count(name) > 1})
+        if alike:
+            parser.error(f"--epsilons {args.epsilons}: values that read alike to 6 digits ({alike}) are one setting")
     if args.n_attacked is not None:
         args.n_attacked = _unique(args.n_attacked)
         for map_name in args.maps:
@@ -208,9 +217,12 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
                 )
     if args.executor != "dask" and args.scheduler_address:
         parser.error("--scheduler-address only applies to --executor dask")
-    last_seed = args.seed + args.n_seeds - 1
-    if args.seed < 0 or last_seed > MAX_SEED:
-        parser.error(f"seeds {args.seed}..{last_seed} (--seed, --n-seeds) must lie in 0..{MAX_SEED}")
+    last_seed, highest = args.seed + args.n_seeds - 1, MAX_SEED + 1 - EVAL_SEED_OFFSET - MAX_BATCH_ENVS
+    if args.seed < 0 or last_seed > highest:
+        parser.error(
+            f"seeds {args.seed}..{last_seed} (--seed, --n-seeds) must lie in 0..{highest} (the test envs of seed s "
+            f"play s + {EVAL_SEED_OFFSET} + b for env b, and env seeds are unsigned 32-bit)"
+        )
     try:
         args.device = resolve_device(args.device)
     except SystemExit as exc:
@@ -395,7 +407,8 @@ def run_jobs(
         """Log a finished job's result (or its failure); returns the result."""
         try:
             result = future.result()
-        except (Exception, SystemExit) as exc:  # one failed job must not lose the others' results
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # one failed job must not lose the others' results
+            # (a process worker hands back the KeyboardInterrupt it got as its future's exception)
             log.failures.append(f"{job}: {type(exc).__name__}: {exc}")
             report(f"FAILED {job}: {type(exc).__name__}: {exc}")
             return None
@@ -428,7 +441,9 @@ def run_jobs(
             for future in done:
                 follow(pending.pop(future), future)
     except KeyboardInterrupt:
-        executor.shutdown(wait=False, cancel_futures=True)
+        for future in pending:  # Dask's executor has no cancel_futures
+            future.cancel()
+        executor.shutdown(wait=False)
         for future, job in pending.items():  # finished before the interrupt: kept, but nothing more is started
             if future.done() and not future.cancelled():
                 record(job, future)
@@ -631,6 +646,7 @@ def write_outputs(args: argparse.Namespace, log: RunLog, wall_s: float) -> dict[
     results = {
         "config": {key: value for key, value in vars(args).items()},
         "command": " ".join(getattr(sys, "orig_argv", sys.argv)),
+        "code": code_revision(),  # of this run; cells and models each record the code that computed them
         "machine": {
             "platform": platform.platform(),
             "cpu_count": os.cpu_count(),

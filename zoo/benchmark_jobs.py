@@ -14,10 +14,12 @@ process pool, or Dask's).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
 import math
+import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -149,6 +151,8 @@ def _run_differs(config: dict[str, Any], args: dict[str, Any], wanted: dict[str,
         if key in PRETRAINED_ARCHITECTURE and key not in wanted and job.pretrained:
             continue
         ran, asked = config.get(key, defaults.get(key, missing)), wanted.get(key, defaults.get(key, missing))
+        if key == "pretrained" and isinstance(ran, str) and isinstance(asked, str):
+            ran, asked = Path(ran).resolve(), Path(asked).resolve()  # one file, however -f was written
         if ran is missing or ran != asked:
             return True
     return False
@@ -258,7 +262,8 @@ def train_model(job: TrainJob) -> dict[str, Any]:
     finally:
         manager.close(model)
     wall = time.perf_counter() - start
-    return {**result, "path": str(manager.save_path / f"{job.map_name}.zip"), "trained": True, "wall_s": wall}
+    path = str(manager.save_path / f"{job.map_name}.zip")
+    return {**result, "path": path, "trained": True, "wall_s": wall, "code": code_revision()}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -340,6 +345,29 @@ class CellResult:
     wall_s: float
     attacker: dict[str, Any] = field(default_factory=dict)
     cached: bool = False
+    #: what computed it (not part of the settings a cached cell must match): :func:`code_revision`, and whether the
+    #: test env's step was compiled (the same results up to float rounding) on which device
+    code: str | None = None
+    compile_env: bool = False
+    device: str = "cpu"
+
+
+@functools.cache
+def code_revision() -> str | None:
+    """The git commit of this code (``-dirty`` when the tree had uncommitted changes), or None outside a checkout:
+    recorded beside cells and models, so that results computed by different code can be told apart."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
 
 
 def file_sha256(path: str | Path) -> str:
@@ -458,6 +486,9 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
         episode_rewards=[float(r) for r in rewards],
         wall_s=time.perf_counter() - start,
         attacker=attacker,
+        code=code_revision(),
+        compile_env=job.compile_env,
+        device=str(job.device),
     )
     record = asdict(result)
     if not all(math.isfinite(record[key]) for key in ("win_rate", "mean_reward", "std_reward")):
