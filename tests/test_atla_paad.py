@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 
 from sb3_marl.adversaries import MAPPO, NonFiniteTrainingError, PerturbationAdversaryEnv, QMIXDirector
 from sb3_marl.adversaries.policies import MAPPOPolicy
 from sb3_marl.attacks.learned import ATLAAttack, PAADAttack
 from sb3_marl.common.base_class import offset_seed
+from sb3_marl.common.callbacks import LogEveryNTimesteps
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.envs import make_env as make_smac_env
 from sb3_marl.qmix import QMIX
@@ -473,3 +475,26 @@ def test_adversary_inputs_are_checked_where_they_are_given() -> None:
     for bad in (-5, 1.5):
         with pytest.raises(ValueError, match=f"total_timesteps={bad} must be an integer >= 0"):
             model.learn(bad)
+
+
+class _SuccessFlags(BaseCallback):
+    """Collects (is_success, battle_won) of every episode end in the step infos."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flags: list[tuple[bool, bool]] = []
+
+    def _on_step(self) -> bool:
+        self.flags += [(info["is_success"], info["battle_won"]) for info in self.locals["infos"] if "episode" in info]
+        return True
+
+
+def test_an_adversarys_success_is_its_victims_loss_and_it_dumps_logs_as_sb3_asks() -> None:
+    """The adversary env's battle_won is the victim's win, so SB3's is_success of an adversary is its negation;
+    LogEveryNTimesteps calls model.dump_logs(), which MAPPO lacked (an AttributeError)."""
+    model, flags = _mappo_on_three_agents(), _SuccessFlags()
+    recorder = _DumpRecorder()
+    model.set_logger(recorder)
+    model.learn(96, callback=[flags, LogEveryNTimesteps(n_steps=32)], log_interval=None)
+    assert flags.flags and all(success is not won for success, won in flags.flags)
+    assert len(recorder.dumped) >= 2  # every 32 steps, with log_interval=None

@@ -170,6 +170,8 @@ def test_stable_baselines3_keywords_and_callbacks(model):
     assert summary == evaluate_policy(model, CueMatchingEnv(seed=3), 4)
     with pytest.raises(ValueError, match="render=True: evaluate_policy does not draw"):
         evaluate_policy(model, CueMatchingEnv(), 2, render=True)
+    with pytest.raises(ValueError, match="warn='no' must be True or False"):
+        evaluate_policy(model, CueMatchingEnv(), 2, warn="no")
     sb3_eval = SB3EvalCallback.__new__(SB3EvalCallback)  # SB3 refuses our env in its constructor already
     for callback in (sb3_eval, [StopTrainingOnMaxEpisodes(5), sb3_eval]):
         with pytest.raises(TypeError, match="use sb3_marl.common.callbacks.EvalCallback"):

@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
 from stable_baselines3.common.utils import LinearSchedule
 
+from sb3_marl.adversaries import MAPPO
 from sb3_marl.common.base_class import batch_env_seed, offset_seed
 from sb3_marl.common.buffers import PrioritizedEpisodeReplayBuffer
 from sb3_marl.common.callbacks import BaseCallback
@@ -13,6 +15,7 @@ from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.envs.simulator import SMACSimulator
 from sb3_marl.qmix import QMIX
 from sb3_marl.qmix.qmix import previous_actions_onehot
+from sb3_marl.robust import ATLAQMIX, PAADQMIX, RegularizedQMIX, RobustQMIXFGSM
 
 
 def _model(**kwargs) -> QMIX:
@@ -352,6 +355,8 @@ def test_unseeded_models_draw_their_own_exploration():
         ({"gradient_steps": "2"}, "gradient_steps='2' must be an integer >= 0"),
         ({"train_freq": 0}, "train_freq=0 must be an integer >= 1"),
         ({"train_freq": (4, "step")}, r"train_freq=\(4, 'step'\): rollouts are whole episodes"),
+        ({"optimizer_kwargs": 5}, "optimizer_kwargs=5 must be a mapping of settings"),
+        ({"policy_kwargs": "rnn"}, "policy_kwargs='rnn' must be a mapping of settings"),
         ({"n_envs": 0}, "n_envs=0 must be an integer >= 1"),
         ({"max_grad_norm": 0.0}, r"max_grad_norm=0.0 must be a finite number > 0"),
         ({"max_grad_norm": -1.0}, "max_grad_norm=-1.0"),
@@ -431,9 +436,10 @@ def test_exploration_spread_gives_each_env_its_epsilon():
 def test_bad_env_and_predict_inputs_are_rejected():
     with pytest.raises(TypeError, match="env must be a BatchedMultiAgentEnv, a map name or None, got int"):
         QMIX(42)
-    for args in (("MlpPolicy", "3m"), ("MlpPolicy",)):  # Stable-Baselines3's Algo("MlpPolicy", env)
-        with pytest.raises(ValueError, match=r"QMIX\('MlpPolicy', ...\): there is no policy argument"):
-            QMIX(*args)
+    for cls in (QMIX, RobustQMIXFGSM, RegularizedQMIX, ATLAQMIX, PAADQMIX, MAPPO):
+        for args in (("MlpPolicy", "3m"), ("MlpPolicy",)):  # Stable-Baselines3's Algo("MlpPolicy", env)
+            with pytest.raises(ValueError, match=rf"{cls.__name__}\('MlpPolicy', ...\): there is no policy argument"):
+                cls(*args)
     model = _model(seed=0)
     with pytest.raises(ValueError, match=r"observation has shape \(2, 5\); expected \(2, 2\)"):
         model.predict(torch.zeros(2, 5).numpy())
@@ -453,14 +459,19 @@ def test_bad_env_and_predict_inputs_are_rejected():
         model.predict(torch.zeros(2, 2).numpy(), state=np.zeros((2, model.policy.hidden_dim)))
     env = model.get_env()
     reset = env.reset()
-    with pytest.raises(ValueError, match=r"observation is the 3-tuple of env.reset\(\) / env.step\(\): pass its obs"):
+    with pytest.raises(
+        ValueError,
+        match=r"observation is a 3-tuple of arrays of different shapes, as env.reset\(\) / env.step\(\) return",
+    ):
         model.predict(reset)
-    with pytest.raises(ValueError, match="observation is the 3-tuple"):  # numpy arrays too
+    with pytest.raises(ValueError, match="observation is a 3-tuple"):  # numpy arrays too
         model.predict(tuple(item.numpy() for item in reset))
-    with pytest.raises(ValueError, match="observation is the 6-tuple"):
+    with pytest.raises(ValueError, match="observation is a 6-tuple"):
         model.predict(env.step(torch.as_tensor(model.predict(reset[0], avail_actions=reset[2])[0])))
     per_agent = tuple(np.eye(2, dtype=np.float32))  # a tuple of the agents' observations is an observation
     assert model.predict(per_agent)[0].shape == (2,)
+    per_env = tuple(np.zeros((3, 2, 2), dtype=np.float32))  # and a tuple of 3 envs' observations a batch
+    assert model.predict(per_env)[0].shape == (3, 2)
 
 
 def test_predict_recurrent_state_and_masks():
@@ -480,6 +491,9 @@ def test_predict_recurrent_state_and_masks():
 
 def test_train_freq_takes_stable_baselines3s_episode_form():
     assert _model(train_freq=(4, "episode")).train_freq == 4 and _model(train_freq=[3, "episode"]).train_freq == 3
+    assert _model(train_freq=TrainFreq(2, TrainFrequencyUnit.EPISODE)).train_freq == 2
+    with pytest.raises(ValueError, match="rollouts are whole episodes"):
+        _model(train_freq=TrainFreq(2, TrainFrequencyUnit.STEP))
 
 
 def test_the_highest_model_seeds_wrap_into_the_env_seed_range():

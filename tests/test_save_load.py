@@ -141,8 +141,10 @@ def test_replay_buffer_files_take_stable_baselines3s_arguments(trained, tmp_path
     assert trained.replay_buffer.n_stored == n_stored > 0
     for name, stored in before.items():  # the episodes stored (rows past n_stored are never read)
         assert torch.equal(trained.replay_buffer.data[name][:n_stored], stored), name
-    with pytest.raises(FileNotFoundError, match="No replay buffer file .*missing.pt"):
+    with pytest.raises(FileNotFoundError, match=r"No replay buffer file .*missing \(nor with .pkl or .pt\)"):
         trained.load_replay_buffer(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="rb.backup"):  # a name with a suffix is that file: not rb.pkl
+        trained.load_replay_buffer(tmp_path / "rb.backup")
 
 
 def test_default_path_and_overrides(trained, tmp_path, monkeypatch):
@@ -590,3 +592,5 @@ def test_policy_file_loads_on_auto_device_and_with_a_custom_optimizer(trained, t
     with pytest.raises(ValueError, match=r"names optimizer 'CustomSGD', which is not in torch.optim: pass its class"):
         QMIXPolicy.load(custom)
     assert type(QMIXPolicy.load(custom, optimizer_class=CustomSGD).optimizer) is CustomSGD
+    with pytest.raises(ValueError, match="was saved with an optimizer named 'CustomSGD'"):
+        QMIXPolicy.load(custom, optimizer_class=torch.optim.SGD)

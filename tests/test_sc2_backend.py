@@ -278,6 +278,9 @@ def test_layout_switches_must_be_bools_before_a_game_starts(value):
 
     with pytest.raises(ValueError, match=f"obs_last_action={value!r} must be True or False"):
         SC2BatchedEnv("3m", seed=0, env_factory=no_game, obs_last_action=value)
+    for switch in ("reward_sparse", "continuing_episode", "heuristic_ai"):  # SMAC's own switches too
+        with pytest.raises(ValueError, match=f"{switch}={value!r} must be True or False"):
+            SC2BatchedEnv("3m", seed=0, env_factory=no_game, **{switch: value})
     with SC2BatchedEnv("3m", seed=0, env_factory=StarCraft2SimEnv, obs_last_action=np.bool_(True)) as env:
         assert env.layout.flags.obs_last_action is True and env.obs_shape == 30 + 2 * 9
 

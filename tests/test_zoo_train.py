@@ -705,3 +705,15 @@ def test_a_conf_file_that_is_no_mapping_is_refused_clearly(tmp_path):
     python_conf.write_text("hyperparams = {'3m': dict(n_timesteps=40)}\n")  # RL Zoo's Python configs
     with pytest.raises(SystemExit, match=r"Python config files \(RL Zoo's\) are not read, nothing is executed"):
         _train(tmp_path, "--eval-freq", "-1", "-conf", str(python_conf))
+
+
+def test_the_zoos_envs_take_any_model_seed_and_enjoy_checks_its_seed(capsys):
+    """A seed near 2**32 wraps into the env seed range, as the model's own envs do (the zoo builds its envs itself
+    and gave the raw seed: "env_kwargs {}: seed=4294967295 ..."); enjoy refuses a seed no env can take."""
+    from zoo import exp_manager
+
+    args = train.build_parser().parse_args(["--algo", "qmix", "--env", "3m", "--seed", str(2**32 - 1)])
+    assert exp_manager.ExperimentManager(args).make_env(2, seed=2**32 - 1).seed_value == 0
+    with pytest.raises(SystemExit):
+        enjoy.enjoy(["--algo", "qmix", "--env", "3m", "--seed", "-1"])
+    assert "--seed must be in [0, 2**32 - 1 - --n-envs] (env b plays seed + b), got -1" in capsys.readouterr().err

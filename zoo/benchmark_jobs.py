@@ -209,7 +209,8 @@ def find_trained_model(job: TrainJob) -> Path | None:
 def train_model(job: TrainJob) -> dict[str, Any]:
     """Train the model of ``job`` with the zoo's ExperimentManager, unless a finished run already exists.
 
-    :return: ``{"key", "path", "trained", "n_timesteps", "wall_s"}`` (``wall_s``: seconds of training, 0 if reused)
+    :return: ``{"key", "path", "trained", "n_timesteps", "wall_s"}`` (``wall_s``: seconds of training, 0 if reused),
+        and for a model trained here ``code`` (:func:`code_revision`)
     """
     import torch
 

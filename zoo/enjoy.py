@@ -273,6 +273,8 @@ def enjoy(argv: list[str] | None = None) -> dict[str, float]:
         parser.error(str(exc))
     if args.n_episodes < 1:
         parser.error(f"-n/--n-episodes must be >= 1, got {args.n_episodes}")
+    if not 0 <= args.seed <= 2**32 - 1 - args.n_envs:
+        parser.error(f"--seed must be in [0, 2**32 - 1 - --n-envs] (env b plays seed + b), got {args.seed}")
     if not 1 <= args.n_envs <= args.n_episodes:
         parser.error(f"--n-envs must be between 1 and -n/--n-episodes ({args.n_episodes}), got {args.n_envs}")
     if args.record_episodes < 0:

@@ -208,10 +208,12 @@ class ExperimentManager:
 
     def make_env(self, n_envs: int, seed: int | None) -> Any:
         """A batched env of the map on the chosen backend and device (simulator step compiled with ``--compile``)."""
+        from sb3_marl.common.base_class import batch_env_seed
         from sb3_marl.envs import make_env
         from sb3_marl.envs.sc2_backend import SC2NotAvailableError
 
         env_kwargs = {**self.env_kwargs, "compile": True} if self.args.compile else self.env_kwargs
+        seed = batch_env_seed(seed, n_envs)  # a seed near 2**32 wraps, as the model's own envs do
         try:
             return make_env(
                 self.env_name, n_envs=n_envs, backend=self.args.backend, seed=seed, device=self.device, **env_kwargs
@@ -238,7 +240,7 @@ class ExperimentManager:
         epsilon = self.args.eval_epsilon
         if epsilon is None:
             epsilon = self.hyperparams.get("epsilon", paper_epsilon(self.env_name))
-        return make_attack(self.args.eval_attack, epsilon, seed=self.args.seed)
+        return make_attack(self.args.eval_attack, epsilon, seed=self.args.seed if self.args.seed >= 0 else None)
 
     def create_callbacks(self) -> list[Any]:
         """Checkpoints (``--save-freq``) and periodic evaluation (``--eval-freq``), both counted in env steps."""

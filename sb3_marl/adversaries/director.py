@@ -21,6 +21,8 @@ class QMIXDirector(QMIX):
     :param kwargs: the keyword arguments of :class:`~sb3_marl.qmix.QMIX`.
     """
 
+    battle_won_is_a_loss = True  # its env's battle_won is the victim's
+
     def _attach_env(self, env: BatchedMultiAgentEnv) -> None:
         """Refuse any env but a :class:`TargetActionAdversaryEnv` (in the constructor, ``set_env`` and ``load``)."""
         if not isinstance(env, TargetActionAdversaryEnv):

@@ -76,6 +76,8 @@ class MAPPO(BaseMultiAgentAlgorithm):
     :param device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a ``torch.device``.
     """
 
+    battle_won_is_a_loss = True  # its env's battle_won is the victim's
+
     def __init__(
         self,
         env: BatchedMultiAgentEnv | None,
@@ -392,7 +394,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
             iteration += 1
             self._current_progress_remaining = max(1.0 - self.num_timesteps / total_timesteps, 0.0)
             if log_interval is not None and iteration % log_interval == 0:
-                self._dump_logs(iteration)
+                self.dump_logs(iteration)
             self.train()
         callback.on_training_end()
         return self
@@ -409,7 +411,12 @@ class MAPPO(BaseMultiAgentAlgorithm):
             self.device,
         )
 
-    def _dump_logs(self, iteration: int) -> None:
+    def dump_logs(self, iteration: int = 0) -> None:
+        """Write the rollout and time statistics (and any recorded train values) to the logger (Stable-Baselines3's
+        PPO method, which ``LogEveryNTimesteps`` calls).
+
+        :param iteration: rollouts done in the current ``learn`` call (logged as ``time/iterations``).
+        """
         seconds = max((time.time_ns() - self.start_time) / 1e9, 1e-9)
         fps = int((self.num_timesteps - self._num_timesteps_at_start) / seconds)
         self.logger.record("time/iterations", iteration, exclude="tensorboard")

@@ -148,8 +148,23 @@ class BaseMultiAgentAlgorithm(ABC):
     :param device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or a ``torch.device``.
     """
 
+    #: True for an adversary, whose env's ``battle_won`` is its victim's win (see :meth:`_on_env_step`)
+    battle_won_is_a_loss: ClassVar[bool] = False
     #: settings that shape the saved networks or optimizer state: ``load`` refuses to override them
     architecture_settings: ClassVar[tuple[str, ...]] = ("policy_kwargs",)
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> BaseMultiAgentAlgorithm:
+        """Refuse Stable-Baselines3's ``Algo("MlpPolicy", env)`` before any constructor reads its arguments (each
+        subclass checks its own first, and would name the shifted env as another setting)."""
+        env = args[0] if args else kwargs.get("env")
+        if isinstance(env, type) or (isinstance(env, str) and env.endswith("Policy")):
+            name = env if isinstance(env, str) else env.__name__
+            raise ValueError(
+                f"{cls.__name__}({name!r}, ...): there is no policy argument (Stable-Baselines3's "
+                f"Algo('MlpPolicy', env)); the env comes first, as {cls.__name__}('3m', ...), and the network "
+                "sizes go in policy_kwargs"
+            )
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -165,13 +180,6 @@ class BaseMultiAgentAlgorithm(ABC):
         seed: int | None = None,
         device: torch.device | str = "auto",
     ) -> None:
-        if isinstance(env, type) or (isinstance(env, str) and env.endswith("Policy")):
-            name = env if isinstance(env, str) else env.__name__
-            raise ValueError(
-                f"{type(self).__name__}({name!r}, ...): there is no policy argument (Stable-Baselines3's "
-                f"Algo('MlpPolicy', env)); the env comes first, as {type(self).__name__}('3m', ...), and the network "
-                "sizes go in policy_kwargs"
-            )
         self.lr_schedule = make_schedule(learning_rate, "learning_rate")
         first_rate, last_rate = self.lr_schedule(1.0), self.lr_schedule(0.0)
         if not (is_finite_number(first_rate) and first_rate >= 0.0):
@@ -307,9 +315,10 @@ class BaseMultiAgentAlgorithm(ABC):
         """Build the policy (and optimizer) from ``env_shapes``."""
 
     def set_random_seed(self, seed: int | None = None) -> None:
-        """Seed python, numpy, torch and the algorithm's generator; the env is seeded with ``seed`` at its next full
-        reset, once (as Stable-Baselines3's ``VecEnv.seed``): a second ``learn(reset_num_timesteps=True)`` continues
-        the env's random stream instead of replaying the first run's episodes.
+        """Seed python, numpy, torch and the algorithm's generator; the env is seeded with ``seed`` (wrapped into the
+        env seed range, see :func:`batch_env_seed`) at its next full reset, once (as Stable-Baselines3's
+        ``VecEnv.seed``): a second ``learn(reset_num_timesteps=True)`` continues the env's random stream instead of
+        replaying the first run's episodes.
 
         :param seed: None seeds only the algorithm's generator, from the system's entropy: a new ``torch.Generator``
             always starts from the same default seed, which would give every unseeded run the same exploration and
@@ -323,8 +332,8 @@ class BaseMultiAgentAlgorithm(ABC):
             self._generator.manual_seed(seed)
         self._pending_env_seed = seed
 
-    @staticmethod
     def _on_env_step(
+        self,
         callback: BaseCallback,
         step_locals: dict[str, Any],
         terminated: torch.Tensor,
@@ -336,9 +345,10 @@ class BaseMultiAgentAlgorithm(ABC):
         """``callback.on_step()`` after one batched env step of a collection loop, whose ``locals`` the callback sees
         with Stable-Baselines3's ``dones`` (numpy bool[n_envs]), ``rewards`` (numpy float[n_envs]) and ``infos``
         (one dict per env: the step's ``info`` entries as Python values, and where the episode ended ``episode``:
-        ``{"r": return, "l": length in steps}``, as SB3's ``Monitor`` adds, with SB3's ``is_success`` (the battle was
-        won) and ``TimeLimit.truncated`` (it hit the time limit) where the env reports ``battle_won`` and
-        ``episode_limit``) added.
+        ``{"r": return, "l": length in steps}``, as SB3's ``Monitor`` adds, with SB3's ``is_success`` and
+        ``TimeLimit.truncated`` (it hit the time limit) where the env reports ``battle_won`` and ``episode_limit``)
+        added. ``is_success`` is the battle won, or for an adversary (:attr:`battle_won_is_a_loss`) the battle not
+        won by its victim.
 
         :param episode_return: float[n_envs], the return of each env's episode so far (this step included).
         :param episode_length: int[n_envs], the steps of each env's episode so far (this step included).
@@ -350,7 +360,7 @@ class BaseMultiAgentAlgorithm(ABC):
         for env in dones.nonzero()[0]:
             infos[env]["episode"] = {"r": float(episode_return[env]), "l": int(episode_length[env])}
             if "battle_won" in infos[env]:
-                infos[env]["is_success"] = bool(infos[env]["battle_won"])
+                infos[env]["is_success"] = bool(infos[env]["battle_won"]) != self.battle_won_is_a_loss
             if "episode_limit" in infos[env]:
                 infos[env]["TimeLimit.truncated"] = bool(infos[env]["episode_limit"])
         callback.update_locals({**step_locals, "dones": dones, "rewards": reward.cpu().numpy(), "infos": infos})

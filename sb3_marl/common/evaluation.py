@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from sb3_marl.common.validation import whole_number
+from sb3_marl.common.validation import flag, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 
 if TYPE_CHECKING:
@@ -74,7 +74,8 @@ def evaluate_policy(
         ``(episode_rewards, episode_lengths, episode_wins)`` with ``return_episode_rewards``.
     """
     n_eval_episodes = whole_number("n_eval_episodes", n_eval_episodes, 1)
-    if render:
+    flag("warn", warn)
+    if flag("render", render):
         raise ValueError(
             "render=True: evaluate_policy does not draw; replay a model with zoo/enjoy.py, or call env.render() "
             "from the callback"

@@ -129,7 +129,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         exploration_timesteps = whole_number("exploration_timesteps", exploration_timesteps, 0)
         max_grad_norm = finite_float("max_grad_norm", max_grad_norm, low=0.0, low_open=True)
         if isinstance(train_freq, tuple | list) and len(train_freq) == 2:  # SB3's (frequency, unit)
-            if train_freq[1] != "episode":
+            if getattr(train_freq[1], "value", train_freq[1]) != "episode":  # SB3's TrainFrequencyUnit too
                 raise ValueError(
                     f"train_freq={train_freq!r}: rollouts are whole episodes, so the unit is 'episode' (or give the "
                     "number of episodes alone)"
@@ -527,8 +527,12 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             the same buffer here, which stores only whole episodes.
         """
         path = Path(path)
-        if not path.exists():  # the name save_replay_buffer completed: .pkl (.pt in files written before)
-            path = next((path.with_suffix(s) for s in (".pkl", ".pt") if path.with_suffix(s).exists()), path)
+        if not path.exists() and not path.suffix:  # the name save_replay_buffer completed: .pkl (.pt before)
+            tried = [path.with_suffix(suffix) for suffix in (".pkl", ".pt")]
+            found = next((candidate for candidate in tried if candidate.exists()), None)
+            if found is None:
+                raise FileNotFoundError(f"No replay buffer file {path} (nor with .pkl or .pt)")
+            path = found
         buffer_class, buffer_kwargs = self._replay_buffer_class_and_kwargs()
         buffer = buffer_class.load(path, self.device, **buffer_kwargs)
         specs = self._episode_field_specs()

@@ -47,6 +47,17 @@ DEFAULT_SC2_PATHS = {
 }
 #: SMAC's ``get_stats()`` counters, summed over the batch.
 _STAT_KEYS = ("battles_won", "battles_game", "battles_draw", "timeouts", "restarts")
+#: StarCraft2Env keywords that are switches (checked True/False here: SMAC reads "False" as true)
+SWITCHES = (
+    *LayoutFlags.__dataclass_fields__,
+    "continuing_episode",
+    "reward_sparse",
+    "reward_only_positive",
+    "reward_scale",
+    "heuristic_ai",
+    "heuristic_rest",
+    "debug",
+)
 
 
 class SC2NotAvailableError(ImportError):
@@ -351,7 +362,10 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
         self._env_kwargs = game_env_kwargs(env_kwargs)
         env_kwargs.pop("compile", None)  # the simulator's speed setting, which a model keeps: nothing to SMAC
         env_kwargs.setdefault("continuing_episode", True)
-        flags = {name: flag(name, env_kwargs[name]) for name in LayoutFlags.__dataclass_fields__ if name in env_kwargs}
+        for name, value in env_kwargs.items():  # every switch is True or False before SMAC reads it ("False" is true)
+            if name in SWITCHES:
+                env_kwargs[name] = flag(name, value)
+        flags = {name: env_kwargs[name] for name in LayoutFlags.__dataclass_fields__ if name in env_kwargs}
         layout = ObsLayout(get_map_params(map_name), LayoutFlags(**flags))  # unknown maps fail before SC2 starts
         #: the observation and state layout (as the simulator's ``layout``)
         self.layout = layout

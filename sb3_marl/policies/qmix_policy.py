@@ -193,6 +193,15 @@ class QMIXPolicy(nn.Module):
             )
         kwargs = dict(data["kwargs"])
         optimizer_name = kwargs.pop("optimizer_class")
+        if optimizer_class is not None and not (
+            isinstance(optimizer_class, type)
+            and issubclass(optimizer_class, torch.optim.Optimizer)
+            and optimizer_class.__name__ == optimizer_name
+        ):
+            raise ValueError(
+                f"optimizer_class={optimizer_class!r}: {path} was saved with an optimizer named {optimizer_name!r}; "
+                "pass that class (a torch.optim.Optimizer)"
+            )
         if optimizer_class is None:
             optimizer_class = getattr(torch.optim, optimizer_name, None)
             if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
@@ -230,10 +239,10 @@ class QMIXPolicy(nn.Module):
             [B, N, A], with B = 1 for a single env).
         """
         n, o, a, device = self.n_agents, self.obs_dim, self.n_actions, self.device
-        if isinstance(observation, tuple) and len(observation) in (3, 6) and getattr(observation[0], "ndim", 0) >= 2:
-            raise ValueError(
-                f"observation is the {len(observation)}-tuple of env.reset() / env.step(): pass its obs (the first "
-                "item), with avail_actions=<its avail_actions>"
+        if isinstance(observation, tuple) and len({tuple(getattr(item, "shape", ())) for item in observation}) > 1:
+            raise ValueError(  # the agents' (or envs') observations all have one shape; the env's tuples do not
+                f"observation is a {len(observation)}-tuple of arrays of different shapes, as env.reset() / env.step() "
+                "return: pass its obs (the first item), with avail_actions=<its avail_actions>"
             )
         if isinstance(observation, tuple | list):  # the agents' observations, one array each
             observation = np.asarray(observation)

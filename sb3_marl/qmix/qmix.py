@@ -38,13 +38,13 @@ _POLICY_ARGUMENTS_SET_BY_QMIX = {
 def check_policy_kwargs(policy_class: type[QMIXPolicy], policy_kwargs: dict[str, Any] | None) -> None:
     """Refuse ``policy_kwargs`` keys the policy does not take, or takes from the algorithm, naming where each
     setting belongs (Stable-Baselines3 users pass e.g. ``optimizer_class`` or ``net_arch`` there)."""
-    names, _ = constructor_keywords(policy_class)
+    names, complete = constructor_keywords(policy_class)
     allowed = [name for name in names if name not in (*_POLICY_ARGUMENTS_SET_BY_QMIX, "self")]
     for key in policy_kwargs or {}:
         if key in _POLICY_ARGUMENTS_SET_BY_QMIX:
             owner = _POLICY_ARGUMENTS_SET_BY_QMIX[key]
             raise ValueError(f"policy_kwargs[{key!r}] is set by {owner}, not policy_kwargs")
-        if key not in allowed:
+        if complete and key not in allowed:
             raise ValueError(f"policy_kwargs[{key!r}] is not a {policy_class.__name__} setting; allowed: {allowed}")
 
 
@@ -209,9 +209,9 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     ) -> None:
         if optimizer_class not in OPTIMIZERS:
             raise ValueError(f"optimizer_class={optimizer_class!r}; allowed: {sorted(OPTIMIZERS)}")
-        if "lr" in (optimizer_kwargs or {}):
+        if "lr" in json_mapping("optimizer_kwargs", optimizer_kwargs):
             raise ValueError("optimizer_kwargs['lr']: the learning rate is QMIX's learning_rate argument (or schedule)")
-        check_policy_kwargs(self.policy_class, policy_kwargs)
+        check_policy_kwargs(self.policy_class, json_mapping("policy_kwargs", policy_kwargs))
         td_lambda = finite_float("td_lambda", td_lambda, 0.0, 1.0, meaning="0: the one-step target")
         if huber_delta is not None:
             huber_delta = finite_float("huber_delta", huber_delta, 0.0, low_open=True, meaning="None: squared error")
