@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from sb3_marl.common.callbacks import BaseCallback, StopTrainingOnMaxEpisodes
+from sb3_marl.common.callbacks import BaseCallback, CallbackList, EveryNTimesteps, StopTrainingOnMaxEpisodes
 from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.qmix import QMIX
@@ -173,6 +173,7 @@ def test_stable_baselines3_keywords_and_callbacks(model):
     with pytest.raises(ValueError, match="warn='no' must be True or False"):
         evaluate_policy(model, CueMatchingEnv(), 2, warn="no")
     sb3_eval = SB3EvalCallback.__new__(SB3EvalCallback)  # SB3 refuses our env in its constructor already
-    for callback in (sb3_eval, [StopTrainingOnMaxEpisodes(5), sb3_eval]):
+    nested = EveryNTimesteps(100, CallbackList([StopTrainingOnMaxEpisodes(5), sb3_eval]))
+    for callback in (sb3_eval, [StopTrainingOnMaxEpisodes(5), sb3_eval], nested):
         with pytest.raises(TypeError, match="use sb3_marl.common.callbacks.EvalCallback"):
             model.learn(10, callback=callback)

@@ -222,7 +222,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
             self._episode_reward = torch.zeros(self.n_envs, device=self.device)
             self._episode_length = torch.zeros(self.n_envs, dtype=torch.int64, device=self.device)
         buffer.reset()
-        policy.eval()
+        policy.set_training_mode(False)
         callback.on_rollout_start()
         while not buffer.full:
             obs, state = self._last_obs, self._last_state
@@ -310,7 +310,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
 
     def train(self) -> None:
         """``n_epochs`` passes of minibatch PPO updates over the rollout, skipping non-finite updates."""
-        self.policy.train()
+        self.policy.set_training_mode(True)
         optimizer = self.policy.optimizer
         self._update_learning_rate(optimizer)
         logs: dict[str, list[torch.Tensor]] = {}

@@ -97,6 +97,10 @@ class MAPPOPolicy(nn.Module):
         self.register_buffer("agent_ids", torch.eye(n_agents), persistent=False)
         self.optimizer = optimizer_class(self.parameters(), lr=learning_rate, **(optimizer_kwargs or {"eps": 1e-5}))
 
+    def set_training_mode(self, mode: bool) -> None:
+        """Put the networks in training (True) or evaluation (False) mode (Stable-Baselines3's policy method)."""
+        self.train(mode)
+
     def project_log_std_(self) -> None:
         """Clamp ``log_std`` into ``[LOG_STD_MIN, LOG_STD_MAX]`` in place (after each optimizer step): a value left
         outside would get no gradient from the clamp in :meth:`distribution` and stay there for good."""

@@ -386,7 +386,11 @@ class BaseMultiAgentAlgorithm(ABC):
 
     def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
         """Turn None / a list / a function into one callback (plus a progress bar) and bind it to the model."""
-        for each in callback if isinstance(callback, list) else [callback]:
+        pending = list(callback) if isinstance(callback, list) else [callback]
+        while pending:  # the callbacks and their children (a CallbackList's, an EventCallback's)
+            each = pending.pop()
+            pending += getattr(each, "callbacks", None) or []
+            pending += [child for child in (getattr(each, "callback", None),) if isinstance(child, BaseCallback)]
             if isinstance(each, sb3_callbacks.EvalCallback):
                 raise TypeError(
                     "stable_baselines3's EvalCallback steps a Gymnasium env, which a multi-agent env is not: use "
