@@ -389,8 +389,10 @@ class BaseMultiAgentAlgorithm(ABC):
         pending = list(callback) if isinstance(callback, list) else [callback]
         while pending:  # the callbacks and their children (a CallbackList's, an EventCallback's)
             each = pending.pop()
-            pending += getattr(each, "callbacks", None) or []
-            pending += [child for child in (getattr(each, "callback", None),) if isinstance(child, BaseCallback)]
+            if isinstance(each, CallbackList):
+                pending += each.callbacks
+            if isinstance(each, sb3_callbacks.EventCallback) and each.callback is not None:
+                pending.append(each.callback)
             if isinstance(each, sb3_callbacks.EvalCallback):
                 raise TypeError(
                     "stable_baselines3's EvalCallback steps a Gymnasium env, which a multi-agent env is not: use "
