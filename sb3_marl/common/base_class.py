@@ -391,7 +391,7 @@ class BaseMultiAgentAlgorithm(ABC):
             each = pending.pop()
             if isinstance(each, CallbackList):
                 pending += each.callbacks
-            if isinstance(each, sb3_callbacks.EventCallback) and each.callback is not None:
+            if isinstance(each, sb3_callbacks.EventCallback) and getattr(each, "callback", None) is not None:
                 pending.append(each.callback)
             if isinstance(each, sb3_callbacks.EvalCallback):
                 raise TypeError(
