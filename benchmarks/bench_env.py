@@ -23,6 +23,7 @@ import psutil
 import torch
 
 from sb3_marl.envs import SMACSimulator
+from sb3_marl.envs.base import batch_seed
 from sb3_marl.envs.maps import MAP_NAMES
 
 
@@ -108,8 +109,10 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             parser.error(f"{flag} must be >= 1, got {values if len(values) > 1 else values[0]}")
     if args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
-    if not 0 <= args.seed <= 2**32 - max(args.n_envs):
-        parser.error(f"--seed must be in [0, 2**32 - max(--n-envs)], got {args.seed}")
+    try:
+        batch_seed(args.seed, max(args.n_envs))
+    except ValueError as error:
+        parser.error(f"--seed: {error}")
     if args.compare_eager and not args.compile:
         parser.error("--compare-eager compares the compiled step with the eager one: give --compile too")
 

@@ -31,7 +31,7 @@ from sb3_marl.common.logger import configure_logger
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
 from sb3_marl.common.schedules import SaveableSchedule, make_schedule, schedule_to_dict
 from sb3_marl.common.validation import MAX_SEED, is_finite_number, json_mapping, whole_number
-from sb3_marl.envs.base import RUNTIME_ENV_KWARGS, BatchedMultiAgentEnv, game_env_kwargs
+from sb3_marl.envs.base import RUNTIME_ENV_KWARGS, BatchedMultiAgentEnv, game_env_kwargs, highest_batch_seed
 from sb3_marl.policies.qmix_policy import RecurrentState
 from sb3_marl.version import __version__
 
@@ -73,7 +73,7 @@ def offset_seed(seed: int | None, offset: int) -> int | None:
 def batch_env_seed(seed: int | None, n_envs: int) -> int | None:
     """The seed of a batch of ``n_envs`` envs for a model seeded ``seed``: ``seed`` itself, wrapped into
     ``[0, 2**32 - n_envs]`` where env ``b``'s seed ``seed + b`` would pass the unsigned 32-bit range."""
-    return None if seed is None else seed % (MAX_SEED + 2 - n_envs)
+    return None if seed is None else seed % (highest_batch_seed(n_envs) + 1)
 
 
 def _game_settings(env: BatchedMultiAgentEnv) -> dict[str, Any]:

@@ -41,11 +41,17 @@ def game_env_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in env_kwargs.items() if key not in RUNTIME_ENV_KWARGS}
 
 
+def highest_batch_seed(n_envs: int) -> int:
+    """The highest seed of a batch of ``n_envs`` envs, ``2**32 - n_envs``: env ``b`` plays ``seed + b``, and every
+    env's seed is an unsigned 32-bit number (the range of numpy's and StarCraft II's seeds; the simulator hashes 32
+    bits of it)."""
+    return MAX_SEED + 1 - n_envs
+
+
 def batch_seed(seed: Any, n_envs: int) -> int:
-    """``seed`` of a batch of ``n_envs`` envs as an ``int``, where env ``b`` plays seed ``seed + b``: a whole number
-    (numpy's included) in ``[0, 2**32 - n_envs]``, so that every env's seed is an unsigned 32-bit number (the
-    range of numpy's and StarCraft II's seeds; the simulator hashes 32 bits of it); otherwise a ValueError."""
-    high = MAX_SEED + 1 - n_envs
+    """``seed`` of a batch of ``n_envs`` envs as an ``int``: a whole number (numpy's included) in
+    ``[0, highest_batch_seed(n_envs)]``; otherwise a ValueError."""
+    high = highest_batch_seed(n_envs)
     try:
         return whole_number("seed", seed, 0, high)
     except ValueError:

@@ -30,6 +30,7 @@ from sb3_marl.common.validation import flag, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn, batch_seed, game_env_kwargs
 from sb3_marl.envs.layout import LayoutFlags, ObsLayout
 from sb3_marl.envs.maps import get_map_params
+from sb3_marl.envs.simulator import REWARD_SWITCHES
 
 INSTALL_HELP = (
     'Install oxwhirl SMAC with `pip install "sb3-marl[smac]"` (from https://github.com/oxwhirl/smac; the PyPI '
@@ -51,9 +52,7 @@ _STAT_KEYS = ("battles_won", "battles_game", "battles_draw", "timeouts", "restar
 SWITCHES = (
     *LayoutFlags.__dataclass_fields__,
     "continuing_episode",
-    "reward_sparse",
-    "reward_only_positive",
-    "reward_scale",
+    *REWARD_SWITCHES,
     "heuristic_ai",
     "heuristic_rest",
     "debug",

@@ -88,6 +88,8 @@ _REWARD_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "reward_negative_scale": (0.0, None, False),
     "reward_scale_rate": (0.0, None, True),
 }
+#: the reward keywords that are switches (True or False)
+REWARD_SWITCHES = tuple(name for name in _REWARD_DEFAULTS if name not in _REWARD_RANGES)
 #: SMAC keywords that only concern the SC2 process; accepted for drop-in compatibility and ignored.
 IGNORED_KWARGS = (
     "difficulty",
@@ -115,7 +117,7 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
 def _reward_setting(name: str, value: Any) -> bool | float:
     """A ``reward_*`` keyword checked: a switch as a ``bool``, a number as a finite ``float`` within
     :data:`_REWARD_RANGES`; otherwise a ValueError naming it."""
-    if name not in _REWARD_RANGES:
+    if name in REWARD_SWITCHES:
         return flag(name, value)
     low, high, low_open = _REWARD_RANGES[name]
     return finite_float(name, value, low=low, high=high, low_open=low_open)

@@ -209,7 +209,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     ) -> None:
         if optimizer_class not in OPTIMIZERS:
             raise ValueError(f"optimizer_class={optimizer_class!r}; allowed: {sorted(OPTIMIZERS)}")
-        if "lr" in json_mapping("optimizer_kwargs", optimizer_kwargs):
+        optimizer_kwargs = json_mapping("optimizer_kwargs", optimizer_kwargs)
+        if "lr" in optimizer_kwargs:
             raise ValueError("optimizer_kwargs['lr']: the learning rate is QMIX's learning_rate argument (or schedule)")
         check_policy_kwargs(self.policy_class, json_mapping("policy_kwargs", policy_kwargs))
         td_lambda = finite_float("td_lambda", td_lambda, 0.0, 1.0, meaning="0: the one-step target")
@@ -257,7 +258,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         self.double_q = double_q
         self.mixer = mixer
         self.optimizer_class = optimizer_class
-        self.optimizer_kwargs = json_mapping("optimizer_kwargs", optimizer_kwargs)
+        self.optimizer_kwargs = optimizer_kwargs
         self.td_lambda = td_lambda
         self.lambda_traces = lambda_traces
         self.huber_delta = huber_delta
