@@ -498,3 +498,11 @@ def test_an_adversarys_success_is_its_victims_loss_and_it_dumps_logs_as_sb3_asks
     model.learn(96, callback=[flags, LogEveryNTimesteps(n_steps=32)], log_interval=None)
     assert flags.flags and all(success is not won for success, won in flags.flags)
     assert len(recorder.dumped) >= 2  # every 32 steps, with log_interval=None
+
+
+def test_mappos_action_space_is_the_adversary_envs() -> None:
+    model = _mappo_on_three_agents()
+    assert model.action_space == model.get_env().action_space
+    assert model.observation_space == model.get_env().observation_space
+    directions, _ = model.predict(model.observation_space.sample())
+    assert model.action_space.contains(directions)

@@ -594,3 +594,15 @@ def test_policy_file_loads_on_auto_device_and_with_a_custom_optimizer(trained, t
     assert type(QMIXPolicy.load(custom, optimizer_class=CustomSGD).optimizer) is CustomSGD
     with pytest.raises(ValueError, match="was saved with an optimizer named 'CustomSGD'"):
         QMIXPolicy.load(custom, optimizer_class=torch.optim.SGD)
+
+
+def test_models_have_the_envs_spaces_also_when_loaded_without_one(trained, tmp_path):
+    """SB3 users read ``model.observation_space`` / ``model.action_space`` (e.g. to check an env or shape inputs)."""
+    env = trained.get_env()
+    loaded = QMIX.load(trained.save(tmp_path / "model"))
+    for model in (trained, loaded):
+        assert model.observation_space == env.observation_space
+        assert model.action_space == env.action_space
+        assert model.state_space == env.state_space
+    actions, _ = loaded.predict(loaded.observation_space.sample())
+    assert loaded.action_space.contains(actions)

@@ -717,3 +717,20 @@ def test_the_zoos_envs_take_any_model_seed_and_enjoy_checks_its_seed(capsys):
     with pytest.raises(SystemExit):
         enjoy.enjoy(["--algo", "qmix", "--env", "3m", "--seed", "-1"])
     assert "--seed must be in [0, 2**32 - 1 - --n-envs] (env b plays seed + b), got -1" in capsys.readouterr().err
+
+
+def test_enjoy_env_kwargs_change_the_game_played(trained_run, capsys):
+    """RL Zoo's ``enjoy --env-kwargs``: the model plays a changed game (here sparse rewards: a game returns +1 won,
+    -1 lost, 0 timed out, instead of the dense damage reward); bad keywords and sizes the model cannot take end in one
+    line."""
+    base = ["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "-n", "4", "--no-render", "--verbose", "0"]
+    dense = enjoy.enjoy(base)
+    sparse = enjoy.enjoy([*base, "--env-kwargs", "reward_sparse:true"])
+    assert "Playing with env_kwargs {'reward_sparse': True}" in capsys.readouterr().out
+    assert sparse["win_rate"] == dense["win_rate"]  # same seed, same greedy play: only the rewards change
+    assert abs(sparse["mean_reward"]) <= 1.0 and sparse["mean_reward"] <= sparse["win_rate"]
+    assert dense["mean_reward"] > 1.0  # damage dealt
+    with pytest.raises(SystemExit, match="env_kwargs .*'no_such_setting'"):
+        enjoy.enjoy([*base, "--env-kwargs", "no_such_setting:1"])
+    with pytest.raises(SystemExit, match="env_kwargs .*obs_last_action.*shapes"):
+        enjoy.enjoy([*base, "--env-kwargs", "obs_last_action:true"])

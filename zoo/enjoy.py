@@ -28,6 +28,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable 
 from zoo.utils import (
     ALGOS,
     LEARNED_ATTACKS,
+    StoreDict,
     ZooArgumentParser,
     check_attack_budget,
     check_compile_backend,
@@ -82,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", default="", help="replay file, .gif or .mp4 (default: <run>/replays/<model>-<attack>[_k].gif, new)"
     )
     parser.add_argument("--fps", type=float, default=8.0, help="frames per second of the replay")
+    parser.add_argument(
+        "--env-kwargs",
+        nargs="+",
+        action=StoreDict,
+        default={},
+        help="make_env keywords, key:value with yaml values, over the game the model trained in (its run's "
+        "config.yml, else its file's record), e.g. reward_sparse:true (RL Zoo's flag)",
+    )
     parser.add_argument("--backend", default="sim", choices=["sim", "sc2"], help="built-in simulator or real SMAC")
     parser.add_argument("--device", default="cpu", help="torch device")
     parser.add_argument("--num-threads", type=int, default=-1, help="torch threads (-1: torch's default)")
@@ -300,10 +309,21 @@ def enjoy(argv: list[str] | None = None) -> dict[str, float]:
     config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
     print(f"Loading {path}")
     model = ALGOS[args.algo].load().load(path, device=args.device)
-    env_kwargs = play_env_kwargs(config, model)
-    env = make_env(args.env, n_envs=args.n_envs, backend=args.backend, seed=args.seed, device=args.device, **env_kwargs)
+    trained_kwargs = play_env_kwargs(config, model)
+    env_kwargs = {**trained_kwargs, **args.env_kwargs}
+    if env_kwargs != trained_kwargs:
+        print(f"Playing with env_kwargs {env_kwargs} (the model trained with {trained_kwargs})")
     try:
-        model.set_env(env)
+        env = make_env(
+            args.env, n_envs=args.n_envs, backend=args.backend, seed=args.seed, device=args.device, **env_kwargs
+        )
+    except (TypeError, ValueError) as exc:  # an unknown keyword or a bad value of --env-kwargs
+        raise SystemExit(f"env_kwargs {env_kwargs}: {exc}") from None
+    try:
+        try:
+            model.set_env(env)
+        except ValueError as exc:  # --env-kwargs that change the sizes the model was built for
+            raise SystemExit(f"env_kwargs {env_kwargs}: {exc}") from None
         return _play_and_report(args, run, path, config, env_kwargs, model)
     finally:
         env.close()

@@ -42,6 +42,11 @@ def victim_policy(victim: Any) -> nn.Module:
     return policy
 
 
+def perturbation_action_space(n_agents: int, obs_shape: int) -> spaces.Box:
+    """ATLA's joint action space of one env: one perturbation direction in ``[-1, 1]^O`` per agent."""
+    return spaces.Box(low=-1.0, high=1.0, shape=(n_agents, obs_shape), dtype=np.float32)
+
+
 class AdversaryEnv(BatchedMultiAgentEnv):
     """The wrapped env as an environment for the adversary (see the module docstring).
 
@@ -189,7 +194,7 @@ class PerturbationAdversaryEnv(AdversaryEnv):
     @property
     def action_space(self) -> spaces.Box:
         """Per-env action space: one direction in ``[-1, 1]^O`` per agent."""
-        return spaces.Box(low=-1.0, high=1.0, shape=(self.n_agents, self.obs_shape), dtype=np.float32)
+        return perturbation_action_space(self.n_agents, self.obs_shape)
 
 
 class TargetActionAdversaryEnv(AdversaryEnv):

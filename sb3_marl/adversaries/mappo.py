@@ -27,6 +27,7 @@ from gymnasium import spaces
 from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import explained_variance, safe_mean
 
+from sb3_marl.adversaries.adversary_env import perturbation_action_space
 from sb3_marl.adversaries.policies import MAPPOPolicy
 from sb3_marl.adversaries.rollout_buffer import MultiAgentRolloutBuffer
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
@@ -164,6 +165,14 @@ class MAPPO(BaseMultiAgentAlgorithm):
                 f"PerturbationAdversaryEnv has), got {space}"
             )
         super()._attach_env(env)
+
+    @property
+    def action_space(self) -> spaces.Box | None:
+        """Joint action space of one env, as ``predict`` answers: one perturbation direction in ``[-1, 1]^O`` per
+        agent (the adversary env's); None while the model knows no env sizes."""
+        if not self.env_shapes:
+            return None
+        return perturbation_action_space(self.env_shapes["n_agents"], self.env_shapes["obs_shape"])
 
     def discard_running_episodes(self) -> None:
         self._last_obs: torch.Tensor | None = None

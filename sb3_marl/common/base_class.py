@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from stable_baselines3.common import callbacks as sb3_callbacks
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
 from stable_baselines3.common.logger import Logger
@@ -31,7 +32,15 @@ from sb3_marl.common.logger import configure_logger
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
 from sb3_marl.common.schedules import SaveableSchedule, make_schedule, schedule_to_dict
 from sb3_marl.common.validation import MAX_SEED, is_finite_number, json_mapping, whole_number
-from sb3_marl.envs.base import RUNTIME_ENV_KWARGS, BatchedMultiAgentEnv, game_env_kwargs, highest_batch_seed
+from sb3_marl.envs.base import (
+    RUNTIME_ENV_KWARGS,
+    BatchedMultiAgentEnv,
+    game_env_kwargs,
+    global_state_space,
+    highest_batch_seed,
+    joint_action_space,
+    joint_observation_space,
+)
 from sb3_marl.policies.qmix_policy import RecurrentState
 from sb3_marl.version import __version__
 
@@ -276,6 +285,29 @@ class BaseMultiAgentAlgorithm(ABC):
         self.n_envs = env.n_envs
         self.env_kwargs = {**game, **run_time}
         self.backend = env.backend or self.backend
+
+    @property
+    def observation_space(self) -> spaces.Box | None:
+        """Joint observation space of one env of the model's game, float32[N, O] (Stable-Baselines3's attribute);
+        None while the model knows no env sizes. Kept by saved models: a loaded model has it without an env."""
+        if not self.env_shapes:
+            return None
+        return joint_observation_space(self.env_shapes["n_agents"], self.env_shapes["obs_shape"])
+
+    @property
+    def state_space(self) -> spaces.Box | None:
+        """Global state space of one env of the model's game, float32[S]; None while the model knows no env sizes."""
+        if not self.env_shapes:
+            return None
+        return global_state_space(self.env_shapes["state_shape"])
+
+    @property
+    def action_space(self) -> spaces.Space | None:
+        """Joint action space of one env, as the model's ``predict`` answers (Stable-Baselines3's attribute): one
+        action index in [0, A) per agent; None while the model knows no env sizes."""
+        if not self.env_shapes:
+            return None
+        return joint_action_space(self.env_shapes["n_agents"], self.env_shapes["n_actions"])
 
     def get_env(self) -> BatchedMultiAgentEnv | None:
         """The training env (None for a predict-only model)."""

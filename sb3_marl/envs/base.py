@@ -36,6 +36,22 @@ StepReturn = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch
 RUNTIME_ENV_KWARGS = ("compile", "replay_dir", "replay_prefix", "window_size_x", "window_size_y", "debug")
 
 
+def joint_observation_space(n_agents: int, obs_shape: int) -> spaces.Box:
+    """Joint observation space of one env: float32[N, O], unbounded (the simulator's features lie in [-1, 1], SMAC's
+    may not)."""
+    return spaces.Box(low=-np.inf, high=np.inf, shape=(n_agents, obs_shape), dtype=np.float32)
+
+
+def global_state_space(state_shape: int) -> spaces.Box:
+    """Global state space of one env: float32[S], unbounded."""
+    return spaces.Box(low=-np.inf, high=np.inf, shape=(state_shape,), dtype=np.float32)
+
+
+def joint_action_space(n_agents: int, n_actions: int) -> spaces.MultiDiscrete:
+    """Joint action space of one env: one index in [0, A) per agent."""
+    return spaces.MultiDiscrete([n_actions] * n_agents)
+
+
 def game_env_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
     """``env_kwargs`` without the :data:`RUNTIME_ENV_KWARGS`: the settings of the game itself."""
     return {key: value for key, value in env_kwargs.items() if key not in RUNTIME_ENV_KWARGS}
@@ -143,17 +159,17 @@ class BatchedMultiAgentEnv(ABC):
     @property
     def observation_space(self) -> spaces.Box:
         """Per-env joint observation space, shape (N, O)."""
-        return spaces.Box(low=-np.inf, high=np.inf, shape=(self.n_agents, self.obs_shape), dtype=np.float32)
+        return joint_observation_space(self.n_agents, self.obs_shape)
 
     @property
     def state_space(self) -> spaces.Box:
         """Per-env global state space, shape (S,)."""
-        return spaces.Box(low=-np.inf, high=np.inf, shape=(self.state_shape,), dtype=np.float32)
+        return global_state_space(self.state_shape)
 
     @property
     def action_space(self) -> spaces.MultiDiscrete:
         """Per-env joint action space: one index in [0, A) per agent."""
-        return spaces.MultiDiscrete([self.n_actions] * self.n_agents)
+        return joint_action_space(self.n_agents, self.n_actions)
 
     @property
     def num_envs(self) -> int:
