@@ -256,3 +256,27 @@ def test_rollout_buffer_gae_matches_hand_computation() -> None:
     batches = list(buffer.minibatches(2, torch.Generator().manual_seed(0)))
     assert [len(b["advantages"]) for b in batches] == [2, 1]
     assert math.isclose(float(sum(b["advantages"].sum() for b in batches)), a0 + a1 + a2, rel_tol=1e-5)
+
+
+def test_an_evaluation_leaves_the_paad_directors_memory_of_the_training_episodes() -> None:
+    """One PA-AD attack both attacks training episodes and an evaluation of the same batch size: the evaluation
+    started the director's memory afresh and handed the training episodes its own state until their next start."""
+    from sb3_marl.common.evaluation import evaluate_policy
+
+    victim, director = make_victim(0), make_victim(1)
+    attack = PAADAttack(director, 0.2, seed=0)
+    obs = torch.rand(N_ENVS, N_AGENTS, OBS_DIM)
+    avail = torch.ones(N_ENVS, N_AGENTS, N_ACTIONS, dtype=torch.bool)
+    mid_episode = torch.zeros(N_ENVS, N_AGENTS, N_ACTIONS)
+    mid_episode[..., 1] = 1.0
+    for _ in range(3):  # training episodes in progress
+        attack.adversary_actions(obs, avail, mid_episode)
+    hidden, last_target = attack._director_hidden.clone(), attack._director_last_action.clone()
+    evaluate_policy(victim, make_env(seed=5), 12, attack=attack)
+    assert torch.equal(attack._director_hidden, hidden) and torch.equal(attack._director_last_action, last_target)
+    fresh = PAADAttack(director, 0.2, seed=0)  # the evaluation itself played with a fresh memory
+    start = torch.zeros_like(mid_episode)
+    with attack.separate_memory():
+        assert torch.equal(attack.adversary_actions(obs, avail, start), fresh.adversary_actions(obs, avail, start))
+        assert not torch.equal(attack._director_hidden, hidden)
+    assert torch.equal(attack._director_hidden, hidden)

@@ -12,9 +12,10 @@ guarantees, for every env ``b`` and agent ``i``:
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -129,6 +130,26 @@ class BaseAttack(ABC):
                 target_actions,
             )
             return torch.where(mask.unsqueeze(-1), perturbed, obs.detach())
+
+    @contextlib.contextmanager
+    def separate_memory(self) -> Iterator[None]:
+        """Play another set of episodes (an evaluation during training) with a fresh recurrent memory and give the
+        episodes in progress theirs back afterwards; an attack that remembers nothing between steps keeps nothing.
+        :func:`~sb3_marl.common.evaluation.evaluate_policy` plays inside it."""
+        saved = self._get_memory()
+        self._set_memory(None)
+        try:
+            yield
+        finally:
+            self._set_memory(saved)
+
+    def _get_memory(self) -> Any:
+        """What the attack remembers between steps of its episodes in progress (None: nothing)."""
+        return None
+
+    def _set_memory(self, memory: Any) -> None:
+        """Restore a memory returned by :meth:`_get_memory` (None: start afresh); memoryless attacks ignore it."""
+        del memory
 
     @abstractmethod
     def _perturb(

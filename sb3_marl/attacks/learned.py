@@ -163,7 +163,8 @@ class PAADAttack(LearnedAttack):
 
     The director is recurrent: the attack keeps the director's hidden state and previous target actions between
     calls, and restarts them for every env whose victim ``last_action_onehot`` is all zero (an episode's first
-    step, where SMAC agents have no previous action) or when the batch size changes.
+    step, where SMAC agents have no previous action) or when the batch size changes. An evaluation played inside
+    :meth:`separate_memory` (as ``evaluate_policy`` plays) leaves the memory of the episodes in progress as it was.
 
     :param director: the trained director (a :class:`~sb3_marl.qmix.QMIX` on a
         :class:`~sb3_marl.adversaries.TargetActionAdversaryEnv`, or its ``QMIXPolicy``); None for an attack that
@@ -200,6 +201,12 @@ class PAADAttack(LearnedAttack):
         super().use_env_bounds(env)
         if not self._own_bounds:
             self.actor.use_env_bounds(env)
+
+    def _get_memory(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        return self._director_hidden, self._director_last_action
+
+    def _set_memory(self, memory: tuple[torch.Tensor | None, torch.Tensor | None] | None) -> None:
+        self._director_hidden, self._director_last_action = (None, None) if memory is None else memory
 
     def adversary_actions(
         self, obs: torch.Tensor, avail_actions: torch.Tensor, last_action_onehot: torch.Tensor

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -106,31 +107,34 @@ def evaluate_policy(
         model.discard_running_episodes()
     was_training = policy.training
     policy.eval()
+    # a recurrent attack (PA-AD's director) keeps the memory of the training episodes it attacks apart
+    memory = attack.separate_memory() if hasattr(attack, "separate_memory") else contextlib.nullcontext()
     try:
-        obs, state, avail = (x.to(device) for x in env.reset())
-        while (counted < quota).any():
-            if attack is not None:
-                obs = attack.perturb(policy, obs, avail, last_action, hidden, state)
-            with torch.no_grad():
-                q, hidden = policy.q_values(obs, last_action, hidden)
-                actions = policy.select_actions(q, avail, epsilon, generator)
-            obs, state, avail, reward, terminated, info = env.step(actions)
-            obs, state, avail, terminated = obs.to(device), state.to(device), avail.to(device), terminated.to(device)
-            episode_return += reward.to(device)
-            episode_length += 1
-            last_action = torch.nn.functional.one_hot(actions, policy.n_actions).float()
-            if callback is not None:
-                callback(locals(), globals())
-            if terminated.any():
-                record = terminated & (counted < quota)
-                rewards += episode_return[record].tolist()
-                lengths += episode_length[record].tolist()
-                wins += info["battle_won"].to(device)[record].tolist()
-                counted += terminated.long()
-                keep = ~terminated
-                episode_return, episode_length = episode_return * keep, episode_length * keep
-                hidden, last_action = hidden * keep.view(-1, 1, 1), last_action * keep.view(-1, 1, 1)
-                obs, state, avail = (x.to(device) for x in env.reset(terminated))
+        with memory:
+            obs, state, avail = (x.to(device) for x in env.reset())
+            while (counted < quota).any():
+                if attack is not None:
+                    obs = attack.perturb(policy, obs, avail, last_action, hidden, state)
+                with torch.no_grad():
+                    q, hidden = policy.q_values(obs, last_action, hidden)
+                    actions = policy.select_actions(q, avail, epsilon, generator)
+                obs, state, avail, reward, terminated, info = env.step(actions)
+                obs, state, avail, terminated = (x.to(device) for x in (obs, state, avail, terminated))
+                episode_return += reward.to(device)
+                episode_length += 1
+                last_action = torch.nn.functional.one_hot(actions, policy.n_actions).float()
+                if callback is not None:
+                    callback(locals(), globals())
+                if terminated.any():
+                    record = terminated & (counted < quota)
+                    rewards += episode_return[record].tolist()
+                    lengths += episode_length[record].tolist()
+                    wins += info["battle_won"].to(device)[record].tolist()
+                    counted += terminated.long()
+                    keep = ~terminated
+                    episode_return, episode_length = episode_return * keep, episode_length * keep
+                    hidden, last_action = hidden * keep.view(-1, 1, 1), last_action * keep.view(-1, 1, 1)
+                    obs, state, avail = (x.to(device) for x in env.reset(terminated))
     finally:  # an interrupted evaluation must not leave the policy in eval mode
         policy.train(was_training)
     mean_reward = float(np.mean(rewards))
