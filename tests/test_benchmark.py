@@ -511,3 +511,15 @@ def test_a_regularized_run_is_reused_however_the_log_folder_is_written(tmp_path,
     _run(Path("logs"), tmp_path / "out", *argv)
     again = _run(tmp_path / "logs", tmp_path / "out", *argv)
     assert again["counts"]["models_trained"] == 0 and again["counts"]["models_reused"] == 2
+
+
+def test_the_table_says_when_learned_attackers_serve_other_settings_than_they_trained_in():
+    """Learned attackers are trained attacking every agent with clipping; cells with M < N or --no-clip reuse them,
+    which the table's note must say (it named only the attackers' steps)."""
+    parser = benchmark.build_parser()
+    plain = benchmark.measured_line(parser.parse_args(["--maps", "3m", "--attacks", "atla"]))
+    assert "reused" not in plain
+    some_agents = benchmark.measured_line(parser.parse_args(["--maps", "3m", "--n-attacked", "1", "--no-clip"]))
+    assert "trained attacking every agent with clipping and reused for every M and the unclipped test attacks" in (
+        some_agents
+    )

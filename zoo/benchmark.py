@@ -530,10 +530,18 @@ def measured_line(args: argparse.Namespace) -> str:
     clipping = "clipped to" if args.clip_observations else "NOT clipped to"
     changed = ", ".join(f"{key}={value}" for key, value in sorted(args.hyperparams.items()))
     overrides = f" Settings changed with -params (where a method takes them): {changed}." if changed else ""
+    # one learned attacker per model and budget, trained attacking every agent with clipping (train_attacker's
+    # defaults), serves the cells of every M and of --no-clip
+    shared = []
+    if args.n_attacked and any(m is not None for m in args.n_attacked):
+        shared.append("every M")
+    if not args.clip_observations:
+        shared.append("the unclipped test attacks")
+    reuse = f", trained attacking every agent with clipping and reused for {' and '.join(shared)}" if shared else ""
     return (
         f"Training budgets × {args.timesteps_scale:g} of hyperparams/*.yml; learned attackers "
-        f"{args.attacker_timesteps} env steps; {args.n_eval_episodes} test episodes per cell; {seeds}. Perturbed "
-        f"observations {clipping} SMAC's feature ranges.{overrides}"
+        f"{args.attacker_timesteps} env steps{reuse}; {args.n_eval_episodes} test episodes per cell; {seeds}. "
+        f"Perturbed observations {clipping} SMAC's feature ranges.{overrides}"
     )
 
 
