@@ -42,12 +42,9 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from zoo.benchmark_jobs import (
-    ATTACK_NAMES,
     DEPENDENCIES,
     EVAL_SEED_OFFSET,
-    PAPER_ATTACKS,
-    PAPER_MAPS,
-    PAPER_METHODS,
+    TEST_ATTACKS,
     CellJob,
     TrainJob,
     atomic_write_json,
@@ -57,7 +54,7 @@ from zoo.benchmark_jobs import (
     train_model,
     training_env_kwargs,
 )
-from zoo.paper_table import comparison_markdown
+from zoo.paper_table import PAPER_ATTACKS, PAPER_MAPS, PAPER_METHODS, comparison_markdown
 from zoo.plot_heatmap import load_table, plot_heatmap
 from zoo.utils import (
     ALGOS,
@@ -106,7 +103,7 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
         "--attacks",
         nargs="+",
         default=list(PAPER_ATTACKS),
-        choices=ATTACK_NAMES,
+        choices=TEST_ATTACKS,
         help="test-time attacks (the paper's: none fgsm atla paad; extra: random pgd)",
     )
     parser.add_argument("-f", "--log-folder", default="logs", help="zoo log folder: trained models are read and saved")

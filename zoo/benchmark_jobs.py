@@ -29,15 +29,11 @@ import yaml
 from filelock import FileLock
 
 from sb3_marl.file_util import atomic_path
+from zoo.paper_table import PAPER_ATTACKS
 from zoo.utils import ALGOS, LEARNED_ATTACKS, hyperparams_entry, run_folders
 
-#: methods of the paper's Table I (zoo algorithm names), in its row order
-PAPER_METHODS = ("qmix", "fgsm", "regularized", "atla", "paad")
-#: attacks of Table I, in its column order, then the extra ones
-PAPER_ATTACKS = ("none", "fgsm", "atla", "paad")
-ATTACK_NAMES = (*PAPER_ATTACKS, "random", "pgd")
-#: the paper's maps
-PAPER_MAPS = ("2m_vs_1z", "3m", "3s_vs_3z", "2s3z")
+#: test attacks of the benchmark: Table I's, in its column order, then the extra ones
+TEST_ATTACKS = (*PAPER_ATTACKS, "random", "pgd")
 #: methods that start from a trained model of another method with the same map and seed
 DEPENDENCIES = {"regularized": "qmix"}
 #: test episodes are played on envs seeded ``seed + EVAL_SEED_OFFSET``, apart from the training envs' seeds
@@ -277,7 +273,7 @@ class CellJob:
     :param method: zoo algorithm name of the model
     :param seed: training seed of the model (also seeds the attack, the attacker and the test envs)
     :param model_path: the model file
-    :param attack: a name of :data:`ATTACK_NAMES`
+    :param attack: a name of :data:`TEST_ATTACKS`
     :param epsilon: l∞ budget of the attack, in observation units (0 for ``"none"``)
     :param n_attacked: number of agents attacked, drawn at random at every step (None: all agents)
     :param n_eval_episodes: test episodes (greedy victim)

@@ -27,6 +27,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable 
 
 from zoo.utils import (
     ALGOS,
+    ATTACK_NAMES,
     LEARNED_ATTACKS,
     StoreDict,
     ZooArgumentParser,
@@ -41,7 +42,7 @@ from zoo.utils import (
     set_num_threads,
 )
 
-ATTACK_CHOICES = ["none", "random", "fgsm", "pgd", "atla", "paad"]
+ATTACK_CHOICES = ["none", *ATTACK_NAMES, *LEARNED_ATTACKS]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -282,10 +283,15 @@ def enjoy(argv: list[str] | None = None) -> dict[str, float]:
         parser.error(str(exc))
     if args.n_episodes < 1:
         parser.error(f"-n/--n-episodes must be >= 1, got {args.n_episodes}")
-    if not 0 <= args.seed <= 2**32 - 1 - args.n_envs:
-        parser.error(f"--seed must be in [0, 2**32 - 1 - --n-envs] (env b plays seed + b), got {args.seed}")
     if not 1 <= args.n_envs <= args.n_episodes:
         parser.error(f"--n-envs must be between 1 and -n/--n-episodes ({args.n_episodes}), got {args.n_envs}")
+    from sb3_marl.envs.base import highest_batch_seed
+
+    if not 0 <= args.seed <= highest_batch_seed(args.n_envs):
+        parser.error(
+            f"--seed must be in [0, {highest_batch_seed(args.n_envs)}] (= 2**32 - --n-envs: env b plays seed + b), "
+            f"got {args.seed}"
+        )
     if args.record_episodes < 0:
         parser.error(f"--record-episodes must be >= 0, got {args.record_episodes}")
     from sb3_marl.envs.render import VIDEO_SUFFIXES

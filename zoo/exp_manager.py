@@ -14,7 +14,6 @@ A run writes ``<log_folder>/<algo>/<map>_<id>/``::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import shutil
@@ -27,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import optuna
-import yaml
 from optuna.trial import TrialState
 
 from sb3_marl.common.base_class import offset_seed
@@ -39,9 +37,9 @@ from zoo.hyperparams_opt import HYPERPARAMS_SAMPLER, merge_sampled
 from zoo.utils import (
     ALGOS,
     check_hyperparams,
+    conf_file_entry,
     default_conf_file,
     find_run_folder,
-    floats_read,
     get_latest_run_id,
     make_attack,
     paper_epsilon,
@@ -93,24 +91,7 @@ class ExperimentManager:
         :return: (kwargs ready for the algorithm, plain values as written to ``config.yml``)
         """
         conf_file = Path(self.args.conf_file) if self.args.conf_file else default_conf_file(self.algo)
-        if conf_file.suffix == ".py":
-            raise SystemExit(f"{conf_file}: Python config files (RL Zoo's) are not read, nothing is executed; use yaml")
-        try:
-            table = yaml.safe_load(conf_file.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise SystemExit(f"Cannot read hyperparameters from {conf_file}: {exc}") from None
-        if not isinstance(table, dict):
-            raise SystemExit(f"{conf_file} must hold a mapping of map names to hyperparameters, got {table!r}")
-        if self.env_name in table:
-            entry = table[self.env_name]
-        elif "default" in table:
-            entry = table["default"]
-            print(f"Using 'default' hyperparameters of {conf_file} for {self.env_name}")
-        else:
-            raise SystemExit(f"Hyperparameters not found for {self.algo}-{self.env_name} in {conf_file} (no 'default')")
-        if not isinstance(entry, dict):
-            raise SystemExit(f"{conf_file} [{self.env_name}] must be a mapping of hyperparameters, got {entry!r}")
-        entry = floats_read(entry)  # 1e-3 is a string to YAML 1.1 (-params values are read the same way)
+        entry = conf_file_entry(conf_file, self.env_name, announce_default=True)
         if self.args.trial_id is not None:
             entry = merge_sampled(entry, self._trial_hyperparameters())
         saved = {**entry, **(self.args.hyperparams or {})}
@@ -604,13 +585,10 @@ def _close_env(env: Any) -> None:
 
 
 def _whole_number(name: str, value: Any, source: str | Path) -> int:
-    """``value`` as a positive whole number (``205e3``, and the string ``"2e5"`` that YAML 1.1 reads from ``2e5``).
+    """``value`` as a positive whole number (``205e3`` included: the yaml's numbers are read as floats).
 
     :raises SystemExit: naming ``name``, the value and ``source`` (the hyperparameters file) otherwise.
     """
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):  # otherwise refused below, named as written
-            value = float(value)
     try:
         return whole_number(name, value, 1)
     except ValueError as exc:

@@ -12,8 +12,11 @@ from typing import Any
 
 from zoo.utils import paper_epsilon
 
+#: the paper's maps
 PAPER_MAPS = ("2m_vs_1z", "3m", "3s_vs_3z", "2s3z")
+#: methods of Table I (zoo algorithm names), in its row order
 PAPER_METHODS = ("qmix", "fgsm", "regularized", "atla", "paad")
+#: attacks of Table I, in its column order
 PAPER_ATTACKS = ("none", "fgsm", "atla", "paad")
 
 # One line per (map, method): (win, return mean, return std) under no attack, FGSM, ATLA, PA-AD.

@@ -108,11 +108,9 @@ def set_num_threads(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 
 def check_map_name(map_name: str) -> str:
-    """Validate a SMAC map name against ``sb3_marl.envs.MAP_NAMES`` (skipped while that list does not exist)."""
-    try:
-        from sb3_marl.envs import MAP_NAMES
-    except ImportError:
-        return map_name
+    """Validate a SMAC map name against ``sb3_marl.envs.MAP_NAMES`` (SystemExit naming the closest names)."""
+    from sb3_marl.envs import MAP_NAMES
+
     return closest_choice(map_name, MAP_NAMES, "map")
 
 
@@ -257,11 +255,37 @@ def default_conf_file(algo: str) -> Path:
     raise SystemExit(f"No hyperparams/{algo}.yml found (searched: {[str(d) for d in hyperparams_dirs()]}); use -conf")
 
 
+def conf_file_entry(conf_file: Path, map_name: str, announce_default: bool = False) -> dict[str, Any]:
+    """The entry of the yaml hyperparameters file ``conf_file`` for ``map_name`` (``default`` for unlisted maps), as
+    written (numbers such as ``1e-3``, which YAML 1.1 reads as strings, as floats: ``-params`` values are read alike).
+
+    :param announce_default: print a line when the ``default`` entry is taken.
+    :raises SystemExit: naming the file when it cannot be read, is Python (RL Zoo's), or holds no such entry.
+    """
+    if conf_file.suffix == ".py":
+        raise SystemExit(f"{conf_file}: Python config files (RL Zoo's) are not read, nothing is executed; use yaml")
+    try:
+        table = yaml.safe_load(conf_file.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SystemExit(f"Cannot read hyperparameters from {conf_file}: {exc}") from None
+    if not isinstance(table, dict):
+        raise SystemExit(f"{conf_file} must hold a mapping of map names to hyperparameters, got {table!r}")
+    if map_name in table:
+        entry = table[map_name]
+    elif "default" in table:
+        entry = table["default"]
+        if announce_default:
+            print(f"Using 'default' hyperparameters of {conf_file} for {map_name}")
+    else:
+        raise SystemExit(f"Hyperparameters not found for {map_name} in {conf_file} (no 'default')")
+    if not isinstance(entry, dict):
+        raise SystemExit(f"{conf_file} [{map_name}] must be a mapping of hyperparameters, got {entry!r}")
+    return floats_read(entry)
+
+
 def hyperparams_entry(algo: str, map_name: str) -> dict[str, Any]:
-    """The entry of ``hyperparams/<algo>.yml`` for ``map_name`` (``default`` for unlisted maps), as written (numbers
-    such as ``1e-3``, which YAML 1.1 reads as strings, as floats)."""
-    table = yaml.safe_load(default_conf_file(algo).read_text()) or {}
-    return floats_read(dict(table.get(map_name, table.get("default", {}))))
+    """The entry of ``hyperparams/<algo>.yml`` for ``map_name`` (see :func:`conf_file_entry`)."""
+    return conf_file_entry(default_conf_file(algo), map_name)
 
 
 def run_folders(log_path: str | os.PathLike, env_name: str) -> list[tuple[int, Path]]:

@@ -26,7 +26,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Conve
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.save_util import recursive_getattr
 from stable_baselines3.common.type_aliases import MaybeCallback
-from stable_baselines3.common.utils import get_device, set_random_seed
+from stable_baselines3.common.utils import get_device, set_random_seed, update_learning_rate
 
 from sb3_marl.common.logger import configure_logger
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
@@ -247,8 +247,7 @@ class BaseMultiAgentAlgorithm(ABC):
     def _update_learning_rate(self, optimizer: torch.optim.Optimizer) -> None:
         """Set every parameter group of ``optimizer`` to the schedule's rate now and log it (SB3's behaviour)."""
         rate = float(self.lr_schedule(self._current_progress_remaining))
-        for group in optimizer.param_groups:
-            group["lr"] = rate
+        update_learning_rate(optimizer, rate)
         self.logger.record("train/learning_rate", rate)
 
     # ------------------------------------------------------------------ env

@@ -11,7 +11,7 @@ from sb3_marl.common.off_policy_algorithm import OffPolicyMultiAgentAlgorithm
 from sb3_marl.common.schedules import SaveableSchedule
 from sb3_marl.common.validation import finite_float, flag, json_mapping
 from sb3_marl.envs.base import BatchedMultiAgentEnv
-from sb3_marl.policies.qmix_policy import QMIXPolicy
+from sb3_marl.policies.qmix_policy import MIXERS, QMIXPolicy
 
 #: optimizer name -> (class, default keyword arguments); RMSprop as PyMARL, Adam as pymarl2.
 OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
@@ -223,8 +223,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         double_q = flag("double_q", double_q)
         if lambda_traces not in LAMBDA_TRACES:
             raise ValueError(f"lambda_traces={lambda_traces!r}; allowed: {LAMBDA_TRACES}")
-        if mixer not in ("qmix", "vdn", None):
-            raise ValueError(f"mixer={mixer!r}; allowed: 'qmix', 'vdn', None")
+        if mixer not in MIXERS:
+            raise ValueError(f"mixer={mixer!r}; allowed: {', '.join(map(repr, MIXERS))}")
         super().__init__(
             env,
             learning_rate,
