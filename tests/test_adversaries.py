@@ -164,10 +164,63 @@ def test_adversary_env_errors() -> None:
     with pytest.raises(ValueError, match="finite"):
         atla.step(nan_actions)  # a NaN observation reached the victim
     wrong_victim = QMIXPolicy(N_AGENTS, N_ACTIONS + 1, OBS_DIM, STATE_DIM)
-    with pytest.raises(ValueError, match="do not match"):
-        PerturbationAdversaryEnv(make_env(), wrong_victim, epsilon=0.2)
+    with pytest.raises(
+        ValueError, match=r"\(n_agents, obs_shape, n_actions\) = \(3, 3, 4\) but the model expects \(3, 3, 5\)"
+    ):
+        PerturbationAdversaryEnv(make_env(), wrong_victim, epsilon=0.2)  # check_env_matches, as in evaluate_policy
     with pytest.raises(ValueError, match="epsilon"):
         PerturbationAdversaryEnv(make_env(), victim, epsilon=-1.0)
+
+
+def _step_error(env, actions) -> str:  # noqa: ANN001
+    with pytest.raises(ValueError) as info:
+        env.step(actions)
+    return str(info.value)
+
+
+def test_target_actions_are_checked_like_the_games_actions() -> None:
+    """One check (check_joint_actions) for every env: PA-AD's target actions give the game's messages, naming the env,
+    agent and value (before: "target action 3 of env 0, agent 0 is not available to the victim", and an out-of-range
+    action named no env)."""
+    game = make_env()
+    game.reset()
+    adversary = TargetActionAdversaryEnv(make_env(), make_victim(), epsilon=0.2)
+    adversary.reset()
+    ones = torch.ones(N_ENVS, N_AGENTS, dtype=torch.long)
+    for env_index, agent, value, message in (
+        (1, 2, 3, "env 1, agent 2: action 3 is not available (available actions: [0, 1, 2]; n_actions = 4)"),
+        (2, 1, 7, "env 2, agent 1: action 7 is not available: it is not an action index in [0, 4) "),
+        (0, 0, -1, "env 0, agent 0: action -1 is not available: it is not an action index in [0, 4) "),
+    ):
+        actions = ones.clone()
+        actions[env_index, agent] = value
+        assert _step_error(adversary, actions) == _step_error(game, actions)
+        assert _step_error(game, actions).startswith(message)
+    for bad in (ones.bool(), ones.to(torch.complex64), ones.double(), ones[:, :2]):
+        assert _step_error(adversary, bad) == _step_error(game, bad)
+        assert _step_error(game, bad).startswith("actions must be integer action indices of shape (6, 3)")
+
+
+@pytest.mark.parametrize(
+    "actions, message",
+    [
+        (
+            torch.full((2, 3), 1.0),
+            r"integer action indices of shape \(2, 3\) = \(n_envs, n_agents\), got torch.float32",
+        ),
+        (torch.ones(2, 3, dtype=torch.bool), r"integer action indices .* got torch.bool"),
+        (torch.ones(3, 2, dtype=torch.long), r"of shape \(2, 3\) .* got torch.int64 of shape \(3, 2\)"),
+        (torch.tensor([[1, 1, 1], [1, 4, 1]]), r"^env 1, agent 1: action 4 is not available: .* in \[0, 4\)"),
+        (torch.tensor([[1, 1, -2], [1, 1, 1]]), r"^env 0, agent 2: action -2 is not available: .* in \[0, 4\)"),
+    ],
+)
+def test_the_toy_env_refuses_bad_actions_with_a_clear_message(actions: torch.Tensor, message: str) -> None:
+    """Before: the toy env checked availability only (a float, bool or out-of-range action was a gather error)."""
+    env = CueMatchingEnv(n_envs=2, n_agents=3, n_actions=4, seed=0)
+    env.reset()
+    with pytest.raises(ValueError, match=message):
+        env.step(actions)
+    env.step(torch.ones(2, 3, dtype=torch.int32))  # any integer dtype
 
 
 def test_target_action_env_steers_victim_toward_targets() -> None:

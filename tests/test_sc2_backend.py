@@ -385,8 +385,8 @@ def test_errors_name_the_env(fake_smac, n_envs):
         env.reset()
         no_op = stop.clone()
         no_op[n_envs - 1, 2] = 0  # no-op is only available to dead agents
-        with pytest.raises(ValueError, match=f"Action 0 of agent 2 in env {n_envs - 1} is not available"):
-            env.step(no_op)
+        with pytest.raises(ValueError, match=rf"^env {n_envs - 1}, agent 2: action 0 is not available \(available"):
+            env.step(no_op)  # the simulator's message (check_joint_actions)
         with pytest.raises(ValueError, match="shape"):
             env.step(stop[:, :2])
         with pytest.raises(ValueError, match="env_mask"):
@@ -395,6 +395,28 @@ def test_errors_name_the_env(fake_smac, n_envs):
             env.reset(seed=-1)  # StarCraft II's seeds are unsigned 32-bit
         with pytest.raises(ValueError, match="env_index"):
             env.render(env_index=n_envs)
+
+
+def test_actions_are_checked_like_the_simulators(fake_smac):
+    """One check for both backends (check_joint_actions): before, the SC2 backend took bool actions as 0/1 and complex
+    ones as their real part, and worded its errors otherwise."""
+    reference = SMACSimulator("3m", n_envs=2, seed=0)
+    reference.reset()
+    with SC2BatchedEnv("3m", n_envs=2, seed=0, env_factory=fake_smac) as env:
+        env.reset()
+        stop = torch.ones(2, 3, dtype=torch.int64)
+        for bad in (stop.bool(), stop.to(torch.complex64), stop.float()):
+            with pytest.raises(ValueError, match=rf"integer action indices of shape \(2, 3\) .* got {bad.dtype}"):
+                env.step(bad)
+        out_of_range = stop.clone()
+        out_of_range[1, 0] = 9
+        messages = []
+        for game in (env, reference):
+            with pytest.raises(ValueError, match=r"^env 1, agent 0: action 9 is not available: .* in \[0, 9\)") as info:
+                game.step(out_of_range)
+            messages.append(str(info.value))
+        assert messages[0] == messages[1]
+        env.step(stop.int())  # any integer dtype, as the simulator
 
 
 def test_worker_error_is_raised_in_parent_and_workers_stop(fake_smac):

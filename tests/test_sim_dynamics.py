@@ -361,3 +361,42 @@ def test_seed_value_stays_the_seed_of_env_0():
     assert env.seed_value == 70 and env._env_seed.tolist() == [70, 51, 52]
     env.reset(seed=90)
     assert env.seed_value == 90 and env._env_seed.tolist() == [90, 91, 92]
+
+
+def test_check_joint_actions():
+    """The one check of joint actions of every env (simulator, SC2 backend, toy env, PA-AD's target actions)."""
+    from sb3_marl.envs.base import check_joint_actions
+
+    avail = torch.ones(2, 3, 4, dtype=torch.bool)
+    avail[1, 2, 1:] = False  # env 1, agent 2: only action 0
+    actions = torch.zeros(2, 3, dtype=torch.long)
+    assert check_joint_actions(actions, avail) is actions  # valid int64 actions: the same tensor (no copy)
+    for dtype in (torch.int8, torch.uint8, torch.int16, torch.int32):
+        checked = check_joint_actions(actions.to(dtype), avail)
+        assert checked.dtype == torch.int64 and torch.equal(checked, actions)
+    assert torch.equal(check_joint_actions(np.zeros((2, 3), dtype=np.int32), avail), actions)
+    assert torch.equal(check_joint_actions([[0, 1, 2], [3, 3, 0]], avail), B([[0, 1, 2], [3, 3, 0]]))
+    for bad in (actions.bool(), actions.float(), actions.to(torch.complex64), actions[:1], actions.T):
+        with pytest.raises(ValueError, match=r"^actions must be integer action indices of shape \(2, 3\) = "):
+            check_joint_actions(bad, avail)
+    with pytest.raises(ValueError, match=r"^env 1, agent 2: action 1 is not available \(available actions: \[0\]; "):
+        check_joint_actions(B([[0, 0, 0], [0, 0, 1]]), avail)
+    # the first bad entry in row-major order, out of range before unavailable
+    with pytest.raises(ValueError, match=r"^env 1, agent 0: action 4 is not available: it is not an action index in"):
+        check_joint_actions(B([[0, 0, 0], [4, 0, 1]]), avail)
+    stopped = B([False, True])
+    with pytest.raises(RuntimeError, match="^env 1 has terminated and was not reset; call reset"):
+        check_joint_actions(B([[0, 0, 0], [0, 0, 1]]), avail, stopped=stopped)  # before the (stale) availability
+    with pytest.raises(ValueError, match="integer action indices"):
+        check_joint_actions(actions.float(), avail, stopped=stopped)  # after the shape and dtype
+    with pytest.raises(RuntimeError, match="^Env 1 is done$"):
+        check_joint_actions(actions, avail, stopped=stopped, stopped_message="Env {env} is done")
+    assert check_joint_actions(actions, avail, stopped=B([False, False])) is actions
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.complex64, torch.float16])
+def test_the_simulator_refuses_non_integer_actions(dtype):
+    env = SMACSimulator("3m", n_envs=2, seed=0)
+    env.reset()
+    with pytest.raises(ValueError, match=rf"^actions must be integer action indices of shape \(2, 3\) .* got {dtype}"):
+        env.step(torch.ones(2, 3, dtype=dtype))

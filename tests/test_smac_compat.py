@@ -120,3 +120,14 @@ def test_state_dict_is_a_copy():
     state = env.get_state()
     parts["last_action"][:] = 7.0
     assert np.array_equal(env.get_state(), state)
+
+
+def test_an_action_out_of_range_is_named_with_the_range():
+    """The simulator's check (check_joint_actions) names the bad value, agent and the action range."""
+    env = StarCraft2SimEnv(map_name="3m", seed=0)
+    env.reset()
+    with pytest.raises(ValueError, match=r"^env 0, agent 1: action 9 is not available: .* in \[0, 9\) "):
+        env.step([1, 9, 1])
+    with pytest.raises(ValueError, match=r"^env 0, agent 2: action 0 is not available \(available actions: \[1, "):
+        env.step([1, 1, 0])  # only dead agents no-op
+    assert env.step([1, 1, 1])[1] is False and env._episode_steps == 1  # the refused steps changed nothing

@@ -31,7 +31,8 @@ from torch import nn
 
 from sb3_marl.attacks.base import AttackedAgents
 from sb3_marl.attacks.learned import ATLAAttack, LearnedAttack, PAADAttack
-from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn
+from sb3_marl.common.evaluation import check_env_matches
+from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn, check_joint_actions
 
 
 def victim_policy(victim: Any) -> nn.Module:
@@ -64,16 +65,7 @@ class AdversaryEnv(BatchedMultiAgentEnv):
             )
         self.env = env
         self.victim = victim_policy(victim)
-        if (self.victim.n_agents, self.victim.obs_dim, self.victim.n_actions) != (
-            env.n_agents,
-            env.obs_shape,
-            env.n_actions,
-        ):
-            raise ValueError(
-                f"victim shapes (n_agents={self.victim.n_agents}, obs_dim={self.victim.obs_dim}, "
-                f"n_actions={self.victim.n_actions}) do not match env {env.map_name!r} (n_agents={env.n_agents}, "
-                f"obs_shape={env.obs_shape}, n_actions={env.n_actions})"
-            )
+        check_env_matches(self.victim, env)
         attack.check_attacked_agents_fit(env.n_agents)
         self.attack = attack
         attack.use_env_bounds(env)
@@ -234,21 +226,8 @@ class TargetActionAdversaryEnv(AdversaryEnv):
         super().__init__(env, victim, attack)
 
     def step(self, actions: torch.Tensor) -> StepReturn:
-        actions = torch.as_tensor(actions)
-        expected = (self.n_envs, self.n_agents)
-        if actions.dtype.is_floating_point or actions.dtype == torch.bool or tuple(actions.shape) != expected:
-            raise ValueError(
-                f"target actions must be integer action indices of shape {expected} (n_envs, n_agents), got "
-                f"{actions.dtype} of shape {tuple(actions.shape)}"
-            )
-        if self._avail is not None:
-            if bool(((actions < 0) | (actions >= self.n_actions)).any()):
-                raise ValueError(f"target actions must be action indices in [0, {self.n_actions})")
-            chosen = self._avail.gather(-1, actions.long().to(self.device).unsqueeze(-1)).squeeze(-1)
-            if not bool(chosen.all()):
-                env, agent = (int(i) for i in (~chosen).nonzero()[0])
-                raise ValueError(
-                    f"target action {int(actions[env, agent])} of env {env}, agent {agent} is not available to the "
-                    "victim"
-                )
+        """Steer the victim toward the target ``actions`` (int[B, N], available to the victim:
+        :func:`~sb3_marl.envs.base.check_joint_actions`), step the env; reward negated."""
+        if self._avail is not None:  # else the base class asks for reset()
+            actions = check_joint_actions(actions, self._avail)
         return super().step(actions)

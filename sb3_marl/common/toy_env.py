@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn
+from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn, check_joint_actions
 
 
 class CueMatchingEnv(BatchedMultiAgentEnv):
@@ -73,11 +73,9 @@ class CueMatchingEnv(BatchedMultiAgentEnv):
         return self._observe()
 
     def step(self, actions: torch.Tensor) -> StepReturn:
-        if self.finished.any():
-            raise RuntimeError(f"Env {int(self.finished.nonzero()[0])} has terminated and was not reset")
-        if not self.avail.gather(-1, actions.unsqueeze(-1)).all():
-            env, agent = (~self.avail.gather(-1, actions.unsqueeze(-1)).squeeze(-1)).nonzero()[0].tolist()
-            raise ValueError(f"Action {int(actions[env, agent])} of agent {agent} in env {env} is not available")
+        actions = check_joint_actions(
+            actions, self.avail, stopped=self.finished, stopped_message="Env {env} has terminated and was not reset"
+        )
         matched = (actions == self.cues).all(dim=-1)
         self.t += 1
         timeout = matched & (self.t >= self.episode_limit)

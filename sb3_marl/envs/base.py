@@ -52,6 +52,69 @@ def joint_action_space(n_agents: int, n_actions: int) -> spaces.MultiDiscrete:
     return spaces.MultiDiscrete([n_actions] * n_agents)
 
 
+def check_joint_actions(
+    actions: Any,
+    avail_actions: torch.Tensor,
+    *,
+    stopped: torch.Tensor | None = None,
+    stopped_message: str = "env {env} has terminated and was not reset; call reset(env_mask) first",
+) -> torch.Tensor:
+    """The joint actions of a batch of envs checked against their available actions: int64[B, N] on the device of
+    ``avail_actions`` (the integer tensor given, as ``torch.as_tensor(actions).long()``, when it is valid).
+
+    Errors, each naming the first bad env (and agent) in row-major order:
+
+    * ``actions`` not of shape ``[B, N]``, or not of an integer dtype (float, complex and bool are refused: a bool or a
+      float is no action index): a ValueError;
+    * an env of ``stopped`` (bool[B], when given: the envs that may not be stepped, e.g. terminated and not reset): a
+      RuntimeError with ``stopped_message`` formatted with ``env`` (checked after the shape and before the
+      availability, whose masks are stale there);
+    * an action outside ``[0, A)`` or not available to its agent: a ValueError with the agent's available actions.
+
+    Valid actions cost one device synchronisation (``stopped`` included).
+
+    :param actions: int[B, N] action indices (a tensor, an array or nested lists).
+    :param avail_actions: bool[B, N, A] available actions of the current time step; it sets B, N, A and the device.
+    :param stopped: bool[B] envs that may not be stepped (any device), or None.
+    :param stopped_message: the RuntimeError's message for a stopped env, a ``str.format`` template of ``env``.
+    """
+    n_envs, n_agents, n_actions = avail_actions.shape
+    actions = torch.as_tensor(actions, device=avail_actions.device)
+    if (
+        tuple(actions.shape) != (n_envs, n_agents)
+        or actions.dtype.is_floating_point
+        or actions.dtype.is_complex
+        or actions.dtype == torch.bool
+    ):
+        raise ValueError(
+            f"actions must be integer action indices of shape ({n_envs}, {n_agents}) = (n_envs, n_agents), got "
+            f"{actions.dtype} of shape {tuple(actions.shape)}"
+        )
+    actions = actions.long()
+    in_range = (actions >= 0) & (actions < n_actions)
+    ok = in_range & avail_actions.gather(2, actions.clamp(0, n_actions - 1).unsqueeze(-1)).squeeze(-1)
+    bad = ~ok.all()
+    if stopped is not None:
+        stopped = stopped.to(avail_actions.device)
+        bad = stopped.any() | bad
+    if bool(bad):  # the one synchronisation of valid actions
+        if stopped is not None and bool(stopped.any()):
+            raise RuntimeError(stopped_message.format(env=int(stopped.nonzero()[0, 0])))
+        env, agent = (int(i) for i in (~ok).nonzero()[0])
+        action = int(actions[env, agent])
+        allowed = avail_actions[env, agent].nonzero().flatten().tolist()
+        if not bool(in_range[env, agent]):
+            raise ValueError(
+                f"env {env}, agent {agent}: action {action} is not available: it is not an action index in "
+                f"[0, {n_actions}) (available actions: {allowed})"
+            )
+        raise ValueError(
+            f"env {env}, agent {agent}: action {action} is not available "
+            f"(available actions: {allowed}; n_actions = {n_actions})"
+        )
+    return actions
+
+
 def game_env_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
     """``env_kwargs`` without the :data:`RUNTIME_ENV_KWARGS`: the settings of the game itself."""
     return {key: value for key, value in env_kwargs.items() if key not in RUNTIME_ENV_KWARGS}
@@ -116,7 +179,8 @@ class BatchedMultiAgentEnv(ABC):
     def step(self, actions: torch.Tensor) -> StepReturn:
         """Apply one joint action per env: ``actions`` is int64[B, N] of action indices.
 
-        Raises ``ValueError`` naming the env, agent and action when an action is not available.
+        Raises ``ValueError`` naming the env, agent and action when an action is not available
+        (:func:`check_joint_actions` does the checks).
         """
 
     @abstractmethod

@@ -27,7 +27,14 @@ import numpy as np
 import torch
 
 from sb3_marl.common.validation import flag, whole_number
-from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn, batch_seed, game_env_kwargs
+from sb3_marl.envs.base import (
+    BatchedMultiAgentEnv,
+    ResetReturn,
+    StepReturn,
+    batch_seed,
+    check_joint_actions,
+    game_env_kwargs,
+)
 from sb3_marl.envs.layout import LayoutFlags, ObsLayout
 from sb3_marl.envs.maps import get_map_params
 from sb3_marl.envs.simulator import REWARD_SWITCHES
@@ -493,31 +500,17 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
         return self._obs.clone(), self._state.clone(), self._avail.clone()
 
     def _check_actions(self, actions: torch.Tensor) -> torch.Tensor:
-        """Validate int64[B, N] actions against running episodes and availability; return them on the device."""
-        if tuple(actions.shape) != (self.n_envs, self.n_agents) or actions.dtype.is_floating_point:
-            raise ValueError(
-                f"actions must be an integer tensor of shape ({self.n_envs}, {self.n_agents}), "
-                f"got {actions.dtype} {tuple(actions.shape)}"
-            )
-        finished = (~self._running).nonzero().flatten().tolist()
-        if finished:
-            raise RuntimeError(
-                f"Env {finished[0]} has no running episode (it terminated or was never reset); reset it first"
-            )
-        actions = actions.to(self.device, torch.int64)
-        in_range = (actions >= 0) & (actions < self.n_actions)
-        available = in_range & self._avail.gather(2, actions.clamp(0, self.n_actions - 1).unsqueeze(-1)).squeeze(-1)
-        if not bool(available.all()):
-            env, agent = (~available).nonzero()[0].tolist()
-            allowed = self._avail[env, agent].nonzero().flatten().tolist()
-            raise ValueError(
-                f"Action {int(actions[env, agent])} of agent {agent} in env {env} is not available; "
-                f"available actions: {allowed}"
-            )
-        return actions
+        """The actions int64[B, N] on the device, checked (:func:`~sb3_marl.envs.base.check_joint_actions`) against
+        the running episodes and their availability."""
+        return check_joint_actions(
+            actions,
+            self._avail,
+            stopped=~self._running,
+            stopped_message="Env {env} has no running episode (it terminated or was never reset); reset it first",
+        )
 
     def step(self, actions: torch.Tensor) -> StepReturn:
-        actions = self._check_actions(torch.as_tensor(actions))
+        actions = self._check_actions(actions)
         rows = actions.cpu().tolist()
         results = self._call_or_stop("step", {i: (rows[i],) for i in range(self.n_envs)})
         ordered = [results[i] for i in range(self.n_envs)]

@@ -47,7 +47,14 @@ import numpy as np
 import torch
 
 from sb3_marl.common.validation import finite_float, flag, whole_number
-from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn, batch_seed, game_env_kwargs
+from sb3_marl.envs.base import (
+    BatchedMultiAgentEnv,
+    ResetReturn,
+    StepReturn,
+    batch_seed,
+    check_joint_actions,
+    game_env_kwargs,
+)
 from sb3_marl.envs.layout import (
     N_ACTIONS_NO_ATTACK,
     SHOOT_RANGE,
@@ -531,30 +538,9 @@ class SMACSimulator(BatchedMultiAgentEnv):
         return mask
 
     def _check_actions(self, actions: torch.Tensor) -> torch.Tensor:
-        actions = torch.as_tensor(actions, device=self.device)
-        if actions.shape != (self.n_envs, self.n_agents):
-            raise ValueError(
-                f"actions must have shape ({self.n_envs}, {self.n_agents}) = (n_envs, n_agents), got "
-                f"{tuple(actions.shape)}"
-            )
-        if actions.dtype.is_floating_point or actions.dtype == torch.bool or actions.is_complex():
-            raise ValueError(f"actions must be integer action indices, got dtype {actions.dtype}")
-        actions = actions.long()
-        in_range = (actions >= 0) & (actions < self.n_actions)
-        avail = self._avail
-        ok = in_range & avail.gather(2, actions.clamp(0, self.n_actions - 1).unsqueeze(-1)).squeeze(-1)
-        if bool(self._needs_reset.any() | ~ok.all()):
-            if self._needs_reset.any():
-                env = int(self._needs_reset.nonzero()[0, 0])
-                raise RuntimeError(f"env {env} has terminated and was not reset; call reset(env_mask) first")
-            env, agent = (int(i) for i in (~ok).nonzero()[0])
-            action = int(actions[env, agent])
-            allowed = avail[env, agent].nonzero().flatten().tolist()
-            raise ValueError(
-                f"env {env}, agent {agent}: action {action} is not available "
-                f"(available actions: {allowed}; n_actions = {self.n_actions})"
-            )
-        return actions
+        """The actions int64[B, N] checked (:func:`~sb3_marl.envs.base.check_joint_actions`) against the
+        availability of this time step and the envs to reset; outside the compiled :meth:`_advance`."""
+        return check_joint_actions(actions, self._avail, stopped=self._needs_reset)
 
     # ------------------------------------------------------------------ dynamics
     def _apply_orders(self, actions: torch.Tensor) -> None:
