@@ -161,11 +161,16 @@ def test_the_pa_ad_director_logs_the_victims_win_rate_as_such() -> None:
             self.keys.add(key)
             super().record(key, value, exclude)
 
-    model = make_model(PAADQMIX)
-    model.adversary.set_logger(logger := KeyLogger())
-    model.train_adversary(64)
-    assert "rollout/victim_win_rate" in logger.keys and "rollout/ep_rew_mean" in logger.keys
-    assert not {"rollout/win_rate", "rollout/success_rate"} & logger.keys
+    for cls in (PAADQMIX, ATLAQMIX):  # the director, and MAPPO (which shares the episode record since)
+        model = make_model(cls)
+        model.adversary.set_logger(logger := KeyLogger())
+        model.train_adversary(64)
+        assert "rollout/victim_win_rate" in logger.keys and "rollout/ep_rew_mean" in logger.keys, cls
+        assert not {"rollout/win_rate", "rollout/success_rate"} & logger.keys, cls
+        # an adversary file written before the shared record names the win flag "victim_won"
+        model.adversary.recent_episodes = [{"r": 1.0, "l": 3, "victim_won": 1.0}]
+        assert model.adversary.recent_episodes == [{"won": 1.0, "r": 1.0, "l": 3}]
+        model.adversary.dump_logs()
 
 
 def test_alternating_rejects_bad_schedule() -> None:

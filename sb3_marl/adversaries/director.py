@@ -30,8 +30,3 @@ class QMIXDirector(QMIX):
                 f"QMIXDirector trains on a TargetActionAdversaryEnv wrapping the victim, got {type(env).__name__}"
             )
         super()._attach_env(env)
-
-    def _record_win_rate(self, win_rate: float) -> None:
-        """The env's ``battle_won`` is the victim's: logged as ``rollout/victim_win_rate``, as MAPPO's adversary does
-        (the director succeeds when it is low)."""
-        self.logger.record("rollout/victim_win_rate", win_rate)

@@ -18,14 +18,13 @@ Choices (the paper used lr 1e-6 for actor and critic, grad clip 10, and reports 
 
 from __future__ import annotations
 
-import time
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.type_aliases import MaybeCallback
-from stable_baselines3.common.utils import explained_variance, safe_mean
+from stable_baselines3.common.utils import explained_variance
 
 from sb3_marl.adversaries.adversary_env import perturbation_action_space
 from sb3_marl.adversaries.policies import MAPPOPolicy
@@ -277,10 +276,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
 
     def _record_episodes(self, finished: torch.Tensor, victim_won: torch.Tensor) -> None:
         rewards = self._episode_reward[finished].tolist()
-        lengths = self._episode_length[finished].tolist()
-        wins = victim_won[finished].tolist()
-        for reward, length, won in zip(rewards, lengths, wins):
-            self.ep_info_buffer.append({"r": reward, "l": length, "victim_won": float(won)})
+        self._record_finished_episodes(rewards, self._episode_length[finished].tolist(), victim_won[finished].tolist())
         self._episode_num += len(rewards)
         self._episode_reward = self._episode_reward.masked_fill(finished, 0.0)
         self._episode_length = self._episode_length.masked_fill(finished, 0)
@@ -353,7 +349,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
             "train/explained_variance",
             float(explained_variance(buffer.values.flatten().cpu().numpy(), buffer.returns.flatten().cpu().numpy())),
         )
-        self.logger.record("train/std", self.policy.log_std.clamp(-5, 2).exp().mean().item())
+        self.logger.record("train/std", self.policy.log_std.exp().mean().item())  # project_log_std_ keeps it in range
         self.logger.record("train/nonfinite_skips", self.nonfinite_skips)
         self.logger.record("train/n_updates", self._n_updates)
         self.logger.record("train/clip_range", self.clip_range)
@@ -401,7 +397,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
             if not self.collect_rollouts(callback):
                 break
             iteration += 1
-            self._current_progress_remaining = max(1.0 - self.num_timesteps / total_timesteps, 0.0)
+            self._update_current_progress_remaining()
             if log_interval is not None and iteration % log_interval == 0:
                 self.dump_logs(iteration)
             self.train()
@@ -426,14 +422,6 @@ class MAPPO(BaseMultiAgentAlgorithm):
 
         :param iteration: rollouts done in the current ``learn`` call (logged as ``time/iterations``).
         """
-        seconds = max((time.time_ns() - self.start_time) / 1e9, 1e-9)
-        fps = int((self.num_timesteps - self._num_timesteps_at_start) / seconds)
         self.logger.record("time/iterations", iteration, exclude="tensorboard")
-        if self.ep_info_buffer:
-            self.logger.record("rollout/ep_rew_mean", safe_mean([ep["r"] for ep in self.ep_info_buffer]))
-            self.logger.record("rollout/ep_len_mean", safe_mean([ep["l"] for ep in self.ep_info_buffer]))
-            self.logger.record("rollout/victim_win_rate", safe_mean([ep["victim_won"] for ep in self.ep_info_buffer]))
-        self.logger.record("time/fps", fps)
-        self.logger.record("time/time_elapsed", int(seconds), exclude="tensorboard")
-        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        self._record_rollout_and_time()
         self.logger.dump(step=self.num_timesteps)

@@ -11,6 +11,7 @@ import inspect
 import io
 import json
 import os
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -26,7 +27,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Conve
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.save_util import recursive_getattr
 from stable_baselines3.common.type_aliases import MaybeCallback
-from stable_baselines3.common.utils import get_device, set_random_seed, update_learning_rate
+from stable_baselines3.common.utils import get_device, safe_mean, set_random_seed, update_learning_rate
 
 from sb3_marl.common.logger import configure_logger
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
@@ -504,6 +505,40 @@ class BaseMultiAgentAlgorithm(ABC):
             "recent_episodes",  # rollout/ep_rew_mean and win_rate go on after load, as SB3's ep_info_buffer
         ]
 
+    def _record_rollout_and_time(self) -> None:
+        """Record Stable-Baselines3's statistics of the recent episodes (``rollout/ep_rew_mean``, ``ep_len_mean``, the
+        win rate: :meth:`_record_win_rate`) and of the time (``time/fps`` of this ``learn`` call, ``time_elapsed`` in
+        seconds, ``total_timesteps``)."""
+        elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
+        fps = int((self.num_timesteps - self._num_timesteps_at_start) / elapsed)
+        if self.ep_info_buffer:
+            self.logger.record("rollout/ep_rew_mean", safe_mean([ep["r"] for ep in self.ep_info_buffer]))
+            self.logger.record("rollout/ep_len_mean", safe_mean([ep["l"] for ep in self.ep_info_buffer]))
+            self._record_win_rate(safe_mean([ep["won"] for ep in self.ep_info_buffer]))
+        self.logger.record("time/fps", fps)
+        self.logger.record("time/time_elapsed", int(elapsed), exclude="tensorboard")
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+
+    def _record_win_rate(self, win_rate: float) -> None:
+        """Log the recent episodes' win rate (``info["battle_won"]``) as ``rollout/win_rate`` and SB3's
+        ``rollout/success_rate``; an adversary's (:attr:`battle_won_is_a_loss`) as ``rollout/victim_win_rate``,
+        which it succeeds in lowering."""
+        if self.battle_won_is_a_loss:
+            self.logger.record("rollout/victim_win_rate", win_rate)
+            return
+        self.logger.record("rollout/win_rate", win_rate)
+        self.logger.record("rollout/success_rate", win_rate)
+
+    def _record_finished_episodes(self, returns: list[float], lengths: list[int], won: list[bool]) -> None:
+        """Keep finished training episodes (return, length in steps, ``battle_won``) in ``ep_info_buffer``."""
+        for episode_return, length, episode_won in zip(returns, lengths, won):
+            self.ep_info_buffer.append({"r": episode_return, "l": length, "won": float(episode_won)})
+
+    def _update_current_progress_remaining(self) -> None:
+        """The schedules' progress: 1 at the start of ``learn``, 0 at ``total_timesteps`` (clamped: the last rollout
+        may end past it)."""
+        self._current_progress_remaining = max(1.0 - self.num_timesteps / max(self._total_timesteps, 1), 0.0)
+
     @property
     def recent_episodes(self) -> list[dict[str, float]]:
         """The last ``stats_window_size`` finished training episodes (``ep_info_buffer``: return ``r``, length ``l``
@@ -512,6 +547,8 @@ class BaseMultiAgentAlgorithm(ABC):
 
     @recent_episodes.setter
     def recent_episodes(self, episodes: list[dict[str, float]]) -> None:
+        # adversary files of sb3-marl 0.x before the shared episode record named the win flag "victim_won"
+        episodes = [{"won": ep.pop("victim_won"), **ep} if "victim_won" in ep else ep for ep in map(dict, episodes)]
         self.ep_info_buffer = deque(episodes, maxlen=self.stats_window_size)
 
     @classmethod

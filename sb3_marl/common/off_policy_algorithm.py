@@ -12,8 +12,6 @@ agents' observation, so the episode could go on).
 
 from __future__ import annotations
 
-import sys
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +21,6 @@ from typing import Any, NamedTuple, TypeVar
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.type_aliases import MaybeCallback
-from stable_baselines3.common.utils import safe_mean
 
 from sb3_marl.common.augmentation import AUGMENTATIONS
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
@@ -392,17 +389,13 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         )
         self.replay_buffer.add({name: tensor[done] for name, tensor in rs.episodes.data.items()})
         returns, lengths = rs.episode_return[done].tolist(), rs.t[done].tolist()
-        for r, length, won in zip(returns, lengths, info["battle_won"][done.to(info["battle_won"].device)].tolist()):
-            self.ep_info_buffer.append({"r": r, "l": length, "won": float(won)})
+        won = info["battle_won"][done.to(info["battle_won"].device)].tolist()
+        self._record_finished_episodes(returns, lengths, won)
         rs.episodes.clear_rows(done)
         keep = ~done
         rs.t, rs.episode_return = rs.t * keep, rs.episode_return * keep
         rs.hidden, rs.last_action = rs.hidden * keep.view(-1, 1, 1), rs.last_action * keep.view(-1, 1, 1)
         return len(returns)
-
-    def _update_current_progress_remaining(self) -> None:
-        # clamped: the last rollout may end past ``total_timesteps`` (whole episodes of every env)
-        self._current_progress_remaining = max(1.0 - self.num_timesteps / max(self._total_timesteps, 1), 0.0)
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
         """Run ``gradient_steps`` updates on sampled episode batches and log their mean statistics."""
@@ -448,24 +441,10 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
 
     def dump_logs(self) -> None:
         """Write the rollout and time statistics (and any recorded train values) to the logger."""
-        elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
-        fps = int((self.num_timesteps - self._num_timesteps_at_start) / elapsed)
         self.logger.record("time/episodes", self._episode_num, exclude="tensorboard")
-        if self.ep_info_buffer:
-            self.logger.record("rollout/ep_rew_mean", safe_mean([ep["r"] for ep in self.ep_info_buffer]))
-            self.logger.record("rollout/ep_len_mean", safe_mean([ep["l"] for ep in self.ep_info_buffer]))
-            self._record_win_rate(safe_mean([ep["won"] for ep in self.ep_info_buffer]))
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
-        self.logger.record("time/fps", fps)
-        self.logger.record("time/time_elapsed", int(elapsed), exclude="tensorboard")
-        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        self._record_rollout_and_time()
         self.logger.dump(step=self.num_timesteps)
-
-    def _record_win_rate(self, win_rate: float) -> None:
-        """Log the recent episodes' win rate (``info["battle_won"]``) as ``rollout/win_rate`` and SB3's
-        ``rollout/success_rate``."""
-        self.logger.record("rollout/win_rate", win_rate)
-        self.logger.record("rollout/success_rate", win_rate)
 
     def learn(
         self: SelfOffPolicy,
