@@ -173,8 +173,8 @@ def test_bad_inputs_are_refused() -> None:
         AgentPermutation(layout, ["marine", "marauder", "stalker"])
     with pytest.raises(ValueError, match="3 agents"):
         AgentPermutation(layout, ["marine", "marine"])
-    with pytest.raises(ValueError, match="layout"):
-        QMIX(CueMatchingEnv(n_envs=2), agent_permutation=True, batch_size=2).learn(20)
+    with pytest.raises(ValueError, match="layout"):  # at construction (it was learn()'s first check)
+        QMIX(CueMatchingEnv(n_envs=2), agent_permutation=True, batch_size=2)
     with pytest.raises(ValueError, match="agent_permutation='yes'"):
         QMIX("3m", agent_permutation="yes")
     with pytest.raises(ValueError, match="symmetric about x = 16.*3m is not"):
@@ -182,7 +182,13 @@ def test_bad_inputs_are_refused() -> None:
     with pytest.raises(ValueError, match="obs_pathing_grid"):
         MirrorFlip.for_env(make_env("2m_vs_1z", n_envs=1, obs_pathing_grid=True))
     with pytest.raises(ValueError, match="mirror_augmentation needs a SMAC env"):
-        QMIX(CueMatchingEnv(n_envs=2), mirror_augmentation=True, batch_size=2).learn(20)
+        QMIX(CueMatchingEnv(n_envs=2), mirror_augmentation=True, batch_size=2)
+    with pytest.raises(ValueError, match="symmetric about x = 16.*3s_vs_3z is not"):
+        QMIX("3s_vs_3z", mirror_augmentation=True)
+    model = QMIX("3m", agent_permutation=True)
+    with pytest.raises(ValueError, match="agent_permutation needs a SMAC env"):  # set_env: refused, env kept
+        model.set_env(CueMatchingEnv(n_agents=3, n_actions=9))
+    assert model.map_name == "3m"
 
 
 def test_qmix_trains_on_augmented_batches_and_saves_the_settings(

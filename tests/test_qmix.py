@@ -712,3 +712,22 @@ def test_learning_without_a_log_folder_prints_and_writes_no_folder(tmp_path, mon
     logs = tmp_path / "tb"
     _model(tensorboard_log=str(logs)).learn(10, tb_log_name="run")
     assert [p.name for p in logs.iterdir()] == ["run_1"] and any((logs / "run_1").iterdir())
+
+
+def test_a_refused_learn_call_keeps_the_models_counters():
+    """learn() reset the counters before checking its callback: a refused call (a callback of the wrong type, SB3's
+    EvalCallback, a TensorBoard folder under a file) wiped a trained model's step and episode counts."""
+    import gymnasium
+    import stable_baselines3.common.callbacks as sb3_callbacks
+
+    model = QMIX(CueMatchingEnv(n_envs=2, seed=0), seed=0, batch_size=4).learn(300)
+    before = (model.num_timesteps, model._episode_num, list(model.ep_info_buffer), model._total_timesteps)
+    for callback in ([5], 5, sb3_callbacks.EvalCallback(gymnasium.make("CartPole-v1"))):
+        with pytest.raises(TypeError, match="callback|EvalCallback"):
+            model.learn(100, callback=callback)
+        assert (model.num_timesteps, model._episode_num, list(model.ep_info_buffer), model._total_timesteps) == before
+    for name in ("reset_num_timesteps", "progress_bar"):
+        with pytest.raises(ValueError, match=f"{name}='False' must be True or False"):
+            model.learn(100, **{name: "False"})
+    model.learn(100, reset_num_timesteps=False)  # still usable, and continues from the kept counters
+    assert model.num_timesteps >= before[0] + 100

@@ -32,7 +32,7 @@ from stable_baselines3.common.utils import get_device, safe_mean, set_random_see
 from sb3_marl.common.logger import configure_logger
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
 from sb3_marl.common.schedules import SaveableSchedule, make_schedule, schedule_to_dict
-from sb3_marl.common.validation import MAX_SEED, is_finite_number, json_mapping, whole_number
+from sb3_marl.common.validation import MAX_SEED, flag, is_finite_number, json_mapping, whole_number
 from sb3_marl.envs.base import (
     RUNTIME_ENV_KWARGS,
     BatchedMultiAgentEnv,
@@ -431,6 +431,15 @@ class BaseMultiAgentAlgorithm(ABC):
                     "sb3_marl.common.callbacks.EvalCallback (same arguments; it reports the win rate too)"
                 )
         if isinstance(callback, list):
+            usable = all(isinstance(each, BaseCallback) for each in callback)
+        else:
+            usable = callback is None or isinstance(callback, BaseCallback) or callable(callback)
+        if not usable:
+            raise TypeError(
+                f"callback={callback!r}: a callback is a BaseCallback, a list of them, a function f(locals, globals) "
+                "-> bool (False stops training) or None"
+            )
+        if isinstance(callback, list):
             callback = CallbackList(callback)
         if not isinstance(callback, BaseCallback):
             callback = ConvertCallback(callback)
@@ -447,10 +456,16 @@ class BaseMultiAgentAlgorithm(ABC):
         tb_log_name: str,
         progress_bar: bool,
     ) -> tuple[int, BaseCallback]:
-        """Reset or continue the counters, configure the logger and bind the callback."""
+        """Reset or continue the counters, configure the logger and bind the callback; when the logger or a callback
+        refuses to start (an unusable folder, a callback that does not fit the model), the counters are given back
+        as they were and the error is raised."""
         total_timesteps = whole_number("total_timesteps", total_timesteps, 0)
+        reset_num_timesteps = flag("reset_num_timesteps", reset_num_timesteps)
+        progress_bar = flag("progress_bar", progress_bar)
         if self.env is None:
             raise ValueError("This model has no env: pass one to load(path, env=...) or call set_env(env) first")
+        counters = ("start_time", "num_timesteps", "_episode_num", "ep_info_buffer", "_total_timesteps")
+        saved = {name: getattr(self, name) for name in (*counters, "_num_timesteps_at_start", "_logger")}
         self.start_time = time.time_ns()
         if reset_num_timesteps:
             self.num_timesteps = 0
@@ -460,9 +475,14 @@ class BaseMultiAgentAlgorithm(ABC):
             total_timesteps += self.num_timesteps
         self._total_timesteps = total_timesteps
         self._num_timesteps_at_start = self.num_timesteps
-        if not self._custom_logger:
-            self._logger = configure_logger(self.verbose, self.tensorboard_log, tb_log_name, reset_num_timesteps)
-        return total_timesteps, self._init_callback(callback, progress_bar)
+        try:
+            if not self._custom_logger:
+                self._logger = configure_logger(self.verbose, self.tensorboard_log, tb_log_name, reset_num_timesteps)
+            return total_timesteps, self._init_callback(callback, progress_bar)
+        except BaseException:
+            for name, value in saved.items():
+                setattr(self, name, value)
+            raise
 
     # ------------------------------------------------------------------ acting
     def predict(

@@ -162,8 +162,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         self.prioritized_replay_beta = prioritized_replay_beta
         self.agent_permutation = agent_permutation
         self.mirror_augmentation = mirror_augmentation
-        #: the symmetries applied to each sampled batch (set up by ``learn`` for its env)
-        self._augmentations: list[Callable[[dict[str, torch.Tensor], torch.Generator], dict[str, torch.Tensor]]] = []
+        #: the symmetries applied to each sampled batch (set up for the env; a map without them is refused here)
+        self._augmentations = [] if self.env is None else self._augmentations_for(self.env)
         self.exploration_rate = exploration_initial_eps
         self.replay_buffer: EpisodeReplayBuffer | None = None
         self._rollout: RolloutState | None = None
@@ -171,6 +171,21 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
 
     def _counter_names(self) -> list[str]:
         return [*super()._counter_names(), "_last_target_update_episode"]
+
+    def _augmentations_for(
+        self, env: BatchedMultiAgentEnv
+    ) -> list[Callable[[dict[str, torch.Tensor], torch.Generator], dict[str, torch.Tensor]]]:
+        """The batch augmentations the settings turn on, for ``env``'s map (a ValueError for a map without that
+        symmetry)."""
+        return [augmentation.for_env(env) for name, augmentation in AUGMENTATIONS.items() if getattr(self, name)]
+
+    def _attach_env(self, env: BatchedMultiAgentEnv) -> None:
+        if hasattr(self, "mirror_augmentation"):  # set_env / load: checked before anything changes
+            augmentations = self._augmentations_for(env)
+            super()._attach_env(env)
+            self._augmentations = augmentations
+        else:  # in the constructor, before the settings exist (checked at its end)
+            super()._attach_env(env)
 
     # ------------------------------------------------------------------ hooks for subclasses
     def _extra_episode_fields(self) -> FieldSpecs:
@@ -269,14 +284,13 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
                 f"batch_size={self.batch_size} exceeds buffer_size={self.buffer_size}: training starts once the buffer "
                 "holds batch_size episodes, which it never would"
             )
+        if self.env is not None:  # the settings may have changed since the env was attached (load, attributes)
+            self._augmentations = self._augmentations_for(self.env)
         total_timesteps, callback = super()._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
         if reset_num_timesteps:
             self._last_target_update_episode = 0  # counted in the episodes that _episode_num now restarts
-        self._augmentations = [
-            augmentation.for_env(self.env) for name, augmentation in AUGMENTATIONS.items() if getattr(self, name)
-        ]
         if self.replay_buffer is None:
             self._setup_replay_buffer()
         if self._rollout is None or reset_num_timesteps or self._rollout.t.shape[0] != self.env.n_envs:
