@@ -291,3 +291,18 @@ def test_eval_callback_refuses_the_training_env():
     model = _model()
     with pytest.raises(ValueError, match="EvalCallback's eval_env is the model's training env"):
         model.learn(500, callback=EvalCallback(model.get_env(), eval_freq=2, verbose=0))
+
+
+def test_eval_callback_checks_its_flag_and_attack_before_training():
+    """An attack name, or an attack for agents the env lacks, failed at the first evaluation, eval_freq steps in."""
+    from sb3_marl.attacks import FGSM
+
+    with pytest.raises(ValueError, match="deterministic='False' must be True or False"):
+        EvalCallback(CueMatchingEnv(), deterministic="False")
+    with pytest.raises(TypeError, match="attack='fgsm': give an attack object"):
+        EvalCallback(CueMatchingEnv(), attack="fgsm")
+    model = QMIX(CueMatchingEnv(n_envs=2, seed=0), seed=0, batch_size=4)
+    callback = EvalCallback(CueMatchingEnv(seed=1), eval_freq=10_000, attack=FGSM(0.1, attacked_agents=[4]))
+    with pytest.raises(ValueError, match=r"attacked agent ids \[4\] do not exist"):
+        model.learn(100, callback=callback)
+    assert model.num_timesteps == 0

@@ -177,3 +177,24 @@ def test_stable_baselines3_keywords_and_callbacks(model):
     for callback in (sb3_eval, [StopTrainingOnMaxEpisodes(5), sb3_eval], nested):
         with pytest.raises(TypeError, match="use sb3_marl.common.callbacks.EvalCallback"):
             model.learn(10, callback=callback)
+
+
+def test_flags_and_attacks_are_checked_before_anything_is_played(model):
+    """The string "False" was taken as True; an attack name, or an attack for agents the env lacks, failed at the
+    first step (after the training env's episodes in progress had been dropped)."""
+    from sb3_marl.attacks import FGSM
+
+    env = CueMatchingEnv(n_envs=2, seed=2)
+    for name in ("deterministic", "return_episode_rewards"):
+        with pytest.raises(ValueError, match=f"{name}='False' must be True or False"):
+            evaluate_policy(model, env, 2, **{name: "False"})
+    with pytest.raises(ValueError, match="reward_threshold='5'"):
+        evaluate_policy(model, env, 2, reward_threshold="5")
+    with pytest.raises(TypeError, match="attack='fgsm': give an attack object, e.g. sb3_marl.attacks.make_attack"):
+        evaluate_policy(model, env, 2, attack="fgsm")
+    with pytest.raises(TypeError, match="attack must be an attack"):
+        evaluate_policy(model, env, 2, attack=0.2)
+    with pytest.raises(ValueError, match="attacked_agents=5 but the env has only 2 agents"):
+        evaluate_policy(model, env, 2, attack=FGSM(0.1, attacked_agents=5))
+    with pytest.raises(ValueError, match="obs_low / obs_high have 7 features, the env's observations 3"):
+        evaluate_policy(model, env, 2, attack=FGSM(0.1, obs_low=[0.0] * 7, obs_high=[1.0] * 7))

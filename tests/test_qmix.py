@@ -731,3 +731,22 @@ def test_a_refused_learn_call_keeps_the_models_counters():
             model.learn(100, **{name: "False"})
     model.learn(100, reset_num_timesteps=False)  # still usable, and continues from the kept counters
     assert model.num_timesteps >= before[0] + 100
+
+
+def test_devices_and_misplaced_env_settings_are_named():
+    """torch's device errors did not say which argument; make_env(device='cuda') without CUDA was an AssertionError
+    from torch; env_kwargs={'n_envs': 2} was make_env's "got multiple values for keyword argument"."""
+    from sb3_marl.envs import make_env
+
+    with pytest.raises(ValueError, match="device='gpu' is not a torch device"):
+        QMIX("3m", device="gpu")
+    with pytest.raises(ValueError, match="device='gpu' is not a torch device"):
+        make_env("3m", device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device='cuda': CUDA is not available"):
+            make_env("3m", device="cuda")
+    with pytest.raises(ValueError, match="n_envs, seed are QMIX's own arguments"):
+        QMIX("3m", env_kwargs={"n_envs": 2, "seed": 1})
+    model = QMIX(CueMatchingEnv(seed=0), seed=0)
+    with pytest.raises(ValueError, match="force_reset='False' must be True or False"):
+        model.set_env(CueMatchingEnv(seed=1), force_reset="False")

@@ -66,7 +66,7 @@ class AdversaryEnv(BatchedMultiAgentEnv):
         self.env = env
         self.victim = victim_policy(victim)
         check_env_matches(self.victim, env)
-        attack.check_attacked_agents_fit(env.n_agents)
+        attack.check_fits_env(env)
         self.attack = attack
         attack.use_env_bounds(env)
         for name in (

@@ -212,6 +212,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
         """
         if self.policy is None:
             raise ValueError("The model has no policy yet (constructed with _init_setup_model=False)")
+        deterministic = flag("deterministic", deterministic)
         obs = torch.as_tensor(observation, dtype=torch.float32, device=self.device)
         single = obs.dim() == 2
         with torch.no_grad():

@@ -174,6 +174,16 @@ class BaseAttack(ABC):
         if bad:
             raise ValueError(f"attacked agent ids {bad} do not exist: the env has agents 0..{n_agents - 1}")
 
+    def check_fits_env(self, env: Any) -> None:
+        """A ValueError when this attack cannot attack ``env``'s agents: attacked agents it lacks, or observation
+        bounds of its own of another length than ``env.obs_shape`` (checked before playing, not at the first step)."""
+        self.check_attacked_agents_fit(env.n_agents)
+        if self._own_bounds and self.obs_low is not None and self.obs_low.numel() != env.obs_shape:
+            raise ValueError(
+                f"the attack's obs_low / obs_high have {self.obs_low.numel()} features, the env's observations "
+                f"{env.obs_shape}"
+            )
+
     def agent_mask(self, obs: torch.Tensor) -> torch.Tensor:
         """bool[B, N]: True where the agent is attacked at this call and alive (observation not all zero)."""
         batch_size, n_agents = obs.shape[:2]

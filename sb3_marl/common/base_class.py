@@ -27,12 +27,12 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Conve
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.save_util import recursive_getattr
 from stable_baselines3.common.type_aliases import MaybeCallback
-from stable_baselines3.common.utils import get_device, safe_mean, set_random_seed, update_learning_rate
+from stable_baselines3.common.utils import safe_mean, set_random_seed, update_learning_rate
 
 from sb3_marl.common.logger import configure_logger
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
 from sb3_marl.common.schedules import SaveableSchedule, make_schedule, schedule_to_dict
-from sb3_marl.common.validation import MAX_SEED, flag, is_finite_number, json_mapping, whole_number
+from sb3_marl.common.validation import MAX_SEED, flag, is_finite_number, json_mapping, model_device, whole_number
 from sb3_marl.envs.base import (
     RUNTIME_ENV_KWARGS,
     BatchedMultiAgentEnv,
@@ -211,6 +211,12 @@ class BaseMultiAgentAlgorithm(ABC):
         self.policy_kwargs = json_mapping("policy_kwargs", policy_kwargs)
         self.n_envs = n_envs
         self.env_kwargs = json_mapping("env_kwargs", env_kwargs)
+        misplaced = sorted({"map_name", "n_envs", "backend", "seed", "device"} & set(self.env_kwargs))
+        if misplaced:
+            raise ValueError(
+                f"env_kwargs={self.env_kwargs}: {', '.join(misplaced)} are {type(self).__name__}'s own arguments "
+                "(the env is built with the model's), not game settings"
+            )
         self.backend = backend
         self.stats_window_size = whole_number("stats_window_size", stats_window_size, 1)
         self.tensorboard_log = None if tensorboard_log is None else os.fspath(tensorboard_log)
@@ -218,7 +224,7 @@ class BaseMultiAgentAlgorithm(ABC):
         self.seed = seed
         #: seed of the env's next full reset (set by :meth:`set_random_seed`, used once)
         self._pending_env_seed: int | None = None
-        self.device = get_device(device)
+        self.device = model_device(device)
         if verbose >= 1:
             print(f"Using {self.device} device")
 
@@ -320,6 +326,7 @@ class BaseMultiAgentAlgorithm(ABC):
         :param force_reset: start fresh episodes at the next ``learn``; False (continue the episodes in progress) is
             only possible with the env already attached.
         """
+        force_reset = flag("force_reset", force_reset)
         new_env = self._make_env(env)
         if not force_reset and self.env is not None and new_env is not self.env:
             raise ValueError(
@@ -601,7 +608,7 @@ class BaseMultiAgentAlgorithm(ABC):
         """
         params = load_path_or_dict
         if not isinstance(params, dict):
-            _, params = load_from_zip_file(params, device=self.device if device == "auto" else get_device(device))
+            _, params = load_from_zip_file(params, device=self.device if device == "auto" else model_device(device))
         names = self._get_torch_save_params()
         if exact_match and set(params) != set(names):
             raise ValueError(f"Parameter names {sorted(params)} do not match the expected {sorted(names)}")
@@ -720,7 +727,7 @@ class BaseMultiAgentAlgorithm(ABC):
                 f"force_reset={force_reset!r}: model files do not hold the episodes in progress when saved, so a "
                 "loaded model always starts fresh episodes; pass force_reset=True (the default)"
             )
-        data, params = load_from_zip_file(path, device=get_device(device), print_system_info=print_system_info)
+        data, params = load_from_zip_file(path, device=model_device(device), print_system_info=print_system_info)
         expected = {"class": str, "kwargs": dict, "env_shapes": dict, "counters": dict, "map_name": (str, type(None))}
         fields = data if isinstance(data, dict) else {}
         wrong = [key for key, kind in expected.items() if not isinstance(fields.get(key), kind)]

@@ -22,8 +22,8 @@ from stable_baselines3.common.callbacks import (
     StopTrainingOnRewardThreshold,
 )
 
-from sb3_marl.common.evaluation import check_env_matches, evaluate_policy
-from sb3_marl.common.validation import finite_float, whole_number
+from sb3_marl.common.evaluation import check_attack, check_env_matches, evaluate_policy
+from sb3_marl.common.validation import finite_float, flag, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.file_util import atomic_path
 
@@ -100,7 +100,8 @@ class EvalCallback(EventCallback):
         self.eval_freq = eval_freq
         self.log_path = Path(log_path) / "evaluations.npz" if log_path is not None else None
         self.best_model_save_path = Path(best_model_save_path) if best_model_save_path is not None else None
-        self.deterministic = deterministic
+        self.deterministic = flag("deterministic", deterministic)
+        check_attack(attack)  # its fit to the env: when training starts
         self.attack = attack
         self.warn = warn
         self.best_score: tuple[float, float] = (-np.inf, -np.inf)
@@ -117,6 +118,7 @@ class EvalCallback(EventCallback):
         if isinstance(self.eval_env, str):
             self.eval_env = self.model._make_env(self.eval_env)
         check_env_matches(self.model.policy, self.eval_env)  # before training starts, not at the first evaluation
+        check_attack(self.attack, self.eval_env)
         training_env = self.model.get_env()
         if self.eval_env is training_env:
             raise ValueError(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from sb3_marl.common.validation import flag, whole_number
+from sb3_marl.common.validation import finite_float, flag, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 
 if TYPE_CHECKING:
@@ -32,6 +32,22 @@ def check_env_matches(policy: Any, env: BatchedMultiAgentEnv) -> None:
             f"env {env.map_name!r} has (n_agents, obs_shape, n_actions) = {env_sizes} but the model expects "
             f"{(policy.n_agents, policy.obs_dim, policy.n_actions)}"
         )
+
+
+def check_attack(attack: Any, env: BatchedMultiAgentEnv | None = None) -> None:
+    """A TypeError when ``attack`` is no attack object (a name or a settings dict is built with
+    :func:`~sb3_marl.attacks.make_attack`), a ValueError when it cannot attack ``env``'s agents (when given)."""
+    if attack is None:
+        return
+    if isinstance(attack, (str, Mapping)):
+        raise TypeError(
+            f"attack={attack!r}: give an attack object, e.g. sb3_marl.attacks.make_attack('fgsm', epsilon=0.2) "
+            "(the robust algorithms take names and settings dicts; evaluations take the attack itself)"
+        )
+    if not callable(getattr(attack, "perturb", None)):
+        raise TypeError(f"attack must be an attack (a BaseAttack, with perturb()), got {type(attack).__name__}")
+    if env is not None and hasattr(attack, "check_fits_env"):
+        attack.check_fits_env(env)
 
 
 def evaluate_policy(
@@ -75,6 +91,10 @@ def evaluate_policy(
         ``(episode_rewards, episode_lengths, episode_wins)`` with ``return_episode_rewards``.
     """
     n_eval_episodes = whole_number("n_eval_episodes", n_eval_episodes, 1)
+    deterministic = flag("deterministic", deterministic)
+    return_episode_rewards = flag("return_episode_rewards", return_episode_rewards)
+    if reward_threshold is not None:
+        reward_threshold = finite_float("reward_threshold", reward_threshold)
     flag("warn", warn)
     if flag("render", render):
         raise ValueError(
@@ -83,6 +103,7 @@ def evaluate_policy(
         )
     policy = getattr(model, "policy", model)
     check_env_matches(policy, env)
+    check_attack(attack, env)
     if hasattr(attack, "use_env_bounds"):
         attack.use_env_bounds(env)
     if not deterministic and not hasattr(model, "exploration_rate"):

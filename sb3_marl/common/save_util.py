@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from stable_baselines3.common.utils import get_device, get_system_info
+from stable_baselines3.common.utils import get_system_info
 
+from sb3_marl.common.validation import model_device
 from sb3_marl.file_util import atomic_path
 from sb3_marl.version import __version__
 
@@ -80,7 +81,7 @@ def load_from_zip_file(
     :raises FileNotFoundError: no such file.
     :raises ValueError: the file is not a complete model zip (corrupt, truncated or foreign); names the path.
     """
-    device = get_device(device)  # resolved here, so that no device error is reported as a corrupt file
+    device = model_device(device)  # resolved here, so that no device error is reported as a corrupt file
     if not isinstance(path, io.IOBase):
         path = Path(path)
         if not path.is_file() and path.with_name(path.name + ".zip").is_file():

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import torch
+from stable_baselines3.common.utils import get_device
 
 #: largest seed numpy's legacy global generator accepts (``np.random.seed``)
 MAX_SEED = 2**32 - 1
@@ -113,3 +115,25 @@ def _plain_json(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(_plain_json(item) for item in value)
     return value
+
+
+def model_device(device: Any) -> torch.device:
+    """Stable-Baselines3's device choice for a model (``"auto"``: CUDA when available; ``"cuda"`` on a machine without
+    CUDA falls back to the CPU, as in SB3), with a ValueError naming ``device`` when torch knows no such device."""
+    try:
+        return get_device(device)
+    except (RuntimeError, TypeError) as exc:
+        allowed = "'auto', 'cpu', 'cuda', 'cuda:1', ..."
+        raise ValueError(f"device={device!r} is not a torch device ({allowed}): {exc}") from None
+
+
+def env_device(device: Any) -> torch.device:
+    """The device of an env's tensors: a ValueError naming ``device`` when torch knows no such device or it is a CUDA
+    device on a machine without CUDA (an env has no fallback: its tensors would fail at the first reset)."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device ('cpu', 'cuda', 'cuda:1', ...): {exc}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: CUDA is not available on this machine")
+    return resolved

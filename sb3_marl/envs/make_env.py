@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from sb3_marl.common.validation import env_device
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.envs.simulator import SMACSimulator
 
@@ -31,6 +32,7 @@ def make_env(
     :param device: torch device of the returned tensors.
     :param env_kwargs: SMAC ``StarCraft2Env`` keywords (``reward_sparse``, ``obs_last_action``, ...).
     """
+    device = env_device(device)
     if backend == "sim":
         return SMACSimulator(map_name, n_envs=n_envs, device=device, seed=seed, **env_kwargs)
     if backend == "sc2":

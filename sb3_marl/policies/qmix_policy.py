@@ -17,11 +17,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3.common.utils import get_device
 from torch import nn
 
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
-from sb3_marl.common.validation import flag, whole_number
+from sb3_marl.common.validation import flag, model_device, whole_number
 from sb3_marl.policies.agents import RNNAgent
 from sb3_marl.policies.mixers import QMixer, VDNMixer
 
@@ -179,7 +178,7 @@ class QMIXPolicy(nn.Module):
         :param optimizer_class: the optimizer class, needed when the file names one outside ``torch.optim`` (a
             file records its optimizer by class name only); None: the ``torch.optim`` class the file names.
         """
-        device = get_device(device)
+        device = model_device(device)
         data, params = load_from_zip_file(path, device=device)
         fields = data if isinstance(data, dict) else {}
         if (
@@ -289,7 +288,7 @@ class QMIXPolicy(nn.Module):
         self.set_training_mode(False)
         with torch.no_grad():
             q, hidden = self.q_values(obs, last_action, hidden)
-            epsilon = 0.0 if deterministic else exploration_rate
+            epsilon = 0.0 if flag("deterministic", deterministic) else exploration_rate
             actions = self.select_actions(q, avail, epsilon, generator)
         last_action = torch.nn.functional.one_hot(actions, a).float()
         actions_np = actions.cpu().numpy()

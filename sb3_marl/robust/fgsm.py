@@ -91,6 +91,8 @@ class RobustQMIXFGSM(QMIX):
         """``attack``, checked to have the model's ``epsilon``, clipping to the env's bounds unless it has its own."""
         if attack.epsilon != self.epsilon:
             raise ValueError(f"attack.epsilon={attack.epsilon} differs from epsilon={self.epsilon}; make them equal")
+        if self.env is not None:
+            attack.check_fits_env(self.env)
         self._set_env_bounds(attack)
         return attack
 
