@@ -253,6 +253,67 @@ def test_bad_inputs_are_named(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["-params", "gamma:1.5"], "qmix on 3m refuses its settings (hyperparams/qmix.yml with -params): gamma=1.5"),
+        (["--methods", "fgsm", "-params", "epsilon:-0.1"], "fgsm on 3m refuses its settings (hyperparams/fgsm.yml"),
+        (["-params", "learning_rate:nan"], "qmix on 3m refuses its settings (hyperparams/qmix.yml with -params): "),
+        (["-params", "n_envs:0"], "n_envs=0 must be an integer >= 1"),
+        (["-params", "n_timesteps:0"], "n_timesteps=0 must be an integer >= 1"),
+        (["--methods", "regularized", "-params", "hinge_c:-1"], "regularized on 3m refuses its settings"),
+        (["-params", "batch_size:64", "buffer_size:32"], "batch_size=64 exceeds buffer_size=32"),
+        (["-params", "env_kwargs:{reward_scale_rate: 0}"], "reward_scale_rate=0 must be a finite number > 0"),
+        (["--methods", "paad", "-params", "adversary_kwargs:{gamma: 2}"], "paad on 3m refuses its settings"),
+        (["--maps", "3m", "2s3z", "-params", "learning_rate:lin_x"], "Cannot parse the schedule learning_rate"),
+    ],
+)
+def test_settings_a_method_refuses_are_named_before_any_training(argv, message, tmp_path, monkeypatch, capsys):
+    """-params values a method's constructor refuses failed only when that method's training started (after hours
+    of training the others, or the qmix model regularized starts from)."""
+    monkeypatch.setattr(benchmark, "run_jobs", lambda *args: pytest.fail("started jobs before checking the settings"))
+    argv = ["--maps", "3m", *argv] if "--maps" not in argv else argv
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark.main(["-f", str(tmp_path / "logs"), "--out", str(tmp_path / "out"), *argv])
+    assert exit_info.value.code == 2
+    assert message in (err := capsys.readouterr().err) and "Traceback" not in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_out_that_cannot_hold_the_results_is_refused_before_any_job(tmp_path, monkeypatch, capsys):
+    """--out naming a file (or a folder under one, or not writable) made every cell fail with NotADirectoryError
+    after its training, then write_outputs crash with FileExistsError."""
+    from zoo import utils
+
+    monkeypatch.setattr(benchmark, "run_jobs", lambda *args: pytest.fail("started jobs before checking --out"))
+    (tmp_path / "file").write_text("")
+    base = ["--maps", "3m", "--methods", "qmix", "-f", str(tmp_path / "logs")]
+    for out, message in [
+        (tmp_path / "file", f"{tmp_path / 'file'} is a file, not a folder"),
+        (tmp_path / "file" / "results", f"{tmp_path / 'file'} is a file, not a folder"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            benchmark.main([*base, "--out", str(out)])
+        assert exit_info.value.code == 2 and f"--out '{out}': {message}" in capsys.readouterr().err
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "cells").write_text("")
+    with pytest.raises(SystemExit):
+        benchmark.main([*base, "--out", str(tmp_path / "out")])
+    assert f"{tmp_path / 'out' / 'cells'} is a file, not a folder" in capsys.readouterr().err
+    with monkeypatch.context() as patch:
+        patch.setattr(utils.os, "access", lambda path, mode: False)  # as a user without write permission there
+        with pytest.raises(SystemExit):
+            benchmark.main([*base, "--out", str(tmp_path / "new")])
+    assert f"--out '{tmp_path / 'new'}': the folder {tmp_path} is not writable" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["file", "out"]  # nothing created
+    # a good --out is created before the first job
+    monkeypatch.setattr(
+        benchmark, "run_jobs", lambda *args: (tmp_path / "new").is_dir() and benchmark.RunLog({}, [], [])
+    )
+    benchmark.main([*base, "--out", str(tmp_path / "new"), "--verbose", "0"])
+    assert (tmp_path / "new" / "results.json").is_file()
+
+
 def test_a_failed_training_skips_its_dependents_and_keeps_the_rest(monkeypatch):
     def fake_train(job):
         if job.method == "qmix":

@@ -128,7 +128,7 @@ def test_resume_in_another_game_than_the_model_files_says_so(trained_run, tmp_pa
 
 
 def test_run_folders_are_claimed_once_and_only_for_accepted_settings(tmp_path):
-    with pytest.raises(ValueError, match="tau=5"):
+    with pytest.raises(SystemExit, match=r"tau=5.* \(tau from -params\)"):
         _train(tmp_path, "-n", "100", "--eval-freq", "-1", params=("tau:5",))
     assert not list(tmp_path.rglob("3m_*"))  # a refused setting leaves no empty run folder
     with pytest.raises(SystemExit, match="n_timesteps='abc' must be an integer >= 1"):
@@ -155,10 +155,11 @@ def test_run_folders_are_claimed_once_and_only_for_accepted_settings(tmp_path):
 
 
 def test_a_setting_refused_at_the_start_of_training_leaves_no_run_folder(tmp_path, capsys):
-    with pytest.raises(ValueError, match="batch_size=4 exceeds buffer_size=2"):
+    # what learn() refuses at its start is refused with the model's settings, in one line
+    with pytest.raises(SystemExit, match=r"batch_size=4 exceeds buffer_size=2"):
         _train(tmp_path, "-n", "40", "--eval-freq", "-1", params=("buffer_size:2",))
     assert not list(tmp_path.rglob("3m_*"))
-    with pytest.raises(ValueError, match="mirror_augmentation"):  # refused once the logger has written to the folder
+    with pytest.raises(SystemExit, match="mirror_augmentation needs a map symmetric"):
         _train(tmp_path, "-n", "40", "--eval-freq", "-1", params=("mirror_augmentation:true",))
     assert not list(tmp_path.rglob("3m_*"))
     with pytest.raises(SystemExit):
@@ -171,6 +172,84 @@ def test_a_setting_refused_at_the_start_of_training_leaves_no_run_folder(tmp_pat
     with pytest.raises(SystemExit, match=r"policy_kwargs=5 \(from -params\) must be a mapping"):
         _train(tmp_path, "-n", "40", params=("policy_kwargs:5",))
     assert not list(tmp_path.rglob("3m_*"))
+
+
+def test_settings_the_algorithm_refuses_end_in_one_line_and_leave_no_run_folder(trained_run, tmp_path, monkeypatch):
+    """A value the algorithm refuses (-params gamma:1.5, batch_size over buffer_size), an -i model of another
+    algorithm or map, --compile without a C++ compiler: each ended in the algorithm's (or env's) traceback."""
+    import sb3_marl.envs.simulator as simulator
+
+    checkpoint = str(trained_run / "qmix" / "3m_1" / "rl_model_300_steps.zip")
+    for extra, params, message in [
+        ((), ("gamma:1.5",), r"^QMIX refuses its settings: gamma=1.5 must be a finite number in \[0, 1\] \(gamma from"),
+        ((), ("batch_size:64", "buffer_size:32"), r"batch_size=64 exceeds buffer_size=32: .*\(batch_size from -params"),
+        (
+            ("--algo", "fgsm", "-i", checkpoint),
+            (),
+            r"^-i .*rl_model_300_steps.zip \(--algo fgsm, --env 3m\): .* holds a 'QMIX' model, which "
+            r"RobustQMIXFGSM.load cannot build",
+        ),
+        (("--env", "8m", "-i", checkpoint), (), r"\(--algo qmix, --env 8m\): Env '8m' has shapes .* built for '3m'"),
+    ]:
+        with pytest.raises(SystemExit, match=message) as exit_info:
+            _train(tmp_path, "-n", "40", "--eval-freq", "-1", *extra, params=params)
+        assert "\n" not in str(exit_info.value)
+        assert not [path for path in tmp_path.rglob("*") if path.is_file() or "_" in path.name]  # no run folder
+    message = "compile=True needs a C++ compiler on this machine (torch.compile's CPU backend builds C++): none found"
+
+    def no_compiler():
+        raise RuntimeError(message)
+
+    monkeypatch.setattr(simulator, "_check_cpp_compiler", no_compiler)
+    with pytest.raises(SystemExit, match=re.escape(f"--compile: {message}")):
+        _train(tmp_path, "-n", "40", "--compile")
+    assert not [path for path in tmp_path.rglob("*") if path.is_file() or "_" in path.name]
+    monkeypatch.undo()
+    process = subprocess.run(
+        [sys.executable, "zoo/train.py", "--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-params", "gamma:1.5"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert process.returncode == 1 and "Traceback" not in process.stderr
+    assert process.stderr.strip().splitlines() == [
+        "QMIX refuses its settings: gamma=1.5 must be a finite number in [0, 1] (gamma from -params)"
+    ]
+    # errors of the training itself are not turned into one line
+    monkeypatch.setattr(QMIX, "learn", lambda *args, **kwargs: (_ for _ in ()).throw(ValueError("diverged")))
+    with pytest.raises(ValueError, match="diverged"):
+        _train(tmp_path, "-n", "40", "--eval-freq", "-1")
+
+
+def test_n_timesteps_and_n_envs_are_the_yamls_or_at_least_one(tmp_path, capsys):
+    """-n 0, -n -5, --n-envs 0, --n-envs -3 were replaced by the yaml's values without a word."""
+    for flag, value in (("-n", "0"), ("-n", "-5"), ("--n-envs", "0"), ("--n-envs", "-3")):
+        with pytest.raises(SystemExit) as exit_info:
+            train.main(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), flag, value])
+        name = "-n/--n-timesteps" if flag == "-n" else flag
+        assert exit_info.value.code == 2
+        assert f"{name} must be >= 1 or -1 (the yaml's), got {value}" in capsys.readouterr().err
+    parser = train.build_parser()
+    for flags in (["-n", "-1", "--n-envs", "-1"], ["-n", "1", "--n-envs", "1"]):
+        train.check_args(parser, parser.parse_args(["--algo", "qmix", "--env", "3m", *flags]))
+    assert not list(tmp_path.iterdir())
+
+
+def test_resume_names_where_an_architecture_setting_it_keeps_came_from(trained_run, tmp_path, capsys):
+    """-i keeps the model's network settings; the note blamed the yaml for a -params value too."""
+    from zoo.exp_manager import ExperimentManager
+
+    checkpoint = str(trained_run / "qmix" / "3m_1" / "rl_model_300_steps.zip")
+    base = ["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "--n-envs", "2", "--seed", "0", "-i", checkpoint]
+    conf = tmp_path / "qmix.yml"
+    conf.write_text("3m:\n  n_timesteps: 100\n  buffer_size: 64\n  batch_size: 4\n  mixer: vdn\n")
+    for flags, note in [
+        (["-params", "policy_kwargs:{rnn_hidden_dim: 32}"], "(-params says {'rnn_hidden_dim': 32})"),
+        (["-conf", str(conf)], f"(the yaml {conf} says 'vdn')"),
+    ]:
+        manager = ExperimentManager(train.build_parser().parse_args([*base, *flags]))
+        manager.close(manager.setup_experiment())
+        assert "Keeping the loaded model's" in (out := capsys.readouterr().out) and note in out
 
 
 def test_env_kwargs_flag_adds_to_the_yamls_env_kwargs(tmp_path):
@@ -406,7 +485,7 @@ def test_enjoy_checks_its_flags_before_playing(trained_run, monkeypatch, capsys)
     monkeypatch.setattr(enjoy.Player, "play", lambda *args: pytest.fail("played before checking the flags"))
     for flags, message in [
         (["--output", "x.avi"], "--output 'x.avi'"),
-        (["--fps", "0"], "--fps must be > 0"),
+        (["--fps", "0"], "--fps must be a finite number > 0, got 0.0"),
         (["--attack", "atla", "--epsilon", "0"], "--epsilon must be a finite number > 0, got 0.0"),
         (["--attack", "paad", "--attacker-timesteps", "0"], "--attacker-timesteps must be >= 1 for --attack paad"),
     ]:
@@ -420,6 +499,46 @@ def test_enjoy_checks_its_flags_before_playing(trained_run, monkeypatch, capsys)
     for seed in ("0", "123"):
         enjoy.enjoy([*base, "--no-render", "--attack", "random", "--device", "auto", "--seed", seed])
     assert seeds == [0, 123]
+
+
+def test_enjoy_refuses_a_bad_fps_or_output_before_playing(trained_run, tmp_path, monkeypatch, capsys):
+    """--fps nan / inf, an --output that is a folder or lies under a file or an unwritable folder failed after every
+    episode was played (and an atla / paad attacker trained)."""
+    from zoo import utils
+
+    base = ["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "-n", "1", "--verbose", "0"]
+    monkeypatch.setattr(enjoy.Player, "play", lambda *args: pytest.fail("played before checking the flags"))
+    monkeypatch.setitem(enjoy.LEARNED_ATTACKS, "atla", SimpleNamespace(load=lambda: pytest.fail("trained an attacker")))
+    (tmp_path / "replay.gif").mkdir()
+    (tmp_path / "file").write_text("")
+    for flags, message in [
+        (["--fps", "nan"], "--fps must be a finite number > 0, got nan"),
+        (["--fps", "inf"], "--fps must be a finite number > 0, got inf"),
+        (["--output", str(tmp_path / "replay.gif")], f"--output '{tmp_path / 'replay.gif'}': it is a folder"),
+        (
+            ["--attack", "atla", "--output", str(tmp_path / "file" / "sub" / "x.gif")],
+            f"--output '{tmp_path / 'file' / 'sub' / 'x.gif'}': {tmp_path / 'file'} is a file, not a folder",
+        ),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            enjoy.enjoy([*base, *flags])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    monkeypatch.setattr(utils.os, "access", lambda path, mode: False)  # as a user without write permission there
+    with pytest.raises(SystemExit):
+        enjoy.enjoy([*base, "--output", str(tmp_path / "new" / "x.mp4")])
+    assert f"--output '{tmp_path / 'new' / 'x.mp4'}': the folder {tmp_path} is not writable" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["file", "replay.gif"]  # nothing created
+
+
+def test_enjoy_backend_sc2_without_starcraft_ends_in_one_line(trained_run):
+    try:
+        load_starcraft2_env_class()
+        pytest.skip("StarCraft II is installed here")
+    except SC2NotAvailableError:
+        pass
+    with pytest.raises(SystemExit, match="--backend sc2: ") as exit_info:
+        enjoy.enjoy(["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "-n", "1", "--backend", "sc2"])
+    assert isinstance(exit_info.value.code, str)
 
 
 def test_enjoy_compile_reaches_the_learned_attackers_env(trained_run, monkeypatch, capsys):
@@ -532,8 +651,9 @@ def test_regularized_takes_the_network_sizes_of_its_pretrained_qmix(tmp_path, ca
     config = yaml.safe_load((tmp_path / "regularized" / "3m_1" / "3m" / "config.yml").read_text())
     assert config["policy_kwargs"] == {"rnn_hidden_dim": 16}
     assert "Taking policy_kwargs={'rnn_hidden_dim': 16} from the pretrained QMIX" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="pretrained networks do not fit this model"):
+    with pytest.raises(SystemExit, match="^RegularizedQMIX refuses its settings: pretrained networks do not fit"):
         _train(tmp_path, "-n", "40", "--eval-freq", "-1", algo="regularized", params=("policy_kwargs:{}",))
+    assert not (tmp_path / "regularized" / "3m_2").exists()
 
 
 def test_a_study_refuses_trials_of_other_settings(tmp_path):

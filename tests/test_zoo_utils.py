@@ -29,6 +29,8 @@ from zoo.utils import (
     replay_buffer_path_for,
     resolve_device,
     to_plain,
+    unwritable_file,
+    unwritable_folder,
 )
 
 PAPER_MAPS = ["2m_vs_1z", "3m", "3s_vs_3z", "2s3z"]
@@ -84,6 +86,26 @@ def test_a_default_replay_name_never_replaces_an_earlier_replay(tmp_path):
     assert _free_path(first) == tmp_path / "3m-none_2.gif"
     (tmp_path / "3m-none_2.gif").write_bytes(b"x")
     assert _free_path(first) == tmp_path / "3m-none_3.gif"
+
+
+def test_output_paths_are_checked_without_creating_anything(tmp_path, monkeypatch):
+    from zoo import utils
+
+    (tmp_path / "folder.gif").mkdir()
+    (tmp_path / "file").write_text("")
+    assert unwritable_file(tmp_path / "folder.gif") == "it is a folder"
+    assert unwritable_file(tmp_path / "file" / "x.gif") == f"{tmp_path / 'file'} is a file, not a folder"
+    assert unwritable_file(tmp_path / "file" / "a" / "x.gif") == f"{tmp_path / 'file'} is a file, not a folder"
+    assert unwritable_file(tmp_path / "file") is None  # replaced
+    assert unwritable_file(tmp_path / "new" / "deeper" / "x.gif") is None
+    assert unwritable_file(Path("x.gif")) is None  # in the working folder
+    assert unwritable_folder(tmp_path / "file") == f"{tmp_path / 'file'} is a file, not a folder"
+    assert unwritable_folder(tmp_path / "file" / "out") == f"{tmp_path / 'file'} is a file, not a folder"
+    assert unwritable_folder(tmp_path / "folder.gif") is None and unwritable_folder(tmp_path / "a" / "b") is None
+    monkeypatch.setattr(utils.os, "access", lambda path, mode: False)
+    assert unwritable_folder(tmp_path / "a" / "b") == f"the folder {tmp_path} is not writable"
+    assert unwritable_file(tmp_path / "x.gif") == f"the folder {tmp_path} is not writable"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["file", "folder.gif"]
 
 
 def test_linear_schedule_and_plain_round_trip():

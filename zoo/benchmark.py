@@ -48,6 +48,7 @@ from zoo.benchmark_jobs import (
     CellJob,
     TrainJob,
     atomic_write_json,
+    check_training_settings,
     code_revision,
     constructor_defaults,
     evaluate_cell,
@@ -65,6 +66,7 @@ from zoo.utils import (
     hyperparams_entry,
     paper_epsilon,
     resolve_device,
+    unwritable_folder,
 )
 
 #: an upper bound on the envs of one batch a job builds (the yml's training n_envs, at most 16; test envs, 8)
@@ -224,10 +226,27 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         args.device = resolve_device(args.device)
     except SystemExit as exc:
         parser.error(str(exc))
+    for folder in (Path(args.out), Path(args.out) / "cells"):  # checked now: cells are written after their training
+        if problem := unwritable_folder(folder):
+            parser.error(f"--out {args.out!r}: {problem}")
     methods = trained_methods(args)
     unused = [key for key in args.hyperparams if not any(method_hyperparams(m, {key: None}) for m in methods)]
     if unused:
         parser.error(f"-params {unused}: no method of {methods} takes them")
+    for job in train_jobs(args, args.torch_threads):  # each method's settings on each map, before hours of training
+        if job.seed != args.seed:
+            continue
+        try:
+            check_training_settings(job)
+        except RuntimeError as exc:
+            if not args.compile:
+                raise
+            parser.error(f"--compile: {' '.join(str(exc).split())}")
+        except (ValueError, TypeError, SystemExit) as exc:
+            parser.error(
+                f"{job.method} on {job.map_name} refuses its settings (hyperparams/{job.method}.yml with -params): "
+                f"{' '.join(str(exc).split())}"
+            )
     if args.epsilons is None:
         off_paper = [
             f"{method} on {map_name} trains at epsilon={eps:g}"
@@ -703,6 +722,10 @@ def main(argv: list[str] | None = None, description: str | None = None) -> dict[
     parser = build_parser(description)
     args = parser.parse_args(argv)
     check_args(parser, args)
+    try:
+        Path(args.out).mkdir(parents=True, exist_ok=True)  # checked by check_args; made before the first job
+    except OSError as exc:
+        parser.error(f"--out {args.out!r}: cannot create it: {exc.strerror or exc}")
     threads = args.torch_threads
     report = print if args.verbose else (lambda line: None)
     start = time.perf_counter()

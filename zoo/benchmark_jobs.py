@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 from filelock import FileLock
 
+from sb3_marl.common.validation import whole_number
 from sb3_marl.file_util import atomic_path
 from zoo.paper_table import PAPER_ATTACKS
 from zoo.utils import ALGOS, LEARNED_ATTACKS, hyperparams_entry, run_folders
@@ -119,8 +120,9 @@ def training_budget(job: TrainJob) -> tuple[int, dict[str, Any]]:
                 overrides[key] = max(1, round(float(value) * job.timesteps_scale))
     overrides.update(dict(job.hyperparams))
     given = overrides.pop("n_timesteps", None)
-    n_timesteps = max(1, round(float(entry["n_timesteps"]) * job.timesteps_scale)) if given is None else int(given)
-    return n_timesteps, overrides
+    if given is None:
+        return max(1, round(float(entry["n_timesteps"]) * job.timesteps_scale)), overrides
+    return whole_number("n_timesteps", given, 1), overrides
 
 
 #: ``args.yml`` flags of a run that make it another model than the yaml's settings say: such runs are never reused
@@ -200,6 +202,43 @@ def find_trained_model(job: TrainJob) -> Path | None:
         if not _run_differs(config, args, wanted, job) and _trained_steps(model) >= wanted["n_timesteps"]:
             return model
     return None
+
+
+def check_training_settings(job: TrainJob) -> None:
+    """Refuse the settings of ``job`` (:func:`training_settings`) that its training would refuse at its start,
+    cheaply (without training, building networks or more than one env): the budget ``n_timesteps``, the algorithm's
+    constructor checks (the class built with ``env=None`` and ``_init_setup_model=False``, as ``load`` builds it;
+    the adversary of ``atla`` / ``paad`` likewise, with its ``adversary_kwargs``), the env settings (a one-env batch
+    of the map) and what ``learn`` checks before its first step
+    (:func:`~zoo.exp_manager.check_before_learning`); with ``compile_env`` on the CPU, that a C++ compiler is there.
+
+    :raises ValueError, TypeError: with the algorithm's message naming the setting.
+    :raises RuntimeError: ``compile_env`` without the C++ compiler torch inductor needs.
+    :raises SystemExit: for what the zoo itself refuses (a ``lin_<v>`` schedule it cannot read, an unknown key).
+    """
+    from sb3_marl.envs import make_env
+    from zoo.exp_manager import ZOO_KEYS, check_before_learning
+    from zoo.utils import check_hyperparams, parse_schedule
+
+    settings = {key: parse_schedule(key, value) for key, value in training_settings(job).items()}
+    settings.pop("n_timesteps")  # checked by training_budget
+    algo_class = ALGOS[job.method].load()
+    source = f"hyperparams/{job.method}.yml [{job.map_name}] or -params"
+    check_hyperparams(algo_class, {key: value for key, value in settings.items() if key not in ZOO_KEYS}, source)
+    model = algo_class(env=None, device="cpu", verbose=0, _init_setup_model=False, **settings)
+    make_adversary = getattr(model, "_make_adversary", None)
+    if make_adversary is not None:  # AlternatingAdversarialQMIX builds its adversary so in _setup_model
+        try:
+            make_adversary(None, _init_setup_model=False, **{"device": "cpu", "verbose": 0, **model.adversary_kwargs})
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"adversary_kwargs={model.adversary_kwargs!r}: {exc}") from exc
+    # --compile on the CPU needs a C++ compiler, which the env checks when built (the compilation itself is lazy)
+    compiled = {"compile": True} if job.compile_env and job.device.startswith("cpu") else {}
+    env = make_env(job.map_name, n_envs=1, seed=0, **{**model.env_kwargs, **compiled})  # seeded: RNGs stay untouched
+    try:
+        check_before_learning(model, env)
+    finally:
+        env.close()
 
 
 def train_model(job: TrainJob) -> dict[str, Any]:

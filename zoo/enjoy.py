@@ -12,6 +12,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from zoo.utils import (
     paper_epsilon,
     resolve_device,
     set_num_threads,
+    unwritable_file,
 )
 
 ATTACK_CHOICES = ["none", *ATTACK_NAMES, *LEARNED_ATTACKS]
@@ -298,8 +300,10 @@ def enjoy(argv: list[str] | None = None) -> dict[str, float]:
 
     if args.output and Path(args.output).suffix.lower() not in VIDEO_SUFFIXES:
         parser.error(f"--output {args.output!r}: the replay is written as one of {', '.join(VIDEO_SUFFIXES)}")
-    if args.fps <= 0:
-        parser.error(f"--fps must be > 0, got {args.fps}")
+    if args.output and (problem := unwritable_file(Path(args.output))):
+        parser.error(f"--output {args.output!r}: {problem}")
+    if not (math.isfinite(args.fps) and args.fps > 0):
+        parser.error(f"--fps must be a finite number > 0, got {args.fps}")
     check_attack_budget(parser, "--epsilon", args.epsilon)
     if args.attack in LEARNED_ATTACKS and args.attacker_timesteps < 1:
         parser.error(f"--attacker-timesteps must be >= 1 for --attack {args.attack}, got {args.attacker_timesteps}")
@@ -308,6 +312,7 @@ def enjoy(argv: list[str] | None = None) -> dict[str, float]:
     set_num_threads(parser, args)
     args.device = resolve_device(args.device)
     from sb3_marl.envs import make_env
+    from sb3_marl.envs.sc2_backend import SC2NotAvailableError
 
     run = find_run_folder(args.folder, args.algo, args.env, args.exp_id)
     path = model_path(run, args.env, args.load_best, args.load_checkpoint, args.load_last_checkpoint)
@@ -325,6 +330,8 @@ def enjoy(argv: list[str] | None = None) -> dict[str, float]:
         )
     except (TypeError, ValueError) as exc:  # an unknown keyword or a bad value of --env-kwargs
         raise SystemExit(f"env_kwargs {env_kwargs}: {exc}") from None
+    except SC2NotAvailableError as exc:  # as zoo/train.py: one line saying what to install
+        raise SystemExit(f"--backend {args.backend}: {exc}") from None
     try:
         try:
             model.set_env(env)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import re
 import shutil
 import sys
 import time
@@ -74,9 +75,11 @@ class ExperimentManager:
         self.params_path: Path | None = None
         # the TensorBoard run folder made for a continued run (-i), outside the run folder with -tb
         self._tensorboard_run: Path | None = None
+        #: the hyperparameters file: -conf, else hyperparams/<algo>.yml
+        self.conf_file = Path(args.conf_file) if args.conf_file else default_conf_file(self.algo)
         self.hyperparams, self.saved_hyperparams = self.read_hyperparameters()
         yaml_timesteps, yaml_n_envs = self.hyperparams.pop("n_timesteps", None), self.hyperparams.pop("n_envs", 1)
-        source = args.conf_file or default_conf_file(self.algo)
+        source = self.conf_file
         n_timesteps = args.n_timesteps if args.n_timesteps > 0 else yaml_timesteps
         self.n_timesteps = _whole_number("n_timesteps", n_timesteps, source)
         self.n_envs = _whole_number("n_envs", args.n_envs if args.n_envs > 0 else yaml_n_envs, source)
@@ -90,7 +93,7 @@ class ExperimentManager:
 
         :return: (kwargs ready for the algorithm, plain values as written to ``config.yml``)
         """
-        conf_file = Path(self.args.conf_file) if self.args.conf_file else default_conf_file(self.algo)
+        conf_file = self.conf_file
         entry = conf_file_entry(conf_file, self.env_name, announce_default=True)
         if self.args.trial_id is not None:
             entry = merge_sampled(entry, self._trial_hyperparameters())
@@ -203,6 +206,10 @@ class ExperimentManager:
             raise SystemExit(f"env_kwargs {self.env_kwargs}: {exc}") from None
         except SC2NotAvailableError as exc:
             raise SystemExit(f"--backend {self.args.backend}: {exc}") from None
+        except RuntimeError as exc:
+            if not self.args.compile:
+                raise
+            raise SystemExit(f"--compile: {_first_line(exc)}") from None  # e.g. no C++ compiler for torch inductor
 
     @functools.cached_property
     def allowed_augmentations(self) -> list[str]:
@@ -258,8 +265,10 @@ class ExperimentManager:
     def setup_experiment(self) -> Any:
         """Create the run folder, build a new or loaded model, save the configuration and return the model.
 
-        When the settings are refused, the env is closed and the (still empty) run folder removed, so no empty
-        ``<map>_<id>`` is left behind.
+        When the settings are refused (the algorithm's ``ValueError`` / ``TypeError`` while the model is built or
+        loaded with ``-i``, or a setting :func:`check_before_learning` finds that ``learn`` would refuse at its start),
+        the env is closed, the run folder removed, so no ``<map>_<id>`` is left behind, and the run ends with one line
+        (``SystemExit``) naming the setting.
         """
         env = self.make_env(self.n_envs, seed=self.args.seed)
         self._claim_run_folder()
@@ -273,17 +282,38 @@ class ExperimentManager:
         }
         kwargs = {k: v for k, v in self.hyperparams.items() if k not in ZOO_KEYS}
         try:
-            if self.args.trained_agent:
-                model = self._load_trained_agent(settings, kwargs)
-            else:
-                model = self.algo_class(**settings, **kwargs)
+            try:
+                if self.args.trained_agent:
+                    model = self._load_trained_agent(settings, kwargs)
+                else:
+                    model = self.algo_class(**settings, **kwargs)
+                check_before_learning(model, env)
+            except (ValueError, TypeError) as exc:
+                raise SystemExit(self._refusal(exc)) from None
         except BaseException:
             env.close()
-            self.params_path.rmdir()  # nothing was written there yet; rmdir refuses a folder that is not empty
-            self.save_path.rmdir()
+            self._release_run_folder()  # claimed by this process: nothing in it is another run's
             raise
         self._save_config()
         return model
+
+    def _refusal(self, exc: Exception) -> str:
+        """The one-line message for settings the algorithm refused while the model was built or loaded: the
+        algorithm's message, the model file with ``-i``, and where the refused setting came from when known."""
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        match = re.match(r"(\w+)\s*[=\[]", message)  # the algorithms' messages start with "<setting>=" / "<setting>["
+        key = match.group(1) if match else None
+        if key in (self.args.hyperparams or {}):
+            source = f" ({key} from -params)"
+        elif key in self.saved_hyperparams:
+            source = f" ({key} from {self.conf_file})"
+        elif not self.args.trained_agent:
+            source = f" (settings from {self.conf_file}{' and -params' if self.args.hyperparams else ''})"
+        else:
+            source = ""
+        if self.args.trained_agent:
+            return f"-i {self.args.trained_agent} (--algo {self.algo}, --env {self.env_name}): {message}{source}"
+        return f"{self.algo_class.__name__} refuses its settings: {message}{source}"
 
     def _claim_run_folder(self) -> None:
         """Create ``<log folder>/<algo>/<map>_<id>`` with the next free id (``mkdir`` fails on a taken id, so two
@@ -346,7 +376,8 @@ class ExperimentManager:
             print(f"Continuing in this run's env settings {run_in!r}; the model file records {trained_in!r}")
         for key in set(architecture) & set(kwargs):
             if kwargs[key] != getattr(model, key):
-                print(f"Keeping the loaded model's {key}={getattr(model, key)!r} (the yaml says {kwargs[key]!r})")
+                source = "-params" if key in (self.args.hyperparams or {}) else f"the yaml {self.conf_file}"
+                print(f"Keeping the loaded model's {key}={getattr(model, key)!r} ({source} says {kwargs[key]!r})")
                 self.saved_hyperparams[key] = getattr(model, key)
         # config.yml records what trains: the settings the model file brings that neither the yaml nor -params set
         # (e.g. a -params setting of the first run), but not the run's own (env, seed, device, ...)
@@ -363,8 +394,9 @@ class ExperimentManager:
         """Train for ``n_timesteps`` (continuing the step count with ``-i``); Ctrl-C stops and still saves. The
         evaluation envs are closed at the end (the training env stays open: see :meth:`close`).
 
-        A setting refused before the first step (an evaluation attack's budget, ``batch_size > buffer_size``) leaves
-        no run folder: its ``config.yml`` / ``args.yml`` / ``command.txt`` are removed with it."""
+        A setting refused before the first step (e.g. an evaluation attack's budget; :meth:`setup_experiment` refuses
+        most before the run folder is written) leaves no run folder: its ``config.yml`` / ``args.yml`` /
+        ``command.txt`` are removed with it. Errors of the training itself are raised as they are."""
         start_timesteps = model.num_timesteps
         callbacks: list[Any] = []
         try:
@@ -576,6 +608,27 @@ class ExperimentManager:
         if not self.args.no_optim_plots:
             for name, path in _save_study_plots(study, self.log_path / stem).items():
                 print(f"Plot {name}: {path}")
+
+
+def check_before_learning(model: Any, env: Any | None = None) -> None:
+    """Refuse, as ``model.learn`` would at its start (before its first step), settings that cannot train: a
+    ``batch_size`` over ``buffer_size`` (checked by ``learn``, not the constructor: a loaded model may only predict),
+    and a replay augmentation that ``env``'s map does not allow (checked when ``env`` is given).
+
+    :raises ValueError: naming the setting, with the algorithm's words.
+    """
+    from sb3_marl.common.augmentation import AUGMENTATIONS
+
+    batch_size, buffer_size = getattr(model, "batch_size", None), getattr(model, "buffer_size", None)
+    if batch_size is not None and buffer_size is not None and batch_size > buffer_size:
+        raise ValueError(
+            f"batch_size={batch_size} exceeds buffer_size={buffer_size}: training starts once the buffer holds "
+            "batch_size episodes, which it never would"
+        )
+    if env is not None:
+        for name, augmentation in AUGMENTATIONS.items():
+            if getattr(model, name, False):
+                augmentation.for_env(env)
 
 
 def _close_env(env: Any) -> None:

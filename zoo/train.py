@@ -41,11 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ZooArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algo", required=True, choices=list(ALGOS), help="algorithm")
     parser.add_argument("--env", required=True, help="SMAC map name, e.g. 3m")
-    parser.add_argument("-n", "--n-timesteps", type=int, default=-1, help="env steps (overrides the yaml)")
+    parser.add_argument(
+        "-n", "--n-timesteps", type=int, default=-1, help="env steps (overrides the yaml; -1: the yaml's)"
+    )
     parser.add_argument("-f", "--log-folder", default="logs", help="log folder")
     parser.add_argument("--seed", type=int, default=-1, help="random seed (negative: drawn at random, then saved)")
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument("--n-envs", type=int, default=-1, help="episodes simulated as one batch (overrides the yaml)")
+    parser.add_argument(
+        "--n-envs", type=int, default=-1, help="episodes simulated as one batch (overrides the yaml; -1: the yaml's)"
+    )
     parser.add_argument("-tb", "--tensorboard-log", default="", help="TensorBoard folder (default: the run folder)")
     parser.add_argument("--eval-freq", type=int, default=25_000, help="evaluate every N env steps (<= 0: never)")
     parser.add_argument("--eval-episodes", type=int, default=32, help="episodes per evaluation")
@@ -140,6 +144,9 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(str(exc))
     if args.seed > MAX_SEED:
         parser.error(f"--seed must be at most {MAX_SEED} (numpy's range; negative: drawn at random), got {args.seed}")
+    for flag, value in (("-n/--n-timesteps", args.n_timesteps), ("--n-envs", args.n_envs)):
+        if value == 0 or value < -1:
+            parser.error(f"{flag} must be >= 1 or -1 (the yaml's), got {value}")
     if args.log_interval == 0 or args.log_interval < -1:
         parser.error(f"--log-interval must be >= 1 or -1 (the algo's default), got {args.log_interval}")
     if args.n_eval_envs == 0 or args.n_eval_envs < -1:

@@ -326,6 +326,47 @@ def find_run_folder(log_folder: str | os.PathLike, algo: str, env_name: str, exp
     return run
 
 
+def unwritable_file(path: Path) -> str | None:
+    """Why the file ``path`` could not be written (created or replaced, its missing parent folders created), or
+    None when it can: checked before any work, without creating anything.
+
+    :return: e.g. ``"it is a folder"``, ``"x.gif is a file, not a folder"``, ``"the folder out is not writable"``.
+    """
+    try:
+        if path.is_dir():
+            return "it is a folder"
+    except OSError as exc:
+        return f"cannot be checked: {exc.strerror or exc}"
+    return _unwritable_ancestor(path.parent)
+
+
+def unwritable_folder(path: Path) -> str | None:
+    """Why files could not be written in the folder ``path`` (created with its missing parents if absent), or None
+    when they can: checked without creating anything."""
+    try:
+        if path.exists() and not path.is_dir():
+            return f"{path} is a file, not a folder"
+    except OSError as exc:
+        return f"cannot be checked: {exc.strerror or exc}"
+    return _unwritable_ancestor(path)
+
+
+def _unwritable_ancestor(folder: Path) -> str | None:
+    """Why ``folder`` (which may not exist yet) could not be created or written in: its nearest existing ancestor
+    must be a folder this process can write in."""
+    try:
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            return f"{existing} is a file, not a folder"
+    except OSError as exc:
+        return f"cannot be checked: {exc.strerror or exc}"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"the folder {existing} is not writable"
+    return None
+
+
 def checkpoint_steps(run_folder: Path) -> list[int]:
     """Sorted step counts of the checkpoints ``rl_model_<N>_steps.zip`` in a run folder."""
     pattern = re.compile(r"^rl_model_(\d+)_steps\.zip$")
