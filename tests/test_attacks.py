@@ -293,3 +293,14 @@ def test_an_attack_takes_the_bounds_of_each_env_it_is_used_in():
     assert (perturbed - obs).abs().max() <= 0.05 + 1e-6  # the clean features under 0.5 stay in the epsilon-ball
     with pytest.raises(ValueError, match="observation bounds have 80 features, the observations 30"):
         own.perturb(None, torch.ones(1, 2, 30), torch.ones(1, 2, 7, dtype=torch.bool), torch.zeros(1, 2, 7), zeros)
+
+
+def test_attack_bounds_and_seeds_are_checked():
+    """NaN bounds made every perturbed observation NaN; a string was torch's "invalid data type"; a seed of 2**70
+    was accepted."""
+    with pytest.raises(ValueError, match="must not hold NaN"):
+        FGSM(0.1, obs_low=[float("nan")] * 3, obs_high=[1.0] * 3)
+    with pytest.raises(ValueError, match="obs_low='a' / obs_high='b' must be tensors or sequences of numbers"):
+        FGSM(0.1, obs_low="a", obs_high="b")
+    with pytest.raises(ValueError, match="seed=1180591620717411303424"):
+        FGSM(0.1, seed=2**70)

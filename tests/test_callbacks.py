@@ -306,3 +306,21 @@ def test_eval_callback_checks_its_flag_and_attack_before_training():
     with pytest.raises(ValueError, match=r"attacked agent ids \[4\] do not exist"):
         model.learn(100, callback=callback)
     assert model.num_timesteps == 0
+
+
+def test_callback_arguments_are_checked_and_a_function_returning_none_is_warned_about(tmp_path):
+    """SB3's CheckpointCallback saved at every step for save_freq=-1 (200 files from learn(200)) and divided by zero
+    for 0; a non-callback child of EvalCallback failed at learn(); a print-only function stopped training silently."""
+    from sb3_marl.common.callbacks import CheckpointCallback
+
+    for save_freq in (-1, 0):
+        with pytest.raises(ValueError, match=f"save_freq={save_freq}"):
+            CheckpointCallback(save_freq, tmp_path)
+    with pytest.raises(TypeError, match="callback_on_new_best=5 must be a BaseCallback"):
+        EvalCallback(CueMatchingEnv(), callback_on_new_best=5)
+    with pytest.raises(TypeError, match="log_path=5 must be a path"):
+        EvalCallback(CueMatchingEnv(), log_path=5)
+    model = QMIX(CueMatchingEnv(n_envs=2, seed=0), seed=0, batch_size=4)
+    with pytest.warns(UserWarning, match="returned None, which stops training"):
+        model.learn(100, callback=lambda local_vars, global_vars: None)
+    assert model.num_timesteps == 2  # one batched step, as in Stable-Baselines3

@@ -750,3 +750,24 @@ def test_devices_and_misplaced_env_settings_are_named():
     model = QMIX(CueMatchingEnv(seed=0), seed=0)
     with pytest.raises(ValueError, match="force_reset='False' must be True or False"):
         model.set_env(CueMatchingEnv(seed=1), force_reset="False")
+
+
+def test_optimizer_settings_paths_and_non_finite_inputs_are_named(tmp_path):
+    """torch's optimizer errors named neither the optimizer nor the setting; os.fspath's did not name the argument;
+    NaN observations were acted on (argmax of NaN: action 0) and exclude="gamma" was read letter by letter."""
+    with pytest.raises(ValueError, match=r"optimizer_kwargs\['momentum'\]=inf of RMSprop: numbers must be finite"):
+        QMIX(CueMatchingEnv(), optimizer_kwargs={"momentum": float("inf")})
+    with pytest.raises(ValueError, match=r"Adam refused optimizer_kwargs=\{'betas': \[0.9\]\}"):
+        QMIX(CueMatchingEnv(), optimizer_class="adam", optimizer_kwargs={"betas": [0.9]})
+    with pytest.raises(TypeError, match="tensorboard_log=5 must be a path"):
+        QMIX(CueMatchingEnv(), tensorboard_log=5)
+    model = QMIX(CueMatchingEnv(), seed=0)
+    with pytest.raises(TypeError, match="path=5 must be a path"):
+        model.save(5)
+    with pytest.raises(TypeError, match=r"exclude='gamma' must be a list of names, e.g. \['gamma'\]"):
+        model.save(tmp_path / "m", exclude="gamma")
+    for bad in (np.full((2, 3), np.nan), np.full((2, 3), np.inf)):
+        with pytest.raises(ValueError, match="observation holds NaN or inf"):
+            model.predict(bad)
+    with pytest.raises(ValueError, match=r"observation has shape \(0, 2, 3\)"):
+        model.predict(np.zeros((0, 2, 3)))

@@ -214,6 +214,8 @@ class MAPPO(BaseMultiAgentAlgorithm):
             raise ValueError("The model has no policy yet (constructed with _init_setup_model=False)")
         deterministic = flag("deterministic", deterministic)
         obs = torch.as_tensor(observation, dtype=torch.float32, device=self.device)
+        if not bool(torch.isfinite(obs).all()):
+            raise ValueError("observation holds NaN or inf: the adversary cannot act on it")
         single = obs.dim() == 2
         with torch.no_grad():
             actions, _, _ = self.policy.act(obs.unsqueeze(0) if single else obs, deterministic, self._generator)

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sb3_marl.common.validation import finite_float, whole_number
+from sb3_marl.common.validation import checked_optimizer, finite_float, whole_number
 
 #: clamp of the actor's log standard deviation (keeps the Gaussian from collapsing or exploding)
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -95,7 +95,8 @@ class MAPPOPolicy(nn.Module):
         self.log_std = nn.Parameter(torch.full((action_dim,), log_std_init))
         self.critic = _mlp(state_dim, net_arch, 1, output_gain=1.0)
         self.register_buffer("agent_ids", torch.eye(n_agents), persistent=False)
-        self.optimizer = optimizer_class(self.parameters(), lr=learning_rate, **(optimizer_kwargs or {"eps": 1e-5}))
+        kwargs = optimizer_kwargs or {"eps": 1e-5}
+        self.optimizer = checked_optimizer(optimizer_class, self.parameters(), learning_rate, kwargs)
 
     def set_training_mode(self, mode: bool) -> None:
         """Put the networks in training (True) or evaluation (False) mode (Stable-Baselines3's policy method)."""

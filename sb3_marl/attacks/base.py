@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sb3_marl.common.validation import finite_float, flag, whole_number
+from sb3_marl.common.validation import MAX_SEED, finite_float, flag, whole_number
 
 AttackedAgents = int | Sequence[int] | None
 
@@ -67,7 +67,9 @@ class BaseAttack(ABC):
             raise ValueError("obs_low and obs_high must be given together (or both left None)")
         if obs_low is not None:
             self.set_observation_bounds(obs_low, obs_high)
-        self.seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else whole_number("seed", seed, 0)
+        self.seed = (
+            int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else whole_number("seed", seed, 0, MAX_SEED)
+        )
         self._generator: torch.Generator | None = None
 
     def use_env_bounds(self, env: object) -> None:
@@ -251,10 +253,17 @@ def _checked_bounds(
     obs_low: torch.Tensor | Sequence[float], obs_high: torch.Tensor | Sequence[float]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``obs_low`` and ``obs_high`` as float32[O] tensors, or a ValueError when their shapes differ or low > high."""
-    low = torch.as_tensor(obs_low, dtype=torch.float32).flatten()
-    high = torch.as_tensor(obs_high, dtype=torch.float32).flatten()
+    try:
+        low = torch.as_tensor(obs_low, dtype=torch.float32).flatten()
+        high = torch.as_tensor(obs_high, dtype=torch.float32).flatten()
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(
+            f"obs_low={obs_low!r} / obs_high={obs_high!r} must be tensors or sequences of numbers (one per feature)"
+        ) from None
     if low.shape != high.shape:
         raise ValueError(f"obs_low has shape {tuple(low.shape)} but obs_high has shape {tuple(high.shape)}")
+    if bool(low.isnan().any() | high.isnan().any()):
+        raise ValueError("obs_low and obs_high must not hold NaN (infinite bounds are allowed: no bound)")
     if bool((low > high).any()):
         raise ValueError("obs_low must be <= obs_high for every feature")
     return low, high

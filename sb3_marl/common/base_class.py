@@ -10,7 +10,6 @@ import copy
 import inspect
 import io
 import json
-import os
 import sys
 import time
 from abc import ABC, abstractmethod
@@ -23,16 +22,26 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3.common import callbacks as sb3_callbacks
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.save_util import recursive_getattr
 from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import safe_mean, set_random_seed, update_learning_rate
 
+from sb3_marl.common.callbacks import FunctionCallback
 from sb3_marl.common.logger import configure_logger
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
 from sb3_marl.common.schedules import SaveableSchedule, make_schedule, schedule_to_dict
-from sb3_marl.common.validation import MAX_SEED, flag, is_finite_number, json_mapping, model_device, whole_number
+from sb3_marl.common.validation import (
+    MAX_SEED,
+    flag,
+    is_finite_number,
+    json_mapping,
+    model_device,
+    name_list,
+    path_argument,
+    whole_number,
+)
 from sb3_marl.envs.base import (
     RUNTIME_ENV_KWARGS,
     BatchedMultiAgentEnv,
@@ -114,6 +123,10 @@ def _as_saved(value: Any) -> Any:
         return value
 
 
+#: counters that are fractions in [0, 1]
+_FRACTION_COUNTERS = ("exploration_rate", "_current_progress_remaining")
+
+
 def _checked_counter(path: Any, name: str, value: Any, initial: Any) -> Any:
     """A counter ``value`` read from the model file ``path`` when it is of its initial value's kind (a whole
     number >= 0, a finite number, a mapping or a list of episode records); otherwise a ValueError naming the file
@@ -132,6 +145,8 @@ def _checked_counter(path: Any, name: str, value: Any, initial: Any) -> Any:
         raise ValueError(
             f"{path} is not a valid model file: its counter {name}={value!r} is not a {type(initial).__name__}"
         )
+    if name in _FRACTION_COUNTERS and not 0.0 <= value <= 1.0:
+        raise ValueError(f"{path} is not a valid model file: its counter {name}={value!r} is not in [0, 1]")
     return value
 
 
@@ -219,7 +234,7 @@ class BaseMultiAgentAlgorithm(ABC):
             )
         self.backend = backend
         self.stats_window_size = whole_number("stats_window_size", stats_window_size, 1)
-        self.tensorboard_log = None if tensorboard_log is None else os.fspath(tensorboard_log)
+        self.tensorboard_log = None if tensorboard_log is None else path_argument("tensorboard_log", tensorboard_log)
         self.verbose = whole_number("verbose", verbose, 0)
         self.seed = seed
         #: seed of the env's next full reset (set by :meth:`set_random_seed`, used once)
@@ -449,7 +464,7 @@ class BaseMultiAgentAlgorithm(ABC):
         if isinstance(callback, list):
             callback = CallbackList(callback)
         if not isinstance(callback, BaseCallback):
-            callback = ConvertCallback(callback)
+            callback = FunctionCallback(callback)
         if progress_bar:
             callback = CallbackList([callback, ProgressBarCallback()])
         callback.init_callback(self)
@@ -676,7 +691,7 @@ class BaseMultiAgentAlgorithm(ABC):
         :return: the path written (or the file object).
         """
         settings, counters = self._constructor_parameters(), self._counter_names()
-        exclude, include = set(exclude or ()), set(include or ())
+        exclude, include = set(name_list("exclude", exclude)), set(name_list("include", include))
         for argument, names in (("exclude", exclude), ("include", include)):
             unknown = sorted(names - set(settings) - set(counters))
             if unknown:
@@ -696,7 +711,11 @@ class BaseMultiAgentAlgorithm(ABC):
             "kwargs": {name: value for name, value in settings.items() if name not in exclude},
             "counters": {name: getattr(self, name) for name in counters if name not in exclude},
         }
-        return save_to_zip_file(self._default_save_path() if path is None else path, data, self.get_parameters())
+        if path is None:
+            path = self._default_save_path()
+        elif not isinstance(path, io.IOBase):
+            path = path_argument("path", path)
+        return save_to_zip_file(path, data, self.get_parameters())
 
     @classmethod
     def load(

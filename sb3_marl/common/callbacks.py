@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from stable_baselines3.common import callbacks as sb3_callbacks
 from stable_baselines3.common.callbacks import (
     BaseCallback,
     CallbackList,
-    CheckpointCallback,
     ConvertCallback,
     EventCallback,
     EveryNTimesteps,
@@ -23,7 +23,7 @@ from stable_baselines3.common.callbacks import (
 )
 
 from sb3_marl.common.evaluation import check_attack, check_env_matches, evaluate_policy
-from sb3_marl.common.validation import finite_float, flag, whole_number
+from sb3_marl.common.validation import finite_float, flag, path_argument, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.file_util import atomic_path
 
@@ -36,6 +36,7 @@ __all__ = [
     "CheckpointCallback",
     "ConvertCallback",
     "EvalCallback",
+    "FunctionCallback",
     "EventCallback",
     "EveryNTimesteps",
     "LogEveryNTimesteps",
@@ -45,6 +46,34 @@ __all__ = [
     "StopTrainingOnRewardThreshold",
     "StopTrainingOnWinRate",
 ]
+
+
+class CheckpointCallback(sb3_callbacks.CheckpointCallback):
+    """Stable-Baselines3's ``CheckpointCallback`` (same arguments and files), with ``save_freq`` checked: SB3 saves at
+    every step for a negative one and divides by zero for 0.
+
+    :param save_freq: save every ``save_freq`` calls of the callback, i.e. batched env steps (>= 1).
+    """
+
+    def __init__(self, save_freq: int, *args: Any, **kwargs: Any) -> None:
+        super().__init__(whole_number("save_freq", save_freq, 1), *args, **kwargs)
+
+
+class FunctionCallback(ConvertCallback):
+    """A function ``f(locals, globals) -> bool`` given as ``learn``'s callback (SB3's ``ConvertCallback``): returning
+    False stops training. A function that returns None (a print-only callback, say) also stops it, as in SB3, and is
+    warned about once."""
+
+    def _on_step(self) -> bool:
+        result = super()._on_step()
+        if result is None:
+            warnings.warn(
+                "The callback function returned None, which stops training (as in Stable-Baselines3): return True "
+                "to go on",
+                UserWarning,
+                stacklevel=2,
+            )
+        return result
 
 
 class EvalCallback(EventCallback):
@@ -84,6 +113,12 @@ class EvalCallback(EventCallback):
         verbose: int = 1,
         warn: bool = True,
     ) -> None:
+        for name, child in (
+            ("callback_on_new_best", callback_on_new_best),
+            ("callback_after_eval", callback_after_eval),
+        ):
+            if child is not None and not isinstance(child, BaseCallback):
+                raise TypeError(f"{name}={child!r} must be a BaseCallback (e.g. StopTrainingOnWinRate) or None")
         super().__init__(callback_on_new_best, verbose=verbose)
         if not isinstance(eval_env, (str, BatchedMultiAgentEnv)):
             raise TypeError(
@@ -98,8 +133,12 @@ class EvalCallback(EventCallback):
             callback_after_eval.parent = self
         self.n_eval_episodes = n_eval_episodes
         self.eval_freq = eval_freq
-        self.log_path = Path(log_path) / "evaluations.npz" if log_path is not None else None
-        self.best_model_save_path = Path(best_model_save_path) if best_model_save_path is not None else None
+        self.log_path = Path(path_argument("log_path", log_path)) / "evaluations.npz" if log_path is not None else None
+        self.best_model_save_path = (
+            Path(path_argument("best_model_save_path", best_model_save_path))
+            if best_model_save_path is not None
+            else None
+        )
         self.deterministic = flag("deterministic", deterministic)
         check_attack(attack)  # its fit to the env: when training starts
         self.attack = attack

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -137,3 +138,46 @@ def env_device(device: Any) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r}: CUDA is not available on this machine")
     return resolved
+
+
+def path_argument(name: str, value: Any) -> str:
+    """``value`` (a ``str`` or ``os.PathLike``) as a path string; otherwise a TypeError naming ``name``."""
+    try:
+        return os.fspath(value)
+    except TypeError:
+        raise TypeError(f"{name}={value!r} must be a path (a str or a pathlib.Path)") from None
+
+
+def name_list(name: str, value: Any) -> list[str]:
+    """``value`` (an iterable of names, or None for none) as a list; a single string is refused with ``name``, as it
+    would be read letter by letter."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        raise TypeError(f"{name}={value!r} must be a list of names, e.g. [{value!r}]")
+    return list(value)
+
+
+def checked_optimizer(
+    optimizer_class: type[torch.optim.Optimizer],
+    parameters: Any,
+    learning_rate: float,
+    optimizer_kwargs: Mapping[str, Any],
+) -> torch.optim.Optimizer:
+    """``optimizer_class(parameters, lr=learning_rate, **optimizer_kwargs)``, with a ValueError naming the optimizer and
+    its ``optimizer_kwargs`` when a number among them is not finite or the optimizer refuses them (torch's own errors
+    name neither: "'<=' not supported between 'float' and 'str'", "list index out of range")."""
+
+    def numbers_in(value: Any) -> list[Any]:
+        if isinstance(value, (list, tuple)):
+            return [number for item in value for number in numbers_in(item)]
+        return [value] if isinstance(value, numbers.Real) and not isinstance(value, bool) else []
+
+    name = getattr(optimizer_class, "__name__", repr(optimizer_class))
+    for key, value in optimizer_kwargs.items():
+        if not all(math.isfinite(number) for number in numbers_in(value)):
+            raise ValueError(f"optimizer_kwargs[{key!r}]={value!r} of {name}: numbers must be finite")
+    try:
+        return optimizer_class(parameters, lr=learning_rate, **optimizer_kwargs)
+    except (TypeError, ValueError, IndexError) as exc:
+        raise ValueError(f"{name} refused optimizer_kwargs={dict(optimizer_kwargs)}: {exc}") from None

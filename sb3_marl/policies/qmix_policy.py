@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
-from sb3_marl.common.validation import flag, model_device, whole_number
+from sb3_marl.common.validation import checked_optimizer, flag, model_device, whole_number
 from sb3_marl.policies.agents import RNNAgent
 from sb3_marl.policies.mixers import QMixer, VDNMixer
 
@@ -113,7 +113,9 @@ class QMIXPolicy(nn.Module):
         self.agent_target = copy.deepcopy(self.agent).requires_grad_(False)
         self.mixer_target = copy.deepcopy(self.mixer).requires_grad_(False) if self.mixer is not None else None
         self.register_buffer("agent_ids", torch.eye(n_agents), persistent=False)
-        self.optimizer = optimizer_class(self.online_parameters(), lr=learning_rate, **(optimizer_kwargs or {}))
+        self.optimizer = checked_optimizer(
+            optimizer_class, self.online_parameters(), learning_rate, optimizer_kwargs or {}
+        )
 
     @property
     def hidden_dim(self) -> int:
@@ -247,8 +249,10 @@ class QMIXPolicy(nn.Module):
             observation = np.asarray(observation)
         obs = torch.as_tensor(observation, dtype=torch.float32, device=device)
         single = obs.dim() == 2
-        if obs.dim() not in (2, 3) or obs.shape[-2:] != (n, o):
+        if obs.dim() not in (2, 3) or obs.shape[-2:] != (n, o) or obs.numel() == 0:
             raise ValueError(f"observation has shape {tuple(obs.shape)}; expected ({n}, {o}) or (batch, {n}, {o})")
+        if not bool(torch.isfinite(obs).all()):
+            raise ValueError("observation holds NaN or inf: the agents cannot act on it")
         obs = obs.unsqueeze(0) if single else obs
         b = obs.shape[0]
         if avail_actions is None:
