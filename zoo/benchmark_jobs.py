@@ -210,14 +210,14 @@ def check_training_settings(job: TrainJob) -> None:
     constructor checks (the class built with ``env=None`` and ``_init_setup_model=False``, as ``load`` builds it;
     the adversary of ``atla`` / ``paad`` likewise, with its ``adversary_kwargs``), the env settings (a one-env batch
     of the map) and what ``learn`` checks before its first step
-    (:func:`~zoo.exp_manager.check_before_learning`); with ``compile_env`` on the CPU, that a C++ compiler is there.
+    (the model's ``check_learn_settings``); with ``compile_env`` on the CPU, that a C++ compiler is there.
 
     :raises ValueError, TypeError: with the algorithm's message naming the setting.
     :raises RuntimeError: ``compile_env`` without the C++ compiler torch inductor needs.
     :raises SystemExit: for what the zoo itself refuses (a ``lin_<v>`` schedule it cannot read, an unknown key).
     """
     from sb3_marl.envs import make_env
-    from zoo.exp_manager import ZOO_KEYS, check_before_learning
+    from zoo.exp_manager import ZOO_KEYS
     from zoo.utils import check_hyperparams, parse_schedule
 
     settings = {key: parse_schedule(key, value) for key, value in training_settings(job).items()}
@@ -236,7 +236,7 @@ def check_training_settings(job: TrainJob) -> None:
     compiled = {"compile": True} if job.compile_env and job.device.startswith("cpu") else {}
     env = make_env(job.map_name, n_envs=1, seed=0, **{**model.env_kwargs, **compiled})  # seeded: RNGs stay untouched
     try:
-        check_before_learning(model, env)
+        model.check_learn_settings(env)
     finally:
         env.close()
 

@@ -266,7 +266,7 @@ class ExperimentManager:
         """Create the run folder, build a new or loaded model, save the configuration and return the model.
 
         When the settings are refused (the algorithm's ``ValueError`` / ``TypeError`` while the model is built or
-        loaded with ``-i``, or a setting :func:`check_before_learning` finds that ``learn`` would refuse at its start),
+        loaded with ``-i``, or a setting ``check_learn_settings`` finds that ``learn`` would refuse at its start),
         the env is closed, the run folder removed, so no ``<map>_<id>`` is left behind, and the run ends with one line
         (``SystemExit``) naming the setting.
         """
@@ -287,7 +287,7 @@ class ExperimentManager:
                     model = self._load_trained_agent(settings, kwargs)
                 else:
                     model = self.algo_class(**settings, **kwargs)
-                check_before_learning(model, env)
+                model.check_learn_settings(env)
             except (ValueError, TypeError) as exc:
                 raise SystemExit(self._refusal(exc)) from None
         except BaseException:
@@ -608,27 +608,6 @@ class ExperimentManager:
         if not self.args.no_optim_plots:
             for name, path in _save_study_plots(study, self.log_path / stem).items():
                 print(f"Plot {name}: {path}")
-
-
-def check_before_learning(model: Any, env: Any | None = None) -> None:
-    """Refuse, as ``model.learn`` would at its start (before its first step), settings that cannot train: a
-    ``batch_size`` over ``buffer_size`` (checked by ``learn``, not the constructor: a loaded model may only predict),
-    and a replay augmentation that ``env``'s map does not allow (checked when ``env`` is given).
-
-    :raises ValueError: naming the setting, with the algorithm's words.
-    """
-    from sb3_marl.common.augmentation import AUGMENTATIONS
-
-    batch_size, buffer_size = getattr(model, "batch_size", None), getattr(model, "buffer_size", None)
-    if batch_size is not None and buffer_size is not None and batch_size > buffer_size:
-        raise ValueError(
-            f"batch_size={batch_size} exceeds buffer_size={buffer_size}: training starts once the buffer holds "
-            "batch_size episodes, which it never would"
-        )
-    if env is not None:
-        for name, augmentation in AUGMENTATIONS.items():
-            if getattr(model, name, False):
-                augmentation.for_env(env)
 
 
 def _close_env(env: Any) -> None:

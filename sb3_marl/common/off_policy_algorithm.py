@@ -179,6 +179,24 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         symmetry)."""
         return [augmentation.for_env(env) for name, augmentation in AUGMENTATIONS.items() if getattr(self, name)]
 
+    def check_learn_settings(
+        self, env: BatchedMultiAgentEnv | None = None
+    ) -> list[Callable[[dict[str, torch.Tensor], torch.Generator], dict[str, torch.Tensor]]]:
+        """Raise the ValueError that ``learn`` raises before its first step for settings that cannot train: a
+        ``batch_size`` over ``buffer_size`` (checked here, not in the constructor: a loaded model may only predict) and
+        batch augmentations the map lacks. Tools that build a model and train it later (the zoo) call it up front.
+
+        :param env: the env to train in (default: the model's; None: the augmentations are not checked).
+        :return: the batch augmentations for that env.
+        """
+        if self.batch_size > self.buffer_size:
+            raise ValueError(
+                f"batch_size={self.batch_size} exceeds buffer_size={self.buffer_size}: training starts once the buffer "
+                "holds batch_size episodes, which it never would"
+            )
+        env = self.env if env is None else env
+        return [] if env is None else self._augmentations_for(env)
+
     def _attach_env(self, env: BatchedMultiAgentEnv) -> None:
         if hasattr(self, "mirror_augmentation"):  # set_env / load: checked before anything changes
             augmentations = self._augmentations_for(env)
@@ -279,13 +297,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         tb_log_name: str,
         progress_bar: bool,
     ) -> tuple[int, BaseCallback]:
-        if self.batch_size > self.buffer_size:  # checked here, not in __init__: load(..., buffer_size=1) may predict
-            raise ValueError(
-                f"batch_size={self.batch_size} exceeds buffer_size={self.buffer_size}: training starts once the buffer "
-                "holds batch_size episodes, which it never would"
-            )
-        if self.env is not None:  # the settings may have changed since the env was attached (load, attributes)
-            self._augmentations = self._augmentations_for(self.env)
+        self._augmentations = self.check_learn_settings()
         total_timesteps, callback = super()._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
