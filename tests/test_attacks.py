@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from sb3_marl.attacks import FGSM, PGD, RandomNoise, make_attack
-from sb3_marl.attacks.gradient import action_margin, greedy_actions
+from sb3_marl.attacks.gradient import action_margin
 from sb3_marl.policies import QMIXPolicy
+from sb3_marl.policies.qmix_policy import greedy_actions
 
 N_AGENTS, OBS_DIM, N_ACTIONS, HIDDEN = 3, 10, 6, 16
 

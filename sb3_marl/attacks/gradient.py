@@ -20,6 +20,7 @@ from torch import nn
 
 from sb3_marl.attacks.base import AttackedAgents, BaseAttack
 from sb3_marl.common.validation import finite_float, flag, whole_number
+from sb3_marl.policies.qmix_policy import greedy_actions
 
 
 def masked_log_softmax(q_values: torch.Tensor, avail_actions: torch.Tensor) -> torch.Tensor:
@@ -29,11 +30,6 @@ def masked_log_softmax(q_values: torch.Tensor, avail_actions: torch.Tensor) -> t
     """
     logits = q_values.masked_fill(~avail_actions, torch.finfo(q_values.dtype).min)
     return torch.log_softmax(logits, dim=-1)
-
-
-def greedy_actions(q_values: torch.Tensor, avail_actions: torch.Tensor) -> torch.Tensor:
-    """int64[...]: the available action with the largest Q-value."""
-    return q_values.masked_fill(~avail_actions, -math.inf).argmax(dim=-1)
 
 
 def action_margin(q_values: torch.Tensor, avail_actions: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

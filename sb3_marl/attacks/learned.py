@@ -21,8 +21,9 @@ import torch
 from torch import nn
 
 from sb3_marl.attacks.base import BaseAttack
-from sb3_marl.attacks.gradient import FGSM, greedy_actions
+from sb3_marl.attacks.gradient import FGSM
 from sb3_marl.common.validation import flag
+from sb3_marl.policies.qmix_policy import greedy_actions
 
 if TYPE_CHECKING:
     from sb3_marl.adversaries.mappo import MAPPO

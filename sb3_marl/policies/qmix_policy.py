@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import io
+import math
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,12 @@ MIXERS = ("qmix", "vdn", None)
 
 #: Recurrent state returned by ``predict``: (GRU hidden float32[B, N, H], last-action one-hot float32[B, N, A]).
 RecurrentState = tuple[np.ndarray, np.ndarray]
+
+
+def greedy_actions(q_values: torch.Tensor, avail_actions: torch.Tensor) -> torch.Tensor:
+    """int64[...]: the available action with the largest Q-value (``q_values`` float[..., A], ``avail_actions``
+    bool[..., A])."""
+    return q_values.masked_fill(~avail_actions, -math.inf).argmax(dim=-1)
 
 
 class QMIXPolicy(nn.Module):
@@ -416,7 +423,7 @@ class QMIXPolicy(nn.Module):
         elif not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon={epsilon} is outside [0, 1]")
         avail = avail_actions.bool()
-        greedy = q.masked_fill(~avail, -float("inf")).argmax(dim=-1)
+        greedy = greedy_actions(q, avail)
         if not isinstance(epsilon, torch.Tensor) and epsilon == 0.0:
             return greedy
         # A uniform random number on each available action: its argmax is a uniform available action.

@@ -11,7 +11,7 @@ from sb3_marl.common.off_policy_algorithm import OffPolicyMultiAgentAlgorithm
 from sb3_marl.common.schedules import SaveableSchedule
 from sb3_marl.common.validation import finite_float, flag, json_mapping
 from sb3_marl.envs.base import BatchedMultiAgentEnv
-from sb3_marl.policies.qmix_policy import MIXERS, QMIXPolicy
+from sb3_marl.policies.qmix_policy import MIXERS, QMIXPolicy, greedy_actions
 
 #: optimizer name -> (class, default keyword arguments); RMSprop as PyMARL, Adam as pymarl2.
 OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
@@ -383,7 +383,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         target_q = target_q[:, 1:]
         avail = selectable_actions(batch["avail_actions"][:, 1:])
         chooser = q_online[:, 1:] if self.double_q else target_q
-        best = chooser.masked_fill(~avail, -float("inf")).argmax(dim=-1, keepdim=True)
+        best = greedy_actions(chooser, avail).unsqueeze(-1)
         values = policy.mix(target_q.gather(-1, best).squeeze(-1), batch["state"][:, 1:], target=True)
         return values, best.squeeze(-1)
 

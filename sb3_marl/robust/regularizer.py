@@ -21,7 +21,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from sb3_marl.attacks.gradient import GradientAttack, action_margin, greedy_actions
+from sb3_marl.attacks.gradient import GradientAttack, action_margin
+from sb3_marl.policies.qmix_policy import greedy_actions
 
 
 def hinge_regularizer(
