@@ -400,3 +400,15 @@ def test_the_simulator_refuses_non_integer_actions(dtype):
     env.reset()
     with pytest.raises(ValueError, match=rf"^actions must be integer action indices of shape \(2, 3\) .* got {dtype}"):
         env.step(torch.ones(2, 3, dtype=dtype))
+
+
+def test_sc2_process_settings_are_checked_as_smac_would():
+    """difficulty='99' was accepted by the simulator and recorded in the model file, failing only on backend='sc2'."""
+    from sb3_marl.envs import make_env
+    from sb3_marl.envs.simulator import SMAC_DIFFICULTIES
+
+    with pytest.raises(ValueError, match=r"difficulty='99'; SMAC's difficulties are \['1'"):
+        make_env("3m", difficulty="99")
+    with pytest.raises(ValueError, match="game_version=5 must be a StarCraft II version string or None"):
+        make_env("3m", game_version=5)
+    assert make_env("3m", difficulty="A", game_version="4.10").env_kwargs["difficulty"] in SMAC_DIFFICULTIES

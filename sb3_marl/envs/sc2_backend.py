@@ -37,7 +37,7 @@ from sb3_marl.envs.base import (
 )
 from sb3_marl.envs.layout import LayoutFlags, ObsLayout
 from sb3_marl.envs.maps import get_map_params
-from sb3_marl.envs.simulator import REWARD_SWITCHES
+from sb3_marl.envs.simulator import REWARD_SWITCHES, check_sc2_process_settings
 
 INSTALL_HELP = (
     'Install oxwhirl SMAC with `pip install -e ".[smac]"` in the sb3-marl checkout (from '
@@ -372,6 +372,7 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
         for name, value in env_kwargs.items():  # every switch is True or False before SMAC reads it ("False" is true)
             if name in SWITCHES:
                 env_kwargs[name] = flag(name, value)
+        check_sc2_process_settings(env_kwargs)
         flags = {name: env_kwargs[name] for name in LayoutFlags.__dataclass_fields__ if name in env_kwargs}
         layout = ObsLayout(get_map_params(map_name), LayoutFlags(**flags))  # unknown maps fail before SC2 starts
         #: the observation and state layout (as the simulator's ``layout``)

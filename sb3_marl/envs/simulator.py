@@ -107,6 +107,21 @@ IGNORED_KWARGS = (
     "window_size_y",
     "debug",
 )
+#: SMAC's ``difficulty`` values: the built-in AI from "1" (VeryEasy) to "7" (VeryHard, SMAC's default) and the
+#: cheating ones "8" (CheatVision), "9" (CheatMoney) and "A" (CheatInsane)
+SMAC_DIFFICULTIES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "A")
+
+
+def check_sc2_process_settings(kwargs: dict[str, Any]) -> None:
+    """A ValueError for an SC2 process setting SMAC would refuse only when StarCraft II starts: ``difficulty`` not one
+    of :data:`SMAC_DIFFICULTIES`, ``game_version`` not a string or None (the simulator ignores both, but records them
+    in the model files it trains, which may later play on ``backend="sc2"``)."""
+    if "difficulty" in kwargs and kwargs["difficulty"] not in SMAC_DIFFICULTIES:
+        raise ValueError(f"difficulty={kwargs['difficulty']!r}; SMAC's difficulties are {list(SMAC_DIFFICULTIES)}")
+    if kwargs.get("game_version") is not None and not isinstance(kwargs["game_version"], str):
+        raise ValueError(f"game_version={kwargs['game_version']!r} must be a StarCraft II version string or None")
+
+
 _SHIELD_REGEN_DELAY = 10.0 * LOOPS_PER_SECOND  # game loops without damage before shields regenerate
 _SHIELD_REGEN_RATE = 2.0 / LOOPS_PER_SECOND  # shield per game loop
 _NON_THREAT_PENALTY = 1000.0  # added to the distance of targets that cannot shoot back
@@ -182,7 +197,8 @@ class SMACSimulator(BatchedMultiAgentEnv):
         ``obs_*`` / ``state_*`` layout flags (:class:`~sb3_marl.envs.layout.LayoutFlags`), the ``reward_*`` options
         (numbers: finite, in the ranges of :data:`_REWARD_RANGES`: ``reward_scale_rate`` > 0, ``reward_defeat`` <= 0,
         the others >= 0), ``heuristic_ai`` / ``heuristic_rest`` (only False), and the SC2-only keywords of
-        :data:`IGNORED_KWARGS` (not checked). Every switch (``compile`` too) must be True or False (numpy's bools
+        :data:`IGNORED_KWARGS` (ignored; ``difficulty`` and ``game_version`` checked as SMAC would:
+        :func:`check_sc2_process_settings`). Every switch (``compile`` too) must be True or False (numpy's bools
         included): a string such as ``"False"`` is refused rather than read as True.
     """
 
@@ -243,6 +259,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         unknown = sorted(set(kwargs) - known)
         if unknown:
             raise TypeError(f"Unknown SMACSimulator keyword(s) {unknown}; accepted keywords: {sorted(known)}")
+        check_sc2_process_settings(kwargs)
         for name in ("heuristic_ai", "heuristic_rest"):
             if flag(name, kwargs.get(name, False)):
                 raise ValueError(f"{name}=True is not supported by the built-in simulator (only False)")
