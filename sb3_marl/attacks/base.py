@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -116,22 +116,39 @@ class BaseAttack(ABC):
         :param state: global state float[B, S] (not attacked; for attacks that condition on it), or None.
         :param target_actions: int64[B, N] actions to steer each agent toward (targeted attacks only), or None.
         """
-        if obs.dim() != 3:
-            raise ValueError(f"obs must have shape [B, N, O], got {tuple(obs.shape)}")
         if target_actions is not None and not self.supports_target_actions:
             raise ValueError(f"{type(self).__name__} is not a targeted attack: target_actions must be None")
-        mask = self.agent_mask(obs)
-        with torch.no_grad():
-            perturbed = self._perturb(
+        return self._on_attacked_agents(
+            obs,
+            None,
+            lambda clean: self._perturb(
                 policy,
-                obs.detach(),
+                clean,
                 avail_actions.bool(),
                 last_action_onehot.detach(),
                 hidden.detach(),
                 state,
                 target_actions,
-            )
-            return torch.where(mask.unsqueeze(-1), perturbed, obs.detach())
+            ),
+        )
+
+    def _on_attacked_agents(
+        self,
+        obs: torch.Tensor,
+        agent_mask: torch.Tensor | None,
+        perturb: Callable[[torch.Tensor], torch.Tensor],
+    ) -> torch.Tensor:
+        """``perturb(clean observations)`` float[B, N, O] where the agent is attacked, the clean observations elsewhere
+        (no autograd history).
+
+        :param agent_mask: the attacked agents bool[B, N] of this step, or None: drawn here (:meth:`agent_mask`),
+            before ``perturb`` runs.
+        """
+        if obs.dim() != 3:
+            raise ValueError(f"obs must have shape [B, N, O], got {tuple(obs.shape)}")
+        mask = self.agent_mask(obs) if agent_mask is None else agent_mask
+        with torch.no_grad():
+            return torch.where(mask.unsqueeze(-1), perturb(obs.detach()), obs.detach())
 
     @contextlib.contextmanager
     def separate_memory(self) -> Iterator[None]:

@@ -61,19 +61,18 @@ class LearnedAttack(BaseAttack):
         ``agent_mask``, the attacked agents bool[B, N] of this step if already drawn with :meth:`agent_mask`
         (None: drawn here).
         """
-        if obs.dim() != 3:
-            raise ValueError(f"obs must have shape [B, N, O], got {tuple(obs.shape)}")
-        mask = self.agent_mask(obs) if agent_mask is None else agent_mask
-        with torch.no_grad():
-            perturbed = self._apply_actions(
+        return self._on_attacked_agents(
+            obs,
+            agent_mask,
+            lambda clean: self._apply_actions(
                 policy,
-                obs.detach(),
+                clean,
                 avail_actions.bool(),
                 last_action_onehot.detach(),
                 hidden.detach(),
                 adversary_actions.detach(),
-            )
-            return torch.where(mask.unsqueeze(-1), perturbed, obs.detach())
+            ),
+        )
 
     def _perturb(
         self,
