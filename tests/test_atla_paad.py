@@ -511,3 +511,11 @@ def test_mappos_action_space_is_the_adversary_envs() -> None:
     assert model.observation_space == model.get_env().observation_space
     directions, _ = model.predict(model.observation_space.sample())
     assert model.action_space.contains(directions)
+
+
+def test_the_directors_learn_settings_are_checked_with_the_models() -> None:
+    """The zoo checks a model's check_learn_settings before training: a director whose batch exceeds its buffer was
+    accepted there and failed at the first adversary phase."""
+    model = make_model(PAADQMIX, adversary_kwargs={**ADVERSARY_KWARGS[PAADQMIX], "batch_size": 64, "buffer_size": 32})
+    with pytest.raises(ValueError, match="batch_size=64 exceeds buffer_size=32"):
+        model.check_learn_settings()

@@ -301,11 +301,12 @@ def test_eval_callback_checks_its_flag_and_attack_before_training():
         EvalCallback(CueMatchingEnv(), deterministic="False")
     with pytest.raises(TypeError, match="attack='fgsm': give an attack object"):
         EvalCallback(CueMatchingEnv(), attack="fgsm")
-    model = QMIX(CueMatchingEnv(n_envs=2, seed=0), seed=0, batch_size=4)
+    model = QMIX(CueMatchingEnv(n_envs=2, seed=0), seed=0, batch_size=4).learn(100)
+    steps = model.num_timesteps
     callback = EvalCallback(CueMatchingEnv(seed=1), eval_freq=10_000, attack=FGSM(0.1, attacked_agents=[4]))
     with pytest.raises(ValueError, match=r"attacked agent ids \[4\] do not exist"):
         model.learn(100, callback=callback)
-    assert model.num_timesteps == 0
+    assert model.num_timesteps == steps  # refused before the counters were reset
 
 
 def test_callback_arguments_are_checked_and_a_function_returning_none_is_warned_about(tmp_path):

@@ -714,7 +714,7 @@ def test_learning_without_a_log_folder_prints_and_writes_no_folder(tmp_path, mon
     assert [p.name for p in logs.iterdir()] == ["run_1"] and any((logs / "run_1").iterdir())
 
 
-def test_a_refused_learn_call_keeps_the_models_counters():
+def test_a_refused_learn_call_keeps_the_models_counters(tmp_path):
     """learn() reset the counters before checking its callback: a refused call (a callback of the wrong type, SB3's
     EvalCallback, a TensorBoard folder under a file) wiped a trained model's step and episode counts."""
     import gymnasium
@@ -726,6 +726,12 @@ def test_a_refused_learn_call_keeps_the_models_counters():
         with pytest.raises(TypeError, match="callback|EvalCallback"):
             model.learn(100, callback=callback)
         assert (model.num_timesteps, model._episode_num, list(model.ep_info_buffer), model._total_timesteps) == before
+    (tmp_path / "a_file").write_text("")
+    model.tensorboard_log = str(tmp_path / "a_file" / "tb")  # the logger cannot make its folder
+    with pytest.raises(OSError):
+        model.learn(100)
+    assert (model.num_timesteps, model._episode_num, list(model.ep_info_buffer), model._total_timesteps) == before
+    model.tensorboard_log = None
     for name in ("reset_num_timesteps", "progress_bar"):
         with pytest.raises(ValueError, match=f"{name}='False' must be True or False"):
             model.learn(100, **{name: "False"})
@@ -771,3 +777,27 @@ def test_optimizer_settings_paths_and_non_finite_inputs_are_named(tmp_path):
             model.predict(bad)
     with pytest.raises(ValueError, match=r"observation has shape \(0, 2, 3\)"):
         model.predict(np.zeros((0, 2, 3)))
+
+
+def test_a_refused_constructor_closes_the_env_it_built_and_load_names_its_arguments(tmp_path, monkeypatch):
+    """A setting refused after the env was built from a map name left it open (an SC2 env keeps StarCraft II
+    running); load(5) and load_replay_buffer(5) gave os.fspath's message; load(force_reset=np.True_) was refused."""
+    from sb3_marl.envs.simulator import SMACSimulator
+
+    closed: list[str] = []
+    monkeypatch.setattr(SMACSimulator, "close", lambda self: closed.append(self.map_name))
+    with pytest.raises(ValueError, match="momentum"):
+        QMIX("3m", optimizer_kwargs={"momentum": float("inf")})
+    with pytest.raises(ValueError, match="symmetric about x = 16"):
+        QMIX("3s_vs_3z", mirror_augmentation=True)
+    assert closed == ["3m", "3s_vs_3z"]
+    env = SMACSimulator("3m")
+    with pytest.raises(ValueError, match="momentum"):  # an env given as an instance is the caller's: left open
+        QMIX(env, optimizer_kwargs={"momentum": float("inf")})
+    assert closed == ["3m", "3s_vs_3z"]
+    with pytest.raises(TypeError, match="path=5 must be a path"):
+        QMIX.load(5)
+    model = QMIX(CueMatchingEnv(seed=0), seed=0)
+    with pytest.raises(TypeError, match="path=5 must be a path"):
+        model.load_replay_buffer(5)
+    assert QMIX.load(model.save(tmp_path / "m"), force_reset=np.True_).seed == 0

@@ -319,3 +319,16 @@ def test_fgsm_hurts_a_trained_qmix_more_than_random_noise():
 def test_robust_fgsm_learns_under_attack():
     model = RobustQMIXFGSM(toy_env(8), epsilon=0.3, **{**LEARN, "exploration_timesteps": 6000}).learn(12000)
     assert win_rate_under(model, FGSM(0.3)) >= 0.9
+
+
+def test_a_training_attack_that_does_not_fit_the_env_is_refused_before_anything_changes(tmp_path):
+    """load(path, attack=<an attack for agent 5>) then set_env(a 3-agent env) was accepted and learn() failed at its
+    first step; check_learn_settings (which the zoo calls up front) missed it too."""
+    path = RobustQMIXFGSM(CueMatchingEnv(n_agents=3, seed=0)).save(tmp_path / "m")
+    loaded = RobustQMIXFGSM.load(path, attack={"name": "fgsm", "attacked_agents": [5]})
+    env = CueMatchingEnv(n_agents=3, seed=1)
+    with pytest.raises(ValueError, match=r"attacked agent ids \[5\] do not exist"):
+        loaded.check_learn_settings(env)
+    with pytest.raises(ValueError, match=r"attacked agent ids \[5\] do not exist"):
+        loaded.set_env(env)
+    assert loaded.get_env() is None

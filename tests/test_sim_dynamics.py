@@ -412,3 +412,4 @@ def test_sc2_process_settings_are_checked_as_smac_would():
     with pytest.raises(ValueError, match="game_version=5 must be a StarCraft II version string or None"):
         make_env("3m", game_version=5)
     assert make_env("3m", difficulty="A", game_version="4.10").env_kwargs["difficulty"] in SMAC_DIFFICULTIES
+    assert make_env("3m", difficulty=7).env_kwargs["difficulty"] == "7"  # as YAML reads difficulty: 7

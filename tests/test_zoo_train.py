@@ -836,9 +836,10 @@ def test_the_zoos_envs_take_any_model_seed_and_enjoy_checks_its_seed(capsys):
     assert exp_manager.ExperimentManager(args).make_env(2, seed=2**32 - 1).seed_value == 0
     with pytest.raises(SystemExit):
         enjoy.enjoy(["--algo", "qmix", "--env", "3m", "--seed", "-1"])
-    assert "--seed must be in [0, 4294967295] (= 2**32 - --n-envs: env b plays seed + b), got -1" in (
-        capsys.readouterr().err
-    )
+    assert "--seed must be in [0, 4294967295] (= 2**32 - 1), got -1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # an atla attacker trains on 8 envs seeded from --seed
+        enjoy.enjoy(["--algo", "qmix", "--env", "3m", "--seed", str(2**32 - 2), "--attack", "atla"])
+    assert "--seed must be in [0, 4294967288] (= 2**32 - 8)" in capsys.readouterr().err
     # the highest seed a batch takes passes the check (enjoy refused one below batch_seed's bound)
     with pytest.raises(SystemExit, match="No trained qmix run"):
         enjoy.enjoy(["--algo", "qmix", "--env", "3m", "--seed", str(2**32 - 2), "--n-envs", "2", "-f", "/nonexistent"])

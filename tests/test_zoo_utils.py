@@ -390,3 +390,11 @@ def test_stable_baselines3_hyperparameter_names_point_to_ours():
         check_hyperparams(QMIX, {"exploration_fraction": 0.1}, "-params")
     with pytest.raises(SystemExit, match="go in policy_kwargs"):
         check_hyperparams(QMIX, {"net_arch": [64]}, "-params")
+
+
+def test_smac_string_settings_keep_their_spelling():
+    """floats_read made difficulty "7" the float 7.0 and game_version "4.10" the float 4.1, which the env refuses."""
+    from zoo.utils import floats_read
+
+    read = floats_read({"env_kwargs": {"difficulty": "7", "game_version": "4.10", "reward_scale_rate": "2e1"}})
+    assert read == {"env_kwargs": {"difficulty": "7", "game_version": "4.10", "reward_scale_rate": 20.0}}

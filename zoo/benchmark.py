@@ -59,6 +59,7 @@ from zoo.paper_table import PAPER_ATTACKS, PAPER_MAPS, PAPER_METHODS, comparison
 from zoo.plot_heatmap import load_table, plot_heatmap
 from zoo.utils import (
     ALGOS,
+    LEARNED_ATTACKS,
     ZooArgumentParser,
     accepted_kwargs,
     add_hyperparams_flag,
@@ -549,10 +550,11 @@ def measured_line(args: argparse.Namespace) -> str:
     # one learned attacker per model and budget, trained attacking every agent with clipping (train_attacker's
     # defaults), serves the cells of every M and of --no-clip
     shared = []
-    if args.n_attacked and any(m is not None for m in args.n_attacked):
-        shared.append("every M")
-    if not args.clip_observations:
-        shared.append("the unclipped test attacks")
+    if set(args.attacks) & set(LEARNED_ATTACKS):
+        if args.n_attacked and any(m is not None for m in args.n_attacked):
+            shared.append("every M")
+        if not args.clip_observations:
+            shared.append("the unclipped test attacks")
     reuse = f", trained attacking every agent with clipping and reused for {' and '.join(shared)}" if shared else ""
     return (
         f"Training budgets × {args.timesteps_scale:g} of hyperparams/*.yml; learned attackers "

@@ -229,7 +229,11 @@ def check_training_settings(job: TrainJob) -> None:
     make_adversary = getattr(model, "_make_adversary", None)
     if make_adversary is not None:  # AlternatingAdversarialQMIX builds its adversary so in _setup_model
         try:
-            make_adversary(None, _init_setup_model=False, **{"device": "cpu", "verbose": 0, **model.adversary_kwargs})
+            adversary = make_adversary(
+                None, _init_setup_model=False, **{"device": "cpu", "verbose": 0, **model.adversary_kwargs}
+            )
+            if hasattr(adversary, "check_learn_settings"):  # the PA-AD director (a QMIX); MAPPO checks at build
+                adversary.check_learn_settings()
         except (ValueError, TypeError) as exc:
             raise ValueError(f"adversary_kwargs={model.adversary_kwargs!r}: {exc}") from exc
     # --compile on the CPU needs a C++ compiler, which the env checks when built (the compilation itself is lazy)

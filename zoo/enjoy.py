@@ -45,6 +45,8 @@ from zoo.utils import (
 )
 
 ATTACK_CHOICES = ["none", *ATTACK_NAMES, *LEARNED_ATTACKS]
+#: envs stepped together while an atla / paad attacker trains against the model
+ATTACKER_N_ENVS = 8
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,6 +250,7 @@ def build_attack(args: argparse.Namespace, model: Any, epsilon: float, env_kwarg
             epsilon=epsilon,
             total_timesteps=args.attacker_timesteps,
             env=args.env,
+            n_envs=ATTACKER_N_ENVS,
             seed=args.seed,
             device=args.device,
             env_kwargs={**env_kwargs, "compile": True} if args.compile else env_kwargs,
@@ -289,11 +292,10 @@ def enjoy(argv: list[str] | None = None) -> dict[str, float]:
         parser.error(f"--n-envs must be between 1 and -n/--n-episodes ({args.n_episodes}), got {args.n_envs}")
     from sb3_marl.envs.base import highest_batch_seed
 
-    if not 0 <= args.seed <= highest_batch_seed(args.n_envs):
-        parser.error(
-            f"--seed must be in [0, {highest_batch_seed(args.n_envs)}] (= 2**32 - --n-envs: env b plays seed + b), "
-            f"got {args.seed}"
-        )
+    # env b plays seed + b, in the replay's batch and in a learned attacker's training batch
+    n_envs = max(args.n_envs, ATTACKER_N_ENVS) if args.attack in LEARNED_ATTACKS else args.n_envs
+    if not 0 <= args.seed <= highest_batch_seed(n_envs):
+        parser.error(f"--seed must be in [0, {highest_batch_seed(n_envs)}] (= 2**32 - {n_envs}), got {args.seed}")
     if args.record_episodes < 0:
         parser.error(f"--record-episodes must be >= 0, got {args.record_episodes}")
     from sb3_marl.envs.render import VIDEO_SUFFIXES

@@ -204,10 +204,15 @@ def _yaml_value(raw: str) -> Any:
     return floats_read(yaml.safe_load(raw))
 
 
+#: settings whose values are strings that may spell numbers (SMAC's difficulty "7", a game version "4.10"): kept
+STRING_SETTINGS = ("difficulty", "game_version")
+
+
 def floats_read(value: Any) -> Any:
-    """``value`` with every string that spells a number (``"1e-5"``) turned into a float, at any depth."""
+    """``value`` with every string that spells a number (``"1e-5"``) turned into a float, at any depth, but the values
+    of :data:`STRING_SETTINGS`."""
     if isinstance(value, dict):
-        return {key: floats_read(item) for key, item in value.items()}
+        return {key: item if key in STRING_SETTINGS else floats_read(item) for key, item in value.items()}
     if isinstance(value, list):
         return [floats_read(item) for item in value]
     if isinstance(value, str):

@@ -12,7 +12,7 @@ import io
 import json
 import sys
 import time
-from abc import ABC, abstractmethod
+from abc import ABCMeta, abstractmethod
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
@@ -150,7 +150,22 @@ def _checked_counter(path: Any, name: str, value: Any, initial: Any) -> Any:
     return value
 
 
-class BaseMultiAgentAlgorithm(ABC):
+class _ClosesItsEnvOnError(ABCMeta):
+    """Metaclass of the algorithms: a constructor that fails after it built its env from a map name (a later check
+    refused a setting) closes that env before the error goes on: an SC2 env holds StarCraft II processes."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        model = cls.__new__(cls, *args, **kwargs)
+        try:
+            model.__init__(*args, **kwargs)
+        except BaseException:
+            if model.__dict__.get("_env_built_here") and model.__dict__.get("env") is not None:
+                model.env.close()
+            raise
+        return model
+
+
+class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
     """Shared glue of the sb3-marl algorithms.
 
     :param env: a :class:`BatchedMultiAgentEnv`, a SMAC map name (built with ``make_env``) or None (predict-only
@@ -248,6 +263,8 @@ class BaseMultiAgentAlgorithm(ABC):
         self.env_shapes: dict[str, int] = {}
         if isinstance(env, BatchedMultiAgentEnv):
             check_env_kwargs_fit(env, self.env_kwargs)
+        #: whether the constructor built ``env`` from a map name (closed again when the constructor fails)
+        self._env_built_here = isinstance(env, str)
         if env is not None:
             self._attach_env(self._make_env(env))
 
@@ -741,7 +758,7 @@ class BaseMultiAgentAlgorithm(ABC):
             the loaded model's first ``learn`` always starts fresh ones (False is refused with a message).
         :param kwargs: more setting overrides (as in Stable-Baselines3), with the same rules.
         """
-        if force_reset is not True:
+        if not flag("force_reset", force_reset):
             raise ValueError(
                 f"force_reset={force_reset!r}: model files do not hold the episodes in progress when saved, so a "
                 "loaded model always starts fresh episodes; pass force_reset=True (the default)"

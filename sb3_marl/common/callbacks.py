@@ -142,7 +142,7 @@ class EvalCallback(EventCallback):
         self.deterministic = flag("deterministic", deterministic)
         check_attack(attack)  # its fit to the env: when training starts
         self.attack = attack
-        self.warn = warn
+        self.warn = flag("warn", warn)
         self.best_score: tuple[float, float] = (-np.inf, -np.inf)
         self.best_win_rate = -np.inf
         self.best_mean_reward = -np.inf

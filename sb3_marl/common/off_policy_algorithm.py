@@ -32,7 +32,7 @@ from sb3_marl.common.buffers import (
     episode_field_specs,
 )
 from sb3_marl.common.schedules import SaveableSchedule
-from sb3_marl.common.validation import finite_float, flag, whole_number
+from sb3_marl.common.validation import finite_float, flag, path_argument, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 
 SelfOffPolicy = TypeVar("SelfOffPolicy", bound="OffPolicyMultiAgentAlgorithm")
@@ -521,7 +521,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         (``.pkl`` added when it has no suffix, as Stable-Baselines3 adds it)."""
         if self.replay_buffer is None:
             raise ValueError("There is no replay buffer yet: it is created by learn()")
-        return self.replay_buffer.save(path)
+        return self.replay_buffer.save(path_argument("path", path))
 
     def load_replay_buffer(self, path: str | Path, truncate_last_traj: bool = True) -> None:
         """Replace the replay buffer by one written with ``save_replay_buffer``; its fields must match the model's.
@@ -531,7 +531,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         :param truncate_last_traj: Stable-Baselines3's flag (for HER's unfinished last episode); either value gives
             the same buffer here, which stores only whole episodes.
         """
-        path = Path(path)
+        path = Path(path_argument("path", path))
         if not path.exists() and not path.suffix:  # the name save_replay_buffer completed: .pkl (.pt before)
             tried = [path.with_suffix(suffix) for suffix in (".pkl", ".pt")]
             found = next((candidate for candidate in tried if candidate.exists()), None)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from stable_baselines3.common.utils import get_system_info
 
-from sb3_marl.common.validation import model_device
+from sb3_marl.common.validation import model_device, path_argument
 from sb3_marl.file_util import atomic_path
 from sb3_marl.version import __version__
 
@@ -41,7 +41,7 @@ def save_to_zip_file(
     if isinstance(path, io.IOBase):
         _write_archive(path, data_json, params)
         return path
-    path = Path(path)
+    path = Path(path_argument("path", path))
     if path.suffix.lower() != ".zip":
         path = path.with_name(path.name + ".zip")
     with atomic_path(path) as tmp:
@@ -83,7 +83,7 @@ def load_from_zip_file(
     """
     device = model_device(device)  # resolved here, so that no device error is reported as a corrupt file
     if not isinstance(path, io.IOBase):
-        path = Path(path)
+        path = Path(path_argument("path", path))
         if not path.is_file() and path.with_name(path.name + ".zip").is_file():
             path = path.with_name(path.name + ".zip")
         if not path.is_file():

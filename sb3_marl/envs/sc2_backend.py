@@ -366,13 +366,13 @@ class SC2BatchedEnv(BatchedMultiAgentEnv):
     ) -> None:
         n_envs = whole_number("n_envs", n_envs, 1)
         self.map_name, self.n_envs, self.device = map_name, n_envs, torch.device(device)
+        check_sc2_process_settings(env_kwargs)
         self._env_kwargs = game_env_kwargs(env_kwargs)
         env_kwargs.pop("compile", None)  # the simulator's speed setting, which a model keeps: nothing to SMAC
         env_kwargs.setdefault("continuing_episode", True)
         for name, value in env_kwargs.items():  # every switch is True or False before SMAC reads it ("False" is true)
             if name in SWITCHES:
                 env_kwargs[name] = flag(name, value)
-        check_sc2_process_settings(env_kwargs)
         flags = {name: env_kwargs[name] for name in LayoutFlags.__dataclass_fields__ if name in env_kwargs}
         layout = ObsLayout(get_map_params(map_name), LayoutFlags(**flags))  # unknown maps fail before SC2 starts
         #: the observation and state layout (as the simulator's ``layout``)

@@ -37,6 +37,7 @@ envs is needed.
 
 from __future__ import annotations
 
+import numbers
 import os
 import shutil
 import sys
@@ -113,9 +114,13 @@ SMAC_DIFFICULTIES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "A")
 
 
 def check_sc2_process_settings(kwargs: dict[str, Any]) -> None:
-    """A ValueError for an SC2 process setting SMAC would refuse only when StarCraft II starts: ``difficulty`` not one
-    of :data:`SMAC_DIFFICULTIES`, ``game_version`` not a string or None (the simulator ignores both, but records them
-    in the model files it trains, which may later play on ``backend="sc2"``)."""
+    """Check, in place, the SC2 process settings SMAC would refuse only when StarCraft II starts (the simulator ignores
+    them, but records them in the model files it trains, which may later play on ``backend="sc2"``): ``difficulty``
+    must be one of :data:`SMAC_DIFFICULTIES` (a whole number 1-9, as YAML reads ``difficulty: 7``, becomes its
+    string), ``game_version`` a string or None; otherwise a ValueError."""
+    difficulty = kwargs.get("difficulty")
+    if isinstance(difficulty, numbers.Integral) and not isinstance(difficulty, bool) and 1 <= difficulty <= 9:
+        kwargs["difficulty"] = str(int(difficulty))
     if "difficulty" in kwargs and kwargs["difficulty"] not in SMAC_DIFFICULTIES:
         raise ValueError(f"difficulty={kwargs['difficulty']!r}; SMAC's difficulties are {list(SMAC_DIFFICULTIES)}")
     if kwargs.get("game_version") is not None and not isinstance(kwargs["game_version"], str):

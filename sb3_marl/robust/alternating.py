@@ -109,6 +109,13 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         self.adversary = adversary
         self.attack = self._build_attack(None)
 
+    def check_learn_settings(self, env: BatchedMultiAgentEnv | None = None) -> list[Any]:
+        augmentations = super().check_learn_settings(env)
+        check_adversary = getattr(self.adversary, "check_learn_settings", None)  # the PA-AD director's (a QMIX)
+        if check_adversary is not None:
+            check_adversary()
+        return augmentations
+
     def _attach_env(self, env: BatchedMultiAgentEnv) -> None:
         super()._attach_env(env)
         if self.adversary is not None:

@@ -105,10 +105,20 @@ class RobustQMIXFGSM(QMIX):
         return [self.attack]
 
     def _attach_env(self, env: BatchedMultiAgentEnv) -> None:
+        attacks = self._attacks() if hasattr(self, "attack") else []  # none while the constructor attaches its env
+        for attack in attacks:  # before anything changes
+            attack.check_fits_env(env)
         super()._attach_env(env)
-        if hasattr(self, "attack"):  # False while the constructor attaches the first env: attacks come after it
+        for attack in attacks:
+            self._set_env_bounds(attack)
+
+    def check_learn_settings(self, env: BatchedMultiAgentEnv | None = None) -> list[Any]:
+        augmentations = super().check_learn_settings(env)
+        env = self.env if env is None else env
+        if env is not None and hasattr(self, "attack"):
             for attack in self._attacks():
-                self._set_env_bounds(attack)
+                attack.check_fits_env(env)
+        return augmentations
 
     def _constructor_parameters(self) -> dict[str, Any]:
         attack = {key: value for key, value in self.attack.get_params().items() if key != "epsilon"}
