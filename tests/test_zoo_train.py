@@ -860,3 +860,40 @@ def test_enjoy_env_kwargs_change_the_game_played(trained_run, capsys):
         enjoy.enjoy([*base, "--env-kwargs", "no_such_setting:1"])
     with pytest.raises(SystemExit, match="env_kwargs .*obs_last_action.*shapes"):
         enjoy.enjoy([*base, "--env-kwargs", "obs_last_action:true"])
+
+
+def _manager(tmp_path: Path, *extra: str, params: tuple[str, ...] = ()):
+    """An ExperimentManager of ``-optimize`` on 3m with the TINY settings (``params``: more ``-params``)."""
+    from zoo.exp_manager import ExperimentManager
+
+    torch.set_num_threads(1)
+    argv = ["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "--n-envs", "2", "--verbose", "0", "--seed", "1"]
+    args = train.build_parser().parse_args([*argv, "-optimize", *extra, *TINY, *params])
+    train.check_args(train.build_parser(), args)
+    return ExperimentManager(args)
+
+
+class _PruneAfterSeedZero(optuna.pruners.BasePruner):
+    """Prunes as soon as the trial reported past seed 0's evaluations (step >= n_evaluations)."""
+
+    def __init__(self, n_evaluations: int) -> None:
+        self.n_evaluations = n_evaluations
+        self.asked_at: list[int] = []
+
+    def prune(self, study, trial) -> bool:
+        self.asked_at.append(trial.last_step)
+        return trial.last_step >= self.n_evaluations
+
+
+def test_only_seed_zero_asks_the_pruner(tmp_path):
+    """Seed k reports at k * n_evaluations + i, and Optuna's pruners score a trial by all its reported steps: a later
+    seed is never asked, though it still reports."""
+    manager = _manager(tmp_path, "-n", "200", "--n-evaluations", "2", "--eval-episodes", "1", "--n-seeds-per-trial", "2")
+    manager.__dict__["allowed_augmentations"] = []
+    pruner = _PruneAfterSeedZero(2)
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    study.optimize(manager.objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert set(trial.intermediate_values) == {0, 1, 2, 3}
+    assert pruner.asked_at and max(pruner.asked_at) < 2

@@ -12,9 +12,10 @@ class TrialEvalCallback(BaseCallback):
     """Evaluate every ``eval_freq`` callback calls (batched env steps), report the win rate to an Optuna trial and
     stop when it is pruned.
 
-    Several seeds of one trial train one after the other; seed ``k`` reports at steps
-    ``k * n_evaluations + i`` so that the pruner compares like with like across trials (same seed index and
-    evaluation index).
+    Several seeds of one trial train one after the other; seed ``k`` reports its ``i``-th evaluation at step
+    ``k * n_evaluations + i``. Only seed 0 asks the pruner (``prune``): Optuna's pruners score a trial by all the
+    steps it reported so far (MedianPruner by its best value, SuccessiveHalvingPruner's rungs by step count), which
+    for the later seeds mixes seed 0's evaluations in; later seeds still report their values.
 
     :param eval_env: batched env the evaluation episodes run on
     :param trial: the Optuna trial to report to
@@ -24,6 +25,7 @@ class TrialEvalCallback(BaseCallback):
     :param attack: attack applied to the observations during evaluation, or None
     :param n_evaluations: evaluations of this seed at most (None: no limit); training collects whole episodes and
         can pass its budget, and one evaluation more would report at the next seed's first step
+    :param prune: ask the trial whether to stop after each evaluation (the objective sets it for seed 0 only)
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class TrialEvalCallback(BaseCallback):
         step_offset: int = 0,
         attack: Any | None = None,
         n_evaluations: int | None = None,
+        prune: bool = True,
     ):
         super().__init__(verbose=0)
         self.eval_env = eval_env
@@ -44,6 +47,7 @@ class TrialEvalCallback(BaseCallback):
         self.step_offset = step_offset
         self.attack = attack
         self.n_evaluations = n_evaluations
+        self.prune = prune
         self.eval_idx = 0
         self.is_pruned = False
         self.last_win_rate: float | None = None
@@ -65,7 +69,7 @@ class TrialEvalCallback(BaseCallback):
             return True
         if self.n_calls % self.eval_freq == 0:
             self.evaluate()
-            if self.trial.should_prune():
+            if self.prune and self.trial.should_prune():
                 self.is_pruned = True
                 return False
         return True

@@ -569,6 +569,7 @@ class ExperimentManager:
                     step_offset=seed_index * self.args.n_evaluations,
                     attack=self.eval_attack(),
                     n_evaluations=self.args.n_evaluations,
+                    prune=seed_index == 0,  # the pruners would score later seeds with seed 0's reports mixed in
                 )
                 env = self.make_env(self.n_envs, seed=seed)
                 model = self.algo_class(
