@@ -888,7 +888,9 @@ class _PruneAfterSeedZero(optuna.pruners.BasePruner):
 def test_only_seed_zero_asks_the_pruner(tmp_path):
     """Seed k reports at k * n_evaluations + i, and Optuna's pruners score a trial by all its reported steps: a later
     seed is never asked, though it still reports."""
-    manager = _manager(tmp_path, "-n", "200", "--n-evaluations", "2", "--eval-episodes", "1", "--n-seeds-per-trial", "2")
+    manager = _manager(
+        tmp_path, "-n", "200", "--n-evaluations", "2", "--eval-episodes", "1", "--n-seeds-per-trial", "2"
+    )
     manager.__dict__["allowed_augmentations"] = []
     pruner = _PruneAfterSeedZero(2)
     study = optuna.create_study(direction="maximize", pruner=pruner)
