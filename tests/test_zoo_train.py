@@ -1,5 +1,6 @@
 """End-to-end runs of zoo/train.py and zoo/enjoy.py on tiny budgets (3m, a few hundred env steps)."""
 
+import functools
 import os
 import re
 import subprocess
@@ -899,3 +900,37 @@ def test_only_seed_zero_asks_the_pruner(tmp_path):
     assert trial.state == optuna.trial.TrialState.COMPLETE
     assert set(trial.intermediate_values) == {0, 1, 2, 3}
     assert pruner.asked_at and max(pruner.asked_at) < 2
+
+
+def test_params_stay_fixed_in_a_study_and_in_its_trials_replay(tmp_path, capsys, monkeypatch):
+    """-optimize silently let the sampled value win over -params for every key the sampler searches."""
+    seen: list[dict] = []
+    init = QMIX.__init__
+
+    @functools.wraps(init)  # the zoo reads the keywords QMIX accepts from its signature
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(QMIX, "__init__", spy)
+    journal = str(tmp_path / "study.log")
+    flags = ("--storage", journal, "--study-name", "s", "--pruner", "none", "--sampler", "random", "--no-optim-plots")
+    fixed = ("learning_rate:0.0005", "policy_kwargs:{rnn_hidden_dim: 16}")
+    _train(tmp_path, "-optimize", "-n", "60", "--n-trials", "1", "--n-evaluations", "1", "--eval-episodes", "1",
+           *flags, params=fixed)  # fmt: skip
+    note = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Note: -params keeps")]
+    assert len(note) == 1 and "buffer_size" not in note[0]  # not searched
+    assert all(name in note[0] for name in ("learning_rate", "policy_kwargs.rnn_hidden_dim", "batch_size"))
+    assert seen[-1]["learning_rate"] == 0.0005 and seen[-1]["policy_kwargs"]["rnn_hidden_dim"] == 16
+    study = optuna.load_study(
+        study_name="s", storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+    )
+    trial = study.trials[0]
+    recorded = trial.user_attrs["fixed_by_params"]
+    assert recorded["learning_rate"] == 0.0005 and recorded["policy_kwargs"] == {"rnn_hidden_dim": 16}
+    assert seen[-1]["policy_kwargs"]["mixing_embed_dim"] == trial.params["mixing_embed_dim"]  # still searched
+    _train(tmp_path, "-n", "40", "--eval-freq", "-1", "--storage", journal, "--study-name", "s", "--trial-id", "0")
+    config = yaml.safe_load((tmp_path / "qmix" / "3m_1" / "3m" / "config.yml").read_text())
+    assert config["learning_rate"] == 0.0005 and config["policy_kwargs"]["rnn_hidden_dim"] == 16
+    out = capsys.readouterr().out
+    assert "Trial #0 kept the study's -params" in out and "policy_kwargs.rnn_hidden_dim (not its sampled" in out

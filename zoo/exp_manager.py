@@ -34,7 +34,7 @@ from sb3_marl.common.save_util import load_from_zip_file
 from sb3_marl.common.validation import whole_number
 from sb3_marl.envs.base import game_env_kwargs
 from zoo.callbacks import TrialEvalCallback
-from zoo.hyperparams_opt import HYPERPARAMS_SAMPLER, merge_sampled
+from zoo.hyperparams_opt import HYPERPARAMS_SAMPLER, drop_fixed, fixed_names, merge_sampled
 from zoo.utils import (
     ALGOS,
     check_hyperparams,
@@ -139,6 +139,10 @@ class ExperimentManager:
             sampled = HYPERPARAMS_SAMPLER[self.algo](optuna.trial.FixedTrial(trial.params), augmentations)
         except ValueError as exc:  # the algorithm's search space asks for a parameter the trial did not sample
             raise SystemExit(f"--trial-id {number} of study {name!r} does not fit --algo {self.algo}: {exc}") from None
+        fixed = trial.user_attrs.get("fixed_by_params") or {}
+        if fixed:  # the study's -params kept these: the trial trained with them, not with its sampled values
+            sampled = merge_sampled(drop_fixed(sampled, fixed)[0], fixed)
+            print(f"Trial #{number} kept the study's -params {', '.join(fixed_names(fixed))} (not its sampled values)")
         result = "no value" if trial.value is None else f"win rate {trial.value:.3f}"
         print(f"Settings of trial #{number} of {name!r} ({trial.state.name.lower()}, {result}): {sampled}")
         return sampled
@@ -462,6 +466,7 @@ class ExperimentManager:
         # --seed do not propose the same parameters.
         study.sampler = self._create_sampler(offset_seed(self.args.seed, len(study.trials)))
         print(f"Optuna study {study_name!r} in {label}")
+        self._note_fixed_settings()
         callbacks = []
         if self.args.max_total_trials is not None:
             # as RL Zoo: running trials count, or each worker would start one more than the budget
@@ -484,6 +489,15 @@ class ExperimentManager:
             print("Tuning interrupted; writing the report of the trials so far")
         self._report(study)
         return study
+
+    def _note_fixed_settings(self) -> None:
+        """Say which searched settings ``-params`` keeps fixed (the sampler's keys, from one throw-away draw)."""
+        if not self.args.hyperparams:
+            return
+        searched = HYPERPARAMS_SAMPLER[self.algo](_FirstChoices(), self.allowed_augmentations)
+        names = fixed_names(drop_fixed(searched, self.args.hyperparams)[1])
+        if names:
+            print(f"Note: -params keeps {', '.join(names)} fixed; the trials do not search them")
 
     @property
     def study_name(self) -> str:
@@ -554,6 +568,10 @@ class ExperimentManager:
     def objective(self, trial: optuna.Trial) -> float:
         """Mean over ``--n-seeds-per-trial`` seeds of the last evaluation's win rate with the sampled settings."""
         sampled = HYPERPARAMS_SAMPLER[self.algo](trial, self.allowed_augmentations)
+        # -params settings stay fixed; the trial records which of its sampled values it did not use, and their values
+        sampled, fixed = drop_fixed(sampled, self.args.hyperparams or {})
+        if fixed:
+            trial.set_user_attr("fixed_by_params", json.loads(json.dumps(fixed, default=str)))
         kwargs = merge_sampled({k: v for k, v in self.hyperparams.items() if k not in ZOO_KEYS}, sampled)
         eval_freq = max(self.n_timesteps // self.args.n_evaluations // self.n_envs, 1)
         win_rates = []
@@ -609,6 +627,19 @@ class ExperimentManager:
         if not self.args.no_optim_plots:
             for name, path in _save_study_plots(study, self.log_path / stem).items():
                 print(f"Plot {name}: {path}")
+
+
+class _FirstChoices:
+    """Stands for an Optuna trial that suggests the first choice / the low end: what keys a sampler returns."""
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        return choices[0]
+
+    def suggest_float(self, name: str, low: float, high: float, **kwargs: Any) -> float:
+        return low
+
+    def suggest_int(self, name: str, low: int, high: int, **kwargs: Any) -> int:
+        return low
 
 
 def _close_env(env: Any) -> None:

@@ -3,6 +3,7 @@
 A sampler takes an ``optuna.Trial`` and the augmentation settings the map allows
 (:func:`~sb3_marl.common.augmentation.allowed_augmentations`), and returns constructor keyword arguments that
 override the yaml defaults.  ``policy_kwargs`` it returns are merged into the yaml ``policy_kwargs`` key by key.
+Settings given with ``-params`` stay fixed: :func:`drop_fixed` takes them out of each trial's sampled settings.
 The ranges follow PyMARL / pymarl2's tuned QMIX settings for SMAC.  The attack budget ``epsilon`` is not searched: it is
 part of the threat model, not a tuning knob.
 """
@@ -88,3 +89,36 @@ def merge_sampled(base: dict[str, Any], sampled: dict[str, Any]) -> dict[str, An
     if "policy_kwargs" in sampled:
         merged["policy_kwargs"] = {**(base.get("policy_kwargs") or {}), **sampled["policy_kwargs"]}
     return merged
+
+
+def drop_fixed(sampled: dict[str, Any], fixed: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split ``sampled`` settings into those a trial uses and those ``fixed`` (the ``-params`` settings) keeps.
+
+    A top-level key of ``fixed`` drops the sampled one; where both are dicts (``policy_kwargs``) only the sub-keys
+    ``fixed`` gives are dropped.
+
+    :return: (the sampled settings the trial uses, the dropped ones with ``fixed``'s values)
+    """
+    kept: dict[str, Any] = {}
+    dropped: dict[str, Any] = {}
+    for key, value in sampled.items():
+        if key not in fixed:
+            kept[key] = value
+        elif isinstance(value, dict) and isinstance(fixed[key], dict):
+            rest = {k: v for k, v in value.items() if k not in fixed[key]}
+            if rest:
+                kept[key] = rest
+            if len(rest) < len(value):
+                dropped[key] = {k: fixed[key][k] for k in value if k in fixed[key]}
+        else:
+            dropped[key] = fixed[key]
+    return kept, dropped
+
+
+def fixed_names(dropped: dict[str, Any]) -> list[str]:
+    """The names of :func:`drop_fixed`'s dropped settings, ``policy_kwargs.<key>`` for a sub-key."""
+    return [
+        f"{key}.{sub}" if isinstance(value, dict) else key
+        for key, value in dropped.items()
+        for sub in (value if isinstance(value, dict) else [None])
+    ]
