@@ -934,3 +934,47 @@ def test_params_stay_fixed_in_a_study_and_in_its_trials_replay(tmp_path, capsys,
     assert config["learning_rate"] == 0.0005 and config["policy_kwargs"]["rnn_hidden_dim"] == 16
     out = capsys.readouterr().out
     assert "Trial #0 kept the study's -params" in out and "policy_kwargs.rnn_hidden_dim (not its sampled" in out
+
+
+@pytest.mark.parametrize("folder", ["odd?x=1", "50%25"])
+def test_the_default_sqlite_storage_lies_in_the_log_folder_whatever_its_name(tmp_path, folder):
+    """The URL was built from the unescaped path: "?" cut the path (the study went to another folder), "%" failed."""
+    manager = _manager(tmp_path / folder)
+    manager.log_path.mkdir(parents=True)
+    optuna.create_study(storage=manager._storage(), study_name="s")
+    assert (tmp_path / folder / "qmix" / "optuna.db").is_file()
+
+
+@pytest.mark.parametrize("storage", ["typo.log", "sqlite:///{}/typo.db"])
+def test_trial_id_with_a_mistyped_storage_names_it_and_creates_nothing(tmp_path, storage):
+    storage = storage.format(tmp_path) if "{}" in storage else str(tmp_path / storage)
+    with pytest.raises(SystemExit, match=r"--trial-id 0: no Optuna storage .*typo.* does not exist; check --storage"):
+        _train(tmp_path, "-n", "40", "--storage", storage, "--trial-id", "0")
+    assert sorted(path.name for path in tmp_path.rglob("*")) == []
+
+
+def test_optimize_refuses_a_negative_n_startup_trials(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        _train(tmp_path, "-optimize", "--n-startup-trials", "-1")
+    assert "--n-startup-trials must be >= 0, got -1" in capsys.readouterr().err
+
+
+def test_the_saved_args_and_command_hide_the_storage_password(tmp_path, monkeypatch):
+    url = "postgresql://user:secret@host/db"
+    argv = ["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "--storage", url, "--trial-id", "0"]
+    from zoo.exp_manager import ExperimentManager
+
+    monkeypatch.setattr(ExperimentManager, "_trial_hyperparameters", lambda self: {})
+    manager = ExperimentManager(train.build_parser().parse_args(argv))
+    manager.save_path, manager.params_path = tmp_path, tmp_path
+    monkeypatch.setattr(sys, "orig_argv", ["python", "zoo/train.py", *argv[:-4], f"--storage={url}", *argv[-2:]])
+    manager._save_config()
+    written = (tmp_path / "args.yml").read_text() + (tmp_path / "command.txt").read_text()
+    assert "secret" not in written and "postgresql://user:***@host/db" in written
+    assert yaml.safe_load((tmp_path / "args.yml").read_text())["storage"] == "postgresql://user:***@host/db"
+
+
+def test_optimize_notes_the_training_flags_it_ignores(tmp_path, capsys):
+    _manager(tmp_path, "--eval-freq", "100", "-P", "-uuid", "--log-interval", "-1")
+    notes = [line for line in capsys.readouterr().out.splitlines() if "ignores" in line]
+    assert len(notes) == 1 and notes[0].startswith("Note: -optimize ignores --eval-freq, -P, -uuid (")

@@ -123,6 +123,11 @@ class ExperimentManager:
         number, name, label = self.args.trial_id, self.study_name, self.storage_label
         if not self.args.storage and not (self.log_path / "optuna.db").is_file():
             raise SystemExit(f"--trial-id {number}: no Optuna study in {label} (pass --storage)")
+        missing = _missing_storage_file(self.args.storage) if self.args.storage else None
+        if missing is not None:  # opening it would create an empty journal / database and blame --study-name
+            raise SystemExit(
+                f"--trial-id {number}: no Optuna storage {label} ({missing} does not exist; check --storage)"
+            )
         try:
             study = optuna.load_study(study_name=name, storage=self._storage())
         except KeyError:
@@ -443,8 +448,12 @@ class ExperimentManager:
         """``config.yml`` (hyperparameters used), ``args.yml`` (all flags) and ``command.txt``, via safe_dump."""
         config = {**self.saved_hyperparams, "n_timesteps": self.n_timesteps, "n_envs": self.n_envs}
         write_yaml(self.params_path / "config.yml", config)
-        write_yaml(self.params_path / "args.yml", vars(self.args))
+        # --storage as printed (password hidden), here as everywhere else
+        storage, shown = self.args.storage, self.storage_label if self.args.storage else None
+        write_yaml(self.params_path / "args.yml", {**vars(self.args), "storage": shown})
         command = getattr(sys, "orig_argv", sys.argv)
+        if storage:
+            command = [part.replace(storage, shown) for part in command]
         (self.params_path / "command.txt").write_text(" ".join(command) + "\n")
         print(f"Log path: {self.save_path}")
 
@@ -513,7 +522,11 @@ class ExperimentManager:
         """``--storage``: an RDB URL, or a path ending in ``.log`` for Optuna's journal file (as RL Zoo; workers on
         one file system share it without a server); by default SQLite ``optuna.db`` in the log folder."""
         if not self.args.storage:
-            return f"sqlite:///{(self.log_path / 'optuna.db').resolve()}"
+            from sqlalchemy.engine import URL
+
+            # escaped: a "?" or "%" in the log folder's path is part of the file name, not the URL's query
+            database = str((self.log_path / "optuna.db").resolve())
+            return URL.create("sqlite", database=database).render_as_string(hide_password=False)
         if self.args.storage.endswith(".log"):
             from optuna.storages import JournalStorage
             from optuna.storages.journal import JournalFileBackend
@@ -667,6 +680,22 @@ def _redact(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not an SQLAlchemy URL: print as is
         return url
+
+
+def _missing_storage_file(storage: str) -> Path | None:
+    """The file that ``--storage`` names (a journal ``.log`` or an SQLite database) when it does not exist; None for a
+    file that exists, an in-memory database or a server's URL."""
+    if storage.endswith(".log"):
+        return None if Path(storage).is_file() else Path(storage)
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(storage)
+    except Exception:  # not a URL: opening it says so
+        return None
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return None if Path(url.database).is_file() else Path(url.database)
 
 
 def _open_study(

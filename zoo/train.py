@@ -172,6 +172,33 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(f"--trial-id must be a trial number >= 0, got {args.trial_id}")
     if args.trial_id is not None and args.optimize_hyperparameters:
         parser.error("--trial-id trains with one trial's settings; it cannot be combined with -optimize")
+    if args.n_startup_trials < 0:
+        parser.error(f"--n-startup-trials must be >= 0, got {args.n_startup_trials}")
+    if args.optimize_hyperparameters:
+        note_flags_optimize_ignores(parser, args)
+
+
+#: flags of a training run that -optimize does not use: (flag as printed, its field)
+OPTIMIZE_IGNORES = (
+    ("--eval-freq", "eval_freq"),
+    ("--save-freq", "save_freq"),
+    ("--save-replay-buffer", "save_replay_buffer"),
+    ("-tb", "tensorboard_log"),
+    ("-P", "progress"),
+    ("--log-interval", "log_interval"),
+    ("-uuid", "uuid"),
+)
+
+
+def note_flags_optimize_ignores(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Print one note naming the flags given (not at their defaults) that ``-optimize`` ignores; RL Zoo users pass
+    them out of habit, so they are not refused."""
+    given = [flag for flag, name in OPTIMIZE_IGNORES if getattr(args, name) != parser.get_default(name)]
+    if given:
+        print(
+            f"Note: -optimize ignores {', '.join(given)} (each trial evaluates --n-evaluations times, saves no model "
+            "and writes no logs)"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
