@@ -398,3 +398,85 @@ def test_smac_string_settings_keep_their_spelling():
 
     read = floats_read({"env_kwargs": {"difficulty": "7", "game_version": "4.10", "reward_scale_rate": "2e1"}})
     assert read == {"env_kwargs": {"difficulty": "7", "game_version": "4.10", "reward_scale_rate": 20.0}}
+
+
+def _eval_args(run: Path, env: str, args: dict, config: dict | None = None) -> None:
+    (run / env).mkdir()
+    (run / env / "args.yml").write_text(yaml.safe_dump(args))
+    if config is not None:
+        (run / env / "config.yml").write_text(yaml.safe_dump(config))
+
+
+def test_plot_train_draws_each_attack_budget_apart(tmp_path):
+    """Runs evaluated under one attack at different budgets were averaged into one curve."""
+    for run_id in (1, 2, 3, 4):
+        _fake_run(tmp_path, "fgsm", "3m", run_id, np.ones((2, 2), dtype=bool))
+    run = tmp_path / "fgsm"
+    _eval_args(run / "3m_1", "3m", {"eval_attack": "fgsm", "eval_epsilon": 0.1}, {"epsilon": 0.05})
+    _eval_args(run / "3m_2", "3m", {"eval_attack": "fgsm", "eval_epsilon": None}, {"epsilon": 0.05})
+    _eval_args(run / "3m_3", "3m", {"eval_attack": "fgsm", "eval_epsilon": None}, {})
+    _eval_args(run / "3m_4", "3m", {"eval_attack": "fgsm", "eval_epsilon": None}, {"epsilon": 0.2})
+    labels = [r["evaluation"] for r in plot_train.load_runs(tmp_path, "fgsm", "3m")]
+    assert labels == ["under fgsm ε=0.1", "under fgsm ε=0.05", "under fgsm ε=0.2", "under fgsm ε=0.2"]
+
+
+def test_plot_train_says_which_runs_cut_the_curves(tmp_path, capsys):
+    _fake_run(tmp_path, "qmix", "3m", 1, np.ones((4, 2), dtype=bool))
+    _fake_run(tmp_path, "qmix", "3m", 2, np.ones((1, 2), dtype=bool))
+    plot_train.main(["-a", "qmix", "-e", "3m", "-f", str(tmp_path), "-o", str(tmp_path / "c.png")])
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Note: 3m qmix: cut")]
+    assert len(notes) == 1 and "(up to 100) that " in notes[0] and notes[0].count("3m_2") == 1
+    assert notes[0].endswith(f"evaluations dropped: {tmp_path / 'qmix' / '3m_1'}: 3")
+
+
+def test_plot_train_finds_uuid_runs_and_skips_or_names_bad_files(tmp_path, capsys):
+    _fake_run(tmp_path, "qmix", "3m", 1, np.ones((2, 2), dtype=bool))
+    (tmp_path / "qmix" / "3m_1").rename(tmp_path / "qmix" / "3m_2_0b1e2c9a-4f6d-4a8b-9c3d-2e1f0a9b8c7d")
+    _fake_run(tmp_path, "qmix", "3m", 3, np.ones((0, 2), dtype=bool))
+    assert get_latest_run_id(tmp_path / "qmix", "3m") == 3  # run ids: the uuid folders are still not counted
+    runs = plot_train.load_runs(tmp_path, "qmix", "3m")
+    assert [Path(run["folder"]).name for run in runs] == ["3m_2_0b1e2c9a-4f6d-4a8b-9c3d-2e1f0a9b8c7d"]
+    assert f"Note: skipping {tmp_path / 'qmix' / '3m_3' / 'evaluations.npz'}: it holds no evaluations" in (
+        capsys.readouterr().out
+    )
+    base = ["-a", "qmix", "-e", "3m", "-f", str(tmp_path)]
+    with pytest.raises(SystemExit, match=r"Cannot write .*h\.xyz: \.xyz is not an image type that matplotlib writes"):
+        plot_train.main([*base, "-o", str(tmp_path / "h.xyz")])
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit, match=r"Cannot write .*file/sub/c\.png: "):
+        plot_train.main([*base, "-o", str(tmp_path / "file" / "sub" / "c.png")])
+    assert plot_train.main([*base, "-o", str(tmp_path / "c.svg")]).read_text().lstrip().startswith("<?xml")
+    (tmp_path / "qmix" / "3m_3" / "evaluations.npz").write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(SystemExit, match=r"Cannot read .*3m_3/evaluations\.npz: "):
+        plot_train.load_runs(tmp_path, "qmix", "3m")
+
+
+def test_plot_heatmap_refuses_repeated_pairs_scales_returns_and_names_bad_outputs(tmp_path, monkeypatch):
+    records = [
+        {"map": "3m", "algo": "qmix", "attack": "none", "win_rate": 1.0},
+        {"map": "3m", "algo": "qmix", "attack": "none", "win_rate": 0.5},
+    ]
+    (tmp_path / "dup.json").write_text(json.dumps(records))
+    with pytest.raises(SystemExit, match=r"record 1 repeats model '3m qmix' under attack 'none' \(record 0\)"):
+        plot_heatmap.load_table(tmp_path / "dup.json")
+    (tmp_path / "dup_keys.json").write_text('{"qmix": {"none": 1.0, "none": 0.5}}')
+    with pytest.raises(SystemExit, match=r"dup_keys\.json: an object repeats the key\(s\) 'none'"):
+        plot_heatmap.load_table(tmp_path / "dup_keys.json")
+    import matplotlib.axes
+
+    limits = []
+    real_imshow = matplotlib.axes.Axes.imshow
+    monkeypatch.setattr(
+        matplotlib.axes.Axes,
+        "imshow",
+        lambda ax, x, **kw: limits.append((kw["vmin"], kw["vmax"])) or real_imshow(ax, x, **kw),
+    )
+    returns = np.array([[12.0, 3.5], [20.0, 7.0]])
+    plot_heatmap.plot_heatmap(["a", "b"], ["none", "fgsm"], returns, tmp_path / "r.png", label="return")
+    plot_heatmap.plot_heatmap(["a"], ["none"], np.array([[0.5]]), tmp_path / "w.png")
+    assert limits == [(None, None), (0.0, 1.0)]
+    with pytest.raises(SystemExit, match=r"Cannot write .*h\.xyz: \.xyz is not an image type"):
+        plot_heatmap.plot_heatmap(["a"], ["none"], np.array([[0.5]]), tmp_path / "h.xyz")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit, match=r"Cannot write .*file/h\.png: "):
+        plot_heatmap.plot_heatmap(["a"], ["none"], np.array([[0.5]]), tmp_path / "file" / "h.png")

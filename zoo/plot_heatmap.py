@@ -24,7 +24,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zoo.utils import ZooArgumentParser
+from zoo.utils import ZooArgumentParser, save_figure
 
 
 def _cell(value: Any, where: str, key: str) -> float:
@@ -38,11 +38,31 @@ def _cell(value: Any, where: str, key: str) -> float:
     return float(value)
 
 
+class _RepeatedKey(ValueError):
+    """A JSON object repeats a key (``json`` would keep the last value silently)."""
+
+
+def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise _RepeatedKey(f"an object repeats the key(s) {', '.join(map(repr, repeated))} (one value per pair)")
+    return dict(pairs)
+
+
+def _record_pair(record: dict[str, Any]) -> tuple[str, str]:
+    """(model label, attack) of a record: ``model`` (or ``algo``), prefixed by ``map`` when present."""
+    model = str(record.get("model", record.get("algo")))
+    if "map" in record:
+        model = f"{record['map']} {model}"
+    return model, str(record.get("attack"))
+
+
 def load_table(path: Path, key: str = "win_rate") -> tuple[list[str], list[str], np.ndarray]:
     """Read a results JSON into (model labels, attack labels, values[models, attacks]; NaN where missing)."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        data = json.loads(path.read_text(), object_pairs_hook=_refuse_repeated_keys)
+    except (OSError, json.JSONDecodeError, _RepeatedKey) as exc:
         raise SystemExit(f"Cannot read results JSON {path}: {exc}") from None
     if isinstance(data, dict) and "results" in data:
         data = data["results"]
@@ -51,10 +71,15 @@ def load_table(path: Path, key: str = "win_rate") -> tuple[list[str], list[str],
         for i, record in enumerate(data):
             if not isinstance(record, dict) or "attack" not in record or not ({"model", "algo"} & set(record)):
                 raise SystemExit(f"{path}: record {i} needs 'model' (or 'algo') and 'attack' keys, got {record!r}")
-            model = str(record.get("model", record.get("algo")))
-            if "map" in record:
-                model = f"{record['map']} {model}"
-            cells[model, str(record["attack"])] = _cell(record, f"{path} record {i}", key)
+            model = _record_pair(record)[0]
+            pair = model, str(record["attack"])
+            if pair in cells:  # one value per cell: a repeated pair (another seed?) was silently replaced
+                first = next(j for j, r in enumerate(data) if isinstance(r, dict) and _record_pair(r) == pair)
+                raise SystemExit(
+                    f"{path}: record {i} repeats model {pair[0]!r} under attack {pair[1]!r} (record {first}); "
+                    "keep one value per pair (e.g. average the seeds first)"
+                )
+            cells[pair] = _cell(record, f"{path} record {i}", key)
     elif isinstance(data, dict):
         for model, row in data.items():
             if not isinstance(row, dict):
@@ -76,7 +101,8 @@ def load_table(path: Path, key: str = "win_rate") -> tuple[list[str], list[str],
 def plot_heatmap(
     models: list[str], attacks: list[str], table: np.ndarray, output: Path, title: str = "", label: str = "win_rate"
 ) -> Path:
-    """Draw the table as an annotated heatmap into ``output`` (PNG); the colour scale is 0..1 for rates.
+    """Draw the table as an annotated heatmap into ``output`` (its suffix picks the image type); the colour scale is
+    0..1 when every value lies in it (rates), else the values' own range (e.g. returns).
 
     :param label: name of the plotted field, for the colour bar
     """
@@ -86,9 +112,9 @@ def plot_heatmap(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(1.2 * len(attacks) + 3, 0.5 * len(models) + 1.8))
-    image = ax.imshow(
-        np.ma.masked_invalid(table), cmap="RdYlGn", vmin=0.0, vmax=1.0 if np.nanmax(table) <= 1 else None, aspect="auto"
-    )
+    rates = bool(np.nanmin(table) >= 0.0 and np.nanmax(table) <= 1.0)
+    limits = {"vmin": 0.0, "vmax": 1.0} if rates else {"vmin": None, "vmax": None}
+    image = ax.imshow(np.ma.masked_invalid(table), cmap="RdYlGn", aspect="auto", **limits)
     ax.set_xticks(range(len(attacks)), attacks)
     ax.set_yticks(range(len(models)), models)
     ax.set_xlabel("attack")
@@ -99,10 +125,7 @@ def plot_heatmap(
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=100)
-    plt.close(fig)
-    return output
+    return save_figure(fig, output)
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -110,7 +133,9 @@ def main(argv: list[str] | None = None) -> Path:
     parser = ZooArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", help="cross-attack results JSON")
     parser.add_argument("-k", "--key", default="win_rate", help="field plotted when cells are dicts")
-    parser.add_argument("-o", "--output", default="", help="PNG file (default: the JSON's name with .png)")
+    parser.add_argument(
+        "-o", "--output", default="", help="image file, e.g. .png, .pdf, .svg (default: the JSON's name with .png)"
+    )
     parser.add_argument("--title", default="", help="figure title")
     args = parser.parse_args(argv)
     path = Path(args.results)

@@ -1,8 +1,10 @@
 """Learning curves from the runs' ``evaluations.npz``: win rate and return against env steps, one panel per map.
 
-Each curve is one algorithm and one kind of evaluation (clean, or under ``zoo/train.py --eval-attack``, read from the
-run's ``args.yml``): the mean over its runs (seeds) of the per-evaluation mean, with a band of one standard deviation
-across runs. Runs are cut to the evaluation steps they all have.
+Each curve is one algorithm and one kind of evaluation (clean, or under ``zoo/train.py --eval-attack`` at its budget,
+read from the run's ``args.yml`` / ``config.yml``): the mean over its runs (seeds) of the per-evaluation mean, with a
+band of one standard deviation across runs. Runs are cut to the evaluation steps they all have (a note names the runs
+that limit them and the evaluations dropped). Runs made with ``-uuid`` (``<map>_<id>_<uuid4>``) are read too; runs
+without evaluations are skipped with a note.
 
 Example::
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +24,7 @@ import yaml
 if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zoo.utils import ALGOS, ZooArgumentParser, run_folders
+from zoo.utils import ALGOS, ZooArgumentParser, paper_epsilon, run_folders, save_figure
 
 METRICS = ("win rate", "return")
 
@@ -34,31 +37,68 @@ def _metrics(data: np.lib.npyio.NpzFile, path: Path) -> dict[str, np.ndarray]:
     return {"win rate": np.asarray(data[key], dtype=float).mean(axis=1), "return": data["results"].mean(axis=1)}
 
 
+def _read_yaml(path: Path) -> dict:
+    """A run's settings file (empty when missing); one line naming it when it cannot be read."""
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SystemExit(f"Cannot read {path}: {' '.join(str(exc).split())}") from None
+    return data if isinstance(data, dict) else {}
+
+
 def evaluation_label(run: Path, env_name: str) -> str:
-    """What a run's evaluations measured: ``"clean"``, or ``"under <attack>[ ε=<budget>]"`` from the
-    ``--eval-attack`` / ``--eval-epsilon`` of its ``<run>/<env>/args.yml`` (clean when the file is missing)."""
-    path = run / env_name / "args.yml"
-    args = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    """What a run's evaluations measured: ``"clean"``, or ``"under <attack> ε=<budget>"`` from the ``--eval-attack``
+    of its ``<run>/<env>/args.yml`` (clean when the file is missing) and the budget the run used, as ``zoo/train.py``
+    decides it: ``--eval-epsilon``, else the run's ``config.yml`` ``epsilon``, else the paper's for the map."""
+    args = _read_yaml(run / env_name / "args.yml")
     attack = args.get("eval_attack") or "none"
     if attack == "none":
         return "clean"
     epsilon = args.get("eval_epsilon")
-    return f"under {attack}" + ("" if epsilon is None else f" ε={float(epsilon):g}")
+    if epsilon is None:
+        epsilon = _read_yaml(run / env_name / "config.yml").get("epsilon", paper_epsilon(env_name))
+    return f"under {attack} ε={float(epsilon):g}"
 
 
 def load_runs(folder: Path, algo: str, env_name: str) -> list[dict[str, np.ndarray]]:
     """``timesteps``, one array per metric, the ``evaluation`` label (:func:`evaluation_label`) and the run
-    ``folder`` of every run ``<folder>/<algo>/<env>_<id>/evaluations.npz``."""
+    ``folder`` of every run ``<folder>/<algo>/<env>_<id>[_<uuid>]/evaluations.npz``; a run without evaluations is
+    skipped with a note, an unreadable file ends in one line naming it."""
     runs = []
-    for _, run in run_folders(folder / algo, env_name):
+    for _, run in run_folders(folder / algo, env_name, with_uuid=True):
         path = run / "evaluations.npz"
         if not path.is_file():
             continue
-        with np.load(path) as data:
-            runs.append({"timesteps": data["timesteps"], **_metrics(data, path)})
+        try:
+            with np.load(path) as data:
+                timesteps = np.asarray(data["timesteps"])
+                if timesteps.size == 0:
+                    print(f"Note: skipping {path}: it holds no evaluations")
+                    continue
+                runs.append({"timesteps": timesteps, **_metrics(data, path)})
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise SystemExit(f"Cannot read {path}: {' '.join(str(exc).split()) or type(exc).__name__}") from None
         runs[-1]["evaluation"] = evaluation_label(run, env_name)
         runs[-1]["folder"] = str(run)
     return runs
+
+
+def cut_note(runs: list[dict[str, np.ndarray]], steps: np.ndarray, name: str) -> str | None:
+    """The note naming the runs whose evaluation steps limit the curve ``name`` (``steps``: those all runs share)
+    and the evaluations the others lose; None when no run loses any."""
+    dropped = {run["folder"]: len(run["timesteps"]) - len(steps) for run in runs}
+    if not any(dropped.values()):
+        return None
+    limiting = [run["folder"] for run in runs if len(run["timesteps"]) == len(steps)] or [
+        min(runs, key=lambda run: len(run["timesteps"]))["folder"]
+    ]
+    lost = ", ".join(f"{folder}: {n}" for folder, n in dropped.items() if n)
+    return (
+        f"Note: {name}: cut to the {len(steps)} evaluation steps (up to {int(steps[-1])}) that "
+        f"{', '.join(limiting)} {'has' if len(limiting) == 1 else 'have'}; evaluations dropped: {lost}"
+    )
 
 
 def aggregate(runs: list[dict[str, np.ndarray]], metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,6 +136,9 @@ def plot_curves(folder: Path, algos: list[str], envs: list[str], output: Path) -
                 name = algo if evaluation == "clean" else f"{algo} {evaluation}"
                 for row, metric in enumerate(METRICS):
                     steps, mean, std = aggregate(runs, metric)
+                    note = cut_note(runs, steps, f"{env_name} {name}") if row == 0 else None
+                    if note:
+                        print(note)
                     ax = axes[row, col]
                     label = f"{name} ({len(runs)} run{'s' * (len(runs) > 1)})"
                     marker = "o" if len(steps) < 3 else None  # a line through one point draws nothing
@@ -112,10 +155,7 @@ def plot_curves(folder: Path, algos: list[str], envs: list[str], output: Path) -
         plt.close(fig)
         raise SystemExit(f"No evaluations.npz for algos {algos} and maps {envs} under {folder}")
     fig.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=100)
-    plt.close(fig)
-    return output
+    return save_figure(fig, output)
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -124,7 +164,12 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("-a", "--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS), help="algorithms")
     parser.add_argument("-e", "--env", nargs="+", required=True, help="SMAC maps")
     parser.add_argument("-f", "--exp-folder", default="logs", help="log folder of the runs")
-    parser.add_argument("-o", "--output", default="", help="PNG file (default: <exp-folder>/learning_curves.png)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        default="",
+        help="image file, e.g. .png, .pdf, .svg (default: <exp-folder>/learning_curves.png)",
+    )
     args = parser.parse_args(argv)
     output = Path(args.output) if args.output else Path(args.exp_folder) / "learning_curves.png"
     path = plot_curves(Path(args.exp_folder), args.algos, args.env, output)

@@ -293,10 +293,20 @@ def hyperparams_entry(algo: str, map_name: str) -> dict[str, Any]:
     return conf_file_entry(default_conf_file(algo), map_name)
 
 
-def run_folders(log_path: str | os.PathLike, env_name: str) -> list[tuple[int, Path]]:
+#: the ``_<uuid4>`` that ``zoo/train.py -uuid`` appends to a run folder's name
+UUID_SUFFIX = r"_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+def run_folders(log_path: str | os.PathLike, env_name: str, with_uuid: bool = False) -> list[tuple[int, Path]]:
     """``(id, folder)`` of the run folders ``<log_path>/<env_name>_<id>``, by increasing id (``3m_9`` before ``3m_10``;
-    never another map's, such as ``3s5z_vs_3s6z_1`` for ``3s5z``)."""
-    pattern = re.compile(rf"^{re.escape(env_name)}_(\d+)$")
+    never another map's, such as ``3s5z_vs_3s6z_1`` for ``3s5z``).
+
+    :param with_uuid: also the folders ``<env_name>_<id>_<uuid4>`` of ``-uuid`` runs (not counted as run ids, so only
+        for readers of all runs, such as ``zoo/plot_train.py``)
+    """
+    pattern = re.compile(
+        rf"^{re.escape(env_name)}_(\d+)({UUID_SUFFIX})?$" if with_uuid else rf"^{re.escape(env_name)}_(\d+)$"
+    )
     runs = [
         (int(m.group(1)), p)
         for p in Path(log_path).glob(f"{env_name}_*")
@@ -329,6 +339,29 @@ def find_run_folder(log_folder: str | os.PathLike, algo: str, env_name: str, exp
     if not run.is_dir():
         raise SystemExit(f"Run folder {run} does not exist")
     return run
+
+
+def save_figure(fig: Any, output: Path) -> Path:
+    """Save a matplotlib figure to ``output`` (its folder made when missing); an unsupported file type or a folder /
+    file that cannot be written ends in one line naming ``output`` (``SystemExit``). The figure is closed."""
+    import matplotlib.pyplot as plt
+
+    try:
+        formats = fig.canvas.get_supported_filetypes()
+        suffix = output.suffix.lstrip(".").lower()
+        if suffix not in formats:
+            raise SystemExit(
+                f"Cannot write {output}: {f'.{suffix} is not an' if suffix else 'no suffix naming an'} image type "
+                f"that matplotlib writes ({', '.join(sorted(formats))})"
+            )
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(output, dpi=100)
+        except OSError as exc:
+            raise SystemExit(f"Cannot write {output}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+    return output
 
 
 def unwritable_file(path: Path) -> str | None:
