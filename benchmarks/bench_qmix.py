@@ -160,6 +160,9 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
     if args.wide_test_episodes > 0:
         wide_win_rate, wide_report = wide_test(model, map_name, seed, args.wide_test_episodes, test_env_kwargs)
         eval_report += "final model's " + wide_report
+    if model.final_selection is not None:  # final_selection_episodes: the agent network learn() kept
+        chosen, validation = model.final_selection
+        eval_report += f"final network={chosen} (validation {' / '.join(f'{r:.3f}' for r in validation.values())}) "
     print(
         f"{map_name:10s} seed={seed} steps={model.num_timesteps:7d} win_rate={win_rate:.3f} "
         f"return={mean_reward:.2f} +/- {std_reward:.2f} {eval_report}wall={wall:.0f}s "

@@ -509,11 +509,16 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             if self.num_timesteps >= self.learning_starts and self.replay_buffer.can_sample(self.batch_size):
                 self.train(self.gradient_steps, self.batch_size)
                 self._update_target_if_due()
+        self._on_learn_end()
         callback.on_training_end()
         return self
 
     def _before_rollout(self) -> None:
         """Called by ``learn`` before each rollout (nothing by default; alternating training switches phases here)."""
+
+    def _on_learn_end(self) -> None:
+        """Called by ``learn`` when its training ends, before the callbacks' ``on_training_end`` (nothing by
+        default; QMIX may choose the network it keeps here)."""
 
     # ------------------------------------------------------------------ replay persistence
     def save_replay_buffer(self, path: str | Path) -> Path:

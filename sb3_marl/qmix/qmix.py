@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -9,9 +10,10 @@ import torch
 from sb3_marl.common.base_class import constructor_keywords
 from sb3_marl.common.off_policy_algorithm import OffPolicyMultiAgentAlgorithm
 from sb3_marl.common.schedules import SaveableSchedule
-from sb3_marl.common.validation import finite_float, flag, json_mapping
+from sb3_marl.common.validation import finite_float, flag, json_mapping, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.policies.qmix_policy import MIXERS, QMIXPolicy, greedy_actions
+from sb3_marl.qmix.final_network import AgentWeightAverages, select_final_agent
 
 #: optimizer name -> (class, default keyword arguments); RMSprop as PyMARL, Adam as pymarl2.
 OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
@@ -140,6 +142,13 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         and linear beyond (Stable-Baselines3's DQN uses ``smooth_l1_loss``, delta 1).
     :param advantage_learning: ``alpha`` in [0, 1) of the advantage-learning operator (0: plain Q-learning).
     :param lower_bound_coef: weight >= 0 of the lower-bound loss on the episodes' returns (0: off).
+    :param weight_averages: rates in (0, 1) of exponential moving averages of the agent network's weights, updated
+        after every training round (:class:`~sb3_marl.qmix.final_network.AgentWeightAverages`; about ``1 / rate``
+        rounds make up an average); saved with the model. Empty: none.
+    :param final_selection_episodes: when > 0, ``learn`` ends by playing this many greedy validation episodes in the
+        training env with the online agent network, the target one and each weight average, and keeps the one that
+        wins most (ties: the online one first) as the model's agent network (``final_selection`` holds the choice
+        and the win rates). 0: the online network, as trained.
     :param prioritized_replay_alpha: priority exponent of prioritized episode replay (0: uniform); an episode's
         priority is its mean absolute TD error over its steps (and agents, without a mixer), plus
         ``lower_bound_coef`` times its mean shortfall. In the robust variants only this loss is weighted by
@@ -164,7 +173,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     """
 
     policy_class: ClassVar[type[QMIXPolicy]] = QMIXPolicy
-    architecture_settings = ("policy_kwargs", "mixer", "optimizer_class", "optimizer_kwargs")
+    architecture_settings = ("policy_kwargs", "mixer", "optimizer_class", "optimizer_kwargs", "weight_averages")
 
     def __init__(
         self,
@@ -196,6 +205,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         huber_delta: float | None = None,
         advantage_learning: float = 0.0,
         lower_bound_coef: float = 0.0,
+        weight_averages: Sequence[float] = (),
+        final_selection_episodes: int = 0,
         n_envs: int = 1,
         env_kwargs: dict[str, Any] | None = None,
         backend: str = "sim",
@@ -220,6 +231,13 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             "advantage_learning", advantage_learning, 0.0, 1.0, high_open=True, meaning="0: plain Q-learning"
         )
         lower_bound_coef = finite_float("lower_bound_coef", lower_bound_coef, low=0.0, meaning="0: off")
+        if isinstance(weight_averages, str) or not isinstance(weight_averages, Sequence):
+            raise ValueError(f"weight_averages={weight_averages!r} must be a list of rates in (0, 1), e.g. [0.01]")
+        weight_averages = [
+            finite_float("weight_averages rate", rate, 0.0, 1.0, low_open=True, high_open=True)
+            for rate in weight_averages
+        ]
+        final_selection_episodes = whole_number("final_selection_episodes", final_selection_episodes, 0)
         double_q = flag("double_q", double_q)
         if lambda_traces not in LAMBDA_TRACES:
             raise ValueError(f"lambda_traces={lambda_traces!r}; allowed: {LAMBDA_TRACES}")
@@ -264,6 +282,12 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         self.huber_delta = huber_delta
         self.advantage_learning = advantage_learning
         self.lower_bound_coef = lower_bound_coef
+        self.weight_averages = weight_averages
+        self.final_selection_episodes = final_selection_episodes
+        #: the agent network's weight averages (None without ``weight_averages``)
+        self.agent_averages: AgentWeightAverages | None = None
+        #: the network ``learn`` kept with ``final_selection_episodes`` and the validation win rates it chose by
+        self.final_selection: tuple[str, dict[str, float]] | None = None
         if _init_setup_model:
             self._setup_model()
 
@@ -284,6 +308,30 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             optimizer_kwargs={**optimizer_defaults, **self.optimizer_kwargs},
             **self.policy_kwargs,
         ).to(self.device)
+        if self.weight_averages:
+            self.agent_averages = AgentWeightAverages(self.policy.agent, self.weight_averages).to(self.device)
+
+    def _get_torch_save_params(self) -> list[str]:
+        averages = ["agent_averages"] if self.agent_averages is not None else []
+        return [*super()._get_torch_save_params(), *averages]
+
+    def train(self, gradient_steps: int, batch_size: int) -> None:
+        super().train(gradient_steps, batch_size)
+        if self.agent_averages is not None:
+            self.agent_averages.update(self.policy.agent)
+
+    def _on_learn_end(self) -> None:
+        """With ``final_selection_episodes``: keep the candidate agent network that wins most validation episodes
+        (:func:`~sb3_marl.qmix.final_network.select_final_agent`)."""
+        if self.final_selection_episodes == 0 or self._n_updates == 0:
+            return
+        self.final_selection = select_final_agent(self, self.final_selection_episodes)
+        chosen, win_rates = self.final_selection
+        for name, win_rate in win_rates.items():
+            self.logger.record(f"final_selection/{name.replace(' ', '_')}", win_rate)
+        if self.verbose >= 1:
+            rates = ", ".join(f"{name} {rate:.3f}" for name, rate in win_rates.items())
+            print(f"Final agent network: {chosen} (validation win rates: {rates})")
 
     def _training_observations(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The observations the TD loss trains on: the clean ones (robust variants may pick ``obs_perturbed``)."""

@@ -1,0 +1,83 @@
+"""Weight averages of QMIX's agent network and the choice of the network a trained model keeps.
+
+The greedy policy of a QMIX agent network can change a lot between late updates (a 2m_vs_1z kite won in one
+opening and lost in the other, or lost altogether for a few thousand steps). :class:`AgentWeightAverages` keeps
+exponential moving averages of the agent network's weights (Polyak averaging), updated after every training round;
+:func:`select_final_agent` plays greedy validation episodes with the online network, the target network and each
+average, and keeps the one that wins most.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from sb3_marl.common.evaluation import evaluate_policy
+
+
+class AgentWeightAverages(nn.Module):
+    """Exponential moving averages of an agent network's weights, one per rate.
+
+    Each average starts as the network's weights at the first :meth:`update` (after the first training round, not
+    at the random initialisation) and then moves ``rate`` of the way to the weights at every update.
+
+    :param agent: the agent network whose weights are averaged (copied for the averages' shapes).
+    :param rates: the averages' rates, each in (0, 1): about ``1 / rate`` updates make up an average.
+    """
+
+    def __init__(self, agent: nn.Module, rates: Sequence[float]) -> None:
+        super().__init__()
+        self.rates = tuple(float(rate) for rate in rates)
+        self.averages = nn.ModuleList(_frozen_copy(agent) for _ in self.rates)
+        self.register_buffer("n_updates", torch.zeros((), dtype=torch.int64))
+
+    @torch.no_grad()
+    def update(self, agent: nn.Module) -> None:
+        """Move every average toward ``agent``'s current weights (the first update copies them)."""
+        weights = agent.state_dict()
+        for average, rate in zip(self.averages, self.rates):
+            if int(self.n_updates) == 0:
+                average.load_state_dict(weights)
+            else:
+                for name, value in average.state_dict().items():
+                    value.lerp_(weights[name], rate)
+        self.n_updates += 1
+
+    def candidates(self) -> dict[str, dict[str, torch.Tensor]]:
+        """The averages' weights by name (``"average 0.01"``, ...); none before the first update."""
+        if int(self.n_updates) == 0:
+            return {}
+        return {f"average {rate:g}": average.state_dict() for rate, average in zip(self.rates, self.averages)}
+
+
+def _frozen_copy(agent: nn.Module) -> nn.Module:
+    return copy.deepcopy(agent).requires_grad_(False)
+
+
+def select_final_agent(model: Any, n_episodes: int) -> tuple[str, dict[str, float]]:
+    """Play ``n_episodes`` greedy episodes in ``model``'s training env with each candidate agent network (the online
+    one, the target one, then each of ``model.agent_averages``) and load the one that wins most into
+    ``model.policy.agent`` (ties: the earlier candidate, so the online network keeps its place unless beaten).
+
+    The training env's episodes in progress are dropped (its next ``learn`` starts new ones, see
+    :func:`~sb3_marl.common.evaluation.evaluate_policy`); test episodes played on other env seeds stay unseen.
+
+    :return: the chosen candidate's name and every candidate's validation win rate.
+    """
+    policy = model.policy
+    candidates = {
+        "online": {name: value.clone() for name, value in policy.agent.state_dict().items()},
+        "target": policy.agent_target.state_dict(),
+        **(model.agent_averages.candidates() if model.agent_averages is not None else {}),
+    }
+    win_rates: dict[str, float] = {}
+    for name, weights in candidates.items():
+        policy.agent.load_state_dict(weights)
+        win_rates[name] = evaluate_policy(model, model.get_env(), n_episodes)[0]
+    chosen = max(candidates, key=lambda name: win_rates[name])  # the first of equal ones
+    policy.agent.load_state_dict(candidates[chosen])
+    return chosen, win_rates
