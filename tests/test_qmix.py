@@ -753,6 +753,9 @@ def test_devices_and_misplaced_env_settings_are_named():
             make_env("3m", device="cuda")
     with pytest.raises(ValueError, match="n_envs, seed are QMIX's own arguments"):
         QMIX("3m", env_kwargs={"n_envs": 2, "seed": 1})
+    with pytest.raises(ValueError, match="n_envs=4, but the env instance given steps 2 episodes at once"):
+        QMIX(make_env("3m", n_envs=2, seed=0), n_envs=4)  # was ignored silently: training ran 2 envs
+    assert QMIX(make_env("3m", n_envs=2, seed=0), n_envs=2).n_envs == 2
     model = QMIX(CueMatchingEnv(seed=0), seed=0)
     with pytest.raises(ValueError, match="force_reset='False' must be True or False"):
         model.set_env(CueMatchingEnv(seed=1), force_reset="False")

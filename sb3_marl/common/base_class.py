@@ -175,7 +175,8 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         a :class:`~sb3_marl.common.schedules.StepSchedule`, or their settings dict (see
         :func:`~sb3_marl.common.schedules.make_schedule`). The optimizers' rate is set from it before each update.
     :param policy_kwargs: keyword arguments of the policy network (e.g. ``rnn_hidden_dim``).
-    :param n_envs: episodes stepped as one batch when ``env`` is a map name (an env instance brings its own).
+    :param n_envs: episodes stepped as one batch when ``env`` is a map name (an env instance brings its own: another
+        value than 1 or the instance's is refused).
     :param env_kwargs: extra keyword arguments of ``make_env`` when ``env`` is a map name. With an env instance the
         model takes the instance's game settings (its ``env_kwargs``) instead, so that every model file records the
         game it was trained in (and its ``backend``); given as well, its game settings among them must be the
@@ -233,6 +234,12 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
                 "negative one would climb the loss)"
             )
         n_envs = whole_number("n_envs", n_envs, 1)
+        if isinstance(env, BatchedMultiAgentEnv) and n_envs not in (1, env.n_envs):
+            raise ValueError(
+                f"n_envs={n_envs}, but the env instance given steps {env.n_envs} episodes at once: n_envs only sizes "
+                f"an env built from a map name; pass n_envs={env.n_envs} (or leave it out) with this env, or the map "
+                "name to build one of n_envs episodes"
+            )
         seed = None if seed is None else whole_number("seed", seed, 0, high=MAX_SEED)
         #: as given: a float, or the schedule's JSON settings (what ``save`` records)
         self.learning_rate: float | dict[str, Any] = (
