@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sb3_marl.common.toy_env import CueMatchingEnv
-from sb3_marl.qmix import QMIX
+from sb3_marl.qmix import QMIX, final_network
 from sb3_marl.qmix.final_network import AgentWeightAverages
 
 
@@ -24,23 +24,41 @@ def test_averages_start_at_the_first_update_and_then_move_by_their_rate():
     assert torch.equal(candidates["average 0.25"]["weight"], torch.full((2, 2), 1.5))
 
 
-def test_learn_keeps_the_candidate_that_wins_most_validation_episodes(tmp_path):
-    model = QMIX(
+def _trained(**kwargs):
+    return QMIX(
         CueMatchingEnv(n_envs=4, seed=0),
         seed=0,
         batch_size=4,
         exploration_timesteps=1000,
         weight_averages=[0.1],
-        final_selection_episodes=16,
+        **kwargs,
     ).learn(2000)
+
+
+def _validation_win_rates(monkeypatch, rates, fail_at=None):
+    """Make the choice's validation episodes return ``rates`` in candidate order (raise KeyboardInterrupt at
+    candidate ``fail_at``); returns the weights each evaluation played with."""
+    played = []
+
+    def fake_evaluate_policy(model, env, n_eval_episodes):
+        played.append({name: value.clone() for name, value in model.policy.agent.state_dict().items()})
+        if len(played) - 1 == fail_at:
+            raise KeyboardInterrupt
+        return rates[len(played) - 1], 0.0, 0.0
+
+    monkeypatch.setattr(final_network, "evaluate_policy", fake_evaluate_policy)
+    return played
+
+
+def _same(weights, module):
+    return all(torch.equal(weights[name], value) for name, value in module.state_dict().items())
+
+
+def test_learn_keeps_the_candidate_that_wins_most_validation_episodes(tmp_path):
+    model = _trained(final_selection_episodes=16)
     chosen, win_rates = model.final_selection
     assert list(win_rates) == ["online", "target", "average 0.1"]
-    assert win_rates[chosen] == max(win_rates.values())
     assert chosen == next(name for name, rate in win_rates.items() if rate == max(win_rates.values()))
-    candidates = {"target": model.policy.agent_target, "average 0.1": model.agent_averages.averages[0]}
-    if chosen in candidates:  # the online weights were replaced by the chosen network's
-        for kept, source in zip(model.policy.agent.parameters(), candidates[chosen].parameters()):
-            assert torch.equal(kept, source)
     # the averages are saved with the model and the rates shape the file: a load cannot change them
     loaded = QMIX.load(model.save(tmp_path / "m"))
     assert torch.equal(loaded.agent_averages.n_updates, model.agent_averages.n_updates)
@@ -50,18 +68,67 @@ def test_learn_keeps_the_candidate_that_wins_most_validation_episodes(tmp_path):
         QMIX.load(tmp_path / "m.zip", weight_averages=[0.2])
 
 
+@pytest.mark.parametrize(("loss_is_a_win", "kept"), [(False, "target"), (True, "average 0.1")])
+def test_the_kept_network_is_loaded_and_an_adversary_keeps_the_one_its_opponent_beats_least(
+    monkeypatch, loss_is_a_win, kept
+):
+    """An adversary (battle_won_is_a_loss, e.g. PA-AD's director) kept the network its victim beat most."""
+    model = _trained()
+    model.battle_won_is_a_loss = loss_is_a_win
+    target = {name: value.clone() for name, value in model.policy.agent_target.state_dict().items()}
+    average = {name: value.clone() for name, value in model.agent_averages.averages[0].state_dict().items()}
+    played = _validation_win_rates(monkeypatch, [0.5, 0.9, 0.1])
+    chosen, win_rates = final_network.select_final_agent(model, 16)
+    assert (chosen, win_rates) == (kept, {"online": 0.5, "target": 0.9, "average 0.1": 0.1})
+    assert _same(played[1], model.policy.agent_target) and _same(average, model.agent_averages.averages[0])
+    assert _same(target if kept == "target" else average, model.policy.agent)
+
+
+def test_an_interrupted_choice_puts_the_online_network_back(monkeypatch):
+    """Ctrl-C during the target's validation episodes left the target's weights in the online network (and the
+    zoo saves a model on Ctrl-C)."""
+    model = _trained()
+    online = {name: value.clone() for name, value in model.policy.agent.state_dict().items()}
+    _validation_win_rates(monkeypatch, [0.5, 0.9, 0.1], fail_at=1)
+    with pytest.raises(KeyboardInterrupt):
+        final_network.select_final_agent(model, 16)
+    assert _same(online, model.policy.agent)
+
+
+def test_the_choice_is_logged_counts_no_steps_and_runs_only_after_updates(monkeypatch):
+    """The final_selection/* values were recorded but never written; a learn() call that trained nothing played
+    the validation episodes again and could swap the network."""
+    model = _trained(final_selection_episodes=16)
+    counters = (model.num_timesteps, model._episode_num, list(model.ep_info_buffer), model._n_updates)
+    dumped = []
+    monkeypatch.setattr(model.logger, "dump", lambda step=0: dumped.append((step, dict(model.logger.name_to_value))))
+    model._on_learn_end(1)
+    assert (model.num_timesteps, model._episode_num, list(model.ep_info_buffer), model._n_updates) == counters
+    step, values = dumped[-1]
+    assert step == model.num_timesteps
+    assert {key: values[key] for key in values if key.startswith("final_selection/")} == {
+        f"final_selection/{name.replace(' ', '_')}": rate for name, rate in model.final_selection[1].items()
+    }
+    selection = model.final_selection
+    weights = {name: value.clone() for name, value in model.policy.agent.state_dict().items()}
+    played = _validation_win_rates(monkeypatch, [0.0, 1.0, 1.0])
+    model.learn(0, reset_num_timesteps=False)  # no rollout, no update: nothing to choose
+    assert played == [] and model.final_selection is selection and _same(weights, model.policy.agent)
+    model.final_selection_episodes = 0
+    model.learn(100, reset_num_timesteps=False)  # trained without a choice: the online network as trained
+    assert played == [] and model.final_selection is None
+
+
 def test_a_scrambled_online_network_loses_the_choice():
     """The online network is kept only when no candidate beats it: with its weights scrambled after training, a
     trained average or the target wins the validation episodes."""
-    model = QMIX(
-        CueMatchingEnv(n_envs=4, seed=0), seed=0, batch_size=4, exploration_timesteps=1000, weight_averages=[0.1]
-    ).learn(2000)
+    model = _trained()
     assert model.final_selection is None  # final_selection_episodes 0: the online network as trained
     with torch.no_grad():
         for parameter in model.policy.agent.parameters():
             parameter.normal_(generator=torch.Generator().manual_seed(1))
     model.final_selection_episodes = 16
-    model._on_learn_end()
+    model._on_learn_end(1)
     chosen, win_rates = model.final_selection
     assert chosen != "online" and win_rates[chosen] > win_rates["online"]
 
@@ -70,9 +137,13 @@ def test_a_scrambled_online_network_loses_the_choice():
     ("kwargs", "message"),
     [
         ({"weight_averages": 0.01}, "weight_averages=0.01 must be a list of rates"),
-        ({"weight_averages": [0.0]}, "weight_averages rate"),
-        ({"weight_averages": [1.0]}, "weight_averages rate"),
+        ({"weight_averages": [0.0]}, r"weight_averages\[0\]=0.0 must be a finite number in \(0, 1\)"),
+        ({"weight_averages": [0.1, 1.0]}, r"weight_averages\[1\]=1.0 must be"),
+        ({"weight_averages": [0.01, 0.010]}, r"repeats the rate\(s\) 0.01"),  # one candidate name hid the other
+        ({"weight_averages": None}, "weight_averages=None must be a list of rates"),
         ({"final_selection_episodes": -1}, "final_selection_episodes"),
+        ({"final_selection_episodes": 1.5}, "final_selection_episodes"),
+        ({"final_selection_episodes": True}, "final_selection_episodes"),
     ],
 )
 def test_bad_settings_are_named(kwargs, message):

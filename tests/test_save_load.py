@@ -200,17 +200,19 @@ def test_rl_zoos_enjoy_overrides_load(trained, tmp_path):
 
 
 def test_a_file_saved_before_a_setting_existed_takes_it_as_an_override(trained, tmp_path):
-    path = trained.save(tmp_path / "model.zip")
-    old = tmp_path / "old.zip"
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
-        for name in src.namelist():
-            content = src.read(name)
-            if name == "data":  # as written before soft target updates existed
-                data = json.loads(content)
-                del data["kwargs"]["tau"]
-                content = json.dumps(data)
-            dst.writestr(name, content)
+    old = tmp_path / "old.zip"  # as written before soft target updates existed
+    _rewrite_data(trained.save(tmp_path / "model.zip"), old, lambda data: _without_setting(data, "tau"))
     assert QMIX.load(old).tau == 1.0 and QMIX.load(old, tau=0.5).tau == 0.5
+
+
+def test_a_file_older_than_an_architecture_setting_compares_an_override_with_its_default(trained, tmp_path):
+    """A file saved before weight_averages existed, loaded with weight_averages=[0.1], failed in set_parameters
+    with "Parameter names ... do not match" (the file has no averages to load)."""
+    older = tmp_path / "older.zip"
+    _rewrite_data(trained.save(tmp_path / "model.zip"), older, lambda data: _without_setting(data, "weight_averages"))
+    with pytest.raises(ValueError, match=r"weight_averages=\[0.1\] differs from the saved weight_averages=\[\] of"):
+        QMIX.load(older, weight_averages=[0.1])
+    assert QMIX.load(older, weight_averages=[]).agent_averages is None
 
 
 def test_loading_a_name_beside_a_folder_of_that_name(trained, tmp_path):
@@ -296,6 +298,11 @@ def test_set_parameters_refuses_unknown_names_and_changes_nothing(trained):
         with pytest.raises(ValueError, match=rf"'{name}' is not part of this model; the names are \['policy'"):
             other.set_parameters(params, exact_match=False)
     assert all(torch.equal(before[key], value) for key, value in other.get_parameters()["policy"].items())
+
+
+def _without_setting(data: dict, name: str) -> dict:
+    """A model file's JSON settings as written before the setting ``name`` existed."""
+    return {**data, "kwargs": {key: value for key, value in data["kwargs"].items() if key != name}}
 
 
 def _rewrite_data(path, target, edit) -> None:

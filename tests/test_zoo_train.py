@@ -321,6 +321,33 @@ def test_optuna_prunes_a_trial_whose_settings_fail(tmp_path, monkeypatch):
         exp_manager.ExperimentManager(args).objective(optuna.trial.FixedTrial({}))
 
 
+def test_a_trial_is_scored_on_the_network_learn_kept(tmp_path, monkeypatch):
+    """With final_selection_episodes, learn() may end by keeping another network than the one the trial's last
+    evaluation (inside training) tested: the trial was scored on the network the model dropped."""
+    from sb3_marl.qmix import QMIX
+    from zoo import callbacks, exp_manager
+
+    args = train.build_parser().parse_args(
+        ["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-optimize", "-n", "100", "--eval-episodes", "1"]
+    )
+    args.seed = 0
+    monkeypatch.setitem(exp_manager.HYPERPARAMS_SAMPLER, "qmix", lambda trial, augmentations: {})
+    monkeypatch.setattr(
+        QMIX, "_on_learn_end", lambda model, n_updates: setattr(model, "final_selection", ("target", {}))
+    )
+    reports = []
+
+    def evaluate(callback, report=True):  # the evaluations during training see the online network (0.5)
+        reports.append(report)
+        callback.last_win_rate = 0.5 if report else 0.25
+        callback.eval_idx += report
+        return callback.last_win_rate
+
+    monkeypatch.setattr(callbacks.TrialEvalCallback, "evaluate", evaluate)
+    assert exp_manager.ExperimentManager(args).objective(optuna.trial.FixedTrial({})) == 0.25
+    assert reports[-1] is False and reports.count(False) == 1  # one more evaluation, not reported to the pruner
+
+
 class _ClosableEnv:
     """Stands for an env; records whether it was closed."""
 

@@ -52,16 +52,17 @@ class TrialEvalCallback(BaseCallback):
         self.is_pruned = False
         self.last_win_rate: float | None = None
 
-    def evaluate(self) -> float:
-        """Run the evaluation episodes, report the win rate and return it."""
+    def evaluate(self, report: bool = True) -> float:
+        """Run the evaluation episodes, report the win rate to the trial (unless ``report`` is False) and return it."""
         from sb3_marl.common.evaluation import evaluate_policy
 
         win_rate, _, _ = evaluate_policy(
             self.model, self.eval_env, n_eval_episodes=self.n_eval_episodes, deterministic=True, attack=self.attack
         )
         self.last_win_rate = float(win_rate)
-        self.trial.report(self.last_win_rate, self.step_offset + self.eval_idx)
-        self.eval_idx += 1
+        if report:
+            self.trial.report(self.last_win_rate, self.step_offset + self.eval_idx)
+            self.eval_idx += 1
         return self.last_win_rate
 
     def _on_step(self) -> bool:

@@ -609,8 +609,13 @@ class ExperimentManager:
                 model.learn(self.n_timesteps, callback=callback)
                 if callback.is_pruned:
                     raise optuna.TrialPruned()
-                final_evaluation_missing = callback.eval_idx < self.args.n_evaluations
-                win_rates.append(callback.evaluate() if final_evaluation_missing else callback.last_win_rate)
+                if callback.eval_idx < self.args.n_evaluations:  # the last evaluation fell after the budget
+                    win_rates.append(callback.evaluate())
+                elif (getattr(model, "final_selection", None) or ("online",))[0] != "online":
+                    # learn() ended by keeping another network than the one the last evaluation tested
+                    win_rates.append(callback.evaluate(report=False))
+                else:
+                    win_rates.append(callback.last_win_rate)
             except (ValueError, AssertionError) as exc:
                 # as RL Zoo: settings the model refuses prune the trial, not the whole study
                 print(f"Trial {trial.number} pruned, its settings failed: {exc}\nSampled: {sampled}")

@@ -114,6 +114,17 @@ def check_env_kwargs_fit(env: BatchedMultiAgentEnv, env_kwargs: dict[str, Any]) 
         )
 
 
+def constructor_default(cls: type, name: str) -> Any:
+    """The default of the constructor argument ``name`` of ``cls`` (the first ``__init__`` up the MRO that names
+    it), or None when none gives one."""
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass) and klass is not object:
+            parameter = inspect.signature(klass.__init__).parameters.get(name)
+            if parameter is not None and parameter.default is not parameter.empty:
+                return parameter.default
+    return None
+
+
 def _as_saved(value: Any) -> Any:
     """``value`` as a model file gives it back (through JSON: tuples become lists), to compare with saved settings;
     unchanged when it cannot be written as JSON."""
@@ -798,9 +809,11 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
                 f"the settings are {sorted(setting_names)}"
             )
         for key in set(klass.architecture_settings) & set(overrides):
-            if key in data["kwargs"] and _as_saved(overrides[key]) != data["kwargs"][key]:
+            # a file older than the setting built its networks with the setting's default
+            saved_value = data["kwargs"].get(key, _as_saved(constructor_default(klass, key)))
+            if _as_saved(overrides[key]) != saved_value:
                 raise ValueError(
-                    f"{key}={overrides[key]!r} differs from the saved {key}={data['kwargs'][key]!r} of {path}: "
+                    f"{key}={overrides[key]!r} differs from the saved {key}={saved_value!r} of {path}: "
                     "the saved networks have that architecture; load without overriding it"
                 )
         settings = {**data["kwargs"], **overrides}

@@ -497,6 +497,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         )
         callback.on_training_start(locals(), globals())
         train_freq = self.train_freq or self.env.n_envs
+        n_updates_at_start = self._n_updates
         while self.num_timesteps < total_timesteps:
             self._before_rollout()
             try:
@@ -509,16 +510,19 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             if self.num_timesteps >= self.learning_starts and self.replay_buffer.can_sample(self.batch_size):
                 self.train(self.gradient_steps, self.batch_size)
                 self._update_target_if_due()
-        self._on_learn_end()
+        self._on_learn_end(self._n_updates - n_updates_at_start)
         callback.on_training_end()
         return self
 
     def _before_rollout(self) -> None:
         """Called by ``learn`` before each rollout (nothing by default; alternating training switches phases here)."""
 
-    def _on_learn_end(self) -> None:
-        """Called by ``learn`` when its training ends, before the callbacks' ``on_training_end`` (nothing by
-        default; QMIX may choose the network it keeps here)."""
+    def _on_learn_end(self, n_updates: int) -> None:
+        """Called by ``learn`` when its training ends (also when a callback stopped it), before the callbacks'
+        ``on_training_end`` (nothing by default; QMIX may choose the network it keeps here).
+
+        :param n_updates: gradient updates this ``learn`` call made.
+        """
 
     # ------------------------------------------------------------------ replay persistence
     def save_replay_buffer(self, path: str | Path) -> Path:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from sb3_marl.common.evaluation import evaluate_policy
+from sb3_marl.common.validation import finite_float
 
 
 class AgentWeightAverages(nn.Module):
@@ -54,19 +55,40 @@ class AgentWeightAverages(nn.Module):
         return {f"average {rate:g}": average.state_dict() for rate, average in zip(self.rates, self.averages)}
 
 
+def weight_average_rates(rates: Any) -> list[float]:
+    """``rates`` checked as ``weight_averages``: a list of distinct rates, each a finite number in (0, 1).
+
+    :raise ValueError: naming the rate at fault and its index.
+    """
+    if isinstance(rates, (str, bytes)) or not isinstance(rates, Sequence):
+        raise ValueError(f"weight_averages={rates!r} must be a list of rates in (0, 1), e.g. [0.01]")
+    checked = [
+        finite_float(f"weight_averages[{index}]", rate, 0.0, 1.0, low_open=True, high_open=True)
+        for index, rate in enumerate(rates)
+    ]
+    names = [f"{rate:g}" for rate in checked]  # the candidates' names: equal names would hide an average
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"weight_averages={list(rates)!r} repeats the rate(s) {', '.join(repeated)}: give each once")
+    return checked
+
+
 def _frozen_copy(agent: nn.Module) -> nn.Module:
     return copy.deepcopy(agent).requires_grad_(False)
 
 
 def select_final_agent(model: Any, n_episodes: int) -> tuple[str, dict[str, float]]:
     """Play ``n_episodes`` greedy episodes in ``model``'s training env with each candidate agent network (the online
-    one, the target one, then each of ``model.agent_averages``) and load the one that wins most into
+    one, the target one, then each of ``model.agent_averages``) and load the one that does best into
     ``model.policy.agent`` (ties: the earlier candidate, so the online network keeps its place unless beaten).
 
-    The training env's episodes in progress are dropped (its next ``learn`` starts new ones, see
-    :func:`~sb3_marl.common.evaluation.evaluate_policy`); test episodes played on other env seeds stay unseen.
+    "Best" is the most battles won, or the fewest for a model whose env's ``battle_won`` is its opponent's
+    (``battle_won_is_a_loss``, e.g. PA-AD's director). Validation plays the clean game (no attack). The training
+    env's episodes in progress are dropped (its next ``learn`` starts new ones, see
+    :func:`~sb3_marl.common.evaluation.evaluate_policy`); test episodes played on other env seeds stay unseen. When
+    an episode fails or is interrupted (Ctrl-C), the online network is put back before the exception goes on.
 
-    :return: the chosen candidate's name and every candidate's validation win rate.
+    :return: the chosen candidate's name and every candidate's validation win rate (``battle_won``'s rate).
     """
     policy = model.policy
     candidates = {
@@ -74,10 +96,14 @@ def select_final_agent(model: Any, n_episodes: int) -> tuple[str, dict[str, floa
         "target": policy.agent_target.state_dict(),
         **(model.agent_averages.candidates() if model.agent_averages is not None else {}),
     }
+    sign = -1.0 if getattr(model, "battle_won_is_a_loss", False) else 1.0
     win_rates: dict[str, float] = {}
-    for name, weights in candidates.items():
-        policy.agent.load_state_dict(weights)
-        win_rates[name] = evaluate_policy(model, model.get_env(), n_episodes)[0]
-    chosen = max(candidates, key=lambda name: win_rates[name])  # the first of equal ones
-    policy.agent.load_state_dict(candidates[chosen])
+    chosen = "online"
+    try:
+        for name, weights in candidates.items():
+            policy.agent.load_state_dict(weights)
+            win_rates[name] = evaluate_policy(model, model.get_env(), n_episodes)[0]
+        chosen = max(candidates, key=lambda name: sign * win_rates[name])  # the first of equal ones
+    finally:
+        policy.agent.load_state_dict(candidates[chosen])
     return chosen, win_rates

@@ -13,7 +13,7 @@ from sb3_marl.common.schedules import SaveableSchedule
 from sb3_marl.common.validation import finite_float, flag, json_mapping, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.policies.qmix_policy import MIXERS, QMIXPolicy, greedy_actions
-from sb3_marl.qmix.final_network import AgentWeightAverages, select_final_agent
+from sb3_marl.qmix.final_network import AgentWeightAverages, select_final_agent, weight_average_rates
 
 #: optimizer name -> (class, default keyword arguments); RMSprop as PyMARL, Adam as pymarl2.
 OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
@@ -146,9 +146,12 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         after every training round (:class:`~sb3_marl.qmix.final_network.AgentWeightAverages`; about ``1 / rate``
         rounds make up an average); saved with the model. Empty: none.
     :param final_selection_episodes: when > 0, ``learn`` ends by playing this many greedy validation episodes in the
-        training env with the online agent network, the target one and each weight average, and keeps the one that
-        wins most (ties: the online one first) as the model's agent network (``final_selection`` holds the choice
-        and the win rates). 0: the online network, as trained.
+        training env with the online agent network, the target one and each weight average
+        (``(2 + len(weight_averages)) * final_selection_episodes`` episodes, not counted in ``num_timesteps``), and
+        keeps the one that wins most (ties: the online one first) as the model's agent network (``final_selection``
+        holds the choice and the win rates). Validation plays the clean game, also in the robust variants. Each
+        ``learn`` call that trains chooses anew, and a later ``learn`` trains on from the network kept (the target
+        network and the optimizer's state stay as they were). 0: the online network, as trained.
     :param prioritized_replay_alpha: priority exponent of prioritized episode replay (0: uniform); an episode's
         priority is its mean absolute TD error over its steps (and agents, without a mixer), plus
         ``lower_bound_coef`` times its mean shortfall. In the robust variants only this loss is weighted by
@@ -231,12 +234,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             "advantage_learning", advantage_learning, 0.0, 1.0, high_open=True, meaning="0: plain Q-learning"
         )
         lower_bound_coef = finite_float("lower_bound_coef", lower_bound_coef, low=0.0, meaning="0: off")
-        if isinstance(weight_averages, str) or not isinstance(weight_averages, Sequence):
-            raise ValueError(f"weight_averages={weight_averages!r} must be a list of rates in (0, 1), e.g. [0.01]")
-        weight_averages = [
-            finite_float("weight_averages rate", rate, 0.0, 1.0, low_open=True, high_open=True)
-            for rate in weight_averages
-        ]
+        weight_averages = weight_average_rates(weight_averages)
         final_selection_episodes = whole_number("final_selection_episodes", final_selection_episodes, 0)
         double_q = flag("double_q", double_q)
         if lambda_traces not in LAMBDA_TRACES:
@@ -320,15 +318,21 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         if self.agent_averages is not None:
             self.agent_averages.update(self.policy.agent)
 
-    def _on_learn_end(self) -> None:
-        """With ``final_selection_episodes``: keep the candidate agent network that wins most validation episodes
-        (:func:`~sb3_marl.qmix.final_network.select_final_agent`)."""
-        if self.final_selection_episodes == 0 or self._n_updates == 0:
+    def _on_learn_end(self, n_updates: int) -> None:
+        """With ``final_selection_episodes``: keep the candidate agent network that does best in validation episodes
+        (:func:`~sb3_marl.qmix.final_network.select_final_agent`), when this ``learn`` call trained the network (a
+        call without updates keeps the network and ``final_selection`` as they were). The win rates are logged
+        under ``final_selection/`` and written at once."""
+        if n_updates == 0:
+            return
+        if self.final_selection_episodes == 0:
+            self.final_selection = None  # the online network, as trained
             return
         self.final_selection = select_final_agent(self, self.final_selection_episodes)
         chosen, win_rates = self.final_selection
         for name, win_rate in win_rates.items():
             self.logger.record(f"final_selection/{name.replace(' ', '_')}", win_rate)
+        self.logger.dump(step=self.num_timesteps)
         if self.verbose >= 1:
             rates = ", ".join(f"{name} {rate:.3f}" for name, rate in win_rates.items())
             print(f"Final agent network: {chosen} (validation win rates: {rates})")
