@@ -24,7 +24,8 @@ final one (a fresh test env for each) and reported beside it, followed by the wi
 ``--wide-test-episodes N`` the final model (and the best-eval one) also plays ``N`` more greedy episodes on envs seeded
 ``seed + 5000`` (``wide_win_rate``, with a 95 % Wilson interval): 32 test games cannot tell a policy that wins 90 % of
 its games from one that wins 97 %. Where the entry sets ``final_selection_episodes`` (2m_vs_1z), the line also names
-the agent network ``learn`` kept and every candidate's validation win rate; the wall time includes those episodes.
+the agent network ``learn`` kept and every candidate's validation win rate (the wall time includes those episodes),
+and when that is not the online network, the online network's test (and wide test) win rate as well.
 The update timing compares one training update (batch of 32 full-length episodes; the
 loss, its backward pass and the gradient clipping, without the optimizer step, which is the same for both) of this QMIX
 (fused ``nn.GRU`` over time) with the same update written as PyMARL does it (a ``GRUCell`` called once per time step),
@@ -96,6 +97,28 @@ def wide_test(model: QMIX, map_name: str, seed: int, n_episodes: int, env_kwargs
     return win_rate, f"wide_win_rate={win_rate:.3f} (95% CI {low:.2f}-{high:.2f}, {len(wins)} episodes) "
 
 
+def test_online_network(
+    model: QMIX,
+    make_test_env: Callable[[], BatchedMultiAgentEnv],
+    map_name: str,
+    seed: int,
+    args: argparse.Namespace,
+    env_kwargs: dict[str, Any],
+) -> str:
+    """A report of the test (and wide test) win rate of ``model``'s online agent network as trained, before ``learn``
+    kept another one (``model.agent_before_selection``); the model keeps the network it chose."""
+    kept = {name: value.clone() for name, value in model.policy.agent.state_dict().items()}
+    model.policy.agent.load_state_dict(model.agent_before_selection)
+    try:
+        win_rate, _, _ = evaluate_policy(model, make_test_env(), args.eval_episodes)
+        report = f"online network's win_rate={win_rate:.3f} "
+        if args.wide_test_episodes > 0:
+            report += wide_test(model, map_name, seed, args.wide_test_episodes, env_kwargs)[1]
+    finally:
+        model.policy.agent.load_state_dict(kept)
+    return report
+
+
 def yml_model(
     map_name: str, seed: int, compile_step: bool, params: dict[str, Any] | None = None
 ) -> tuple[QMIX, dict[str, Any]]:
@@ -165,6 +188,8 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
     if model.final_selection is not None:  # final_selection_episodes: the agent network learn() kept
         chosen, validation = model.final_selection
         eval_report += f"final network={chosen} (validation {' / '.join(f'{r:.3f}' for r in validation.values())}) "
+        if chosen != "online":  # and the network as trained, on the same test episodes
+            eval_report += test_online_network(model, make_test_env, map_name, seed, args, test_env_kwargs)
     print(
         f"{map_name:10s} seed={seed} steps={model.num_timesteps:7d} win_rate={win_rate:.3f} "
         f"return={mean_reward:.2f} +/- {std_reward:.2f} {eval_report}wall={wall:.0f}s "

@@ -121,3 +121,35 @@ def test_preset_benchmarks_show_their_own_help(capsys):
     out = capsys.readouterr().out
     assert "Vanilla QMIX vs RobustQMIXFGSM vs RegularizedQMIX" in out
     assert "Preset, before the flags given: --methods qmix fgsm regularized" in out
+
+
+def test_a_model_that_kept_another_network_is_tested_with_the_online_one_too(bench_qmix, monkeypatch, capsys):
+    """With the final-network choice, the line reports the network as trained beside the one kept, on the same
+    test episodes, and the model keeps its choice."""
+    from sb3_marl.qmix import qmix
+
+    def keep_the_target(model, n_episodes):
+        model.policy.agent.load_state_dict(model.policy.agent_target.state_dict())
+        return "target", {"online": 0.5, "target": 1.0}
+
+    monkeypatch.setattr(qmix, "select_final_agent", keep_the_target)
+    tested = []
+    original = bench_qmix.evaluate_policy
+
+    def recording(model, env, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        online = all(
+            torch.equal(value, model.agent_before_selection[name])
+            for name, value in model.policy.agent.state_dict().items()
+        )
+        tested.append("online" if online else "kept")
+        return original(model, env, *args, **kwargs)
+
+    monkeypatch.setattr(bench_qmix, "evaluate_policy", recording)
+    argv = ["--maps", "3m", "--timesteps", "400", "--seeds", "1", "--skip-update-timing", "--eval-episodes", "2"]
+    argv += ["--wide-test-episodes", "2", "-params", "final_selection_episodes:2", "batch_size:2", "n_envs:2"]
+    monkeypatch.setattr("sys.argv", ["bench_qmix.py", *argv])
+    bench_qmix.main()
+    assert tested == ["kept", "kept", "online", "online"]  # test and wide test of each network
+    out = capsys.readouterr().out
+    assert "final network=target (validation 0.500 / 1.000) online network's win_rate=" in out
+    assert out.count("wide_win_rate=") == 2

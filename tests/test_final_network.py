@@ -102,8 +102,11 @@ def test_the_choice_is_logged_counts_no_steps_and_runs_only_after_updates(monkey
     counters = (model.num_timesteps, model._episode_num, list(model.ep_info_buffer), model._n_updates)
     dumped = []
     monkeypatch.setattr(model.logger, "dump", lambda step=0: dumped.append((step, dict(model.logger.name_to_value))))
+    online = {name: value.clone() for name, value in model.policy.agent.state_dict().items()}
     model._on_learn_end(1)
     assert (model.num_timesteps, model._episode_num, list(model.ep_info_buffer), model._n_updates) == counters
+    assert online.keys() == model.agent_before_selection.keys()
+    assert all(torch.equal(online[name], model.agent_before_selection[name]) for name in online)
     step, values = dumped[-1]
     assert step == model.num_timesteps
     assert {key: values[key] for key in values if key.startswith("final_selection/")} == {
@@ -116,7 +119,7 @@ def test_the_choice_is_logged_counts_no_steps_and_runs_only_after_updates(monkey
     assert played == [] and model.final_selection is selection and _same(weights, model.policy.agent)
     model.final_selection_episodes = 0
     model.learn(100, reset_num_timesteps=False)  # trained without a choice: the online network as trained
-    assert played == [] and model.final_selection is None
+    assert played == [] and model.final_selection is None and model.agent_before_selection is None
 
 
 def test_a_scrambled_online_network_loses_the_choice():

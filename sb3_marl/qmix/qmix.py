@@ -149,9 +149,10 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         training env with the online agent network, the target one and each weight average
         (``(2 + len(weight_averages)) * final_selection_episodes`` episodes, not counted in ``num_timesteps``), and
         keeps the one that wins most (ties: the online one first) as the model's agent network (``final_selection``
-        holds the choice and the win rates). Validation plays the clean game, also in the robust variants. Each
-        ``learn`` call that trains chooses anew, and a later ``learn`` trains on from the network kept (the target
-        network and the optimizer's state stay as they were). 0: the online network, as trained.
+        holds the choice and the win rates, ``agent_before_selection`` the online network's weights). Validation
+        plays the clean game, also in the robust variants. Each ``learn`` call that trains chooses anew, and a later
+        ``learn`` trains on from the network kept (the target network and the optimizer's state stay as they were).
+        0: the online network, as trained.
     :param prioritized_replay_alpha: priority exponent of prioritized episode replay (0: uniform); an episode's
         priority is its mean absolute TD error over its steps (and agents, without a mixer), plus
         ``lower_bound_coef`` times its mean shortfall. In the robust variants only this loss is weighted by
@@ -286,6 +287,9 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         self.agent_averages: AgentWeightAverages | None = None
         #: the network ``learn`` kept with ``final_selection_episodes`` and the validation win rates it chose by
         self.final_selection: tuple[str, dict[str, float]] | None = None
+        #: the online agent network's weights from before that choice (None without one; not saved with the model):
+        #: ``policy.agent.load_state_dict`` of them gives back the network as trained
+        self.agent_before_selection: dict[str, torch.Tensor] | None = None
         if _init_setup_model:
             self._setup_model()
 
@@ -326,8 +330,9 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         if n_updates == 0:
             return
         if self.final_selection_episodes == 0:
-            self.final_selection = None  # the online network, as trained
+            self.final_selection = self.agent_before_selection = None  # the online network, as trained
             return
+        self.agent_before_selection = {name: value.clone() for name, value in self.policy.agent.state_dict().items()}
         self.final_selection = select_final_agent(self, self.final_selection_episodes)
         chosen, win_rates = self.final_selection
         for name, win_rate in win_rates.items():
