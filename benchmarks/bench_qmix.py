@@ -57,6 +57,7 @@ from sb3_marl.envs.base import BatchedMultiAgentEnv, game_env_kwargs
 from sb3_marl.envs.make_env import make_env
 from sb3_marl.envs.maps import MAP_NAMES
 from sb3_marl.qmix import QMIX
+from sb3_marl.qmix.final_network import cloned_weights
 from zoo.exp_manager import ZOO_KEYS
 from zoo.utils import FLAG_SETTINGS, add_hyperparams_flag, check_hyperparams, hyperparams_entry, parse_schedule
 
@@ -107,7 +108,7 @@ def test_online_network(
 ) -> str:
     """A report of the test (and wide test) win rate of ``model``'s online agent network as trained, before ``learn``
     kept another one (``model.agent_before_selection``); the model keeps the network it chose."""
-    kept = {name: value.clone() for name, value in model.policy.agent.state_dict().items()}
+    kept = cloned_weights(model.policy.agent)
     model.policy.agent.load_state_dict(model.agent_before_selection)
     try:
         win_rate, _, _ = evaluate_policy(model, make_test_env(), args.eval_episodes)

@@ -61,6 +61,16 @@ def test_another_training_attack_is_refused(cls: type) -> None:
             make_model(cls, attack=attack)
 
 
+@pytest.mark.parametrize("cls", [ATLAQMIX, PAADQMIX])
+def test_adversary_n_envs_other_than_the_training_envs_is_named(cls: type) -> None:
+    """The adversary plays in the model's training env: adversary_kwargs n_envs=16 was ignored (MAPPO's docstring
+    said unused), then refused by the base class as "the env instance given", which the user never passed."""
+    n_envs = make_env().n_envs
+    with pytest.raises(ValueError, match=rf"adversary_kwargs\['n_envs'\]=16: the adversary plays in {cls.__name__}'s"):
+        make_model(cls, adversary_kwargs={**ADVERSARY_KWARGS[cls], "n_envs": 16})
+    assert make_model(cls, adversary_kwargs={**ADVERSARY_KWARGS[cls], "n_envs": n_envs}).adversary.n_envs == n_envs
+
+
 def test_each_training_logs_its_adversary_beside_its_own_run(tmp_path: Path) -> None:
     """The adversary's TensorBoard run is named after the victim's: two trainings (they used to share one
     ``ATLAQMIX_adversary_0`` with overlapping steps) and every adversary phase of one training continue their own."""

@@ -128,7 +128,7 @@ def test_a_model_that_kept_another_network_is_tested_with_the_online_one_too(ben
     test episodes, and the model keeps its choice."""
     from sb3_marl.qmix import qmix
 
-    def keep_the_target(model, n_episodes):
+    def keep_the_target(model, n_episodes, online):
         model.policy.agent.load_state_dict(model.policy.agent_target.state_dict())
         return "target", {"online": 0.5, "target": 1.0}
 

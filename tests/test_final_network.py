@@ -5,7 +5,7 @@ import torch
 
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.qmix import QMIX, final_network
-from sb3_marl.qmix.final_network import AgentWeightAverages
+from sb3_marl.qmix.final_network import AgentWeightAverages, cloned_weights
 
 
 def test_averages_start_at_the_first_update_and_then_move_by_their_rate():
@@ -41,7 +41,7 @@ def _validation_win_rates(monkeypatch, rates, fail_at=None):
     played = []
 
     def fake_evaluate_policy(model, env, n_eval_episodes):
-        played.append({name: value.clone() for name, value in model.policy.agent.state_dict().items()})
+        played.append(cloned_weights(model.policy.agent))
         if len(played) - 1 == fail_at:
             raise KeyboardInterrupt
         return rates[len(played) - 1], 0.0, 0.0
@@ -75,10 +75,9 @@ def test_the_kept_network_is_loaded_and_an_adversary_keeps_the_one_its_opponent_
     """An adversary (battle_won_is_a_loss, e.g. PA-AD's director) kept the network its victim beat most."""
     model = _trained()
     model.battle_won_is_a_loss = loss_is_a_win
-    target = {name: value.clone() for name, value in model.policy.agent_target.state_dict().items()}
-    average = {name: value.clone() for name, value in model.agent_averages.averages[0].state_dict().items()}
+    target, average = cloned_weights(model.policy.agent_target), cloned_weights(model.agent_averages.averages[0])
     played = _validation_win_rates(monkeypatch, [0.5, 0.9, 0.1])
-    chosen, win_rates = final_network.select_final_agent(model, 16)
+    chosen, win_rates = final_network.select_final_agent(model, 16, cloned_weights(model.policy.agent))
     assert (chosen, win_rates) == (kept, {"online": 0.5, "target": 0.9, "average 0.1": 0.1})
     assert _same(played[1], model.policy.agent_target) and _same(average, model.agent_averages.averages[0])
     assert _same(target if kept == "target" else average, model.policy.agent)
@@ -86,13 +85,17 @@ def test_the_kept_network_is_loaded_and_an_adversary_keeps_the_one_its_opponent_
 
 def test_an_interrupted_choice_puts_the_online_network_back(monkeypatch):
     """Ctrl-C during the target's validation episodes left the target's weights in the online network (and the
-    zoo saves a model on Ctrl-C)."""
-    model = _trained()
-    online = {name: value.clone() for name, value in model.policy.agent.state_dict().items()}
+    zoo saves a model on Ctrl-C); a model whose earlier learn() had kept another network still named that one."""
+    model = _trained(final_selection_episodes=16)
+    _validation_win_rates(monkeypatch, [0.5, 0.9, 0.1])
+    model._on_learn_end(1, None)
+    assert model.final_selection[0] == "target"
+    online = cloned_weights(model.policy.agent)
     _validation_win_rates(monkeypatch, [0.5, 0.9, 0.1], fail_at=1)
     with pytest.raises(KeyboardInterrupt):
-        final_network.select_final_agent(model, 16)
-    assert _same(online, model.policy.agent)
+        model._on_learn_end(1, None)
+    assert _same(online, model.policy.agent) and _same(model.agent_before_selection, model.policy.agent)
+    assert model.final_selection is None  # the online network, as trained
 
 
 def test_the_choice_is_logged_counts_no_steps_and_runs_only_after_updates(monkeypatch):
@@ -102,8 +105,10 @@ def test_the_choice_is_logged_counts_no_steps_and_runs_only_after_updates(monkey
     counters = (model.num_timesteps, model._episode_num, list(model.ep_info_buffer), model._n_updates)
     dumped = []
     monkeypatch.setattr(model.logger, "dump", lambda step=0: dumped.append((step, dict(model.logger.name_to_value))))
-    online = {name: value.clone() for name, value in model.policy.agent.state_dict().items()}
-    model._on_learn_end(1)
+    model._on_learn_end(1, None)  # learn(log_interval=None): recorded, not written
+    assert dumped == [] and "final_selection/online" in model.logger.name_to_value
+    online = cloned_weights(model.policy.agent)
+    model._on_learn_end(1, 4)
     assert (model.num_timesteps, model._episode_num, list(model.ep_info_buffer), model._n_updates) == counters
     assert online.keys() == model.agent_before_selection.keys()
     assert all(torch.equal(online[name], model.agent_before_selection[name]) for name in online)
@@ -113,7 +118,7 @@ def test_the_choice_is_logged_counts_no_steps_and_runs_only_after_updates(monkey
         f"final_selection/{name.replace(' ', '_')}": rate for name, rate in model.final_selection[1].items()
     }
     selection = model.final_selection
-    weights = {name: value.clone() for name, value in model.policy.agent.state_dict().items()}
+    weights = cloned_weights(model.policy.agent)
     played = _validation_win_rates(monkeypatch, [0.0, 1.0, 1.0])
     model.learn(0, reset_num_timesteps=False)  # no rollout, no update: nothing to choose
     assert played == [] and model.final_selection is selection and _same(weights, model.policy.agent)
@@ -131,7 +136,7 @@ def test_a_scrambled_online_network_loses_the_choice():
         for parameter in model.policy.agent.parameters():
             parameter.normal_(generator=torch.Generator().manual_seed(1))
     model.final_selection_episodes = 16
-    model._on_learn_end(1)
+    model._on_learn_end(1, None)
     chosen, win_rates = model.final_selection
     assert chosen != "online" and win_rates[chosen] > win_rates["online"]
 

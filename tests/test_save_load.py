@@ -210,9 +210,12 @@ def test_a_file_older_than_an_architecture_setting_compares_an_override_with_its
     with "Parameter names ... do not match" (the file has no averages to load)."""
     older = tmp_path / "older.zip"
     _rewrite_data(trained.save(tmp_path / "model.zip"), older, lambda data: _without_setting(data, "weight_averages"))
-    with pytest.raises(ValueError, match=r"weight_averages=\[0.1\] differs from the saved weight_averages=\[\] of"):
+    with pytest.raises(ValueError, match=r"predates the setting weight_averages, so its networks have the default "):
         QMIX.load(older, weight_averages=[0.1])
     assert QMIX.load(older, weight_averages=[]).agent_averages is None
+    oldest = tmp_path / "oldest.zip"
+    _rewrite_data(older, oldest, lambda data: _without_setting(data, "policy_kwargs"))
+    assert QMIX.load(oldest, policy_kwargs={}).policy_kwargs == {}  # None and {}: one setting
 
 
 def test_loading_a_name_beside_a_folder_of_that_name(trained, tmp_path):

@@ -328,12 +328,26 @@ def test_a_trial_is_scored_on_the_network_learn_kept(tmp_path, monkeypatch):
     from zoo import callbacks, exp_manager
 
     args = train.build_parser().parse_args(
-        ["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-optimize", "-n", "100", "--eval-episodes", "1"]
+        [
+            "--algo",
+            "qmix",
+            "--env",
+            "3m",
+            "-f",
+            str(tmp_path),
+            "-optimize",
+            "-n",
+            "100",
+            "--eval-episodes",
+            "1",
+            "--n-evaluations",
+            "2",
+        ]
     )
     args.seed = 0
     monkeypatch.setitem(exp_manager.HYPERPARAMS_SAMPLER, "qmix", lambda trial, augmentations: {})
     monkeypatch.setattr(
-        QMIX, "_on_learn_end", lambda model, n_updates: setattr(model, "final_selection", ("target", {}))
+        QMIX, "_on_learn_end", lambda model, n_updates, log_interval: setattr(model, "final_selection", ("target", {}))
     )
     reports = []
 

@@ -41,6 +41,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sb3_marl.common.base_class import constructor_defaults
 from zoo.benchmark_jobs import (
     DEPENDENCIES,
     EVAL_SEED_OFFSET,
@@ -50,7 +51,6 @@ from zoo.benchmark_jobs import (
     atomic_write_json,
     check_training_settings,
     code_revision,
-    constructor_defaults,
     evaluate_cell,
     train_model,
     training_env_kwargs,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
 import json
 import math
 import subprocess
@@ -28,6 +27,7 @@ from typing import Any
 import yaml
 from filelock import FileLock
 
+from sb3_marl.common.base_class import constructor_defaults
 from sb3_marl.common.validation import whole_number
 from sb3_marl.file_util import atomic_path
 from zoo.paper_table import PAPER_ATTACKS
@@ -91,18 +91,6 @@ class TrainJob:
     @property
     def key(self) -> tuple[str, str, int]:
         return self.map_name, self.method, self.seed
-
-
-def constructor_defaults(cls: type) -> dict[str, Any]:
-    """Default values of the constructor arguments of ``cls`` and of its parents (the nearest class wins)."""
-    defaults: dict[str, Any] = {}
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass) or klass is object:
-            continue
-        for param in inspect.signature(klass.__init__).parameters.values():
-            if param.default is not inspect.Parameter.empty:
-                defaults.setdefault(param.name, param.default)
-    return defaults
 
 
 def training_budget(job: TrainJob) -> tuple[int, dict[str, Any]]:

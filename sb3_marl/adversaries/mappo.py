@@ -65,7 +65,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
     :param max_nonfinite_skips: consecutive non-finite updates tolerated before :class:`NonFiniteTrainingError`.
     :param policy_kwargs: keyword arguments of :class:`~sb3_marl.adversaries.policies.MAPPOPolicy` (``net_arch``,
         ``log_std_init``).
-    :param n_envs: unused with an env instance (kept for the common constructor).
+    :param n_envs: with an env instance, 1 or the instance's ``n_envs`` (kept for the common constructor).
     :param env_kwargs: with an env instance, only its own settings (kept for the common constructor; the model
         records the instance's).
     :param backend: unused with an env instance (kept for the common constructor).

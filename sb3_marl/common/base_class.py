@@ -114,15 +114,16 @@ def check_env_kwargs_fit(env: BatchedMultiAgentEnv, env_kwargs: dict[str, Any]) 
         )
 
 
-def constructor_default(cls: type, name: str) -> Any:
-    """The default of the constructor argument ``name`` of ``cls`` (the first ``__init__`` up the MRO that names
-    it), or None when none gives one."""
+def constructor_defaults(cls: type) -> dict[str, Any]:
+    """Default values of the constructor arguments of ``cls`` and of its parents (the nearest class wins)."""
+    defaults: dict[str, Any] = {}
     for klass in cls.__mro__:
-        if "__init__" in vars(klass) and klass is not object:
-            parameter = inspect.signature(klass.__init__).parameters.get(name)
-            if parameter is not None and parameter.default is not parameter.empty:
-                return parameter.default
-    return None
+        if "__init__" not in vars(klass) or klass is object:
+            continue
+        for param in inspect.signature(klass.__init__).parameters.values():
+            if param.default is not inspect.Parameter.empty:
+                defaults.setdefault(param.name, param.default)
+    return defaults
 
 
 def _as_saved(value: Any) -> Any:
@@ -809,12 +810,19 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
                 f"the settings are {sorted(setting_names)}"
             )
         for key in set(klass.architecture_settings) & set(overrides):
-            # a file older than the setting built its networks with the setting's default
-            saved_value = data["kwargs"].get(key, _as_saved(constructor_default(klass, key)))
-            if _as_saved(overrides[key]) != saved_value:
+            override = _as_saved(overrides[key])
+            if key in data["kwargs"]:
+                if override != data["kwargs"][key]:
+                    raise ValueError(
+                        f"{key}={overrides[key]!r} differs from the saved {key}={data['kwargs'][key]!r} of {path}: "
+                        "the saved networks have that architecture; load without overriding it"
+                    )
+                continue
+            default = _as_saved(constructor_defaults(klass).get(key))
+            if override != default and not (default is None and override == {}):  # None: an empty mapping
                 raise ValueError(
-                    f"{key}={overrides[key]!r} differs from the saved {key}={saved_value!r} of {path}: "
-                    "the saved networks have that architecture; load without overriding it"
+                    f"{key}={overrides[key]!r}: {path} predates the setting {key}, so its networks have the default "
+                    f"{key}={default!r}; load without overriding it"
                 )
         settings = {**data["kwargs"], **overrides}
         model = klass(env=None, device=device, _init_setup_model=False, **settings)

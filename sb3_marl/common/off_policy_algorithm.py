@@ -510,18 +510,19 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             if self.num_timesteps >= self.learning_starts and self.replay_buffer.can_sample(self.batch_size):
                 self.train(self.gradient_steps, self.batch_size)
                 self._update_target_if_due()
-        self._on_learn_end(self._n_updates - n_updates_at_start)
+        self._on_learn_end(self._n_updates - n_updates_at_start, log_interval)
         callback.on_training_end()
         return self
 
     def _before_rollout(self) -> None:
         """Called by ``learn`` before each rollout (nothing by default; alternating training switches phases here)."""
 
-    def _on_learn_end(self, n_updates: int) -> None:
+    def _on_learn_end(self, n_updates: int, log_interval: int | None) -> None:
         """Called by ``learn`` when its training ends (also when a callback stopped it), before the callbacks'
         ``on_training_end`` (nothing by default; QMIX may choose the network it keeps here).
 
         :param n_updates: gradient updates this ``learn`` call made.
+        :param log_interval: ``learn``'s (None: the caller wants no logs written).
         """
 
     # ------------------------------------------------------------------ replay persistence

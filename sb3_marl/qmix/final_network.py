@@ -77,22 +77,24 @@ def _frozen_copy(agent: nn.Module) -> nn.Module:
     return copy.deepcopy(agent).requires_grad_(False)
 
 
-def select_final_agent(model: Any, n_episodes: int) -> tuple[str, dict[str, float]]:
+def select_final_agent(model: Any, n_episodes: int, online: dict[str, torch.Tensor]) -> tuple[str, dict[str, float]]:
     """Play ``n_episodes`` greedy episodes in ``model``'s training env with each candidate agent network (the online
     one, the target one, then each of ``model.agent_averages``) and load the one that does best into
     ``model.policy.agent`` (ties: the earlier candidate, so the online network keeps its place unless beaten).
 
     "Best" is the most battles won, or the fewest for a model whose env's ``battle_won`` is its opponent's
-    (``battle_won_is_a_loss``, e.g. PA-AD's director). Validation plays the clean game (no attack). The training
-    env's episodes in progress are dropped (its next ``learn`` starts new ones, see
-    :func:`~sb3_marl.common.evaluation.evaluate_policy`); test episodes played on other env seeds stay unseen. When
-    an episode fails or is interrupted (Ctrl-C), the online network is put back before the exception goes on.
+    (``battle_won_is_a_loss``, e.g. PA-AD's director). Validation plays the training env as it is, without an attack
+    of its own (a robust variant's training attack is not applied). The training env's episodes in progress are
+    dropped (its next ``learn`` starts new ones, see :func:`~sb3_marl.common.evaluation.evaluate_policy`); test
+    episodes played on other env seeds stay unseen. When an episode fails or is interrupted (Ctrl-C), the online
+    network is put back before the exception goes on.
 
+    :param online: a copy of the online network's weights (:func:`cloned_weights`), the first candidate.
     :return: the chosen candidate's name and every candidate's validation win rate (``battle_won``'s rate).
     """
     policy = model.policy
     candidates = {
-        "online": {name: value.clone() for name, value in policy.agent.state_dict().items()},
+        "online": online,
         "target": policy.agent_target.state_dict(),
         **(model.agent_averages.candidates() if model.agent_averages is not None else {}),
     }
@@ -107,3 +109,8 @@ def select_final_agent(model: Any, n_episodes: int) -> tuple[str, dict[str, floa
     finally:
         policy.agent.load_state_dict(candidates[chosen])
     return chosen, win_rates
+
+
+def cloned_weights(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of ``module``'s weights (its state dict, each tensor cloned), unaffected by later updates."""
+    return {name: value.clone() for name, value in module.state_dict().items()}

@@ -13,7 +13,12 @@ from sb3_marl.common.schedules import SaveableSchedule
 from sb3_marl.common.validation import finite_float, flag, json_mapping, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.policies.qmix_policy import MIXERS, QMIXPolicy, greedy_actions
-from sb3_marl.qmix.final_network import AgentWeightAverages, select_final_agent, weight_average_rates
+from sb3_marl.qmix.final_network import (
+    AgentWeightAverages,
+    cloned_weights,
+    select_final_agent,
+    weight_average_rates,
+)
 
 #: optimizer name -> (class, default keyword arguments); RMSprop as PyMARL, Adam as pymarl2.
 OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
@@ -148,11 +153,12 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     :param final_selection_episodes: when > 0, ``learn`` ends by playing this many greedy validation episodes in the
         training env with the online agent network, the target one and each weight average
         (``(2 + len(weight_averages)) * final_selection_episodes`` episodes, not counted in ``num_timesteps``), and
-        keeps the one that wins most (ties: the online one first) as the model's agent network (``final_selection``
-        holds the choice and the win rates, ``agent_before_selection`` the online network's weights). Validation
-        plays the clean game, also in the robust variants. Each ``learn`` call that trains chooses anew, and a later
-        ``learn`` trains on from the network kept (the target network and the optimizer's state stay as they were).
-        0: the online network, as trained.
+        keeps the one that wins most (an adversary, whose env's battle_won is its victim's: least; ties: the online
+        one first) as the model's agent network (``final_selection`` holds the choice and the win rates,
+        ``agent_before_selection`` the online network's weights). Validation plays the training env without an
+        attack of its own (a robust variant's training attack is not applied). Each ``learn`` call that trains
+        chooses anew, and a later ``learn`` trains on from the network kept (the target network and the optimizer's
+        state stay as they were). 0: the online network, as trained.
     :param prioritized_replay_alpha: priority exponent of prioritized episode replay (0: uniform); an episode's
         priority is its mean absolute TD error over its steps (and agents, without a mixer), plus
         ``lower_bound_coef`` times its mean shortfall. In the robust variants only this loss is weighted by
@@ -322,22 +328,24 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         if self.agent_averages is not None:
             self.agent_averages.update(self.policy.agent)
 
-    def _on_learn_end(self, n_updates: int) -> None:
+    def _on_learn_end(self, n_updates: int, log_interval: int | None) -> None:
         """With ``final_selection_episodes``: keep the candidate agent network that does best in validation episodes
         (:func:`~sb3_marl.qmix.final_network.select_final_agent`), when this ``learn`` call trained the network (a
         call without updates keeps the network and ``final_selection`` as they were). The win rates are logged
-        under ``final_selection/`` and written at once."""
+        under ``final_selection/``, and written at once unless ``log_interval`` is None."""
         if n_updates == 0:
             return
+        self.final_selection = None  # the online network, as trained (also when the choice below is interrupted)
+        self.agent_before_selection = None
         if self.final_selection_episodes == 0:
-            self.final_selection = self.agent_before_selection = None  # the online network, as trained
             return
-        self.agent_before_selection = {name: value.clone() for name, value in self.policy.agent.state_dict().items()}
-        self.final_selection = select_final_agent(self, self.final_selection_episodes)
+        self.agent_before_selection = cloned_weights(self.policy.agent)
+        self.final_selection = select_final_agent(self, self.final_selection_episodes, self.agent_before_selection)
         chosen, win_rates = self.final_selection
         for name, win_rate in win_rates.items():
             self.logger.record(f"final_selection/{name.replace(' ', '_')}", win_rate)
-        self.logger.dump(step=self.num_timesteps)
+        if log_interval is not None:
+            self.logger.dump(step=self.num_timesteps)
         if self.verbose >= 1:
             rates = ", ".join(f"{name} {rate:.3f}" for name, rate in win_rates.items())
             print(f"Final agent network: {chosen} (validation win rates: {rates})")

@@ -97,6 +97,12 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
     def _setup_model(self) -> None:
         super()._setup_model()
         adversary_env = None if self.env is None else self._make_adversary_env(self.env)
+        n_envs = self.adversary_kwargs.get("n_envs", 1)
+        if adversary_env is not None and n_envs not in (1, adversary_env.n_envs):
+            raise ValueError(
+                f"adversary_kwargs['n_envs']={n_envs!r}: the adversary plays in {type(self).__name__}'s training env, "
+                f"which steps {adversary_env.n_envs} episodes at once; set {type(self).__name__}'s n_envs instead"
+            )
         kwargs = {
             "seed": offset_seed(self.seed, 1),
             "device": self.device,
