@@ -23,7 +23,7 @@ final one (a fresh test env for each) and reported beside it, followed by the wi
 (``evals=[...]``, the learning curve; the wall time, and so env steps per second, then include the evaluations). With
 ``--wide-test-episodes N`` the final model (and the best-eval one) also plays ``N`` more greedy episodes on envs seeded
 ``seed + 5000`` (``wide_win_rate``, with a 95 % Wilson interval): 32 test games cannot tell a policy that wins 90 % of
-its games from one that wins 97 %. Where the entry sets ``final_selection_episodes`` (2m_vs_1z), the line also names
+its games from one that wins 97 %. Where the entry sets ``final_selection_episodes`` (three maps), the line also names
 the agent network ``learn`` kept and every candidate's validation win rate (the wall time includes those episodes),
 and when that is not the online network, the online network's test (and wide test) win rate as well.
 The update timing compares one training update (batch of 32 full-length episodes; the
