@@ -609,9 +609,10 @@ class ExperimentManager:
                 model.learn(self.n_timesteps, callback=callback)
                 if callback.is_pruned:
                     raise optuna.TrialPruned()
+                selection = getattr(model, "final_selection", None)  # (kept network, win rates) or None
                 if callback.eval_idx < self.args.n_evaluations:  # the last evaluation fell after the budget
                     win_rates.append(callback.evaluate())
-                elif (getattr(model, "final_selection", None) or ("online",))[0] != "online":
+                elif selection is not None and selection[0] != "online":
                     # learn() ended by keeping another network than the one the last evaluation tested
                     win_rates.append(callback.evaluate(report=False))
                 else:

@@ -52,7 +52,12 @@ class AgentWeightAverages(nn.Module):
         """The averages' weights by name (``"average 0.01"``, ...); none before the first update."""
         if int(self.n_updates) == 0:
             return {}
-        return {f"average {rate:g}": average.state_dict() for rate, average in zip(self.rates, self.averages)}
+        return {average_name(rate): average.state_dict() for rate, average in zip(self.rates, self.averages)}
+
+
+def average_name(rate: float) -> str:
+    """The candidate name of the weight average of ``rate`` (``"average 0.01"``): rates that print alike share it."""
+    return f"average {rate:g}"
 
 
 def weight_average_rates(rates: Any) -> list[float]:
@@ -66,8 +71,8 @@ def weight_average_rates(rates: Any) -> list[float]:
         finite_float(f"weight_averages[{index}]", rate, 0.0, 1.0, low_open=True, high_open=True)
         for index, rate in enumerate(rates)
     ]
-    names = [f"{rate:g}" for rate in checked]  # the candidates' names: equal names would hide an average
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    names = [average_name(rate) for rate in checked]  # equal candidate names would hide an average
+    repeated = sorted({name.removeprefix("average ") for name in names if names.count(name) > 1})
     if repeated:
         raise ValueError(f"weight_averages={list(rates)!r} repeats the rate(s) {', '.join(repeated)}: give each once")
     return checked
