@@ -22,6 +22,7 @@ from sb3_marl.robust.atla import ATLAQMIX
 from sb3_marl.robust.paad import PAADQMIX
 from sb3_marl.robust.train_attacker import train_attacker
 from tests.test_callbacks import StopWhenAnEpisodeEnds
+from tests.test_save_load import _rewrite_data
 
 ADVERSARY_KWARGS = {
     ATLAQMIX: {"n_steps": 8, "batch_size": 32, "n_epochs": 2},
@@ -135,6 +136,32 @@ def test_save_load_resume_keeps_both_networks(cls: type, tmp_path: Path) -> None
         assert torch.equal(value, predict_only.adversary.policy.state_dict()[key]), key
     with pytest.raises(ValueError, match="adversary_kwargs=.*differs"):
         cls.load(path, adversary_kwargs={**ADVERSARY_KWARGS[cls], "policy_kwargs": {"rnn_hidden_dim": 128}})
+
+
+@pytest.mark.parametrize("cls", [ATLAQMIX, PAADQMIX])
+@pytest.mark.parametrize(
+    ("adversary_counters", "message"),
+    [
+        ({"num_timesteps": "abc"}, "its counter num_timesteps='abc' is not a int"),
+        ({"bogus": 1}, r"holds adversary counters \['bogus'\] that"),
+    ],
+)
+def test_a_malformed_adversary_counter_is_named(cls: type, tmp_path: Path, adversary_counters, message) -> None:
+    """The adversary's counters were set from the file unchecked (a string step count failed in its next learn)."""
+    model = make_model(cls)
+    model.learn(120)
+    path = model.save(tmp_path / "model.zip")
+
+    def edit(data: dict) -> dict:
+        counters = data["counters"]
+        return {
+            **data,
+            "counters": {**counters, "adversary_counters": {**counters["adversary_counters"], **adversary_counters}},
+        }
+
+    _rewrite_data(path, tmp_path / "bad.zip", edit)
+    with pytest.raises(ValueError, match=message):
+        cls.load(tmp_path / "bad.zip")
 
 
 def test_a_direct_adversary_phase_leaves_the_victim_to_start_new_episodes() -> None:

@@ -6,6 +6,7 @@ import torch
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.qmix import QMIX, final_network
 from sb3_marl.qmix.final_network import AgentWeightAverages, cloned_weights
+from tests.test_save_load import _rewrite_data
 
 
 def test_averages_start_at_the_first_update_and_then_move_by_their_rate():
@@ -157,3 +158,36 @@ def test_a_scrambled_online_network_loses_the_choice():
 def test_bad_settings_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         QMIX(CueMatchingEnv(), **kwargs)
+
+
+def test_a_saved_model_tells_which_network_it_holds(tmp_path):
+    """final_selection was not saved: a loaded model could not tell a weight average from the network as trained."""
+    model = _trained(final_selection_episodes=16)
+    loaded = QMIX.load(model.save(tmp_path / "m"))
+    assert loaded.final_selection == model.final_selection and isinstance(loaded.final_selection, tuple)
+    assert _same(cloned_weights(model.policy.agent), loaded.policy.agent)  # the kept network is the saved one
+    assert loaded.agent_before_selection is None  # the online network's weights are not saved
+    assert QMIX.load(model.save(tmp_path / "m2", exclude=["final_selection"])).final_selection is None
+    assert QMIX.load(_trained().save(tmp_path / "m3")).final_selection is None  # no choice: none recorded
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "average 0.1",  # not a pair
+        ["online"],
+        ["average 0.5", {"online": 1.0}],  # the kept network is not a candidate
+        ["online", {"online": 1.5}],  # a win rate outside [0, 1]
+        ["online", {"online": "high"}],
+        ["online", {"online": True}],
+        [1, {"1": 1.0}],
+        ["online", [["online", 1.0]]],
+    ],
+)
+def test_a_malformed_saved_choice_is_named(tmp_path, value):
+    path = _trained(final_selection_episodes=16).save(tmp_path / "m")
+    _rewrite_data(
+        path, tmp_path / "bad.zip", lambda data: {**data, "counters": {**data["counters"], "final_selection": value}}
+    )
+    with pytest.raises(ValueError, match=r"bad.zip is not a valid model file: its final_selection=.* is not null or a"):
+        QMIX.load(tmp_path / "bad.zip")

@@ -3,6 +3,7 @@
 import functools
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -362,6 +363,47 @@ def test_a_trial_is_scored_on_the_network_learn_kept(tmp_path, monkeypatch):
     assert reports[-1] is False and reports.count(False) == 1  # one more evaluation, not reported to the pruner
 
 
+def test_enjoy_names_the_agent_network_a_model_kept(trained_run, tmp_path, capsys):
+    """A model that kept a weight average or the target network at the end of training says so when played."""
+    from sb3_marl.qmix import QMIX
+
+    shutil.copytree(trained_run / "qmix" / "3m_1", tmp_path / "qmix" / "3m_1")
+    path = tmp_path / "qmix" / "3m_1" / "3m.zip"
+    model = QMIX.load(path)
+    model.final_selection = ("target", {"online": 0.5, "target": 1.0})
+    model.save(path)
+    enjoy.enjoy(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-n", "1", "--no-render", "--verbose", "0"])
+    assert "Agent network: target (kept at the end of training; validation win rates: online 0.500, target 1.000)" in (
+        capsys.readouterr().out
+    )
+
+
+def test_a_pruned_trial_does_not_choose_its_final_network(tmp_path, monkeypatch):
+    """A pruned trial's model is dropped, yet learn() played the final-network choice's validation episodes."""
+    from sb3_marl.qmix import QMIX, final_network
+    from zoo import exp_manager
+
+    args = train.build_parser().parse_args(
+        ["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-optimize", "-n", "2000", "--eval-episodes", "1"]
+    )
+    args.seed, args.n_evaluations = 0, 1  # one evaluation, after a few rollouts
+    sampled = {"final_selection_episodes": 2, "batch_size": 2, "learning_starts": 0}
+    monkeypatch.setitem(exp_manager.HYPERPARAMS_SAMPLER, "qmix", lambda trial, augmentations: sampled)
+    chosen = []
+    choose = final_network.select_final_agent
+    monkeypatch.setattr(final_network, "select_final_agent", lambda *a: chosen.append(1) or choose(*a))
+    learned = []
+    learn = QMIX.learn
+    monkeypatch.setattr(QMIX, "learn", lambda model, *a, **k: learned.append(model) or learn(model, *a, **k))
+    manager = exp_manager.ExperimentManager(args)
+    trial = optuna.trial.FixedTrial({})
+    monkeypatch.setattr(trial, "should_prune", lambda: True, raising=False)
+    with pytest.raises(optuna.TrialPruned):
+        manager.objective(trial)
+    assert learned and learned[0]._n_updates > 0  # it trained, then was pruned at its first evaluation
+    assert chosen == [] and learned[0].final_selection is None
+
+
 class _ClosableEnv:
     """Stands for an env; records whether it was closed."""
 
@@ -447,7 +489,6 @@ def test_enjoy_load_checkpoint_and_missing_model_errors(trained_run, capsys):
 
 def test_enjoy_exp_id_minus_one_reads_the_model_from_the_algo_folder(trained_run, tmp_path):
     """RL Zoo's ``--exp-id -1``: ``<folder>/<algo>/<map>.zip`` with no run sub-folder (rl-trained-agents' layout)."""
-    import shutil
 
     flat = tmp_path / "agents"
     (flat / "qmix").mkdir(parents=True)
@@ -467,7 +508,6 @@ def test_enjoy_exp_id_minus_one_reads_the_model_from_the_algo_folder(trained_run
 def test_enjoy_plays_a_model_without_its_run_folder_in_the_game_it_recorded(tmp_path, capsys):
     """A model file copied alone (no config.yml beside it) is played with the env settings it records: here an
     observation one last-action block longer, which a plain 3m env cannot feed it (before: a shape error)."""
-    import shutil
 
     _train(tmp_path, "-n", "40", "--eval-freq", "-1", "--env-kwargs", "obs_last_action:true")
     flat = tmp_path / "agents" / "qmix"

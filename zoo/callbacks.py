@@ -25,7 +25,8 @@ class TrialEvalCallback(BaseCallback):
     :param attack: attack applied to the observations during evaluation, or None
     :param n_evaluations: evaluations of this seed at most (None: no limit); training collects whole episodes and
         can pass its budget, and one evaluation more would report at the next seed's first step
-    :param prune: ask the trial whether to stop after each evaluation (the objective sets it for seed 0 only)
+    :param prune: ask the trial whether to stop after each evaluation (the objective sets it for seed 0 only); a
+        pruned model's ``final_selection_episodes`` is set to 0, so that learn() stops without choosing its network
     """
 
     def __init__(
@@ -72,5 +73,8 @@ class TrialEvalCallback(BaseCallback):
             self.evaluate()
             if self.prune and self.trial.should_prune():
                 self.is_pruned = True
+                # the pruned model is dropped: learn() ends without playing its final-network choice's episodes
+                if getattr(self.model, "final_selection_episodes", 0):
+                    self.model.final_selection_episodes = 0
                 return False
         return True

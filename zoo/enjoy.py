@@ -322,6 +322,10 @@ def enjoy(argv: list[str] | None = None) -> dict[str, float]:
     config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
     print(f"Loading {path}")
     model = ALGOS[args.algo].load().load(path, device=args.device)
+    selection = getattr(model, "final_selection", None)  # QMIX's final_selection_episodes: the network it kept
+    if selection is not None:
+        rates = ", ".join(f"{name} {rate:.3f}" for name, rate in selection[1].items())
+        print(f"Agent network: {selection[0]} (kept at the end of training; validation win rates: {rates})")
     trained_kwargs = play_env_kwargs(config, model)
     env_kwargs = {**trained_kwargs, **args.env_kwargs}
     if env_kwargs != trained_kwargs:

@@ -837,8 +837,16 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         if unknown:
             raise ValueError(f"{path} holds counters {unknown} that {klass.__name__} does not have")
         for name, value in data["counters"].items():
-            setattr(model, name, _checked_counter(path, name, value, getattr(model, name)))
+            setattr(model, name, model._loaded_counter(path, name, value))
         return model
+
+    def _loaded_counter(self, path: Any, name: str, value: Any) -> Any:
+        """The value of the counter ``name`` read from the model file ``path``, checked to be of its initial value's
+        kind (subclasses override it for counters of their own shape).
+
+        :raise ValueError: naming the file and the counter, when the value does not fit.
+        """
+        return _checked_counter(path, name, value, getattr(self, name))
 
     @classmethod
     def _saved_class(cls, name: str) -> type[BaseMultiAgentAlgorithm] | None:

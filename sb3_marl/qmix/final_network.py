@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from sb3_marl.common.evaluation import evaluate_policy
-from sb3_marl.common.validation import finite_float
+from sb3_marl.common.validation import finite_float, is_finite_number
 
 
 class AgentWeightAverages(nn.Module):
@@ -114,6 +114,30 @@ def select_final_agent(model: Any, n_episodes: int, online: dict[str, torch.Tens
     finally:
         policy.agent.load_state_dict(candidates[chosen])
     return chosen, win_rates
+
+
+def checked_final_selection(path: Any, value: Any) -> tuple[str, dict[str, float]] | None:
+    """``final_selection`` as read from the model file ``path`` (JSON keeps the pair as a list): None, or the kept
+    candidate's name and the validation win rates by candidate name, each in [0, 1], the kept one among them.
+
+    :raise ValueError: naming the file, when the value is not of that shape.
+    """
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        chosen, win_rates = value
+        if (
+            isinstance(chosen, str)
+            and isinstance(win_rates, dict)
+            and chosen in win_rates
+            and all(isinstance(name, str) for name in win_rates)
+            and all(is_finite_number(rate) and 0.0 <= rate <= 1.0 for rate in win_rates.values())
+        ):
+            return chosen, {name: float(rate) for name, rate in win_rates.items()}
+    raise ValueError(
+        f"{path} is not a valid model file: its final_selection={value!r} is not null or a pair [name of the kept "
+        "network, {candidate name: validation win rate in [0, 1]}] naming one of its candidates"
+    )
 
 
 def cloned_weights(module: nn.Module) -> dict[str, torch.Tensor]:

@@ -15,6 +15,7 @@ from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.policies.qmix_policy import MIXERS, QMIXPolicy, greedy_actions
 from sb3_marl.qmix.final_network import (
     AgentWeightAverages,
+    checked_final_selection,
     cloned_weights,
     select_final_agent,
     weight_average_rates,
@@ -154,11 +155,11 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         training env with the online agent network, the target one and each weight average
         (``(2 + len(weight_averages)) * final_selection_episodes`` episodes, not counted in ``num_timesteps``), and
         keeps the one that wins most (an adversary, whose env's battle_won is its victim's: least; ties: the online
-        one first) as the model's agent network (``final_selection`` holds the choice and the win rates,
-        ``agent_before_selection`` the online network's weights). Validation plays the training env without an
-        attack of its own (a robust variant's training attack is not applied). Each ``learn`` call that trains
-        chooses anew, and a later ``learn`` trains on from the network kept (the target network and the optimizer's
-        state stay as they were). 0: the online network, as trained.
+        one first) as the model's agent network (``final_selection`` holds the choice and the win rates, and is
+        saved with the model; ``agent_before_selection`` the online network's weights, not saved). Validation plays
+        the training env without an attack of its own (a robust variant's training attack is not applied). Each
+        ``learn`` call that trains chooses anew, and a later ``learn`` trains on from the network kept (the target
+        network and the optimizer's state stay as they were). 0: the online network, as trained.
     :param prioritized_replay_alpha: priority exponent of prioritized episode replay (0: uniform); an episode's
         priority is its mean absolute TD error over its steps (and agents, without a mixer), plus
         ``lower_bound_coef`` times its mean shortfall. In the robust variants only this loss is weighted by
@@ -292,6 +293,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         #: the agent network's weight averages (None without ``weight_averages``)
         self.agent_averages: AgentWeightAverages | None = None
         #: the network ``learn`` kept with ``final_selection_episodes`` and the validation win rates it chose by
+        #: (saved with the model)
         self.final_selection: tuple[str, dict[str, float]] | None = None
         #: the online agent network's weights from before that choice (None without one; not saved with the model):
         #: ``policy.agent.load_state_dict`` of them gives back the network as trained
@@ -322,6 +324,14 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     def _get_torch_save_params(self) -> list[str]:
         averages = ["agent_averages"] if self.agent_averages is not None else []
         return [*super()._get_torch_save_params(), *averages]
+
+    def _counter_names(self) -> list[str]:
+        return [*super()._counter_names(), "final_selection"]  # a loaded model tells which network it holds
+
+    def _loaded_counter(self, path: Any, name: str, value: Any) -> Any:
+        if name == "final_selection":
+            return checked_final_selection(path, value)
+        return super()._loaded_counter(path, name, value)
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
         super().train(gradient_steps, batch_size)

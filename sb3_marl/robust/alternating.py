@@ -138,6 +138,18 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
     def _counter_names(self) -> list[str]:
         return [*super()._counter_names(), "adversary_counters", "_victim_phase_progress", "_n_adversary_phases"]
 
+    def _loaded_counter(self, path: Any, name: str, value: Any) -> Any:
+        """The adversary's counters are checked each as the adversary checks its own."""
+        value = super()._loaded_counter(path, name, value)
+        if name != "adversary_counters":
+            return value
+        unknown = sorted(set(value) - set(self.adversary._counter_names()))
+        if unknown:
+            raise ValueError(
+                f"{path} holds adversary counters {unknown} that {type(self.adversary).__name__} does not have"
+            )
+        return {key: self.adversary._loaded_counter(path, key, item) for key, item in value.items()}
+
     @property
     def adversary_counters(self) -> dict[str, Any]:
         """The adversary's progress counters (saved with the model so that its training resumes)."""
