@@ -169,6 +169,8 @@ def test_a_saved_model_tells_which_network_it_holds(tmp_path):
     assert loaded.agent_before_selection is None  # the online network's weights are not saved
     assert QMIX.load(model.save(tmp_path / "m2", exclude=["final_selection"])).final_selection is None
     assert QMIX.load(_trained().save(tmp_path / "m3")).final_selection is None  # no choice: none recorded
+    model.train(gradient_steps=1, batch_size=4)  # trained on (a checkpoint in a later learn): the online network
+    assert model.final_selection is None and model.agent_before_selection is None
 
 
 @pytest.mark.parametrize(

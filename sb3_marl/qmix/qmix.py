@@ -293,7 +293,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         #: the agent network's weight averages (None without ``weight_averages``)
         self.agent_averages: AgentWeightAverages | None = None
         #: the network ``learn`` kept with ``final_selection_episodes`` and the validation win rates it chose by
-        #: (saved with the model)
+        #: (saved with the model; None once the network is trained on)
         self.final_selection: tuple[str, dict[str, float]] | None = None
         #: the online agent network's weights from before that choice (None without one; not saved with the model):
         #: ``policy.agent.load_state_dict`` of them gives back the network as trained
@@ -335,6 +335,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
         super().train(gradient_steps, batch_size)
+        # the agent network trained on is no longer the one a choice kept (a checkpoint now holds the online one)
+        self.final_selection = self.agent_before_selection = None
         if self.agent_averages is not None:
             self.agent_averages.update(self.policy.agent)
 
