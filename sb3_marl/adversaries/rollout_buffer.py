@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import torch
 
+from sb3_marl.common.returns import backward_recurrence
+
 
 class MultiAgentRolloutBuffer:
     """Preallocated tensors ``[T, B, ...]`` on one device; :meth:`compute_returns_and_advantage` then minibatches.
@@ -109,10 +111,10 @@ class MultiAgentRolloutBuffer:
         """
         terminal = self.dones & ~self.timeouts
         deltas = self.rewards + gamma * self.next_values * (~terminal) - self.values
-        advantage = torch.zeros_like(self.rewards[0])
-        for t in reversed(range(self.n_steps)):
-            advantage = deltas[t] + gamma * gae_lambda * (~self.dones[t]) * advantage
-            self.advantages[t] = advantage
+        trace = gamma * gae_lambda * (~self.dones)
+        with torch.no_grad():  # backward_recurrence takes time as dim 1: [B, T]
+            advantages = backward_recurrence(deltas.T, trace.T, torch.zeros_like(deltas[0]))
+        self.advantages.copy_(advantages.T)
         self.returns = self.advantages + self.values
 
     def minibatches(
