@@ -188,7 +188,8 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
         eval_report += "final model's " + wide_report
     if model.final_selection is not None:  # final_selection_episodes: the agent network learn() kept
         chosen, validation = model.final_selection
-        eval_report += f"final network={chosen} (validation {' / '.join(f'{r:.3f}' for r in validation.values())}) "
+        rates = " / ".join(f"{name} {rate:.3f}" for name, rate in validation.items())
+        eval_report += f"final network={chosen} (validation {rates}) "
         if chosen != "online":  # and the network as trained, on the same test episodes
             eval_report += test_online_network(model, make_test_env, map_name, seed, args, test_env_kwargs)
     print(

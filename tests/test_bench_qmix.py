@@ -151,5 +151,5 @@ def test_a_model_that_kept_another_network_is_tested_with_the_online_one_too(ben
     bench_qmix.main()
     assert tested == ["kept", "kept", "online", "online"]  # test and wide test of each network
     out = capsys.readouterr().out
-    assert "final network=target (validation 0.500 / 1.000) online network's win_rate=" in out
+    assert "final network=target (validation online 0.500 / target 1.000) online network's win_rate=" in out
     assert out.count("wide_win_rate=") == 2

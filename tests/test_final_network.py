@@ -142,9 +142,43 @@ def test_a_scrambled_online_network_loses_the_choice():
     assert chosen != "online" and win_rates[chosen] > win_rates["online"]
 
 
+def test_snapshots_of_the_online_network_are_candidates_taken_at_fractions_of_each_learn_call(monkeypatch):
+    """A network that learned the game and lost it again late in training (2s3z seed 12 won 0.99 at 125k steps,
+    0.64 at 205k) is only found among copies of the online network taken during training."""
+    model = QMIX(
+        CueMatchingEnv(n_envs=4, seed=0),
+        seed=0,
+        batch_size=4,
+        exploration_timesteps=1000,
+        agent_snapshots=[0.5, 0.25],
+        final_selection_episodes=8,
+    )
+    trained = []  # (env steps of this learn call, the online network) after each training round
+    train = QMIX.train
+
+    def recording_train(self, gradient_steps, batch_size):
+        train(self, gradient_steps, batch_size)
+        trained.append((self.num_timesteps - self._num_timesteps_at_start, cloned_weights(self.policy.agent)))
+
+    monkeypatch.setattr(QMIX, "train", recording_train)
+    for start, budget in ((0, 2000), (None, 1000)):  # a later learn call takes its own, at its own fractions
+        trained.clear()
+        model.learn(budget, reset_num_timesteps=start is not None)
+        assert list(model.snapshot_weights) == ["snapshot 0.25", "snapshot 0.5"]
+        for fraction in (0.25, 0.5):
+            weights = next(w for steps, w in trained if steps >= fraction * budget)
+            assert weights.keys() == model.snapshot_weights[f"snapshot {fraction}"].keys()
+            assert all(torch.equal(w, model.snapshot_weights[f"snapshot {fraction}"][k]) for k, w in weights.items())
+        assert list(model.final_selection[1]) == ["online", "target", "snapshot 0.25", "snapshot 0.5"]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
+        ({"agent_snapshots": [0.5]}, r"agent_snapshots=\[0.5\] are candidates of the final choice, which final_sel"),
+        ({"agent_snapshots": [1.0], "final_selection_episodes": 8}, r"agent_snapshots\[0\]=1.0 must be a finite"),
+        ({"agent_snapshots": [0.5, 0.5], "final_selection_episodes": 8}, r"repeats the fraction\(s\) 0.5"),
+        ({"agent_snapshots": "0.5", "final_selection_episodes": 8}, r"must be a list of fractions in \(0, 1\)"),
         ({"weight_averages": 0.01}, "weight_averages=0.01 must be a list of rates"),
         ({"weight_averages": [0.0]}, r"weight_averages\[0\]=0.0 must be a finite number in \(0, 1\)"),
         ({"weight_averages": [0.1, 1.0]}, r"weight_averages\[1\]=1.0 must be"),

@@ -3,14 +3,15 @@
 The greedy policy of a QMIX agent network can change a lot between late updates (a 2m_vs_1z kite won in one
 opening and lost in the other, or lost altogether for a few thousand steps). :class:`AgentWeightAverages` keeps
 exponential moving averages of the agent network's weights (Polyak averaging), updated after every training round;
-:func:`select_final_agent` plays greedy validation episodes with the online network, the target network and each
-average, and keeps the one that wins most.
+QMIX's ``agent_snapshots`` copy the online network at given fractions of training; :func:`select_final_agent` plays
+greedy validation episodes with the online network, the target network, each average and each snapshot, and keeps
+the one that wins most.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -60,21 +61,42 @@ def average_name(rate: float) -> str:
     return f"average {rate:g}"
 
 
+def snapshot_name(fraction: float) -> str:
+    """The candidate name of the online network copied at ``fraction`` of a ``learn`` call (``"snapshot 0.6"``)."""
+    return f"snapshot {fraction:g}"
+
+
 def weight_average_rates(rates: Any) -> list[float]:
     """``rates`` checked as ``weight_averages``: a list of distinct rates, each a finite number in (0, 1).
 
     :raise ValueError: naming the rate at fault and its index.
     """
-    if isinstance(rates, (str, bytes)) or not isinstance(rates, Sequence):
-        raise ValueError(f"weight_averages={rates!r} must be a list of rates in (0, 1), e.g. [0.01]")
+    return _distinct_fractions("weight_averages", rates, average_name, "rate", "[0.01]")
+
+
+def snapshot_fractions(fractions: Any) -> list[float]:
+    """``fractions`` checked as ``agent_snapshots``: a list of distinct fractions of a ``learn`` call's env steps,
+    each a finite number in (0, 1), in increasing order.
+
+    :raise ValueError: naming the fraction at fault and its index.
+    """
+    return sorted(_distinct_fractions("agent_snapshots", fractions, snapshot_name, "fraction", "[0.6, 0.8]"))
+
+
+def _distinct_fractions(
+    setting: str, values: Any, candidate_name: Callable[[float], str], kind: str, example: str
+) -> list[float]:
+    """``values`` checked as a list of finite numbers in (0, 1) whose candidate names differ."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ValueError(f"{setting}={values!r} must be a list of {kind}s in (0, 1), e.g. {example}")
     checked = [
-        finite_float(f"weight_averages[{index}]", rate, 0.0, 1.0, low_open=True, high_open=True)
-        for index, rate in enumerate(rates)
+        finite_float(f"{setting}[{index}]", value, 0.0, 1.0, low_open=True, high_open=True)
+        for index, value in enumerate(values)
     ]
-    names = [average_name(rate) for rate in checked]  # equal candidate names would hide an average
-    repeated = sorted({name.removeprefix("average ") for name in names if names.count(name) > 1})
+    names = [candidate_name(value) for value in checked]  # equal candidate names would hide a candidate
+    repeated = sorted({name.split(" ", 1)[1] for name in names if names.count(name) > 1})
     if repeated:
-        raise ValueError(f"weight_averages={list(rates)!r} repeats the rate(s) {', '.join(repeated)}: give each once")
+        raise ValueError(f"{setting}={list(values)!r} repeats the {kind}(s) {', '.join(repeated)}: give each once")
     return checked
 
 
@@ -84,8 +106,9 @@ def _frozen_copy(agent: nn.Module) -> nn.Module:
 
 def select_final_agent(model: Any, n_episodes: int, online: dict[str, torch.Tensor]) -> tuple[str, dict[str, float]]:
     """Play ``n_episodes`` greedy episodes in ``model``'s training env with each candidate agent network (the online
-    one, the target one, then each of ``model.agent_averages``) and load the one that does best into
-    ``model.policy.agent`` (ties: the earlier candidate, so the online network keeps its place unless beaten).
+    one, the target one, each of ``model.agent_averages``, then each of ``model.snapshot_weights``) and load the one
+    that does best into ``model.policy.agent`` (ties: the earlier candidate, so the online network keeps its place
+    unless beaten).
 
     "Best" is the most battles won, or the fewest for a model whose env's ``battle_won`` is its opponent's
     (``battle_won_is_a_loss``, e.g. PA-AD's director). Validation plays the training env as it is, without an attack
@@ -102,6 +125,7 @@ def select_final_agent(model: Any, n_episodes: int, online: dict[str, torch.Tens
         "online": online,
         "target": policy.agent_target.state_dict(),
         **(model.agent_averages.candidates() if model.agent_averages is not None else {}),
+        **model.snapshot_weights,
     }
     sign = -1.0 if getattr(model, "battle_won_is_a_loss", False) else 1.0
     win_rates: dict[str, float] = {}

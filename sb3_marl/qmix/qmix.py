@@ -19,6 +19,8 @@ from sb3_marl.qmix.final_network import (
     checked_final_selection,
     cloned_weights,
     select_final_agent,
+    snapshot_fractions,
+    snapshot_name,
     weight_average_rates,
 )
 
@@ -131,9 +133,13 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     :param weight_averages: rates in (0, 1) of exponential moving averages of the agent network's weights, updated
         after every training round (:class:`~sb3_marl.qmix.final_network.AgentWeightAverages`; about ``1 / rate``
         rounds make up an average); saved with the model. Empty: none.
+    :param agent_snapshots: fractions in (0, 1) of a ``learn`` call's env steps at which a copy of the online agent
+        network is kept as a candidate of the final choice (``final_selection_episodes``; taken after the first
+        training round at or past each fraction, held in memory until the call's choice, not saved). Empty: none.
     :param final_selection_episodes: when > 0, ``learn`` ends by playing this many greedy validation episodes in the
-        training env with the online agent network, the target one and each weight average
-        (``(2 + len(weight_averages)) * final_selection_episodes`` episodes, not counted in ``num_timesteps``), and
+        training env with the online agent network, the target one, each weight average and each snapshot
+        (``(2 + len(weight_averages) + len(agent_snapshots)) * final_selection_episodes`` episodes, not counted in
+        ``num_timesteps``), and
         keeps the one that wins most (an adversary, whose env's battle_won is its victim's: least; ties: the online
         one first) as the model's agent network (``final_selection`` holds the choice and the win rates, and is
         saved with the model; ``agent_before_selection`` the online network's weights, not saved). Validation plays
@@ -197,6 +203,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         advantage_learning: float = 0.0,
         lower_bound_coef: float = 0.0,
         weight_averages: Sequence[float] = (),
+        agent_snapshots: Sequence[float] = (),
         final_selection_episodes: int = 0,
         n_envs: int = 1,
         env_kwargs: dict[str, Any] | None = None,
@@ -223,7 +230,13 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         )
         lower_bound_coef = finite_float("lower_bound_coef", lower_bound_coef, low=0.0, meaning="0: off")
         weight_averages = weight_average_rates(weight_averages)
+        agent_snapshots = snapshot_fractions(agent_snapshots)
         final_selection_episodes = whole_number("final_selection_episodes", final_selection_episodes, 0)
+        if agent_snapshots and final_selection_episodes == 0:
+            raise ValueError(
+                f"agent_snapshots={agent_snapshots} are candidates of the final choice, which "
+                "final_selection_episodes=0 turns off: give final_selection_episodes > 0 (e.g. 64) or no snapshots"
+            )
         double_q = flag("double_q", double_q)
         if lambda_traces not in LAMBDA_TRACES:
             raise ValueError(f"lambda_traces={lambda_traces!r}; allowed: {LAMBDA_TRACES}")
@@ -269,9 +282,12 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         self.advantage_learning = advantage_learning
         self.lower_bound_coef = lower_bound_coef
         self.weight_averages = weight_averages
+        self.agent_snapshots = agent_snapshots
         self.final_selection_episodes = final_selection_episodes
         #: the agent network's weight averages (None without ``weight_averages``)
         self.agent_averages: AgentWeightAverages | None = None
+        #: the ``agent_snapshots`` taken in the current ``learn`` call, by candidate name (not saved)
+        self.snapshot_weights: dict[str, dict[str, torch.Tensor]] = {}
         #: the network ``learn`` kept with ``final_selection_episodes`` and the validation win rates it chose by
         #: (saved with the model; None once the network is trained on)
         self.final_selection: tuple[str, dict[str, float]] | None = None
@@ -313,12 +329,29 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             return checked_final_selection(path, value)
         return super()._loaded_counter(path, name, value)
 
+    def _setup_learn(self, *args: Any, **kwargs: Any) -> tuple[int, Any]:
+        result = super()._setup_learn(*args, **kwargs)
+        self.snapshot_weights = {}  # each learn call takes its own snapshots
+        return result
+
     def train(self, gradient_steps: int, batch_size: int) -> None:
         super().train(gradient_steps, batch_size)
         # the agent network trained on is no longer the one a choice kept (a checkpoint now holds the online one)
         self.final_selection = self.agent_before_selection = None
         if self.agent_averages is not None:
             self.agent_averages.update(self.policy.agent)
+        self._take_due_snapshots()
+
+    def _take_due_snapshots(self) -> None:
+        """Copy the online agent network for each ``agent_snapshots`` fraction of this ``learn`` call's env steps
+        reached and not yet taken (one copy serves several fractions passed in one rollout)."""
+        budget = self._total_timesteps - self._num_timesteps_at_start
+        done = self.num_timesteps - self._num_timesteps_at_start
+        due = [snapshot_name(f) for f in self.agent_snapshots if done >= f * budget]
+        due = [name for name in due if name not in self.snapshot_weights]
+        if due:
+            weights = cloned_weights(self.policy.agent)
+            self.snapshot_weights.update(dict.fromkeys(due, weights))
 
     def _on_learn_end(self, n_updates: int, log_interval: int | None) -> None:
         """With ``final_selection_episodes``: keep the candidate agent network that does best in validation episodes
