@@ -142,7 +142,7 @@ def test_save_load_resume_keeps_both_networks(cls: type, tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("adversary_counters", "message"),
     [
-        ({"num_timesteps": "abc"}, "its counter num_timesteps='abc' is not a int"),
+        ({"num_timesteps": "abc"}, r"its counter num_timesteps='abc' is not a int \(a counter of its adversary, "),
         ({"bogus": 1}, r"holds adversary counters \['bogus'\] that"),
     ],
 )

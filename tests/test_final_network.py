@@ -172,6 +172,18 @@ def test_snapshots_of_the_online_network_are_candidates_taken_at_fractions_of_ea
         assert list(model.final_selection[1]) == ["online", "target", "snapshot 0.25", "snapshot 0.5"]
 
 
+def test_a_snapshot_shared_by_several_fractions_plays_once(monkeypatch):
+    """Fractions passed in one training round share one copy: its validation episodes were played once per name."""
+    model = _trained()
+    shared = cloned_weights(model.policy.agent)
+    model.snapshot_weights = {"snapshot 0.1": shared, "snapshot 0.2": shared}
+    played = _validation_win_rates(monkeypatch, [0.5, 0.25, 0.75, 1.0])
+    chosen, win_rates = final_network.select_final_agent(model, 16, cloned_weights(model.policy.agent))
+    assert len(played) == 4  # online, target, the average, the shared snapshot
+    assert win_rates == {"online": 0.5, "target": 0.25, "average 0.1": 0.75, "snapshot 0.1": 1.0, "snapshot 0.2": 1.0}
+    assert chosen == "snapshot 0.1" and _same(shared, model.policy.agent)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -203,6 +215,14 @@ def test_a_saved_model_tells_which_network_it_holds(tmp_path):
     assert loaded.agent_before_selection is None  # the online network's weights are not saved
     assert QMIX.load(model.save(tmp_path / "m2", exclude=["final_selection"])).final_selection is None
     assert QMIX.load(_trained().save(tmp_path / "m3")).final_selection is None  # no choice: none recorded
+    snapshots = _trained(agent_snapshots=[0.5], final_selection_episodes=4).save(tmp_path / "m4")
+    with pytest.raises(ValueError, match=r"m4.zip: its settings do not make a valid QMIX: agent_snapshots=\[0.5\]"):
+        QMIX.load(
+            _trained(agent_snapshots=[0.5], final_selection_episodes=4).save(
+                tmp_path / "m4", exclude=["final_selection_episodes"]
+            )
+        )
+    QMIX.load(snapshots, final_selection_episodes=8)
     model.train(gradient_steps=1, batch_size=4)  # trained on (a checkpoint in a later learn): the online network
     assert model.final_selection is None and model.agent_before_selection is None
 

@@ -380,7 +380,7 @@ def test_enjoy_names_the_agent_network_a_model_kept(trained_run, tmp_path, capsy
 
 def test_a_pruned_trial_does_not_choose_its_final_network(tmp_path, monkeypatch):
     """A pruned trial's model is dropped, yet learn() played the final-network choice's validation episodes."""
-    from sb3_marl.qmix import QMIX, final_network
+    from sb3_marl.qmix import QMIX, qmix
     from zoo import exp_manager
 
     args = train.build_parser().parse_args(
@@ -390,8 +390,8 @@ def test_a_pruned_trial_does_not_choose_its_final_network(tmp_path, monkeypatch)
     sampled = {"final_selection_episodes": 2, "batch_size": 2, "learning_starts": 0}
     monkeypatch.setitem(exp_manager.HYPERPARAMS_SAMPLER, "qmix", lambda trial, augmentations: sampled)
     chosen = []
-    choose = final_network.select_final_agent
-    monkeypatch.setattr(final_network, "select_final_agent", lambda *a: chosen.append(1) or choose(*a))
+    choose = qmix.select_final_agent
+    monkeypatch.setattr(qmix, "select_final_agent", lambda *a: chosen.append(1) or choose(*a))
     learned = []
     learn = QMIX.learn
     monkeypatch.setattr(QMIX, "learn", lambda model, *a, **k: learned.append(model) or learn(model, *a, **k))

@@ -26,7 +26,8 @@ class TrialEvalCallback(BaseCallback):
     :param n_evaluations: evaluations of this seed at most (None: no limit); training collects whole episodes and
         can pass its budget, and one evaluation more would report at the next seed's first step
     :param prune: ask the trial whether to stop after each evaluation (the objective sets it for seed 0 only); a
-        pruned model's ``final_selection_episodes`` is set to 0, so that learn() stops without choosing its network
+        pruned model's ``final_selection_episodes`` is set to 0 (and its ``agent_snapshots`` emptied), so that learn()
+        stops without choosing its network
     """
 
     def __init__(
@@ -75,6 +76,6 @@ class TrialEvalCallback(BaseCallback):
                 self.is_pruned = True
                 # the pruned model is dropped: learn() ends without playing its final-network choice's episodes
                 if getattr(self.model, "final_selection_episodes", 0):
-                    self.model.final_selection_episodes = 0
+                    self.model.final_selection_episodes, self.model.agent_snapshots = 0, []
                 return False
         return True

@@ -825,7 +825,11 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
                     f"{key}={default!r}; load without overriding it"
                 )
         settings = {**data["kwargs"], **overrides}
-        model = klass(env=None, device=device, _init_setup_model=False, **settings)
+        try:
+            model = klass(env=None, device=device, _init_setup_model=False, **settings)
+        except ValueError as exc:  # e.g. a file saved with exclude=[...] whose defaults do not fit the other settings
+            given = " with the given overrides" if overrides else ""
+            raise ValueError(f"{path}: its settings{given} do not make a valid {klass.__name__}: {exc}") from None
         model.env_shapes, model.map_name = dict(data["env_shapes"]), data["map_name"]
         if isinstance(env, BatchedMultiAgentEnv) and "env_kwargs" in overrides:
             check_env_kwargs_fit(env, model.env_kwargs)

@@ -130,10 +130,13 @@ def select_final_agent(model: Any, n_episodes: int, online: dict[str, torch.Tens
     sign = -1.0 if getattr(model, "battle_won_is_a_loss", False) else 1.0
     win_rates: dict[str, float] = {}
     chosen = "online"
+    played: dict[int, float] = {}  # by id of the weights: snapshots of one training round share one copy
     try:
         for name, weights in candidates.items():
-            policy.agent.load_state_dict(weights)
-            win_rates[name] = evaluate_policy(model, model.get_env(), n_episodes)[0]
+            if id(weights) not in played:
+                policy.agent.load_state_dict(weights)
+                played[id(weights)] = evaluate_policy(model, model.get_env(), n_episodes)[0]
+            win_rates[name] = played[id(weights)]
         chosen = max(candidates, key=lambda name: sign * win_rates[name])  # the first of equal ones
     finally:
         policy.agent.load_state_dict(candidates[chosen])

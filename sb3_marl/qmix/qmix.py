@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.type_aliases import MaybeCallback
 
 from sb3_marl.common.base_class import constructor_keywords
 from sb3_marl.common.off_policy_algorithm import OffPolicyMultiAgentAlgorithm
@@ -135,11 +137,12 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         rounds make up an average); saved with the model. Empty: none.
     :param agent_snapshots: fractions in (0, 1) of a ``learn`` call's env steps at which a copy of the online agent
         network is kept as a candidate of the final choice (``final_selection_episodes``; taken after the first
-        training round at or past each fraction, held in memory until the call's choice, not saved). Empty: none.
+        training round at or past each fraction, held in memory until the next ``learn`` call, not saved). Empty:
+        none.
     :param final_selection_episodes: when > 0, ``learn`` ends by playing this many greedy validation episodes in the
-        training env with the online agent network, the target one, each weight average and each snapshot
-        (``(2 + len(weight_averages) + len(agent_snapshots)) * final_selection_episodes`` episodes, not counted in
-        ``num_timesteps``), and
+        training env with the online agent network, the target one, each weight average and each snapshot taken
+        (at most ``(2 + len(weight_averages) + len(agent_snapshots)) * final_selection_episodes`` episodes: a
+        snapshot shared by several fractions plays once; not counted in ``num_timesteps``), and
         keeps the one that wins most (an adversary, whose env's battle_won is its victim's: least; ties: the online
         one first) as the model's agent network (``final_selection`` holds the choice and the win rates, and is
         saved with the model; ``agent_before_selection`` the online network's weights, not saved). Validation plays
@@ -230,11 +233,11 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         )
         lower_bound_coef = finite_float("lower_bound_coef", lower_bound_coef, low=0.0, meaning="0: off")
         weight_averages = weight_average_rates(weight_averages)
-        agent_snapshots = snapshot_fractions(agent_snapshots)
+        requested_snapshots, agent_snapshots = agent_snapshots, snapshot_fractions(agent_snapshots)
         final_selection_episodes = whole_number("final_selection_episodes", final_selection_episodes, 0)
         if agent_snapshots and final_selection_episodes == 0:
             raise ValueError(
-                f"agent_snapshots={agent_snapshots} are candidates of the final choice, which "
+                f"agent_snapshots={list(requested_snapshots)} are candidates of the final choice, which "
                 "final_selection_episodes=0 turns off: give final_selection_episodes > 0 (e.g. 64) or no snapshots"
             )
         double_q = flag("double_q", double_q)
@@ -286,7 +289,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         self.final_selection_episodes = final_selection_episodes
         #: the agent network's weight averages (None without ``weight_averages``)
         self.agent_averages: AgentWeightAverages | None = None
-        #: the ``agent_snapshots`` taken in the current ``learn`` call, by candidate name (not saved)
+        #: the ``agent_snapshots`` taken in the last ``learn`` call, by candidate name (kept until the next call; not
+        #: saved); fractions passed in one training round share one copy
         self.snapshot_weights: dict[str, dict[str, torch.Tensor]] = {}
         #: the network ``learn`` kept with ``final_selection_episodes`` and the validation win rates it chose by
         #: (saved with the model; None once the network is trained on)
@@ -329,10 +333,19 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             return checked_final_selection(path, value)
         return super()._loaded_counter(path, name, value)
 
-    def _setup_learn(self, *args: Any, **kwargs: Any) -> tuple[int, Any]:
-        result = super()._setup_learn(*args, **kwargs)
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback,
+        reset_num_timesteps: bool,
+        tb_log_name: str,
+        progress_bar: bool,
+    ) -> tuple[int, BaseCallback]:
+        total_timesteps, callback = super()._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
         self.snapshot_weights = {}  # each learn call takes its own snapshots
-        return result
+        return total_timesteps, callback
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
         super().train(gradient_steps, batch_size)

@@ -148,7 +148,10 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
             raise ValueError(
                 f"{path} holds adversary counters {unknown} that {type(self.adversary).__name__} does not have"
             )
-        return {key: self.adversary._loaded_counter(path, key, item) for key, item in value.items()}
+        try:
+            return {key: self.adversary._loaded_counter(path, key, item) for key, item in value.items()}
+        except ValueError as exc:
+            raise ValueError(f"{exc} (a counter of its adversary, {type(self.adversary).__name__})") from None
 
     @property
     def adversary_counters(self) -> dict[str, Any]:
