@@ -999,7 +999,8 @@ def test_params_stay_fixed_in_a_study_and_in_its_trials_replay(tmp_path, capsys,
     fixed = ("learning_rate:0.0005", "policy_kwargs:{rnn_hidden_dim: 16}")
     _train(tmp_path, "-optimize", "-n", "60", "--n-trials", "1", "--n-evaluations", "1", "--eval-episodes", "1",
            *flags, params=fixed)  # fmt: skip
-    note = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Note: -params keeps")]
+    out = capsys.readouterr().out
+    note = [line for line in out.splitlines() if line.startswith("Note: -params keeps")]
     assert len(note) == 1 and "buffer_size" not in note[0]  # not searched
     assert all(name in note[0] for name in ("learning_rate", "policy_kwargs.rnn_hidden_dim", "batch_size"))
     assert seen[-1]["learning_rate"] == 0.0005 and seen[-1]["policy_kwargs"]["rnn_hidden_dim"] == 16
@@ -1010,6 +1011,10 @@ def test_params_stay_fixed_in_a_study_and_in_its_trials_replay(tmp_path, capsys,
     recorded = trial.user_attrs["fixed_by_params"]
     assert recorded["learning_rate"] == 0.0005 and recorded["policy_kwargs"] == {"rnn_hidden_dim": 16}
     assert seen[-1]["policy_kwargs"]["mixing_embed_dim"] == trial.params["mixing_embed_dim"]  # still searched
+    # the best trial's sampled values that -params overrode were listed as if they had trained
+    assert f"    rnn_hidden_dim: {trial.params['rnn_hidden_dim']} (not used: -params kept rnn_hidden_dim=16)" in out
+    assert "(not used: -params kept learning_rate=0.0005)" in out
+    assert f"    mixing_embed_dim: {trial.params['mixing_embed_dim']}\n" in out
     _train(tmp_path, "-n", "40", "--eval-freq", "-1", "--storage", journal, "--study-name", "s", "--trial-id", "0")
     config = yaml.safe_load((tmp_path / "qmix" / "3m_1" / "3m" / "config.yml").read_text())
     assert config["learning_rate"] == 0.0005 and config["policy_kwargs"]["rnn_hidden_dim"] == 16

@@ -634,8 +634,10 @@ class ExperimentManager:
         print(f"Number of finished trials: {len(study.trials)} ({len(complete)} complete)")
         if complete:
             print(f"Best trial #{study.best_trial.number}: win rate {study.best_value:.3f}")
+            kept = _params_kept(study.best_trial.user_attrs.get("fixed_by_params") or {})
             for key, value in study.best_trial.params.items():
-                print(f"    {key}: {value}")
+                unused = f" (not used: -params kept {key}={kept[key]!r})" if key in kept else ""
+                print(f"    {key}: {value}{unused}")
         stem = (
             f"report_{self.env_name}_{self.args.n_trials}-trials-{self.n_timesteps}"
             f"-{self.args.sampler}-{self.args.pruner}_{int(time.time())}"
@@ -659,6 +661,16 @@ class _FirstChoices:
 
     def suggest_int(self, name: str, low: int, high: int, **kwargs: Any) -> int:
         return low
+
+
+def _params_kept(fixed: dict[str, Any]) -> dict[str, Any]:
+    """A trial's ``fixed_by_params`` record by Optuna parameter name (a ``policy_kwargs`` sub-key is its own
+    parameter), with the values ``-params`` kept."""
+    return {
+        name: kept
+        for key, value in fixed.items()
+        for name, kept in (value.items() if isinstance(value, dict) else [(key, value)])
+    }
 
 
 def _close_env(env: Any) -> None:
