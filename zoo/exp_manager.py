@@ -34,7 +34,7 @@ from sb3_marl.common.save_util import load_from_zip_file
 from sb3_marl.common.validation import whole_number
 from sb3_marl.envs.base import game_env_kwargs
 from zoo.callbacks import TrialEvalCallback
-from zoo.hyperparams_opt import HYPERPARAMS_SAMPLER, drop_fixed, fixed_names, merge_sampled
+from zoo.hyperparams_opt import HYPERPARAMS_SAMPLER, drop_fixed, fixed_names, fixed_params, merge_sampled
 from zoo.utils import (
     ALGOS,
     check_hyperparams,
@@ -634,7 +634,7 @@ class ExperimentManager:
         print(f"Number of finished trials: {len(study.trials)} ({len(complete)} complete)")
         if complete:
             print(f"Best trial #{study.best_trial.number}: win rate {study.best_value:.3f}")
-            kept = _params_kept(study.best_trial.user_attrs.get("fixed_by_params") or {})
+            kept = fixed_params(study.best_trial.user_attrs.get("fixed_by_params") or {})
             for key, value in study.best_trial.params.items():
                 unused = f" (not used: -params kept {key}={kept[key]!r})" if key in kept else ""
                 print(f"    {key}: {value}{unused}")
@@ -661,16 +661,6 @@ class _FirstChoices:
 
     def suggest_int(self, name: str, low: int, high: int, **kwargs: Any) -> int:
         return low
-
-
-def _params_kept(fixed: dict[str, Any]) -> dict[str, Any]:
-    """A trial's ``fixed_by_params`` record by Optuna parameter name (a ``policy_kwargs`` sub-key is its own
-    parameter), with the values ``-params`` kept."""
-    return {
-        name: kept
-        for key, value in fixed.items()
-        for name, kept in (value.items() if isinstance(value, dict) else [(key, value)])
-    }
 
 
 def _close_env(env: Any) -> None:

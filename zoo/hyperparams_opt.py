@@ -117,8 +117,19 @@ def drop_fixed(sampled: dict[str, Any], fixed: dict[str, Any]) -> tuple[dict[str
 
 def fixed_names(dropped: dict[str, Any]) -> list[str]:
     """The names of :func:`drop_fixed`'s dropped settings, ``policy_kwargs.<key>`` for a sub-key."""
+    return [f"{key}.{sub}" if sub is not None else key for key, sub, _ in _dropped_items(dropped)]
+
+
+def fixed_params(dropped: dict[str, Any]) -> dict[str, Any]:
+    """:func:`drop_fixed`'s dropped settings by Optuna parameter name (a ``policy_kwargs`` sub-key is its own
+    parameter), with the values ``-params`` kept."""
+    return {sub if sub is not None else key: value for key, sub, value in _dropped_items(dropped)}
+
+
+def _dropped_items(dropped: dict[str, Any]) -> list[tuple[str, str | None, Any]]:
+    """``(setting, sub-key or None, kept value)`` of each of :func:`drop_fixed`'s dropped settings."""
     return [
-        f"{key}.{sub}" if isinstance(value, dict) else key
+        (key, sub, value[sub] if sub is not None else value)
         for key, value in dropped.items()
         for sub in (value if isinstance(value, dict) else [None])
     ]

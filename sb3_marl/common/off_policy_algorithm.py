@@ -495,6 +495,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         total_timesteps, callback = self._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name or type(self).__name__, progress_bar
         )
+        self._on_learn_start()
         callback.on_training_start(locals(), globals())
         train_freq = self.train_freq or self.env.n_envs
         n_updates_at_start = self._n_updates
@@ -513,6 +514,10 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         self._on_learn_end(self._n_updates - n_updates_at_start, log_interval)
         callback.on_training_end()
         return self
+
+    def _on_learn_start(self) -> None:
+        """Called by ``learn`` once its counters, logger and callbacks are set up, before the first rollout (nothing
+        by default; QMIX forgets the previous call's network snapshots here)."""
 
     def _before_rollout(self) -> None:
         """Called by ``learn`` before each rollout (nothing by default; alternating training switches phases here)."""

@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
-from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.type_aliases import MaybeCallback
 
 from sb3_marl.common.base_class import constructor_keywords
 from sb3_marl.common.off_policy_algorithm import OffPolicyMultiAgentAlgorithm
@@ -333,19 +331,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             return checked_final_selection(path, value)
         return super()._loaded_counter(path, name, value)
 
-    def _setup_learn(
-        self,
-        total_timesteps: int,
-        callback: MaybeCallback,
-        reset_num_timesteps: bool,
-        tb_log_name: str,
-        progress_bar: bool,
-    ) -> tuple[int, BaseCallback]:
-        total_timesteps, callback = super()._setup_learn(
-            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
-        )
+    def _on_learn_start(self) -> None:
         self.snapshot_weights = {}  # each learn call takes its own snapshots
-        return total_timesteps, callback
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
         super().train(gradient_steps, batch_size)
