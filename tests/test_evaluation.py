@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sb3_marl.common.callbacks import BaseCallback, CallbackList, EveryNTimesteps, StopTrainingOnMaxEpisodes
-from sb3_marl.common.evaluation import evaluate_policy
+from sb3_marl.common.evaluation import evaluate_policy, play_episodes
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.qmix import QMIX
 
@@ -64,6 +64,30 @@ def test_step_callback_and_reward_threshold(model):
     evaluate_policy(model, CueMatchingEnv(n_envs=2, seed=2), 4, reward_threshold=mean_reward - 0.01)
     with pytest.raises(AssertionError, match="Mean reward below threshold"):
         evaluate_policy(model, CueMatchingEnv(n_envs=2, seed=2), 4, reward_threshold=mean_reward + 0.01)
+
+
+def test_play_episodes_counts_each_envs_quota_and_reports_which_envs_count(model):
+    """The loop under evaluate_policy and zoo/enjoy.py's Player: env i counts quota[i] episodes and keeps running
+    uncounted after; after_step sees which envs count and each step's returns before the ended envs reset."""
+    policy, env = model.policy, CueMatchingEnv(n_envs=3, seed=4)
+    quota = torch.tensor([3, 0, 1])
+    ended_counting = torch.zeros(3, dtype=torch.int64)
+    step_returns = []
+
+    def act(obs, state, avail, last_action, hidden):
+        with torch.no_grad():
+            q, hidden = policy.q_values(obs, last_action, hidden)
+        return policy.select_actions(q, avail, 0.0), q, hidden
+
+    def after_step(step):
+        ended = step["terminated"] & step["counting"]
+        ended_counting.add_(ended.long())
+        step_returns.extend(step["episode_return"][ended].tolist())
+
+    played = play_episodes(policy, env, quota, act, after_step)
+    assert ended_counting.tolist() == [3, 0, 1]
+    assert played.returns == step_returns and len(played.lengths) == len(played.wins) == 4
+    assert all(won == (length == 5) for won, length in zip(played.wins, played.lengths))
 
 
 def test_rejects_bad_inputs(model):

@@ -170,47 +170,44 @@ class Player:
         recorded ones when it can); an env that reached its share keeps running uncounted, as in
         :func:`~sb3_marl.common.evaluation.evaluate_policy`. Episodes are logged in the order they end.
         """
+        from sb3_marl.common.evaluation import play_episodes
         from sb3_marl.envs.render import render_frame
 
-        n_envs, n_agents, n_actions = self.env.n_envs, self.policy.n_agents, self.policy.n_actions
-        quota = torch.tensor([(n_episodes + n_envs - 1 - i) // n_envs for i in range(n_envs)])
-        counted = torch.zeros(n_envs, dtype=torch.int64)
+        n_envs = self.env.n_envs
+        quota = [(n_episodes + n_envs - 1 - i) // n_envs for i in range(n_envs)]
+        record_episodes = min(record_episodes, quota[0])
         log = EpisodeLog()
-        obs, state, avail = self.env.reset()
-        hidden = self.policy.initial_hidden(n_envs)
-        last_action = torch.zeros(n_envs, n_agents, n_actions, device=obs.device)
-        episode_return = torch.zeros(n_envs, dtype=torch.float64)
-        while (counted < quota).any():
-            record = bool(counted[0] < min(record_episodes, int(quota[0])))
-            actions, changed, hidden = self._act(obs, state, avail, last_action, hidden)
+        choosing = changed = torch.zeros(0)  # set by act() for the step about to be played
+        printed = 0  # episodes reported so far
+
+        def act(
+            obs: torch.Tensor, state: torch.Tensor, avail: torch.Tensor, last_action: torch.Tensor, hidden: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            nonlocal choosing, changed
+            actions, q, changed, hidden_next = self._act(obs, state, avail, last_action, hidden)
             # agents with one available action (the dead: no-op only) have no action an attack could change
-            counting = (avail.sum(-1) > 1).cpu() & (counted < quota).unsqueeze(-1)
-            changed = changed.cpu()
-            log.changed_actions += int(changed[counting].sum())
-            log.actions += int(counting.sum())
-            if record:
-                log.frames.append(render_frame(self.env, 0, marked_agents=changed[0].numpy()))
-            obs, state, avail, reward, terminated, info = self.env.step(actions)
-            episode_return += reward.cpu().double()
-            last_action = torch.nn.functional.one_hot(actions, n_actions).float()
-            terminated = terminated.cpu()
-            if not terminated.any():
-                continue
-            if record and terminated[0]:
+            choosing = avail.sum(-1) > 1
+            if log.recorded_episodes < record_episodes:
+                log.frames.append(render_frame(self.env, 0, marked_agents=changed[0].cpu().numpy()))
+            return actions, q, hidden_next
+
+        def after_step(step: dict[str, Any]) -> None:
+            counting, terminated = step["counting"], step["terminated"]
+            log.changed_actions += int(changed[choosing & counting.unsqueeze(-1)].sum())
+            log.actions += int((choosing & counting.unsqueeze(-1)).sum())
+            if log.recorded_episodes < record_episodes and terminated[0]:
                 log.frames.append(render_frame(self.env, 0))
                 log.recorded_episodes += 1
-            won = info["battle_won"].cpu()
-            for i in torch.nonzero(terminated & (counted < quota)).flatten().tolist():
-                log.returns.append(float(episode_return[i]))
-                log.wins.append(bool(won[i]))
-                if verbose:
-                    print(f"Episode {len(log.wins)}: return {log.returns[-1]:.2f}, {'won' if log.wins[-1] else 'lost'}")
-            counted += terminated.long()
-            keep = ~terminated
-            episode_return *= keep
-            keep = keep.to(obs.device).view(-1, 1, 1)
-            hidden, last_action = hidden * keep, last_action * keep
-            obs, state, avail = self.env.reset(terminated.to(obs.device))
+            if verbose:
+                nonlocal printed
+                won = step["info"]["battle_won"]
+                for i in torch.nonzero(terminated & counting).flatten().tolist():
+                    printed += 1
+                    result = "won" if won[i] else "lost"
+                    print(f"Episode {printed}: return {float(step['episode_return'][i]):.2f}, {result}")
+
+        played = play_episodes(self.policy, self.env, torch.tensor(quota, device=self.policy.device), act, after_step)
+        log.returns, log.wins = played.returns, played.wins
         return log
 
     def _act(
@@ -220,8 +217,9 @@ class Player:
         avail: torch.Tensor,
         last_action: torch.Tensor,
         hidden: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Actions on the (perturbed) observations, which agents' greedy action the attack changed, next hidden."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Actions on the (perturbed) observations, their Q-values, which agents' greedy action the attack changed,
+        next hidden."""
         with torch.no_grad():
             q_clean, hidden_next = self.policy.q_values(obs, last_action, hidden)
         greedy_clean = self.policy.select_actions(q_clean, avail, 0.0)
@@ -232,7 +230,7 @@ class Player:
                 q, hidden_next = self.policy.q_values(perturbed, last_action, hidden)
         changed = self.policy.select_actions(q, avail, 0.0) != greedy_clean
         actions = self.policy.select_actions(q, avail, self.epsilon, self.generator)
-        return actions, changed, hidden_next
+        return actions, q, changed, hidden_next
 
 
 def build_attack(args: argparse.Namespace, model: Any, epsilon: float, env_kwargs: dict[str, Any]) -> Any | None:

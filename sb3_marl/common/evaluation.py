@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,6 +49,75 @@ def check_attack(attack: Any, env: BatchedMultiAgentEnv | None = None) -> None:
         raise TypeError(f"attack must be an attack (a BaseAttack, with perturb()), got {type(attack).__name__}")
     if env is not None and hasattr(attack, "check_fits_env"):
         attack.check_fits_env(env)
+
+
+@dataclass
+class PlayedEpisodes:
+    """The counted episodes of :func:`play_episodes`, in the order they ended (env by env within one step)."""
+
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)  # env steps
+    wins: list[bool] = field(default_factory=list)
+
+
+#: ``act(obs, state, avail_actions, last_action_onehot, hidden) -> (actions, q, hidden_next)``
+ActFunction = Callable[
+    [torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+]
+
+
+def play_episodes(
+    policy: Any,
+    env: BatchedMultiAgentEnv,
+    quota: torch.Tensor,
+    act: ActFunction,
+    after_step: Callable[[dict[str, Any]], None] | None = None,
+) -> PlayedEpisodes:
+    """Play from a reset of ``env`` until env ``i`` has ended ``quota[i]`` episodes; an env that reached its quota
+    keeps running uncounted (stopping it would make the batch's episodes depend on the others' lengths).
+
+    :param policy: the ``QMIXPolicy`` whose sizes and recurrent state the agents use (``act`` picks the actions).
+    :param env: the env to play in, reset first.
+    :param quota: int64[n_envs] episodes to count per env, on the policy's device.
+    :param act: the agents' step, called before every batched env step with the observations, global states,
+        available actions, the previous actions (one-hot, zero at an episode's start) and the recurrent states:
+        returns the actions int64[n_envs, N], the Q-values they came from and the next recurrent states.
+    :param after_step: called after every batched env step, before the envs whose episodes ended are reset, with
+        this function's locals: the step's ``obs``, ``state``, ``avail``, ``actions``, ``q``, ``reward``,
+        ``terminated``, ``info``, ``episode_return`` (including this step's reward), and ``counting`` (bool[n_envs]:
+        the envs whose current episode counts).
+    """
+    device = policy.device
+    n_envs = env.n_envs
+    counted = torch.zeros(n_envs, dtype=torch.int64, device=device)
+    episode_return = torch.zeros(n_envs, device=device)
+    episode_length = torch.zeros(n_envs, dtype=torch.int64, device=device)
+    hidden = policy.initial_hidden(n_envs)
+    last_action = torch.zeros(n_envs, policy.n_agents, policy.n_actions, device=device)
+    played = PlayedEpisodes()
+    obs, state, avail = (x.to(device) for x in env.reset())
+    while (counted < quota).any():
+        actions, q, hidden = act(obs, state, avail, last_action, hidden)
+        obs, state, avail, reward, terminated, info = env.step(actions)
+        obs, state, avail, terminated = (x.to(device) for x in (obs, state, avail, terminated))
+        episode_return += reward.to(device)
+        episode_length += 1
+        last_action = torch.nn.functional.one_hot(actions, policy.n_actions).float()
+        counting = counted < quota
+        if after_step is not None:
+            after_step(locals())
+        if terminated.any():
+            ended = terminated & counting
+            played.returns += episode_return[ended].tolist()
+            played.lengths += episode_length[ended].tolist()
+            played.wins += info["battle_won"].to(device)[ended].tolist()
+            counted += terminated.long()
+            keep = ~terminated
+            episode_return, episode_length = episode_return * keep, episode_length * keep
+            hidden, last_action = hidden * keep.view(-1, 1, 1), last_action * keep.view(-1, 1, 1)
+            obs, state, avail = (x.to(device) for x in env.reset(terminated))
+    return played
 
 
 def evaluate_policy(
@@ -113,18 +183,19 @@ def evaluate_policy(
         )
     epsilon = 0.0 if deterministic else float(model.exploration_rate)
     generator = getattr(model, "_generator", None)
-    device = policy.device
     n_envs = env.n_envs
-    quota = torch.tensor([(n_eval_episodes + i) // n_envs for i in range(n_envs)], device=device)
-    counted = torch.zeros(n_envs, dtype=torch.int64, device=device)
-    episode_return = torch.zeros(n_envs, device=device)
-    episode_length = torch.zeros(n_envs, dtype=torch.int64, device=device)
-    hidden = policy.initial_hidden(n_envs)
-    last_action = torch.zeros(n_envs, policy.n_agents, policy.n_actions, device=device)
-    rewards: list[float] = []
-    lengths: list[int] = []
-    wins: list[bool] = []
-    if env is getattr(model, "env", None):  # the training env: its running episodes end with the reset below
+    quota = torch.tensor([(n_eval_episodes + i) // n_envs for i in range(n_envs)], device=policy.device)
+
+    def act(
+        obs: torch.Tensor, state: torch.Tensor, avail: torch.Tensor, last_action: torch.Tensor, hidden: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if attack is not None:
+            obs = attack.perturb(policy, obs, avail, last_action, hidden, state)
+        with torch.no_grad():
+            q, hidden = policy.q_values(obs, last_action, hidden)
+            return policy.select_actions(q, avail, epsilon, generator), q, hidden
+
+    if env is getattr(model, "env", None):  # the training env: its running episodes end with its reset
         model.discard_running_episodes()
     was_training = policy.training
     policy.eval()
@@ -132,37 +203,15 @@ def evaluate_policy(
     memory = attack.separate_memory() if hasattr(attack, "separate_memory") else contextlib.nullcontext()
     try:
         with memory:
-            obs, state, avail = (x.to(device) for x in env.reset())
-            while (counted < quota).any():
-                if attack is not None:
-                    obs = attack.perturb(policy, obs, avail, last_action, hidden, state)
-                with torch.no_grad():
-                    q, hidden = policy.q_values(obs, last_action, hidden)
-                    actions = policy.select_actions(q, avail, epsilon, generator)
-                obs, state, avail, reward, terminated, info = env.step(actions)
-                obs, state, avail, terminated = (x.to(device) for x in (obs, state, avail, terminated))
-                episode_return += reward.to(device)
-                episode_length += 1
-                last_action = torch.nn.functional.one_hot(actions, policy.n_actions).float()
-                if callback is not None:
-                    callback(locals(), globals())
-                if terminated.any():
-                    record = terminated & (counted < quota)
-                    rewards += episode_return[record].tolist()
-                    lengths += episode_length[record].tolist()
-                    wins += info["battle_won"].to(device)[record].tolist()
-                    counted += terminated.long()
-                    keep = ~terminated
-                    episode_return, episode_length = episode_return * keep, episode_length * keep
-                    hidden, last_action = hidden * keep.view(-1, 1, 1), last_action * keep.view(-1, 1, 1)
-                    obs, state, avail = (x.to(device) for x in env.reset(terminated))
+            played = play_episodes(policy, env, quota, act, callback and (lambda step: callback(step, globals())))
     finally:  # an interrupted evaluation must not leave the policy in eval mode
         policy.train(was_training)
+    rewards = played.returns
     mean_reward = float(np.mean(rewards))
     if reward_threshold is not None:
         assert mean_reward > reward_threshold, (
             f"Mean reward below threshold: {mean_reward:.2f} <= {reward_threshold:.2f}"
         )
     if return_episode_rewards:
-        return rewards, lengths, wins
-    return float(np.mean(wins)), mean_reward, float(np.std(rewards))
+        return rewards, played.lengths, played.wins
+    return float(np.mean(played.wins)), mean_reward, float(np.std(rewards))
