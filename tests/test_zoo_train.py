@@ -561,6 +561,40 @@ def test_enjoy_n_envs_plays_the_episodes_evaluate_policy_plays(trained_run, tmp_
         assert message in capsys.readouterr().err
 
 
+def test_player_reports_records_and_counts_what_it_played(trained_run, capsys):
+    """zoo/enjoy.py's Player over 3 envs: one line per counted episode in the order they end, env 0's first
+    episodes recorded (a frame before every step and after the last), attack-changed actions counted among the
+    agents that had a choice."""
+    from sb3_marl.envs import make_env
+    from zoo.utils import make_attack
+
+    model = QMIX.load(trained_run / "qmix" / "3m_1" / "3m.zip")
+    env = make_env("3m", n_envs=3, seed=4)
+    env0_ends = []  # env 0's step count at each of its episodes' ends
+    env0_steps = 0
+    step = env.step
+
+    def counting_step(actions):
+        nonlocal env0_steps
+        result = step(actions)
+        env0_steps += 1
+        if bool(result[4][0]):
+            env0_ends.append(env0_steps)
+        return result
+
+    env.step = counting_step
+    attack = make_attack("random", 0.5, clip_observations=True, seed=4)
+    log = enjoy.Player(model, env, attack, epsilon=0.0, seed=0).play(4, record_episodes=5, verbose=1)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Episode")]
+    assert lines == [
+        f"Episode {k}: return {r:.2f}, {'won' if w else 'lost'}"
+        for k, (r, w) in enumerate(zip(log.returns, log.wins), start=1)
+    ]
+    assert len(log.returns) == 4 and log.recorded_episodes == 2  # env 0 counts 2 of the 4 episodes
+    assert len(log.frames) == env0_ends[1] + 2
+    assert 0 < log.changed_actions < log.actions
+
+
 def test_enjoy_checks_its_flags_before_playing(trained_run, monkeypatch, capsys):
     """A bad --output or --fps is refused before any episode is played; --device auto and --seed reach the attack."""
     base = ["--algo", "qmix", "--env", "3m", "-f", str(trained_run), "-n", "1", "--verbose", "0"]

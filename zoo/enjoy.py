@@ -175,38 +175,35 @@ class Player:
 
         n_envs = self.env.n_envs
         quota = [(n_episodes + n_envs - 1 - i) // n_envs for i in range(n_envs)]
-        record_episodes = min(record_episodes, quota[0])
+        to_record = min(record_episodes, quota[0])
         log = EpisodeLog()
-        choosing = changed = torch.zeros(0)  # set by act() for the step about to be played
-        printed = 0  # episodes reported so far
+        choices: dict[str, torch.Tensor] = {}  # act() -> after_step(): which agents chose, which the attack changed
 
         def act(
             obs: torch.Tensor, state: torch.Tensor, avail: torch.Tensor, last_action: torch.Tensor, hidden: torch.Tensor
         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            nonlocal choosing, changed
             actions, q, changed, hidden_next = self._act(obs, state, avail, last_action, hidden)
             # agents with one available action (the dead: no-op only) have no action an attack could change
-            choosing = avail.sum(-1) > 1
-            if log.recorded_episodes < record_episodes:
+            choices.update(changed=changed, choosing=avail.sum(-1) > 1)
+            if log.recorded_episodes < to_record:
                 log.frames.append(render_frame(self.env, 0, marked_agents=changed[0].cpu().numpy()))
             return actions, q, hidden_next
 
         def after_step(step: dict[str, Any]) -> None:
             counting, terminated = step["counting"], step["terminated"]
-            log.changed_actions += int(changed[choosing & counting.unsqueeze(-1)].sum())
-            log.actions += int((choosing & counting.unsqueeze(-1)).sum())
-            if log.recorded_episodes < record_episodes and terminated[0]:
+            counted_choices = choices["choosing"] & counting.unsqueeze(-1)
+            log.changed_actions += int((choices["changed"] & counted_choices).sum())
+            log.actions += int(counted_choices.sum())
+            if log.recorded_episodes < to_record and terminated[0]:
                 log.frames.append(render_frame(self.env, 0))
                 log.recorded_episodes += 1
             if verbose:
-                nonlocal printed
-                won = step["info"]["battle_won"]
-                for i in torch.nonzero(terminated & counting).flatten().tolist():
-                    printed += 1
-                    result = "won" if won[i] else "lost"
-                    print(f"Episode {printed}: return {float(step['episode_return'][i]):.2f}, {result}")
+                won, episode_return = step["info"]["battle_won"], step["episode_return"]
+                ended = torch.nonzero(terminated & counting).flatten().tolist()
+                for number, i in enumerate(ended, start=len(step["played"].wins) + 1):
+                    print(f"Episode {number}: return {float(episode_return[i]):.2f}, {'won' if won[i] else 'lost'}")
 
-        played = play_episodes(self.policy, self.env, torch.tensor(quota, device=self.policy.device), act, after_step)
+        played = play_episodes(self.policy, self.env, quota, act, after_step)
         log.returns, log.wins = played.returns, played.wins
         return log
 

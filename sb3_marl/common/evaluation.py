@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +70,7 @@ ActFunction = Callable[
 def play_episodes(
     policy: Any,
     env: BatchedMultiAgentEnv,
-    quota: torch.Tensor,
+    quota: Sequence[int] | torch.Tensor,
     act: ActFunction,
     after_step: Callable[[dict[str, Any]], None] | None = None,
 ) -> PlayedEpisodes:
@@ -79,17 +79,22 @@ def play_episodes(
 
     :param policy: the ``QMIXPolicy`` whose sizes and recurrent state the agents use (``act`` picks the actions).
     :param env: the env to play in, reset first.
-    :param quota: int64[n_envs] episodes to count per env, on the policy's device.
+    :param quota: episodes to count per env, one whole number per env.
     :param act: the agents' step, called before every batched env step with the observations, global states,
         available actions, the previous actions (one-hot, zero at an episode's start) and the recurrent states:
         returns the actions int64[n_envs, N], the Q-values they came from and the next recurrent states.
     :param after_step: called after every batched env step, before the envs whose episodes ended are reset, with
-        this function's locals: the step's ``obs``, ``state``, ``avail``, ``actions``, ``q``, ``reward``,
-        ``terminated``, ``info``, ``episode_return`` (including this step's reward), and ``counting`` (bool[n_envs]:
-        the envs whose current episode counts).
+        this function's locals: the step's ``actions`` and ``q``; what the step returned (``obs``, ``state``,
+        ``avail``: for an ended episode its last ones; ``reward``, ``terminated``, ``info``); ``episode_return``
+        and ``episode_length`` (this step included); ``counting`` (bool[n_envs]: the envs whose current episode
+        counts); ``played`` (the episodes counted before this step); ``hidden`` and ``last_action`` (the next
+        step's inputs).
     """
     device = policy.device
     n_envs = env.n_envs
+    quota = torch.as_tensor(quota, device=device)
+    if quota.shape != (n_envs,) or quota.is_floating_point() or bool((quota < 0).any()):
+        raise ValueError(f"quota must hold one whole number >= 0 per env ({n_envs} envs), got {quota.tolist()}")
     counted = torch.zeros(n_envs, dtype=torch.int64, device=device)
     episode_return = torch.zeros(n_envs, device=device)
     episode_length = torch.zeros(n_envs, dtype=torch.int64, device=device)
@@ -148,8 +153,10 @@ def evaluate_policy(
     :param attack: when given, ``attack.perturb`` replaces every step's observations before the agents act. An
         attack without observation bounds of its own takes the env's ``obs_low`` / ``obs_high`` (so it clips as
         the training attacks do, unless built with ``clip_observations=False``).
-    :param callback: called after every batched env step with ``locals()`` and ``globals()``, as in
-        Stable-Baselines3 (the step's ``obs``, ``actions``, ``reward``, ``terminated``, ``info``, ``q`` are locals).
+    :param callback: called after every batched env step with the loop's locals and ``globals()``, as in
+        Stable-Baselines3: the step's ``obs``, ``actions``, ``q``, ``reward``, ``terminated``, ``info``, ... (those
+        :func:`play_episodes` gives ``after_step``), and this function's ``model``, ``env``, ``n_eval_episodes``,
+        ``attack`` and ``epsilon``.
     :param reward_threshold: when given, the mean episode return must exceed it, else an ``AssertionError`` names
         both (Stable-Baselines3's check, for scripts that guard a trained model).
     :param return_episode_rewards: return per-episode lists instead of the summary.
@@ -184,7 +191,7 @@ def evaluate_policy(
     epsilon = 0.0 if deterministic else float(model.exploration_rate)
     generator = getattr(model, "_generator", None)
     n_envs = env.n_envs
-    quota = torch.tensor([(n_eval_episodes + i) // n_envs for i in range(n_envs)], device=policy.device)
+    quota = [(n_eval_episodes + i) // n_envs for i in range(n_envs)]
 
     def act(
         obs: torch.Tensor, state: torch.Tensor, avail: torch.Tensor, last_action: torch.Tensor, hidden: torch.Tensor
@@ -195,6 +202,10 @@ def evaluate_policy(
             q, hidden = policy.q_values(obs, last_action, hidden)
             return policy.select_actions(q, avail, epsilon, generator), q, hidden
 
+    def after_step(step: dict[str, Any]) -> None:
+        arguments = dict(model=model, env=env, n_eval_episodes=n_eval_episodes, attack=attack, epsilon=epsilon)
+        callback({**arguments, **step}, globals())
+
     if env is getattr(model, "env", None):  # the training env: its running episodes end with its reset
         model.discard_running_episodes()
     was_training = policy.training
@@ -203,7 +214,7 @@ def evaluate_policy(
     memory = attack.separate_memory() if hasattr(attack, "separate_memory") else contextlib.nullcontext()
     try:
         with memory:
-            played = play_episodes(policy, env, quota, act, callback and (lambda step: callback(step, globals())))
+            played = play_episodes(policy, env, quota, act, None if callback is None else after_step)
     finally:  # an interrupted evaluation must not leave the policy in eval mode
         policy.train(was_training)
     rewards = played.returns
