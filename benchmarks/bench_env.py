@@ -9,7 +9,9 @@ per (map, n_envs): the median env-steps/s (n_envs x steps / wall time) of ``--re
 steps (which include compiling or loading the compiled step with ``--compile``), and the memory the setting added:
 the growth of the process's resident memory from before the env was built to after its runs (CPU), or the peak of
 CUDA memory allocated during the setting. With ``--compile --compare-eager`` an eager env of the same setting is timed
-in the same process, its runs alternating with the compiled env's, and the line gives both and their ratio.
+in the same process, its runs alternating with the compiled env's, and the line gives both and their ratio. With
+``--compile`` the line ends with the wall time of the warm-up steps: the step's compile on a machine's first run of
+that setting, later a load from torch's on-disk cache (``TORCHINDUCTOR_CACHE_DIR=$(mktemp -d)`` times a first run).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ class Stepper:
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self.n_envs, self.device = n_envs, device
         _, _, self.avail = self.env.reset()
+        start = time.perf_counter()
         self.run(5)  # warm-up (compiles the step, or loads it from torch's cache, with compile)
+        self.warm_up_s = time.perf_counter() - start  #: seconds of the 5 warm-up steps
 
     def run(self, steps: int) -> None:
         for _ in range(steps):
@@ -77,6 +81,8 @@ def measure(args: argparse.Namespace, map_name: str, n_envs: int) -> str:
     )
     if args.compare_eager:
         line += f"  compiled/eager x{medians['compiled'] / medians['eager']:.2f}"
+    if args.compile:
+        line += f"  warm-up {steppers['compiled'].warm_up_s:.1f} s"
     line += f"  RSS added {(psutil.Process().memory_info().rss - rss_before) / 2**20:,.0f} MiB"
     if args.device.startswith("cuda"):
         line += f"  peak CUDA {torch.cuda.max_memory_allocated() / 2**20:,.0f} MiB"

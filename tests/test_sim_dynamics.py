@@ -270,9 +270,13 @@ def test_compile_accepts_the_compiler_cxx_names(monkeypatch):
 
 
 @pytest.mark.slow
-def test_compiled_step_matches_eager():
-    """compile=True runs the same dynamics (a torch.compile'd step; equal up to float rounding)."""
-    eager, compiled = (SMACSimulator("2s3z", n_envs=4, seed=5, compile=flag) for flag in (False, True))
+@pytest.mark.parametrize("step_mul", [8, 6])
+def test_compiled_step_matches_eager(step_mul):
+    """compile=True runs the same dynamics (torch.compile'd stages; equal up to float rounding), also when the game
+    loops do not split evenly into the compiled graphs of loops (step_mul 6: one graph of 4 loops, one of 2)."""
+    eager, compiled = (
+        SMACSimulator("2s3z", n_envs=4, seed=5, compile=flag, step_mul=step_mul) for flag in (False, True)
+    )
     for _ in range(12):
         actions = eager.get_avail_actions().float().argmax(-1)  # highest available index: attack when possible
         out_e, out_c = eager.step(actions), compiled.step(actions)

@@ -132,6 +132,11 @@ _SHIELD_REGEN_RATE = 2.0 / LOOPS_PER_SECOND  # shield per game loop
 _NON_THREAT_PENALTY = 1000.0  # added to the distance of targets that cannot shoot back
 _NO_CANDIDATE = 1e8  # scores at or above this mark units that are not candidate targets
 _M32 = 0xFFFFFFFF
+# With compile=True a step runs as three compiled graphs: the agents' orders, the game loops (this many per graph,
+# run step_mul / _LOOPS_PER_GRAPH times) and the step's end; results are bitwise those of one graph for the whole
+# step. That one graph (the eight loops unrolled) stepped x1.15-1.3 faster but compiled for about 100 s per map and
+# batch size on a 2-core CPU, against 21-33 s (benchmarks/bench_env.py --compile: benchmarks/README.md).
+_LOOPS_PER_GRAPH = 4
 
 
 def _mix32(x: torch.Tensor) -> torch.Tensor:
@@ -195,8 +200,9 @@ class SMACSimulator(BatchedMultiAgentEnv):
     :param device: torch device holding every tensor.
     :param seed: env ``b`` uses seed ``seed + b``: an integer in ``[0, 2**32 - n_envs]`` (every env's seed is an
         unsigned 32-bit number, as in the SC2 backend); None draws a seed from torch's global generator.
-    :param compile: run the body of :meth:`step` through ``torch.compile`` (opt-in: the first step then compiles
-        for tens of seconds; later steps are several times faster with the same results up to float rounding).
+    :param compile: run the body of :meth:`step` through ``torch.compile`` (opt-in: the first step of each batch
+        size then compiles for about half a minute, or loads the compiled step from torch's on-disk cache in a few
+        seconds; later steps are several times faster with the same results up to float rounding).
     :param smac_kwargs: SMAC ``StarCraft2Env`` keywords: ``step_mul`` (game loops per step, an integer >= 1, 8),
         ``move_amount`` (cells, an integer >= 1 as SMAC's pathing probes need, 2), ``continuing_episode``, the
         ``obs_*`` / ``state_*`` layout flags (:class:`~sb3_marl.envs.layout.LayoutFlags`), the ``reward_*`` options
@@ -241,7 +247,10 @@ class SMACSimulator(BatchedMultiAgentEnv):
         if compile and self.device.type == "cpu":
             _check_cpp_compiler()
         self.compiled = compile  #: whether :meth:`step` runs through ``torch.compile``
-        self._advance = torch.compile(self._advance_eager, dynamic=False) if compile else self._advance_eager
+        stages = (self._start_step, self._game_loops, self._finish_step)
+        if compile:  # one graph per stage (see _LOOPS_PER_GRAPH)
+            stages = tuple(torch.compile(stage, dynamic=False) for stage in stages)
+        self._run_start_step, self._run_game_loops, self._run_finish_step = stages
         first_seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
         self._seed = first_seed
         self.reset(seed=first_seed)
@@ -490,8 +499,20 @@ class SMACSimulator(BatchedMultiAgentEnv):
         obs, state, avail, reward, terminated, info = self._advance(self._check_actions(actions))
         return obs, state, avail.clone(), reward, terminated.clone(), info
 
-    def _advance_eager(self, actions: torch.Tensor) -> StepReturn:
-        """The body of :meth:`step` after the action check (compiled into ``self._advance`` when ``compile``)."""
+    def _advance(self, actions: torch.Tensor) -> StepReturn:
+        """The body of :meth:`step` after the action check: its three stages, each compiled when ``compile``."""
+        restart = self._run_start_step(actions)
+        for first in range(0, self.step_mul, _LOOPS_PER_GRAPH):
+            self._run_game_loops(restart[first : first + _LOOPS_PER_GRAPH])
+        return self._run_finish_step()
+
+    def _game_loops(self, restarts: tuple[torch.Tensor, ...]) -> None:
+        """One game loop per weapon cooldown restart of ``restarts`` (see :meth:`_game_loop`)."""
+        for restart in restarts:
+            self._game_loop(restart)
+
+    def _start_step(self, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Give the agents' orders; return each game loop's weapon cooldown restart (``step_mul`` float[B, U])."""
         self._last_action = torch.nn.functional.one_hot(actions, self.n_actions).float()
         self._apply_orders(actions)
         jitter = ((_mix32(self._uniform_bits()[:, None] ^ self._jitter_keys) & 3) - 1).float()
@@ -499,8 +520,10 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self.unit_attack_target = torch.full_like(self._target, -1)
         if self.params.attack == "ally_group":
             self._aim_at_allies()
-        for loop in range(self.step_mul):
-            self._game_loop(restart[loop])
+        return restart
+
+    def _finish_step(self) -> StepReturn:
+        """After the game loops: count the step, then the reward, termination, availability and observations."""
         self._env_tick += 1
         self.episode_steps += 1
         reward, terminated, info = self._reward_and_termination()
@@ -561,7 +584,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
 
     def _check_actions(self, actions: torch.Tensor) -> torch.Tensor:
         """The actions int64[B, N] checked (:func:`~sb3_marl.envs.base.check_joint_actions`) against the
-        availability of this time step and the envs to reset; outside the compiled :meth:`_advance`."""
+        availability of this time step and the envs to reset; outside the compiled stages of :meth:`_advance`."""
         return check_joint_actions(actions, self._avail, stopped=self._needs_reset)
 
     # ------------------------------------------------------------------ dynamics
