@@ -24,8 +24,8 @@ final one (a fresh test env for each) and reported beside it, followed by the wi
 ``--wide-test-episodes N`` the final model (and the best-eval one) also plays ``N`` more greedy episodes on envs seeded
 ``seed + 5000`` (``wide_win_rate``, with a 95 % Wilson interval): 32 test games cannot tell a policy that wins 90 % of
 its games from one that wins 97 %. Where the entry sets ``final_selection_episodes`` (three maps), the line also names
-the agent network ``learn`` kept and every candidate's validation win rate (the wall time includes those episodes),
-and when that is not the online network, the online network's test (and wide test) win rate as well.
+the agent network ``learn`` kept and each played candidate's validation win rate (the wall time includes those
+episodes), and when that is not the online network, the online network's test (and wide test) win rate as well.
 The update timing compares one training update (batch of 32 full-length episodes; the
 loss, its backward pass and the gradient clipping, without the optimizer step, which is the same for both) of this QMIX
 (fused ``nn.GRU`` over time) with the same update written as PyMARL does it (a ``GRUCell`` called once per time step),

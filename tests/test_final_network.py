@@ -58,7 +58,9 @@ def _same(weights, module):
 def test_learn_keeps_the_candidate_that_wins_most_validation_episodes(tmp_path):
     model = _trained(final_selection_episodes=16)
     chosen, win_rates = model.final_selection
-    assert list(win_rates) == ["online", "target", "average 0.1"]
+    candidates = ["online", "target", "average 0.1"]
+    assert list(win_rates) == candidates[: len(win_rates)]  # the ones after a candidate that won all 16 do not play
+    assert len(win_rates) == len(candidates) or max(win_rates.values()) == 1.0
     assert chosen == next(name for name, rate in win_rates.items() if rate == max(win_rates.values()))
     # the averages are saved with the model and the rates shape the file: a load cannot change them
     loaded = QMIX.load(model.save(tmp_path / "m"))
@@ -82,6 +84,20 @@ def test_the_kept_network_is_loaded_and_an_adversary_keeps_the_one_its_opponent_
     assert (chosen, win_rates) == (kept, {"online": 0.5, "target": 0.9, "average 0.1": 0.1})
     assert _same(played[1], model.policy.agent_target) and _same(average, model.agent_averages.averages[0])
     assert _same(target if kept == "target" else average, model.policy.agent)
+
+
+@pytest.mark.parametrize(
+    ("loss_is_a_win", "rates", "kept"), [(False, [0.5, 1.0], "target"), (True, [0.5, 0.0], "target")]
+)
+def test_candidates_after_one_that_cannot_be_beaten_do_not_play(monkeypatch, loss_is_a_win, rates, kept):
+    """A candidate that won every validation episode (an adversary's: lost every one) is chosen whatever the later
+    ones win, so they are not played (2s3z: 3 x 64 episodes, ~10 s, after an online network that won all 64)."""
+    model = _trained()
+    model.battle_won_is_a_loss = loss_is_a_win
+    played = _validation_win_rates(monkeypatch, [*rates, 1.0 - rates[1]])
+    chosen, win_rates = final_network.select_final_agent(model, 16, cloned_weights(model.policy.agent))
+    assert len(played) == 2 and (chosen, win_rates) == (kept, {"online": 0.5, "target": rates[1]})
+    assert _same(played[1], model.policy.agent_target) and _same(played[1], model.policy.agent)
 
 
 def test_an_interrupted_choice_puts_the_online_network_back(monkeypatch):
@@ -161,6 +177,7 @@ def test_snapshots_of_the_online_network_are_candidates_taken_at_fractions_of_ea
         trained.append((self.num_timesteps - self._num_timesteps_at_start, cloned_weights(self.policy.agent)))
 
     monkeypatch.setattr(QMIX, "train", recording_train)
+    _validation_win_rates(monkeypatch, [0.5] * 8)  # no candidate wins all its games: each one plays
     for start, budget in ((0, 2000), (None, 1000)):  # a later learn call takes its own, at its own fractions
         trained.clear()
         model.learn(budget, reset_num_timesteps=start is not None)

@@ -169,7 +169,7 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
         "--compile",
         action="store_true",
         help="torch.compile the simulator's step in every job: collection several times faster after "
-        "a one-time compilation per map (about a minute, cached on disk by torch); results are "
+        "a one-time compilation per map (about half a minute, cached on disk by torch); results are "
         "the same up to float rounding, and models and cells are reused either way",
     )
     parser.add_argument("--verbose", type=int, default=1, help="0: quiet, 1: a line per job, 2: training logs too")

@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--compile",
         action="store_true",
         help="torch.compile the simulator's step (sim backend): collection several times faster after a one-time "
-        "compilation per map and n_envs (about a minute; torch caches it on disk for later runs)",
+        "compilation per map and n_envs (about half a minute; torch caches it on disk for later runs)",
     )
     parser.add_argument(
         "--num-threads",

@@ -108,7 +108,8 @@ def select_final_agent(model: Any, n_episodes: int, online: dict[str, torch.Tens
     """Play ``n_episodes`` greedy episodes in ``model``'s training env with each candidate agent network (the online
     one, the target one, each of ``model.agent_averages``, then each of ``model.snapshot_weights``) and load the one
     that does best into ``model.policy.agent`` (ties: the earlier candidate, so the online network keeps its place
-    unless beaten).
+    unless beaten). Once a candidate wins every episode (an adversary's: none), the later ones are not played (none
+    of them could be chosen): the choice is the one all candidates' episodes would give, at less validation time.
 
     "Best" is the most battles won, or the fewest for a model whose env's ``battle_won`` is its opponent's
     (``battle_won_is_a_loss``, e.g. PA-AD's director). Validation plays the training env as it is, without an attack
@@ -118,7 +119,8 @@ def select_final_agent(model: Any, n_episodes: int, online: dict[str, torch.Tens
     network is put back before the exception goes on.
 
     :param online: a copy of the online network's weights (:func:`cloned_weights`), the first candidate.
-    :return: the chosen candidate's name and every candidate's validation win rate (``battle_won``'s rate).
+    :return: the chosen candidate's name and the validation win rate (``battle_won``'s rate) of every candidate
+        played, in candidate order (a candidate sharing the weights of one played is listed too).
     """
     policy = model.policy
     candidates = {
@@ -130,14 +132,17 @@ def select_final_agent(model: Any, n_episodes: int, online: dict[str, torch.Tens
     sign = -1.0 if getattr(model, "battle_won_is_a_loss", False) else 1.0
     win_rates: dict[str, float] = {}
     chosen = "online"
+    unbeatable = 1.0 if sign > 0 else 0.0  # every validation episode won (an adversary's: lost)
     played: dict[int, float] = {}  # by id of the weights: snapshots of one training round share one copy
     try:
         for name, weights in candidates.items():
             if id(weights) not in played:
+                if unbeatable in played.values():
+                    continue
                 policy.agent.load_state_dict(weights)
                 played[id(weights)] = evaluate_policy(model, model.get_env(), n_episodes)[0]
             win_rates[name] = played[id(weights)]
-        chosen = max(candidates, key=lambda name: sign * win_rates[name])  # the first of equal ones
+        chosen = max(win_rates, key=lambda name: sign * win_rates[name])  # the first of equal ones
     finally:
         policy.agent.load_state_dict(candidates[chosen])
     return chosen, win_rates

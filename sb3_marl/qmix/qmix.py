@@ -138,15 +138,15 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         training round at or past each fraction, held in memory until the next ``learn`` call, not saved). Empty:
         none.
     :param final_selection_episodes: when > 0, ``learn`` ends by playing this many greedy validation episodes in the
-        training env with the online agent network, the target one, each weight average and each snapshot taken
-        (at most ``(2 + len(weight_averages) + len(agent_snapshots)) * final_selection_episodes`` episodes: a
-        snapshot shared by several fractions plays once; not counted in ``num_timesteps``), and
-        keeps the one that wins most (an adversary, whose env's battle_won is its victim's: least; ties: the online
-        one first) as the model's agent network (``final_selection`` holds the choice and the win rates, and is
-        saved with the model; ``agent_before_selection`` the online network's weights, not saved). Validation plays
-        the training env without an attack of its own (a robust variant's training attack is not applied). Each
-        ``learn`` call that trains chooses anew, and a later ``learn`` trains on from the network kept (the target
-        network and the optimizer's state stay as they were). 0: the online network, as trained.
+        training env with the online agent network, the target one, each weight average and each snapshot taken (at most
+        ``(2 + len(weight_averages) + len(agent_snapshots)) * final_selection_episodes`` episodes: a snapshot shared by
+        several fractions plays once, and the candidates after one that wins every episode do not play; not counted in
+        ``num_timesteps``), and keeps the one that wins most (an adversary, whose env's battle_won is its victim's:
+        least; ties: the online one first) as the model's agent network (``final_selection`` holds the choice and the
+        win rates, and is saved with the model; ``agent_before_selection`` the online network's weights, not saved).
+        Validation plays the training env without an attack of its own (a robust variant's training attack is not
+        applied). Each ``learn`` call that trains chooses anew, and a later ``learn`` trains on from the network kept
+        (the target network and the optimizer's state stay as they were). 0: the online network, as trained.
     :param prioritized_replay_alpha: priority exponent of prioritized episode replay (0: uniform); an episode's
         priority is its mean absolute TD error over its steps (and agents, without a mixer), plus
         ``lower_bound_coef`` times its mean shortfall. In the robust variants only this loss is weighted by
