@@ -91,7 +91,7 @@ def test_the_kept_network_is_loaded_and_an_adversary_keeps_the_one_its_opponent_
 )
 def test_candidates_after_one_that_cannot_be_beaten_do_not_play(monkeypatch, loss_is_a_win, rates, kept):
     """A candidate that won every validation episode (an adversary's: lost every one) is chosen whatever the later
-    ones win, so they are not played (2s3z: 3 x 64 episodes, ~10 s, after an online network that won all 64)."""
+    ones win, so they are not played (2s3z: up to 7 x 64 episodes after an online network that won all 64)."""
     model = _trained()
     model.battle_won_is_a_loss = loss_is_a_win
     played = _validation_win_rates(monkeypatch, [*rates, 1.0 - rates[1]])
