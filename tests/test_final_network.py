@@ -100,6 +100,18 @@ def test_candidates_after_one_that_cannot_be_beaten_do_not_play(monkeypatch, los
     assert _same(played[1], model.policy.agent_target) and _same(played[1], model.policy.agent)
 
 
+def test_a_choice_logs_only_its_own_candidates(monkeypatch):
+    """A choice that played fewer candidates than an earlier one, not yet written (learn(log_interval=None)), left
+    the earlier choice's final_selection/* values to be written with its own."""
+    model = _trained(final_selection_episodes=16)
+    _validation_win_rates(monkeypatch, [0.5, 0.9, 0.1])
+    model._on_learn_end(1, None)
+    _validation_win_rates(monkeypatch, [1.0])
+    model._on_learn_end(1, None)
+    logged = {key: value for key, value in model.logger.name_to_value.items() if key.startswith("final_selection/")}
+    assert logged == {"final_selection/online": 1.0}
+
+
 def test_an_interrupted_choice_puts_the_online_network_back(monkeypatch):
     """Ctrl-C during the target's validation episodes left the target's weights in the online network (and the
     zoo saves a model on Ctrl-C); a model whose earlier learn() had kept another network still named that one."""

@@ -133,9 +133,11 @@ _NON_THREAT_PENALTY = 1000.0  # added to the distance of targets that cannot sho
 _NO_CANDIDATE = 1e8  # scores at or above this mark units that are not candidate targets
 _M32 = 0xFFFFFFFF
 # With compile=True a step runs as three compiled graphs: the agents' orders, the game loops (this many per graph,
-# run step_mul / _LOOPS_PER_GRAPH times) and the step's end; results are bitwise those of one graph for the whole
-# step. That one graph (the eight loops unrolled) stepped x1.15-1.3 faster but compiled for about 100 s per map and
-# batch size on a 2-core CPU, against 21-33 s (benchmarks/bench_env.py --compile: benchmarks/README.md).
+# run ceil(step_mul / _LOOPS_PER_GRAPH) times, the last one shorter when step_mul is not a multiple: a second compiled
+# version, which counts toward torch's recompile limit) and the step's end. On CPU its results were bitwise those of
+# one graph for the whole step (600 steps on each paper map), which stepped x1.15-1.3 faster with its eight loops
+# unrolled but compiled for about 100 s per map and batch size on a 2-core CPU, against 21-33 s
+# (benchmarks/bench_env.py --compile: benchmarks/README.md).
 _LOOPS_PER_GRAPH = 4
 
 

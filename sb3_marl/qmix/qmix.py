@@ -140,13 +140,13 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     :param final_selection_episodes: when > 0, ``learn`` ends by playing this many greedy validation episodes in the
         training env with the online agent network, the target one, each weight average and each snapshot taken (at most
         ``(2 + len(weight_averages) + len(agent_snapshots)) * final_selection_episodes`` episodes: a snapshot shared by
-        several fractions plays once, and the candidates after one that wins every episode do not play; not counted in
-        ``num_timesteps``), and keeps the one that wins most (an adversary, whose env's battle_won is its victim's:
-        least; ties: the online one first) as the model's agent network (``final_selection`` holds the choice and the
-        win rates, and is saved with the model; ``agent_before_selection`` the online network's weights, not saved).
-        Validation plays the training env without an attack of its own (a robust variant's training attack is not
-        applied). Each ``learn`` call that trains chooses anew, and a later ``learn`` trains on from the network kept
-        (the target network and the optimizer's state stay as they were). 0: the online network, as trained.
+        several fractions plays once, and the candidates after one that wins every episode (an adversary's: none) do not
+        play; not counted in ``num_timesteps``), and keeps the one that wins most (an adversary, whose env's battle_won
+        is its victim's: least; ties: the online one first) as the model's agent network (``final_selection`` holds the
+        choice and the win rates, and is saved with the model; ``agent_before_selection`` the online network's weights,
+        not saved). Validation plays the training env without an attack of its own (a robust variant's training attack
+        is not applied). Each ``learn`` call that trains chooses anew, and a later ``learn`` trains on from the network
+        kept (the target network and the optimizer's state stay as they were). 0: the online network, as trained.
     :param prioritized_replay_alpha: priority exponent of prioritized episode replay (0: uniform); an episode's
         priority is its mean absolute TD error over its steps (and agents, without a mixer), plus
         ``lower_bound_coef`` times its mean shortfall. In the robust variants only this loss is weighted by
@@ -367,8 +367,12 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         self.agent_before_selection = cloned_weights(self.policy.agent)
         self.final_selection = select_final_agent(self, self.final_selection_episodes, self.agent_before_selection)
         chosen, win_rates = self.final_selection
+        logged = self.logger
+        for key in [key for key in logged.name_to_value if key.startswith("final_selection/")]:  # an earlier choice's
+            for values in (logged.name_to_value, logged.name_to_count, logged.name_to_excluded):
+                values.pop(key, None)
         for name, win_rate in win_rates.items():
-            self.logger.record(f"final_selection/{name.replace(' ', '_')}", win_rate)
+            logged.record(f"final_selection/{name.replace(' ', '_')}", win_rate)
         if log_interval is not None:
             self.logger.dump(step=self.num_timesteps)
         if self.verbose >= 1:
