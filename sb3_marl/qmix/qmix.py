@@ -367,14 +367,15 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         self.agent_before_selection = cloned_weights(self.policy.agent)
         self.final_selection = select_final_agent(self, self.final_selection_episodes, self.agent_before_selection)
         chosen, win_rates = self.final_selection
-        logged = self.logger
-        for key in [key for key in logged.name_to_value if key.startswith("final_selection/")]:  # an earlier choice's
-            for values in (logged.name_to_value, logged.name_to_count, logged.name_to_excluded):
+        logger = self.logger
+        earlier = [key for key in logger.name_to_value if key.startswith("final_selection/")]  # not yet written
+        for key in earlier:
+            for values in (logger.name_to_value, logger.name_to_count, logger.name_to_excluded):
                 values.pop(key, None)
         for name, win_rate in win_rates.items():
-            logged.record(f"final_selection/{name.replace(' ', '_')}", win_rate)
+            logger.record(f"final_selection/{name.replace(' ', '_')}", win_rate)
         if log_interval is not None:
-            self.logger.dump(step=self.num_timesteps)
+            logger.dump(step=self.num_timesteps)
         if self.verbose >= 1:
             rates = ", ".join(f"{name} {rate:.3f}" for name, rate in win_rates.items())
             print(f"Final agent network: {chosen} (validation win rates: {rates})")
