@@ -91,10 +91,19 @@ def test_save_load_round_trip(tmp_path):
         EpisodeReplayBuffer.load(tmp_path / "bad.pt")
 
 
+class _RunsCodeWhenUnpickled:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
         (lambda payload, meta: meta.update(pos=7), r"header's n_stored=3, pos=7 do not fit its capacity=4"),
+        (
+            lambda payload, meta: payload.update(extra=_RunsCodeWhenUnpickled()),
+            r"the file is refused by torch's weights-only reader \(Unsupported global: GLOBAL (builtins\.)?print",
+        ),
         (lambda payload, meta: meta.update(pos=1), r"header's n_stored=3, pos=1 do not fit"),  # would overwrite row 1
         (lambda payload, meta: meta.update(pos="x"), r"bad header \(pos='x' must be an integer >= 0\)"),
         (lambda payload, meta: meta.pop("capacity"), r"bad header \('capacity'\)"),

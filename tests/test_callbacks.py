@@ -309,6 +309,26 @@ def test_eval_callback_checks_its_flag_and_attack_before_training():
     assert model.num_timesteps == steps  # refused before the counters were reset
 
 
+def test_eval_callback_takes_sb3s_arguments_in_sb3s_order(tmp_path):
+    """SB3's documented EvalCallback call passes render=False (a TypeError before); render=True is refused clearly,
+    and the attack, which SB3 lacks, is keyword only (it sat at SB3's render position)."""
+    callback = EvalCallback(
+        CueMatchingEnv(seed=1),
+        best_model_save_path=tmp_path,
+        log_path=tmp_path,
+        eval_freq=500,
+        deterministic=True,
+        render=False,
+    )
+    assert callback.eval_freq == 500 and callback.attack is None
+    positional = EvalCallback(CueMatchingEnv(), None, None, 4, 50, None, None, True, False, 0, False)
+    assert (positional.n_eval_episodes, positional.eval_freq, positional.verbose, positional.warn) == (4, 50, 0, False)
+    with pytest.raises(ValueError, match="render=True: EvalCallback does not draw"):
+        EvalCallback(CueMatchingEnv(), render=True)
+    with pytest.raises(ValueError, match="render='no' must be True or False"):
+        EvalCallback(CueMatchingEnv(), render="no")
+
+
 def test_callback_arguments_are_checked_and_a_function_returning_none_is_warned_about(tmp_path):
     """SB3's CheckpointCallback saved at every step for save_freq=-1 (200 files from learn(200)) and divided by zero
     for 0; a non-callback child of EvalCallback failed at learn(); a print-only function stopped training silently."""

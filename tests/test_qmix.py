@@ -275,6 +275,24 @@ def test_prioritized_replay_weighs_each_episode_and_returns_its_mean_error(huber
     assert torch.allclose(weighted, 0.25 * shares[0] + shares[1])
 
 
+@pytest.mark.parametrize("time_flag", [None, "state_timestep_number", "obs_timestep_number"])
+def test_a_timeout_is_terminal_only_where_the_time_step_is_observed(time_flag):
+    """PyMARL bootstraps through the episode limit; with the time step in the state or the observations the limit
+    is part of the task, and the bootstrap read values at a time step (1.0) that no episode trains."""
+    env_kwargs = {"compile": False, **({time_flag: True} if time_flag else {})}
+    model = QMIX("3m", n_envs=8, env_kwargs=env_kwargs, batch_size=4000, buffer_size=4000, seed=0, device="cpu")
+    assert model.get_env().time_observed is (time_flag is not None)
+    model.learn(1500)  # random play, no update: some episodes reach 3m's limit of 60 steps
+    buffer = model.replay_buffer
+    lengths = buffer.data["filled"][: buffer.n_stored].sum(dim=1)
+    last = buffer.data["terminated"][torch.arange(buffer.n_stored), lengths - 1]
+    timeouts = lengths == model.env_shapes["episode_limit"]
+    assert timeouts.any() and (~timeouts).any()
+    assert last[~timeouts].all()  # a battle's end is terminal either way
+    observed = time_flag is not None
+    assert bool(last[timeouts].all()) is observed and bool(last[timeouts].any()) is observed
+
+
 def test_prioritized_replay_learns_updates_priorities_and_is_saved(tmp_path):
     model = _model(batch_size=4, prioritized_replay_alpha=0.6, prioritized_replay_beta=0.5, seed=0)
     model.learn(20)
@@ -299,6 +317,10 @@ def test_prioritized_replay_learns_updates_priorities_and_is_saved(tmp_path):
     betas.clear()
     model.learn(5)  # one rollout of two 3-step episodes overshoots the budget: beta stops at 1
     assert betas[-1] == 1.0 and max(betas) == 1.0
+    model.learn(200)
+    betas.clear()  # a continued call ramps over its own steps (it started part-way up, at about 0.75 here, before)
+    model.learn(200, reset_num_timesteps=False)
+    assert 0.5 < betas[0] < 0.52 and 0.98 < betas[-1] <= 1.0 and betas == sorted(betas)
     # each update writes the priorities that the loss gave into the rows it sampled
     index, priorities = given[-1]
     assert torch.equal(buffer.priorities[index], priorities) and not torch.all(priorities == priorities[0])
@@ -394,6 +416,9 @@ def test_unseeded_models_draw_their_own_exploration():
         ({"policy_kwargs": {"mixer": "vdn"}}, r"policy_kwargs\['mixer'\] is set by QMIX's mixer argument"),
         ({"policy_kwargs": {"obs_dim": 4}}, r"policy_kwargs\['obs_dim'\] is set by the env"),
         ({"policy_kwargs": {"net_arch": [64]}}, r"'net_arch'\] is not a QMIXPolicy setting; allowed: \['rnn"),
+        # SB3's custom-policy example: named as no setting (was: "cannot be saved with the model", as if a string
+        # activation would do)
+        ({"policy_kwargs": {"activation_fn": torch.nn.ReLU}}, r"'activation_fn'\] is not a QMIXPolicy setting"),
         ({"optimizer_kwargs": {"lr": 1e-3}}, r"optimizer_kwargs\['lr'\]: the learning rate is QMIX's learning_rate"),
     ],
 )
@@ -440,6 +465,8 @@ def test_bad_env_and_predict_inputs_are_rejected():
         for args in (("MlpPolicy", "3m"), ("MlpPolicy",)):  # Stable-Baselines3's Algo("MlpPolicy", env)
             with pytest.raises(ValueError, match=rf"{cls.__name__}\('MlpPolicy', ...\): there is no policy argument"):
                 cls(*args)
+    with pytest.raises(TypeError, match=r"QMIX\(CueMatchingEnv, ...\): env is the class CueMatchingEnv; pass an"):
+        QMIX(CueMatchingEnv)  # the parentheses forgotten: was read as SB3's policy argument
     model = _model(seed=0)
     with pytest.raises(ValueError, match=r"observation has shape \(2, 5\); expected \(2, 2\)"):
         model.predict(torch.zeros(2, 5).numpy())

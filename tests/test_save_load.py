@@ -3,6 +3,7 @@
 import copy
 import io
 import json
+import traceback
 import warnings
 import zipfile
 
@@ -14,6 +15,7 @@ from sb3_marl.common.save_util import load_from_zip_file
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.policies.qmix_policy import QMIXPolicy
 from sb3_marl.qmix import QMIX
+from sb3_marl.version import __version__
 
 
 @pytest.fixture
@@ -105,6 +107,9 @@ def test_load_prints_both_system_infos_on_request(trained, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "== CURRENT SYSTEM INFO ==" in out and "== SAVED MODEL SYSTEM INFO ==" in out
     assert out.count(f"PyTorch: {torch.__version__}") == 2
+    assert out.count(f"- sb3-marl: {__version__}") == 2  # this machine's and the file's (SB3's info lacks it)
+    with zipfile.ZipFile(path) as archive:
+        assert archive.read("system_info.txt").decode().startswith(f"- sb3-marl: {__version__}\n")
 
 
 def test_loaded_model_resumes_training(trained, tmp_path):
@@ -145,6 +150,17 @@ def test_replay_buffer_files_take_stable_baselines3s_arguments(trained, tmp_path
         trained.load_replay_buffer(tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="rb.backup"):  # a name with a suffix is that file: not rb.pkl
         trained.load_replay_buffer(tmp_path / "rb.backup")
+
+
+def test_a_replay_buffer_of_other_episode_lengths_is_refused_naming_them(tmp_path):
+    """The error printed the two (equal) field lists when only the episode length differed."""
+    short = QMIX(CueMatchingEnv(n_envs=2, episode_limit=5, seed=0), seed=0, batch_size=4).learn(20)
+    path = short.save_replay_buffer(tmp_path / "rb")
+    longer = QMIX(CueMatchingEnv(n_envs=2, episode_limit=6, seed=0), seed=0, batch_size=4)
+    message = r"stores episodes of up to 6 steps; this model stores 7 \(episode_limit 6, plus the final observation\)"
+    with pytest.raises(ValueError, match=message):
+        longer.load_replay_buffer(path)
+    assert longer.replay_buffer is None  # nothing replaced (built at the first learn)
 
 
 def test_default_path_and_overrides(trained, tmp_path, monkeypatch):
@@ -276,8 +292,13 @@ def test_pickled_payload_is_refused(trained, tmp_path):
                     torch.save({"x": Evil()}, member)
             else:
                 dst.writestr(name, src.read(name))
-    with pytest.raises(ValueError, match="evil.zip"):
-        QMIX.load(path)
+    with pytest.raises(ValueError, match="evil.zip") as refused:
+        QMIX.load(path, print_system_info=False)
+    # the member and torch's reason are named; torch's advice to reload with weights_only=False (running the
+    # file's code) is not passed on
+    message = "".join(traceback.format_exception(refused.value))
+    assert "member 'policy.pth' is refused by torch's weights-only reader (Unsupported global: GLOBAL" in message
+    assert "weights_only` set to `False`" not in message
 
 
 def test_set_parameters_checks_names(trained, tmp_path):
@@ -303,6 +324,22 @@ def test_set_parameters_refuses_unknown_names_and_changes_nothing(trained):
     assert all(torch.equal(before[key], value) for key, value in other.get_parameters()["policy"].items())
 
 
+def test_set_parameters_from_a_file_of_another_architecture_names_the_file_and_the_setting(trained, tmp_path):
+    """torch's bare RuntimeError named neither the file nor the setting that differs."""
+    small = QMIX(CueMatchingEnv(), policy_kwargs={"rnn_hidden_dim": 8}, optimizer_class="adam", device="cpu")
+    path = small.save(tmp_path / "small")
+    before = copy.deepcopy(trained.get_parameters()["policy"])
+    message = (
+        r"(?s)Cannot load the parameters of .*small.zip into this QMIX: .*size mismatch for agent.fc1.weight.* \(the "
+        r"file has policy_kwargs=\{'rnn_hidden_dim': 8\}; this model policy_kwargs=\{\}\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        trained.set_parameters(path)
+    assert all(torch.equal(before[key], value) for key, value in trained.get_parameters()["policy"].items())
+    with pytest.raises(ValueError, match=r"Cannot load the parameters of the given state dicts into this QMIX"):
+        trained.set_parameters(QMIX.load(path).get_parameters())
+
+
 def _without_setting(data: dict, name: str) -> dict:
     """A model file's JSON settings as written before the setting ``name`` existed."""
     return {**data, "kwargs": {key: value for key, value in data["kwargs"].items() if key != name}}
@@ -323,6 +360,10 @@ def _rewrite_data(path, target, edit) -> None:
         (lambda data: {"class": "QMIX"}, r"lack a valid \['kwargs', 'env_shapes', 'counters'\]"),
         (lambda data: {**data, "counters": {**data["counters"], "policy": 1}}, r"counters \['policy'\] that QMIX"),
         (lambda data: {**data, "class": "Unknown"}, "holds a 'Unknown' model, which QMIX.load cannot build"),
+        (  # was a bare KeyError
+            lambda data: {**data, "env_shapes": {k: v for k, v in data["env_shapes"].items() if k != "state_shape"}},
+            r"bad.zip is not a valid sb3-marl model file: env_shapes\['state_shape'\]=None must be an integer >= 1",
+        ),
         (
             lambda data: {**data, "counters": {**data["counters"], "num_timesteps": "abc"}},
             r"bad.zip is not a valid model file: its counter num_timesteps='abc' is not a int",
@@ -476,6 +517,29 @@ def test_a_model_trained_on_starcraft_ii_records_its_backend(tmp_path):
         assert (model.backend, model.env_kwargs) == ("sc2", {"reward_sparse": True})
         loaded = QMIX.load(model.save(tmp_path / "model"))
     assert (loaded.backend, loaded.env_kwargs) == ("sc2", {"reward_sparse": True})
+
+
+def test_backend_and_n_envs_that_contradict_the_env_instance_are_refused(tmp_path):
+    """Both were ignored with an env instance (the model took the instance's), load's overrides skipped the check,
+    and an unknown backend was stored until an env was built from it."""
+    from sb3_marl.envs import make_env
+    from sb3_marl.envs.sc2_backend import SC2BatchedEnv
+    from sb3_marl.envs.smac_compat import StarCraft2SimEnv
+
+    with pytest.raises(ValueError, match=r"backend='junk' is not one of \('sim', 'sc2'\)"):
+        QMIX(None, backend="junk", _init_setup_model=False)
+    message = r"backend='sc2', but the env instance given was built with backend='sim'"
+    with pytest.raises(ValueError, match=message):
+        QMIX(make_env("3m", n_envs=2, seed=0), backend="sc2")
+    with SC2BatchedEnv("3m", seed=0, env_factory=StarCraft2SimEnv) as env:
+        assert QMIX(env, batch_size=4, buffer_size=8, device="cpu").backend == "sc2"  # no backend given: the env's
+    model = QMIX(make_env("3m", n_envs=2, seed=0), backend="sim", seed=0, batch_size=4, device="cpu")
+    path = model.save(tmp_path / "model")
+    with pytest.raises(ValueError, match=r"n_envs=4, but the env instance given steps 2 episodes at once"):
+        QMIX.load(path, env=make_env("3m", n_envs=2, seed=1), n_envs=4)
+    with pytest.raises(ValueError, match=message):
+        QMIX.load(path, env=make_env("3m", n_envs=2, seed=1), backend="sc2")
+    assert QMIX.load(path, env=make_env("3m", n_envs=2, seed=1), n_envs=2).n_envs == 2
 
 
 def test_env_kwargs_that_contradict_the_env_instance_are_refused(tmp_path):

@@ -68,7 +68,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
     :param n_envs: with an env instance, 1 or the instance's ``n_envs`` (kept for the common constructor).
     :param env_kwargs: with an env instance, only its own settings (kept for the common constructor; the model
         records the instance's).
-    :param backend: unused with an env instance (kept for the common constructor).
+    :param backend: None or the adversary env's own (kept for the common constructor).
     :param stats_window_size: episodes averaged in ``rollout/*`` logs.
     :param tensorboard_log: TensorBoard folder (None: none).
     :param verbose: 0 silent, 1 training tables.
@@ -97,7 +97,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
         policy_kwargs: dict[str, Any] | None = None,
         n_envs: int = 1,
         env_kwargs: dict[str, Any] | None = None,
-        backend: str = "sim",
+        backend: str | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         verbose: int = 0,

@@ -51,6 +51,7 @@ from sb3_marl.envs.base import (
     joint_action_space,
     joint_observation_space,
 )
+from sb3_marl.envs.make_env import BACKENDS
 from sb3_marl.policies.qmix_policy import RecurrentState
 from sb3_marl.version import __version__
 
@@ -111,6 +112,22 @@ def check_env_kwargs_fit(env: BatchedMultiAgentEnv, env_kwargs: dict[str, Any]) 
         raise ValueError(
             f"env_kwargs {wrong!r} are not settings the env instance was built with ({built!r}): env_kwargs build "
             "envs from a map name; give the env alone, or the map name with its env_kwargs"
+        )
+
+
+def check_instance_settings(env: BatchedMultiAgentEnv, n_envs: int, backend: str | None) -> None:
+    """Refuse ``n_envs`` (other than 1, the default) and ``backend`` (other than None) that contradict the env
+    instance ``env``: they only shape an env built from a map name, so they would be ignored."""
+    if n_envs not in (1, env.n_envs):
+        raise ValueError(
+            f"n_envs={n_envs}, but the env instance given steps {env.n_envs} episodes at once: n_envs only sizes "
+            f"an env built from a map name; pass n_envs={env.n_envs} (or leave it out) with this env, or the map "
+            "name to build one of n_envs episodes"
+        )
+    if backend is not None and env.backend is not None and backend != env.backend:
+        raise ValueError(
+            f"backend={backend!r}, but the env instance given was built with backend={env.backend!r}: backend only "
+            "chooses how an env is built from a map name; leave it out with this env, or give the map name"
         )
 
 
@@ -193,7 +210,8 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         model takes the instance's game settings (its ``env_kwargs``) instead, so that every model file records the
         game it was trained in (and its ``backend``); given as well, its game settings among them must be the
         instance's, and the run-time ones (``compile``, ...) are kept for envs built later from the map name.
-    :param backend: env backend when ``env`` is a map name (``"sim"``: built-in simulator, ``"sc2"``: real SMAC).
+    :param backend: env backend when ``env`` is a map name (``"sim"``: built-in simulator, ``"sc2"``: real SMAC);
+        None: ``"sim"``, or an env instance's own (another backend than the instance's is refused).
     :param stats_window_size: number of recent episodes averaged in the ``rollout/*`` logs.
     :param tensorboard_log: folder for TensorBoard runs (None: no TensorBoard).
     :param verbose: 0 silent, 1 training tables and info messages, 2 debug.
@@ -210,6 +228,11 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         """Refuse Stable-Baselines3's ``Algo("MlpPolicy", env)`` before any constructor reads its arguments (each
         subclass checks its own first, and would name the shifted env as another setting)."""
         env = args[0] if args else kwargs.get("env")
+        if isinstance(env, type) and issubclass(env, BatchedMultiAgentEnv):
+            raise TypeError(
+                f"{cls.__name__}({env.__name__}, ...): env is the class {env.__name__}; pass an instance of it, as "
+                f"{cls.__name__}({env.__name__}(...), ...), or a map name"
+            )
         if isinstance(env, type) or (isinstance(env, str) and env.endswith("Policy")):
             name = env if isinstance(env, str) else env.__name__
             raise ValueError(
@@ -226,7 +249,7 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         policy_kwargs: dict[str, Any] | None = None,
         n_envs: int = 1,
         env_kwargs: dict[str, Any] | None = None,
-        backend: str = "sim",
+        backend: str | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         verbose: int = 0,
@@ -246,12 +269,13 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
                 "negative one would climb the loss)"
             )
         n_envs = whole_number("n_envs", n_envs, 1)
-        if isinstance(env, BatchedMultiAgentEnv) and n_envs not in (1, env.n_envs):
+        if backend is not None and backend not in BACKENDS:
             raise ValueError(
-                f"n_envs={n_envs}, but the env instance given steps {env.n_envs} episodes at once: n_envs only sizes "
-                f"an env built from a map name; pass n_envs={env.n_envs} (or leave it out) with this env, or the map "
-                "name to build one of n_envs episodes"
+                f"backend={backend!r} is not one of {BACKENDS} ('sim': the built-in simulator, 'sc2': StarCraft II "
+                "through SMAC)"
             )
+        if isinstance(env, BatchedMultiAgentEnv):
+            check_instance_settings(env, n_envs, backend)
         seed = None if seed is None else whole_number("seed", seed, 0, high=MAX_SEED)
         #: as given: a float, or the schedule's JSON settings (what ``save`` records)
         self.learning_rate: float | dict[str, Any] = (
@@ -266,7 +290,7 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
                 f"env_kwargs={self.env_kwargs}: {', '.join(misplaced)} are {type(self).__name__}'s own arguments "
                 "(the env is built with the model's), not game settings"
             )
-        self.backend = backend
+        self.backend = backend or "sim"
         self.stats_window_size = whole_number("stats_window_size", stats_window_size, 1)
         self.tensorboard_log = None if tensorboard_log is None else path_argument("tensorboard_log", tensorboard_log)
         self.verbose = whole_number("verbose", verbose, 0)
@@ -612,6 +636,12 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         for episode_return, length, episode_won in zip(returns, lengths, won):
             self.ep_info_buffer.append({"r": episode_return, "l": length, "won": float(episode_won)})
 
+    def _learn_call_steps(self) -> tuple[int, int]:
+        """Env steps (summed over envs) done in the current ``learn`` call so far, and the call's budget (its
+        ``total_timesteps``; a call with ``reset_num_timesteps=False`` counts from where the previous one ended)."""
+        start = self._num_timesteps_at_start
+        return self.num_timesteps - start, self._total_timesteps - start
+
     def _update_current_progress_remaining(self) -> None:
         """The schedules' progress: 1 at the start of ``learn``, 0 at ``total_timesteps`` (clamped: the last rollout
         may end past it)."""
@@ -657,9 +687,10 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         :param device: where a model file's tensors are read to (``"auto"``: the model's device; Stable-Baselines3's
             argument); the modules keep their own device either way.
         """
-        params = load_path_or_dict
+        params, saved, source = load_path_or_dict, None, "the given state dicts"
         if not isinstance(params, dict):
-            _, params = load_from_zip_file(params, device=self.device if device == "auto" else model_device(device))
+            saved, params = load_from_zip_file(params, device=self.device if device == "auto" else model_device(device))
+            source = "the given file" if isinstance(load_path_or_dict, io.IOBase) else str(load_path_or_dict)
         names = self._get_torch_save_params()
         if exact_match and set(params) != set(names):
             raise ValueError(f"Parameter names {sorted(params)} do not match the expected {sorted(names)}")
@@ -669,9 +700,30 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         previous = copy.deepcopy(self.get_parameters())
         try:
             self._load_state_dicts(params, exact_match)
-        except Exception:
+        except Exception as error:
             self._load_state_dicts(previous, exact_match=True)  # a refused load changes nothing
-            raise
+            if not isinstance(error, RuntimeError):  # torch's size or key mismatch; ours are ValueErrors already
+                raise
+            raise ValueError(
+                f"Cannot load the parameters of {source} into this {type(self).__name__}: {error}"
+                f"{self._settings_difference(saved)}"
+            ) from None
+
+    def _settings_difference(self, saved: dict[str, Any] | None) -> str:
+        """The env sizes and architecture settings (``architecture_settings``) of the model file whose settings are
+        ``saved`` that differ from this model's, as a sentence for an error message ("" when none differ or no
+        file was read)."""
+        if not isinstance(saved, dict):
+            return ""
+        file_settings = {**saved.get("env_shapes", {}), **saved.get("kwargs", {})}
+        own = {**self.env_shapes, **self._constructor_parameters()}
+        names = [key for key in ENV_SHAPE_KEYS if key != "episode_limit"] + list(self.architecture_settings)
+        differ = [name for name in names if name in file_settings and file_settings[name] != _as_saved(own.get(name))]
+        if not differ:
+            return ""
+        theirs = ", ".join(f"{name}={file_settings[name]!r}" for name in differ)
+        ours = ", ".join(f"{name}={_as_saved(own.get(name))!r}" for name in differ)
+        return f" (the file has {theirs}; this model {ours})"
 
     def _load_state_dicts(self, params: dict[str, dict[str, Any]], exact_match: bool) -> None:
         """Load each state dict of ``params`` into the module or optimizer it names (see :meth:`set_parameters`)."""
@@ -788,6 +840,11 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         wrong = [key for key, kind in expected.items() if not isinstance(fields.get(key), kind)]
         if wrong:
             raise ValueError(f"{path} is not an sb3-marl model file: its settings lack a valid {wrong}")
+        try:
+            for key in ENV_SHAPE_KEYS:
+                whole_number(f"env_shapes[{key!r}]", data["env_shapes"].get(key), 1)
+        except ValueError as error:
+            raise ValueError(f"{path} is not a valid sb3-marl model file: {error}") from None
         klass = cls._saved_class(data["class"])
         if klass is None:
             raise ValueError(
@@ -831,8 +888,10 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
             given = " with the given overrides" if overrides else ""
             raise ValueError(f"{path}: its settings{given} do not make a valid {klass.__name__}: {exc}") from None
         model.env_shapes, model.map_name = dict(data["env_shapes"]), data["map_name"]
-        if isinstance(env, BatchedMultiAgentEnv) and "env_kwargs" in overrides:
-            check_env_kwargs_fit(env, model.env_kwargs)
+        if isinstance(env, BatchedMultiAgentEnv):
+            check_instance_settings(env, overrides.get("n_envs", 1), overrides.get("backend"))
+            if "env_kwargs" in overrides:
+                check_env_kwargs_fit(env, model.env_kwargs)
         if env is not None:
             model._attach_env(model._make_env(env))
         model._setup_model()

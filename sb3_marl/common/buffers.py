@@ -23,6 +23,7 @@ from typing import Any
 import psutil
 import torch
 
+from sb3_marl.common.save_util import load_weights_only
 from sb3_marl.common.validation import finite_float, whole_number
 from sb3_marl.file_util import atomic_path
 
@@ -217,7 +218,7 @@ class EpisodeReplayBuffer(EpisodeBatch):
                 damaged = archive.testzip()
             if damaged is not None:
                 raise ValueError(f"its member {damaged} fails its CRC check (the file is corrupt)")
-            payload = torch.load(Path(path), map_location=device, weights_only=True)
+            payload = load_weights_only(Path(path), torch.device(device), "the file")
             meta = json.loads(payload["meta"])
             specs = {name: (tuple(shape), _DTYPES[dtype]) for name, (shape, dtype) in meta["specs"].items()}
         except (

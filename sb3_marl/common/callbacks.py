@@ -22,7 +22,7 @@ from stable_baselines3.common.callbacks import (
     StopTrainingOnRewardThreshold,
 )
 
-from sb3_marl.common.evaluation import check_attack, check_env_matches, evaluate_policy
+from sb3_marl.common.evaluation import check_attack, check_env_matches, evaluate_policy, refuse_render
 from sb3_marl.common.validation import finite_float, flag, path_argument, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.file_util import atomic_path
@@ -92,11 +92,14 @@ class EvalCallback(EventCallback):
     :param log_path: folder of ``evaluations.npz`` (timesteps, results, ep_lengths, wins, successes); None: not saved.
     :param best_model_save_path: folder of ``best_model.zip``; None: not saved.
     :param deterministic: greedy test actions.
-    :param attack: evaluate under this observation attack (None: clean).
+    :param render: Stable-Baselines3's keyword; only False (the evaluations do not draw: replay a saved model with
+        ``zoo/enjoy.py``, or call ``eval_env.render()`` from ``callback_after_eval``).
     :param verbose: 1 prints each evaluation.
     :param warn: warn when the evaluation env plays another map, another backend or other game settings
         (``env_kwargs`` such as ``reward_sparse``) than the training env (the counterpart of Stable-Baselines3's
         warning about differently wrapped envs).
+    :param attack: evaluate under this observation attack (None: clean); keyword only (Stable-Baselines3's
+        positions come first).
     """
 
     def __init__(
@@ -109,9 +112,11 @@ class EvalCallback(EventCallback):
         log_path: str | Path | None = None,
         best_model_save_path: str | Path | None = None,
         deterministic: bool = True,
-        attack: BaseAttack | None = None,
+        render: bool = False,
         verbose: int = 1,
         warn: bool = True,
+        *,
+        attack: BaseAttack | None = None,
     ) -> None:
         for name, child in (
             ("callback_on_new_best", callback_on_new_best),
@@ -140,6 +145,7 @@ class EvalCallback(EventCallback):
             else None
         )
         self.deterministic = flag("deterministic", deterministic)
+        refuse_render("EvalCallback", render, "from callback_after_eval")
         check_attack(attack)  # its fit to the env: when training starts
         self.attack = attack
         self.warn = flag("warn", warn)

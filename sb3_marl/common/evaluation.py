@@ -125,6 +125,18 @@ def play_episodes(
     return played
 
 
+def refuse_render(caller: str, render: bool, hook: str) -> None:
+    """Accept Stable-Baselines3's ``render`` keyword only as False: evaluations here do not draw.
+
+    :param caller: the function or class named in the error.
+    :param hook: where a user can call ``env.render()`` instead (e.g. ``"from the callback"``).
+    """
+    if flag("render", render):
+        raise ValueError(
+            f"render=True: {caller} does not draw; replay a model with zoo/enjoy.py, or call env.render() {hook}"
+        )
+
+
 def evaluate_policy(
     model: Any,
     env: BatchedMultiAgentEnv,
@@ -173,11 +185,7 @@ def evaluate_policy(
     if reward_threshold is not None:
         reward_threshold = finite_float("reward_threshold", reward_threshold)
     flag("warn", warn)
-    if flag("render", render):
-        raise ValueError(
-            "render=True: evaluate_policy does not draw; replay a model with zoo/enjoy.py, or call env.render() "
-            "from the callback"
-        )
+    refuse_render("evaluate_policy", render, "from the callback")
     policy = getattr(model, "policy", model)
     check_env_matches(policy, env)
     check_attack(attack, env)

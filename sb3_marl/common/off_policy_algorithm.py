@@ -7,7 +7,9 @@ envs restart with ``env.reset(done_mask)`` while the others keep running.
 
 Timeouts: the stored ``terminated`` flag is the env's termination *without* timeouts (``info["episode_limit"]``),
 so the TD target bootstraps through the episode limit from the final observation (the limit is not part of the
-agents' observation, so the episode could go on).
+agents' observation, so the episode could go on), as PyMARL does. An env whose observations or state hold the time
+step (``env.time_observed``: SMAC's ``obs_timestep_number`` / ``state_timestep_number``) makes the limit part of the
+task, so there a timeout is stored as terminal (a bootstrap would read values at a time step no episode trains).
 """
 
 from __future__ import annotations
@@ -340,6 +342,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         env, rs, policy = self.env, self._rollout, self.policy
         n_actions = env.n_actions
         rows = torch.arange(env.n_envs, device=self.device)
+        timeout_is_terminal = env.time_observed
         callback.on_rollout_start()
         steps, finished = 0, 0
         while finished < n_episodes:
@@ -350,7 +353,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
                 actions = policy.select_actions(q, rs.avail, epsilon, self._generator)
             new_obs, new_state, new_avail, reward, terminated, info = env.step(actions)
             reward, terminated = reward.to(self.device), terminated.to(self.device)
-            true_terminal = terminated & ~info["episode_limit"].to(self.device)
+            true_terminal = terminated if timeout_is_terminal else terminated & ~info["episode_limit"].to(self.device)
             rs.episodes.write(
                 rs.t,
                 obs=rs.obs,
@@ -431,8 +434,9 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         stats: dict[str, list[torch.Tensor]] = {}
         buffer = self.replay_buffer
         prioritized = isinstance(buffer, PrioritizedEpisodeReplayBuffer)
-        # importance-sampling exponent: prioritized_replay_beta at the start of learn(), 1 at its end
-        beta = 1.0 - (1.0 - self.prioritized_replay_beta) * self._current_progress_remaining
+        # importance-sampling exponent: prioritized_replay_beta at the start of this learn() call, 1 at its end
+        done, budget = self._learn_call_steps()
+        beta = self.prioritized_replay_beta + (1.0 - self.prioritized_replay_beta) * min(done / max(budget, 1), 1.0)
         for _ in range(gradient_steps):
             if prioritized:
                 batch = buffer.sample(batch_size, self._generator, beta=beta)
@@ -556,8 +560,14 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         buffer_class, buffer_kwargs = self._replay_buffer_class_and_kwargs()
         buffer = buffer_class.load(path, self.device, **buffer_kwargs)
         specs = self._episode_field_specs()
-        if buffer.specs != specs or buffer.max_steps != self.env_shapes["episode_limit"] + 1:
+        if buffer.specs != specs:
             raise ValueError(f"Replay buffer {path} has fields {buffer.specs}; this model stores {specs}")
+        episode_limit = self.env_shapes["episode_limit"]
+        if buffer.max_steps != episode_limit + 1:
+            raise ValueError(
+                f"Replay buffer {path} stores episodes of up to {buffer.max_steps} steps; this model stores "
+                f"{episode_limit + 1} (episode_limit {episode_limit}, plus the final observation)"
+            )
         if buffer.capacity < self.batch_size:
             raise ValueError(
                 f"Replay buffer {path} holds at most {buffer.capacity} episodes, fewer than batch_size="

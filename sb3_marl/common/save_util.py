@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import re
 import zipfile
 import zlib
 from pathlib import Path
@@ -57,7 +58,30 @@ def _write_archive(target: Path | io.IOBase, data_json: str, params: dict[str, d
             with archive.open(f"{name}.pth", mode="w", force_zip64=True) as member:
                 torch.save(state_dict, member)
         archive.writestr("sb3_marl_version", __version__)
-        archive.writestr("system_info.txt", get_system_info(print_info=False)[1])
+        archive.writestr("system_info.txt", system_info_text())
+
+
+def system_info_text() -> str:
+    """Stable-Baselines3's system info (OS, Python, PyTorch, ...) with this package's version first."""
+    return f"- sb3-marl: {__version__}\n" + get_system_info(print_info=False)[1]
+
+
+def load_weights_only(source: Path | io.BytesIO, device: torch.device, what: str) -> Any:
+    """``torch.load(source, weights_only=True)``: tensors and plain containers only.
+
+    :param what: names the source in the error (e.g. ``"member 'policy.pth'"``).
+    :raise ValueError: when torch's weights-only reader refuses the content, with its reason but without torch's
+        advice to load the file with ``weights_only=False`` (which could run code from the file).
+    """
+    try:
+        return torch.load(source, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = re.search(r"WeightsUnpickler error:\s*(.*?)(?:\. |\n\n|$)", str(error), re.DOTALL)
+        reason = " ".join(found.group(1).split()) if found else str(error).split("\n")[0]
+        raise ValueError(
+            f"{what} is refused by torch's weights-only reader ({reason}): it is corrupt, or holds objects other "
+            "than tensors, which sb3-marl never loads (loading them could run code)"
+        ) from None
 
 
 def load_from_zip_file(
@@ -94,16 +118,15 @@ def load_from_zip_file(
             data = json.loads(archive.read("data").decode("utf-8"))
             if print_system_info:
                 print("== CURRENT SYSTEM INFO ==")
-                get_system_info(print_info=True)
+                print(system_info_text())
                 print("== SAVED MODEL SYSTEM INFO ==")
-                saved = "system_info.txt" in archive.namelist()
-                print(archive.read("system_info.txt").decode("utf-8") if saved else "(none saved with this model)")
+                print(_saved_system_info(archive))
             params = {}
             members = archive.namelist() if load_params else []
             for member in members:
                 if member.endswith(".pth"):
                     buffer = io.BytesIO(archive.read(member))
-                    params[member[: -len(".pth")]] = torch.load(buffer, map_location=device, weights_only=True)
+                    params[member[: -len(".pth")]] = load_weights_only(buffer, device, f"member {member!r}")
     except (
         zipfile.BadZipFile,
         KeyError,
@@ -116,3 +139,13 @@ def load_from_zip_file(
     ) as error:
         raise ValueError(f"{path} is not a valid sb3-marl model file (corrupt or truncated?): {error}") from error
     return data, params
+
+
+def _saved_system_info(archive: zipfile.ZipFile) -> str:
+    """The system info saved in a model zip, with the sb3-marl version that wrote it (older files hold that version
+    only in their ``sb3_marl_version`` member)."""
+    names = archive.namelist()
+    text = archive.read("system_info.txt").decode("utf-8") if "system_info.txt" in names else ""
+    if "- sb3-marl:" not in text and "sb3_marl_version" in names:
+        text = f"- sb3-marl: {archive.read('sb3_marl_version').decode('utf-8')}\n" + text
+    return text or "(none saved with this model)"

@@ -165,6 +165,14 @@ class BatchedMultiAgentEnv(ABC):
         must return its wrapped env's."""
         return {}
 
+    @property
+    def time_observed(self) -> bool:
+        """Whether the observations or the state hold the episode's time step (SMAC's ``obs_timestep_number`` /
+        ``state_timestep_number``, read from the env's ``layout``): the episode limit is then part of the task, so
+        learners treat a timeout as a terminal state instead of bootstrapping through it. False without a layout."""
+        flags = getattr(getattr(self, "layout", None), "flags", None)
+        return flags is not None and bool(flags.obs_timestep_number or flags.state_timestep_number)
+
     @abstractmethod
     def reset(self, env_mask: torch.Tensor | None = None, seed: int | None = None) -> ResetReturn:
         """Start new episodes in the envs selected by ``env_mask`` (bool[B]; all when None).

@@ -159,7 +159,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     :param n_envs: episodes stepped as one batch when ``env`` is a map name.
     :param env_kwargs: keyword arguments of ``make_env`` when ``env`` is a map name; with an env instance the model
         records the instance's game settings instead (see :class:`~sb3_marl.common.base_class.BaseMultiAgentAlgorithm`).
-    :param backend: env backend for a map name (``"sim"`` or ``"sc2"``).
+    :param backend: env backend for a map name (``"sim"`` or ``"sc2"``; None: ``"sim"``, or an env instance's own).
     :param policy_kwargs: ``rnn_hidden_dim`` (64), ``mixing_embed_dim`` (32), ``hypernet_embed`` (64),
         ``obs_last_action`` (True), ``obs_agent_id`` (True).
     :param stats_window_size: episodes averaged in the ``rollout/*`` logs.
@@ -208,7 +208,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         final_selection_episodes: int = 0,
         n_envs: int = 1,
         env_kwargs: dict[str, Any] | None = None,
-        backend: str = "sim",
+        backend: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -222,7 +222,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         optimizer_kwargs = json_mapping("optimizer_kwargs", optimizer_kwargs)
         if "lr" in optimizer_kwargs:
             raise ValueError("optimizer_kwargs['lr']: the learning rate is QMIX's learning_rate argument (or schedule)")
-        check_policy_kwargs(self.policy_class, json_mapping("policy_kwargs", policy_kwargs))
+        # names first: a Stable-Baselines3 setting such as activation_fn=nn.ReLU is not one, whatever its value
+        check_policy_kwargs(self.policy_class, policy_kwargs if isinstance(policy_kwargs, dict) else None)
         td_lambda = finite_float("td_lambda", td_lambda, 0.0, 1.0, meaning="0: the one-step target")
         if huber_delta is not None:
             huber_delta = finite_float("huber_delta", huber_delta, 0.0, low_open=True, meaning="None: squared error")
@@ -345,8 +346,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     def _take_due_snapshots(self) -> None:
         """Copy the online agent network for each ``agent_snapshots`` fraction of this ``learn`` call's env steps
         reached and not yet taken (one copy serves several fractions passed in one rollout)."""
-        budget = self._total_timesteps - self._num_timesteps_at_start
-        done = self.num_timesteps - self._num_timesteps_at_start
+        done, budget = self._learn_call_steps()
         due = [snapshot_name(f) for f in self.agent_snapshots if done >= f * budget]
         due = [name for name in due if name not in self.snapshot_weights]
         if due:
