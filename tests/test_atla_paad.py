@@ -81,6 +81,25 @@ def test_each_training_logs_its_adversary_beside_its_own_run(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("cls", [ATLAQMIX, PAADQMIX])
+def test_the_adversary_follows_the_victims_log_interval_none_and_its_set_logger(cls: type, tmp_path: Path) -> None:
+    """learn(log_interval=None) still let the adversary dump at its own interval, and with a logger from set_logger
+    (no tensorboard_log) the adversary's statistics went nowhere."""
+    from stable_baselines3.common.logger import configure
+
+    for log_interval, dumps in ((None, False), (4, True)):
+        model, recorder = make_model(cls), _DumpRecorder()
+        model.adversary.set_logger(recorder)
+        model.learn(250, log_interval=log_interval)
+        assert model._n_adversary_phases >= 1 and bool(recorder.dumped) is dumps
+    model = make_model(cls)
+    model.set_logger(configure(str(tmp_path / "custom"), ["csv"]))
+    model.learn(250)
+    rows = (tmp_path / "custom_adversary" / "progress.csv").read_text().splitlines()
+    assert len(rows) >= 2 and "time/total_timesteps" in rows[0]  # a header and logged rows
+    assert model.adversary.logger.get_dir() == str(tmp_path / "custom_adversary")
+
+
+@pytest.mark.parametrize("cls", [ATLAQMIX, PAADQMIX])
 def test_alternation_follows_schedule(cls: type) -> None:
     model = make_model(cls)
     assert isinstance(model.attack, ATLAAttack if cls is ATLAQMIX else PAADAttack)
@@ -527,7 +546,10 @@ class _SuccessFlags(BaseCallback):
         self.flags: list[tuple[bool, bool]] = []
 
     def _on_step(self) -> bool:
-        self.flags += [(info["is_success"], info["battle_won"]) for info in self.locals["infos"] if "episode" in info]
+        ended = [(env, info) for env, info in enumerate(self.locals["infos"]) if "episode" in info]
+        self.flags += [(info["is_success"], info["battle_won"]) for _, info in ended]
+        for env, info in ended:  # SB3's names: new_obs (MAPPO's was next_obs) and terminal_observation
+            assert torch.equal(torch.as_tensor(info["terminal_observation"]), self.locals["new_obs"][env].cpu())
         return True
 
 

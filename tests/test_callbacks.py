@@ -88,6 +88,10 @@ class EpisodeInfos(BaseCallback):
             if "episode" in info:
                 assert info["is_success"] is info["battle_won"]
                 assert info["TimeLimit.truncated"] is info["episode_limit"]
+        # SB3's terminal_observation: the finished episode's final observations (here also new_obs's row)
+        assert ["terminal_observation" in info for info in infos] == dones.tolist()
+        for env in dones.nonzero()[0]:
+            np.testing.assert_array_equal(infos[env]["terminal_observation"], self.locals["new_obs"][env].numpy())
         self.episodes += [info["episode"] for info in infos if "episode" in info]
         self.wins += [info["is_success"] for info in infos if "episode" in info]
         return True

@@ -1,5 +1,7 @@
 """QMIX: TD targets against a hand computation, seeding, input validation, hooks and a learning check."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from stable_baselines3.common.utils import LinearSchedule
 from sb3_marl.adversaries import MAPPO
 from sb3_marl.common.base_class import batch_env_seed, offset_seed
 from sb3_marl.common.buffers import PrioritizedEpisodeReplayBuffer
-from sb3_marl.common.callbacks import BaseCallback
+from sb3_marl.common.callbacks import BaseCallback, EvalCallback
 from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.envs.simulator import SMACSimulator
@@ -458,6 +460,25 @@ def test_exploration_spread_gives_each_env_its_epsilon():
     assert 0.55 < greedy[:, 0].float().mean() < 0.8  # 0.5 + 0.5 / 3 expected
 
 
+def test_predict_takes_numpy_views_torch_cannot_share():
+    """A reversed view (negative strides) failed inside torch and a read-only array warned; SB3 takes both."""
+    model = _model(seed=0)
+    obs = np.random.default_rng(0).random((4, 2, 2)).astype(np.float32)
+    avail = np.ones((4, 2, 3), dtype=bool)
+    avail[:, :, 0] = [[True, False], [False, True], [True, True], [False, False]]
+    expected, _ = model.predict(np.ascontiguousarray(obs[::-1]), avail_actions=np.ascontiguousarray(avail[::-1]))
+    read_only = obs[::-1].copy()
+    read_only.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "The given NumPy array is not writable" warning
+        for observation in (obs[::-1], read_only):
+            actions, (hidden, _) = model.predict(
+                observation, avail_actions=avail[::-1], episode_start=np.zeros(8, dtype=bool)[::2]
+            )
+            np.testing.assert_array_equal(actions, expected)
+        model.predict(obs[::-1], state=(np.asarray(hidden)[::-1], np.zeros((4, 2, 3), dtype=np.float32)[::-1]))
+
+
 def test_bad_env_and_predict_inputs_are_rejected():
     with pytest.raises(TypeError, match="env must be a BatchedMultiAgentEnv, a map name or None, got int"):
         QMIX(42)
@@ -764,6 +785,16 @@ def test_a_refused_learn_call_keeps_the_models_counters(tmp_path):
             model.learn(100, **{name: "False"})
     model.learn(100, reset_num_timesteps=False)  # still usable, and continues from the kept counters
     assert model.num_timesteps >= before[0] + 100
+    # a refused call leaves no TensorBoard run behind (an empty run, and the next run was numbered _2)
+    model.tensorboard_log = str(tmp_path / "tb")
+    model.learn(10, tb_log_name="run")
+    with pytest.raises(ValueError, match="eval_env is the model's training env"):
+        model.learn(10, tb_log_name="run", callback=EvalCallback(model.get_env()))
+    with pytest.raises(ValueError, match="eval_env is the model's training env"):  # continuing run_1: kept
+        model.learn(10, tb_log_name="run", callback=EvalCallback(model.get_env()), reset_num_timesteps=False)
+    model.learn(10, tb_log_name="run")
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ["run_1", "run_2"]
+    assert all(any(run.iterdir()) for run in (tmp_path / "tb").iterdir())
 
 
 def test_devices_and_misplaced_env_settings_are_named():

@@ -240,8 +240,8 @@ class MAPPO(BaseMultiAgentAlgorithm):
             with torch.no_grad():
                 actions, pre_tanh, log_prob = policy.act(obs, generator=self._generator)
                 value = policy.value(state)
-            next_obs, next_state, _, reward, terminated, info = env.step(actions)
-            next_obs, next_state = next_obs.to(device), next_state.to(device)
+            new_obs, next_state, _, reward, terminated, info = env.step(actions)
+            new_obs, next_state = new_obs.to(device), next_state.to(device)
             reward, terminated = reward.to(device), terminated.to(device)
             with torch.no_grad():
                 next_value = policy.value(next_state)
@@ -268,8 +268,8 @@ class MAPPO(BaseMultiAgentAlgorithm):
             if terminated.any():
                 self._record_episodes(terminated, info["battle_won"].to(device))
                 reset_obs, reset_state, _ = env.reset(terminated)
-                next_obs, next_state = reset_obs.to(device), reset_state.to(device)
-            self._last_obs, self._last_state = next_obs, next_state
+                new_obs, next_state = reset_obs.to(device), reset_state.to(device)
+            self._last_obs, self._last_state = new_obs, next_state
             if not continue_training:  # after the finished envs were reset: a later learn() resumes from here
                 return False
         buffer.compute_returns_and_advantage(self.gamma, self.gae_lambda)

@@ -10,6 +10,7 @@ import copy
 import inspect
 import io
 import json
+import shutil
 import sys
 import time
 from abc import ABCMeta, abstractmethod
@@ -141,6 +142,13 @@ def constructor_defaults(cls: type) -> dict[str, Any]:
             if param.default is not inspect.Parameter.empty:
                 defaults.setdefault(param.name, param.default)
     return defaults
+
+
+def _folders_in(folder: str | None) -> set[Path]:
+    """The folders in ``folder`` (none when it is None or does not exist)."""
+    if folder is None or not Path(folder).is_dir():
+        return set()
+    return {entry for entry in Path(folder).iterdir() if entry.is_dir()}
 
 
 def _as_saved(value: Any) -> Any:
@@ -460,9 +468,12 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         with Stable-Baselines3's ``dones`` (numpy bool[n_envs]), ``rewards`` (numpy float[n_envs]) and ``infos``
         (one dict per env: the step's ``info`` entries as Python values, and where the episode ended ``episode``:
         ``{"r": return, "l": length in steps}``, as SB3's ``Monitor`` adds, with SB3's ``is_success`` and
-        ``TimeLimit.truncated`` (it hit the time limit) where the env reports ``battle_won`` and ``episode_limit``)
-        added. ``is_success`` is the battle won, or for an adversary (:attr:`battle_won_is_a_loss`) the battle not
-        won by its victim.
+        ``TimeLimit.truncated`` (it hit the time limit) where the env reports ``battle_won`` and ``episode_limit``,
+        and ``terminal_observation``, the episode's final observations as numpy float[N, O]) added. ``is_success``
+        is the battle won, or for an adversary (:attr:`battle_won_is_a_loss`) the battle not won by its victim.
+        The loop's own variables stay torch tensors on the model's device: ``new_obs`` (float[n_envs, N, O]) holds
+        a finished episode's final observations, not a new episode's first ones (the env restarts finished
+        episodes after the callback; SB3's vectorized envs restart them within the step), and ``actions``.
 
         :param episode_return: float[n_envs], the return of each env's episode so far (this step included).
         :param episode_length: int[n_envs], the steps of each env's episode so far (this step included).
@@ -471,8 +482,11 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         dones = terminated.cpu().numpy()
         values = {key: value.tolist() for key, value in info.items()}
         infos = [{key: column[env] for key, column in values.items()} for env in range(len(dones))]
+        new_obs = step_locals.get("new_obs")
         for env in dones.nonzero()[0]:
             infos[env]["episode"] = {"r": float(episode_return[env]), "l": int(episode_length[env])}
+            if new_obs is not None:
+                infos[env]["terminal_observation"] = new_obs[env].cpu().numpy()
             if "battle_won" in infos[env]:
                 infos[env]["is_success"] = bool(infos[env]["battle_won"]) != self.battle_won_is_a_loss
             if "episode_limit" in infos[env]:
@@ -557,11 +571,17 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
             total_timesteps += self.num_timesteps
         self._total_timesteps = total_timesteps
         self._num_timesteps_at_start = self.num_timesteps
+        runs_before = _folders_in(self.tensorboard_log)
         try:
             if not self._custom_logger:
                 self._logger = configure_logger(self.verbose, self.tensorboard_log, tb_log_name, reset_num_timesteps)
             return total_timesteps, self._init_callback(callback, progress_bar)
         except BaseException:
+            if self._logger is not saved["_logger"]:  # a run folder made for this call goes again
+                self._logger.close()
+                folder = self._logger.get_dir()
+                if folder is not None and Path(folder) not in runs_before:
+                    shutil.rmtree(folder, ignore_errors=True)
             for name, value in saved.items():
                 setattr(self, name, value)
             raise

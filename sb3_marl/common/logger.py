@@ -5,7 +5,14 @@ from __future__ import annotations
 import sys
 
 from stable_baselines3.common import utils as sb3_utils
-from stable_baselines3.common.logger import HumanOutputFormat, Logger
+from stable_baselines3.common.logger import (
+    CSVOutputFormat,
+    HumanOutputFormat,
+    JSONOutputFormat,
+    Logger,
+    TensorBoardOutputFormat,
+    configure,
+)
 
 
 def configure_logger(
@@ -18,3 +25,23 @@ def configure_logger(
     if tensorboard_log is not None:
         return sb3_utils.configure_logger(verbose, tensorboard_log, tb_log_name, reset_num_timesteps)
     return Logger(folder=None, output_formats=[HumanOutputFormat(sys.stdout)] if verbose >= 1 else [])
+
+
+def sibling_logger(logger: Logger, suffix: str) -> Logger:
+    """A logger with ``logger``'s output formats (those of Stable-Baselines3's ``configure``: stdout, log, json,
+    csv, tensorboard; others are left out) writing into the folder ``<logger's folder><suffix>`` beside its own, so
+    that a second learner's statistics (with its own step counts) are kept apart; stdout only when ``logger``
+    writes no files."""
+    file_kinds = {JSONOutputFormat: "json", CSVOutputFormat: "csv", TensorBoardOutputFormat: "tensorboard"}
+    to_stdout, to_files = False, []
+    for output in logger.output_formats:
+        if isinstance(output, HumanOutputFormat) and output.file is sys.stdout:
+            to_stdout = True
+        elif isinstance(output, HumanOutputFormat):
+            to_files.append("log")
+        else:
+            to_files += [name for kind, name in file_kinds.items() if isinstance(output, kind)]
+    folder = logger.get_dir()
+    if folder is None or not to_files:
+        return Logger(folder=None, output_formats=[HumanOutputFormat(sys.stdout)] if to_stdout else [])
+    return configure(folder.rstrip("/\\") + suffix, ["stdout", *to_files] if to_stdout else to_files)

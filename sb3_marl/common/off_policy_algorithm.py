@@ -504,7 +504,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         train_freq = self.train_freq or self.env.n_envs
         n_updates_at_start = self._n_updates
         while self.num_timesteps < total_timesteps:
-            self._before_rollout()
+            self._before_rollout(log_interval)
             try:
                 rollout = self.collect_episodes(callback, train_freq, log_interval)
             except BaseException:  # e.g. Ctrl-C in a callback: the interrupted step left the episodes behind the env
@@ -523,8 +523,9 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         """Called by ``learn`` once its counters, logger and callbacks are set up, before the first rollout (nothing
         by default; QMIX forgets the previous call's network snapshots here)."""
 
-    def _before_rollout(self) -> None:
-        """Called by ``learn`` before each rollout (nothing by default; alternating training switches phases here)."""
+    def _before_rollout(self, log_interval: int | None) -> None:
+        """Called by ``learn`` (with its ``log_interval``) before each rollout (nothing by default; alternating
+        training switches phases here)."""
 
     def _on_learn_end(self, n_updates: int, log_interval: int | None) -> None:
         """Called by ``learn`` when its training ends (also when a callback stopped it), before the callbacks'

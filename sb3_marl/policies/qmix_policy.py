@@ -37,6 +37,14 @@ def greedy_actions(q_values: torch.Tensor, avail_actions: torch.Tensor) -> torch
     return q_values.masked_fill(~avail_actions, -math.inf).argmax(dim=-1)
 
 
+def _as_tensor(value: Any, dtype: torch.dtype | None, device: torch.device) -> torch.Tensor:
+    """``torch.as_tensor(value, dtype, device)``, also for numpy arrays torch cannot share: a view with negative
+    strides (``obs[::-1]``) or a read-only array is copied first (Stable-Baselines3's ``predict`` takes both)."""
+    if isinstance(value, np.ndarray) and (not value.flags.writeable or any(step < 0 for step in value.strides)):
+        value = np.array(value)
+    return torch.as_tensor(value, dtype=dtype, device=device)
+
+
 class QMIXPolicy(nn.Module):
     """Recurrent per-agent Q-network (shared weights) plus a value-decomposition mixer.
 
@@ -254,7 +262,7 @@ class QMIXPolicy(nn.Module):
             )
         if isinstance(observation, tuple | list):  # the agents' observations, one array each
             observation = np.asarray(observation)
-        obs = torch.as_tensor(observation, dtype=torch.float32, device=device)
+        obs = _as_tensor(observation, torch.float32, device)
         single = obs.dim() == 2
         if obs.dim() not in (2, 3) or obs.shape[-2:] != (n, o) or obs.numel() == 0:
             raise ValueError(f"observation has shape {tuple(obs.shape)}; expected ({n}, {o}) or (batch, {n}, {o})")
@@ -265,7 +273,7 @@ class QMIXPolicy(nn.Module):
         if avail_actions is None:
             avail = torch.ones(b, n, a, dtype=torch.bool, device=device)
         else:
-            avail = torch.as_tensor(avail_actions, device=device).bool()
+            avail = _as_tensor(avail_actions, None, device).bool()
             avail = avail.unsqueeze(0) if avail.dim() == 2 else avail
             if avail.shape != (b, n, a):
                 expected = f"({n}, {a})" if single else f"({b}, {n}, {a})"
@@ -283,15 +291,15 @@ class QMIXPolicy(nn.Module):
                     "state must be the (hidden, last_action) pair that the previous predict() returned, "
                     f"not a {type(state).__name__}"
                 )
-            hidden = torch.as_tensor(state[0], dtype=torch.float32, device=device)
-            last_action = torch.as_tensor(state[1], dtype=torch.float32, device=device)
+            hidden = _as_tensor(state[0], torch.float32, device)
+            last_action = _as_tensor(state[1], torch.float32, device)
             if hidden.shape != (b, n, self.hidden_dim) or last_action.shape != (b, n, a):
                 raise ValueError(
                     f"state shapes {tuple(hidden.shape)}, {tuple(last_action.shape)} do not match "
                     f"({b}, {n}, {self.hidden_dim}), ({b}, {n}, {a})"
                 )
         if episode_start is not None:
-            starts = torch.as_tensor(episode_start, device=device).bool()
+            starts = _as_tensor(episode_start, None, device).bool()
             if starts.numel() != b:
                 raise ValueError(f"episode_start has {starts.numel()} entries for {b} envs; give one per env")
             keep = ~starts.reshape(b, 1, 1)

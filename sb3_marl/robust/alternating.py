@@ -25,6 +25,7 @@ from typing import Any
 from sb3_marl.adversaries.adversary_env import AdversaryEnv
 from sb3_marl.attacks.learned import LearnedAttack
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm, offset_seed
+from sb3_marl.common.logger import sibling_logger
 from sb3_marl.common.off_policy_algorithm import RolloutReturn
 from sb3_marl.common.validation import json_mapping, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
@@ -164,14 +165,25 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
             setattr(self.adversary, name, value)
 
     # ------------------------------------------------------------------ training
-    def train_adversary(self, total_timesteps: int) -> None:
+    def train_adversary(self, total_timesteps: int, log: bool = True) -> None:
         """One adversary phase: the adversary learns ``total_timesteps`` env steps against the frozen victim.
 
         The adversary restarts the shared env's episodes and the victim's next rollout restarts them again (each
         learner's episodes in progress are dropped), also when this is called directly between ``learn`` calls.
+        It logs into its own TensorBoard run beside the victim's (``<run>_adversary_<k>``), or, when the victim's
+        logger was set with ``set_logger``, into a logger of the same formats in the folder ``<folder>_adversary``.
+
+        :param log: False: the adversary writes no periodic logs (the victim's ``learn(log_interval=None)``).
         """
         self.adversary.discard_running_episodes()
-        self.adversary.learn(total_timesteps, reset_num_timesteps=False, tb_log_name=f"{self._run_name()}_adversary")
+        if self._custom_logger and not self.adversary._custom_logger:
+            self.adversary.set_logger(sibling_logger(self.logger, "_adversary"))
+        self.adversary.learn(
+            total_timesteps,
+            reset_num_timesteps=False,
+            tb_log_name=f"{self._run_name()}_adversary",
+            **({} if log else {"log_interval": None}),
+        )
         self.discard_running_episodes()
         self._n_adversary_phases += 1
         self._victim_phase_progress = 0
@@ -184,10 +196,10 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         log_dir = self.logger.get_dir() if self.tensorboard_log is not None else None
         return Path(log_dir).name if log_dir else type(self).__name__
 
-    def _before_rollout(self) -> None:
+    def _before_rollout(self, log_interval: int | None) -> None:
         """Run an adversary phase when the current victim phase has used up its budget."""
         if self._victim_phase_progress >= self.victim_phase_timesteps:
-            self.train_adversary(self.adversary_phase_timesteps)
+            self.train_adversary(self.adversary_phase_timesteps, log=log_interval is not None)
 
     def collect_episodes(self, *args: Any, **kwargs: Any) -> RolloutReturn:
         """Collect as QMIX does and count the victim steps towards the current victim phase."""
