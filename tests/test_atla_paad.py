@@ -15,6 +15,7 @@ from sb3_marl.adversaries.policies import MAPPOPolicy
 from sb3_marl.attacks.learned import ATLAAttack, PAADAttack
 from sb3_marl.common.base_class import offset_seed
 from sb3_marl.common.callbacks import LogEveryNTimesteps
+from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.envs import make_env as make_smac_env
 from sb3_marl.qmix import QMIX
@@ -97,6 +98,22 @@ def test_the_adversary_follows_the_victims_log_interval_none_and_its_set_logger(
     rows = (tmp_path / "custom_adversary" / "progress.csv").read_text().splitlines()
     assert len(rows) >= 2 and "time/total_timesteps" in rows[0]  # a header and logged rows
     assert model.adversary.logger.get_dir() == str(tmp_path / "custom_adversary")
+
+
+@pytest.mark.parametrize("cls", [ATLAQMIX, PAADQMIX])
+def test_a_learned_attack_for_other_sizes_is_refused_before_playing(cls: type) -> None:
+    """The check passed and evaluate_policy (an EvalCallback's first evaluation, hours into a training) failed
+    inside the adversary with a shape error that did not name it."""
+    attack = make_model(cls).attack
+    attack.check_fits_env(make_env())
+    other = CueMatchingEnv(n_envs=4, n_agents=3, n_actions=4, episode_limit=5, seed=0)
+    with pytest.raises(
+        ValueError, match=rf"the {type(attack).__name__}'s adversary \(\w+\) was made for .*'n_agents': 2"
+    ):
+        attack.check_fits_env(other)
+    victim = QMIX(other, seed=0, policy_kwargs={"rnn_hidden_dim": 16})
+    with pytest.raises(ValueError, match="was made for"):
+        evaluate_policy(victim, other, 4, attack=attack)
 
 
 @pytest.mark.parametrize("cls", [ATLAQMIX, PAADQMIX])
@@ -369,6 +386,28 @@ def test_train_attacker_takes_the_victims_game_but_not_its_run_time_settings(mon
     with pytest.raises(KeyboardInterrupt):
         train_attacker(victim, "atla", 0.2, total_timesteps=8, n_envs=1, seed=0, env_kwargs={"compile": True})
     assert seen["compile"] is True
+
+
+def test_train_attacker_checks_epsilon_first_and_closes_the_env_it_built(monkeypatch) -> None:
+    """A bad epsilon was found after the env (SC2 processes with backend="sc2") was built, and a failing adversary
+    left the env it built open."""
+    make_env_module = importlib.import_module("sb3_marl.envs.make_env")
+    real_make_env, built = make_env_module.make_env, []
+
+    def recording_make_env(map_name: str, **kwargs):  # noqa: ANN202, ANN003
+        env = real_make_env(map_name, **kwargs)
+        env.close = lambda: built.append("closed")
+        built.append(map_name)
+        return env
+
+    victim = QMIX("3m", n_envs=1, seed=0, env_kwargs={"compile": False})
+    monkeypatch.setattr(make_env_module, "make_env", recording_make_env)
+    with pytest.raises(ValueError, match="epsilon=-1.0 must be a finite number >= 0"):
+        train_attacker(victim, "atla", -1.0, total_timesteps=8)
+    assert built == []
+    with pytest.raises(ValueError, match="n_steps"):
+        train_attacker(victim, "atla", 0.2, total_timesteps=8, adversary_kwargs={"n_steps": 0})
+    assert built == ["3m", "closed"]
 
 
 def test_mappo_log_std_stays_in_its_range_and_keeps_its_gradient() -> None:

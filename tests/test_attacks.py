@@ -225,6 +225,43 @@ def test_other_bad_inputs_raise():
         PGD(0.1, step_size=-1.0)
     with pytest.raises(ValueError, match="unknown attack"):
         make_attack("cw")
+    # an unavailable target has nothing to raise: the attack silently turned untargeted
+    targets = torch.ones(8, N_AGENTS, dtype=torch.long)
+    targets[2, 1] = int((~avail[2, 1]).nonzero()[0])
+    with pytest.raises(ValueError, match=rf"target_actions\[2, 1\]={int(targets[2, 1])} is not available to agent 1"):
+        FGSM(0.1).perturb(agent, obs, avail, last, hidden, target_actions=targets)
+    # make_attack given an object, a list or a learned attack's settings: named, not a dict() error
+    for spec in (FGSM(0.1), ["fgsm"]):
+        with pytest.raises(TypeError, match="give an attack name"):
+            make_attack(spec)
+    with pytest.raises(ValueError, match="'paadattack' is a learned attack: it needs its trained adversary"):
+        make_attack({"name": "PAADAttack", "epsilon": 0.1})
+    with pytest.raises(ValueError, match=r"it takes \['epsilon', 'n_steps', 'step_size', 'random_start', 'attacked_ag"):
+        make_attack("pgd", epsilon=0.1, attacked=[0])
+
+
+def test_an_evaluation_inside_separate_memory_leaves_the_random_stream_as_it_was():
+    """The episodes in progress drew other agents and noise depending on whether, and how often, the (shared)
+    training attack was evaluated in between."""
+    obs, avail, last, hidden = make_inputs(batch_size=64)
+    attack, untouched = RandomNoise(0.1, attacked_agents=1, seed=5), RandomNoise(0.1, attacked_agents=1, seed=5)
+    assert torch.equal(attack.agent_mask(obs), untouched.agent_mask(obs))
+    with attack.separate_memory():
+        attack.agent_mask(obs)
+        attack.random_point(obs)
+    assert torch.equal(attack.agent_mask(obs), untouched.agent_mask(obs))
+    assert torch.equal(attack.random_point(obs), untouched.random_point(obs))
+
+
+def test_a_seeded_paad_attack_leaves_torchs_global_generator_alone():
+    """Its inner FGSM was unseeded and drew its seed from torch's global generator."""
+    from sb3_marl.attacks import PAADAttack
+
+    torch.manual_seed(0)
+    expected = torch.rand(1)
+    torch.manual_seed(0)
+    PAADAttack(None, 0.1, seed=3)
+    assert torch.equal(torch.rand(1), expected)
 
 
 @pytest.mark.parametrize(

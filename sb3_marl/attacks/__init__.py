@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 from sb3_marl.attacks.base import BaseAttack
@@ -14,21 +15,54 @@ from sb3_marl.attacks.noise import RandomNoise
 ATTACKS: dict[str, type[BaseAttack]] = {"fgsm": FGSM, "pgd": PGD, "randomnoise": RandomNoise, "random": RandomNoise}
 
 
-def make_attack(spec: str | dict[str, Any], **kwargs: Any) -> BaseAttack:
+#: the names of the learned attacks' classes, as their get_params() gives them (lower case)
+LEARNED_ATTACK_NAMES = ("atlaattack", "paadattack")
+
+
+def make_attack(spec: str | Mapping[str, Any], **kwargs: Any) -> BaseAttack:
     """Build an attack from a name (``"fgsm"``, ``"pgd"``, ``"random"``) or from :meth:`BaseAttack.get_params`.
+
+    The learned attacks (:class:`ATLAAttack`, :class:`PAADAttack`) are not built here: they need their trained
+    adversary (``train_attacker``, or the ``attack`` of an ``ATLAQMIX`` / ``PAADQMIX``).
 
     :param spec: attack name (case-insensitive) or a settings dict with a ``"name"`` key.
     :param kwargs: constructor arguments (``epsilon``, ...); they override those in ``spec``.
     """
+    if isinstance(spec, BaseAttack) or not isinstance(spec, str | Mapping):
+        raise TypeError(
+            f"make_attack(spec={spec!r}): give an attack name ({sorted(ATTACKS)}) or the settings dict of "
+            "get_params(); an attack object is used as it is"
+        )
     params = {"name": spec} if isinstance(spec, str) else dict(spec)
     name = str(params.pop("name", "")).lower()
+    if name in LEARNED_ATTACK_NAMES:
+        raise ValueError(
+            f"attack {name!r} is a learned attack: it needs its trained adversary, which its settings do not hold; "
+            "train one with sb3_marl.robust.train_attacker (or use the attack of an ATLAQMIX / PAADQMIX)"
+        )
     if name not in ATTACKS:
         raise ValueError(f"unknown attack {name!r}; allowed: {sorted(ATTACKS)}")
     try:
         return ATTACKS[name](**{**params, **kwargs})
     except TypeError as error:  # a missing or unknown setting
-        settings = list(inspect.signature(ATTACKS[name]).parameters)
-        raise ValueError(f"bad settings for attack {name!r} ({error}); it takes {settings}") from None
+        raise ValueError(
+            f"bad settings for attack {name!r} ({error}); it takes {_settings_of(ATTACKS[name])}"
+        ) from None
+
+
+def _settings_of(attack_class: type[BaseAttack]) -> list[str]:
+    """The constructor arguments of ``attack_class`` and of the parents its ``**kwargs`` pass on to."""
+    names: list[str] = []
+    for klass in attack_class.__mro__:
+        if "__init__" not in vars(klass) or klass is object:
+            continue
+        parameters = inspect.signature(klass.__init__).parameters.values()
+        names += [
+            p.name for p in parameters if p.name != "self" and p.kind is not p.VAR_KEYWORD and p.name not in names
+        ]
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return names
 
 
 __all__ = [

@@ -6,7 +6,8 @@ Shapes follow :mod:`sb3_marl.envs.base`: ``B`` envs, ``N`` agents, ``O`` observa
 Every attack works on whole batches on the observations' device (no Python loop over envs or agents) and
 guarantees, for every env ``b`` and agent ``i``:
 
-* attacked, alive agent: ``max_k |õ[b,i,k] - o[b,i,k]| <= epsilon`` (and ``obs_low <= õ <= obs_high`` when clipping);
+* attacked, alive agent: ``max_k |õ[b,i,k] - o[b,i,k]| <= epsilon`` up to float rounding (``o + δ`` in float32 may
+  overshoot by one unit in the last place) and ``obs_low <= õ <= obs_high`` when clipping;
 * unattacked agent, or dead agent (SMAC gives a dead agent an all-zero observation): ``õ[b,i] == o[b,i]`` exactly.
 """
 
@@ -153,14 +154,19 @@ class BaseAttack(ABC):
     @contextlib.contextmanager
     def separate_memory(self) -> Iterator[None]:
         """Play another set of episodes (an evaluation during training) with a fresh recurrent memory and give the
-        episodes in progress theirs back afterwards; an attack that remembers nothing between steps keeps nothing.
+        episodes in progress theirs back afterwards, with the random stream where it was: the episodes in progress
+        draw the same agents and noise whether or not, and how often, the attack is evaluated in between (an
+        attack that remembers nothing between steps keeps only its stream).
         :func:`~sb3_marl.common.evaluation.evaluate_policy` plays inside it."""
         saved = self._get_memory()
+        stream = None if self._generator is None else self._generator.get_state()
         self._set_memory(None)
         try:
             yield
         finally:
             self._set_memory(saved)
+            if stream is not None:
+                self._generator.set_state(stream)
 
     def _get_memory(self) -> Any:
         """What the attack remembers between steps of its episodes in progress (None: nothing)."""
@@ -247,7 +253,8 @@ class BaseAttack(ABC):
         return self.project(obs, (2 * noise - 1) * self.epsilon)
 
     def get_params(self) -> dict[str, Any]:
-        """JSON-able settings from which :func:`sb3_marl.attacks.make_attack` rebuilds this attack."""
+        """JSON-able settings from which :func:`sb3_marl.attacks.make_attack` rebuilds this attack (a learned attack's
+        describe it only: its trained adversary is not among them)."""
         agents = self.attacked_agents
         return {
             "name": type(self).__name__,

@@ -138,6 +138,14 @@ class GradientAttack(BaseAttack):
                 raise ValueError(f"target_actions must have shape {expected}, got {tuple(target_actions.shape)}")
             if bool(((target_actions < 0) | (target_actions >= n_actions)).any()):
                 raise ValueError(f"target_actions must be action indices in [0, {n_actions})")
+            # an unavailable target has no probability to raise: the attack would silently turn untargeted
+            unavailable = (~avail_actions.gather(-1, target_actions.long().unsqueeze(-1)).squeeze(-1)).nonzero()
+            if len(unavailable):
+                env, agent = unavailable[0].tolist()
+                raise ValueError(
+                    f"target_actions[{env}, {agent}]={int(target_actions[env, agent])} is not available to agent "
+                    f"{agent} of env {env} (avail_actions): a targeted attack steers toward an action it can take"
+                )
         q_clean, _ = policy.q_values(obs, last_action_onehot, hidden)
         return greedy_actions(q_clean, avail_actions)
 

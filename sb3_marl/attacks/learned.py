@@ -45,6 +45,29 @@ class LearnedAttack(BaseAttack):
 
     supports_target_actions = False
 
+    def check_fits_env(self, env: Any) -> None:
+        """Also a ValueError when the trained adversary was made for other agents, observations or actions than
+        ``env``'s (it failed inside the adversary at the first attacked step: an evaluation's first one)."""
+        super().check_fits_env(env)
+        adversary = self._adversary_policy()
+        if adversary is None:
+            return
+        expected = self._adversary_sizes(env)
+        sizes = {name: getattr(adversary, name) for name in expected}
+        if sizes != expected:
+            raise ValueError(
+                f"the {type(self).__name__}'s adversary ({type(adversary).__name__}) was made for {sizes}, but the "
+                f"env has {expected}: use an adversary trained on this map"
+            )
+
+    @abstractmethod
+    def _adversary_policy(self) -> nn.Module | None:
+        """The trained adversary's policy network (None: this attack only applies given actions)."""
+
+    @abstractmethod
+    def _adversary_sizes(self, env: Any) -> dict[str, int]:
+        """The sizes the adversary's policy must have to attack ``env``, by the policy's attribute names."""
+
     def perturb_with_actions(
         self,
         policy: nn.Module,
@@ -127,12 +150,18 @@ class ATLAAttack(LearnedAttack):
         self.adversary = adversary
         self.deterministic = flag("deterministic", deterministic)
 
+    def _adversary_policy(self) -> MAPPOPolicy | None:
+        return None if self.adversary is None else getattr(self.adversary, "policy", self.adversary)
+
+    def _adversary_sizes(self, env: Any) -> dict[str, int]:
+        return {"n_agents": env.n_agents, "obs_dim": env.obs_shape, "action_dim": env.obs_shape}
+
     def adversary_actions(
         self, obs: torch.Tensor, avail_actions: torch.Tensor, last_action_onehot: torch.Tensor
     ) -> torch.Tensor:
-        if self.adversary is None:
+        policy = self._adversary_policy()
+        if policy is None:
             raise RuntimeError("this ATLAAttack has no adversary: give one, or call perturb_with_actions()")
-        policy: MAPPOPolicy = getattr(self.adversary, "policy", self.adversary)
         actions, _, _ = policy.act(obs, self.deterministic, None if self.deterministic else self.generator(obs.device))
         return actions
 
@@ -184,7 +213,9 @@ class PAADAttack(LearnedAttack):
         self.director = director
         # Agent selection is done by this attack; the actor perturbs whatever it is given.
         push_off_greedy = flag("push_off_greedy", push_off_greedy)
-        self.actor = FGSM(epsilon, clip_observations=self.clip_observations, push_off_greedy=push_off_greedy)
+        self.actor = FGSM(  # seeded: an unseeded attack draws its seed from torch's global generator
+            epsilon, clip_observations=self.clip_observations, push_off_greedy=push_off_greedy, seed=self.seed
+        )
         if self.obs_low is not None:
             self.actor.set_observation_bounds(self.obs_low, self.obs_high)
         self._director_hidden: torch.Tensor | None = None
@@ -202,6 +233,12 @@ class PAADAttack(LearnedAttack):
         if not self._own_bounds:
             self.actor.use_env_bounds(env)
 
+    def _adversary_policy(self) -> QMIXPolicy | None:
+        return None if self.director is None else getattr(self.director, "policy", self.director)
+
+    def _adversary_sizes(self, env: Any) -> dict[str, int]:
+        return {"n_agents": env.n_agents, "obs_dim": env.obs_shape, "n_actions": env.n_actions}
+
     def _get_memory(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         return self._director_hidden, self._director_last_action
 
@@ -212,9 +249,9 @@ class PAADAttack(LearnedAttack):
         self, obs: torch.Tensor, avail_actions: torch.Tensor, last_action_onehot: torch.Tensor
     ) -> torch.Tensor:
         """The director's greedy target actions int64[B, N] (over the victim's available actions)."""
-        if self.director is None:
+        policy = self._adversary_policy()
+        if policy is None:
             raise RuntimeError("this PAADAttack has no director: give one, or call perturb_with_actions()")
-        policy: QMIXPolicy = getattr(self.director, "policy", self.director)
         batch_size = obs.shape[0]
         if self._director_hidden is None or self._director_hidden.shape[0] != batch_size:
             self._director_hidden = policy.initial_hidden(batch_size)

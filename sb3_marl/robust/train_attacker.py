@@ -8,6 +8,7 @@ from typing import Any
 from sb3_marl.adversaries.adversary_env import PerturbationAdversaryEnv, TargetActionAdversaryEnv
 from sb3_marl.adversaries.director import QMIXDirector
 from sb3_marl.adversaries.mappo import MAPPO
+from sb3_marl.attacks.base import check_epsilon
 from sb3_marl.attacks.learned import ATLAAttack, LearnedAttack, PAADAttack
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
 from sb3_marl.common.validation import whole_number
@@ -49,6 +50,7 @@ def train_attacker(
     if kind not in ATTACKER_KINDS:
         raise ValueError(f"kind={kind!r}; allowed: {ATTACKER_KINDS}")
     total_timesteps = whole_number("total_timesteps", total_timesteps, 1)
+    epsilon = check_epsilon(epsilon)  # before an env (SC2 processes with backend="sc2") is built
     if not isinstance(model_or_path, BaseMultiAgentAlgorithm | str | Path):
         raise TypeError(
             f"model_or_path must be a QMIX-family model or the path of its file, got {type(model_or_path).__name__}"
@@ -63,7 +65,8 @@ def train_attacker(
         if isinstance(model_or_path, (str, Path))
         else model_or_path
     )
-    if env is None or isinstance(env, str):
+    built_here = env is None or isinstance(env, str)
+    if built_here:
         map_name = env or victim.map_name
         if map_name is None:
             raise ValueError("the model has no map name: pass the env to train the attacker in")
@@ -78,14 +81,19 @@ def train_attacker(
             **{**game_env_kwargs(victim.env_kwargs), **(env_kwargs or {})},
         )
     kwargs = {"seed": seed, "device": victim.device, **(adversary_kwargs or {})}
-    if kind == "atla":
-        adversary_env = PerturbationAdversaryEnv(env, victim, epsilon, seed=seed)
-        adversary = MAPPO(adversary_env, **kwargs).learn(total_timesteps)
-        attack: LearnedAttack = ATLAAttack(adversary, epsilon, seed=seed)
-    else:
-        adversary_env = TargetActionAdversaryEnv(env, victim, epsilon, seed=seed)
-        director = QMIXDirector(adversary_env, **kwargs).learn(total_timesteps)
-        attack = PAADAttack(director, epsilon, seed=seed)
+    try:
+        if kind == "atla":
+            adversary_env = PerturbationAdversaryEnv(env, victim, epsilon, seed=seed)
+            adversary = MAPPO(adversary_env, **kwargs).learn(total_timesteps)
+            attack: LearnedAttack = ATLAAttack(adversary, epsilon, seed=seed)
+        else:
+            adversary_env = TargetActionAdversaryEnv(env, victim, epsilon, seed=seed)
+            director = QMIXDirector(adversary_env, **kwargs).learn(total_timesteps)
+            attack = PAADAttack(director, epsilon, seed=seed)
+    except BaseException:  # bad adversary settings, a failed or interrupted training: close the env built here
+        if built_here:
+            env.close()
+        raise
     if adversary_env.obs_low is not None:
         attack.set_observation_bounds(adversary_env.obs_low, adversary_env.obs_high)
     return attack
