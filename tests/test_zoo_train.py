@@ -117,6 +117,70 @@ def test_resume_with_trained_agent_continues_the_step_count(trained_run, tmp_pat
     assert runs == ["QMIX_1", "QMIX_2"]
 
 
+def test_a_model_of_another_algorithm_or_a_corrupt_one_is_refused_by_train_and_enjoy(tmp_path):
+    """The robust algorithms subclass QMIX: ``--algo qmix -i <fgsm model>`` trained the fgsm model under qmix/ (and
+    wrote a config.yml that did not load back); enjoy played it, and a corrupt file ended in a traceback."""
+    from sb3_marl import RobustQMIXFGSM
+    from sb3_marl.envs import make_env
+
+    robust = RobustQMIXFGSM(make_env("3m", n_envs=2, seed=0), seed=0, batch_size=4, buffer_size=8, device="cpu")
+    path = robust.save(tmp_path / "elsewhere" / "fgsm_3m.zip")
+    message = r"holds a 'RobustQMIXFGSM' model \(its --algo is fgsm\), not a QMIX one as --algo qmix needs"
+    with pytest.raises(SystemExit, match=message):
+        _train(tmp_path, "-n", "20", "--eval-freq", "-1", "-i", str(path))
+    assert not (tmp_path / "qmix").exists() or not any((tmp_path / "qmix").iterdir())  # no run folder left
+    run = tmp_path / "played" / "qmix" / "3m_1"
+    run.mkdir(parents=True)
+    (run / "3m.zip").write_bytes(path.read_bytes())
+    base = ["--algo", "qmix", "--env", "3m", "-f", str(tmp_path / "played"), "-n", "1", "--no-render"]
+    with pytest.raises(SystemExit, match="--algo qmix: .*" + message):
+        enjoy.enjoy(base)
+    (run / "3m.zip").write_bytes(b"not a zip")
+    with pytest.raises(SystemExit, match=r"--algo qmix: .*3m.zip is not a valid sb3-marl model file"):
+        enjoy.enjoy(base)
+    (run / "3m").mkdir()
+    (run / "3m" / "config.yml").write_text("a: [")  # a broken run file: one line, not a yaml traceback
+    with pytest.raises(SystemExit, match=r"Cannot read .*config.yml"):
+        enjoy.enjoy(base)
+
+
+def test_config_yml_records_what_a_continued_run_trains_with(tmp_path, capsys):
+    """-i with a replay buffer of another capacity: the model takes the buffer's, config.yml said the yaml's."""
+    _train(tmp_path, "-n", "60", "--eval-freq", "-1", "--save-replay-buffer", params=("buffer_size:100",))
+    _train(tmp_path, "-n", "20", "--eval-freq", "-1", "-i", str(tmp_path / "qmix" / "3m_1" / "3m.zip"))
+    config = yaml.safe_load((tmp_path / "qmix" / "3m_2" / "3m" / "config.yml").read_text())
+    assert config["buffer_size"] == QMIX.load(tmp_path / "qmix" / "3m_2" / "3m.zip").buffer_size == 100
+
+
+def test_train_refuses_unusable_folders_and_private_or_non_path_settings_in_one_line(tmp_path, capsys):
+    """A file as -f / -tb, ``pretrained:5`` and ``_init_setup_model:false`` ended in tracebacks (the last one after
+    building a model without networks)."""
+    (tmp_path / "a_file").write_text("")
+    for flag in ("-f", "-tb"):
+        with pytest.raises(SystemExit):
+            _train(tmp_path / "logs", "--eval-freq", "-1", flag, str(tmp_path / "a_file"))
+        assert "a_file is a file, not a folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match=r"Unknown hyperparameter '_init_setup_model' for QMIX \(from -params\)"):
+        _train(tmp_path, "--eval-freq", "-1", params=("_init_setup_model:false",))
+    with pytest.raises(SystemExit, match=r"pretrained=5 \(from -params or .*\) must be the path of a QMIX .zip"):
+        _train(tmp_path, "--eval-freq", "-1", algo="regularized", params=("pretrained:5",))
+
+
+def test_train_notes_flags_that_the_others_make_do_nothing(tmp_path, capsys):
+    """-params policy_kwargs replaces the yaml's mapping (RL Zoo's rule) and says which sizes it drops; evaluation
+    flags with --eval-freq <= 0 and tuning flags without -optimize were silent."""
+    conf = tmp_path / "conf.yml"
+    conf.write_text("3m:\n  n_timesteps: 20\n  policy_kwargs: {rnn_hidden_dim: 8, hypernet_embed: 8}\n")
+    argv = ("--eval-freq", "-1", "--eval-attack", "fgsm", "--n-trials", "3", "--storage", str(tmp_path / "s.log"))
+    _train(tmp_path, "-conf", str(conf), *argv, params=("policy_kwargs:{mixing_embed_dim: 8}",))
+    out = capsys.readouterr().out
+    assert "Note: -params policy_kwargs replaces the whole mapping of" in out
+    assert "{'rnn_hidden_dim': 8, 'hypernet_embed': 8} are not used" in out
+    assert "Note: --n-trials, --storage only apply to -optimize (an Optuna study): unused" in out
+    assert "Note: --eval-freq -1 turns evaluations off: --eval-attack unused" in out
+    assert not (tmp_path / "s.log").exists()
+
+
 def test_resume_in_another_game_than_the_model_files_says_so(trained_run, tmp_path, capsys):
     """``-i`` plays the run's env settings; a note names them where the model file records others."""
     checkpoint = trained_run / "qmix" / "3m_1" / "rl_model_300_steps.zip"
@@ -188,8 +252,8 @@ def test_settings_the_algorithm_refuses_end_in_one_line_and_leave_no_run_folder(
         (
             ("--algo", "fgsm", "-i", checkpoint),
             (),
-            r"^-i .*rl_model_300_steps.zip \(--algo fgsm, --env 3m\): .* holds a 'QMIX' model, which "
-            r"RobustQMIXFGSM.load cannot build",
+            r"^-i .*rl_model_300_steps.zip \(--algo fgsm, --env 3m\): .* holds a 'QMIX' model \(its --algo is "
+            r"qmix\), not a RobustQMIXFGSM one",
         ),
         (("--env", "8m", "-i", checkpoint), (), r"\(--algo qmix, --env 8m\): Env '8m' has shapes .* built for '3m'"),
     ]:
@@ -908,6 +972,15 @@ def test_enjoy_warns_about_flags_the_others_make_do_nothing(trained_run, capsys)
         "--output",
         "--epsilon",
     ]
+    with pytest.warns(UserWarning) as caught:
+        enjoy.enjoy([*base, "--no-render", "--fps", "30", "--record-episodes", "2", "--attacker-timesteps", "9"])
+    assert [str(w.message).split(" ")[0] for w in caught if "ignored" in str(w.message)] == [
+        "--attacker-timesteps",
+        "--fps",
+        "--record-episodes",
+    ]
+    with pytest.warns(UserWarning, match="--no-clip .*: ignored"):
+        enjoy.enjoy([*base, "--no-render", "--no-clip"])
 
 
 def test_optimize_refuses_bad_env_settings_before_a_trial_opens(tmp_path, capsys):

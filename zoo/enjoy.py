@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -37,8 +36,10 @@ from zoo.utils import (
     check_map_name,
     checkpoint_steps,
     find_run_folder,
+    load_zoo_model,
     make_attack,
     paper_epsilon,
+    read_run_yaml,
     resolve_device,
     set_num_threads,
     unwritable_file,
@@ -253,8 +254,12 @@ def build_attack(args: argparse.Namespace, model: Any, epsilon: float, env_kwarg
     return make_attack(args.attack, epsilon, clip_observations=args.clip_observations, seed=args.seed)
 
 
-def warn_ignored_flags(args: argparse.Namespace) -> None:
+def warn_ignored_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Warn about flags that the other flags make do nothing (RL Zoo ignores them without a word)."""
+
+    def given(name: str) -> bool:
+        return getattr(args, name) != parser.get_default(name)
+
     records = not args.no_render and args.backend == "sim" and args.record_episodes > 0
     ignored = {
         "--compile (it compiles the env an atla / paad attacker trains in)": args.compile
@@ -262,6 +267,13 @@ def warn_ignored_flags(args: argparse.Namespace) -> None:
         "--output (no replay is recorded with --no-render, --backend sc2 or --record-episodes 0)": bool(args.output)
         and not records,
         "--epsilon (no attack)": args.epsilon is not None and args.attack == "none",
+        "--no-clip (only fgsm / pgd / random clip as asked; learned attackers always clip)": not args.clip_observations
+        and args.attack not in ATTACK_NAMES,
+        "--attacker-timesteps (only an atla / paad attacker trains)": given("attacker_timesteps")
+        and args.attack not in LEARNED_ATTACKS,
+        "--fps (no replay is recorded)": given("fps") and not records,
+        "--record-episodes (no replay is drawn with --no-render or --backend sc2)": given("record_episodes")
+        and (args.no_render or args.backend != "sim"),
     }
     for flag, unused in ignored.items():
         if unused:
@@ -305,7 +317,7 @@ def enjoy(argv: list[str] | None = None) -> dict[str, float]:
     if args.attack in LEARNED_ATTACKS and args.attacker_timesteps < 1:
         parser.error(f"--attacker-timesteps must be >= 1 for --attack {args.attack}, got {args.attacker_timesteps}")
     check_compile_backend(parser, args)
-    warn_ignored_flags(args)
+    warn_ignored_flags(parser, args)
     set_num_threads(parser, args)
     args.device = resolve_device(args.device)
     from sb3_marl.envs import make_env
@@ -314,9 +326,12 @@ def enjoy(argv: list[str] | None = None) -> dict[str, float]:
     run = find_run_folder(args.folder, args.algo, args.env, args.exp_id)
     path = model_path(run, args.env, args.load_best, args.load_checkpoint, args.load_last_checkpoint)
     config_file = run / args.env / "config.yml"
-    config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
+    config = read_run_yaml(config_file)
     print(f"Loading {path}")
-    model = ALGOS[args.algo].load().load(path, device=args.device)
+    try:
+        model = load_zoo_model(args.algo, path, device=args.device)
+    except (ValueError, TypeError) as exc:  # a corrupt file, another algorithm's model
+        raise SystemExit(f"--algo {args.algo}: {exc}") from None
     selection = getattr(model, "final_selection", None)  # QMIX's final_selection_episodes: the network it kept
     if selection is not None:
         rates = ", ".join(f"{name} {rate:.3f}" for name, rate in selection[1].items())

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import re
 import shutil
 import sys
@@ -42,6 +43,7 @@ from zoo.utils import (
     default_conf_file,
     find_run_folder,
     get_latest_run_id,
+    load_zoo_model,
     make_attack,
     paper_epsilon,
     parse_schedule,
@@ -98,6 +100,15 @@ class ExperimentManager:
         if self.args.trial_id is not None:
             entry = merge_sampled(entry, self._trial_hyperparameters())
         saved = {**entry, **(self.args.hyperparams or {})}
+        for key in ("policy_kwargs", "optimizer_kwargs"):  # replaced whole, as in RL Zoo: say what is dropped
+            given, yaml_value = (self.args.hyperparams or {}).get(key), entry.get(key)
+            if isinstance(given, dict) and isinstance(yaml_value, dict):
+                dropped = {name: value for name, value in yaml_value.items() if name not in given}
+                if dropped:
+                    print(
+                        f"Note: -params {key} replaces the whole mapping of {conf_file} (as in RL Zoo): its "
+                        f"{dropped} are not used; repeat them in -params to keep them"
+                    )
         if self.args.env_kwargs:
             if not isinstance(saved.get("env_kwargs") or {}, dict):
                 raise SystemExit(f"env_kwargs={saved['env_kwargs']!r} (from {conf_file}) must be a mapping")
@@ -156,6 +167,8 @@ class ExperimentManager:
         """``--pretrained``, else ``pretrained`` of ``-params`` or the yaml (``configured``), else the final model of
         the latest qmix run for this map in the log folder."""
         given = self.args.pretrained or configured
+        if given is not None and not isinstance(given, str | os.PathLike):
+            raise SystemExit(f"pretrained={given!r} (from -params or {self.conf_file}) must be the path of a QMIX .zip")
         if given:
             path = Path(given)
             if not path.is_file():
@@ -280,7 +293,11 @@ class ExperimentManager:
         (``SystemExit``) naming the setting.
         """
         env = self.make_env(self.n_envs, seed=self.args.seed)
-        self._claim_run_folder()
+        try:
+            self._claim_run_folder()
+        except OSError as exc:  # a folder check_args could not foresee (e.g. under /proc)
+            env.close()
+            raise SystemExit(f"-f/--log-folder {self.args.log_folder}: cannot create the run folder: {exc}") from None
         tensorboard_log = str(Path(self.args.tensorboard_log) / self.env_name) if self.args.tensorboard_log else None
         settings = {
             "env": env,
@@ -378,7 +395,8 @@ class ExperimentManager:
             raise SystemExit(f"--trained-agent must be an existing .zip model file, got {path}")
         print(f"Loading pretrained agent {path}")
         architecture = self.algo_class.architecture_settings
-        model = self.algo_class.load(path, **settings, **{k: v for k, v in kwargs.items() if k not in architecture})
+        overrides = {k: v for k, v in kwargs.items() if k not in architecture}
+        model = load_zoo_model(self.args.algo, path, **settings, **overrides)
         saved = load_from_zip_file(path, load_params=False)[0]["kwargs"]  # as the file records them (its game too)
         trained_in, run_in = game_env_kwargs(saved.get("env_kwargs") or {}), game_env_kwargs(self.env_kwargs)
         if trained_in != run_in:
@@ -397,6 +415,7 @@ class ExperimentManager:
         if buffer_path.is_file():
             print(f"Loading replay buffer {buffer_path}")
             model.load_replay_buffer(buffer_path)
+            self.saved_hyperparams["buffer_size"] = model.buffer_size  # the loaded buffer's capacity (warned if new)
         return model
 
     def learn(self, model: Any) -> None:

@@ -19,12 +19,11 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zoo.utils import ALGOS, ZooArgumentParser, paper_epsilon, run_folders, save_figure
+from zoo.utils import ALGOS, ZooArgumentParser, paper_epsilon, read_run_yaml, run_folders, save_figure
 
 METRICS = ("win rate", "return")
 
@@ -37,28 +36,17 @@ def _metrics(data: np.lib.npyio.NpzFile, path: Path) -> dict[str, np.ndarray]:
     return {"win rate": np.asarray(data[key], dtype=float).mean(axis=1), "return": data["results"].mean(axis=1)}
 
 
-def _read_yaml(path: Path) -> dict:
-    """A run's settings file (empty when missing); one line naming it when it cannot be read."""
-    if not path.is_file():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise SystemExit(f"Cannot read {path}: {' '.join(str(exc).split())}") from None
-    return data if isinstance(data, dict) else {}
-
-
 def evaluation_label(run: Path, env_name: str) -> str:
     """What a run's evaluations measured: ``"clean"``, or ``"under <attack> ε=<budget>"`` from the ``--eval-attack``
     of its ``<run>/<env>/args.yml`` (clean when the file is missing) and the budget the run used, as ``zoo/train.py``
     decides it: ``--eval-epsilon``, else the run's ``config.yml`` ``epsilon``, else the paper's for the map."""
-    args = _read_yaml(run / env_name / "args.yml")
+    args = read_run_yaml(run / env_name / "args.yml")
     attack = args.get("eval_attack") or "none"
     if attack == "none":
         return "clean"
     epsilon = args.get("eval_epsilon")
     if epsilon is None:
-        epsilon = _read_yaml(run / env_name / "config.yml").get("epsilon", paper_epsilon(env_name))
+        epsilon = read_run_yaml(run / env_name / "config.yml").get("epsilon", paper_epsilon(env_name))
     return f"under {attack} ε={float(epsilon):g}"
 
 

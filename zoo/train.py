@@ -31,6 +31,7 @@ from zoo.utils import (
     check_compile_backend,
     check_map_name,
     set_num_threads,
+    unwritable_folder,
 )
 
 EVAL_ATTACKS = ["none", *ATTACK_NAMES]
@@ -157,6 +158,9 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     check_attack_budget(parser, "--eval-epsilon", args.eval_epsilon)
+    for flag, folder in (("-f/--log-folder", args.log_folder), ("-tb/--tensorboard-log", args.tensorboard_log)):
+        if folder and (problem := unwritable_folder(Path(folder))):
+            parser.error(f"{flag} {folder!r}: {problem}")
     if args.pretrained and args.algo != "regularized":
         parser.error("--pretrained only applies to --algo regularized")
     if args.pretrained and args.trained_agent:
@@ -174,8 +178,7 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error("--trial-id trains with one trial's settings; it cannot be combined with -optimize")
     if args.n_startup_trials < 0:
         parser.error(f"--n-startup-trials must be >= 0, got {args.n_startup_trials}")
-    if args.optimize_hyperparameters:
-        note_flags_optimize_ignores(parser, args)
+    note_unused_flags(parser, args)
 
 
 #: flags of a training run that -optimize does not use: (flag as printed, its field)
@@ -188,17 +191,44 @@ OPTIMIZE_IGNORES = (
     ("--log-interval", "log_interval"),
     ("-uuid", "uuid"),
 )
+#: flags only the evaluations use (a training's with --eval-freq > 0, or -optimize's trials)
+EVALUATION_FLAGS = (
+    ("--eval-episodes", "eval_episodes"),
+    ("--eval-attack", "eval_attack"),
+    ("--eval-epsilon", "eval_epsilon"),
+    ("--n-eval-envs", "n_eval_envs"),
+)
+#: flags only -optimize uses (--trial-id reads --storage and --study-name too)
+TUNING_FLAGS = (
+    ("--n-trials", "n_trials"),
+    ("--max-total-trials", "max_total_trials"),
+    ("--n-jobs", "n_jobs"),
+    ("--sampler", "sampler"),
+    ("--pruner", "pruner"),
+    ("--no-optim-plots", "no_optim_plots"),
+    ("--n-startup-trials", "n_startup_trials"),
+    ("--n-evaluations", "n_evaluations"),
+    ("--n-seeds-per-trial", "n_seeds_per_trial"),
+)
+STUDY_FLAGS = (("--storage", "storage"), ("--study-name", "study_name"))
 
 
-def note_flags_optimize_ignores(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Print one note naming the flags given (not at their defaults) that ``-optimize`` ignores; RL Zoo users pass
-    them out of habit, so they are not refused."""
-    given = [flag for flag, name in OPTIMIZE_IGNORES if getattr(args, name) != parser.get_default(name)]
-    if given:
-        print(
-            f"Note: -optimize ignores {', '.join(given)} (each trial evaluates --n-evaluations times, saves no model "
-            "and writes no logs)"
-        )
+def note_unused_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Print one note per group of flags given (not at their defaults) that the other flags make do nothing; RL Zoo
+    users pass them out of habit, so they are not refused."""
+    groups = []  # (flags, the note with {flags} for those given)
+    if args.optimize_hyperparameters:
+        reason = "each trial evaluates --n-evaluations times, saves no model and writes no logs"
+        groups.append((OPTIMIZE_IGNORES, f"-optimize ignores {{flags}} ({reason})"))
+    else:
+        study = () if args.trial_id is not None else STUDY_FLAGS
+        groups.append(((*TUNING_FLAGS, *study), "{flags} only apply to -optimize (an Optuna study): unused"))
+        if args.eval_freq <= 0:
+            groups.append((EVALUATION_FLAGS, f"--eval-freq {args.eval_freq} turns evaluations off: {{flags}} unused"))
+    for flags, note in groups:
+        given = [flag for flag, name in flags if getattr(args, name) != parser.get_default(name)]
+        if given:
+            print("Note: " + note.format(flags=", ".join(given)))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -68,6 +68,24 @@ LEARNED_ATTACKS: dict[str, LazyClass] = {
 }
 
 
+def load_zoo_model(algo: str, path: Path, **kwargs: Any) -> Any:
+    """``ALGOS[algo]``'s ``load(path, **kwargs)`` when the file holds a model of exactly that class; a ValueError
+    naming the file, its class and the ``--algo`` that trains it otherwise (a corrupt file included). The robust
+    algorithms subclass QMIX, so ``load`` alone would take, say, an fgsm model for ``--algo qmix`` and train or
+    play it under the wrong algorithm's name."""
+    from sb3_marl.common.save_util import load_from_zip_file
+
+    algo_class = ALGOS[algo].load()
+    saved_class = load_from_zip_file(path, load_params=False)[0].get("class")
+    if saved_class != algo_class.__name__:
+        owners = [name for name, lazy in ALGOS.items() if lazy.name == saved_class]
+        hint = f" (its --algo is {owners[0]})" if owners else ""
+        raise ValueError(
+            f"{path} holds a {saved_class!r} model{hint}, not a {algo_class.__name__} one as --algo {algo} needs"
+        )
+    return algo_class.load(path, **kwargs)
+
+
 def closest_choice(value: str, choices: Iterable[str], what: str) -> str:
     """Return ``value`` if it is one of ``choices``; otherwise exit with a message suggesting the closest one.
 
@@ -440,6 +458,18 @@ def to_plain(value: Any) -> Any:
     return str(value)
 
 
+def read_run_yaml(path: Path) -> dict[str, Any]:
+    """A run's settings file (``config.yml``, ``args.yml``): empty when missing or not a mapping; one line naming it
+    (``SystemExit``) when it cannot be read or parsed."""
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SystemExit(f"Cannot read {path}: {' '.join(str(exc).split())}") from None
+    return data if isinstance(data, dict) else {}
+
+
 def write_yaml(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` (sorted keys) with ``yaml.safe_dump`` after :func:`to_plain`."""
     path.write_text(yaml.safe_dump(to_plain(data), sort_keys=True))
@@ -451,7 +481,8 @@ def accepted_kwargs(cls: type) -> set[str] | None:
     Returns None when some class in the chain takes ``**kwargs`` that no parent names (anything is accepted).
     """
     names, complete = constructor_keywords(cls)
-    return set(names) - {"self"} if complete else None
+    # private keywords (``_init_setup_model``) are the library's own, not hyperparameters
+    return {name for name in names if name != "self" and not name.startswith("_")} if complete else None
 
 
 #: constructor arguments that the zoo sets from its own flags: refused in yaml entries and ``-params``
