@@ -98,6 +98,9 @@ def test_the_adversary_follows_the_victims_log_interval_none_and_its_set_logger(
     rows = (tmp_path / "custom_adversary" / "progress.csv").read_text().splitlines()
     assert len(rows) >= 2 and "time/total_timesteps" in rows[0]  # a header and logged rows
     assert model.adversary.logger.get_dir() == str(tmp_path / "custom_adversary")
+    model.set_logger(configure(str(tmp_path / "second"), ["csv"]))  # the adversary's follows a new victim logger
+    model.learn(250)
+    assert model.adversary.logger.get_dir() == str(tmp_path / "second_adversary")
 
 
 @pytest.mark.parametrize("cls", [ATLAQMIX, PAADQMIX])

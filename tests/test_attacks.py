@@ -234,8 +234,9 @@ def test_other_bad_inputs_raise():
     for spec in (FGSM(0.1), ["fgsm"]):
         with pytest.raises(TypeError, match="give an attack name"):
             make_attack(spec)
-    with pytest.raises(ValueError, match="'paadattack' is a learned attack: it needs its trained adversary"):
-        make_attack({"name": "PAADAttack", "epsilon": 0.1})
+    for spec in ({"name": "PAADAttack", "epsilon": 0.1}, "atla", "paad"):  # get_params()' name, the zoo's names
+        with pytest.raises(ValueError, match="is a learned attack: it needs its trained adversary"):
+            make_attack(spec)
     with pytest.raises(ValueError, match=r"it takes \['epsilon', 'n_steps', 'step_size', 'random_start', 'attacked_ag"):
         make_attack("pgd", epsilon=0.1, attacked=[0])
 
@@ -245,6 +246,8 @@ def test_an_evaluation_inside_separate_memory_leaves_the_random_stream_as_it_was
     training attack was evaluated in between."""
     obs, avail, last, hidden = make_inputs(batch_size=64)
     attack, untouched = RandomNoise(0.1, attacked_agents=1, seed=5), RandomNoise(0.1, attacked_agents=1, seed=5)
+    with attack.separate_memory():  # before the attack's first draw (its generator is made inside)
+        attack.random_point(obs)
     assert torch.equal(attack.agent_mask(obs), untouched.agent_mask(obs))
     with attack.separate_memory():
         attack.agent_mask(obs)

@@ -1,5 +1,6 @@
 """QMIX: TD targets against a hand computation, seeding, input validation, hooks and a learning check."""
 
+import types
 import warnings
 
 import numpy as np
@@ -293,6 +294,24 @@ def test_a_timeout_is_terminal_only_where_the_time_step_is_observed(time_flag):
     assert last[~timeouts].all()  # a battle's end is terminal either way
     observed = time_flag is not None
     assert bool(last[timeouts].all()) is observed and bool(last[timeouts].any()) is observed
+    # the learned adversaries' envs pass the flag on (their learners bootstrap as the victim does), and SB3's
+    # TimeLimit.truncated (bootstrap through it) is set only where the timeout is not terminal
+    from sb3_marl.adversaries import PerturbationAdversaryEnv
+
+    assert PerturbationAdversaryEnv(model.get_env(), model, 0.1).time_observed is observed
+
+    class Truncations(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.flags: list[bool] = []
+
+        def _on_step(self) -> bool:
+            self.flags += [info["TimeLimit.truncated"] for info in self.locals["infos"] if info.get("episode_limit")]
+            return True
+
+    callback = Truncations()
+    model.learn(1500, callback=callback)
+    assert callback.flags and set(callback.flags) == {not observed}
 
 
 def test_prioritized_replay_learns_updates_priorities_and_is_saved(tmp_path):
@@ -421,6 +440,7 @@ def test_unseeded_models_draw_their_own_exploration():
         # SB3's custom-policy example: named as no setting (was: "cannot be saved with the model", as if a string
         # activation would do)
         ({"policy_kwargs": {"activation_fn": torch.nn.ReLU}}, r"'activation_fn'\] is not a QMIXPolicy setting"),
+        ({"policy_kwargs": types.MappingProxyType({"net_arch": [64]})}, r"'net_arch'\] is not a QMIXPolicy setting"),
         ({"optimizer_kwargs": {"lr": 1e-3}}, r"optimizer_kwargs\['lr'\]: the learning rate is QMIX's learning_rate"),
     ],
 )

@@ -338,6 +338,11 @@ def test_set_parameters_from_a_file_of_another_architecture_names_the_file_and_t
     assert all(torch.equal(before[key], value) for key, value in trained.get_parameters()["policy"].items())
     with pytest.raises(ValueError, match=r"Cannot load the parameters of the given state dicts into this QMIX"):
         trained.set_parameters(QMIX.load(path).get_parameters())
+    # load() of a file whose settings do not fit its tensors names the file (it said "the given state dicts")
+    edited = tmp_path / "edited.zip"
+    _rewrite_data(path, edited, lambda data: {**data, "kwargs": {**data["kwargs"], "policy_kwargs": {}}})
+    with pytest.raises(ValueError, match=r"(?s)Cannot load the parameters of .*edited.zip into this QMIX: .*size"):
+        QMIX.load(edited)
 
 
 def _without_setting(data: dict, name: str) -> dict:

@@ -31,7 +31,7 @@ from sb3_marl.common.base_class import constructor_defaults
 from sb3_marl.common.validation import whole_number
 from sb3_marl.file_util import atomic_path
 from zoo.paper_table import PAPER_ATTACKS
-from zoo.utils import ALGOS, LEARNED_ATTACKS, hyperparams_entry, run_folders
+from zoo.utils import ALGOS, LEARNED_ATTACKS, hyperparams_entry, load_zoo_model, run_folders
 
 #: test attacks of the benchmark: Table I's, in its column order, then the extra ones
 TEST_ATTACKS = (*PAPER_ATTACKS, "random", "pgd")
@@ -493,7 +493,7 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
 
     torch.set_num_threads(job.torch_threads)
     start = time.perf_counter()
-    victim = ALGOS[job.method].load().load(job.model_path, device=job.device)
+    victim = load_zoo_model(job.method, Path(job.model_path), device=job.device)
     env = make_env(
         job.map_name,
         n_envs=min(job.n_envs, job.n_eval_episodes),

@@ -76,8 +76,9 @@ def load_zoo_model(algo: str, path: Path, **kwargs: Any) -> Any:
     from sb3_marl.common.save_util import load_from_zip_file
 
     algo_class = ALGOS[algo].load()
-    saved_class = load_from_zip_file(path, load_params=False)[0].get("class")
-    if saved_class != algo_class.__name__:
+    settings = load_from_zip_file(path, load_params=False)[0]
+    saved_class = settings.get("class") if isinstance(settings, dict) else None  # None: load's own message follows
+    if saved_class is not None and saved_class != algo_class.__name__:
         owners = [name for name, lazy in ALGOS.items() if lazy.name == saved_class]
         hint = f" (its --algo is {owners[0]})" if owners else ""
         raise ValueError(

@@ -105,6 +105,11 @@ class AdversaryEnv(BatchedMultiAgentEnv):
         return self.env.backend
 
     @property
+    def time_observed(self) -> bool:
+        """Whether the wrapped env's observations or state hold the time step (a timeout is then terminal)."""
+        return self.env.time_observed
+
+    @property
     def epsilon(self) -> float:
         """The l∞ budget of the perturbations."""
         return self.attack.epsilon

@@ -15,8 +15,8 @@ from sb3_marl.attacks.noise import RandomNoise
 ATTACKS: dict[str, type[BaseAttack]] = {"fgsm": FGSM, "pgd": PGD, "randomnoise": RandomNoise, "random": RandomNoise}
 
 
-#: the names of the learned attacks' classes, as their get_params() gives them (lower case)
-LEARNED_ATTACK_NAMES = ("atlaattack", "paadattack")
+#: the learned attacks' names: the zoo's and their classes' (as their get_params() gives them), lower case
+LEARNED_ATTACK_NAMES = ("atla", "paad", "atlaattack", "paadattack")
 
 
 def make_attack(spec: str | Mapping[str, Any], **kwargs: Any) -> BaseAttack:

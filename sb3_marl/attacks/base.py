@@ -158,15 +158,16 @@ class BaseAttack(ABC):
         draw the same agents and noise whether or not, and how often, the attack is evaluated in between (an
         attack that remembers nothing between steps keeps only its stream).
         :func:`~sb3_marl.common.evaluation.evaluate_policy` plays inside it."""
-        saved = self._get_memory()
-        stream = None if self._generator is None else self._generator.get_state()
+        saved, generator = self._get_memory(), self._generator
+        stream = None if generator is None else generator.get_state()
         self._set_memory(None)
         try:
             yield
         finally:
             self._set_memory(saved)
-            if stream is not None:
-                self._generator.set_state(stream)
+            self._generator = generator  # also when none existed yet, or one for another device was made inside
+            if generator is not None:
+                generator.set_state(stream)
 
     def _get_memory(self) -> Any:
         """What the attack remembers between steps of its episodes in progress (None: nothing)."""

@@ -489,8 +489,8 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
                 infos[env]["terminal_observation"] = new_obs[env].cpu().numpy()
             if "battle_won" in infos[env]:
                 infos[env]["is_success"] = bool(infos[env]["battle_won"]) != self.battle_won_is_a_loss
-            if "episode_limit" in infos[env]:
-                infos[env]["TimeLimit.truncated"] = bool(infos[env]["episode_limit"])
+            if "episode_limit" in infos[env]:  # a truncation (to bootstrap through) unless the time is observed
+                infos[env]["TimeLimit.truncated"] = bool(infos[env]["episode_limit"]) and not self.env.time_observed
         callback.update_locals({**step_locals, "dones": dones, "rewards": reward.cpu().numpy(), "infos": infos})
         return callback.on_step()
 
@@ -707,10 +707,20 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         :param device: where a model file's tensors are read to (``"auto"``: the model's device; Stable-Baselines3's
             argument); the modules keep their own device either way.
         """
-        params, saved, source = load_path_or_dict, None, "the given state dicts"
-        if not isinstance(params, dict):
-            saved, params = load_from_zip_file(params, device=self.device if device == "auto" else model_device(device))
-            source = "the given file" if isinstance(load_path_or_dict, io.IOBase) else str(load_path_or_dict)
+        if isinstance(load_path_or_dict, dict):
+            self._set_state_dicts(load_path_or_dict, exact_match, "the given state dicts", None)
+            return
+        saved, params = load_from_zip_file(
+            load_path_or_dict, device=self.device if device == "auto" else model_device(device)
+        )
+        source = "the given file" if isinstance(load_path_or_dict, io.IOBase) else str(load_path_or_dict)
+        self._set_state_dicts(params, exact_match, source, saved)
+
+    def _set_state_dicts(
+        self, params: dict[str, dict[str, Any]], exact_match: bool, source: str, saved: dict[str, Any] | None
+    ) -> None:
+        """:meth:`set_parameters` of state dicts read from ``source`` (named in the errors), a model file whose
+        settings are ``saved`` (None: no file), whose architecture a shape error compares with this model's."""
         names = self._get_torch_save_params()
         if exact_match and set(params) != set(names):
             raise ValueError(f"Parameter names {sorted(params)} do not match the expected {sorted(names)}")
@@ -915,7 +925,7 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         if env is not None:
             model._attach_env(model._make_env(env))
         model._setup_model()
-        model.set_parameters(params, exact_match=True)
+        model._set_state_dicts(params, exact_match=True, source=str(path), saved=data)
         unknown = sorted(set(data["counters"]) - set(model._counter_names()))
         if unknown:
             raise ValueError(f"{path} holds counters {unknown} that {klass.__name__} does not have")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -223,7 +223,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         if "lr" in optimizer_kwargs:
             raise ValueError("optimizer_kwargs['lr']: the learning rate is QMIX's learning_rate argument (or schedule)")
         # names first: a Stable-Baselines3 setting such as activation_fn=nn.ReLU is not one, whatever its value
-        check_policy_kwargs(self.policy_class, policy_kwargs if isinstance(policy_kwargs, dict) else None)
+        check_policy_kwargs(self.policy_class, dict(policy_kwargs) if isinstance(policy_kwargs, Mapping) else None)
         td_lambda = finite_float("td_lambda", td_lambda, 0.0, 1.0, meaning="0: the one-step target")
         if huber_delta is not None:
             huber_delta = finite_float("huber_delta", huber_delta, 0.0, low_open=True, meaning="None: squared error")

@@ -22,6 +22,8 @@ from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
+from stable_baselines3.common.logger import Logger
+
 from sb3_marl.adversaries.adversary_env import AdversaryEnv
 from sb3_marl.attacks.learned import LearnedAttack
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm, offset_seed
@@ -64,6 +66,8 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         self.adversary: BaseMultiAgentAlgorithm | None = None
         self._victim_phase_progress = 0
         self._n_adversary_phases = 0
+        #: the adversary's logger made beside a ``set_logger`` logger of the victim, and that victim logger
+        self._adversary_sibling: tuple[Logger | None, Logger | None] = (None, None)
         attack = qmix_kwargs.pop("attack", None)
         if attack is not None:
             raise ValueError(
@@ -176,8 +180,7 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         :param log: False: the adversary writes no periodic logs (the victim's ``learn(log_interval=None)``).
         """
         self.adversary.discard_running_episodes()
-        if self._custom_logger and not self.adversary._custom_logger:
-            self.adversary.set_logger(sibling_logger(self.logger, "_adversary"))
+        self._follow_custom_logger()
         self.adversary.learn(
             total_timesteps,
             reset_num_timesteps=False,
@@ -189,6 +192,19 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         self._victim_phase_progress = 0
         self.logger.record("adversary/total_timesteps", self.adversary.num_timesteps)
         self.logger.record("adversary/phases", self._n_adversary_phases)
+
+    def _follow_custom_logger(self) -> None:
+        """With a logger set by ``set_logger``, give the adversary one beside it (:func:`sibling_logger`), made again
+        when the victim's logger changes; a logger set on the adversary itself is left alone."""
+        if not self._custom_logger:
+            return
+        made, made_from = self._adversary_sibling
+        if self.adversary._custom_logger and self.adversary.logger is not made:
+            return
+        if made_from is not self.logger:
+            made = sibling_logger(self.logger, "_adversary")
+            self._adversary_sibling = (made, self.logger)
+            self.adversary.set_logger(made)
 
     def _run_name(self) -> str:
         """The victim's TensorBoard run (``<tb_log_name>_<k>``), which names the adversary's run beside it so that
