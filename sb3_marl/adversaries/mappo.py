@@ -11,7 +11,8 @@ Choices (the paper used lr 1e-6 for actor and critic, grad clip 10, and reports 
 * the actor's log std is a free parameter clamped to [-5, 2]; the pre-squash sample ``u`` is stored, so the
   ratio never needs ``atanh`` of a saturated action (the source of NaNs in squashed-Gaussian PPO);
 * advantages normalised per minibatch over the agent samples the loss trains on; values of the final state
-  bootstrap through time-limit endings;
+  bootstrap through time-limit endings, unless the env observes the time step (``env.time_observed``: the timeout
+  is then terminal);
 * non-finite guard: an update whose loss or gradient norm is not finite is skipped (optimizer not stepped) and
   counted in ``train/nonfinite_skips``; ``max_nonfinite_skips`` skips in a row stop training with an error.
 """

@@ -115,7 +115,8 @@ class BaseAttack(ABC):
         :param last_action_onehot: the agents' previous actions one-hot, float[B, N, A].
         :param hidden: the victim's recurrent state before this step, float[B, N, H]; held fixed.
         :param state: global state float[B, S] (not attacked; for attacks that condition on it), or None.
-        :param target_actions: int64[B, N] actions to steer each agent toward (targeted attacks only), or None.
+        :param target_actions: int64[B, N] actions to steer each agent toward (targeted attacks only), or None; each
+            must be available to its agent in ``avail_actions`` (an unavailable one is refused, naming env and agent).
         """
         if target_actions is not None and not self.supports_target_actions:
             raise ValueError(f"{type(self).__name__} is not a targeted attack: target_actions must be None")

@@ -468,7 +468,8 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         with Stable-Baselines3's ``dones`` (numpy bool[n_envs]), ``rewards`` (numpy float[n_envs]) and ``infos``
         (one dict per env: the step's ``info`` entries as Python values, and where the episode ended ``episode``:
         ``{"r": return, "l": length in steps}``, as SB3's ``Monitor`` adds, with SB3's ``is_success`` and
-        ``TimeLimit.truncated`` (it hit the time limit) where the env reports ``battle_won`` and ``episode_limit``,
+        ``TimeLimit.truncated`` (it hit the time limit, which the env does not observe: ``env.time_observed``) where
+        the env reports ``battle_won`` and ``episode_limit``,
         and ``terminal_observation``, the episode's final observations as numpy float[N, O]) added. ``is_success``
         is the battle won, or for an adversary (:attr:`battle_won_is_a_loss`) the battle not won by its victim.
         The loop's own variables stay torch tensors on the model's device: ``new_obs`` (float[n_envs, N, O]) holds
@@ -701,7 +702,8 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         device: torch.device | str = "auto",
     ) -> None:
         """Load state dicts from a model file or a dict as returned by ``get_parameters``; a load that fails (other
-        shapes, another optimizer's state) raises and leaves the model as it was.
+        shapes, another optimizer's state) raises a ValueError (also for torch's size and key mismatches, which
+        name the file and the env sizes or architecture settings that differ) and leaves the model as it was.
 
         :param exact_match: require exactly the names of ``_get_torch_save_params`` and strict module keys.
         :param device: where a model file's tensors are read to (``"auto"``: the model's device; Stable-Baselines3's
@@ -848,7 +850,9 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
     ) -> SelfBaseAlgorithm:
         """Build the model saved at ``path`` (the class it was saved from, which must be ``cls`` or a subclass).
 
-        :param env: env to attach (its sizes must match the saved ones); None gives a predict-only model.
+        :param env: env to attach (its sizes must match the saved ones; with an env instance, ``n_envs`` other than 1
+            or the instance's and another ``backend`` than the instance's are refused); None gives a predict-only
+            model.
         :param device: device of the loaded model.
         :param custom_objects: settings that replace the saved ones (e.g. ``{"buffer_size": 1}``): only settings
             of the class (:meth:`setting_names`; unlike Stable-Baselines3, which ignores other keys such as

@@ -92,8 +92,9 @@ class EvalCallback(EventCallback):
     :param log_path: folder of ``evaluations.npz`` (timesteps, results, ep_lengths, wins, successes); None: not saved.
     :param best_model_save_path: folder of ``best_model.zip``; None: not saved.
     :param deterministic: greedy test actions.
-    :param render: Stable-Baselines3's keyword; only False (the evaluations do not draw: replay a saved model with
-        ``zoo/enjoy.py``, or call ``eval_env.render()`` from ``callback_after_eval``).
+    :param render: Stable-Baselines3's keyword; only False (the evaluations do not draw: replay ``best_model.zip``
+        with ``zoo/enjoy.py``, or draw the episodes with ``evaluate_policy(..., callback=...)`` calling
+        ``env.render()``).
     :param verbose: 1 prints each evaluation.
     :param warn: warn when the evaluation env plays another map, another backend or other game settings
         (``env_kwargs`` such as ``reward_sparse``) than the training env (the counterpart of Stable-Baselines3's
@@ -145,7 +146,7 @@ class EvalCallback(EventCallback):
             else None
         )
         self.deterministic = flag("deterministic", deterministic)
-        refuse_render("EvalCallback", render, "from callback_after_eval")
+        refuse_render("EvalCallback", render, "from the callback of evaluate_policy")
         check_attack(attack)  # its fit to the env: when training starts
         self.attack = attack
         self.warn = flag("warn", warn)

@@ -87,8 +87,9 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
     :param prioritized_replay_alpha: priority exponent of prioritized episode replay
         (:class:`~sb3_marl.common.buffers.PrioritizedEpisodeReplayBuffer`; Schaul et al. use 0.6); 0: uniform replay.
         The learner's loss gives each sampled episode its new priority (QMIX: its mean absolute TD error).
-    :param prioritized_replay_beta: importance-sampling exponent in [0, 1] at the start of ``learn``, raised
-        linearly to 1 at its end (Schaul et al.: 0.4); no effect with uniform replay.
+    :param prioritized_replay_beta: importance-sampling exponent in [0, 1] at the start of each ``learn`` call,
+        raised linearly to 1 at that call's end (Schaul et al.: 0.4; a call with ``reset_num_timesteps=False`` starts
+        again here, unlike the schedules, which go on); no effect with uniform replay.
     :param agent_permutation: relabel the agents of each sampled episode at random within their unit types
         (:class:`~sb3_marl.common.augmentation.AgentPermutation`), so that every agent id learns from every role;
         needs a SMAC env (simulator or SC2) whose agents' actions do not target allies.

@@ -188,7 +188,8 @@ class _EnvRunner:
             raise RuntimeError("the game could not be rebuilt at the last reset: reset it again")
         reward, terminated, info = self.env.step(actions)
         # SMAC answers a lost connection to the game with a restart and (0, True, {}) (every other step's info holds
-        # battle_won): the battle was cut short, so it ends as a time-out does (the learner bootstraps), and it is not
+        # battle_won): the battle was cut short, so it ends as a time-out does (the learner bootstraps, unless the env
+        # observes the time step: then it is stored as terminal, as a time-out is there), and it is not
         # a finished episode for SMAC's counters (the next reset rebuilds a game whose first episode never ended)
         crashed = bool(terminated) and not info
         self.finished_an_episode |= bool(terminated) and not crashed

@@ -81,7 +81,9 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
     Loss: masked mean over filled steps of ``(Q_tot(s_t, u_t) - y_t)^2`` (or its Huber loss, ``huber_delta``) with
     the one-step target ``y_t = r_t + gamma (1 - terminated_t) Qbar_tot(s_{t+1}, u*_{t+1})`` (``u*`` the online
     argmax over available actions with ``double_q``, else the target argmax), or its TD(lambda) return when
-    ``td_lambda > 0`` (pymarl2).  Timeouts are not terminal: the target bootstraps from the final observation.
+    ``td_lambda > 0`` (pymarl2).  Timeouts are not terminal: the target bootstraps from the final observation, except
+    in an env that observes the time step (``env.time_observed``: ``obs_timestep_number`` / ``state_timestep_number``),
+    where a timeout is stored as terminal.
 
     The TD(lambda) return follows the behaviour's actions, exploratory ones included (Peng's Q(lambda), pymarl2's
     ``td_lambda``); ``lambda_traces="watkins"`` cuts it where the next joint action is not the greedy one
@@ -94,11 +96,11 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
 
     ``lower_bound_coef`` adds the lower-bound loss of self-imitation learning (Oh et al., 2018; lower-bound Q-learning,
     Tang, 2020): the discounted return ``G_t`` that the sampled episode collected from step ``t`` on (bootstrapped
-    from the target network only after a timeout) is, in expectation, no more than the optimal ``Q_tot(s_t, u_t)``,
-    so wherever ``Q_tot`` falls short of it the shortfall is trained away (same squared or Huber loss as the TD
-    error, weighted by the coefficient); where ``Q_tot >= G_t`` the term is zero. Rare good episodes then raise the
-    value of their actions at once instead of through many bootstrapped steps. With ``advantage_learning``, ``G_t``
-    sums the same lowered rewards as the TD target.
+    from the target network only after a timeout the env does not observe) is, in expectation, no more than the
+    optimal ``Q_tot(s_t, u_t)``, so wherever ``Q_tot`` falls short of it the shortfall is trained away (same squared
+    or Huber loss as the TD error, weighted by the coefficient); where ``Q_tot >= G_t`` the term is zero. Rare good
+    episodes then raise the value of their actions at once instead of through many bootstrapped steps. With
+    ``advantage_learning``, ``G_t`` sums the same lowered rewards as the TD target.
 
     :param env: env instance, SMAC map name, or None (predict-only).
     :param learning_rate: optimizer learning rate: a float or a saveable schedule of the progress remaining (see
@@ -151,7 +153,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         priority is its mean absolute TD error over its steps (and agents, without a mixer), plus
         ``lower_bound_coef`` times its mean shortfall. In the robust variants only this loss is weighted by
         importance sampling and sets the priorities (``RegularizedQMIX``'s regulariser is not weighted).
-    :param prioritized_replay_beta: importance-sampling exponent at the start of ``learn`` (raised to 1 at its end).
+    :param prioritized_replay_beta: importance-sampling exponent at the start of each ``learn`` call (raised to 1 at
+        that call's end; a call with ``reset_num_timesteps=False`` starts again here, unlike the schedules).
     :param agent_permutation: relabel the agents of each sampled episode at random within their unit types (see
         :class:`~sb3_marl.common.augmentation.AgentPermutation`).
     :param mirror_augmentation: replace half the sampled episodes by their mirror images (maps symmetric about their
@@ -502,7 +505,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         self, batch: dict[str, torch.Tensor], reward: torch.Tensor, next_values: torch.Tensor
     ) -> torch.Tensor:
         """The discounted return collected from each step ``0..T-1`` to the episode's end, plus ``gamma^k`` times the
-        bootstrap value after a timeout (the lambda-return with lambda 1 and no cut); arguments as :meth:`_targets`."""
+        bootstrap value after a timeout not stored as terminal (the lambda-return with lambda 1 and no cut); arguments
+        as :meth:`_targets`."""
         return self._lambda_returns(batch, reward, next_values, self._traced(batch, next_values.dim() == 3), 1.0)
 
     @staticmethod
