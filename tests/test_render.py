@@ -170,7 +170,8 @@ def test_save_video_fps_must_be_finite_and_positive(tmp_path, fps):
 
 def test_simulator_render_checks_env_index():
     env = make_env("3m", n_envs=2, seed=0)
-    assert env.render(env_index=np.int64(1)).shape[2] == 3
+    frame = env.render(env_index=np.int64(1))
+    assert frame.shape[2] == 3 and frame.flags.writeable  # SMAC's and Gymnasium's frames can be drawn on
     for env_index in (0.5, True, 2, -1):
         with pytest.raises(ValueError, match=f"env_index={env_index!r} must be an integer"):
             env.render(env_index=env_index)

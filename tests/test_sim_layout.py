@@ -148,8 +148,16 @@ def test_step_input_errors():
         env.step(torch.ones(2, 3))
     with pytest.raises(ValueError, match="n_envs"):
         SMACSimulator("3m", n_envs=0)
-    with pytest.raises(ValueError, match="known maps: .*2s3z"):
+    with pytest.raises(ValueError, match="Known maps: .*2s3z"):
         SMACSimulator("4m")
+    for name, close in (("mmm", "MMM"), ("2c_vs_64z", "2c_vs_64zg")):  # a close name is suggested
+        with pytest.raises(ValueError, match=f"Unknown SMAC map '{name}'. Did you mean '{close}'?"):
+            make_env(name)
+    with pytest.raises(TypeError, match=r"map_name=\['3m'\] must be a SMAC map name"):
+        make_env(["3m"])  # was "unhashable type: 'list'"
+    for device, message in (("tpu", "is not a torch device"), ("meta", "holds no data")):  # torch's raw errors
+        with pytest.raises(ValueError, match=f"device='{device}' {message}"):
+            SMACSimulator("3m", device=device)
     with pytest.raises(TypeError, match="obs_fancy"):
         SMACSimulator("3m", obs_fancy=True)
     with pytest.raises(ValueError, match="backend 'gym'"):

@@ -32,6 +32,8 @@ def test_pymarl_style_loop_runs_unchanged():
         assert set(info) == {"battle_won", "dead_allies", "dead_enemies"}  # no episode_limit key by default
         assert steps <= env.episode_limit and 0.0 <= episode_return <= 20.0 + 1e-4
     stats = env.get_stats()
+    # SMAC's public counters (an AttributeError before)
+    assert (env.battles_game, env.battles_won, env.timeouts, env.force_restarts) == (2, stats["battles_won"], 0, 0)
     assert stats["battles_game"] == 2.0 and set(stats) == {
         "battles_won",
         "battles_game",
@@ -130,4 +132,6 @@ def test_an_action_out_of_range_is_named_with_the_range():
         env.step([1, 9, 1])
     with pytest.raises(ValueError, match=r"^env 0, agent 2: action 0 is not available \(available actions: \[1, "):
         env.step([1, 1, 0])  # only dead agents no-op
+    with pytest.raises(ValueError, match=r"^step\(\) takes one action per agent: 3 actions, got 2$"):
+        env.step([1, 1])  # was named in the batch's terms, shape (1, 3) = (n_envs, n_agents)
     assert env.step([1, 1, 1])[1] is False and env._episode_steps == 1  # the refused steps changed nothing

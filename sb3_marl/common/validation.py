@@ -137,6 +137,8 @@ def env_device(device: Any) -> torch.device:
         raise ValueError(f"device={device!r} is not a torch device ('cpu', 'cuda', 'cuda:1', ...): {exc}") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r}: CUDA is not available on this machine")
+    if resolved.type == "meta":
+        raise ValueError(f"device={device!r} holds no data: an env needs 'cpu' or 'cuda'")
     return resolved
 
 

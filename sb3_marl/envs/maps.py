@@ -17,6 +17,7 @@ Approximations:
 
 from __future__ import annotations
 
+import difflib
 import functools
 from dataclasses import dataclass
 
@@ -555,9 +556,15 @@ MAP_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
 def get_map_params(map_name: str) -> MapParams:
-    """Parameters of SMAC map ``map_name``; raises ``ValueError`` listing the known maps otherwise."""
+    """Parameters of SMAC map ``map_name``; raises ``ValueError`` naming the closest known map and listing them all
+    otherwise (a ``TypeError`` for a name that is no string)."""
+    if not isinstance(map_name, str):
+        raise TypeError(f"map_name={map_name!r} must be a SMAC map name (a str such as '3m')")
     if map_name not in _REGISTRY:
-        raise ValueError(f"Unknown SMAC map {map_name!r}; known maps: {', '.join(MAP_NAMES)}")
+        by_case = {name.lower(): name for name in MAP_NAMES}
+        close = by_case.get(map_name.lower()) or next(iter(difflib.get_close_matches(map_name, MAP_NAMES, n=1)), None)
+        hint = f" Did you mean {close!r}?" if close else ""
+        raise ValueError(f"Unknown SMAC map {map_name!r}.{hint} Known maps: {', '.join(MAP_NAMES)}")
     return _REGISTRY[map_name]
 
 

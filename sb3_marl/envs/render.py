@@ -166,7 +166,7 @@ def render_frame(env: Any, env_index: int = 0, width: int = 512, marked_agents: 
     draw.text(
         (4, header / 2), text, fill=(255, 255, 255), font=ImageFont.load_default(round(header * 0.7)), anchor="lm"
     )
-    return np.asarray(image)
+    return np.array(image)  # writable, as SMAC's and Gymnasium's frames are
 
 
 def _check_frames(frames: Sequence[np.ndarray]) -> np.ndarray:

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sb3_marl.common.validation import finite_float, flag, whole_number
+from sb3_marl.common.validation import env_device, finite_float, flag, whole_number
 from sb3_marl.envs.base import (
     BatchedMultiAgentEnv,
     ResetReturn,
@@ -234,7 +234,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         self._env_kwargs = game_env_kwargs(smac_kwargs)
         self.map_name = map_name
         self.n_envs = n_envs
-        self.device = torch.device(device)
+        self.device = env_device(device)
         self.n_agents, self.n_enemies = self.params.n_agents, self.params.n_enemies
         self.layout = ObsLayout(self.params, self.flags)
         self.n_actions = self.layout.n_actions

@@ -23,6 +23,9 @@ Differences from SMAC, because there is no StarCraft II process or to turn misus
 * ``get_state_dict()["timestep"]`` is a float32 array of shape ``(1,)`` (SMAC: a Python float), and
   ``get_state_dict()["last_action"]`` is a copy (SMAC returns its own array);
 * ``get_unit_types()`` returns SC2's default unit-type ids for allies too (SMAC's ``*_RL`` ids are map-specific);
+* of SMAC's public attributes, the counters ``battles_won``, ``battles_game``, ``timeouts`` and ``force_restarts``
+  (always 0) are here; the helpers that return or take SC2's unit objects (``get_unit_by_id``, ``can_move``,
+  ``get_agent_action``, ...) and SMAC's internal settings (``unit_type_bits``, ``_total_steps``, ...) are not;
 * the keywords are checked (SMAC takes them as given): switches must be True or False, numbers finite and in range
   (see :class:`~sb3_marl.envs.simulator.SMACSimulator`).
 """
@@ -119,6 +122,9 @@ class StarCraft2SimEnv:
                 "The episode has terminated: call reset() before step() (the built-in simulator does not step a "
                 "finished battle on)"
             )
+        actions = list(actions)
+        if len(actions) != self.n_agents:
+            raise ValueError(f"step() takes one action per agent: {self.n_agents} actions, got {len(actions)}")
         joint = torch.as_tensor([int(a) for a in actions], device=self.sim.device).view(1, -1)
         _, _, _, reward, terminated, info = self.sim.step(joint)
         self._terminated = bool(terminated[0])
@@ -217,6 +223,27 @@ class StarCraft2SimEnv:
     def get_stats(self) -> dict[str, float]:
         """battles_won, battles_game, battles_draw, win_rate, timeouts, restarts."""
         return self.sim.get_stats()
+
+    # SMAC's public counters (attributes of StarCraft2Env), read from the simulator's
+    @property
+    def battles_won(self) -> int:
+        """Battles won since the env was made."""
+        return int(self.sim.get_stats()["battles_won"])
+
+    @property
+    def battles_game(self) -> int:
+        """Battles finished since the env was made."""
+        return int(self.sim.get_stats()["battles_game"])
+
+    @property
+    def timeouts(self) -> int:
+        """Battles that reached the episode limit."""
+        return int(self.sim.get_stats()["timeouts"])
+
+    @property
+    def force_restarts(self) -> int:
+        """Restarts forced by a lost connection to the game: always 0 here (no game process)."""
+        return 0
 
     def get_unit_types(self) -> list[int]:
         """SC2 unit-type ids of the allies (agent order) then the enemies."""
