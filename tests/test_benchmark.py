@@ -241,6 +241,8 @@ def test_compile_reaches_every_job_and_reuses_runs_and_cells(first_run):
         (["--seed", "4294957233"], "(the test envs of seed s play s + 10000 + b for env b"),
         (["--seed", "4294967295", "--n-seeds", "2"], "seeds 4294967295..4294967296 (--seed, --n-seeds) must lie in"),
         (["--methods", "qmix", "-params", "hinge_c:5"], "-params ['hinge_c']: no method of ['qmix'] takes them"),
+        # train.py's --pretrained (the job's qmix model) won over it, while table.md listed it as used
+        (["--methods", "regularized", "-params", "pretrained:q.zip"], "-params pretrained:q.zip: regularized starts"),
         (
             ["--maps", "3m", "--methods", "fgsm", "-params", "epsilon:0.1"],
             "fgsm on 3m trains at epsilon=0.1 but the cells would test at the paper's (0.2; 0.05 on 2s3z)",
@@ -378,6 +380,43 @@ def test_the_latest_finished_run_is_the_one_with_the_highest_id(first_run, tmp_p
     params = (("batch_size", 4), ("buffer_size", 64), ("target_update_interval", 5))
     job = TrainJob("3m", "qmix", 0, str(logs), 0.0015, params)
     assert find_trained_model(job) == logs / "qmix" / "3m_10" / "3m.zip"
+
+
+def test_a_ctrl_c_in_the_final_network_choice_saves_no_model_to_reuse(tmp_path, monkeypatch):
+    """The choice runs after the last step: learn() swallowed the Ctrl-C there and the job saved the online network
+    as a finished model, which later runs reused (its final_selection None)."""
+    from sb3_marl.qmix import qmix as qmix_module
+    from zoo.benchmark_jobs import train_model
+
+    def interrupted_choice(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(qmix_module, "select_final_agent", interrupted_choice)
+    params = (("batch_size", 4), ("buffer_size", 64), ("target_update_interval", 5), ("final_selection_episodes", 2))
+    job = TrainJob("3m", "qmix", 0, str(tmp_path / "logs"), 0.0015, params)
+    with pytest.raises(KeyboardInterrupt, match="training of .* stopped at"):
+        train_model(job)
+    assert find_trained_model(job) is None
+
+
+def test_a_regularized_run_with_its_pretrained_models_network_is_reused(tmp_path):
+    """The run takes policy_kwargs / mixer from its pretrained QMIX (train.py's rule); the reuse check compared them
+    with the yaml's, which regularized.yml always sets, so such a run was trained again on every benchmark run."""
+    from sb3_marl.envs import make_env
+    from sb3_marl.qmix import QMIX
+    from zoo.benchmark_jobs import _run_differs
+
+    qmix = QMIX(make_env("3m", seed=0), policy_kwargs={"rnn_hidden_dim": 32}, device="cpu")
+    pretrained = str(qmix.save(tmp_path / "qmix.zip"))
+    ran = {"policy_kwargs": {"rnn_hidden_dim": 32}, "mixer": "qmix"}  # the run's config.yml
+    wanted = {"policy_kwargs": {"rnn_hidden_dim": 64}, "mixer": "qmix"}  # regularized.yml's
+    job = TrainJob("3m", "regularized", 0, "logs", pretrained=pretrained)
+    assert not _run_differs(ran, {"seed": 0}, wanted, job)
+    # a -params network setting is the job's own: the run must have it
+    job = TrainJob(
+        "3m", "regularized", 0, "logs", hyperparams=(("policy_kwargs", {"rnn_hidden_dim": 64}),), pretrained=pretrained
+    )
+    assert _run_differs(ran, {"seed": 0}, wanted, job)
 
 
 def test_jobs_that_exit_fail_alone_and_ctrl_c_keeps_what_is_done(monkeypatch):

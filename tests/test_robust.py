@@ -248,6 +248,20 @@ def test_regularized_starts_from_pretrained(pretrained_path):
         RegularizedQMIX(toy_env(), pretrained=source, policy_kwargs={"rnn_hidden_dim": 8}, **SMALL)
 
 
+def test_loading_the_pretrained_model_leaves_the_global_random_streams_alone(pretrained_path):
+    """QMIX.load reseeded Python's, numpy's and torch's global generators with the pretrained model's seed, so models
+    of every seed left the same global stream behind them."""
+    import random
+
+    import numpy as np
+
+    draws = []
+    for seed in (7, 8):
+        RegularizedQMIX(toy_env(), epsilon=0.2, pretrained=pretrained_path, **{**SMALL, "seed": seed})
+        draws.append((torch.rand(1).item(), float(np.random.rand()), random.random()))
+    assert all(first != second for first, second in zip(*draws))
+
+
 def test_regularized_kappa_schedule_gates_the_regularizer(pretrained_path):
     model = RegularizedQMIX(toy_env(), epsilon=0.3, pretrained=pretrained_path, reg_pgd_steps=2, **SMALL)
     model.learn(100)

@@ -231,6 +231,11 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         if problem := unwritable_folder(folder):
             parser.error(f"--out {args.out!r}: {problem}")
     methods = trained_methods(args)
+    if "pretrained" in args.hyperparams:  # train.py's --pretrained (the job's) would win over it unsaid
+        parser.error(
+            f"-params pretrained:{args.hyperparams['pretrained']}: regularized starts from the qmix model of its map "
+            "and seed that the benchmark trains (or reuses from -f); train or place that model instead"
+        )
     unused = [key for key in args.hyperparams if not any(method_hyperparams(m, {key: None}) for m in methods)]
     if unused:
         parser.error(f"-params {unused}: no method of {methods} takes them")

@@ -133,15 +133,31 @@ def _run_differs(config: dict[str, Any], args: dict[str, Any], wanted: dict[str,
         return True
     defaults = {**constructor_defaults(ALGOS[job.method].load()), "n_envs": 1}
     missing = object()
+    # the network settings the run took from its pretrained QMIX, as train.py takes them (unless -params sets them)
+    inherited = _pretrained_architecture(job.pretrained, set(PRETRAINED_ARCHITECTURE) - set(dict(job.hyperparams)))
     for key in set(config) | set(wanted):
-        if key in PRETRAINED_ARCHITECTURE and key not in wanted and job.pretrained:
-            continue
         ran, asked = config.get(key, defaults.get(key, missing)), wanted.get(key, defaults.get(key, missing))
+        if key in inherited:
+            asked = inherited[key]
         if key == "pretrained" and isinstance(ran, str) and isinstance(asked, str):
             ran, asked = Path(ran).resolve(), Path(asked).resolve()  # one file, however -f was written
         if ran is missing or ran != asked:
             return True
     return False
+
+
+def _pretrained_architecture(pretrained: str | None, keys: set[str]) -> dict[str, Any]:
+    """The settings ``keys`` as the pretrained model file ``pretrained`` saved them (none without one, or when the
+    file cannot be read: the run then differs wherever its settings do)."""
+    from sb3_marl.common.save_util import load_from_zip_file
+
+    if not pretrained or not keys:
+        return {}
+    try:
+        saved = load_from_zip_file(pretrained, load_params=False)[0]["kwargs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {key: saved[key] for key in keys if key in saved}
 
 
 def _trained_steps(model: Path) -> int:
@@ -282,7 +298,9 @@ def train_model(job: TrainJob) -> dict[str, Any]:
     start = time.perf_counter()
     try:
         manager.learn(model)
-        if model.num_timesteps < manager.n_timesteps:  # learn() swallowed a Ctrl-C: do not save a half-trained model
+        # learn() swallowed a Ctrl-C: do not save a half-trained model (also one stopped in the final network choice,
+        # after its last step, which would be reused as finished)
+        if manager.interrupted or model.num_timesteps < manager.n_timesteps:
             raise KeyboardInterrupt(
                 f"training of {job.key} stopped at {model.num_timesteps}/{manager.n_timesteps} steps"
             )

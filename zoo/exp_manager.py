@@ -77,6 +77,8 @@ class ExperimentManager:
         self.params_path: Path | None = None
         # the TensorBoard run folder made for a continued run (-i), outside the run folder with -tb
         self._tensorboard_run: Path | None = None
+        #: whether learn() stopped on a Ctrl-C (it saves the model all the same, as RL Zoo does)
+        self.interrupted = False
         #: the hyperparameters file: -conf, else hyperparams/<algo>.yml
         self.conf_file = Path(args.conf_file) if args.conf_file else default_conf_file(self.algo)
         self.hyperparams, self.saved_hyperparams = self.read_hyperparameters()
@@ -441,6 +443,7 @@ class ExperimentManager:
                 progress_bar=self.args.progress,
             )
         except KeyboardInterrupt:
+            self.interrupted = True  # e.g. during the final choice, after the last step: callers can tell
             print("Training interrupted; saving the model")
         except BaseException:
             if model.num_timesteps == start_timesteps:

@@ -664,8 +664,9 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         return self.num_timesteps - start, self._total_timesteps - start
 
     def _update_current_progress_remaining(self) -> None:
-        """The schedules' progress: 1 at the start of ``learn``, 0 at ``total_timesteps`` (clamped: the last rollout
-        may end past it)."""
+        """The schedules' progress: 1 at the start of training, 0 at ``total_timesteps`` (clamped: the last rollout
+        may end past it); as in Stable-Baselines3, a ``learn`` call with ``reset_num_timesteps=False`` goes on from
+        where the previous one ended, over their summed budget."""
         self._current_progress_remaining = max(1.0 - self.num_timesteps / max(self._total_timesteps, 1), 0.0)
 
     @property

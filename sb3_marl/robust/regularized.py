@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from sb3_marl.attacks import FGSM, PGD, BaseAttack
@@ -47,7 +49,8 @@ class RegularizedQMIX(RobustQMIXFGSM):
     :param kappa: weight κ of the regulariser: a number, a schedule of progress remaining
         (:class:`~sb3_marl.common.schedules.StepSchedule`, SB3's ``ConstantSchedule`` / ``LinearSchedule``) or
         its settings dict; None is the paper's ``StepSchedule(0.0, 0.1, 0.5)``: 0 for the first half of the
-        ``learn()`` budget, then 0.1.
+        training's steps, then 0.1 (progress as the learning rate's: a ``learn()`` call continued with
+        ``reset_num_timesteps=False`` goes on over the summed budget).
     :param hinge_c: the hinge floor ``c`` (> 0; paper: 10).
     :param reg_pgd_steps: PGD steps of the regulariser's inner maximisation (step size ``2.5 ε / steps``,
         random start).
@@ -93,7 +96,7 @@ class RegularizedQMIX(RobustQMIXFGSM):
 
     def _load_pretrained(self, pretrained: str | Path | QMIX) -> None:
         """Copy the online and target networks of ``pretrained`` into this model's policy."""
-        source = pretrained if isinstance(pretrained, QMIX) else QMIX.load(pretrained, device=self.device)
+        source = pretrained if isinstance(pretrained, QMIX) else _load_keeping_global_streams(pretrained, self.device)
         if source.env_shapes != self.env_shapes:
             raise ValueError(f"pretrained model has env shapes {source.env_shapes}, this model {self.env_shapes}")
         try:
@@ -138,3 +141,16 @@ class RegularizedQMIX(RobustQMIXFGSM):
             self.hinge_c,
         )
         return per_agent.sum(dim=-1).mean()
+
+
+def _load_keeping_global_streams(path: str | Path, device: torch.device) -> QMIX:
+    """``QMIX.load(path)`` without its reseeding of Python's, numpy's and torch's global generators with the saved
+    model's seed (models of other seeds would leave the same global stream behind them)."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            return QMIX.load(path, device=device)
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
