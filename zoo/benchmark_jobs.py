@@ -125,7 +125,7 @@ def _run_differs(config: dict[str, Any], args: dict[str, Any], wanted: dict[str,
     other ``-params`` is not taken for the yaml's model. A run that started from the job's pretrained QMIX has that
     model's network settings (:data:`~zoo.exp_manager.PRETRAINED_ARCHITECTURE`) unless the job sets them.
     """
-    from zoo.exp_manager import PRETRAINED_ARCHITECTURE
+    from zoo.exp_manager import pretrained_architecture
 
     if args.get("seed") != job.seed or args.get("backend", "sim") != "sim":
         return True
@@ -133,8 +133,12 @@ def _run_differs(config: dict[str, Any], args: dict[str, Any], wanted: dict[str,
         return True
     defaults = {**constructor_defaults(ALGOS[job.method].load()), "n_envs": 1}
     missing = object()
-    # the network settings the run took from its pretrained QMIX, as train.py takes them (unless -params sets them)
-    inherited = _pretrained_architecture(job.pretrained, set(PRETRAINED_ARCHITECTURE) - set(dict(job.hyperparams)))
+    # the network settings the run took from its pretrained QMIX, as train.py takes them (unless -params sets them);
+    # none when the file cannot be read: the run then differs wherever its settings do
+    try:
+        inherited = pretrained_architecture(job.pretrained, set(dict(job.hyperparams))) if job.pretrained else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        inherited = {}
     for key in set(config) | set(wanted):
         ran, asked = config.get(key, defaults.get(key, missing)), wanted.get(key, defaults.get(key, missing))
         if key in inherited:
@@ -144,20 +148,6 @@ def _run_differs(config: dict[str, Any], args: dict[str, Any], wanted: dict[str,
         if ran is missing or ran != asked:
             return True
     return False
-
-
-def _pretrained_architecture(pretrained: str | None, keys: set[str]) -> dict[str, Any]:
-    """The settings ``keys`` as the pretrained model file ``pretrained`` saved them (none without one, or when the
-    file cannot be read: the run then differs wherever its settings do)."""
-    from sb3_marl.common.save_util import load_from_zip_file
-
-    if not pretrained or not keys:
-        return {}
-    try:
-        saved = load_from_zip_file(pretrained, load_params=False)[0]["kwargs"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    return {key: saved[key] for key in keys if key in saved}
 
 
 def _trained_steps(model: Path) -> int:

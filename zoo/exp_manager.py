@@ -60,6 +60,16 @@ PRETRAINED_ARCHITECTURE = ("policy_kwargs", "mixer")
 OBJECTIVE_FLAGS = ("eval_episodes", "n_evaluations", "n_seeds_per_trial", "eval_attack", "eval_epsilon", "backend")
 
 
+def pretrained_architecture(path: str, given: set[str]) -> dict[str, Any]:
+    """The network settings (:data:`PRETRAINED_ARCHITECTURE`) that the pretrained QMIX model file ``path`` saved,
+    except those in ``given`` (set with ``-params``): the settings a run started from it takes.
+
+    :raise ValueError: (or KeyError / TypeError, OSError for a missing file) when the file cannot be read.
+    """
+    saved = load_from_zip_file(path, load_params=False)[0]["kwargs"]
+    return {key: saved[key] for key in PRETRAINED_ARCHITECTURE if key in saved and key not in given}
+
+
 class ExperimentManager:
     """Set up, run and save one training run, or an Optuna study, from the parsed flags of ``zoo/train.py``.
 
@@ -193,11 +203,9 @@ class ExperimentManager:
         fails with the algorithm's message); a note names each one that replaces the yaml's."""
         path = hyperparams["pretrained"]
         try:
-            data, _ = load_from_zip_file(path, load_params=False)
-            saved = data["kwargs"]
+            architecture = pretrained_architecture(path, given)
         except (ValueError, KeyError, TypeError) as exc:
             raise SystemExit(f"Cannot read the pretrained QMIX {path}: {exc}") from None
-        architecture = {key: saved[key] for key in PRETRAINED_ARCHITECTURE if key in saved and key not in given}
         for key, value in architecture.items():
             if hyperparams.get(key) != value:
                 print(f"Taking {key}={value!r} from the pretrained QMIX {path} (yaml: {hyperparams.get(key)!r})")

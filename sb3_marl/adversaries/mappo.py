@@ -258,7 +258,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
                 value,
                 next_value,
                 terminated,
-                info["episode_limit"].to(device) & terminated & (not env.time_observed),  # timeouts to bootstrap
+                env.truncated(terminated, info),
             )
             self.num_timesteps += self.n_envs
             self._episode_reward += reward

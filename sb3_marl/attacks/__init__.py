@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,24 +44,10 @@ def make_attack(spec: str | Mapping[str, Any], **kwargs: Any) -> BaseAttack:
     try:
         return ATTACKS[name](**{**params, **kwargs})
     except TypeError as error:  # a missing or unknown setting
-        raise ValueError(
-            f"bad settings for attack {name!r} ({error}); it takes {_settings_of(ATTACKS[name])}"
-        ) from None
+        from sb3_marl.common.base_class import constructor_keywords  # the error path only (no import cycle)
 
-
-def _settings_of(attack_class: type[BaseAttack]) -> list[str]:
-    """The constructor arguments of ``attack_class`` and of the parents its ``**kwargs`` pass on to."""
-    names: list[str] = []
-    for klass in attack_class.__mro__:
-        if "__init__" not in vars(klass) or klass is object:
-            continue
-        parameters = inspect.signature(klass.__init__).parameters.values()
-        names += [
-            p.name for p in parameters if p.name != "self" and p.kind is not p.VAR_KEYWORD and p.name not in names
-        ]
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
-            break
-    return names
+        settings = [name for name in constructor_keywords(ATTACKS[name])[0] if name != "self"]
+        raise ValueError(f"bad settings for attack {name!r} ({error}); it takes {settings}") from None
 
 
 __all__ = [

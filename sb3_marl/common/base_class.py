@@ -484,14 +484,15 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         values = {key: value.tolist() for key, value in info.items()}
         infos = [{key: column[env] for key, column in values.items()} for env in range(len(dones))]
         new_obs = step_locals.get("new_obs")
+        truncated = self.env.truncated(terminated, info).cpu().numpy() if "episode_limit" in info else None
         for env in dones.nonzero()[0]:
             infos[env]["episode"] = {"r": float(episode_return[env]), "l": int(episode_length[env])}
             if new_obs is not None:
                 infos[env]["terminal_observation"] = new_obs[env].cpu().numpy()
             if "battle_won" in infos[env]:
                 infos[env]["is_success"] = bool(infos[env]["battle_won"]) != self.battle_won_is_a_loss
-            if "episode_limit" in infos[env]:  # a truncation (to bootstrap through) unless the time is observed
-                infos[env]["TimeLimit.truncated"] = bool(infos[env]["episode_limit"]) and not self.env.time_observed
+            if truncated is not None:
+                infos[env]["TimeLimit.truncated"] = bool(truncated[env])
         callback.update_locals({**step_locals, "dones": dones, "rewards": reward.cpu().numpy(), "infos": infos})
         return callback.on_step()
 

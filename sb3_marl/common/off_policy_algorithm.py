@@ -343,7 +343,6 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         env, rs, policy = self.env, self._rollout, self.policy
         n_actions = env.n_actions
         rows = torch.arange(env.n_envs, device=self.device)
-        timeout_is_terminal = env.time_observed
         callback.on_rollout_start()
         steps, finished = 0, 0
         while finished < n_episodes:
@@ -354,7 +353,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
                 actions = policy.select_actions(q, rs.avail, epsilon, self._generator)
             new_obs, new_state, new_avail, reward, terminated, info = env.step(actions)
             reward, terminated = reward.to(self.device), terminated.to(self.device)
-            true_terminal = terminated if timeout_is_terminal else terminated & ~info["episode_limit"].to(self.device)
+            true_terminal = terminated & ~env.truncated(terminated, info)
             rs.episodes.write(
                 rs.t,
                 obs=rs.obs,

@@ -173,6 +173,17 @@ class BatchedMultiAgentEnv(ABC):
         flags = getattr(getattr(self, "layout", None), "flags", None)
         return flags is not None and bool(flags.obs_timestep_number or flags.state_timestep_number)
 
+    def truncated(self, terminated: torch.Tensor, info: dict[str, torch.Tensor]) -> torch.Tensor:
+        """bool[B] on ``terminated``'s device: the episodes of a step that ended at the time limit and that learners
+        bootstrap through (Gymnasium's ``truncated``, SB3's ``TimeLimit.truncated``): none where the env observes the
+        time step (:attr:`time_observed`), since the limit is then part of the task.
+
+        :param terminated: bool[B], the step's ``terminated``; :param info: the step's info, with ``episode_limit``.
+        """
+        if self.time_observed:
+            return torch.zeros_like(terminated)
+        return terminated & info["episode_limit"].to(terminated.device)
+
     @abstractmethod
     def reset(self, env_mask: torch.Tensor | None = None, seed: int | None = None) -> ResetReturn:
         """Start new episodes in the envs selected by ``env_mask`` (bool[B]; all when None).
