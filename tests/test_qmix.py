@@ -499,6 +499,13 @@ def test_predict_takes_numpy_views_torch_cannot_share():
         model.predict(obs[::-1], state=(np.asarray(hidden)[::-1], np.zeros((4, 2, 3), dtype=np.float32)[::-1]))
 
 
+def test_a_float64_default_dtype_is_refused_before_anything_is_built(monkeypatch):
+    monkeypatch.setattr(torch, "get_default_dtype", lambda: torch.float64)  # as torch.set_default_dtype(float64)
+    for build, user in ((lambda: SMACSimulator("3m"), "the simulator"), (lambda: QMIX("3m"), "QMIX")):
+        with pytest.raises(RuntimeError, match=rf"default dtype is torch.float64: {user} computes in torch.float32"):
+            build()
+
+
 def test_bad_env_and_predict_inputs_are_rejected():
     with pytest.raises(TypeError, match="env must be a BatchedMultiAgentEnv, a map name or None, got int"):
         QMIX(42)

@@ -35,6 +35,7 @@ from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
 from sb3_marl.common.schedules import SaveableSchedule, make_schedule, schedule_to_dict
 from sb3_marl.common.validation import (
     MAX_SEED,
+    check_default_dtype,
     flag,
     is_finite_number,
     json_mapping,
@@ -264,6 +265,7 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         seed: int | None = None,
         device: torch.device | str = "auto",
     ) -> None:
+        check_default_dtype(type(self).__name__)
         self.lr_schedule = make_schedule(learning_rate, "learning_rate")
         first_rate, last_rate = self.lr_schedule(1.0), self.lr_schedule(0.0)
         if not (is_finite_number(first_rate) and first_rate >= 0.0):

@@ -142,6 +142,18 @@ def env_device(device: Any) -> torch.device:
     return resolved
 
 
+def check_default_dtype(user: str) -> None:
+    """Refuse to build ``user`` (a model or a simulator) unless torch's default dtype is ``torch.float32``: their
+    tensors and networks compute in float32, and what torch allocates without a dtype (``torch.zeros``, a
+    ``nn.Linear``'s weights) must match it."""
+    default = torch.get_default_dtype()
+    if default != torch.float32:
+        raise RuntimeError(
+            f"torch's default dtype is {default}: {user} computes in torch.float32 (observations, networks and the "
+            "simulator's state); call torch.set_default_dtype(torch.float32) before building it"
+        )
+
+
 def path_argument(name: str, value: Any) -> str:
     """``value`` (a ``str`` or ``os.PathLike``) as a path string; otherwise a TypeError naming ``name``."""
     try:

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sb3_marl.common.validation import env_device, finite_float, flag, whole_number
+from sb3_marl.common.validation import check_default_dtype, env_device, finite_float, flag, whole_number
 from sb3_marl.envs.base import (
     BatchedMultiAgentEnv,
     ResetReturn,
@@ -226,6 +226,7 @@ class SMACSimulator(BatchedMultiAgentEnv):
         compile: bool = False,
         **smac_kwargs: Any,
     ) -> None:
+        check_default_dtype("the simulator")
         n_envs = whole_number("n_envs", n_envs, 1)
         seed = None if seed is None else batch_seed(seed, n_envs)
         compile = flag("compile", compile)
