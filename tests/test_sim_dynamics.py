@@ -388,6 +388,10 @@ def test_check_joint_actions():
     # the first bad entry in row-major order, out of range before unavailable
     with pytest.raises(ValueError, match=r"^env 1, agent 0: action 4 is not available: it is not an action index in"):
         check_joint_actions(B([[0, 0, 0], [4, 0, 1]]), avail)
+    huge = np.zeros((2, 3), dtype=np.uint64)
+    huge[0, 1] = 2**63 + 5  # int64 wraps it to a negative number: named as given
+    with pytest.raises(ValueError, match=r"^env 0, agent 1: action 9223372036854775813 is not available: it is not"):
+        check_joint_actions(huge, avail)
     stopped = B([False, True])
     with pytest.raises(RuntimeError, match="^env 1 has terminated and was not reset; call reset"):
         check_joint_actions(B([[0, 0, 0], [0, 0, 1]]), avail, stopped=stopped)  # before the (stale) availability

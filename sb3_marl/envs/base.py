@@ -90,6 +90,7 @@ def check_joint_actions(
             f"actions must be integer action indices of shape ({n_envs}, {n_agents}) = (n_envs, n_agents), got "
             f"{actions.dtype} of shape {tuple(actions.shape)}"
         )
+    wrapped_by_long = actions.dtype == torch.uint64  # values from 2**63 on turn negative in int64
     actions = actions.long()
     in_range = (actions >= 0) & (actions < n_actions)
     ok = in_range & avail_actions.gather(2, actions.clamp(0, n_actions - 1).unsqueeze(-1)).squeeze(-1)
@@ -101,7 +102,7 @@ def check_joint_actions(
         if stopped is not None and bool(stopped.any()):
             raise RuntimeError(stopped_message.format(env=int(stopped.nonzero()[0, 0])))
         env, agent = (int(i) for i in (~ok).nonzero()[0])
-        action = int(actions[env, agent])
+        action = int(actions[env, agent]) + (2**64 if wrapped_by_long and int(actions[env, agent]) < 0 else 0)
         allowed = avail_actions[env, agent].nonzero().flatten().tolist()
         if not bool(in_range[env, agent]):
             raise ValueError(
