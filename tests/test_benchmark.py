@@ -196,6 +196,16 @@ def test_a_setting_missing_from_an_older_run_matches_at_its_default(first_run):
     assert find_trained_model(job(("learning_starts", 5))) is None
 
 
+def test_a_run_whose_settings_file_cannot_be_parsed_is_named_in_one_line(tmp_path):
+    params = tmp_path / "logs" / "qmix" / "3m_1" / "3m"
+    params.mkdir(parents=True)
+    (params.parent / "3m.zip").write_bytes(b"")
+    (params / "args.yml").write_text("seed: 0\n")
+    (params / "config.yml").write_text("n_timesteps: [205000\n")  # cut short while written
+    with pytest.raises(SystemExit, match=r"^Cannot read .*3m_1/3m/config.yml: while parsing a flow sequence"):
+        find_trained_model(TrainJob("3m", "qmix", 0, str(tmp_path / "logs")))
+
+
 def test_no_clip_cells_are_cached_apart_and_labelled(first_run, tmp_path):
     root, _, _ = first_run
     out = tmp_path / "out"

@@ -24,14 +24,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from filelock import FileLock
 
 from sb3_marl.common.base_class import constructor_defaults
 from sb3_marl.common.validation import whole_number
 from sb3_marl.file_util import atomic_path
 from zoo.paper_table import PAPER_ATTACKS
-from zoo.utils import ALGOS, LEARNED_ATTACKS, hyperparams_entry, load_zoo_model, run_folders
+from zoo.utils import ALGOS, LEARNED_ATTACKS, hyperparams_entry, load_zoo_model, read_run_yaml, run_folders
 
 #: test attacks of the benchmark: Table I's, in its column order, then the extra ones
 TEST_ATTACKS = (*PAPER_ATTACKS, "random", "pgd")
@@ -191,8 +190,7 @@ def find_trained_model(job: TrainJob) -> Path | None:
         params = run / job.map_name
         if not (model.is_file() and (params / "config.yml").is_file() and (params / "args.yml").is_file()):
             continue
-        config = yaml.safe_load((params / "config.yml").read_text()) or {}
-        args = yaml.safe_load((params / "args.yml").read_text()) or {}
+        config, args = read_run_yaml(params / "config.yml"), read_run_yaml(params / "args.yml")
         if not _run_differs(config, args, wanted, job) and _trained_steps(model) >= wanted["n_timesteps"]:
             return model
     return None
