@@ -177,6 +177,87 @@ def test_save_load_resume_keeps_both_networks(cls: type, tmp_path: Path) -> None
         cls.load(path, adversary_kwargs={**ADVERSARY_KWARGS[cls], "policy_kwargs": {"rnn_hidden_dim": 128}})
 
 
+def test_the_directors_replay_buffer_and_weight_averages_come_back(tmp_path: Path) -> None:
+    """PA-AD's director is a QMIX with a replay buffer and (here) weight averages: both were lost on save / load."""
+    model = make_model(PAADQMIX, adversary_kwargs={**ADVERSARY_KWARGS[PAADQMIX], "weight_averages": [0.1]})
+    model.learn(250)
+    director = model.adversary
+    assert director.replay_buffer.n_stored > 0 and int(director.agent_averages.n_updates) > 0
+    model.save(tmp_path / "model.zip")
+    model.save_replay_buffer(tmp_path / "buffer")
+    loaded = PAADQMIX.load(tmp_path / "model.zip", env=make_env(1))
+    averaged = director.agent_averages.candidates()
+    for name, weights in loaded.adversary.agent_averages.candidates().items():
+        for key, value in weights.items():
+            assert torch.equal(value, averaged[name][key]), (name, key)
+    assert int(loaded.adversary.agent_averages.n_updates) == int(director.agent_averages.n_updates)
+    loaded.load_replay_buffer(tmp_path / "buffer")
+    assert loaded.adversary.replay_buffer.n_stored == director.replay_buffer.n_stored
+    for key, value in director.replay_buffer.data.items():
+        assert torch.equal(loaded.adversary.replay_buffer.data[key], value), key
+    # a buffer written before the director's first phase removes an older director file; loading it warns
+    fresh = make_model(PAADQMIX)
+    fresh.learn(60)  # within the first victim phase: the director has no buffer yet
+    assert fresh.save_replay_buffer(tmp_path / "buffer") == tmp_path / "buffer.pkl"
+    assert not (tmp_path / "buffer_adversary.pkl").exists()
+    with pytest.warns(UserWarning, match=r"No adversary replay buffer .*buffer_adversary.pkl beside"):
+        loaded.load_replay_buffer(tmp_path / "buffer")
+
+
+def test_a_refused_director_buffer_gives_the_victims_buffer_back(tmp_path: Path) -> None:
+    model = make_model(PAADQMIX)
+    model.learn(250)
+    model.save_replay_buffer(tmp_path / "buffer.pkl")
+    (tmp_path / "buffer_adversary.pkl").write_bytes(b"")
+    other = make_model(PAADQMIX, seed=1)
+    other.learn(120)
+    victim_buffer = other.replay_buffer
+    with pytest.raises(ValueError, match="buffer_adversary.pkl"):
+        other.load_replay_buffer(tmp_path / "buffer.pkl")
+    assert other.replay_buffer is victim_buffer
+
+
+def test_atla_saves_no_adversary_buffer(tmp_path: Path) -> None:
+    model = make_model(ATLAQMIX)
+    model.learn(120)
+    model.save_replay_buffer(tmp_path / "buffer.pkl")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["buffer.pkl"]
+    model.load_replay_buffer(tmp_path / "buffer.pkl")  # no warning about an adversary buffer: MAPPO keeps none
+
+
+@pytest.mark.parametrize("cls", [ATLAQMIX, PAADQMIX])
+def test_a_checkpoint_mid_rollout_resumes_the_victim_phase_to_the_step(cls: type, tmp_path: Path) -> None:
+    """The victim phase's progress counted only whole rollouts: a checkpoint taken between steps resumed the phase
+    with up to a rollout more to go, and every later phase started later than in the uninterrupted run."""
+
+    class SaveAt(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps == 136:  # mid-rollout: rollouts of 4 envs x 5 steps
+                self.model.save(tmp_path / "checkpoint.zip")
+            return True
+
+    def phase_starts(model) -> list[int]:  # noqa: ANN001
+        starts: list[int] = []
+        original = model.adversary.learn
+
+        def spy_learn(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            starts.append(model.num_timesteps)
+            return original(*args, **kwargs)
+
+        model.adversary.learn = spy_learn
+        return starts
+
+    model = make_model(cls, victim_phase_timesteps=60)
+    uninterrupted = phase_starts(model)
+    model.learn(400, callback=SaveAt())
+    loaded = cls.load(tmp_path / "checkpoint.zip", env=make_env())
+    assert loaded.num_timesteps == 136 and loaded._victim_phase_progress == 136 - uninterrupted[1]
+    resumed = phase_starts(loaded)
+    loaded.learn(200 - 136, reset_num_timesteps=False)
+    # the phase in progress ends where it ended uninterrupted (later phases follow the resumed episodes' lengths)
+    assert resumed[0] == next(start for start in uninterrupted if start > 136)
+
+
 @pytest.mark.parametrize("cls", [ATLAQMIX, PAADQMIX])
 @pytest.mark.parametrize(
     ("adversary_counters", "message"),

@@ -40,7 +40,10 @@ def make_attack(spec: str | Mapping[str, Any], **kwargs: Any) -> BaseAttack:
             "train one with sb3_marl.robust.train_attacker (or use the attack of an ATLAQMIX / PAADQMIX)"
         )
     if name not in ATTACKS:
-        raise ValueError(f"unknown attack {name!r}; allowed: {sorted(ATTACKS)}")
+        raise ValueError(
+            f"unknown attack {name!r}; allowed: {sorted(ATTACKS)} (an attack class of your own is given as an object, "
+            "attack=MyAttack(...); a model saved with one loads with custom_objects={'attack': MyAttack(...)})"
+        )
     try:
         return ATTACKS[name](**{**params, **kwargs})
     except TypeError as error:  # a missing or unknown setting

@@ -11,13 +11,15 @@ and so on; the first phase is the victim's (an adversary of an untrained victim 
 ``adversary/total_timesteps``. Phases switch between rollouts, so a victim phase ends with the rollout that
 crosses its budget. Each switch restarts the env's episodes (the other learner used the env meanwhile).
 
-Saved: victim and adversary networks and optimizers, counters of both and the position in the schedule, so
-``load`` + ``learn(..., reset_num_timesteps=False)`` resumes the schedule. Replay contents are not in the model
-file (``save_replay_buffer`` saves the victim's).
+Saved: victim and adversary networks and optimizers (and whatever else each saves, e.g. weight averages), counters
+of both and the position in the schedule, so ``load`` + ``learn(..., reset_num_timesteps=False)`` resumes the
+schedule. Replay contents are not in the model file: ``save_replay_buffer`` writes the victim's and, beside it, an
+off-policy adversary's (PA-AD's director; :func:`adversary_buffer_path`), which ``load_replay_buffer`` reads back.
 """
 
 from __future__ import annotations
 
+import warnings
 from abc import abstractmethod
 from pathlib import Path
 from typing import Any
@@ -27,11 +29,19 @@ from stable_baselines3.common.logger import Logger
 from sb3_marl.adversaries.adversary_env import AdversaryEnv
 from sb3_marl.attacks.learned import LearnedAttack
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm, offset_seed
+from sb3_marl.common.callbacks import BaseCallback
 from sb3_marl.common.logger import sibling_logger
-from sb3_marl.common.off_policy_algorithm import RolloutReturn
-from sb3_marl.common.validation import json_mapping, whole_number
+from sb3_marl.common.validation import json_mapping, path_argument, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.robust.fgsm import RobustQMIXFGSM
+
+
+def adversary_buffer_path(path: str | Path) -> Path:
+    """Where ``save_replay_buffer(path)`` writes the adversary's replay buffer: ``<stem>_adversary.pkl`` beside the
+    victim's (``.pkl`` as the victim's file takes it when ``path`` has no suffix)."""
+    path = Path(path)
+    path = path if path.suffix else path.with_suffix(".pkl")
+    return path.with_name(f"{path.stem}_adversary{path.suffix}")
 
 
 class AlternatingAdversarialQMIX(RobustQMIXFGSM):
@@ -138,7 +148,51 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         return parameters
 
     def _get_torch_save_params(self) -> list[str]:
-        return [*super()._get_torch_save_params(), "adversary.policy", "adversary.policy.optimizer"]
+        adversary = [f"adversary.{name}" for name in self.adversary._get_torch_save_params()]
+        return [*super()._get_torch_save_params(), *adversary]
+
+    def save_replay_buffer(self, path: str | Path) -> Path:
+        """Write the victim's replay buffer to ``path`` and an off-policy adversary's (PA-AD's director) to
+        :func:`adversary_buffer_path` beside it, so that a checkpoint resumes both learners; an adversary without a
+        buffer yet (before its first phase) removes an older file there. ATLA's MAPPO keeps no replay buffer.
+
+        :return: the victim's file.
+        """
+        saved = super().save_replay_buffer(path)
+        if self._adversary_replays:
+            adversary_path = adversary_buffer_path(saved)
+            if self.adversary.replay_buffer is None:
+                adversary_path.unlink(missing_ok=True)
+            else:
+                self.adversary.save_replay_buffer(adversary_path)
+        return saved
+
+    def load_replay_buffer(self, path: str | Path, truncate_last_traj: bool = True) -> None:
+        """Replace the victim's replay buffer by ``path`` and an off-policy adversary's by the file
+        :func:`adversary_buffer_path` names (a warning when there is none: the adversary keeps its buffer); when the
+        adversary's file is refused, the victim's buffer is given back too."""
+        previous = (self.replay_buffer, self.buffer_size)
+        super().load_replay_buffer(path, truncate_last_traj)
+        if not self._adversary_replays:
+            return
+        adversary_path = adversary_buffer_path(path_argument("path", path))
+        if not adversary_path.is_file():
+            warnings.warn(
+                f"No adversary replay buffer {adversary_path} beside {path}: the adversary keeps its own (none after "
+                "load, until its next phase collects)",
+                stacklevel=2,
+            )
+            return
+        try:
+            self.adversary.load_replay_buffer(adversary_path, truncate_last_traj)
+        except BaseException:
+            self.replay_buffer, self.buffer_size = previous
+            raise
+
+    @property
+    def _adversary_replays(self) -> bool:
+        """Whether the adversary learns off-policy from a replay buffer (PA-AD's director, a QMIX)."""
+        return hasattr(self.adversary, "save_replay_buffer")
 
     def _counter_names(self) -> list[str]:
         return [*super()._counter_names(), "adversary_counters", "_victim_phase_progress", "_n_adversary_phases"]
@@ -217,9 +271,8 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         if self._victim_phase_progress >= self.victim_phase_timesteps:
             self.train_adversary(self.adversary_phase_timesteps, log=log_interval is not None)
 
-    def collect_episodes(self, *args: Any, **kwargs: Any) -> RolloutReturn:
-        """Collect as QMIX does and count the victim steps towards the current victim phase."""
-        start = self.num_timesteps
-        rollout = super().collect_episodes(*args, **kwargs)
-        self._victim_phase_progress += self.num_timesteps - start
-        return rollout
+    def _on_env_step(self, callback: BaseCallback, *args: Any) -> bool:
+        """Count each victim env step towards the current victim phase as it is taken (a checkpoint saved by a
+        callback mid-rollout holds the phase's position to the step), then call the callback."""
+        self._victim_phase_progress += self.env.n_envs
+        return super()._on_env_step(callback, *args)
