@@ -495,11 +495,12 @@ def test_train_attacker_checks_epsilon_first_and_closes_the_env_it_built(monkeyp
 
 
 def test_mappo_log_std_stays_in_its_range_and_keeps_its_gradient() -> None:
-    """A strong entropy bonus drives log_std up to LOG_STD_MAX; it must stop there, not run past the clamp in
-    ``distribution`` (which passes no gradient beyond it, so a value outside stayed outside for good)."""
+    """A strong entropy penalty from saturated actions drives log_std up to LOG_STD_MAX (the squashed entropy falls
+    as log_std grows there); it must stop there, not run past the clamp in ``distribution`` (which passes no
+    gradient beyond it, so a value outside stayed outside for good)."""
     from sb3_marl.adversaries.policies import LOG_STD_MAX
 
-    model = make_mappo(nan_from=10**9, ent_coef=100.0, learning_rate=0.5, policy_kwargs={"log_std_init": 1.9})
+    model = make_mappo(nan_from=10**9, ent_coef=-100.0, learning_rate=0.5, policy_kwargs={"log_std_init": 1.9})
     model.learn(64)
     assert float(model.policy.log_std.max()) == LOG_STD_MAX
     model.policy.zero_grad()
@@ -606,20 +607,23 @@ def test_mappo_normalises_advantages_over_the_agent_samples_of_the_loss() -> Non
     assert abs(stats["policy_gradient_loss"].item()) < 1e-6
 
 
-def test_mappo_entropy_bonus_estimates_the_squashed_actions_entropy() -> None:
-    """The bonus is minus the squashed action's log-probability (SB3's estimate): past log_std ~ 0 the actions
-    saturate and their entropy falls, which the Gaussian entropy of the pre-squash action (it only grows) hid."""
+def test_mappo_entropy_bonus_is_the_squashed_actions_entropy_with_its_gradient() -> None:
+    """The bonus was minus the stored action's log-probability (SB3's estimate): its gradient in log_std was about
+    zero at the rollout's policy, where the squashed entropy falls steeply once the actions saturate."""
     policy = MAPPOPolicy(2, 5, 5, 7)
-    obs = torch.zeros(4000, 2, 5)
-    entropies = []
-    for log_std in (0.0, 2.0):
+    obs = torch.zeros(20_000, 2, 5)
+    for log_std, slope_sign in ((-1.0, 1.0), (1.0, -1.0)):
         with torch.no_grad():
             policy.log_std.fill_(log_std)
         _, pre_tanh, log_prob = policy.act(obs, generator=torch.Generator().manual_seed(0))
         evaluated, entropy = policy.evaluate_actions(obs, pre_tanh)
-        torch.testing.assert_close(entropy, -evaluated)
-        entropies.append(entropy.mean().item())
-    assert entropies[1] < entropies[0]
+        # the Monte Carlo entropy, -E[log p(tanh u)], of 40,000 samples per agent
+        torch.testing.assert_close(entropy.mean(), -log_prob.mean(), atol=0.02, rtol=0.0)
+        (gradient,) = torch.autograd.grad(entropy[0, 0], policy.log_std)
+        assert not policy.evaluate_actions(obs[:1], pre_tanh[:1], entropy_gradient=False)[1].requires_grad
+        # d/dlog_std of the entropy: + while the actions spread, - once they pile up at +-1 (the squashed
+        # entropy at a zero mean as a function of sigma), ~0 for the old estimate
+        assert (gradient * slope_sign > 0.3).all(), (log_std, gradient)
 
 
 def test_mappo_target_kl_stops_the_epochs_early() -> None:

@@ -55,12 +55,13 @@ class MAPPO(BaseMultiAgentAlgorithm):
     :param gamma: discount factor.
     :param gae_lambda: GAE trace parameter.
     :param clip_range: PPO ratio clipping.
-    :param ent_coef: weight of the entropy bonus (minus the squashed action's log-probability, as SB3's PPO
-        estimates a squashed Gaussian's entropy).
+    :param ent_coef: weight of the entropy bonus: the entropy of the squashed actions
+        (:func:`~sb3_marl.adversaries.policies.squashed_entropy`).
     :param vf_coef: weight of the value loss.
     :param max_grad_norm: gradient-norm clip.
     :param normalize_advantage: normalise advantages in each minibatch, over its agent samples (a step counts once
-        per agent whose action took effect, as in the loss; MAPPO's reference implementation does the same).
+        per agent whose action took effect, as in the loss), as Stable-Baselines3's PPO normalises per minibatch;
+        MAPPO's reference implementation normalises once over the whole rollout (masking inactive agents too).
     :param target_kl: stop the rollout's epochs early once a minibatch's approximate KL divergence exceeds
         ``1.5 * target_kl`` (Stable-Baselines3's PPO; None: no limit).
     :param max_nonfinite_skips: consecutive non-finite updates tolerated before :class:`NonFiniteTrainingError`.
@@ -288,7 +289,9 @@ class MAPPO(BaseMultiAgentAlgorithm):
     def _ppo_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Clipped surrogate per agent (shared team advantage), value MSE and entropy bonus, masked to the agents whose
         action took effect (``agent_mask``: perturbed, so alive and attacked)."""
-        log_prob, entropy = self.policy.evaluate_actions(batch["obs"], batch["pre_tanh"])
+        log_prob, entropy = self.policy.evaluate_actions(
+            batch["obs"], batch["pre_tanh"], entropy_gradient=self.ent_coef != 0.0
+        )
         mask = batch["agent_mask"].float()
         count = mask.sum().clamp(min=1.0)
         advantages = batch["advantages"]

@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -35,11 +36,35 @@ def _mlp(input_dim: int, net_arch: Sequence[int], output_dim: int, output_gain: 
     return nn.Sequential(*layers)
 
 
+#: Gauss-Hermite rule of :func:`squashed_entropy`: nodes ``x_k`` and weights ``w_k`` with
+#: ``E[f(ξ)] ≈ Σ_k w_k f(√2 x_k) / √π`` for ``ξ ~ N(0, 1)``. 64 nodes: the expectation of ``log(1 - tanh(u)^2)`` is
+#: within 1e-4 nats of a fine numerical integral up to ``log_std`` 1 and within 0.03 (0.2 %) at ``LOG_STD_MAX``
+#: (20 nodes: 0.16 there).
+_HERMITE_NODES, _HERMITE_WEIGHTS = np.polynomial.hermite.hermgauss(64)
+
+
+def _log_tanh_derivative(pre_tanh: torch.Tensor) -> torch.Tensor:
+    """``log(1 - tanh(u)^2)`` elementwise, as ``2 (log 2 - u - softplus(-2u))`` (stable for large ``|u|``)."""
+    return 2.0 * (math.log(2.0) - pre_tanh - nn.functional.softplus(-2.0 * pre_tanh))
+
+
 def squashed_log_prob(distribution: torch.distributions.Normal, pre_tanh: torch.Tensor) -> torch.Tensor:
     """Log-density of ``tanh(u)`` for ``u ~ distribution``, summed over the last axis (change of variables)."""
-    # log(1 - tanh(u)^2) = 2 * (log 2 - u - softplus(-2u)), numerically stable for large |u|
-    log_det = 2.0 * (math.log(2.0) - pre_tanh - nn.functional.softplus(-2.0 * pre_tanh))
-    return (distribution.log_prob(pre_tanh) - log_det).sum(dim=-1)
+    return (distribution.log_prob(pre_tanh) - _log_tanh_derivative(pre_tanh)).sum(dim=-1)
+
+
+def squashed_entropy(distribution: torch.distributions.Normal) -> torch.Tensor:
+    """Entropy (nats) of ``tanh(u)`` for ``u ~ distribution``, summed over the last axis: per dimension the
+    Gaussian's entropy plus ``E[log(1 - tanh(u)^2)]`` (change of variables), the expectation by a 64-node
+    Gauss-Hermite rule (no sampling: deterministic, and differentiable in the mean and the standard deviation).
+    """
+    nodes = torch.as_tensor(
+        math.sqrt(2.0) * _HERMITE_NODES, dtype=distribution.mean.dtype, device=distribution.mean.device
+    )
+    weights = torch.as_tensor(_HERMITE_WEIGHTS / math.sqrt(math.pi), dtype=nodes.dtype, device=nodes.device)
+    pre_tanh = distribution.mean.unsqueeze(-1) + distribution.stddev.unsqueeze(-1) * nodes
+    expected_log_det = (_log_tanh_derivative(pre_tanh) * weights).sum(dim=-1)
+    return (distribution.entropy() + expected_log_det).sum(dim=-1)
 
 
 class MAPPOPolicy(nn.Module):
@@ -141,17 +166,23 @@ class MAPPOPolicy(nn.Module):
             pre_tanh = pre_tanh + distribution.stddev * noise
         return torch.tanh(pre_tanh), pre_tanh, squashed_log_prob(distribution, pre_tanh)
 
-    def evaluate_actions(self, obs: torch.Tensor, pre_tanh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probability float[..., N] of stored pre-squash actions (of the squashed actions) and a one-sample
-        estimate float[..., N] of the squashed action's entropy: minus that log-probability.
+    def evaluate_actions(
+        self, obs: torch.Tensor, pre_tanh: torch.Tensor, entropy_gradient: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability float[..., N] of stored pre-squash actions (of the squashed actions) and the squashed
+        action's entropy float[..., N] (:func:`squashed_entropy`; without a gradient when ``entropy_gradient`` is
+        False, e.g. with no entropy bonus: the quadrature's graph is the larger part of the memory).
 
-        The squashed Gaussian's entropy has no closed form, and the Gaussian's entropy of ``u`` is no stand-in: it
-        grows with ``log_std`` while the entropy of ``tanh(u)`` falls once ``log_std`` passes about 0 (the actions
-        saturate at +-1), so a bonus on it would push the perturbations to the ball's corners. Stable-Baselines3's
-        PPO uses the same estimate for its squashed Gaussian.
+        The Gaussian's entropy of ``u`` is no stand-in for the entropy of ``tanh(u)``: it grows with ``log_std``
+        while the squashed one falls once ``log_std`` passes about 0 (the actions saturate at +-1), so a bonus on it
+        would push the perturbations to the ball's corners. Nor is minus the stored action's log-probability
+        (Stable-Baselines3's estimate): its expected gradient is zero at the rollout's policy, and the squashing's
+        term has no gradient at all.
         """
-        log_prob = squashed_log_prob(self.distribution(obs), pre_tanh)
-        return log_prob, -log_prob
+        distribution = self.distribution(obs)
+        with torch.set_grad_enabled(entropy_gradient and torch.is_grad_enabled()):
+            entropy = squashed_entropy(distribution)
+        return squashed_log_prob(distribution, pre_tanh), entropy
 
     def value(self, state: torch.Tensor) -> torch.Tensor:
         """Critic value float[...] of global states float[..., S]."""
