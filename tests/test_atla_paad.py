@@ -355,6 +355,20 @@ def test_train_attacker_against_saved_model(kind: str, tmp_path: Path) -> None:
         train_attacker(victim, kind, env=make_env(), env_kwargs={"compile": True})
 
 
+def test_the_pa_ad_directors_exploration_follows_the_attackers_budget() -> None:
+    """QMIX's default decay over 50k steps left a director of a smaller budget exploring when it stopped (the
+    benchmark alone gave it half the budget)."""
+    victim = QMIX(make_env(), batch_size=4, seed=0, policy_kwargs={"rnn_hidden_dim": 16})
+    settings = {"batch_size": 4, "buffer_size": 50}
+    attack = train_attacker(victim, "paad", 0.2, total_timesteps=200, env=make_env(), adversary_kwargs=settings)
+    assert attack.director.exploration_timesteps == 100
+    assert attack.director.exploration_rate == pytest.approx(attack.director.exploration_final_eps)
+    kept = train_attacker(
+        victim, "paad", 0.2, 40, env=make_env(), adversary_kwargs={**settings, "exploration_timesteps": 7}
+    )
+    assert kept.director.exploration_timesteps == 7
+
+
 @pytest.mark.parametrize("built_from", ["map name", "env instance"])
 def test_train_attacker_builds_the_victims_env(built_from: str) -> None:
     """Without an env, the attacker trains on the victim's map with the victim's env settings (here an observation

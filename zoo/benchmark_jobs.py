@@ -421,11 +421,6 @@ def attacker_path(job: CellJob, model_sha256: str) -> Path:
     return Path(job.model_path).parent / "attackers" / f"{name}.zip"
 
 
-def _director_kwargs(total_timesteps: int) -> dict[str, Any]:
-    """PA-AD director settings: exploration annealed over the first half of the attacker's budget."""
-    return {"exploration_timesteps": max(total_timesteps // 2, 1)}
-
-
 def learned_adversary(job: CellJob, victim: Any, model_sha256: str) -> tuple[Any, dict[str, Any]]:
     """The trained adversary (MAPPO for ATLA, the QMIX director for PA-AD) of a cell, trained now or loaded.
 
@@ -451,7 +446,6 @@ def learned_adversary(job: CellJob, victim: Any, model_sha256: str) -> tuple[Any
             total_timesteps=job.attacker_timesteps,
             env=job.map_name,
             env_kwargs={**dict(job.env_kwargs), "compile": job.compile_env},
-            adversary_kwargs=_director_kwargs(job.attacker_timesteps) if job.attack == "paad" else None,
             seed=job.seed,
             device=job.device,
         )
