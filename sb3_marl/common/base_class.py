@@ -188,6 +188,14 @@ def _checked_counter(path: Any, name: str, value: Any, initial: Any) -> Any:
     return value
 
 
+#: attributes that Stable-Baselines3 (and RL Zoo's enjoy, in ``custom_objects``) overrides on load, which sb3-marl
+#: makes from settings instead
+_SB3_DERIVED = {
+    "lr_schedule": "learning_rate (e.g. custom_objects={'learning_rate': 0.0})",
+    "exploration_schedule": "exploration_initial_eps, exploration_final_eps and exploration_timesteps",
+}
+
+
 class _ClosesItsEnvOnError(ABCMeta):
     """Metaclass of the algorithms: a constructor that fails after it built its env from a map name (a later check
     refused a setting) closes that env before the error goes on: an SC2 env holds StarCraft II processes."""
@@ -900,9 +908,11 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
             )
         unknown = sorted(set(overrides) - set(setting_names))
         if unknown:
+            made_from = [f"{key} is made from {_SB3_DERIVED[key]}" for key in unknown if key in _SB3_DERIVED]
             raise ValueError(
                 f"Cannot override {unknown} when loading {path}: not settings of {data['class']}; "
                 f"the settings are {sorted(setting_names)}"
+                + (f" (Stable-Baselines3's {'; '.join(made_from)}: override those)" if made_from else "")
             )
         for key in set(klass.architecture_settings) & set(overrides):
             override = _as_saved(overrides[key])
