@@ -171,6 +171,14 @@ def test_default_path_and_overrides(trained, tmp_path, monkeypatch):
     assert loaded.buffer_size == 1 and loaded.gamma == 0.5
 
 
+def test_a_robust_variants_load_of_a_qmix_file_says_how_to_start_from_it(trained, tmp_path):
+    from sb3_marl.robust import ATLAQMIX
+
+    path = trained.save(tmp_path / "model.zip")
+    with pytest.raises(ValueError, match=r"holds a QMIX model, which is no ATLAQMIX: load it with QMIX.load .*"):
+        ATLAQMIX.load(path)  # said "import the module that defines it", though QMIX was imported
+
+
 def test_load_overrides_must_be_settings_that_keep_the_networks(trained, tmp_path):
     path = trained.save(tmp_path / "model.zip")
     with pytest.raises(ValueError, match=r"\['lr_schedule'\].*'learning_rate'.*\(Stable-Baselines3's lr_schedule is "):

@@ -892,6 +892,13 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         except ValueError as error:
             raise ValueError(f"{path} is not a valid sb3-marl model file: {error}") from None
         klass = cls._saved_class(data["class"])
+        if klass is None and BaseMultiAgentAlgorithm._saved_class(data["class"]) is not None:
+            raise ValueError(
+                f"{path} holds a {data['class']} model, which is no {cls.__name__}: load it with "
+                f"{data['class']}.load (or BaseMultiAgentAlgorithm.load); to start a {cls.__name__} from its "
+                "networks, build one and call set_parameters(path, exact_match=False), or give RegularizedQMIX "
+                "pretrained=path"
+            )
         if klass is None:
             raise ValueError(
                 f"{path} holds a {data['class']!r} model, which {cls.__name__}.load cannot build (import the module "
