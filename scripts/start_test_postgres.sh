@@ -2,8 +2,9 @@
 # Start a throw-away PostgreSQL server on 127.0.0.1 for the zoo's distributed-tuning test.
 # Usage: eval "$(bash scripts/start_test_postgres.sh)"   -> exports SB3_MARL_TEST_POSTGRES_URL, and
 # SB3_MARL_TEST_POSTGRES_STOP, a command that stops the server and removes its data folder
-# Fails soft: when PostgreSQL cannot be installed or started it prints the reason on stderr, exports nothing
-# and exits 0, so CI still passes (the test then skips and says why).  Runs as root (CI) or as any user that
+# Where PostgreSQL is installed (or installed here with apt) it also exports SB3_MARL_REQUIRE_POSTGRES=1: the test
+# then fails, not skips, when the server did not start. When PostgreSQL cannot be installed it prints the reason on
+# stderr, exports nothing and exits 0 (the test skips and says why).  Runs as root (CI) or as any user that
 # may start postgres; as root the server runs as the `postgres` user, since postgres refuses to run as root.
 set -uo pipefail
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -28,6 +29,7 @@ if [ -z "$BIN" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     BIN="$(find_bin)"
 fi
 [ -n "$BIN" ] || { say "PostgreSQL is not installed and could not be installed; skipping"; exit 0; }
+echo "export SB3_MARL_REQUIRE_POSTGRES=1"  # installed: a server that does not start below fails the test
 
 RUN_AS=()
 if [ "$(id -u)" = 0 ]; then
@@ -37,8 +39,8 @@ fi
 DATA="$(mktemp -d /tmp/sb3_marl_pg.XXXXXX)"
 [ "$(id -u)" = 0 ] && chown postgres "$DATA"
 STOP="${RUN_AS[*]} $BIN/pg_ctl -D $DATA/data -m fast stop"
-give_up() {  # say why, show the log, leave nothing behind (no server, no data folder) and skip
-    say "$1; skipping"
+give_up() {  # say why, show the log, leave nothing behind (no server, no data folder); the test then fails
+    say "$1"
     [ -f "$DATA/$2" ] && sed 's/^/  /' "$DATA/$2" | tail -n 20 >&2
     [ "$2" = server.log ] && $STOP >/dev/null 2>&1
     rm -rf "$DATA"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): install with the dev extras, start a throw-away PostgreSQL
-# server for the distributed-tuning test (fails soft: that test then skips and says why), lint, check the
-# formatting (ruff format), run the suite.
+# server for the distributed-tuning test, lint, check the formatting (ruff format), run the suite.
+# Where PostgreSQL is installed (or apt installs it), start_test_postgres.sh exports SB3_MARL_REQUIRE_POSTGRES=1,
+# which turns that test's skip (no server, no psycopg2, server unreachable) into a failure: a server that did not
+# start fails the run instead of leaving distributed tuning untested. Without PostgreSQL the test skips and says why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev

@@ -574,17 +574,25 @@ def test_enjoy_exp_id_minus_one_reads_the_model_from_the_algo_folder(trained_run
         enjoy.enjoy(["--algo", "fgsm", *base[2:], "-f", str(flat), "--exp-id", "-1"])
 
 
-def test_enjoy_plays_a_model_without_its_run_folder_in_the_game_it_recorded(tmp_path, capsys):
+def test_enjoy_plays_a_model_without_its_run_folder_in_the_game_it_recorded(tmp_path, capsys, monkeypatch):
     """A model file copied alone (no config.yml beside it) is played with the env settings it records: here an
     observation one last-action block longer, which a plain 3m env cannot feed it (before: a shape error)."""
+    from sb3_marl import envs
 
     _train(tmp_path, "-n", "40", "--eval-freq", "-1", "--env-kwargs", "obs_last_action:true")
     flat = tmp_path / "agents" / "qmix"
     flat.mkdir(parents=True)
     shutil.copy(tmp_path / "qmix" / "3m_1" / "3m.zip", flat / "3m.zip")
+    played = []
+    make_env = envs.make_env
+    monkeypatch.setattr(
+        envs, "make_env", lambda *args, **kwargs: played.append(make_env(*args, **kwargs)) or played[-1]
+    )
     base = ["--algo", "qmix", "--env", "3m", "-n", "1", "--no-render", "--verbose", "0"]
-    results = enjoy.enjoy([*base, "-f", str(tmp_path / "agents"), "--exp-id", "-1"])
-    assert 0.0 <= results["win_rate"] <= 1.0 and "Win rate" in capsys.readouterr().out
+    enjoy.enjoy([*base, "-f", str(tmp_path / "agents"), "--exp-id", "-1"])
+    assert [env.env_kwargs for env in played] == [{"obs_last_action": True}]  # the game the model file records
+    assert played[0].observation_space.shape[-1] > make_env("3m").observation_space.shape[-1]  # the longer obs
+    assert "Win rate" in capsys.readouterr().out
 
 
 def test_enjoy_command_exits_zero_and_a_model_alone_is_attacked_at_its_own_budget(tmp_path, capsys):
@@ -772,8 +780,10 @@ def test_num_threads_sets_torchs_threads(tmp_path, capsys):
     assert exit_info.value.code == 2 and "--num-threads must be >= 1 or -1" in capsys.readouterr().err
 
 
-def test_compile_flag_compiles_the_simulator_step(tmp_path, capsys):
-    """--compile reaches every env the run builds (checked before any step, so nothing is compiled here)."""
+def test_compile_flag_reaches_the_envs_the_run_builds(tmp_path, capsys):
+    """--compile reaches every env the run builds (checked before any step, so nothing is compiled here: the first
+    compiled step of a map and batch size takes 30-50 s with a cold torch cache; tests/test_sim_dynamics.py's
+    test_compiled_step_matches_eager steps compiled envs)."""
     from zoo.exp_manager import ExperimentManager
 
     parser = train.build_parser()
@@ -803,10 +813,11 @@ def test_regularized_without_a_qmix_run_says_what_is_missing(tmp_path):
         train.main(["--algo", "regularized", "--env", "3m", "-f", str(tmp_path)])
 
 
-def test_robust_variants_train_from_the_zoo(trained_run):
+def test_robust_variants_train_from_the_zoo(trained_run, tmp_path):
     """fgsm evaluated under FGSM; regularized starting from the latest qmix run of the log folder (the default)."""
+    shutil.copytree(trained_run, tmp_path, dirs_exist_ok=True)  # the shared run folder stays as other tests expect
     _train(
-        trained_run,
+        tmp_path,
         "-n",
         "200",
         "--seed",
@@ -819,12 +830,12 @@ def test_robust_variants_train_from_the_zoo(trained_run):
         "fgsm",
         algo="fgsm",
     )
-    assert (trained_run / "fgsm" / "3m_1" / "evaluations.npz").is_file()
-    args = yaml.safe_load((trained_run / "fgsm" / "3m_1" / "3m" / "args.yml").read_text())
+    assert (tmp_path / "fgsm" / "3m_1" / "evaluations.npz").is_file()
+    args = yaml.safe_load((tmp_path / "fgsm" / "3m_1" / "3m" / "args.yml").read_text())
     assert args["eval_attack"] == "fgsm"
-    _train(trained_run, "-n", "200", "--seed", "6", "--eval-freq", "-1", algo="regularized")
-    config = yaml.safe_load((trained_run / "regularized" / "3m_1" / "3m" / "config.yml").read_text())
-    assert Path(config["pretrained"]) == trained_run / "qmix" / "3m_1" / "3m.zip"
+    _train(tmp_path, "-n", "200", "--seed", "6", "--eval-freq", "-1", algo="regularized")
+    config = yaml.safe_load((tmp_path / "regularized" / "3m_1" / "3m" / "config.yml").read_text())
+    assert Path(config["pretrained"]) == tmp_path / "qmix" / "3m_1" / "3m.zip"
     assert config["epsilon"] == 0.2 and config["n_timesteps"] == 200
 
 
@@ -843,7 +854,8 @@ def test_regularized_takes_the_network_sizes_of_its_pretrained_qmix(tmp_path, ca
 
 def test_a_study_refuses_trials_of_other_settings(tmp_path):
     """The default study name is ``<algo>_<map>`` in a persistent database: a later ``-optimize`` with another budget
-    or evaluation must not mix its trials into the same study."""
+    or evaluation must not mix its trials into the same study. The refusal printed the whole settings of both sides
+    for one differing hyperparameter, and a study whose only trial was interrupted stayed locked to its settings."""
     from zoo.exp_manager import ExperimentManager
 
     def check(*flags: str) -> None:
@@ -852,13 +864,26 @@ def test_a_study_refuses_trials_of_other_settings(tmp_path):
 
     study = optuna.create_study(direction="maximize")
     check("-n", "100")
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)  # Ctrl-C in the first trial: nothing measured
+    check("-n", "300")  # accepted: the study takes these settings
+    assert study.user_attrs["objective"]["n_timesteps"] == 300
+    check("-n", "100")
+    study.tell(study.ask(), 0.5)
     check("-n", "100")  # the same settings again: accepted
-    with pytest.raises(SystemExit, match="holds trials of other settings \\(n_timesteps: 100 there, 200 here\\)"):
+    with pytest.raises(
+        SystemExit, match=r"holds 1 finished trial of other settings \(n_timesteps: 100 there, 200 here\)"
+    ):
         check("-n", "200")
     with pytest.raises(SystemExit, match="eval_attack: 'none' there, 'fgsm' here"):
         check("-n", "100", "--eval-attack", "fgsm")
-    with pytest.raises(SystemExit, match="hyperparams: "):
-        check("-n", "100", "-params", "gamma:0.9")
+    study.tell(study.ask(), state=optuna.trial.TrialState.PRUNED)
+    with pytest.raises(SystemExit) as exit_info:
+        check("-n", "100", "-params", "gamma:0.9", "policy_kwargs:{rnn_hidden_dim: 64, mixing_embed_dim: 8}")
+    assert str(exit_info.value).startswith("Optuna study 'qmix_3m' in sqlite:// holds 2 finished trials of other")
+    assert (  # the differing keys only, inside the hyperparameters too
+        "(hyperparams.gamma: 0.99 there, 0.9 here; hyperparams.policy_kwargs.hypernet_embed: 64 there, unset here; "
+        "hyperparams.policy_kwargs.mixing_embed_dim: 32 there, 8 here): pass another --study-name"
+    ) in str(exit_info.value)
 
 
 def _optimize(tmp_path: Path, *extra: str) -> None:
@@ -942,17 +967,29 @@ def test_journal_storage_total_trial_budget_and_training_a_trial(tmp_path, capsy
         assert message in capsys.readouterr().err
 
 
+def _skip_without_postgres(reason: str) -> None:
+    """Skip the PostgreSQL test for ``reason``; fail instead where the server was meant to run
+    (``scripts/start_test_postgres.sh`` exports SB3_MARL_REQUIRE_POSTGRES=1 where PostgreSQL is installed), so that a
+    server that did not start cannot leave distributed tuning untested with the suite green."""
+    if os.environ.get("SB3_MARL_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"{reason}, and SB3_MARL_REQUIRE_POSTGRES=1 (PostgreSQL is installed) requires the server")
+    pytest.skip(reason)
+
+
 def test_optimize_on_postgresql_shares_one_study(tmp_path):
     url = os.environ.get("SB3_MARL_TEST_POSTGRES_URL")
     if not url:
-        pytest.skip("SB3_MARL_TEST_POSTGRES_URL is unset (scripts/start_test_postgres.sh starts a server)")
-    pytest.importorskip("psycopg2", reason="psycopg2 is not installed (pip install psycopg2-binary)")
+        _skip_without_postgres("SB3_MARL_TEST_POSTGRES_URL is unset (scripts/start_test_postgres.sh starts a server)")
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        _skip_without_postgres("psycopg2 is not installed (pip install psycopg2-binary)")
     import sqlalchemy
 
     try:
         sqlalchemy.create_engine(url).connect().close()
     except sqlalchemy.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL server at {url} is unreachable: {str(exc).splitlines()[0]}")
+        _skip_without_postgres(f"PostgreSQL server at {url} is unreachable: {str(exc).splitlines()[0]}")
     name = f"zoo_test_{os.getpid()}_{tmp_path.name}"
     _optimize(tmp_path / "a", "--storage", url, "--study-name", name, "--pruner", "none")
     _optimize(tmp_path / "b", "--storage", url, "--study-name", name, "--pruner", "none")  # a second "machine"
@@ -1162,7 +1199,7 @@ def test_the_saved_args_and_command_hide_the_storage_password(tmp_path, monkeypa
     argv = ["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "--storage", url, "--trial-id", "0"]
     from zoo.exp_manager import ExperimentManager
 
-    monkeypatch.setattr(ExperimentManager, "_trial_hyperparameters", lambda self: {})
+    monkeypatch.setattr(ExperimentManager, "_trial_hyperparameters", lambda self: ({}, None))
     manager = ExperimentManager(train.build_parser().parse_args(argv))
     manager.save_path, manager.params_path = tmp_path, tmp_path
     monkeypatch.setattr(sys, "orig_argv", ["python", "zoo/train.py", *argv[:-4], f"--storage={url}", *argv[-2:]])
@@ -1176,3 +1213,114 @@ def test_optimize_notes_the_training_flags_it_ignores(tmp_path, capsys):
     _manager(tmp_path, "--eval-freq", "100", "-P", "-uuid", "--log-interval", "-1")
     notes = [line for line in capsys.readouterr().out.splitlines() if "ignores" in line]
     assert len(notes) == 1 and notes[0].startswith("Note: -optimize ignores --eval-freq, -P, -uuid (")
+
+
+def _refused_study(tmp_path: Path, *params: str, n_trials: int = 8) -> tuple[str, list[dict]]:
+    """A journal study ``s`` of ``n_trials`` random trials of ``-optimize -n 100 -params <params>`` on 3m, each pruned
+    as QMIX is "built": returns the journal's path and the keywords each trial built its model with."""
+    from zoo.exp_manager import ExperimentManager
+
+    journal = str(tmp_path / "study.log")
+    argv = ["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "--n-envs", "2", "--seed", "0", "-n", "100"]
+    argv += ["-optimize", "--storage", journal, "--study-name", "s", *(["-params", *params] if params else [])]
+    manager = ExperimentManager(train.build_parser().parse_args(argv))
+    manager.__dict__["allowed_augmentations"] = []
+    seen: list[dict] = []
+
+    def refuse(**kwargs):
+        seen.append(kwargs)
+        raise ValueError("stop here")
+
+    manager.algo_class = refuse
+    study = optuna.create_study(
+        study_name="s", storage=manager._storage(), sampler=optuna.samplers.RandomSampler(seed=0), direction="maximize"
+    )
+    manager._check_study_objective(study, "s", journal)
+    study.optimize(manager.objective, n_trials=n_trials)
+    return journal, seen
+
+
+def _replay(tmp_path: Path, journal: str, trial_id: int, *flags: str):
+    """The ExperimentManager of ``train.py --trial-id <trial_id>`` of the study ``s`` in ``journal`` (no training)."""
+    from zoo.exp_manager import ExperimentManager
+
+    argv = ["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "--storage", journal, "--study-name", "s"]
+    return ExperimentManager(train.build_parser().parse_args([*argv, "--trial-id", str(trial_id), *flags]))
+
+
+@pytest.mark.parametrize("tau", [0.1, 1.0])
+def test_a_fixed_tau_sets_the_target_update_interval_of_the_trials_and_their_replay(tmp_path, tau, capsys):
+    """The sampler chose target_update_interval from its sampled tau, which -params then replaced: a fixed tau 1.0
+    trained with an update after every rollout in 3 trials of 4, a fixed tau 0.1 with hard-copy intervals."""
+    journal, seen = _refused_study(tmp_path, f"tau:{tau}")
+    assert {kwargs["tau"] for kwargs in seen} == {tau}
+    intervals = {kwargs["target_update_interval"] for kwargs in seen}
+    assert intervals == {1} if tau < 1 else intervals <= {50, 100, 200, 400}
+    for number, kwargs in enumerate(seen):  # --trial-id trains what the trial trained
+        replayed = _replay(tmp_path, journal, number).saved_hyperparams
+        assert (replayed["tau"], replayed["target_update_interval"]) == (tau, kwargs["target_update_interval"])
+    from zoo.exp_manager import ExperimentManager
+
+    args = train.build_parser().parse_args(["--algo", "qmix", "--env", "3m", "-optimize", "-params", f"tau:{tau}"])
+    manager = ExperimentManager(args)
+    manager.__dict__["allowed_augmentations"] = []
+    capsys.readouterr()
+    manager._note_fixed_settings()
+    derived = "; the search space sets target_update_interval from them" if tau < 1 else ""
+    assert capsys.readouterr().out == f"Note: -params keeps tau fixed; the trials do not search them{derived}\n"
+
+
+def test_trial_id_merges_the_trials_network_sizes_with_params_policy_kwargs(tmp_path, capsys):
+    """``--trial-id`` with ``-params policy_kwargs``: the -params mapping replaced the one holding the trial's sampled
+    sizes (the trial's mixing_embed_dim was lost), and the note blamed the yaml for the trial's values."""
+    journal, seen = _refused_study(tmp_path, "policy_kwargs:{rnn_hidden_dim: 16}", n_trials=1)
+    capsys.readouterr()
+    replayed = _replay(tmp_path, journal, 0, "-params", "policy_kwargs:{rnn_hidden_dim: 16}").saved_hyperparams
+    assert (
+        replayed["policy_kwargs"]
+        == seen[0]["policy_kwargs"]
+        == {
+            "rnn_hidden_dim": 16,
+            "mixing_embed_dim": seen[0]["policy_kwargs"]["mixing_embed_dim"],
+        }
+    )
+    note = [line for line in capsys.readouterr().out.splitlines() if "replaces the whole mapping" in line]
+    assert len(note) == 1 and "its {'hypernet_embed': 64} are not used" in note[0]  # the yaml's, not the trial's
+    # a -params sub-key wins over the trial's, the trial's other sampled sizes stay
+    replayed = _replay(tmp_path, journal, 0, "-params", "policy_kwargs:{mixing_embed_dim: 4}").saved_hyperparams
+    assert replayed["policy_kwargs"] == {"rnn_hidden_dim": 16, "mixing_embed_dim": 4}
+
+
+def test_trial_id_names_the_settings_where_the_run_differs_from_the_trial(tmp_path, capsys):
+    """``--trial-id`` trains with the run's own -n, --n-envs, env settings and -params, silently."""
+    journal, _ = _refused_study(tmp_path, "buffer_size:128", "gamma:0.9", n_trials=1)
+    capsys.readouterr()
+    _replay(tmp_path, journal, 0, "-n", "100", "--n-envs", "2", "-params", "buffer_size:128")
+    assert "Note: this run trains with other settings" not in capsys.readouterr().out  # the trial's gamma is kept
+    _replay(tmp_path, journal, 0, "-n", "40", "--env-kwargs", "reward_sparse:true")
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Note: this run trains")]
+    assert notes == [
+        "Note: this run trains with other settings than trial #0 of 's' did (env_kwargs.reward_sparse: unset there, "
+        "True here; hyperparams.buffer_size: 128 there, 5000 here; n_envs: 2 there, 8 here; n_timesteps: 100 there, "
+        "40 here); pass -n, --n-envs, --env-kwargs, -params, --backend to match"
+    ]
+
+
+def test_trial_id_of_a_study_run_with_params_policy_kwargs_null(tmp_path):
+    """merge_sampled failed with a TypeError on the study's fixed policy_kwargs null."""
+    journal, seen = _refused_study(tmp_path, "policy_kwargs:null", n_trials=1)
+    assert seen[0]["policy_kwargs"] is None
+    assert _replay(tmp_path, journal, 0).saved_hyperparams["policy_kwargs"] is None
+
+
+def test_optimize_refuses_settings_the_model_refuses_before_opening_the_study(tmp_path, capsys):
+    """``-params gamma:1.5`` pruned every trial ("Trial 0 pruned, its settings failed") and the study recorded the
+    settings, so that the corrected rerun was refused as "holds trials of other settings"."""
+    journal = tmp_path / "study.log"
+    flags = ("-optimize", "-n", "40", "--n-trials", "2", "--storage", str(journal), "--study-name", "s")
+    with pytest.raises(SystemExit) as exit_info:
+        _train(tmp_path, *flags, "--eval-episodes", "1", "--no-optim-plots", params=("gamma:1.5",))
+    assert str(exit_info.value) == (
+        "QMIX refuses its settings: gamma=1.5 must be a finite number in [0, 1] (gamma from -params)"
+    )
+    assert not journal.exists() and "pruned" not in capsys.readouterr().out

@@ -284,6 +284,7 @@ def test_unreachable_storage_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match=f"Cannot open Optuna storage {re.escape(url)}: "):
         _open_study(url, url, "s", optuna.pruners.NopPruner())
     args = train.build_parser().parse_args(["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-optimize"])
+    args.seed = 0  # as train.main draws it
     (tmp_path / "a_file").write_text("")
     args.storage = str(tmp_path / "a_file" / "study.log")  # a missing folder is made (RL Zoo); one under a file fails
     with pytest.raises(SystemExit, match=f"Cannot open Optuna journal {re.escape(args.storage)}: "):
@@ -480,3 +481,93 @@ def test_plot_heatmap_refuses_repeated_pairs_scales_returns_and_names_bad_output
     (tmp_path / "file").write_text("")
     with pytest.raises(SystemExit, match=r"Cannot write .*file/h\.png: "):
         plot_heatmap.plot_heatmap(["a"], ["none"], np.array([[0.5]]), tmp_path / "file" / "h.png")
+
+
+def test_a_storage_that_is_not_a_url_says_what_is_allowed(tmp_path):
+    """A plain path such as ``study.db`` got SQLAlchemy's "Could not parse SQLAlchemy URL"."""
+    argv = ["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-optimize", "--storage", str(tmp_path / "study.db")]
+    message = (
+        f"--storage '{tmp_path / 'study.db'}' is neither a database URL (such as sqlite:///path.db or "
+        "postgresql+psycopg2://user:password@host/db) nor a journal file path ending in .log"
+    )
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        ExperimentManager(train.build_parser().parse_args(argv))._storage()
+    with pytest.raises(SystemExit, match=re.escape(message)):  # --trial-id reads it too
+        ExperimentManager(train.build_parser().parse_args([*argv[:-3], *argv[-2:], "--trial-id", "0"]))
+    assert not list(tmp_path.iterdir())
+
+
+def _study_with(*states: optuna.trial.TrialState) -> optuna.Study:
+    """An in-memory study with one trial per state (each reported one win rate; complete ones score 0.5, 0.6, ...)."""
+    study = optuna.create_study(direction="maximize")
+    for number, state in enumerate(states):
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(0.0, 1.0)})
+        trial.report(0.1 * number, 0)
+        study.tell(trial, 0.5 + 0.1 * number if state == optuna.trial.TrialState.COMPLETE else None, state=state)
+    return study
+
+
+def test_study_plots_with_nothing_to_show_are_skipped(tmp_path, capsys):
+    """Without a complete trial the history and importance plots were written as empty PNGs, and the importances
+    with a single complete trial."""
+    from zoo.exp_manager import _save_study_plots
+
+    complete, pruned = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
+    for states, plots, notes in [
+        (
+            (pruned, pruned),
+            ["intermediate_values"],
+            [
+                "Skipping the optimization_history plot: no complete trial",
+                "Skipping the param_importances plot: 0 complete trials, it needs 2",
+            ],
+        ),
+        ((pruned, complete), ["intermediate_values", "optimization_history"], ["1 complete trial, it needs 2"]),
+        ((complete, complete), ["intermediate_values", "optimization_history", "param_importances"], []),
+    ]:
+        stem = tmp_path / str(len(list(tmp_path.iterdir())))
+        written = _save_study_plots(_study_with(*states), stem)
+        assert sorted(written) == plots and sorted(path.name for path in tmp_path.glob(f"{stem.name}_*")) == [
+            f"{stem.name}_{name}.png" for name in plots
+        ]
+        out = capsys.readouterr().out
+        assert all(note in out for note in notes) and out.count("Skipping") == len(notes)
+
+
+def test_plot_heatmap_refuses_booleans_and_a_table_without_numbers(tmp_path):
+    """``true`` plotted as a win rate of 1.00, and an all-NaN table as an empty heatmap."""
+    for name, data, message in [
+        ("nested.json", {"qmix": {"none": True}}, r"nested\.json \[qmix\]\[none\]: expected a number, got True"),
+        ("records.json", [{"model": "qmix", "attack": "none", "win_rate": False}], r"record 0: .* got False"),
+        (
+            "nan.json",
+            {"qmix": {"none": float("nan"), "fgsm": {"win_rate": float("nan")}}},
+            r"nan\.json: every win_rate value is NaN: nothing to plot",
+        ),
+    ]:
+        (tmp_path / name).write_text(json.dumps(data))
+        with pytest.raises(SystemExit, match=message):
+            plot_heatmap.load_table(tmp_path / name)
+    (tmp_path / "some_nan.json").write_text(json.dumps({"qmix": {"none": float("nan"), "fgsm": 1}}))
+    table = plot_heatmap.load_table(tmp_path / "some_nan.json")[2]  # a NaN among numbers is a missing cell ("-")
+    assert np.isnan(table[0, 0]) and table[0, 1] == 1.0
+
+
+def test_plot_train_checks_the_map_names(tmp_path, capsys):
+    """``-e 3m 3M`` drew an empty 3M panel beside the 3m curves."""
+    _fake_run(tmp_path, "qmix", "3m", 1, np.ones((2, 2), dtype=bool))
+    with pytest.raises(SystemExit) as exit_info:
+        plot_train.main(["-a", "qmix", "-e", "3m", "3M", "-f", str(tmp_path), "-o", str(tmp_path / "c.png")])
+    assert exit_info.value.code == 2 and "Unknown map '3M'. Did you mean '3m'?" in capsys.readouterr().err
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_fixed_settings_are_named_by_their_search_parameter():
+    """A schedule's mapping fixed with -params is one setting (it was named learning_rate.type, .start, ...)."""
+    from zoo.hyperparams_opt import drop_fixed, fixed_names, fixed_params
+
+    sampled = HYPERPARAMS_SAMPLER["qmix"](optuna.create_study().ask(), ())
+    schedule = {"type": "linear", "start": 1e-3, "end": 1e-4}
+    fixed = drop_fixed(sampled, {"learning_rate": schedule, "policy_kwargs": {"rnn_hidden_dim": 16}})[1]
+    assert fixed_names(fixed) == ["learning_rate", "policy_kwargs.rnn_hidden_dim"]
+    assert fixed_params(fixed) == {"learning_rate": schedule, "rnn_hidden_dim": 16}

@@ -35,7 +35,14 @@ from sb3_marl.common.save_util import load_from_zip_file
 from sb3_marl.common.validation import whole_number
 from sb3_marl.envs.base import game_env_kwargs
 from zoo.callbacks import TrialEvalCallback
-from zoo.hyperparams_opt import HYPERPARAMS_SAMPLER, drop_fixed, fixed_names, fixed_params, merge_sampled
+from zoo.hyperparams_opt import (
+    HYPERPARAMS_SAMPLER,
+    FixedParamsTrial,
+    drop_fixed,
+    fixed_names,
+    fixed_params,
+    merge_sampled,
+)
 from zoo.utils import (
     ALGOS,
     check_hyperparams,
@@ -58,6 +65,8 @@ ZOO_KEYS = ("n_timesteps", "n_envs", "env_kwargs")
 PRETRAINED_ARCHITECTURE = ("policy_kwargs", "mixer")
 #: flags of ``train.py`` that change what an Optuna trial measures (a study's trials must share them)
 OBJECTIVE_FLAGS = ("eval_episodes", "n_evaluations", "n_seeds_per_trial", "eval_attack", "eval_epsilon", "backend")
+#: the settings a study records (:meth:`ExperimentManager._objective_settings`) that change what a trial trains
+TRAINING_SETTINGS = ("n_timesteps", "n_envs", "env_kwargs", "hyperparams", "backend")
 
 
 def pretrained_architecture(path: str, given: set[str]) -> dict[str, Any]:
@@ -91,7 +100,8 @@ class ExperimentManager:
         self.interrupted = False
         #: the hyperparameters file: -conf, else hyperparams/<algo>.yml
         self.conf_file = Path(args.conf_file) if args.conf_file else default_conf_file(self.algo)
-        self.hyperparams, self.saved_hyperparams = self.read_hyperparameters()
+        trial_settings, study_settings = self._trial_hyperparameters() if args.trial_id is not None else ({}, None)
+        self.hyperparams, self.saved_hyperparams = self.read_hyperparameters(trial_settings)
         yaml_timesteps, yaml_n_envs = self.hyperparams.pop("n_timesteps", None), self.hyperparams.pop("n_envs", 1)
         source = self.conf_file
         n_timesteps = args.n_timesteps if args.n_timesteps > 0 else yaml_timesteps
@@ -99,23 +109,31 @@ class ExperimentManager:
         self.n_envs = _whole_number("n_envs", args.n_envs if args.n_envs > 0 else yaml_n_envs, source)
         self.env_kwargs = dict(self.hyperparams.pop("env_kwargs", None) or {})
         self.device = resolve_device(args.device)
+        if study_settings is not None:
+            self._note_other_study_settings(study_settings, trial_settings)
 
     # ----------------------------------------------------------------------------------------------------------------
     # Hyperparameters
-    def read_hyperparameters(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Load the yaml entry for the map (or ``default``), apply ``-params`` overrides and parse schedules.
+    def read_hyperparameters(self, trial: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Load the yaml entry for the map (or ``default``), apply ``-params`` overrides and the settings of trial
+        ``--trial-id``, and parse schedules.
 
+        As in RL Zoo, a mapping given with ``-params`` (``policy_kwargs``, ``optimizer_kwargs``) replaces the yaml's
+        whole mapping; the trial's sampled ``policy_kwargs`` keys merge into it key by key, and ``-params`` keeps the
+        settings (and ``policy_kwargs`` keys) it gives, as ``-optimize`` kept them out of the trial's search: with the
+        study's ``-params``, the run trains what the trial trained.
+
+        :param trial: the settings trial ``--trial-id`` trained with (:meth:`_trial_hyperparameters`); empty without
         :return: (kwargs ready for the algorithm, plain values as written to ``config.yml``)
         """
         conf_file = self.conf_file
         entry = conf_file_entry(conf_file, self.env_name, announce_default=True)
-        if self.args.trial_id is not None:
-            entry = merge_sampled(entry, self._trial_hyperparameters())
-        saved = {**entry, **(self.args.hyperparams or {})}
+        given = self.args.hyperparams or {}
+        saved = merge_sampled({**entry, **given}, drop_fixed(trial, given)[0])
         for key in ("policy_kwargs", "optimizer_kwargs"):  # replaced whole, as in RL Zoo: say what is dropped
-            given, yaml_value = (self.args.hyperparams or {}).get(key), entry.get(key)
-            if isinstance(given, dict) and isinstance(yaml_value, dict):
-                dropped = {name: value for name, value in yaml_value.items() if name not in given}
+            yaml_value, used = entry.get(key), saved.get(key)
+            if isinstance(given.get(key), dict) and isinstance(yaml_value, dict):
+                dropped = {name: value for name, value in yaml_value.items() if name not in used}
                 if dropped:
                     print(
                         f"Note: -params {key} replaces the whole mapping of {conf_file} (as in RL Zoo): its "
@@ -129,18 +147,22 @@ class ExperimentManager:
             raise SystemExit(f"{conf_file} [{self.env_name}] has no n_timesteps and -n was not given")
         if self.algo == "regularized" and not self.args.trained_agent:  # -i: the loaded model has its weights
             saved["pretrained"] = self._pretrained_path(saved.get("pretrained"))
-            saved.update(self._pretrained_architecture(saved, given=set(self.args.hyperparams or {})))
+            saved.update(self._pretrained_architecture(saved, given=set(given)))
         hyperparams = {key: parse_schedule(key, value) for key, value in saved.items()}
         # n_envs and env_kwargs are also constructor arguments: checked too; each message names where the key came from
-        given = self.args.hyperparams or {}
         for source, keys in (("-params", set(given)), (str(conf_file), set(hyperparams) - set(given))):
             chosen = {k: v for k, v in hyperparams.items() if k in keys and k != "n_timesteps"}
             check_hyperparams(self.algo_class, chosen, source)
         return hyperparams, saved
 
-    def _trial_hyperparameters(self) -> dict[str, Any]:
-        """The settings that Optuna trial ``--trial-id`` of the study (``--study-name`` in ``--storage``) sampled, as
-        the algorithm's keywords: its recorded parameters replayed through the algorithm's search space."""
+    def _trial_hyperparameters(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The settings that Optuna trial ``--trial-id`` of the study (``--study-name`` in ``--storage``) trained with,
+        as the algorithm's keywords: its recorded parameters replayed through the algorithm's search space, with the
+        values the study's ``-params`` kept fixed.
+
+        :return: (those settings, the settings the study recorded (:meth:`_objective_settings`), None when it holds
+            none)
+        """
         from sb3_marl.common.augmentation import AUGMENTATIONS
 
         number, name, label = self.args.trial_id, self.study_name, self.storage_label
@@ -163,17 +185,40 @@ class ExperimentManager:
             raise SystemExit(f"--trial-id {number}: study {name!r} in {label} has no such trial ({held})")
         trial = trials[number]
         augmentations = [key for key in AUGMENTATIONS if key in trial.params]
+        fixed = trial.user_attrs.get("fixed_by_params") or {}
+        replayed = FixedParamsTrial(optuna.trial.FixedTrial(trial.params), fixed_params(fixed))
         try:
-            sampled = HYPERPARAMS_SAMPLER[self.algo](optuna.trial.FixedTrial(trial.params), augmentations)
+            sampled = HYPERPARAMS_SAMPLER[self.algo](replayed, augmentations)
         except ValueError as exc:  # the algorithm's search space asks for a parameter the trial did not sample
             raise SystemExit(f"--trial-id {number} of study {name!r} does not fit --algo {self.algo}: {exc}") from None
-        fixed = trial.user_attrs.get("fixed_by_params") or {}
         if fixed:  # the study's -params kept these: the trial trained with them, not with its sampled values
             sampled = merge_sampled(drop_fixed(sampled, fixed)[0], fixed)
             print(f"Trial #{number} kept the study's -params {', '.join(fixed_names(fixed))} (not its sampled values)")
         result = "no value" if trial.value is None else f"win rate {trial.value:.3f}"
         print(f"Settings of trial #{number} of {name!r} ({trial.state.name.lower()}, {result}): {sampled}")
-        return sampled
+        return sampled, study.user_attrs.get("objective")
+
+    def _note_other_study_settings(self, recorded: dict[str, Any], trial: dict[str, Any]) -> None:
+        """With ``--trial-id``: a note naming where what this run trains differs from what the trial trained (the
+        settings its study recorded, :data:`TRAINING_SETTINGS`, with the trial's ``trial`` applied); the run keeps
+        its own.
+
+        :param recorded: the study's recorded settings (:meth:`_objective_settings` of the ``-optimize`` run)
+        :param trial: the settings the trial trained with (:meth:`_trial_hyperparameters`)
+        """
+        keys = [key for key in TRAINING_SETTINGS if key in recorded]
+        # the hyperparameters without the zoo's keys: the effective budget, n_envs and env settings are compared apart
+        trained = {
+            **recorded,
+            "hyperparams": merge_sampled(_algorithm_kwargs(recorded.get("hyperparams") or {}), trial),
+        }
+        here = {**self._objective_settings(), "hyperparams": _algorithm_kwargs(self.saved_hyperparams)}
+        differences = _differences(*(_plain({key: side[key] for key in keys}) for side in (trained, here)))
+        if differences:
+            print(
+                f"Note: this run trains with other settings than trial #{self.args.trial_id} of {self.study_name!r} "
+                f"did ({'; '.join(differences)}); pass -n, --n-envs, --env-kwargs, -params, --backend to match"
+            )
 
     def _pretrained_path(self, configured: str | None) -> str:
         """``--pretrained``, else ``pretrained`` of ``-params`` or the yaml (``configured``), else the final model of
@@ -316,21 +361,32 @@ class ExperimentManager:
             "device": self.device,
             "tensorboard_log": tensorboard_log or str(self.save_path),
         }
-        kwargs = {k: v for k, v in self.hyperparams.items() if k not in ZOO_KEYS}
         try:
-            try:
-                if self.args.trained_agent:
-                    model = self._load_trained_agent(settings, kwargs)
-                else:
-                    model = self.algo_class(**settings, **kwargs)
-                model.check_learn_settings(env)
-            except (ValueError, TypeError) as exc:
-                raise SystemExit(self._refusal(exc)) from None
+            model = self._build_model(settings)
         except BaseException:
             env.close()
             self._release_run_folder()  # claimed by this process: nothing in it is another run's
             raise
         self._save_config()
+        return model
+
+    def _build_model(self, settings: dict[str, Any]) -> Any:
+        """The model of the yaml / ``-params`` settings (``-i`` loaded with them), checked for the settings
+        ``check_learn_settings`` finds that ``learn`` would refuse at its start.
+
+        :param settings: env, seed, verbose, device (and tensorboard_log) of the run
+        :raises SystemExit: with :meth:`_refusal`'s one line when the algorithm refuses the settings (its
+            ``ValueError`` / ``TypeError``)
+        """
+        kwargs = _algorithm_kwargs(self.hyperparams)
+        try:
+            if self.args.trained_agent:
+                model = self._load_trained_agent(settings, kwargs)
+            else:
+                model = self.algo_class(**settings, **kwargs)
+            model.check_learn_settings(settings["env"])
+        except (ValueError, TypeError) as exc:
+            raise SystemExit(self._refusal(exc)) from None
         return model
 
     def _refusal(self, exc: Exception) -> str:
@@ -497,6 +553,7 @@ class ExperimentManager:
         # --max-total-trials).
         self.allowed_augmentations  # noqa: B018  (builds an env of the settings once; cached for the trials)
         self.eval_attack()
+        self._check_settings()
         label = self.storage_label
         study_name = self.study_name
         study = _open_study(self._storage(), label, study_name, self._create_pruner())
@@ -529,14 +586,31 @@ class ExperimentManager:
         self._report(study)
         return study
 
+    def _check_settings(self) -> None:
+        """Build the model of the yaml / ``-params`` settings once, as :meth:`setup_experiment` does, so that settings
+        the algorithm refuses end the study before it is opened, with the same one line (in the trials they pruned
+        every trial, and the study recorded them as its settings)."""
+        env = self.make_env(self.n_envs, seed=self.args.seed)
+        try:
+            self._build_model({"env": env, "seed": self.args.seed, "verbose": 0, "device": self.device})
+        finally:
+            env.close()
+
     def _note_fixed_settings(self) -> None:
-        """Say which searched settings ``-params`` keeps fixed (the sampler's keys, from one throw-away draw)."""
-        if not self.args.hyperparams:
+        """Say which searched settings ``-params`` keeps fixed, and which settings the search space derives from the
+        fixed values (the sampler's keys and choices, from throw-away first-choice draws with and without them)."""
+        given = self.args.hyperparams
+        if not given:
             return
-        searched = HYPERPARAMS_SAMPLER[self.algo](_FirstChoices(), self.allowed_augmentations)
-        names = fixed_names(drop_fixed(searched, self.args.hyperparams)[1])
-        if names:
-            print(f"Note: -params keeps {', '.join(names)} fixed; the trials do not search them")
+        sampler, augmentations = HYPERPARAMS_SAMPLER[self.algo], self.allowed_augmentations
+        searched, fixed = drop_fixed(sampler(_FirstChoices(), augmentations), given)
+        names = fixed_names(fixed)
+        if not names:
+            return
+        following = drop_fixed(sampler(FixedParamsTrial(_FirstChoices(), fixed_params(given)), augmentations), given)[0]
+        derived = [key for key in {*searched, *following} if searched.get(key) != following.get(key)]
+        note = f"; the search space sets {', '.join(sorted(derived))} from them" if derived else ""
+        print(f"Note: -params keeps {', '.join(names)} fixed; the trials do not search them{note}")
 
     @property
     def study_name(self) -> str:
@@ -550,7 +624,9 @@ class ExperimentManager:
 
     def _storage(self) -> str | optuna.storages.BaseStorage:
         """``--storage``: an RDB URL, or a path ending in ``.log`` for Optuna's journal file (as RL Zoo; workers on
-        one file system share it without a server); by default SQLite ``optuna.db`` in the log folder."""
+        one file system share it without a server); by default SQLite ``optuna.db`` in the log folder.
+
+        :raises SystemExit: naming ``--storage`` and what it may be, when it is neither."""
         if not self.args.storage:
             from sqlalchemy.engine import URL
 
@@ -566,6 +642,16 @@ class ExperimentManager:
                 return JournalStorage(JournalFileBackend(self.args.storage))
             except OSError as exc:
                 raise SystemExit(f"Cannot open Optuna journal {self.args.storage}: {exc}") from None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(self.args.storage)
+        except ArgumentError:
+            raise SystemExit(
+                f"--storage {self.args.storage!r} is neither a database URL (such as sqlite:///path.db or "
+                "postgresql+psycopg2://user:password@host/db) nor a journal file path ending in .log"
+            ) from None
         return self.args.storage
 
     def _objective_settings(self) -> dict[str, Any]:
@@ -578,21 +664,24 @@ class ExperimentManager:
             "hyperparams": self.saved_hyperparams,
             **{name: getattr(self.args, name) for name in OBJECTIVE_FLAGS},
         }
-        return json.loads(json.dumps(settings, default=str))
+        return _plain(settings)
 
     def _check_study_objective(self, study: optuna.Study, study_name: str, label: str) -> None:
-        """Record the objective's settings in a new study; refuse to add trials of other settings to an old one."""
+        """Record the objective's settings in a study that holds no finished (complete or pruned) trial, e.g. one
+        whose first trial was interrupted; refuse to add trials of other settings to one that does."""
         settings = self._objective_settings()
         stored = study.user_attrs.get("objective")
-        if stored is None:
+        if stored == settings:
+            return
+        finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+        if stored is None or not finished:
             study.set_user_attr("objective", settings)
-        elif stored != settings:
-            differing = sorted(key for key in {*stored, *settings} if stored.get(key) != settings.get(key))
-            details = "; ".join(f"{key}: {stored.get(key)!r} there, {settings.get(key)!r} here" for key in differing)
-            raise SystemExit(
-                f"Optuna study {study_name!r} in {label} holds trials of other settings ({details}): "
-                "pass another --study-name, or the study's settings"
-            )
+            return
+        details = "; ".join(_differences(stored, settings))
+        raise SystemExit(
+            f"Optuna study {study_name!r} in {label} holds {finished} finished trial{'s' * (finished > 1)} of other "
+            f"settings ({details}): pass another --study-name, or the study's settings"
+        )
 
     def _create_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         if self.args.sampler == "random":
@@ -610,12 +699,16 @@ class ExperimentManager:
 
     def objective(self, trial: optuna.Trial) -> float:
         """Mean over ``--n-seeds-per-trial`` seeds of the last evaluation's win rate with the sampled settings."""
-        sampled = HYPERPARAMS_SAMPLER[self.algo](trial, self.allowed_augmentations)
-        # -params settings stay fixed; the trial records which of its sampled values it did not use, and their values
-        sampled, fixed = drop_fixed(sampled, self.args.hyperparams or {})
+        given = self.args.hyperparams or {}
+        # -params settings stay fixed (what the sampler derives from them follows them); the trial records which of
+        # its sampled values it did not use, and their values
+        sampled = HYPERPARAMS_SAMPLER[self.algo](
+            FixedParamsTrial(trial, fixed_params(given)), self.allowed_augmentations
+        )
+        sampled, fixed = drop_fixed(sampled, given)
         if fixed:
-            trial.set_user_attr("fixed_by_params", json.loads(json.dumps(fixed, default=str)))
-        kwargs = merge_sampled({k: v for k, v in self.hyperparams.items() if k not in ZOO_KEYS}, sampled)
+            trial.set_user_attr("fixed_by_params", _plain(fixed))
+        kwargs = merge_sampled(_algorithm_kwargs(self.hyperparams), sampled)
         eval_freq = max(self.n_timesteps // self.args.n_evaluations // self.n_envs, 1)
         win_rates = []
         for seed_index in range(self.args.n_seeds_per_trial):
@@ -693,6 +786,37 @@ class _FirstChoices:
         return low
 
 
+def _algorithm_kwargs(hyperparams: dict[str, Any]) -> dict[str, Any]:
+    """The algorithm's constructor keywords among ``hyperparams`` (without the zoo's :data:`ZOO_KEYS`)."""
+    return {key: value for key, value in hyperparams.items() if key not in ZOO_KEYS}
+
+
+class _Unset:
+    """Stands for a setting that one of two compared settings lacks."""
+
+    def __repr__(self) -> str:
+        return "unset"
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON holds it (what a study records; other objects as their ``str``)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _differences(there: Any, here: Any, name: str = "") -> list[str]:
+    """``"<name>: <there> there, <here> here"`` for each setting that differs between two JSON-like values, descending
+    into the mappings both hold (``hyperparams.policy_kwargs.rnn_hidden_dim``); a key one side lacks shows as unset."""
+    if isinstance(there, dict) and isinstance(here, dict):
+        return [
+            line
+            for key in sorted({*there, *here})
+            for line in _differences(
+                there.get(key, _Unset()), here.get(key, _Unset()), f"{name}.{key}" if name else key
+            )
+        ]
+    return [] if there == here else [f"{name}: {there!r} there, {here!r} here"]
+
+
 def _close_env(env: Any) -> None:
     """Close ``env`` when it is an env (an EvalCallback not yet started holds a map name)."""
     if hasattr(env, "close"):
@@ -765,23 +889,33 @@ def _first_line(exc: Exception) -> str:
 
 
 def _save_study_plots(study: optuna.Study, stem: Path) -> dict[str, Path]:
-    """Optuna's matplotlib plots of the study as PNG files ``<stem>_<name>.png``; plots that need more complete
-    trials than there are (e.g. parameter importances) are skipped with a note."""
+    """Optuna's matplotlib plots of the study as PNG files ``<stem>_<name>.png``; a plot that has nothing to show
+    (the optimisation history without a complete trial, the intermediate values without a reported evaluation,
+    parameter importances with fewer than 2 complete trials) is skipped with a note."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as ovm
 
-    plots = {
-        "optimization_history": ovm.plot_optimization_history,
-        "intermediate_values": ovm.plot_intermediate_values,
-        "param_importances": ovm.plot_param_importances,
+    trials = study.get_trials(deepcopy=False)
+    complete = sum(trial.state == TrialState.COMPLETE for trial in trials)
+    reported = any(trial.intermediate_values for trial in trials)
+    plots = {  # name: (plot, why it is skipped or None)
+        "optimization_history": (ovm.plot_optimization_history, None if complete else "no complete trial"),
+        "intermediate_values": (ovm.plot_intermediate_values, None if reported else "no trial reported a win rate"),
+        "param_importances": (
+            ovm.plot_param_importances,
+            None if complete >= 2 else f"{complete} complete trial{'s' * (complete != 1)}, it needs 2",
+        ),
     }
     written = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        for name, plot in plots.items():
+        for name, (plot, missing) in plots.items():
+            if missing:
+                print(f"Skipping the {name} plot: {missing}")
+                continue
             try:
                 axes = plot(study)
             except (ValueError, RuntimeError, ZeroDivisionError) as exc:

@@ -3,14 +3,16 @@
 A sampler takes an ``optuna.Trial`` and the augmentation settings the map allows
 (:func:`~sb3_marl.common.augmentation.allowed_augmentations`), and returns constructor keyword arguments that
 override the yaml defaults.  ``policy_kwargs`` it returns are merged into the yaml ``policy_kwargs`` key by key.
-Settings given with ``-params`` stay fixed: :func:`drop_fixed` takes them out of each trial's sampled settings.
+Settings given with ``-params`` stay fixed: the sampler draws from a :class:`FixedParamsTrial`, so that the choices a
+search space makes from a setting follow the fixed value (e.g. ``target_update_interval`` from a fixed ``tau``), and
+:func:`drop_fixed` takes them out of each trial's sampled settings.
 The ranges follow PyMARL / pymarl2's tuned QMIX settings for SMAC.  The attack budget ``epsilon`` is not searched: it is
 part of the threat model, not a tuning knob.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -31,7 +33,8 @@ def sample_training_params(trial: optuna.Trial, augmentations: Sequence[str] = (
     """Training settings of the QMIX family: optimiser, learning rate, batch, target updates, exploration, TD(lambda).
 
     Target updates are either hard copies every 50-400 episodes (``tau`` 1, PyMARL) or soft updates after every
-    rollout (``target_update_interval`` 1 episode, ``tau`` 0.05-0.2; 0.1 is ``hyperparams/qmix.yml``'s). The kind of
+    rollout (``target_update_interval`` 1 episode, ``tau`` 0.05-0.2; 0.1 is ``hyperparams/qmix.yml``'s): the interval
+    follows ``tau``, a ``tau`` that ``-params`` fixes included (through :class:`FixedParamsTrial`). The kind of
     TD(lambda) trace is searched only with ``td_lambda`` > 0, where it matters. The loss options of
     :class:`~sb3_marl.qmix.QMIX` (Huber loss, advantage learning, lower-bound loss) are each off or at the value
     tried on 2m_vs_1z (``benchmarks/README.md``); prioritized replay is off or at Schaul et al.'s alpha 0.6.
@@ -83,11 +86,35 @@ HYPERPARAMS_SAMPLER: dict[str, Callable[[optuna.Trial, Sequence[str]], dict[str,
 }
 
 
+class FixedParamsTrial:
+    """An Optuna trial as a sampler sees it when ``-params`` fixes some of the settings it searches: each parameter is
+    still suggested to (and recorded by) ``trial``, but a fixed one returns its fixed value, so that what the sampler
+    derives from it (``target_update_interval`` from ``tau``) is what trains with the fixed value.
+
+    :param trial: the trial (an ``optuna.Trial``, or an ``optuna.trial.FixedTrial`` replaying a recorded one)
+    :param fixed: the fixed values by Optuna parameter name (:func:`fixed_params` of the ``-params`` settings)
+    """
+
+    def __init__(self, trial: Any, fixed: Mapping[str, Any]) -> None:
+        self.trial = trial
+        self.fixed = fixed
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        return self.fixed.get(name, self.trial.suggest_categorical(name, choices))
+
+    def suggest_float(self, name: str, low: float, high: float, **kwargs: Any) -> float:
+        return self.fixed.get(name, self.trial.suggest_float(name, low, high, **kwargs))
+
+    def suggest_int(self, name: str, low: int, high: int, **kwargs: Any) -> int:
+        return self.fixed.get(name, self.trial.suggest_int(name, low, high, **kwargs))
+
+
 def merge_sampled(base: dict[str, Any], sampled: dict[str, Any]) -> dict[str, Any]:
-    """Override ``base`` hyperparameters with ``sampled`` ones, merging ``policy_kwargs`` key by key."""
+    """Override ``base`` hyperparameters with ``sampled`` ones, merging ``policy_kwargs`` key by key where both are
+    mappings; any other ``policy_kwargs`` (e.g. ``null`` from ``-params``) replaces the other one whole."""
     merged = {**base, **sampled}
-    if "policy_kwargs" in sampled:
-        merged["policy_kwargs"] = {**(base.get("policy_kwargs") or {}), **sampled["policy_kwargs"]}
+    if isinstance(base.get("policy_kwargs"), dict) and isinstance(sampled.get("policy_kwargs"), dict):
+        merged["policy_kwargs"] = {**base["policy_kwargs"], **sampled["policy_kwargs"]}
     return merged
 
 
@@ -121,15 +148,16 @@ def fixed_names(dropped: dict[str, Any]) -> list[str]:
 
 
 def fixed_params(dropped: dict[str, Any]) -> dict[str, Any]:
-    """:func:`drop_fixed`'s dropped settings by Optuna parameter name (a ``policy_kwargs`` sub-key is its own
-    parameter), with the values ``-params`` kept."""
+    """:func:`drop_fixed`'s dropped settings (or the ``-params`` settings) by Optuna parameter name (a ``policy_kwargs``
+    sub-key is its own parameter), with the values ``-params`` kept."""
     return {sub if sub is not None else key: value for key, sub, value in _dropped_items(dropped)}
 
 
 def _dropped_items(dropped: dict[str, Any]) -> list[tuple[str, str | None, Any]]:
-    """``(setting, sub-key or None, kept value)`` of each of :func:`drop_fixed`'s dropped settings."""
+    """``(setting, sub-key or None, kept value)`` of each of :func:`drop_fixed`'s dropped settings: the sub-keys of
+    ``policy_kwargs``, the one mapping samplers return; any other setting whole (a schedule's mapping included)."""
     return [
         (key, sub, value[sub] if sub is not None else value)
         for key, value in dropped.items()
-        for sub in (value if isinstance(value, dict) else [None])
+        for sub in (value if key == "policy_kwargs" and isinstance(value, dict) else [None])
     ]

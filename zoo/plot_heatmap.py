@@ -28,12 +28,13 @@ from zoo.utils import ZooArgumentParser, save_figure
 
 
 def _cell(value: Any, where: str, key: str) -> float:
-    """A cell's value: a number, or the ``key`` field of a dict."""
+    """A cell's value: a number, or the ``key`` field of a dict; a boolean (JSON ``true`` would plot as 1.00) or any
+    other value ends in one line naming the cell (``where``)."""
     if isinstance(value, dict):
         if key not in value:
             raise SystemExit(f"{where} has no {key!r} field (fields: {sorted(value)})")
         value = value[key]
-    if not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SystemExit(f"{where}: expected a number, got {value!r}")
     return float(value)
 
@@ -59,7 +60,11 @@ def _record_pair(record: dict[str, Any]) -> tuple[str, str]:
 
 
 def load_table(path: Path, key: str = "win_rate") -> tuple[list[str], list[str], np.ndarray]:
-    """Read a results JSON into (model labels, attack labels, values[models, attacks]; NaN where missing)."""
+    """Read a results JSON into (model labels, attack labels, values[models, attacks]; NaN where missing).
+
+    :raises SystemExit: naming the file or the cell, for a file that cannot be read, a cell that is not a number and a
+        table without any number (every cell missing or ``NaN``)
+    """
     try:
         data = json.loads(path.read_text(), object_pairs_hook=_refuse_repeated_keys)
     except (OSError, json.JSONDecodeError, _RepeatedKey) as exc:
@@ -95,6 +100,8 @@ def load_table(path: Path, key: str = "win_rate") -> tuple[list[str], list[str],
     table = np.full((len(models), len(attacks)), np.nan)
     for (model, attack), value in cells.items():
         table[models.index(model), attacks.index(attack)] = value
+    if np.isnan(table).all():
+        raise SystemExit(f"{path}: every {key} value is NaN: nothing to plot")
     return models, attacks, table
 
 

@@ -23,7 +23,15 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zoo.utils import ALGOS, ZooArgumentParser, paper_epsilon, read_run_yaml, run_folders, save_figure
+from zoo.utils import (
+    ALGOS,
+    ZooArgumentParser,
+    check_map_name,
+    paper_epsilon,
+    read_run_yaml,
+    run_folders,
+    save_figure,
+)
 
 METRICS = ("win rate", "return")
 
@@ -159,6 +167,10 @@ def main(argv: list[str] | None = None) -> Path:
         help="image file, e.g. .png, .pdf, .svg (default: <exp-folder>/learning_curves.png)",
     )
     args = parser.parse_args(argv)
+    try:
+        args.env = [check_map_name(name) for name in args.env]
+    except SystemExit as exc:
+        parser.error(str(exc))
     output = Path(args.output) if args.output else Path(args.exp_folder) / "learning_curves.png"
     path = plot_curves(Path(args.exp_folder), args.algos, args.env, output)
     print(f"Saved {path}")
