@@ -63,8 +63,8 @@ from zoo.utils import (
     ZooArgumentParser,
     accepted_kwargs,
     add_hyperparams_flag,
-    check_map_name,
     hyperparams_entry,
+    map_name_argument,
     paper_epsilon,
     resolve_device,
     unwritable_folder,
@@ -94,7 +94,9 @@ ATTACK_LABELS = {
 def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     """The command-line flags; ``description`` replaces this module's docstring in ``--help`` (a preset script's)."""
     parser = ZooArgumentParser(description=description or __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--maps", nargs="+", default=list(PAPER_MAPS), help="SMAC maps (default: the paper's)")
+    parser.add_argument(
+        "--maps", nargs="+", type=map_name_argument, default=list(PAPER_MAPS), help="SMAC maps (default: the paper's)"
+    )
     parser.add_argument(
         "--methods",
         nargs="+",
@@ -185,11 +187,7 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     from sb3_marl.common.validation import MAX_SEED
     from sb3_marl.envs import get_map_params
 
-    try:
-        args.maps = _unique([check_map_name(name) for name in args.maps])
-    except SystemExit as exc:
-        parser.error(str(exc))
-    args.methods, args.attacks = _unique(args.methods), _unique(args.attacks)
+    args.maps, args.methods, args.attacks = _unique(args.maps), _unique(args.methods), _unique(args.attacks)
     for name in ("n_seeds", "n_eval_episodes", "attacker_timesteps", "n_jobs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")

@@ -33,11 +33,11 @@ from zoo.utils import (
     ZooArgumentParser,
     check_attack_budget,
     check_compile_backend,
-    check_map_name,
     checkpoint_steps,
     find_run_folder,
     load_zoo_model,
     make_attack,
+    map_name_argument,
     paper_epsilon,
     read_run_yaml,
     resolve_device,
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line flags (names of rl-zoo3's ``enjoy.py`` where they exist)."""
     parser = ZooArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algo", required=True, choices=list(ALGOS), help="algorithm")
-    parser.add_argument("--env", required=True, help="SMAC map name")
+    parser.add_argument("--env", required=True, type=map_name_argument, help="SMAC map name")
     parser.add_argument("-f", "--folder", default="logs", help="log folder holding <algo>/<env>_<id>/")
     parser.add_argument(
         "--exp-id", type=int, default=0, help="run id (0: latest; -1: the model is in <folder>/<algo>/ itself)"
@@ -289,10 +289,6 @@ def enjoy(argv: list[str] | None = None) -> dict[str, float]:
     """Parse ``argv``, play, print the results, write the replay; returns the results as a dict."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        args.env = check_map_name(args.env)
-    except SystemExit as exc:
-        parser.error(str(exc))
     if args.n_episodes < 1:
         parser.error(f"-n/--n-episodes must be >= 1, got {args.n_episodes}")
     if not 1 <= args.n_envs <= args.n_episodes:

@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable 
 from zoo.utils import (
     ALGOS,
     ZooArgumentParser,
-    check_map_name,
+    map_name_argument,
     paper_epsilon,
     read_run_yaml,
     run_folders,
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> Path:
     """Parse ``argv`` and write the plot; returns its path."""
     parser = ZooArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-a", "--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS), help="algorithms")
-    parser.add_argument("-e", "--env", nargs="+", required=True, help="SMAC maps")
+    parser.add_argument("-e", "--env", nargs="+", required=True, type=map_name_argument, help="SMAC maps")
     parser.add_argument("-f", "--exp-folder", default="logs", help="log folder of the runs")
     parser.add_argument(
         "-o",
@@ -167,10 +167,6 @@ def main(argv: list[str] | None = None) -> Path:
         help="image file, e.g. .png, .pdf, .svg (default: <exp-folder>/learning_curves.png)",
     )
     args = parser.parse_args(argv)
-    try:
-        args.env = [check_map_name(name) for name in args.env]
-    except SystemExit as exc:
-        parser.error(str(exc))
     output = Path(args.output) if args.output else Path(args.exp_folder) / "learning_curves.png"
     path = plot_curves(Path(args.exp_folder), args.algos, args.env, output)
     print(f"Saved {path}")

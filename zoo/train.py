@@ -29,7 +29,7 @@ from zoo.utils import (
     add_hyperparams_flag,
     check_attack_budget,
     check_compile_backend,
-    check_map_name,
+    map_name_argument,
     set_num_threads,
     unwritable_folder,
 )
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line flags (names and defaults of rl-zoo3's ``train.py`` where they exist)."""
     parser = ZooArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algo", required=True, choices=list(ALGOS), help="algorithm")
-    parser.add_argument("--env", required=True, help="SMAC map name, e.g. 3m")
+    parser.add_argument("--env", required=True, type=map_name_argument, help="SMAC map name, e.g. 3m")
     parser.add_argument(
         "-n", "--n-timesteps", type=int, default=-1, help="env steps (overrides the yaml; -1: the yaml's)"
     )
@@ -139,10 +139,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Reject values argparse cannot check by itself, with one line each."""
-    try:
-        args.env = check_map_name(args.env)
-    except SystemExit as exc:
-        parser.error(str(exc))
     if args.seed > MAX_SEED:
         parser.error(f"--seed must be at most {MAX_SEED} (numpy's range; negative: drawn at random), got {args.seed}")
     for flag, value in (("-n/--n-timesteps", args.n_timesteps), ("--n-envs", args.n_envs)):

@@ -133,6 +133,14 @@ def check_map_name(map_name: str) -> str:
     return closest_choice(map_name, MAP_NAMES, "map")
 
 
+def map_name_argument(value: str) -> str:
+    """argparse ``type`` of a SMAC map name: :func:`check_map_name`'s message becomes the parser's usage error."""
+    try:
+        return check_map_name(value)
+    except SystemExit as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def paper_epsilon(env_name: str) -> float:
     """The paper's attack budget: 0.05 on 2s3z, 0.2 elsewhere."""
     return 0.05 if env_name == "2s3z" else 0.2
