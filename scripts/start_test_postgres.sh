@@ -7,7 +7,7 @@
 # stderr, exports nothing and exits 0 (the test skips and says why).  Runs as root (CI) or as any user that
 # may start postgres; as root the server runs as the `postgres` user, since postgres refuses to run as root.
 set -uo pipefail
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() { "${PYTHON:-python3}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PORT="${SB3_MARL_TEST_POSTGRES_PORT:-$(free_port)}"
 DB=sb3_marl_test
 say() { echo "start_test_postgres: $*" >&2; }

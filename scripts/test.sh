@@ -6,9 +6,12 @@
 # start fails the run instead of leaving distributed tuning untested. Without PostgreSQL the test skips and says why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# the interpreter setup.sh installs into (its rule: $PYTHON, else python, else python3) runs the checks too
+PYTHON="${PYTHON:-$(command -v python || command -v python3 || true)}"
+export PYTHON
 bash scripts/setup.sh dev
 eval "$(bash scripts/start_test_postgres.sh)"
 trap 'if [ -n "${SB3_MARL_TEST_POSTGRES_STOP:-}" ]; then bash -c "$SB3_MARL_TEST_POSTGRES_STOP" >/dev/null 2>&1 || true; fi' EXIT
-python -m ruff check .
-python -m ruff format --check .
-python -m pytest -q "$@"
+"$PYTHON" -m ruff check .
+"$PYTHON" -m ruff format --check .
+"$PYTHON" -m pytest -q "$@"
