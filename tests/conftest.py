@@ -2,6 +2,7 @@
 
 import importlib.util
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -24,9 +25,15 @@ def load_benchmark_script(name: str) -> ModuleType:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _single_thread():
-    """Tiny tensors run fastest on one thread (and other jobs share this machine's 2 cores)."""
+def _restore_threads() -> Iterator[None]:
+    """Give the session's torch thread count back at its end."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _single_thread(_restore_threads: None) -> None:
+    """Every test starts on one torch thread, whatever an earlier test set (a zoo run's --num-threads): tiny tensors
+    run fastest so, and other jobs share this machine's 2 cores. Test modules need no fixture of their own for it."""
+    torch.set_num_threads(1)

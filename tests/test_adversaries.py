@@ -45,11 +45,6 @@ def make_env(seed: int = 0) -> SpyEnv:
     return env
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
-
-
 def run_steps(env, actions_fn, n_steps: int = 20):  # noqa: ANN001, ANN201
     """Step ``env`` with ``actions_fn(obs, avail)``, resetting finished envs; yields each step's results."""
     obs, state, avail = env.reset()

@@ -22,18 +22,12 @@ from sb3_marl.qmix import QMIX
 from sb3_marl.robust.atla import ATLAQMIX
 from sb3_marl.robust.paad import PAADQMIX
 from sb3_marl.robust.train_attacker import train_attacker
-from tests.test_callbacks import StopWhenAnEpisodeEnds
-from tests.test_save_load import _rewrite_data
+from tests.helpers import StopWhenAnEpisodeEnds, rewrite_data
 
 ADVERSARY_KWARGS = {
     ATLAQMIX: {"n_steps": 8, "batch_size": 32, "n_epochs": 2},
     PAADQMIX: {"batch_size": 4, "exploration_timesteps": 200, "buffer_size": 50},
 }
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
 
 
 def make_env(seed: int = 0) -> CueMatchingEnv:
@@ -279,7 +273,7 @@ def test_a_malformed_adversary_counter_is_named(cls: type, tmp_path: Path, adver
             "counters": {**counters, "adversary_counters": {**counters["adversary_counters"], **adversary_counters}},
         }
 
-    _rewrite_data(path, tmp_path / "bad.zip", edit)
+    rewrite_data(path, tmp_path / "bad.zip", edit)
     with pytest.raises(ValueError, match=message):
         cls.load(tmp_path / "bad.zip")
 

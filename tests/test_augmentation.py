@@ -194,24 +194,39 @@ def test_bad_inputs_are_refused() -> None:
 def test_qmix_trains_on_augmented_batches_and_saves_the_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[str] = []
+    """Every sampled batch goes through both augmentations in turn and the loss gets the last one's output (a train
+    step that called the augmentations and dropped their results passed when only the calls were counted)."""
+    calls: list[tuple[str, dict[str, torch.Tensor], dict[str, torch.Tensor]]] = []  # (augmentation, input, output)
     for augmentation_class in (AgentPermutation, MirrorFlip):
         original = augmentation_class.__call__
 
-        def counted(
+        def recorded(
             self: AgentPermutation | MirrorFlip,
             batch: dict[str, torch.Tensor],
             generator: torch.Generator,
             original: Callable[..., dict[str, torch.Tensor]] = original,
         ) -> dict[str, torch.Tensor]:
-            calls.append(type(self).__name__)
-            return original(self, batch, generator)
+            out = original(self, batch, generator)
+            calls.append((type(self).__name__, batch, out))
+            return out
 
-        monkeypatch.setattr(augmentation_class, "__call__", counted)
+        monkeypatch.setattr(augmentation_class, "__call__", recorded)
     model = QMIX("2m_vs_1z", n_envs=2, batch_size=2, agent_permutation=True, mirror_augmentation=True, seed=0)
+    loss_batches: list[dict[str, torch.Tensor]] = []
+    compute_loss = model._compute_loss
+
+    def recorded_loss(batch: dict[str, torch.Tensor]):  # noqa: ANN202
+        loss_batches.append(batch)
+        return compute_loss(batch)
+
+    monkeypatch.setattr(model, "_compute_loss", recorded_loss)
     model.learn(total_timesteps=200)
     assert model._n_updates > 0
-    assert calls == ["AgentPermutation", "MirrorFlip"] * model._n_updates  # every sampled batch, in this order
+    assert [name for name, _, _ in calls] == ["AgentPermutation", "MirrorFlip"] * model._n_updates  # in this order
+    assert len(loss_batches) == model._n_updates
+    for (_, sampled, permuted), (_, flip_input, flipped), loss_batch in zip(calls[::2], calls[1::2], loss_batches):
+        assert permuted is not sampled and flipped is not flip_input  # each returns a new batch ...
+        assert flip_input is permuted and loss_batch is flipped  # ... which the next step takes
     model.save(tmp_path / "model")
     loaded = QMIX.load(tmp_path / "model")
     assert loaded.agent_permutation is True and loaded.mirror_augmentation is True

@@ -3,9 +3,11 @@ resuming, dependencies, learned attackers, ε-sweep and bad inputs."""
 
 import json
 import re
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import distributed
 import matplotlib.image
 import numpy as np
 import pytest
@@ -44,6 +46,13 @@ def first_run(tmp_path_factory):
     args = ("--methods", "qmix", "fgsm", "--attacks", "none", "fgsm", "random")
     results = _run(root / "logs", root / "out", *args)
     return root, args, results
+
+
+def _copied_logs(first_run, tmp_path: Path) -> Path:
+    """A copy of the first run's log folder under ``tmp_path``, for a test that writes into it: the module's other
+    tests read the original, so what they see must not depend on the order the tests run in."""
+    root, _, _ = first_run
+    return Path(shutil.copytree(root / "logs", tmp_path / "logs"))
 
 
 def _cell_files(out: Path) -> dict[Path, float]:
@@ -88,8 +97,11 @@ def test_first_run_writes_json_markdown_and_heatmap(first_run):
         assert config["exploration_timesteps"] == round(50_000 * 0.0015)
 
 
-def test_second_run_reuses_every_model_and_cell(first_run):
-    root, args, first = first_run
+def test_second_run_reuses_every_model_and_cell(first_run, tmp_path):
+    """Run again on a copy of the first run's folders (its results.json is rewritten: the first test reads the
+    original)."""
+    _, args, first = first_run
+    root = Path(shutil.copytree(first_run[0], tmp_path / "bench"))
     models = {p: p.stat().st_mtime_ns for p in (root / "logs").rglob("*.zip")}
     cells = _cell_files(root / "out")
     second = _run(root / "logs", root / "out", *args)
@@ -105,20 +117,21 @@ def test_second_run_reuses_every_model_and_cell(first_run):
     assert second["table"] == first["table"]
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes(first_run, tmp_path):
     """A killed run leaves missing or truncated cells, a temporary file and a training folder without a model."""
-    root, args, first = first_run
-    out = tmp_path / "out"
-    _run(root / "logs", out, *args)  # a fresh copy of the cells to damage
+    _, args, first = first_run
+    logs, out = _copied_logs(first_run, tmp_path), tmp_path / "out"
+    _run(logs, out, *args)  # a fresh copy of the cells to damage
     cells = sorted((out / "cells").rglob("*.json"))
     cells[0].unlink()
     cells[1].write_text(cells[1].read_text()[:20])
     (cells[2].parent / f".{cells[2].name}.x.tmp").write_text("{")
     intact = cells[2].read_text()
-    killed = root / "logs" / "qmix" / "3m_7" / "3m"
+    killed = logs / "qmix" / "3m_7" / "3m"
     killed.mkdir(parents=True)
     (killed / "args.yml").write_text(yaml.safe_dump({"seed": 0}))
-    resumed = _run(root / "logs", out, *args, "--n-jobs", "2")
+    resumed = _run(logs, out, *args, "--n-jobs", "2")
     assert resumed["counts"]["cells_computed"] == 2 and resumed["counts"]["cells_cached"] == 4
     assert resumed["counts"]["models_trained"] == 0
     # evaluation is seeded: the recomputed cells give what the first run gave
@@ -138,11 +151,11 @@ def test_regularized_trains_its_qmix_first(tmp_path):
 
 
 def test_learned_attackers_are_trained_once(first_run, tmp_path):
-    root, _, _ = first_run
+    logs = _copied_logs(first_run, tmp_path)  # the attackers are saved beside the model
     args = ("--methods", "qmix", "--attacks", "atla", "paad", "--attacker-timesteps", "100")
-    first = _run(root / "logs", tmp_path / "out", *args)
+    first = _run(logs, tmp_path / "out", *args)
     assert first["counts"]["attackers_trained"] == 2
-    model = root / "logs" / "qmix" / "3m_1" / "3m.zip"
+    model = logs / "qmix" / "3m_1" / "3m.zip"
     attackers = sorted(p.name for p in model.with_name("attackers").glob("*.zip"))
     victim = file_sha256(model)[:12]
     assert attackers == [
@@ -150,7 +163,7 @@ def test_learned_attackers_are_trained_once(first_run, tmp_path):
         f"paad_eps0.2_100steps_seed0_victim{victim}.zip",
     ]
     (tmp_path / "out" / "cells").rename(tmp_path / "old_cells")  # cells gone, attackers kept
-    second = _run(root / "logs", tmp_path / "out", *args)
+    second = _run(logs, tmp_path / "out", *args)
     assert second["counts"]["attackers_trained"] == 0 and second["counts"]["cells_computed"] == 2
     assert all(c["attacker"]["trained"] is False for c in second["cells"])
 
@@ -342,7 +355,6 @@ def test_a_failed_training_skips_its_dependents_and_keeps_the_rest(monkeypatch):
 
 
 def test_dask_executor_runs_the_jobs(first_run, tmp_path):
-    distributed = pytest.importorskip("distributed")
     root, _, first = first_run
     cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
     with cluster:
@@ -381,8 +393,6 @@ def test_params_budgets_are_taken_as_given_and_yaml_budgets_scaled():
 
 def test_the_latest_finished_run_is_the_one_with_the_highest_id(first_run, tmp_path):
     """Run folders sorted as text put 3m_9 after 3m_10."""
-    import shutil
-
     root, _, _ = first_run
     logs = tmp_path / "logs"
     for run_id in range(1, 11):
@@ -491,8 +501,6 @@ def test_a_training_epsilon_off_the_papers_is_accepted_with_explicit_test_budget
 
 def _copied_run(first_run, logs: Path) -> tuple[TrainJob, Path]:
     """A copy of the first run's qmix model as the only run of ``logs``, and the job that finds it."""
-    import shutil
-
     root, _, _ = first_run
     shutil.copytree(root / "logs" / "qmix" / "3m_1", logs / "qmix" / "3m_1")
     params = (("batch_size", 4), ("buffer_size", 64), ("target_update_interval", 5))

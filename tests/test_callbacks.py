@@ -18,6 +18,7 @@ from sb3_marl.common.callbacks import (
 from sb3_marl.common.evaluation import evaluate_policy
 from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.qmix import QMIX
+from tests.helpers import StopWhenAnEpisodeEnds
 
 
 class Recorder(BaseCallback):
@@ -62,13 +63,6 @@ def test_callback_returning_false_stops_training():
     model, recorder = _model(), Recorder(stop_after=5)
     model.learn(10_000, callback=recorder)
     assert recorder.events.count("step") == 5 and model.num_timesteps == 10
-
-
-class StopWhenAnEpisodeEnds(BaseCallback):
-    """Stops at the first step on which an env finishes its episode."""
-
-    def _on_step(self) -> bool:
-        return not bool(self.locals["dones"].any())
 
 
 class EpisodeInfos(BaseCallback):

@@ -12,7 +12,7 @@ from sb3_marl.qmix import QMIX
 
 
 class CountingAttack:
-    """Replaces every observation by zeros and counts the calls."""
+    """Replaces every observation by zeros (no clean one is: each agent sees its cue) and counts the calls."""
 
     def __init__(self) -> None:
         self.calls = 0
@@ -25,8 +25,16 @@ class CountingAttack:
 
 @pytest.fixture(scope="module")
 def model() -> QMIX:
+    """A QMIX that learned the cue env, shared by the module's tests: they only evaluate it (a test that trains it or
+    changes its mode takes ``fresh_model``)."""
     env = CueMatchingEnv(n_envs=8, seed=0)
     return QMIX(env, seed=0, exploration_timesteps=2000, target_update_interval=50, device="cpu").learn(4000)
+
+
+@pytest.fixture
+def fresh_model() -> QMIX:
+    """An untrained QMIX of this test's own, for the tests that change a model (its mode, a learn() call)."""
+    return QMIX(CueMatchingEnv(n_envs=8, seed=0), seed=0, device="cpu")
 
 
 @pytest.mark.parametrize("n_envs", [1, 3, 8])
@@ -39,12 +47,24 @@ def test_counts_exactly_n_episodes(model, n_envs):
     assert all(won == (length == 5) for won, length in zip(wins, lengths))
 
 
-def test_summary_and_attack(model):
+def test_summary_and_attack(model, monkeypatch):
+    """The attack perturbs the observations of every step, and the agents act on what it returns (an evaluation that
+    attacked only some steps passed the old check, one call or more)."""
     win_rate, mean_reward, std_reward = evaluate_policy(model, CueMatchingEnv(n_envs=4, seed=2), 16)
     assert 0.0 <= win_rate <= 1.0 and std_reward >= 0.0
-    attack = CountingAttack()
-    attacked_win_rate, attacked_reward, _ = evaluate_policy(model, CueMatchingEnv(n_envs=4, seed=2), 16, attack=attack)
-    assert attack.calls > 0
+    attack, acted_on, steps = CountingAttack(), [], []
+    q_values = type(model.policy).q_values
+
+    def recording_q_values(policy, obs, *args):
+        acted_on.append(obs.clone())
+        return q_values(policy, obs, *args)
+
+    monkeypatch.setattr(type(model.policy), "q_values", recording_q_values)
+    attacked_win_rate, attacked_reward, _ = evaluate_policy(
+        model, CueMatchingEnv(n_envs=4, seed=2), 16, attack=attack, callback=lambda *_: steps.append(None)
+    )
+    assert len(steps) >= 5 and attack.calls == len(acted_on) == len(steps)  # one attack per step
+    assert not any(obs.any() for obs in acted_on)  # the agents saw the perturbed (all-zero) observations only
     # Without its cue an agent cannot match: the attack must hurt a policy that learned anything.
     assert win_rate > 0.5 and attacked_win_rate < win_rate and attacked_reward < mean_reward
 
@@ -103,15 +123,15 @@ def test_rejects_bad_inputs(model):
     assert evaluate_policy(model.policy, CueMatchingEnv(seed=3), 4) == evaluate_policy(model, CueMatchingEnv(seed=3), 4)
 
 
-def test_a_failing_attack_leaves_the_policy_in_training_mode(model):
+def test_a_failing_attack_leaves_the_policy_in_training_mode(fresh_model):
     class FailingAttack:
         def perturb(self, *args):
             raise RuntimeError("attack failed")
 
-    model.policy.train()
+    fresh_model.policy.train()
     with pytest.raises(RuntimeError, match="attack failed"):
-        evaluate_policy(model, CueMatchingEnv(n_envs=2, seed=2), 2, attack=FailingAttack())
-    assert model.policy.training
+        evaluate_policy(fresh_model, CueMatchingEnv(n_envs=2, seed=2), 2, attack=FailingAttack())
+    assert fresh_model.policy.training
 
 
 def test_attacks_take_the_env_feature_ranges_unless_told_not_to_clip():
@@ -185,11 +205,12 @@ def test_episodes_that_end_when_a_callback_evaluates_in_the_training_env_are_kep
     assert model._episode_num == callback.episodes_ended == len(model.replay_buffer) == len(model.ep_info_buffer)
 
 
-def test_stable_baselines3_keywords_and_callbacks(model):
+def test_stable_baselines3_keywords_and_callbacks(fresh_model):
     """SB3's evaluate_policy keywords: warn is accepted, render=True refused clearly; SB3's own EvalCallback (which
     needs a Gymnasium env) is refused with the way to ours."""
     from stable_baselines3.common.callbacks import EvalCallback as SB3EvalCallback
 
+    model = fresh_model  # learn() is called on it
     summary = evaluate_policy(model, CueMatchingEnv(seed=3), 4, warn=False)
     assert summary == evaluate_policy(model, CueMatchingEnv(seed=3), 4)
     with pytest.raises(ValueError, match="render=True: evaluate_policy does not draw"):

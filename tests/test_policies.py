@@ -42,7 +42,7 @@ def test_wrong_obs_shape_is_rejected(policy):
 
 
 def test_unknown_mixer_is_rejected():
-    with pytest.raises(ValueError, match="qmix"):
+    with pytest.raises(ValueError, match=r"Unknown mixer 'qplex'; allowed: \('qmix', 'vdn', None\)"):
         QMIXPolicy(N, A, OBS, S, mixer="qplex")
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import imageio.v3 as iio
+import imageio_ffmpeg
 import numpy as np
 import pytest
 import torch
@@ -137,7 +139,8 @@ def test_save_gif_round_trip(tmp_path):
 
 
 def test_save_mp4_round_trip(tmp_path):
-    pytest.importorskip("imageio_ffmpeg")
+    """imageio-ffmpeg is a required dependency (setup.py): a missing or broken one fails here, it is no skip."""
+    assert Path(imageio_ffmpeg.get_ffmpeg_exe()).is_file()
     frames = episode_frames(3)
     path = save_video(frames, tmp_path / "replay.mp4", fps=4)
     video = iio.imread(path, plugin="FFMPEG", index=None)

@@ -16,6 +16,7 @@ from sb3_marl.common.toy_env import CueMatchingEnv
 from sb3_marl.policies.qmix_policy import QMIXPolicy
 from sb3_marl.qmix import QMIX
 from sb3_marl.version import __version__
+from tests.helpers import rewrite_data
 
 
 @pytest.fixture
@@ -225,7 +226,7 @@ def test_rl_zoos_enjoy_overrides_load(trained, tmp_path):
 
 def test_a_file_saved_before_a_setting_existed_takes_it_as_an_override(trained, tmp_path):
     old = tmp_path / "old.zip"  # as written before soft target updates existed
-    _rewrite_data(trained.save(tmp_path / "model.zip"), old, lambda data: _without_setting(data, "tau"))
+    rewrite_data(trained.save(tmp_path / "model.zip"), old, lambda data: _without_setting(data, "tau"))
     assert QMIX.load(old).tau == 1.0 and QMIX.load(old, tau=0.5).tau == 0.5
 
 
@@ -233,12 +234,12 @@ def test_a_file_older_than_an_architecture_setting_compares_an_override_with_its
     """A file saved before weight_averages existed, loaded with weight_averages=[0.1], failed in set_parameters
     with "Parameter names ... do not match" (the file has no averages to load)."""
     older = tmp_path / "older.zip"
-    _rewrite_data(trained.save(tmp_path / "model.zip"), older, lambda data: _without_setting(data, "weight_averages"))
+    rewrite_data(trained.save(tmp_path / "model.zip"), older, lambda data: _without_setting(data, "weight_averages"))
     with pytest.raises(ValueError, match=r"predates the setting weight_averages, so its networks have the default "):
         QMIX.load(older, weight_averages=[0.1])
     assert QMIX.load(older, weight_averages=[]).agent_averages is None
     oldest = tmp_path / "oldest.zip"
-    _rewrite_data(older, oldest, lambda data: _without_setting(data, "policy_kwargs"))
+    rewrite_data(older, oldest, lambda data: _without_setting(data, "policy_kwargs"))
     assert QMIX.load(oldest, policy_kwargs={}).policy_kwargs == {}  # None and {}: one setting
 
 
@@ -348,7 +349,7 @@ def test_set_parameters_from_a_file_of_another_architecture_names_the_file_and_t
         trained.set_parameters(QMIX.load(path).get_parameters())
     # load() of a file whose settings do not fit its tensors names the file (it said "the given state dicts")
     edited = tmp_path / "edited.zip"
-    _rewrite_data(path, edited, lambda data: {**data, "kwargs": {**data["kwargs"], "policy_kwargs": {}}})
+    rewrite_data(path, edited, lambda data: {**data, "kwargs": {**data["kwargs"], "policy_kwargs": {}}})
     with pytest.raises(ValueError, match=r"(?s)Cannot load the parameters of .*edited.zip into this QMIX: .*size"):
         QMIX.load(edited)
 
@@ -356,14 +357,6 @@ def test_set_parameters_from_a_file_of_another_architecture_names_the_file_and_t
 def _without_setting(data: dict, name: str) -> dict:
     """A model file's JSON settings as written before the setting ``name`` existed."""
     return {**data, "kwargs": {key: value for key, value in data["kwargs"].items() if key != name}}
-
-
-def _rewrite_data(path, target, edit) -> None:
-    """Copy the model file ``path`` to ``target`` with its JSON settings passed through ``edit``."""
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(target, "w") as dst:
-        for name in src.namelist():
-            content = src.read(name)
-            dst.writestr(name, json.dumps(edit(json.loads(content))) if name == "data" else content)
 
 
 @pytest.mark.parametrize(
@@ -398,7 +391,7 @@ def _rewrite_data(path, target, edit) -> None:
 )
 def test_a_valid_zip_with_malformed_settings_fails_clearly(trained, tmp_path, edit, message):
     bad = tmp_path / "bad.zip"
-    _rewrite_data(trained.save(tmp_path / "model.zip"), bad, edit)
+    rewrite_data(trained.save(tmp_path / "model.zip"), bad, edit)
     with pytest.raises(ValueError, match=message):
         QMIX.load(bad)
 

@@ -138,9 +138,9 @@ def test_a_model_of_another_algorithm_or_a_corrupt_one_is_refused_by_train_and_e
     (run / "3m.zip").write_bytes(b"not a zip")
     with pytest.raises(SystemExit, match=r"--algo qmix: .*3m.zip is not a valid sb3-marl model file"):
         enjoy.enjoy(base)
-    from tests.test_save_load import _rewrite_data
+    from tests.helpers import rewrite_data
 
-    _rewrite_data(path, run / "3m.zip", lambda data: [1, 2])  # settings that are no mapping: load's own message
+    rewrite_data(path, run / "3m.zip", lambda data: [1, 2])  # settings that are no mapping: load's own message
     with pytest.raises(SystemExit, match=r"--algo qmix: .*3m.zip is not an sb3-marl model file: its settings lack"):
         enjoy.enjoy(base)
     (run / "3m").mkdir()

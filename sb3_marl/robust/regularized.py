@@ -34,6 +34,8 @@ class RegularizedQMIX(RobustQMIXFGSM):
 
         L_reg = mean over filled (episode, step) of  Σ_agents max(max_{õ in B_ε(o)} max_{a≠a*} Q(õ,a) − Q(õ,a*) + c, 0)
 
+    (with prioritized replay each step's term weighs its episode's importance weight, as in the TD loss)
+
     where ``o`` is the clean observation, ``a*`` the clean greedy available action, and the agent's recurrent
     state is the one it had in the episode (from the observations it acted on) and is held fixed. The inner max
     is the larger margin of a PGD on the margin (``reg_pgd_steps`` steps, random start) and, with
@@ -140,7 +142,10 @@ class RegularizedQMIX(RobustQMIXFGSM):
             self.reg_attacks,
             self.hinge_c,
         )
-        return per_agent.sum(dim=-1).mean()
+        per_step = per_agent.sum(dim=-1)
+        if "replay_weights" in batch:  # prioritized replay: importance weights, as the TD loss takes them
+            per_step = per_step * batch["replay_weights"].view(-1, 1).expand_as(filled)[filled]
+        return per_step.mean()
 
 
 def _load_keeping_global_streams(path: str | Path, device: torch.device) -> QMIX:

@@ -9,8 +9,8 @@ The inner maximisation is solved approximately by gradient attacks: each propose
 the margin, :class:`~sb3_marl.attacks.PGD` with ``objective="margin"``, and the FGSM corner of eq. 3) and the
 largest margin among the proposals is kept, agent by agent. This module reports the hinge shifted by ``c``,
 ``max(margin + c, 0) = R + c``, which has the same gradient as ``R`` and is exactly 0 when every action other
-than ``a*`` stays at least ``c`` below it everywhere in the ball; it exceeds ``c`` exactly when a perturbation in
-the ball flips the greedy action.
+than ``a*`` stays at least ``c`` below it at every proposal; it exceeds ``c`` when one of the proposed perturbations
+flips the greedy action (a flip the proposals miss goes unseen).
 Agents with a single available action (e.g. dead ones, which only have no-op) contribute 0.
 """
 
