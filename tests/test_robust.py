@@ -345,16 +345,21 @@ def test_robust_fgsm_resists_the_attack_that_breaks_plain_qmix_of_the_same_budge
     so the old check passed whatever RobustQMIXFGSM trained on. On the padded cue env a plain network keeps random
     weights on the zero features, which FGSM exploits. Measured (6000 steps, FGSM 0.25, seeds 0 / 1 / 2 / 3 / 4):
     QMIX 0.02 / 1.00 / 0.00 / 0.00 / 0.00, RobustQMIXFGSM(epsilon=0.3) 1.00 / 1.00 / 1.00 / 0.86 / 0.91; both win
-    1.00 unattacked. Seed 0 is checked; the margin (0.5) is below the smallest gap of the seeds the attack bites (0.86).
+    1.00 unattacked. Seeds 0 and 1 are checked on average (seed 1's plain model resists: the check must not hang on
+    one seed's luck, nor on this CPU's rounding); any two of the five seeds average plain <= 0.51 and robust >=
+    plain + 0.43.
     """
     budget = {"timesteps": 6000, "exploration_timesteps": 3000, "n_padding": N_PADDING}
-    plain = train_cue_qmix(**budget)
-    robust = train_cue_qmix(**budget, cls=RobustQMIXFGSM, epsilon=0.3)
-    for model in (plain, robust):
-        assert win_rate_under(model, None, N_PADDING) >= 0.9
-    attacked_plain, attacked_robust = (win_rate_under(model, FGSM(0.25), N_PADDING) for model in (plain, robust))
-    assert attacked_plain <= 0.3  # the attack bites an undefended model
-    assert attacked_robust >= attacked_plain + 0.5
+    attacked = {QMIX: [], RobustQMIXFGSM: []}
+    for seed in (0, 1):
+        plain = train_cue_qmix(**budget, seed=seed)
+        robust = train_cue_qmix(**budget, cls=RobustQMIXFGSM, epsilon=0.3, seed=seed)
+        for model in (plain, robust):
+            assert win_rate_under(model, None, N_PADDING) >= 0.9
+            attacked[type(model)].append(win_rate_under(model, FGSM(0.25), N_PADDING))
+    attacked_plain, attacked_robust = (sum(rates) / len(rates) for rates in attacked.values())
+    assert attacked_plain <= 0.6, attacked  # the attack bites an undefended model
+    assert attacked_robust >= attacked_plain + 0.35, attacked
 
 
 def test_a_training_attack_that_does_not_fit_the_env_is_refused_before_anything_changes(tmp_path):
