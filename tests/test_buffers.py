@@ -24,8 +24,9 @@ def _episodes(lengths: list[int], max_steps: int = 6) -> dict[str, torch.Tensor]
 def test_ring_overwrites_oldest_and_sample_truncates():
     buffer = EpisodeReplayBuffer(3, SPECS, max_steps=6)
     buffer.add(_episodes([1, 2]))
+    assert (buffer.size(), buffer.full, buffer.buffer_size) == (2, False, 3)  # Stable-Baselines3's names
     buffer.add(_episodes([5, 3]))  # overwrites the episode of length 1
-    assert len(buffer) == 3
+    assert len(buffer) == buffer.size() == 3 and buffer.full
     stored_lengths = sorted(buffer.data["filled"].sum(1).tolist())
     assert stored_lengths == [2, 3, 5]
     batch = buffer.sample(3, torch.Generator().manual_seed(0))

@@ -139,6 +139,20 @@ class EpisodeReplayBuffer(EpisodeBatch):
     def __len__(self) -> int:
         return self.n_stored
 
+    def size(self) -> int:
+        """Episodes stored (Stable-Baselines3's ``ReplayBuffer.size()``, which counts transitions)."""
+        return self.n_stored
+
+    @property
+    def buffer_size(self) -> int:
+        """Capacity in episodes (Stable-Baselines3's ``buffer_size``; :attr:`capacity`)."""
+        return self.capacity
+
+    @property
+    def full(self) -> bool:
+        """Whether every slot holds an episode, so that the next one replaces the oldest (Stable-Baselines3's)."""
+        return self.n_stored == self.capacity
+
     def add(self, episodes: dict[str, torch.Tensor]) -> torch.Tensor:
         """Append ``K`` finished episodes, overwriting the oldest ones once full.
 

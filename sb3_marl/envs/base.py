@@ -111,7 +111,8 @@ def check_joint_actions(
             )
         raise ValueError(
             f"env {env}, agent {agent}: action {action} is not available "
-            f"(available actions: {allowed}; n_actions = {n_actions})"
+            f"(available actions: {allowed}; n_actions = {n_actions}); a model's predict() takes the env's "
+            "avail_actions (it treats every action as available without them)"
         )
     return actions
 
