@@ -126,17 +126,13 @@ def set_num_threads(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     torch.set_num_threads(args.num_threads)
 
 
-def check_map_name(map_name: str) -> str:
-    """Validate a SMAC map name against ``sb3_marl.envs.MAP_NAMES`` (SystemExit naming the closest names)."""
+def map_name_argument(value: str) -> str:
+    """argparse ``type`` of a SMAC map name (``sb3_marl.envs.MAP_NAMES``): :func:`closest_choice`'s message, naming
+    the closest names, becomes the parser's usage error."""
     from sb3_marl.envs import MAP_NAMES
 
-    return closest_choice(map_name, MAP_NAMES, "map")
-
-
-def map_name_argument(value: str) -> str:
-    """argparse ``type`` of a SMAC map name: :func:`check_map_name`'s message becomes the parser's usage error."""
     try:
-        return check_map_name(value)
+        return closest_choice(value, MAP_NAMES, "map")
     except SystemExit as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

@@ -107,6 +107,13 @@ class EpisodeBatch:
             tensor[mask] = 0
 
 
+def buffer_file(path: str | Path) -> Path:
+    """The file :meth:`EpisodeReplayBuffer.save` writes for ``path``: ``.pkl`` added when it has no suffix, as
+    Stable-Baselines3 names its replay buffers."""
+    path = Path(path)
+    return path if path.suffix else path.with_suffix(".pkl")
+
+
 class EpisodeReplayBuffer(EpisodeBatch):
     """A FIFO ring of ``buffer_size`` episodes sampled uniformly without replacement.
 
@@ -196,8 +203,7 @@ class EpisodeReplayBuffer(EpisodeBatch):
         """Write the stored episodes (plain tensors) and a JSON header to ``path`` (``.pkl`` added if missing, the
         suffix of Stable-Baselines3's replay buffers; the content is no pickle of objects: it loads with
         ``weights_only=True``), atomically (:func:`~sb3_marl.file_util.atomic_path`)."""
-        path = Path(path)
-        path = path if path.suffix else path.with_suffix(".pkl")
+        path = buffer_file(path)
         meta = {
             "capacity": self.capacity,
             "max_steps": self.max_steps,

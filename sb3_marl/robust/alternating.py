@@ -29,6 +29,7 @@ from stable_baselines3.common.logger import Logger
 from sb3_marl.adversaries.adversary_env import AdversaryEnv
 from sb3_marl.attacks.learned import LearnedAttack
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm, offset_seed
+from sb3_marl.common.buffers import buffer_file
 from sb3_marl.common.callbacks import BaseCallback
 from sb3_marl.common.logger import sibling_logger
 from sb3_marl.common.validation import json_mapping, path_argument, whole_number
@@ -38,9 +39,8 @@ from sb3_marl.robust.fgsm import RobustQMIXFGSM
 
 def adversary_buffer_path(path: str | Path) -> Path:
     """Where ``save_replay_buffer(path)`` writes the adversary's replay buffer: ``<stem>_adversary.pkl`` beside the
-    victim's (``.pkl`` as the victim's file takes it when ``path`` has no suffix)."""
-    path = Path(path)
-    path = path if path.suffix else path.with_suffix(".pkl")
+    victim's (:func:`~sb3_marl.common.buffers.buffer_file`: ``.pkl`` when ``path`` has no suffix)."""
+    path = buffer_file(path)
     return path.with_name(f"{path.stem}_adversary{path.suffix}")
 
 
