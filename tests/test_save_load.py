@@ -100,6 +100,36 @@ def test_policy_alone_saves_loads_and_predicts_as_the_model(trained, tmp_path):
         QMIXPolicy.load(trained.save(tmp_path / "model"))
 
 
+def test_a_policy_file_given_to_the_algorithms_load_says_to_load_it_with_the_policy(trained, tmp_path):
+    """Was "is not an sb3-marl model file: its settings lack a valid ['env_shapes', 'counters']"."""
+    path = trained.policy.save(tmp_path / "policy")
+    message = (
+        r"policy.zip is a policy file, written by QMIXPolicy.save \(the networks without the model's settings and "
+        r"counters\): load it with QMIXPolicy.load\(path\); QMIX.load reads the files that model.save\(\) writes"
+    )
+    with pytest.raises(ValueError, match=message):
+        QMIX.load(path)
+
+
+def test_weights_that_are_nan_or_inf_are_warned_about_after_load(trained, tmp_path):
+    """The model of a diverged training loaded silently, and acted on garbage."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        QMIX.load(trained.save(tmp_path / "finite.zip"))
+    with torch.no_grad():
+        trained.policy.mixer.hyper_b1.bias[0] = float("inf")
+        trained.policy.agent_target.fc1.weight[0, 0] = float("nan")  # later in the state dict
+    path = trained.save(tmp_path / "diverged.zip")
+    message = (
+        r"diverged.zip holds network weights that are NaN or inf, first policy\['mixer.hyper_b1.bias'\]: the "
+        r"training that saved it diverged, and the model's actions mean nothing"
+    )
+    with pytest.warns(UserWarning, match=message):
+        QMIX.load(path)
+    with pytest.warns(UserWarning, match=message):
+        trained.set_parameters(path)
+
+
 def test_load_prints_both_system_infos_on_request(trained, tmp_path, capsys):
     path = trained.save(tmp_path / "model.zip")
     QMIX.load(path)

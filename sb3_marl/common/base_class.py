@@ -36,12 +36,16 @@ from sb3_marl.common.schedules import SaveableSchedule, make_schedule, schedule_
 from sb3_marl.common.validation import (
     MAX_SEED,
     check_default_dtype,
+    finite_array,
     flag,
     is_finite_number,
     json_mapping,
+    mask_array,
     model_device,
     name_list,
+    numeric_array,
     path_argument,
+    settings_mapping,
     whole_number,
 )
 from sb3_marl.envs.base import (
@@ -609,9 +613,29 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
     ) -> tuple[np.ndarray, RecurrentState]:
         """Pick every agent's action for one step with the policy's ``predict`` (arguments and return value:
         :meth:`~sb3_marl.policies.qmix_policy.QMIXPolicy.predict`): greedy when ``deterministic``, else epsilon-greedy
-        at the model's current ``exploration_rate``, drawn from the model's generator."""
+        at the model's current ``exploration_rate``, drawn from the model's generator.
+
+        :raise TypeError: an argument that holds no numbers (None, a dict, strings), naming it with the shape and
+            dtype expected.
+        :raise ValueError: a ragged nested list, a mask (``avail_actions``, ``episode_start``) holding other values
+            than True/False or 1/0, a recurrent ``state`` holding NaN or inf (and the policy's shape checks).
+        """
         if self.policy is None:
             raise ValueError("The model has no policy yet (constructed with _init_setup_model=False)")
+        n, o, a, h = self.policy.n_agents, self.policy.obs_dim, self.policy.n_actions, self.policy.hidden_dim
+        if not isinstance(observation, tuple):  # the policy names the env's (obs, state, avail) tuple given whole
+            observation = numeric_array("observation", observation, f"float32 of shape ({n}, {o}) or (batch, {n}, {o})")
+        if avail_actions is not None:
+            avail_actions = mask_array(
+                "avail_actions", avail_actions, f"bool (or 1/0) of shape ({n}, {a}) or (batch, {n}, {a})"
+            )
+        if episode_start is not None:
+            episode_start = mask_array("episode_start", episode_start, "bool (or 1/0) of shape (batch,)")
+        if isinstance(state, tuple | list) and len(state) == 2:  # anything else: the policy says what state is
+            state = (
+                finite_array("state[0] (hidden)", state[0], f"float32 of shape (batch, {n}, {h})"),
+                finite_array("state[1] (last_action)", state[1], f"one-hot float32 of shape (batch, {n}, {a})"),
+            )
         return self.policy.predict(
             observation,
             state,
@@ -721,6 +745,7 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         :param device: where a model file's tensors are read to (``"auto"``: the model's device; Stable-Baselines3's
             argument); the modules keep their own device either way.
         """
+        exact_match = flag("exact_match", exact_match)
         if isinstance(load_path_or_dict, dict):
             self._set_state_dicts(load_path_or_dict, exact_match, "the given state dicts", None)
             return
@@ -862,6 +887,8 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
     ) -> SelfBaseAlgorithm:
         """Build the model saved at ``path`` (the class it was saved from, which must be ``cls`` or a subclass).
 
+        :param path: a file written by ``model.save()`` (or a binary file object open for reading); a policy's own
+            file (``model.policy.save()``) is refused with a message: it loads with the policy class's ``load``.
         :param env: env to attach (its sizes must match the saved ones; with an env instance, ``n_envs`` other than 1
             or the instance's and another ``backend`` than the instance's are refused); None gives a predict-only
             model.
@@ -880,9 +907,16 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
                 f"force_reset={force_reset!r}: model files do not hold the episodes in progress when saved, so a "
                 "loaded model always starts fresh episodes; pass force_reset=True (the default)"
             )
-        data, params = load_from_zip_file(path, device=model_device(device), print_system_info=print_system_info)
-        expected = {"class": str, "kwargs": dict, "env_shapes": dict, "counters": dict, "map_name": (str, type(None))}
+        overrides = {**settings_mapping("custom_objects", custom_objects), **kwargs}
+        data, params = load_from_zip_file(path, device=device, print_system_info=print_system_info)
         fields = data if isinstance(data, dict) else {}
+        if set(fields) == {"class", "kwargs"} and set(params) == {"policy"}:  # what a policy's save writes
+            raise ValueError(
+                f"{path} is a policy file, written by {fields['class']}.save (the networks without the model's "
+                f"settings and counters): load it with {fields['class']}.load(path); {cls.__name__}.load reads the "
+                "files that model.save() writes"
+            )
+        expected = {"class": str, "kwargs": dict, "env_shapes": dict, "counters": dict, "map_name": (str, type(None))}
         wrong = [key for key, kind in expected.items() if not isinstance(fields.get(key), kind)]
         if wrong:
             raise ValueError(f"{path} is not an sb3-marl model file: its settings lack a valid {wrong}")
@@ -904,7 +938,6 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
                 f"{path} holds a {data['class']!r} model, which {cls.__name__}.load cannot build (import the module "
                 f"that defines it, or load it with its own class)"
             )
-        overrides = {**(custom_objects or {}), **kwargs}
         setting_names = klass.setting_names()
         unknown = sorted(set(data["kwargs"]) - set(setting_names))
         if unknown:

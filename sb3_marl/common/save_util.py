@@ -10,6 +10,7 @@ import io
 import json
 import pickle
 import re
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 from stable_baselines3.common.utils import get_system_info
 
-from sb3_marl.common.validation import model_device, path_argument
+from sb3_marl.common.validation import flag, model_device, path_argument
 from sb3_marl.file_util import atomic_path
 from sb3_marl.version import __version__
 
@@ -34,12 +35,15 @@ def save_to_zip_file(
     :param data: JSON-serializable settings.
     :param params: state dicts by name (``policy``, ``policy.optimizer``, ...).
     :return: the path written (or the file object).
+    :raises TypeError: a text file object (``io.StringIO``); a ValueError for one that is closed or not open for
+        writing.
     """
     try:
         data_json = json.dumps(data, indent=4)
     except TypeError as error:
         raise TypeError(f"Model settings are not JSON-serializable: {error}") from error
     if isinstance(path, io.IOBase):
+        _check_binary_file(path, "writing")
         _write_archive(path, data_json, params)
         return path
     path = Path(path_argument("path", path))
@@ -48,6 +52,17 @@ def save_to_zip_file(
     with atomic_path(path) as tmp:
         _write_archive(tmp, data_json, params)
     return path
+
+
+def _check_binary_file(file: io.IOBase, mode: str) -> None:
+    """Refuse a file object that is not a binary file open for ``mode`` (``"reading"`` or ``"writing"``): a text file
+    (``open(path)``, ``io.StringIO``) with a TypeError, a closed one or one opened the other way with a ValueError
+    (zipfile's own errors say neither: "File is not a zip file", "string argument expected", "write")."""
+    wanted = f"give a binary file open for {mode} (open(path, {'rb' if mode == 'reading' else 'wb'!r}), io.BytesIO)"
+    if isinstance(file, io.TextIOBase):
+        raise TypeError(f"The file object {file!r} is a text file: {wanted}")
+    if file.closed or not (file.readable() if mode == "reading" else file.writable()):
+        raise ValueError(f"The file object {file!r} is not open for {mode}: {wanted}")
 
 
 def _write_archive(target: Path | io.IOBase, data_json: str, params: dict[str, dict[str, Any]]) -> None:
@@ -103,10 +118,18 @@ def load_from_zip_file(
         checked, and the state dicts returned are empty), e.g. to look up a model's training settings or counters.
     :return: the settings and the state dicts by name.
     :raises FileNotFoundError: no such file.
-    :raises ValueError: the file is not a complete model zip (corrupt, truncated or foreign); names the path.
+    :raises TypeError: a text file object (``open(path)``, ``io.StringIO``).
+    :raises ValueError: the file is not a complete model zip (corrupt, truncated or foreign); names the path. Also,
+        before the file is opened: a device this machine lacks, a flag that is not True or False, a file object
+        that is closed or not open for reading.
+    :warns UserWarning: a network weight read is NaN or inf (the model of a training that diverged).
     """
-    device = model_device(device)  # resolved here, so that no device error is reported as a corrupt file
-    if not isinstance(path, io.IOBase):
+    # checked before the file is opened, so that none of these errors is reported as a corrupt file
+    device = model_device(device)
+    print_system_info, load_params = flag("print_system_info", print_system_info), flag("load_params", load_params)
+    if isinstance(path, io.IOBase):
+        _check_binary_file(path, "reading")
+    else:
         path = Path(path_argument("path", path))
         if not path.is_file() and path.with_name(path.name + ".zip").is_file():
             path = path.with_name(path.name + ".zip")
@@ -138,7 +161,22 @@ def load_from_zip_file(
         NotImplementedError,  # a compression method zipfile cannot read
     ) as error:
         raise ValueError(f"{path} is not a valid sb3-marl model file (corrupt or truncated?): {error}") from error
+    _warn_of_non_finite_weights(path, params)
     return data, params
+
+
+def _warn_of_non_finite_weights(path: Path | io.IOBase, params: dict[str, dict[str, Any]]) -> None:
+    """Warn, naming ``path`` and the first such weight, when a network weight read from it holds NaN or inf: the
+    model of a training that diverged, whose actions mean nothing (optimizer states, dicts of dicts, are not read)."""
+    for name, state_dict in params.items():
+        for key, value in state_dict.items():
+            if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
+                warnings.warn(
+                    f"{path} holds network weights that are NaN or inf, first {name}[{key!r}]: the training that "
+                    "saved it diverged, and the model's actions mean nothing",
+                    stacklevel=4,  # the call of load (or set_parameters) that read the file
+                )
+                return
 
 
 def _saved_system_info(archive: zipfile.ZipFile) -> str:

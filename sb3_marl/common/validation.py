@@ -11,7 +11,8 @@ import json
 import math
 import numbers
 import os
-from collections.abc import Mapping
+import reprlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -87,16 +88,21 @@ def flag(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def settings_mapping(name: str, value: Any) -> dict[str, Any]:
+    """``value`` (a mapping, or None for an empty one) as a plain ``dict``; otherwise a ValueError naming ``name``."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name}={value!r} must be a mapping of settings (a dict) or None")
+    return dict(value)
+
+
 def json_mapping(name: str, value: Any) -> dict[str, Any]:
     """``value`` (a mapping, or None for an empty one) as a plain ``dict`` that a model file's JSON can hold:
     numpy scalars inside it, at any depth, become Python numbers and bools; anything else JSON cannot write (an
     array, an object) is a ValueError naming ``name``, raised here rather than by the first ``save`` after training.
     """
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{name}={value!r} must be a mapping of settings (a dict) or None")
-    plain = _plain_json(dict(value))
+    plain = _plain_json(settings_mapping(name, value))
     try:
         json.dumps(plain)
     except (TypeError, ValueError) as error:
@@ -118,28 +124,58 @@ def _plain_json(value: Any) -> Any:
     return value
 
 
+def _usable_device(device: Any, resolve: Callable[[Any], torch.device], user: str, allowed: str) -> torch.device:
+    """``resolve(device)`` when it is a device ``user`` (a model, an env) can keep its tensors on here: the CPU, or a
+    CUDA device this machine has; otherwise a ValueError naming ``device`` and the ``allowed`` devices (torch's own
+    errors come later and say neither: at ``torch.Generator``, or as a model file's "corrupt" tensors)."""
+    try:
+        resolved = resolve(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device ({allowed}): {exc}") from None
+    if resolved.type == "meta":
+        raise ValueError(f"device={device!r} holds no data: {user} needs 'cpu' or 'cuda'")
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            raise ValueError(f"device={device!r}: CUDA is not available on this machine")
+        if resolved.index is not None and resolved.index >= count:
+            devices = ", ".join(f"cuda:{index}" for index in range(count))
+            raise ValueError(f"device={device!r} is not available here: this machine's CUDA devices are {devices}")
+    elif resolved.type != "cpu":
+        if not _accelerator_available(resolved.type):
+            raise ValueError(
+                f"device={device!r} is not available here: torch finds no {resolved.type} device on this machine "
+                f"({allowed})"
+            )
+    elif resolved.index is not None:
+        raise ValueError(
+            f"device={device!r}: the CPU takes no index (torch cannot load saved tensors onto {resolved}); use 'cpu'"
+        )
+    return resolved
+
+
+def _accelerator_available(kind: str) -> bool:
+    """Whether torch finds an accelerator of type ``kind`` (``"mps"``, ``"xpu"``, ...) on this machine: the
+    ``is_available()`` of ``torch.backends.<kind>`` or ``torch.<kind>``; False for a type torch has neither for."""
+    for backend in (getattr(torch.backends, kind, None), getattr(torch, kind, None)):
+        is_available = getattr(backend, "is_available", None)
+        if callable(is_available):
+            return bool(is_available())
+    return False
+
+
 def model_device(device: Any) -> torch.device:
     """Stable-Baselines3's device choice for a model (``"auto"``: CUDA when available; ``"cuda"`` on a machine without
-    CUDA falls back to the CPU, as in SB3), with a ValueError naming ``device`` when torch knows no such device."""
-    try:
-        return get_device(device)
-    except (RuntimeError, TypeError) as exc:
-        allowed = "'auto', 'cpu', 'cuda', 'cuda:1', ..."
-        raise ValueError(f"device={device!r} is not a torch device ({allowed}): {exc}") from None
+    CUDA falls back to the CPU, as in SB3), with a ValueError naming ``device`` when it is not a device a model can
+    use here (not a torch device, ``"meta"``, an accelerator or a CUDA index this machine lacks)."""
+    return _usable_device(device, get_device, "a model", "'auto', 'cpu', 'cuda', 'cuda:1', ...")
 
 
 def env_device(device: Any) -> torch.device:
-    """The device of an env's tensors: a ValueError naming ``device`` when torch knows no such device or it is a CUDA
-    device on a machine without CUDA (an env has no fallback: its tensors would fail at the first reset)."""
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={device!r} is not a torch device ('cpu', 'cuda', 'cuda:1', ...): {exc}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r}: CUDA is not available on this machine")
-    if resolved.type == "meta":
-        raise ValueError(f"device={device!r} holds no data: an env needs 'cpu' or 'cuda'")
-    return resolved
+    """The device of an env's tensors: a ValueError naming ``device`` when it is not a device an env can use here (as
+    :func:`model_device`; a CUDA device on a machine without CUDA too: an env has no fallback, its tensors would fail
+    at the first reset)."""
+    return _usable_device(device, torch.device, "an env", "'cpu', 'cuda', 'cuda:1', ...")
 
 
 def check_default_dtype(user: str) -> None:
@@ -170,6 +206,49 @@ def name_list(name: str, value: Any) -> list[str]:
     if isinstance(value, str):
         raise TypeError(f"{name}={value!r} must be a list of names, e.g. [{value!r}]")
     return list(value)
+
+
+def numeric_array(name: str, value: Any, expected: str) -> np.ndarray | torch.Tensor:
+    """``value`` as an array of numbers or bools: a torch tensor as it is (its values stay unread on its device),
+    anything else through ``np.asarray``.
+
+    :param expected: the shape and dtype wanted, for the messages (e.g. ``"float32 of shape (3, 10)"``).
+    :raise TypeError: naming ``name`` when ``value`` holds no numbers (None, a dict, strings, complex numbers).
+    :raise ValueError: naming ``name`` when ``value`` is a nested sequence whose rows differ in length.
+    """
+    if isinstance(value, torch.Tensor):
+        array, numeric = value, not value.is_complex()
+    else:
+        try:
+            array = np.asarray(value)
+        except ValueError:  # numpy's "inhomogeneous shape"
+            raise ValueError(f"{name} is a ragged sequence (its rows differ in length): expected {expected}") from None
+        numeric = array.dtype.kind in "biuf"
+    if not numeric:
+        raise TypeError(
+            f"{name}={reprlib.repr(value)} is not an array of numbers (dtype {array.dtype}): expected {expected}"
+        )
+    return array
+
+
+def mask_array(name: str, value: Any, expected: str) -> np.ndarray | torch.Tensor:
+    """:func:`numeric_array`, refused with a ValueError naming ``name`` unless it holds only True/False or 1/0 (NaN or
+    0.5 would be read as True); a bool array or tensor is not read."""
+    array = numeric_array(name, value, expected)
+    if array.dtype not in (torch.bool, np.dtype(bool)):
+        other = array[(array != 0) & (array != 1)]
+        if len(other):
+            raise ValueError(f"{name} holds {other[0].item()!r}: a mask holds True/False or 1/0; expected {expected}")
+    return array
+
+
+def finite_array(name: str, value: Any, expected: str) -> np.ndarray | torch.Tensor:
+    """:func:`numeric_array`, refused with a ValueError naming ``name`` when it holds NaN or inf."""
+    array = numeric_array(name, value, expected)
+    finite = torch.isfinite(array).all() if isinstance(array, torch.Tensor) else np.isfinite(array).all()
+    if not finite:
+        raise ValueError(f"{name} holds NaN or inf: expected finite numbers, {expected}")
+    return array
 
 
 def checked_optimizer(
