@@ -267,3 +267,84 @@ def test_prioritized_ring_gives_overwritten_rows_the_new_episodes_priority():
     buffer.add(_episodes([1, 2, 3, 5]))  # more than the capacity: the last three, at rows 1, 2, 0
     assert buffer.priorities.tolist() == [4.0, 4.0, 4.0] and buffer.pos == 1
     assert sorted(buffer.data["filled"].sum(1).tolist()) == [2, 3, 5]
+
+
+def _saved_payload(tmp_path, buffer: EpisodeReplayBuffer) -> dict:
+    """The content of ``buffer`` saved to a file, as ``torch.load`` reads it (to edit and save again)."""
+    return torch.load(buffer.save(tmp_path / "rb"), weights_only=True)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda payload: payload["priorities"][1:2].fill_(-1.0),
+            r"its priorities must be finite numbers > 0, it holds \[-1.0\]",
+        ),
+        (lambda payload: payload["priorities"][:1].fill_(float("nan")), r"its priorities must be .* it holds \[nan\]"),
+        (
+            lambda payload: payload.update(max_priority=torch.tensor(float("inf"))),
+            r"its max_priority=inf must be a finite number > 0",
+        ),
+        (
+            lambda payload: payload.update(max_priority=torch.ones(2)),
+            r"its max_priority=tensor\(\[1., 1.\]\) is not one number",
+        ),
+        (
+            lambda payload: payload.update(priorities=[1.0, 1.0, 1.0]),
+            r"its priorities are list; the buffer holds 3 episodes",
+        ),
+    ],
+)
+def test_a_buffer_file_with_unusable_priorities_is_refused(tmp_path, edit, message):
+    """Negative or NaN priorities and an infinite max_priority loaded, and the first prioritized draw failed in
+    torch.multinomial."""
+    buffer = PrioritizedEpisodeReplayBuffer(4, SPECS, max_steps=6, alpha=0.6)
+    buffer.add(_episodes([2, 4, 3]))
+    payload = _saved_payload(tmp_path, buffer)
+    edit(payload)
+    torch.save(payload, tmp_path / "edited.pkl")
+    with pytest.raises(ValueError, match=f"Cannot read a replay buffer from .*edited.pkl: {message}"):
+        PrioritizedEpisodeReplayBuffer.load(tmp_path / "edited.pkl", alpha=0.6)
+
+
+@pytest.mark.parametrize(("field", "value"), [("obs", float("nan")), ("state", float("inf")), ("reward", float("nan"))])
+def test_a_buffer_file_with_non_finite_values_is_refused(tmp_path, field, value):
+    """Stored NaN observations loaded silently, and every update that sampled their episode trained on NaN."""
+    buffer = EpisodeReplayBuffer(4, SPECS, max_steps=6)
+    buffer.add(_episodes([2, 4, 3]))
+    payload = _saved_payload(tmp_path, buffer)
+    payload["data"][field][1, 0] = value
+    torch.save(payload, tmp_path / "edited.pkl")
+    with pytest.raises(
+        ValueError, match=rf"edited.pkl: its field '{field}' holds NaN or inf \(in the episodes at rows \[1\]\)"
+    ):
+        EpisodeReplayBuffer.load(tmp_path / "edited.pkl")
+
+
+def test_a_model_file_or_an_unknown_dtype_is_named_when_read_as_a_buffer(tmp_path):
+    """A model file gave torch's "file in archive is not in a subdirectory: data"; a float64 field gave
+    "'torch.float64'"; alpha=30 overflowed the priorities' powers into an invalid multinomial distribution."""
+    model = QMIX(CueMatchingEnv(seed=0), seed=0)
+    path = model.save(tmp_path / "m.zip")
+    with pytest.raises(
+        ValueError,
+        match=r"Cannot read a replay buffer from .*m.zip: it is a model \(or policy\) file written by save\(\), not a "
+        r"replay buffer: load it with its class's load\(\), e.g. QMIX.load\(path\)",
+    ):
+        model.load_replay_buffer(path)
+    buffer = EpisodeReplayBuffer(4, SPECS, max_steps=6)
+    buffer.add(_episodes([2]))
+    payload = _saved_payload(tmp_path, buffer)
+    meta = json.loads(payload["meta"])
+    meta["specs"]["obs"][1] = "torch.float64"
+    payload["meta"] = json.dumps(meta)
+    torch.save(payload, tmp_path / "float64.pkl")
+    with pytest.raises(
+        ValueError,
+        match=r"float64.pkl: its header gives field 'obs' the dtype 'torch.float64'; a replay buffer stores "
+        r"\['torch.float32', 'torch.float16', 'torch.int64', 'torch.int32', 'torch.bool'\]",
+    ):
+        EpisodeReplayBuffer.load(tmp_path / "float64.pkl")
+    with pytest.raises(ValueError, match=r"alpha=30 must be a finite number in \(0, 1\] \(the priority exponent\)"):
+        PrioritizedEpisodeReplayBuffer(4, SPECS, max_steps=6, alpha=30)

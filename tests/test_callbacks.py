@@ -343,3 +343,22 @@ def test_callback_arguments_are_checked_and_a_function_returning_none_is_warned_
     with pytest.warns(UserWarning, match="returned None, which stops training"):
         model.learn(100, callback=lambda local_vars, global_vars: None)
     assert model.num_timesteps == 2  # one batched step, as in Stable-Baselines3
+
+
+def test_callback_paths_names_and_verbosity_are_checked_when_built(tmp_path):
+    """save_path=5 failed in posixpath when training started, name_prefix=None wrote None_52_steps.zip, and
+    EvalCallback's verbose="x" failed at its first evaluation, after the training time was spent."""
+    with pytest.raises(TypeError, match=r"save_path=5 must be a path \(a str or a pathlib.Path\)"):
+        CheckpointCallback(2, save_path=5)
+    with pytest.raises(TypeError, match=r"name_prefix=None must be a str \(the files are <name_prefix>_<steps>_steps"):
+        CheckpointCallback(2, save_path=tmp_path, name_prefix=None)
+    with pytest.raises(ValueError, match="save_replay_buffer='yes' must be True or False"):
+        CheckpointCallback(2, tmp_path, save_replay_buffer="yes")
+    for build in (
+        lambda: EvalCallback(CueMatchingEnv(), eval_freq=2, verbose="x"),
+        lambda: CheckpointCallback(2, tmp_path, verbose="x"),
+        lambda: StopTrainingOnWinRate(0.5, verbose="x"),
+        lambda: StopTrainingOnNoModelImprovement(1, verbose="x"),
+    ):
+        with pytest.raises(ValueError, match="verbose='x' must be an integer >= 0"):
+            build()

@@ -243,3 +243,34 @@ def test_flags_and_attacks_are_checked_before_anything_is_played(model):
         evaluate_policy(model, env, 2, attack=FGSM(0.1, attacked_agents=5))
     with pytest.raises(ValueError, match="obs_low / obs_high have 7 features, the env's observations 3"):
         evaluate_policy(model, env, 2, attack=FGSM(0.1, obs_low=[0.0] * 7, obs_high=[1.0] * 7))
+
+
+def test_what_is_no_model_callback_or_attack_is_named_before_anything_is_played(fresh_model, tmp_path):
+    """A path, the class, None or a model without networks failed with "has no attribute 'n_agents'"; callback="x"
+    failed after the first env step; the class FGSM failed in check_fits_env(); reward_threshold="1" was "a finite
+    number finite"."""
+    from sb3_marl.attacks import FGSM
+
+    env = CueMatchingEnv(n_envs=2, seed=2)
+    not_models = [
+        ("m.zip", r"model='m.zip' is a path: load the model first, e.g. QMIX.load\('m.zip'\), and pass it"),
+        (tmp_path / "m.zip", r"model=PosixPath\('.*m.zip'\) is a path: load the model first, e.g. QMIX.load\("),
+        (QMIX, r"model=QMIX is a class: pass a model, e.g. QMIX\(env, ...\) or QMIX.load\(path\)"),
+        (None, r"model must be an sb3-marl algorithm \(e.g. QMIX\) or its QMIXPolicy, got None"),
+        (
+            QMIX(CueMatchingEnv(), _init_setup_model=False),
+            r"the QMIX model has no policy yet \(built with _init_setup_model=False\): call its _setup_model\(\) first",
+        ),
+    ]
+    for model, message in not_models:
+        with pytest.raises(TypeError, match=message):
+            evaluate_policy(model, env, 2)
+    fresh_model.learn(4)  # episodes in progress, which an evaluation in the training env would drop
+    rollout = fresh_model._rollout
+    with pytest.raises(TypeError, match=r"callback='x' must be a function f\(locals, globals\) or None"):
+        evaluate_policy(fresh_model, fresh_model.get_env(), 2, callback="x")
+    assert fresh_model._rollout is rollout  # refused before playing
+    with pytest.raises(TypeError, match=r"attack=FGSM is a class: pass an attack object built from it, FGSM\(...\)"):
+        evaluate_policy(fresh_model, env, 2, attack=FGSM)
+    with pytest.raises(ValueError, match=r"^reward_threshold='1' must be a finite number or None \(no check\)$"):
+        evaluate_policy(fresh_model, env, 2, reward_threshold="1")

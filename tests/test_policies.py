@@ -132,3 +132,62 @@ def test_select_actions_with_one_epsilon_per_episode():
 def test_select_actions_rejects_bad_epsilon(epsilon, message):
     with pytest.raises(ValueError, match=message):
         QMIXPolicy.select_actions(torch.zeros(2, N, A), torch.ones(2, N, A, dtype=torch.bool), epsilon)
+
+
+def test_optimizer_names_and_learning_rates_are_checked():
+    """optimizer_class="adam", which QMIX accepts, failed on "'str' object has no attribute '__name__'"; a bad
+    learning_rate was blamed on optimizer_kwargs."""
+    adam = QMIXPolicy(3, 9, 30, 48, optimizer_class="adam")
+    assert type(adam.optimizer) is torch.optim.Adam and adam.constructor_kwargs["optimizer_class"] == "Adam"
+    rmsprop = QMIXPolicy(N, A, OBS, S, optimizer_class="rmsprop", optimizer_kwargs={"eps": 1e-3})
+    assert type(rmsprop.optimizer) is torch.optim.RMSprop
+    assert rmsprop.constructor_kwargs["optimizer_kwargs"] == {"alpha": 0.99, "eps": 1e-3}  # QMIX's defaults, overridden
+    for name in ("sgd", 5):
+        with pytest.raises(
+            ValueError,
+            match=rf"optimizer_class={name!r} must be a torch.optim.Optimizer subclass \(e.g. torch.optim.Adam\) or "
+            r"one of the names \['adam', 'rmsprop'\]",
+        ):
+            QMIXPolicy(N, A, OBS, S, optimizer_class=name)
+    for learning_rate in ("x", -1):
+        with pytest.raises(
+            ValueError, match=rf"^learning_rate={learning_rate!r} must be a finite number >= 0 \(0: the weights stay\)$"
+        ):
+            QMIXPolicy(N, A, OBS, S, learning_rate=learning_rate)
+
+
+def test_a_policy_file_whose_settings_do_not_fit_is_named(policy, tmp_path):
+    """A file without optimizer_class gave KeyError: 'optimizer_class', an extra setting "__init__() got an unexpected
+    keyword argument 'foo'", and another rnn_hidden_dim torch's raw "Error(s) in loading state_dict"."""
+    from tests.helpers import rewrite_data
+
+    path = policy.save(tmp_path / "policy")
+    edits = [
+        (
+            lambda data: data["kwargs"].pop("optimizer_class"),
+            r"edited.zip is not a valid QMIXPolicy file: its settings lack \['optimizer_class'\] \(of \['n_agents', ",
+        ),
+        (
+            lambda data: data["kwargs"].update(foo=1),
+            r"edited.zip holds settings \['foo'\] that QMIXPolicy does not take \(a file of another version\?\); its "
+            r"settings are \['n_agents', ",
+        ),
+        (
+            lambda data: data["kwargs"].update(rnn_hidden_dim=8),
+            r"edited.zip is not a valid QMIXPolicy file: its weights do not fit the networks that its settings build: "
+            r"Error\(s\) in loading state_dict for QMIXPolicy:\s+size mismatch",
+        ),
+        (
+            lambda data: data["kwargs"].update(n_agents=0),
+            r"edited.zip: its settings do not make a valid QMIXPolicy: n_agents=0 must be an integer >= 1",
+        ),
+    ]
+    for edit, message in edits:
+
+        def edited(data, edit=edit):
+            edit(data)
+            return data
+
+        rewrite_data(path, tmp_path / "edited.zip", edited)
+        with pytest.raises(ValueError, match=message):
+            QMIXPolicy.load(tmp_path / "edited.zip")

@@ -1,5 +1,6 @@
 """QMIX: TD targets against a hand computation, seeding, input validation, hooks and a learning check."""
 
+import copy
 import types
 import warnings
 
@@ -431,7 +432,13 @@ def test_unseeded_models_draw_their_own_exploration():
         ({"exploration_spread": -1.0}, "exploration_spread=-1.0 must be a finite number >= 0"),
         ({"exploration_spread": float("inf")}, "exploration_spread=inf"),
         ({"exploration_spread": "2"}, "exploration_spread='2'"),
-        ({"prioritized_replay_alpha": -0.5}, r"prioritized_replay_alpha=-0.5 must be a finite number >= 0"),
+        ({"prioritized_replay_alpha": -0.5}, r"prioritized_replay_alpha=-0.5 must be a finite number in \[0, 1\]"),
+        # Schaul et al.'s range: alpha=30 overflowed the priorities' powers into "invalid multinomial distribution"
+        (
+            {"prioritized_replay_alpha": 30},
+            r"prioritized_replay_alpha=30 must be a finite number in \[0, 1\] \(0: unif",
+        ),
+        ({"optimizer_class": []}, r"optimizer_class=\[\]; allowed: \['adam', 'rmsprop'\]"),  # was: unhashable type
         ({"prioritized_replay_beta": 1.5}, r"prioritized_replay_beta=1.5 must be a finite number in \[0, 1\]"),
         ({"policy_kwargs": {"optimizer_class": "adam"}}, r"\['optimizer_class'\] is set by QMIX's optimizer"),
         ({"policy_kwargs": {"mixer": "vdn"}}, r"policy_kwargs\['mixer'\] is set by QMIX's mixer argument"),
@@ -892,3 +899,70 @@ def test_a_refused_constructor_closes_the_env_it_built_and_load_names_its_argume
     with pytest.raises(TypeError, match="path=5 must be a path"):
         model.load_replay_buffer(5)
     assert QMIX.load(model.save(tmp_path / "m"), force_reset=np.True_).seed == 0
+
+
+def test_a_diverging_update_is_refused_before_it_poisons_the_weights():
+    """A learning rate of 1e6 ended training with NaN weights and train/loss nan, silently (and saved them)."""
+    model = _model(learning_rate=1e6, optimizer_class="adam", max_grad_norm=1e9, batch_size=2, buffer_size=4, seed=0)
+    message = (
+        r"The gradients of QMIX's update \d+ are not finite \(NaN or inf\): training diverged\. The usual causes are a "
+        r"learning_rate too high \(learning_rate=1000000\.0\) or a max_grad_norm too large to clip the gradients "
+        r"\(max_grad_norm=1000000000\.0\); lower them\. The update was not applied: the networks and the optimizer "
+        r"keep their values from before it, untouched by NaN\."
+    )
+    with pytest.raises(RuntimeError, match=message):
+        model.learn(2000)
+    assert all(torch.isfinite(value).all() for value in model.policy.state_dict().values())
+
+
+def test_a_refused_update_changes_no_weight_optimizer_state_or_priority():
+    """The check reads the gradients' norm before the optimizer step: the networks, the optimizer's moments, the
+    replay priorities and the update count stay as they were (a learning-rate schedule is named with its rate)."""
+    schedule = {"type": "linear", "start": 1e-3, "end": 1e-4, "end_fraction": 1.0}
+    model = _model(learning_rate=schedule, prioritized_replay_alpha=0.6, batch_size=2, buffer_size=4, seed=0)
+    model.learn(100)
+    weights, optimizer = copy.deepcopy(model.policy.state_dict()), copy.deepcopy(model.policy.optimizer.state_dict())
+    priorities, n_updates = model.replay_buffer.priorities.clone(), model._n_updates
+    compute_loss = model._compute_loss
+
+    def nan_loss(batch):
+        loss, stats = compute_loss(batch)
+        return loss * float("nan"), stats
+
+    model._compute_loss = nan_loss
+    with pytest.raises(
+        RuntimeError, match=rf"update {n_updates + 1} are not finite .*'start': 0\.001.*\(this update's rate:"
+    ):
+        model.learn(100, reset_num_timesteps=False)
+    assert all(torch.equal(value, weights[name]) for name, value in model.policy.state_dict().items())
+    after = model.policy.optimizer.state_dict()["state"]
+    assert all(torch.equal(after[i][key], optimizer["state"][i][key]) for i in after for key in after[i])
+    assert torch.equal(model.replay_buffer.priorities, priorities) and model._n_updates == n_updates
+
+
+def test_a_model_of_another_map_is_named_before_its_augmentations(tmp_path):
+    """Loading a 2m_vs_1z model trained with mirror_augmentation into 3m reported that 3m is not symmetric, not that
+    its shapes differ."""
+    from sb3_marl.envs import make_env
+
+    path = QMIX("2m_vs_1z", mirror_augmentation=True, device="cpu").save(tmp_path / "mirrored")
+    with pytest.raises(ValueError, match=r"Env '3m' has shapes .* but the model was built for '2m_vs_1z' with shapes"):
+        QMIX.load(path, env="3m")
+    model = QMIX.load(path)
+    with pytest.raises(ValueError, match=r"Env '3m' has shapes .* but the model was built for '2m_vs_1z'"):
+        model.set_env(make_env("3m"))
+
+
+def test_tb_log_name_is_checked_and_named_in_the_callbacks_locals(capsys):
+    """tb_log_name=5 failed in posixpath with TensorBoard (ignored without it); SB3's StopTrainingOnMaxEpisodes,
+    which reads tb_log_name from the callbacks' locals, printed "the None model"."""
+    from sb3_marl.common.callbacks import StopTrainingOnMaxEpisodes
+
+    model = _model(seed=0)
+    with pytest.raises(TypeError, match=r"tb_log_name=5 must be a str \(the run's folder name under tensorboard_log\)"):
+        model.learn(50, tb_log_name=5)
+    assert model.num_timesteps == 0
+    model.learn(50, callback=StopTrainingOnMaxEpisodes(1, verbose=1))
+    assert "because the QMIX model reached max_episodes=1" in capsys.readouterr().out
+    model.learn(50, callback=StopTrainingOnMaxEpisodes(1, verbose=1), tb_log_name="run")
+    assert "because the run model reached" in capsys.readouterr().out

@@ -33,6 +33,14 @@ FieldSpecs = dict[str, tuple[tuple[int, ...], torch.dtype]]
 _DTYPES = {str(dtype): dtype for dtype in (torch.float32, torch.float16, torch.int64, torch.int32, torch.bool)}
 
 
+def _field_dtype(name: str, dtype: Any) -> torch.dtype:
+    """The dtype that a buffer file's header gives field ``name``, as its name ``dtype`` (``"torch.float32"``); a
+    ValueError naming the field and the dtypes a buffer stores when it is none of them."""
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
+        raise ValueError(f"its header gives field {name!r} the dtype {dtype!r}; a replay buffer stores {list(_DTYPES)}")
+    return _DTYPES[dtype]
+
+
 def episode_field_specs(
     n_agents: int, n_actions: int, obs_dim: int, state_dim: int, extra_fields: FieldSpecs | None = None
 ) -> FieldSpecs:
@@ -235,12 +243,17 @@ class EpisodeReplayBuffer(EpisodeBatch):
             raise FileNotFoundError(f"No replay buffer file {path}")
         try:
             with zipfile.ZipFile(path) as archive:  # torch's reader does not check the members' CRC-32
-                damaged = archive.testzip()
+                damaged, members = archive.testzip(), archive.namelist()
             if damaged is not None:
                 raise ValueError(f"its member {damaged} fails its CRC check (the file is corrupt)")
+            if "data" in members:  # the JSON settings of a model zip (torch.save keeps its members in a folder)
+                raise ValueError(
+                    "it is a model (or policy) file written by save(), not a replay buffer: load it with its class's "
+                    "load(), e.g. QMIX.load(path); replay buffers are the .pkl files of save_replay_buffer()"
+                )
             payload = load_weights_only(Path(path), torch.device(device), "the file")
             meta = json.loads(payload["meta"])
-            specs = {name: (tuple(shape), _DTYPES[dtype]) for name, (shape, dtype) in meta["specs"].items()}
+            specs = {name: (tuple(shape), _field_dtype(name, dtype)) for name, (shape, dtype) in meta["specs"].items()}
         except (
             OSError,
             EOFError,
@@ -284,14 +297,18 @@ class EpisodeReplayBuffer(EpisodeBatch):
         if problem:
             raise ValueError(f"Cannot read a replay buffer from {path}: {problem}")
         buffer.pos, buffer.n_stored = pos, n_stored
-        buffer._restore_extra_state(payload)
+        try:
+            buffer._restore_extra_state(payload)
+        except ValueError as error:
+            raise ValueError(f"Cannot read a replay buffer from {path}: {error}") from None
         return buffer
 
 
 def _episode_problem(stored: dict[str, torch.Tensor]) -> str:
     """What makes stored episodes unusable (an empty string when nothing): ``filled`` must mark steps ``0..L-1`` of
-    each episode with ``1 <= L < max_steps`` (the last step holds the final observation), and actions must index
-    the available-action masks."""
+    each episode with ``1 <= L < max_steps`` (the last step holds the final observation), actions must index the
+    available-action masks, and the float fields (observations, states, rewards) must be finite: a NaN would reach
+    every update that samples its episode."""
     missing = sorted({"filled", "actions", "avail_actions"} - set(stored))
     if missing:
         return f"it lacks the fields {missing}"
@@ -303,6 +320,12 @@ def _episode_problem(stored: dict[str, torch.Tensor]) -> str:
     actions = stored["actions"]
     if bool(((actions < 0) | (actions >= n_actions)).any()):
         return f"its actions run from {int(actions.min())} to {int(actions.max())}; the map's are 0..{n_actions - 1}"
+    floats = {name: tensor for name, tensor in stored.items() if tensor.is_floating_point()}
+    for name, tensor in floats.items():  # one pass over each: observations, states, rewards
+        rows = (~torch.isfinite(tensor)).flatten(1).any(dim=1).nonzero().flatten().tolist()
+        if rows:
+            more = ", ..." if len(rows) > 5 else ""
+            return f"its field {name!r} holds NaN or inf (in the episodes at rows {rows[:5]}{more})"
     return ""
 
 
@@ -318,7 +341,8 @@ class PrioritizedEpisodeReplayBuffer(EpisodeReplayBuffer):
     their rows (int64[K], field ``replay_index``). With a few thousand episodes, sampling is one
     ``torch.multinomial`` over the stored priorities; no sum tree is needed.
 
-    :param alpha: priority exponent > 0 (0 would be uniform: use :class:`EpisodeReplayBuffer`).
+    :param alpha: priority exponent in (0, 1] (0 would be uniform: use :class:`EpisodeReplayBuffer`; 1: sampling in
+        proportion to the priorities).
     :param buffer_size: see :class:`EpisodeReplayBuffer`, as ``specs``, ``max_steps`` and ``device``.
     """
 
@@ -333,7 +357,7 @@ class PrioritizedEpisodeReplayBuffer(EpisodeReplayBuffer):
         device: torch.device | str = "cpu",
         alpha: float = 0.6,
     ) -> None:
-        alpha = finite_float("alpha", alpha, low=0.0, low_open=True, meaning="the priority exponent")
+        alpha = finite_float("alpha", alpha, 0.0, 1.0, low_open=True, meaning="the priority exponent")
         super().__init__(buffer_size, specs, max_steps, device)
         self.alpha = alpha
         self.priorities = torch.zeros(buffer_size, device=self.device)
@@ -375,14 +399,21 @@ class PrioritizedEpisodeReplayBuffer(EpisodeReplayBuffer):
         }
 
     def _restore_extra_state(self, payload: dict[str, Any]) -> None:
-        """The saved priorities; a buffer saved without them (uniform replay) gets priority 1 for every episode."""
-        if "priorities" in payload:
-            if payload["priorities"].shape != (self.n_stored,):
-                raise ValueError(
-                    f"The saved priorities have shape {tuple(payload['priorities'].shape)}; the buffer holds "
-                    f"{self.n_stored} episodes"
-                )
-            self.priorities[: self.n_stored] = payload["priorities"].to(self.device)
-            self.max_priority = float(payload["max_priority"])
-        else:
+        """The saved priorities, which must be finite and > 0 (``torch.multinomial`` draws by them); a buffer saved
+        without them (uniform replay) gets priority 1 for every episode."""
+        if "priorities" not in payload:
             self.priorities[: self.n_stored] = self.max_priority
+            return
+        priorities, max_priority = payload["priorities"], payload.get("max_priority")
+        if not isinstance(priorities, torch.Tensor) or priorities.shape != (self.n_stored,):
+            found = tuple(priorities.shape) if isinstance(priorities, torch.Tensor) else type(priorities).__name__
+            raise ValueError(
+                f"its priorities are {found}; the buffer holds {self.n_stored} episodes, one priority each"
+            )
+        usable = torch.isfinite(priorities) & (priorities > 0)
+        if not bool(usable.all()):
+            raise ValueError(f"its priorities must be finite numbers > 0, it holds {priorities[~usable][:5].tolist()}")
+        if not (isinstance(max_priority, torch.Tensor) and max_priority.numel() == 1):
+            raise ValueError(f"its max_priority={max_priority!r} is not one number")
+        self.max_priority = finite_float("its max_priority", max_priority.item(), 0.0, low_open=True)
+        self.priorities[: self.n_stored] = priorities.to(self.device)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from stable_baselines3.common import callbacks as sb3_callbacks
@@ -49,14 +49,39 @@ __all__ = [
 
 
 class CheckpointCallback(sb3_callbacks.CheckpointCallback):
-    """Stable-Baselines3's ``CheckpointCallback`` (same arguments and files), with ``save_freq`` checked: SB3 saves at
-    every step for a negative one and divides by zero for 0.
+    """Stable-Baselines3's ``CheckpointCallback`` (same arguments and files), with its arguments checked when it is
+    built: SB3 saves at every step for a negative ``save_freq``, divides by zero for 0, and fails at the start of
+    training on a ``save_path`` that is no path.
 
     :param save_freq: save every ``save_freq`` calls of the callback, i.e. batched env steps (>= 1).
+    :param save_path: folder of the checkpoints (made when training starts).
+    :param name_prefix: start of the file names, ``<name_prefix>_<num_timesteps>_steps.zip``.
+    :param save_replay_buffer: also save the replay buffer (``<name_prefix>_replay_buffer_<steps>_steps.pkl``).
+    :param save_vecnormalize: Stable-Baselines3's flag (there is no ``VecNormalize`` here: nothing to save).
+    :param verbose: 2 prints each file saved.
     """
 
-    def __init__(self, save_freq: int, *args: Any, **kwargs: Any) -> None:
-        super().__init__(whole_number("save_freq", save_freq, 1), *args, **kwargs)
+    def __init__(
+        self,
+        save_freq: int,
+        save_path: str | Path,
+        name_prefix: str = "rl_model",
+        save_replay_buffer: bool = False,
+        save_vecnormalize: bool = False,
+        verbose: int = 0,
+    ) -> None:
+        if not isinstance(name_prefix, str):
+            raise TypeError(
+                f"name_prefix={name_prefix!r} must be a str (the files are <name_prefix>_<steps>_steps.zip)"
+            )
+        super().__init__(
+            whole_number("save_freq", save_freq, 1),
+            path_argument("save_path", save_path),
+            name_prefix,
+            flag("save_replay_buffer", save_replay_buffer),
+            flag("save_vecnormalize", save_vecnormalize),
+            whole_number("verbose", verbose, 0),
+        )
 
 
 class FunctionCallback(ConvertCallback):
@@ -125,7 +150,7 @@ class EvalCallback(EventCallback):
         ):
             if child is not None and not isinstance(child, BaseCallback):
                 raise TypeError(f"{name}={child!r} must be a BaseCallback (e.g. StopTrainingOnWinRate) or None")
-        super().__init__(callback_on_new_best, verbose=verbose)
+        super().__init__(callback_on_new_best, verbose=whole_number("verbose", verbose, 0))
         if not isinstance(eval_env, (str, BatchedMultiAgentEnv)):
             raise TypeError(
                 f"eval_env must be a map name or a BatchedMultiAgentEnv (e.g. sb3_marl.envs.make_env('3m')), got "
@@ -272,7 +297,7 @@ class StopTrainingOnWinRate(BaseCallback):
     parent: EvalCallback
 
     def __init__(self, win_rate_threshold: float, verbose: int = 0) -> None:
-        super().__init__(verbose=verbose)
+        super().__init__(verbose=whole_number("verbose", verbose, 0))
         win_rate_threshold = finite_float("win_rate_threshold", win_rate_threshold, 0.0, 1.0)
         self.win_rate_threshold = win_rate_threshold
 
@@ -301,7 +326,7 @@ class StopTrainingOnNoModelImprovement(BaseCallback):
     parent: EvalCallback
 
     def __init__(self, max_no_improvement_evals: int, min_evals: int = 0, verbose: int = 0) -> None:
-        super().__init__(verbose=verbose)
+        super().__init__(verbose=whole_number("verbose", verbose, 0))
         self.max_no_improvement_evals = whole_number("max_no_improvement_evals", max_no_improvement_evals, 0)
         self.min_evals = whole_number("min_evals", min_evals, 0)
         self.last_best_score: tuple[float, float] = (-np.inf, -np.inf)

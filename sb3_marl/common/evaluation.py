@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from sb3_marl.common.validation import finite_float, flag, whole_number
+from sb3_marl.common.validation import flag, is_finite_number, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 
 if TYPE_CHECKING:
@@ -35,11 +36,39 @@ def check_env_matches(policy: Any, env: BatchedMultiAgentEnv) -> None:
         )
 
 
+def acting_policy(model: Any) -> Any:
+    """The ``QMIXPolicy`` that ``model`` (an sb3-marl algorithm, or the policy itself) acts with; a TypeError naming
+    what ``model`` is when it is none of them (a path, a class, an algorithm without networks yet)."""
+    if isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model={model!r} is a path: load the model first, e.g. QMIX.load({str(model)!r}), and pass it")
+    if isinstance(model, type):
+        raise TypeError(
+            f"model={model.__name__} is a class: pass a model, e.g. {model.__name__}(env, ...) or "
+            f"{model.__name__}.load(path)"
+        )
+    policy = getattr(model, "policy", model)
+    if policy is None and model is not None:
+        raise TypeError(
+            f"the {type(model).__name__} model has no policy yet (built with _init_setup_model=False): call its "
+            "_setup_model() first, or load a saved model"
+        )
+    if not callable(getattr(policy, "q_values", None)):
+        found = "None" if model is None else f"a {type(model).__name__}"
+        raise TypeError(f"model must be an sb3-marl algorithm (e.g. QMIX) or its QMIXPolicy, got {found}")
+    return policy
+
+
 def check_attack(attack: Any, env: BatchedMultiAgentEnv | None = None) -> None:
     """A TypeError when ``attack`` is no attack object (a name or a settings dict is built with
-    :func:`~sb3_marl.attacks.make_attack`), a ValueError when it cannot attack ``env``'s agents (when given)."""
+    :func:`~sb3_marl.attacks.make_attack`, a class is not an instance of it), a ValueError when it cannot attack
+    ``env``'s agents (when given)."""
     if attack is None:
         return
+    if isinstance(attack, type):
+        raise TypeError(
+            f"attack={attack.__name__} is a class: pass an attack object built from it, {attack.__name__}(...) with "
+            "its settings (or sb3_marl.attacks.make_attack(...))"
+        )
     if isinstance(attack, (str, Mapping)):
         raise TypeError(
             f"attack={attack!r}: give an attack object, e.g. sb3_marl.attacks.make_attack('fgsm', epsilon=0.2) "
@@ -179,14 +208,16 @@ def evaluate_policy(
     :return: ``(win_rate, mean_reward, std_reward)`` (the paper's reporting order: win rate first), or
         ``(episode_rewards, episode_lengths, episode_wins)`` with ``return_episode_rewards``.
     """
+    policy = acting_policy(model)
     n_eval_episodes = whole_number("n_eval_episodes", n_eval_episodes, 1)
     deterministic = flag("deterministic", deterministic)
     return_episode_rewards = flag("return_episode_rewards", return_episode_rewards)
-    if reward_threshold is not None:
-        reward_threshold = finite_float("reward_threshold", reward_threshold)
+    if reward_threshold is not None and not is_finite_number(reward_threshold):
+        raise ValueError(f"reward_threshold={reward_threshold!r} must be a finite number or None (no check)")
     flag("warn", warn)
     refuse_render("evaluate_policy", render, "from the callback")
-    policy = getattr(model, "policy", model)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback={callback!r} must be a function f(locals, globals) or None")
     check_env_matches(policy, env)
     check_attack(attack, env)
     if hasattr(attack, "use_env_bounds"):

@@ -25,7 +25,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.type_aliases import MaybeCallback
 
 from sb3_marl.common.augmentation import AUGMENTATIONS
-from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
+from sb3_marl.common.base_class import BaseMultiAgentAlgorithm, env_shapes
 from sb3_marl.common.buffers import (
     EpisodeBatch,
     EpisodeReplayBuffer,
@@ -84,8 +84,9 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         explores with ``epsilon ** (1 + exploration_spread * i / (n - 1))``, so that env 0 follows the schedule
         and the last envs play nearly greedy episodes; 0: every env explores with the schedule's epsilon.
     :param max_grad_norm: gradient-norm clipping threshold.
-    :param prioritized_replay_alpha: priority exponent of prioritized episode replay
-        (:class:`~sb3_marl.common.buffers.PrioritizedEpisodeReplayBuffer`; Schaul et al. use 0.6); 0: uniform replay.
+    :param prioritized_replay_alpha: priority exponent in [0, 1] of prioritized episode replay
+        (:class:`~sb3_marl.common.buffers.PrioritizedEpisodeReplayBuffer`; Schaul et al. use 0.6); 0: uniform replay,
+        1: sampling in proportion to the priorities.
         The learner's loss gives each sampled episode its new priority (QMIX: its mean absolute TD error).
     :param prioritized_replay_beta: importance-sampling exponent in [0, 1] at the start of each ``learn`` call,
         raised linearly to 1 at that call's end (Schaul et al.: 0.4; a call with ``reset_num_timesteps=False`` starts
@@ -142,7 +143,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         exploration_final_eps = finite_float("exploration_final_eps", exploration_final_eps, 0.0, 1.0)
         exploration_spread = finite_float("exploration_spread", exploration_spread, low=0.0, meaning="0: no spread")
         prioritized_replay_alpha = finite_float(
-            "prioritized_replay_alpha", prioritized_replay_alpha, low=0.0, meaning="0: uniform replay"
+            "prioritized_replay_alpha", prioritized_replay_alpha, 0.0, 1.0, meaning="0: uniform replay"
         )
         prioritized_replay_beta = finite_float("prioritized_replay_beta", prioritized_replay_beta, 0.0, 1.0)
         agent_permutation = flag("agent_permutation", agent_permutation)
@@ -202,6 +203,8 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
 
     def _attach_env(self, env: BatchedMultiAgentEnv) -> None:
         if hasattr(self, "mirror_augmentation"):  # set_env / load: checked before anything changes
+            if self.env_shapes and env_shapes(env) != self.env_shapes:
+                super()._attach_env(env)  # refuses the env of another map, naming both maps' shapes
             augmentations = self._augmentations_for(env)
             super()._attach_env(env)
             self._augmentations = augmentations
@@ -427,7 +430,11 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         return len(returns)
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
-        """Run ``gradient_steps`` updates on sampled episode batches and log their mean statistics."""
+        """Run ``gradient_steps`` updates on sampled episode batches and log their mean statistics.
+
+        :raise RuntimeError: when an update's gradients are NaN or infinite (training diverged); that update is not
+            applied, so the networks keep the weights of the updates before it.
+        """
         policy = self.policy
         policy.set_training_mode(True)
         self._update_learning_rate(policy.optimizer)
@@ -437,7 +444,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         # importance-sampling exponent: prioritized_replay_beta at the start of this learn() call, 1 at its end
         done, budget = self._learn_call_steps()
         beta = self.prioritized_replay_beta + (1.0 - self.prioritized_replay_beta) * min(done / max(budget, 1), 1.0)
-        for _ in range(gradient_steps):
+        for step in range(gradient_steps):
             if prioritized:
                 batch = buffer.sample(batch_size, self._generator, beta=beta)
             else:
@@ -445,23 +452,41 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
             for augmentation in self._augmentations:
                 batch = augmentation(batch, self._generator)
             loss, step_stats = self._compute_loss(batch)
-            if prioritized:
-                if "replay_priorities" not in step_stats:
-                    raise ValueError(
-                        f"{type(self).__name__}._compute_loss returned no 'replay_priorities': prioritized replay "
-                        "(prioritized_replay_alpha > 0) needs the loss to give each sampled episode its priority"
-                    )
-                buffer.update_priorities(batch["replay_index"], step_stats.pop("replay_priorities"))
+            if prioritized and "replay_priorities" not in step_stats:
+                raise ValueError(
+                    f"{type(self).__name__}._compute_loss returned no 'replay_priorities': prioritized replay "
+                    "(prioritized_replay_alpha > 0) needs the loss to give each sampled episode its priority"
+                )
             policy.optimizer.zero_grad()
             loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(policy.online_parameters(), self.max_grad_norm)
+            try:  # a non-finite norm is refused before the gradients are scaled (the clipping is unchanged)
+                grad_norm = torch.nn.utils.clip_grad_norm_(
+                    policy.online_parameters(), self.max_grad_norm, error_if_nonfinite=True
+                )
+            except RuntimeError:
+                self._n_updates += step  # the updates of this call applied before this one
+                raise RuntimeError(self._divergence_message(policy.optimizer)) from None
             policy.optimizer.step()
+            if prioritized:  # after the checks: a refused update leaves the priorities as they were too
+                buffer.update_priorities(batch["replay_index"], step_stats.pop("replay_priorities"))
             for key, value in {"loss": loss.detach(), "grad_norm": grad_norm, **step_stats}.items():
                 stats.setdefault(key, []).append(value.detach())
         self._n_updates += gradient_steps
         for key, values in stats.items():
             self.logger.record(f"train/{key}", torch.stack(values).mean().item())
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+
+    def _divergence_message(self, optimizer: torch.optim.Optimizer) -> str:
+        """The error of an update whose gradients are NaN or infinite, naming the settings that usually cause it."""
+        rate = optimizer.param_groups[0]["lr"]
+        scheduled = f" (this update's rate: {rate:g})" if isinstance(self.learning_rate, dict) else ""
+        return (
+            f"The gradients of {type(self).__name__}'s update {self._n_updates + 1} are not finite (NaN or inf): "
+            f"training diverged. The usual causes are a learning_rate too high (learning_rate={self.learning_rate!r}"
+            f"{scheduled}) or a max_grad_norm too large to clip the gradients (max_grad_norm={self.max_grad_norm!r}); "
+            "lower them. The update was not applied: the networks and the optimizer keep their values from before it, "
+            "untouched by NaN."
+        )
 
     def _update_target_if_due(self) -> None:
         """Update the targets (hard copy, or soft with ``tau < 1``) every ``target_update_interval`` episodes."""
@@ -496,8 +521,14 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
         :param progress_bar: show a tqdm/rich progress bar.
         """
         log_interval = None if log_interval is None else whole_number("log_interval", log_interval, 1)
+        if tb_log_name is not None and not isinstance(tb_log_name, str):
+            raise TypeError(
+                f"tb_log_name={tb_log_name!r} must be a str (the run's folder name under tensorboard_log) or None "
+                f"(the class name, {type(self).__name__!r})"
+            )
+        tb_log_name = tb_log_name or type(self).__name__  # also what the callbacks' locals hold (SB3's callbacks)
         total_timesteps, callback = self._setup_learn(
-            total_timesteps, callback, reset_num_timesteps, tb_log_name or type(self).__name__, progress_bar
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
         self._on_learn_start()
         callback.on_training_start(locals(), globals())

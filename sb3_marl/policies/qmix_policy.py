@@ -11,6 +11,7 @@ Shapes: ``B`` episodes (batch), ``T`` time steps, ``N`` agents, ``O`` observatio
 from __future__ import annotations
 
 import copy
+import inspect
 import io
 import math
 from pathlib import Path
@@ -21,11 +22,24 @@ import torch
 from torch import nn
 
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
-from sb3_marl.common.validation import checked_optimizer, flag, model_device, whole_number
+from sb3_marl.common.validation import (
+    checked_optimizer,
+    finite_float,
+    flag,
+    json_mapping,
+    model_device,
+    whole_number,
+)
 from sb3_marl.policies.agents import RNNAgent
 from sb3_marl.policies.mixers import QMixer, VDNMixer
 
 MIXERS = ("qmix", "vdn", None)
+
+#: optimizer name -> (class, default keyword arguments); RMSprop as PyMARL, Adam as pymarl2.
+OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
+    "rmsprop": (torch.optim.RMSprop, {"alpha": 0.99, "eps": 1e-5}),
+    "adam": (torch.optim.Adam, {}),
+}
 
 #: Recurrent state returned by ``predict``: (GRU hidden float32[B, N, H], last-action one-hot float32[B, N, A]).
 RecurrentState = tuple[np.ndarray, np.ndarray]
@@ -35,6 +49,23 @@ def greedy_actions(q_values: torch.Tensor, avail_actions: torch.Tensor) -> torch
     """int64[...]: the available action with the largest Q-value (``q_values`` float[..., A], ``avail_actions``
     bool[..., A])."""
     return q_values.masked_fill(~avail_actions, -math.inf).argmax(dim=-1)
+
+
+def optimizer_setup(
+    optimizer_class: type[torch.optim.Optimizer] | str, optimizer_kwargs: dict[str, Any]
+) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
+    """The optimizer class and keyword arguments that ``optimizer_class`` stands for: a ``torch.optim.Optimizer``
+    subclass with ``optimizer_kwargs``, or a name of :data:`OPTIMIZERS` (QMIX's), whose defaults ``optimizer_kwargs``
+    override; a ValueError naming ``optimizer_class`` otherwise."""
+    if isinstance(optimizer_class, str) and optimizer_class in OPTIMIZERS:
+        optimizer_class, defaults = OPTIMIZERS[optimizer_class]
+        return optimizer_class, {**defaults, **optimizer_kwargs}
+    if isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer):
+        return optimizer_class, optimizer_kwargs
+    raise ValueError(
+        f"optimizer_class={optimizer_class!r} must be a torch.optim.Optimizer subclass (e.g. torch.optim.Adam) or one "
+        f"of the names {sorted(OPTIMIZERS)}"
+    )
 
 
 def _as_tensor(value: Any, dtype: torch.dtype | None, device: torch.device) -> torch.Tensor:
@@ -52,15 +83,16 @@ class QMIXPolicy(nn.Module):
     :param n_actions: actions per agent ``A``.
     :param obs_dim: size ``O`` of one agent's observation.
     :param state_dim: size ``S`` of the global state (read by the mixer only).
-    :param learning_rate: initial learning rate of the optimizer.
+    :param learning_rate: initial learning rate of the optimizer (>= 0).
     :param mixer: ``"qmix"``, ``"vdn"`` or ``None`` (independent Q-learning: ``mix`` returns the agent values).
     :param rnn_hidden_dim: width ``H`` of the agent network and its GRU.
     :param mixing_embed_dim: width of the QMIX mixing layer.
     :param hypernet_embed: hidden width of the QMIX weight hypernetworks.
     :param obs_last_action: feed the one-hot of each agent's previous action to the agent network.
     :param obs_agent_id: feed the one-hot of each agent's index to the agent network.
-    :param optimizer_class: optimizer over the agent and mixer parameters.
-    :param optimizer_kwargs: extra keyword arguments of the optimizer.
+    :param optimizer_class: optimizer over the agent and mixer parameters: a ``torch.optim.Optimizer`` subclass, or
+        QMIX's name for one, ``"rmsprop"`` (PyMARL's: alpha 0.99, eps 1e-5) or ``"adam"``.
+    :param optimizer_kwargs: extra keyword arguments of the optimizer (over a name's defaults).
     """
 
     def __init__(
@@ -76,12 +108,16 @@ class QMIXPolicy(nn.Module):
         hypernet_embed: int = 64,
         obs_last_action: bool = True,
         obs_agent_id: bool = True,
-        optimizer_class: type[torch.optim.Optimizer] = torch.optim.RMSprop,
+        optimizer_class: type[torch.optim.Optimizer] | str = torch.optim.RMSprop,
         optimizer_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if mixer not in MIXERS:
             raise ValueError(f"Unknown mixer {mixer!r}; allowed: {MIXERS}")
+        learning_rate = finite_float("learning_rate", learning_rate, low=0.0, meaning="0: the weights stay")
+        optimizer_class, optimizer_kwargs = optimizer_setup(
+            optimizer_class, json_mapping("optimizer_kwargs", optimizer_kwargs)
+        )
         n_agents, n_actions, obs_dim, state_dim, rnn_hidden_dim, mixing_embed_dim, hypernet_embed = (
             whole_number(name, value, 1)
             for name, value in (
@@ -109,7 +145,7 @@ class QMIXPolicy(nn.Module):
             "obs_last_action": obs_last_action,
             "obs_agent_id": obs_agent_id,
             "optimizer_class": optimizer_class.__name__,
-            "optimizer_kwargs": dict(optimizer_kwargs or {}),
+            "optimizer_kwargs": optimizer_kwargs,
         }
         self.n_agents = n_agents
         self.n_actions = n_actions
@@ -128,9 +164,7 @@ class QMIXPolicy(nn.Module):
         self.agent_target = copy.deepcopy(self.agent).requires_grad_(False)
         self.mixer_target = copy.deepcopy(self.mixer).requires_grad_(False) if self.mixer is not None else None
         self.register_buffer("agent_ids", torch.eye(n_agents), persistent=False)
-        self.optimizer = checked_optimizer(
-            optimizer_class, self.online_parameters(), learning_rate, optimizer_kwargs or {}
-        )
+        self.optimizer = checked_optimizer(optimizer_class, self.online_parameters(), learning_rate, optimizer_kwargs)
 
     @property
     def hidden_dim(self) -> int:
@@ -208,7 +242,23 @@ class QMIXPolicy(nn.Module):
                 "a model saved with model.save() loads with its algorithm's load()"
             )
         kwargs = dict(data["kwargs"])
+        parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]  # after self
+        names = [parameter.name for parameter in parameters]
+        needed = [parameter.name for parameter in parameters if parameter.default is parameter.empty]
+        missing = [name for name in [*needed, "optimizer_class"] if name not in kwargs]
+        if missing:
+            raise ValueError(f"{path} is not a valid {cls.__name__} file: its settings lack {missing} (of {names})")
+        unknown = sorted(set(kwargs) - set(names))
+        if unknown:
+            raise ValueError(
+                f"{path} holds settings {unknown} that {cls.__name__} does not take (a file of another version?); "
+                f"its settings are {names}"
+            )
         optimizer_name = kwargs.pop("optimizer_class")
+        if not isinstance(optimizer_name, str):
+            raise ValueError(
+                f"{path} is not a valid {cls.__name__} file: its optimizer_class={optimizer_name!r} is no name"
+            )
         if optimizer_class is not None and not (
             isinstance(optimizer_class, type)
             and issubclass(optimizer_class, torch.optim.Optimizer)
@@ -225,8 +275,17 @@ class QMIXPolicy(nn.Module):
                     f"{path} names optimizer {optimizer_name!r}, which is not in torch.optim: pass its class as "
                     "load(..., optimizer_class=...)"
                 )
-        policy = cls(**kwargs, optimizer_class=optimizer_class).to(device)
-        policy.load_state_dict(params["policy"])
+        try:
+            policy = cls(**kwargs, optimizer_class=optimizer_class).to(device)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: its settings do not make a valid {cls.__name__}: {error}") from None
+        try:
+            policy.load_state_dict(params["policy"])
+        except RuntimeError as error:  # torch's size or key mismatch
+            raise ValueError(
+                f"{path} is not a valid {cls.__name__} file: its weights do not fit the networks that its settings "
+                f"build: {error}"
+            ) from None
         return policy
 
     # ------------------------------------------------------------------ acting

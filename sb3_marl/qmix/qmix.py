@@ -13,7 +13,7 @@ from sb3_marl.common.returns import backward_recurrence
 from sb3_marl.common.schedules import SaveableSchedule
 from sb3_marl.common.validation import finite_float, flag, json_mapping, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
-from sb3_marl.policies.qmix_policy import MIXERS, QMIXPolicy, greedy_actions
+from sb3_marl.policies.qmix_policy import MIXERS, OPTIMIZERS, QMIXPolicy, greedy_actions
 from sb3_marl.qmix.final_network import (
     AgentWeightAverages,
     checked_final_selection,
@@ -23,12 +23,6 @@ from sb3_marl.qmix.final_network import (
     snapshot_name,
     weight_average_rates,
 )
-
-#: optimizer name -> (class, default keyword arguments); RMSprop as PyMARL, Adam as pymarl2.
-OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
-    "rmsprop": (torch.optim.RMSprop, {"alpha": 0.99, "eps": 1e-5}),
-    "adam": (torch.optim.Adam, {}),
-}
 
 #: kinds of TD(lambda) trace (see :class:`QMIX`)
 LAMBDA_TRACES = ("peng", "watkins")
@@ -149,8 +143,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         not saved). Validation plays the training env without an attack of its own (a robust variant's training attack
         is not applied). Each ``learn`` call that trains chooses anew, and a later ``learn`` trains on from the network
         kept (the target network and the optimizer's state stay as they were). 0: the online network, as trained.
-    :param prioritized_replay_alpha: priority exponent of prioritized episode replay (0: uniform); an episode's
-        priority is its mean absolute TD error over its steps (and agents, without a mixer), plus
+    :param prioritized_replay_alpha: priority exponent in [0, 1] of prioritized episode replay (0: uniform); an
+        episode's priority is its mean absolute TD error over its steps (and agents, without a mixer), plus
         ``lower_bound_coef`` times its mean shortfall. In the robust variants only this loss is weighted by
         importance sampling and sets the priorities (``RegularizedQMIX``'s regulariser is not weighted).
     :param prioritized_replay_beta: importance-sampling exponent at the start of each ``learn`` call (raised to 1 at
@@ -220,7 +214,7 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         device: torch.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        if optimizer_class not in OPTIMIZERS:
+        if not isinstance(optimizer_class, str) or optimizer_class not in OPTIMIZERS:
             raise ValueError(f"optimizer_class={optimizer_class!r}; allowed: {sorted(OPTIMIZERS)}")
         optimizer_kwargs = json_mapping("optimizer_kwargs", optimizer_kwargs)
         if "lr" in optimizer_kwargs:
@@ -307,7 +301,6 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         if not self.env_shapes:
             raise ValueError("QMIX needs an env (or the sizes of a saved model) to build its networks")
         self.set_random_seed(self.seed)
-        optimizer_class, optimizer_defaults = OPTIMIZERS[self.optimizer_class]
         shapes = self.env_shapes
         self.policy = self.policy_class(
             shapes["n_agents"],
@@ -316,8 +309,8 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
             shapes["state_shape"],
             learning_rate=self.lr_schedule(1.0),
             mixer=self.mixer,
-            optimizer_class=optimizer_class,
-            optimizer_kwargs={**optimizer_defaults, **self.optimizer_kwargs},
+            optimizer_class=self.optimizer_class,  # a name of OPTIMIZERS: the policy adds its defaults
+            optimizer_kwargs=self.optimizer_kwargs,
             **self.policy_kwargs,
         ).to(self.device)
         if self.weight_averages:
