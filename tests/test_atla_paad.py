@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 from pathlib import Path
 
@@ -65,6 +66,75 @@ def test_adversary_n_envs_other_than_the_training_envs_is_named(cls: type) -> No
     with pytest.raises(ValueError, match=rf"adversary_kwargs\['n_envs'\]=16: the adversary plays in {cls.__name__}'s"):
         make_model(cls, adversary_kwargs={**ADVERSARY_KWARGS[cls], "n_envs": 16})
     assert make_model(cls, adversary_kwargs={**ADVERSARY_KWARGS[cls], "n_envs": n_envs}).adversary.n_envs == n_envs
+
+
+def _check_listed_settings(message: str, prefix: str, adversary_class: type) -> None:
+    """``message`` is ``prefix`` and the list of ``adversary_class``'s settings: its constructor keywords, but those
+    the adversary's owner sets (its env, env_kwargs, backend, seed, _init_setup_model)."""
+    assert message.startswith(prefix)
+    listed = ast.literal_eval(message[len(prefix) :])
+    assert {"learning_rate", "gamma", "policy_kwargs"} <= set(listed)
+    assert not {"self", "env", "env_kwargs", "backend", "seed", "_init_setup_model"} & set(listed)
+    assert ("n_steps" in listed) is (adversary_class is MAPPO)
+
+
+@pytest.mark.parametrize("cls", [ATLAQMIX, PAADQMIX])
+def test_adversary_kwargs_the_adversary_does_not_take_or_the_model_sets_are_named(cls: type) -> None:
+    """An unknown key was MAPPO's "__init__() got an unexpected keyword argument 'foo'" (no list of its settings),
+    env and _init_setup_model were "got multiple values for argument", and a bad value (seed=-5) read as the model's
+    own setting ("PAADQMIX refuses its settings: seed=-5 must be an integer >= 0")."""
+    name, adversary = cls.__name__, MAPPO if cls is ATLAQMIX else QMIXDirector
+    with pytest.raises(ValueError) as error:
+        make_model(cls, adversary_kwargs={**ADVERSARY_KWARGS[cls], "foo": 1})
+    prefix = f"adversary_kwargs['foo'] is not a setting of {name}'s adversary, a {adversary.__name__}; its settings: "
+    _check_listed_settings(str(error.value), prefix, adversary)
+    for key, value, message in (
+        ("env", "3m", f"['env'] is set by {name}: the adversary plays in its env"),
+        (
+            "env_kwargs",
+            {},
+            f"['env_kwargs'] is set by {name}: the adversary plays in its env, with that env's settings",
+        ),
+        ("seed", -5, f"['seed'] is set by {name}: it seeds the adversary from its own seed"),
+        ("_init_setup_model", True, f"['_init_setup_model'] is set by {name}: it builds the adversary itself"),
+    ):
+        with pytest.raises(ValueError) as error:
+            make_model(cls, adversary_kwargs={**ADVERSARY_KWARGS[cls], key: value})
+        assert str(error.value) == f"adversary_kwargs{message}"
+    with pytest.raises(ValueError) as error:
+        make_model(cls, adversary_kwargs={**ADVERSARY_KWARGS[cls], "gamma": 2})
+    assert str(error.value) == (
+        f"adversary_kwargs (settings of {name}'s {adversary.__name__} adversary): gamma=2 must be a finite number in "
+        "[0, 1]"
+    )
+
+
+@pytest.mark.parametrize("kind", ["atla", "paad"])
+def test_train_attackers_adversary_kwargs_are_named(kind: str) -> None:
+    """n_envs=3 for a batch of 2 built by train_attacker was refused as "the env instance given", which the user
+    never gave; unknown keys and keys train_attacker sets were TypeErrors of the adversary's constructor."""
+    victim = QMIX(make_env(), batch_size=4, seed=0, policy_kwargs={"rnn_hidden_dim": 8})
+    adversary = MAPPO if kind == "atla" else QMIXDirector
+    for adversary_kwargs, message in (
+        (
+            {"n_envs": 3},
+            "adversary_kwargs['n_envs']=3: the adversary plays in train_attacker's env, which steps 4 episodes at "
+            "once; leave it out (the adversary's n_envs is that env's)",
+        ),
+        ({"env": "3m"}, "adversary_kwargs['env'] is set by train_attacker: the adversary plays in its env"),
+        ({"seed": 1}, "adversary_kwargs['seed'] is set by train_attacker: it seeds the adversary from its own seed"),
+    ):
+        with pytest.raises(ValueError) as error:
+            train_attacker(victim, kind, 0.2, total_timesteps=8, env=make_env(), adversary_kwargs=adversary_kwargs)
+        assert str(error.value) == message
+    with pytest.raises(ValueError) as error:
+        train_attacker(victim, kind, 0.2, total_timesteps=8, env=make_env(), adversary_kwargs={"foo": 1})
+    prefix = f"adversary_kwargs['foo'] is not a setting of train_attacker's adversary, a {adversary.__name__}; its "
+    _check_listed_settings(str(error.value), prefix + "settings: ", adversary)
+    with pytest.raises(
+        TypeError, match=r"^adversary_kwargs=\[1\] must be a mapping of the adversary's settings or None$"
+    ):
+        train_attacker(victim, kind, 0.2, total_timesteps=8, env=make_env(), adversary_kwargs=[1])
 
 
 def test_each_training_logs_its_adversary_beside_its_own_run(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -251,6 +252,85 @@ def test_other_bad_inputs_raise():
             make_attack(spec)
     with pytest.raises(ValueError, match=r"it takes \['epsilon', 'n_steps', 'step_size', 'random_start', 'attacked_ag"):
         make_attack("pgd", epsilon=0.1, attacked=[0])
+
+
+TARGETS_EXPECTED = f"target_actions must be a torch.int64 tensor of shape [B=2, n_agents={N_AGENTS}]"
+OBS_EXPECTED = f"obs must be a torch.float32 tensor of shape [B, n_agents={N_AGENTS}, obs_dim={OBS_DIM}]"
+AVAIL_EXPECTED = f"avail_actions must be a torch.bool tensor of shape [B=2, n_agents={N_AGENTS}, n_actions={N_ACTIONS}]"
+
+
+@pytest.mark.parametrize(
+    "given, error, message",
+    [
+        ({"target_actions": np.ones((2, N_AGENTS), np.int64)}, TypeError, f"{TARGETS_EXPECTED}, got numpy.ndarray"),
+        ({"target_actions": torch.ones(2, N_AGENTS)}, TypeError, f"{TARGETS_EXPECTED}, got torch.float32"),
+        ({"target_actions": [[1] * N_AGENTS] * 2}, TypeError, f"{TARGETS_EXPECTED}, got list"),
+        ({"target_actions": torch.ones(2, 1, dtype=torch.long)}, ValueError, f"{TARGETS_EXPECTED}, got shape (2, 1)"),
+        ({"obs": np.zeros((2, N_AGENTS, OBS_DIM), np.float32)}, TypeError, f"{OBS_EXPECTED}, got numpy.ndarray"),
+        (
+            {"obs": torch.zeros(2, N_AGENTS, OBS_DIM, dtype=torch.float64)},
+            TypeError,
+            f"{OBS_EXPECTED}, got torch.float64",
+        ),
+        ({"obs": torch.zeros(N_AGENTS, OBS_DIM)}, ValueError, f"{OBS_EXPECTED}, got shape ({N_AGENTS}, {OBS_DIM})"),
+        (
+            {"obs": torch.zeros(2, N_AGENTS, OBS_DIM, device="meta")},
+            ValueError,
+            f"{OBS_EXPECTED} on cpu (the device of the policy), got one on meta",
+        ),
+        ({"avail": np.ones((2, N_AGENTS, N_ACTIONS), bool)}, TypeError, f"{AVAIL_EXPECTED}, got numpy.ndarray"),
+        (
+            {"avail": torch.ones(2, N_AGENTS, N_ACTIONS + 2, dtype=torch.bool)},
+            ValueError,
+            f"{AVAIL_EXPECTED}, got shape (2, {N_AGENTS}, {N_ACTIONS + 2})",
+        ),
+        (
+            {"last": torch.zeros(2, N_AGENTS, N_ACTIONS, dtype=torch.long)},
+            TypeError,
+            "last_action_onehot must be a floating-point torch tensor of shape "
+            f"[B=2, n_agents={N_AGENTS}, n_actions={N_ACTIONS}], got torch.int64",
+        ),
+        (
+            {"hidden": torch.zeros(1, 2 * N_AGENTS, HIDDEN)},
+            ValueError,
+            f"hidden must be a torch.float32 tensor of shape [B=2, n_agents={N_AGENTS}, hidden_dim={HIDDEN}], got "
+            f"shape (1, {2 * N_AGENTS}, {HIDDEN})",
+        ),
+        (
+            {"state": torch.zeros(3, 7)},
+            ValueError,
+            "state must be a floating-point torch tensor of shape [B=2, state_dim], got shape (3, 7)",
+        ),
+    ],
+)
+def test_bad_perturb_inputs_are_named_with_their_expected_dtype_and_shape(given, error, message):
+    """They failed deep inside torch: "'numpy.ndarray' object has no attribute 'long'", gather's dtype error, "mat1
+    and mat2 must have the same dtype", "Expected hidden size (1, 6, 64)", "The size of tensor a (8) must match"."""
+    policy = QMIXPolicy(n_agents=N_AGENTS, n_actions=N_ACTIONS, obs_dim=OBS_DIM, state_dim=7, rnn_hidden_dim=HIDDEN)
+    obs, avail, last, _ = make_inputs(batch_size=2)
+    inputs = {"obs": obs, "avail": avail, "last": last, "hidden": policy.initial_hidden(2), "state": None, **given}
+    target_actions = inputs.pop("target_actions", None)
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        FGSM(0.1).perturb(policy, *inputs.values(), target_actions=target_actions)
+
+
+def test_bad_adversary_actions_and_agent_masks_are_named_with_their_expected_dtype_and_shape():
+    """A numpy array of ATLA actions was "'numpy.ndarray' object has no attribute 'detach'"."""
+    from sb3_marl.attacks import ATLAAttack, PAADAttack
+
+    obs, avail, last, hidden = make_inputs(batch_size=2)
+    directions = "adversary_actions must be a floating-point torch tensor of shape "
+    directions += f"[B=2, n_agents={N_AGENTS}, obs_dim={OBS_DIM}], got numpy.ndarray"
+    with pytest.raises(TypeError, match=f"^{re.escape(directions)}$"):
+        ATLAAttack(None, 0.1).perturb_with_actions(None, obs, avail, last, hidden, np.zeros((2, N_AGENTS, OBS_DIM)))
+    targets = f"adversary_actions must be a torch.int64 tensor of shape [B=2, n_agents={N_AGENTS}], got torch.float32"
+    with pytest.raises(TypeError, match=f"^{re.escape(targets)}$"):
+        PAADAttack(None, 0.1).perturb_with_actions(TinyAgent(), obs, avail, last, hidden, torch.ones(2, N_AGENTS))
+    mask = f"agent_mask must be a torch.bool tensor of shape [B=2, n_agents={N_AGENTS}], got shape (2, 1)"
+    with pytest.raises(ValueError, match=f"^{re.escape(mask)}$"):
+        ATLAAttack(None, 0.1).perturb_with_actions(
+            None, obs, avail, last, hidden, torch.zeros_like(obs), torch.ones(2, 1, dtype=torch.bool)
+        )
 
 
 def test_an_evaluation_inside_separate_memory_leaves_the_random_stream_as_it_was():

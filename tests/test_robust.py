@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
@@ -246,6 +248,14 @@ def test_regularized_starts_from_pretrained(pretrained_path):
     assert RegularizedQMIX(toy_env(), pretrained=source, **SMALL).pretrained is None
     with pytest.raises(ValueError, match="do not fit"):
         RegularizedQMIX(toy_env(), pretrained=source, policy_kwargs={"rnn_hidden_dim": 8}, **SMALL)
+
+
+@pytest.mark.parametrize("pretrained", [5, b"qmix.zip", ["qmix.zip"]])
+def test_a_pretrained_that_is_no_path_nor_model_is_named(pretrained):
+    """It failed in the load of the pretrained file, as ``path=5 must be a path``: a name the user never gave."""
+    message = f"pretrained={pretrained!r} must be the path of a QMIX model file (a str or a pathlib.Path), a QMIX model"
+    with pytest.raises(TypeError, match=f"^{re.escape(message)} or None$"):
+        RegularizedQMIX(toy_env(), pretrained=pretrained, **SMALL)
 
 
 def test_loading_the_pretrained_model_leaves_the_global_random_streams_alone(pretrained_path):

@@ -34,7 +34,7 @@ def game_folder(tmp_path, monkeypatch):
 
 def test_missing_smac_package(monkeypatch, game_folder):
     monkeypatch.setitem(sys.modules, "smac", None)  # makes `import smac` fail
-    with pytest.raises(SC2NotAvailableError, match=r"not installed.*pip install -e \"\.\[smac\]\".*SC2PATH"):
+    with pytest.raises(SC2NotAvailableError, match=r"not installed.*bash scripts/setup\.sh smac.*SC2PATH"):
         load_starcraft2_env_class()
 
 
@@ -42,7 +42,7 @@ def test_wrong_smac_package(monkeypatch, game_folder):
     smac3 = types.ModuleType("smac")  # SMAC3 has no smac.env
     monkeypatch.setitem(sys.modules, "smac", smac3)
     monkeypatch.delitem(sys.modules, "smac.env", raising=False)
-    with pytest.raises(SC2NotAvailableError, match=r"not oxwhirl SMAC.*SMAC3.*pip install -e \"\.\[smac\]\""):
+    with pytest.raises(SC2NotAvailableError, match=r"not oxwhirl SMAC.*SMAC3.*bash scripts/setup\.sh smac"):
         load_starcraft2_env_class()
     with pytest.raises(SC2NotAvailableError, match="not oxwhirl SMAC"):
         sc2_backend.SC2BatchedEnv("3m")

@@ -135,3 +135,35 @@ def test_an_action_out_of_range_is_named_with_the_range():
     with pytest.raises(ValueError, match=r"^step\(\) takes one action per agent: 3 actions, got 2$"):
         env.step([1, 1])  # was named in the batch's terms, shape (1, 3) = (n_envs, n_agents)
     assert env.step([1, 1, 1])[1] is False and env._episode_steps == 1  # the refused steps changed nothing
+
+
+@pytest.mark.parametrize(
+    "actions, given",
+    [("abc", "'abc'"), (None, "None"), ([[1, 1, 1], [1, 1]], re.escape("[[1, 1, 1], [1, 1]]"))],
+)
+def test_actions_torch_cannot_read_are_named_with_the_shape_and_dtype(actions, given):
+    """The batched env's step passed them to torch: "new(): invalid data type 'str'", "Could not infer dtype of
+    NoneType", "expected sequence of length 3 at dim 1 (got 2)", none naming the argument or what it takes."""
+    from sb3_marl.envs import make_env
+
+    env = make_env("3m", n_envs=2, seed=0)
+    env.reset()
+    message = r"^actions must be integer action indices of shape \(2, 3\) = \(n_envs, n_agents\) \(a tensor, an "
+    with pytest.raises(ValueError, match=message + rf"array or nested lists\), got {given}$"):
+        env.step(actions)
+    assert env.step([[1, 1, 1], [1, 1, 1]])[4].tolist() == [False, False]  # the refused steps changed nothing
+
+
+def test_the_install_hint_for_real_starcraft_ii_is_the_setup_script(monkeypatch, tmp_path):
+    """The hint said `pip install -e ".[smac]"`, which could pull a CUDA build of torch; the README says to use
+    scripts/setup.sh."""
+    import sys
+
+    from sb3_marl.envs.sc2_backend import SC2NotAvailableError, load_starcraft2_env_class
+
+    monkeypatch.setitem(sys.modules, "smac", None)  # makes `import smac` fail
+    monkeypatch.setenv("SC2PATH", str(tmp_path))
+    with pytest.raises(SC2NotAvailableError) as error:
+        load_starcraft2_env_class()
+    assert "Install oxwhirl SMAC with `bash scripts/setup.sh smac` in the sb3-marl checkout (" in str(error.value)
+    assert "pip install -e" not in str(error.value)

@@ -149,6 +149,29 @@ def test_a_model_of_another_algorithm_or_a_corrupt_one_is_refused_by_train_and_e
         enjoy.enjoy(base)
 
 
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("env_kwargs: [1, 2]", "env_kwargs=[1, 2] must be a mapping of make_env keywords (or null)"),
+        ("epsilon: abc", "epsilon='abc' must be a finite number >= 0 (the run's attack budget; 0: the paper's)"),
+        ("epsilon: -0.5", "epsilon=-0.5 must be a finite number >= 0 (the run's attack budget; 0: the paper's)"),
+    ],
+)
+def test_enjoy_names_the_config_yml_setting_it_cannot_play_by(tmp_path, setting, message):
+    """A hand-edited config.yml failed in the middle of playing: "'list' object has no attribute 'items'", "'<=' not
+    supported between instances of 'str' and 'int'", or "Attack epsilon must be > 0, got -0.5" naming no file."""
+    run = tmp_path / "qmix" / "3m_1"
+    (run / "3m").mkdir(parents=True)
+    (run / "3m.zip").write_bytes(b"not read: the settings are checked first")
+    config = run / "3m" / "config.yml"
+    config.write_text(f"batch_size: 4\n{setting}\n")
+    with pytest.raises(SystemExit) as exit_info:
+        enjoy.enjoy(
+            ["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "-n", "1", "--no-render", "--attack", "fgsm"]
+        )
+    assert str(exit_info.value) == f"{config}: {message}"
+
+
 def test_config_yml_records_what_a_continued_run_trains_with(tmp_path, capsys):
     """-i with a replay buffer of another capacity: the model takes the buffer's, config.yml said the yaml's."""
     _train(tmp_path, "-n", "60", "--eval-freq", "-1", "--save-replay-buffer", params=("buffer_size:100",))
@@ -1087,7 +1110,9 @@ def test_enjoy_env_kwargs_change_the_game_played(trained_run, capsys):
     assert sparse["win_rate"] == dense["win_rate"]  # same seed, same greedy play: only the rewards change
     assert abs(sparse["mean_reward"]) <= 1.0 and sparse["mean_reward"] <= sparse["win_rate"]
     assert dense["mean_reward"] > 1.0  # damage dealt
-    with pytest.raises(SystemExit, match="env_kwargs .*'no_such_setting'"):
+    model = trained_run / "qmix" / "3m_1" / "3m.zip"  # the settings it records: its run's config.yml holds none
+    message = rf"^env_kwargs \{{'no_such_setting': 1\}} \(from {re.escape(str(model))} and --env-kwargs\): .*'no_such"
+    with pytest.raises(SystemExit, match=message):
         enjoy.enjoy([*base, "--env-kwargs", "no_such_setting:1"])
     with pytest.raises(SystemExit, match="env_kwargs .*obs_last_action.*shapes"):
         enjoy.enjoy([*base, "--env-kwargs", "obs_last_action:true"])
@@ -1304,6 +1329,39 @@ def test_trial_id_names_the_settings_where_the_run_differs_from_the_trial(tmp_pa
         "True here; hyperparams.buffer_size: 128 there, 5000 here; n_envs: 2 there, 8 here; n_timesteps: 100 there, "
         "40 here); pass -n, --n-envs, --env-kwargs, -params, --backend to match"
     ]
+
+
+def test_a_study_of_another_algorithm_or_map_is_refused_to_trial_id_and_optimize(tmp_path):
+    """``--algo fgsm --trial-id 0 --study-name qmix_3m`` (or ``--env 8m`` with 3m's study) trained with the settings
+    tuned for another algorithm or map, and ``-optimize`` added its trials to that study; a study recorded before the
+    algorithm and map were recorded keeps working."""
+    from zoo.exp_manager import ExperimentManager
+
+    journal, _ = _refused_study(tmp_path, n_trials=1)
+    study = optuna.load_study(
+        study_name="s", storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+    )
+    assert (study.user_attrs["objective"]["algo"], study.user_attrs["objective"]["env"]) == ("qmix", "3m")
+    for algo, env in (("fgsm", "3m"), ("qmix", "8m")):
+        argv = ["--algo", algo, "--env", env, "-f", str(tmp_path), "--storage", journal, "--study-name", "s"]
+        with pytest.raises(SystemExit) as exit_info:
+            ExperimentManager(train.build_parser().parse_args([*argv, "--trial-id", "0"]))
+        assert str(exit_info.value) == (
+            f"--trial-id 0: Optuna study 's' in {journal} tunes --algo qmix on --env 3m, not --algo {algo} on --env "
+            f"{env}; use its --algo and --env, or another --study-name"
+        )
+        manager = ExperimentManager(train.build_parser().parse_args([*argv, "-optimize"]))
+        with pytest.raises(SystemExit) as exit_info:
+            manager._check_study_objective(study, "s", journal)
+        assert str(exit_info.value) == (
+            f"-optimize: Optuna study 's' in {journal} tunes --algo qmix on --env 3m, not --algo {algo} on --env "
+            f"{env}; pass another --study-name"
+        )
+    recorded = {key: value for key, value in study.user_attrs["objective"].items() if key not in ("algo", "env")}
+    study.set_user_attr("objective", recorded)  # as a study recorded before
+    assert _replay(tmp_path, journal, 0).saved_hyperparams  # --trial-id replays it
+    argv = ["--algo", "qmix", "--env", "3m", "-f", str(tmp_path), "--n-envs", "2", "--seed", "0", "-n", "100"]
+    ExperimentManager(train.build_parser().parse_args([*argv, "-optimize"]))._check_study_objective(study, "s", journal)
 
 
 def test_trial_id_of_a_study_run_with_params_policy_kwargs_null(tmp_path):

@@ -25,6 +25,7 @@ import torch
 if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sb3_marl.common.validation import finite_float
 from zoo.utils import (
     ALGOS,
     ATTACK_NAMES,
@@ -322,7 +323,7 @@ def enjoy(argv: list[str] | None = None) -> dict[str, float]:
     run = find_run_folder(args.folder, args.algo, args.env, args.exp_id)
     path = model_path(run, args.env, args.load_best, args.load_checkpoint, args.load_last_checkpoint)
     config_file = run / args.env / "config.yml"
-    config = read_run_yaml(config_file)
+    config = read_run_config(config_file)
     print(f"Loading {path}")
     try:
         model = load_zoo_model(args.algo, path, device=args.device)
@@ -336,12 +337,13 @@ def enjoy(argv: list[str] | None = None) -> dict[str, float]:
     env_kwargs = {**trained_kwargs, **args.env_kwargs}
     if env_kwargs != trained_kwargs:
         print(f"Playing with env_kwargs {env_kwargs} (the model trained with {trained_kwargs})")
+    sources = [str(config_file if "env_kwargs" in config else path), *(["--env-kwargs"] if args.env_kwargs else [])]
     try:
         env = make_env(
             args.env, n_envs=args.n_envs, backend=args.backend, seed=args.seed, device=args.device, **env_kwargs
         )
-    except (TypeError, ValueError) as exc:  # an unknown keyword or a bad value of --env-kwargs
-        raise SystemExit(f"env_kwargs {env_kwargs}: {exc}") from None
+    except (TypeError, ValueError) as exc:  # an unknown keyword or a bad value of the run's or of --env-kwargs
+        raise SystemExit(f"env_kwargs {env_kwargs} (from {' and '.join(sources)}): {exc}") from None
     except SC2NotAvailableError as exc:  # as zoo/train.py: one line saying what to install
         raise SystemExit(f"--backend {args.backend}: {exc}") from None
     try:
@@ -352,6 +354,23 @@ def enjoy(argv: list[str] | None = None) -> dict[str, float]:
         return _play_and_report(args, run, path, config, env_kwargs, model)
     finally:
         env.close()
+
+
+def read_run_config(path: Path) -> dict[str, Any]:
+    """The run's ``config.yml`` (:func:`~zoo.utils.read_run_yaml`: empty when missing) with the settings enjoy plays
+    by checked: ``env_kwargs``, a mapping of ``make_env`` keywords or null, and ``epsilon``, the attack budget the run
+    trained with, a finite number >= 0 or null (0 and null: the paper's). Otherwise one line naming the file, the key
+    and what it allows (``SystemExit``): a hand-edited file failed in the middle of playing, naming neither."""
+    config = read_run_yaml(path)
+    env_kwargs = config.get("env_kwargs")
+    if env_kwargs is not None and not isinstance(env_kwargs, dict):
+        raise SystemExit(f"{path}: env_kwargs={env_kwargs!r} must be a mapping of make_env keywords (or null)")
+    if config.get("epsilon") is not None:
+        try:
+            finite_float("epsilon", config["epsilon"], low=0.0, meaning="the run's attack budget; 0: the paper's")
+        except ValueError as exc:
+            raise SystemExit(f"{path}: {exc}") from None
+    return config
 
 
 def play_env_kwargs(config: dict[str, Any], model: Any) -> dict[str, Any]:

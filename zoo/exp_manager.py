@@ -67,6 +67,9 @@ PRETRAINED_ARCHITECTURE = ("policy_kwargs", "mixer")
 OBJECTIVE_FLAGS = ("eval_episodes", "n_evaluations", "n_seeds_per_trial", "eval_attack", "eval_epsilon", "backend")
 #: the settings a study records (:meth:`ExperimentManager._objective_settings`) that change what a trial trains
 TRAINING_SETTINGS = ("n_timesteps", "n_envs", "env_kwargs", "hyperparams", "backend")
+#: the settings a study records that name what it tunes (the flags ``--algo`` and ``--env``); studies recorded before
+#: they were recorded lack them, and are taken to tune whatever run opens them
+STUDY_TARGET = ("algo", "env")
 
 
 def pretrained_architecture(path: str, given: set[str]) -> dict[str, Any]:
@@ -179,6 +182,9 @@ class ExperimentManager:
             raise SystemExit(f"--trial-id {number}: no Optuna study {name!r} in {label} (pass --study-name)") from None
         except _storage_errors() as exc:
             raise SystemExit(f"Cannot open Optuna storage {label}: {_first_line(exc)}") from None
+        recorded = study.user_attrs.get("objective")
+        hint = "use its --algo and --env, or another --study-name"
+        self._check_study_target(recorded, f"--trial-id {number}: Optuna study {name!r} in {label}", hint)
         trials = {trial.number: trial for trial in study.get_trials(deepcopy=False)}
         if number not in trials:
             held = f"its trials are numbered 0-{max(trials)}" if trials else "it has no trials"
@@ -196,7 +202,7 @@ class ExperimentManager:
             print(f"Trial #{number} kept the study's -params {', '.join(fixed_names(fixed))} (not its sampled values)")
         result = "no value" if trial.value is None else f"win rate {trial.value:.3f}"
         print(f"Settings of trial #{number} of {name!r} ({trial.state.name.lower()}, {result}): {sampled}")
-        return sampled, study.user_attrs.get("objective")
+        return sampled, recorded
 
     def _note_other_study_settings(self, recorded: dict[str, Any], trial: dict[str, Any]) -> None:
         """With ``--trial-id``: a note naming where what this run trains differs from what the trial trained (the
@@ -658,6 +664,8 @@ class ExperimentManager:
         """What a trial's value depends on besides the sampled parameters (JSON-able): trials of one study must share
         it, or the sampler and the pruner compare unlike numbers."""
         settings = {
+            "algo": self.algo,
+            "env": self.env_name,
             "n_timesteps": self.n_timesteps,
             "n_envs": self.n_envs,
             "env_kwargs": self.env_kwargs,
@@ -666,11 +674,33 @@ class ExperimentManager:
         }
         return _plain(settings)
 
+    def _check_study_target(self, recorded: dict[str, Any] | None, study: str, hint: str) -> None:
+        """Exit with one line when the study's recorded settings (:meth:`_objective_settings`) name another ``--algo``
+        or ``--env`` (:data:`STUDY_TARGET`) than this run's: its trials sampled another search space, or were measured
+        on another map. A study recorded without them passes.
+
+        :param study: the study and what uses it, starting the message (``"-optimize: Optuna study 's' in <label>"``)
+        :param hint: what to do instead, ending the message
+        """
+        here = {"algo": self.algo, "env": self.env_name}
+        tuned = {key: (recorded or {}).get(key, value) for key, value in here.items()}
+        if tuned != here:
+            raise SystemExit(
+                f"{study} tunes --algo {tuned['algo']} on --env {tuned['env']}, not --algo {self.algo} on --env "
+                f"{self.env_name}; {hint}"
+            )
+
     def _check_study_objective(self, study: optuna.Study, study_name: str, label: str) -> None:
         """Record the objective's settings in a study that holds no finished (complete or pruned) trial, e.g. one
-        whose first trial was interrupted; refuse to add trials of other settings to one that does."""
+        whose first trial was interrupted; refuse to add trials of other settings to one that does, and any trial to
+        a study of another algorithm or map (:meth:`_check_study_target`)."""
         settings = self._objective_settings()
         stored = study.user_attrs.get("objective")
+        self._check_study_target(
+            stored, f"-optimize: Optuna study {study_name!r} in {label}", "pass another --study-name"
+        )
+        if stored is not None:  # recorded without the algorithm and map: this run's (checked above when recorded)
+            stored = {**{key: settings[key] for key in STUDY_TARGET}, **stored}
         if stored == settings:
             return
         finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))

@@ -117,16 +117,19 @@ class BaseAttack(ABC):
         :param state: global state float[B, S] (not attacked; for attacks that condition on it), or None.
         :param target_actions: int64[B, N] actions to steer each agent toward (targeted attacks only), or None; each
             must be available to its agent in ``avail_actions`` (an unavailable one is refused, naming env and agent).
+        :raises TypeError, ValueError: an argument of another type, dtype, shape or device
+            (:func:`check_perturb_inputs`).
         """
         if target_actions is not None and not self.supports_target_actions:
             raise ValueError(f"{type(self).__name__} is not a targeted attack: target_actions must be None")
+        check_perturb_inputs(policy, obs, avail_actions, last_action_onehot, hidden, state, actions=target_actions)
         return self._on_attacked_agents(
             obs,
             None,
             lambda clean: self._perturb(
                 policy,
                 clean,
-                avail_actions.bool(),
+                avail_actions,
                 last_action_onehot.detach(),
                 hidden.detach(),
                 state,
@@ -146,8 +149,6 @@ class BaseAttack(ABC):
         :param agent_mask: the attacked agents bool[B, N] of this step, or None: drawn here (:meth:`agent_mask`),
             before ``perturb`` runs.
         """
-        if obs.dim() != 3:
-            raise ValueError(f"obs must have shape [B, N, O], got {tuple(obs.shape)}")
         mask = self.agent_mask(obs) if agent_mask is None else agent_mask
         with torch.no_grad():
             return torch.where(mask.unsqueeze(-1), perturb(obs.detach()), obs.detach())
@@ -273,6 +274,90 @@ class BaseAttack(ABC):
         hidden_keys = ("name", "obs_low", "obs_high")
         settings = ", ".join(f"{k}={v}" for k, v in self.get_params().items() if k not in hidden_keys)
         return f"{type(self).__name__}({settings})"
+
+
+def check_perturb_inputs(
+    policy: nn.Module | None,
+    obs: Any,
+    avail_actions: Any,
+    last_action_onehot: Any,
+    hidden: Any,
+    state: Any = None,
+    *,
+    actions: Any = None,
+    actions_name: str = "target_actions",
+    actions_per_feature: bool = False,
+    agent_mask: Any = None,
+) -> None:
+    """Check the inputs of an attack's public entry points (:meth:`BaseAttack.perturb`,
+    :meth:`~sb3_marl.attacks.learned.LearnedAttack.perturb_with_actions`): a TypeError (not a tensor, another dtype)
+    or a ValueError (another shape or device) naming the argument, its expected dtype and shape, and what was given.
+
+    The sizes come from ``obs`` (``B``) and from the policy where it has them (``n_agents``, ``obs_dim``,
+    ``n_actions``, ``hidden_dim``, as a ``QMIXPolicy``), the dtype of ``obs`` and ``hidden`` and the device of
+    ``obs`` from its parameters; every other input must be on the device of ``obs``. Without a policy (an attack
+    that does not consult the victim), ``hidden`` may have any shape. It runs at every attacked env step, so it reads
+    metadata only (type, shape, dtype, device): no values, no device synchronisation.
+
+    :param actions: the actions given with the inputs (a targeted attack's ``target_actions``, a learned attack's
+        ``adversary_actions``), or None.
+    :param actions_name: the name of ``actions`` in the messages.
+    :param actions_per_feature: ``actions`` are float[B, N, O], one value per observation feature (ATLA's
+        perturbation directions); otherwise int64[B, N], one action index per agent.
+    :param agent_mask: the attacked agents bool[B, N], or None.
+    """
+    sizes = {name: getattr(policy, name, None) for name in ("n_agents", "obs_dim", "n_actions", "hidden_dim")}
+    sizes = {name: size if isinstance(size, int) else None for name, size in sizes.items()}
+    parameter = next(policy.parameters(), None) if isinstance(policy, nn.Module) else None
+    dtype = None if parameter is None else parameter.dtype
+    obs_shape = [("B", None), ("n_agents", sizes["n_agents"]), ("obs_dim", sizes["obs_dim"])]
+    _check_tensor("obs", obs, dtype, obs_shape, None if parameter is None else parameter.device, "the policy")
+    batch_size, n_agents, obs_dim = obs.shape
+    per_agent = [("B", batch_size), ("n_agents", n_agents)]
+    _check_tensor(
+        "avail_actions", avail_actions, torch.bool, [*per_agent, ("n_actions", sizes["n_actions"])], obs.device
+    )
+    per_action = [*per_agent, ("n_actions", avail_actions.shape[-1])]
+    _check_tensor("last_action_onehot", last_action_onehot, None, per_action, obs.device)
+    hidden_shape = None if policy is None else [*per_agent, ("hidden_dim", sizes["hidden_dim"])]
+    _check_tensor("hidden", hidden, dtype, hidden_shape, obs.device)
+    if state is not None:
+        _check_tensor("state", state, None, [("B", batch_size), ("state_dim", None)], obs.device)
+    if actions is not None:
+        if actions_per_feature:
+            _check_tensor(actions_name, actions, None, [*per_agent, ("obs_dim", obs_dim)], obs.device)
+        else:
+            _check_tensor(actions_name, actions, torch.int64, per_agent, obs.device)
+    if agent_mask is not None:
+        _check_tensor("agent_mask", agent_mask, torch.bool, per_agent, obs.device)
+
+
+def _check_tensor(
+    name: str,
+    value: Any,
+    dtype: torch.dtype | None,
+    shape: Sequence[tuple[str, int | None]] | None,
+    device: torch.device | None,
+    device_of: str = "obs",
+) -> None:
+    """A TypeError (not a tensor, another dtype) or a ValueError (another shape or device) naming ``name`` unless
+    ``value`` is a tensor of ``dtype`` (None: any floating-point dtype) and of ``shape`` (its dimensions by name,
+    with their size where it is known; None: any shape) on ``device``, that of ``device_of`` (None: any device)."""
+    kind = "a floating-point torch tensor" if dtype is None else f"a {dtype} tensor"
+    dims = "any shape" if shape is None else "[" + ", ".join(d if n is None else f"{d}={n}" for d, n in shape) + "]"
+    expected = f"{name} must be {kind} of shape {dims}"
+    if not isinstance(value, torch.Tensor):
+        given, module = type(value).__qualname__, type(value).__module__
+        raise TypeError(f"{expected}, got {given if module == 'builtins' else f'{module}.{given}'}")
+    right_dtype = value.dtype.is_floating_point if dtype is None else value.dtype == dtype
+    if not right_dtype:
+        raise TypeError(f"{expected}, got {value.dtype}")
+    if shape is not None and (
+        value.dim() != len(shape) or any(n is not None and size != n for size, (_, n) in zip(value.shape, shape))
+    ):
+        raise ValueError(f"{expected}, got shape {tuple(value.shape)}")
+    if device is not None and value.device != device:
+        raise ValueError(f"{expected} on {device} (the device of {device_of}), got one on {value.device}")
 
 
 def _checked_bounds(

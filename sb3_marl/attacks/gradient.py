@@ -128,18 +128,16 @@ class GradientAttack(BaseAttack):
         hidden: torch.Tensor,
         target_actions: torch.Tensor | None,
     ) -> torch.Tensor:
-        """Check ``target_actions`` and return the clean greedy actions int64[B, N]."""
+        """Check ``target_actions`` (their values: :meth:`perturb` checked their shape and dtype) and return the clean
+        greedy actions int64[B, N]."""
         if target_actions is not None:
             if self.objective != "cross_entropy":
                 raise ValueError(f"target_actions need objective='cross_entropy', not {self.objective!r}")
             n_actions = avail_actions.shape[-1]
-            expected = tuple(obs.shape[:2])
-            if tuple(target_actions.shape) != expected:
-                raise ValueError(f"target_actions must have shape {expected}, got {tuple(target_actions.shape)}")
             if bool(((target_actions < 0) | (target_actions >= n_actions)).any()):
                 raise ValueError(f"target_actions must be action indices in [0, {n_actions})")
             # an unavailable target has no probability to raise: the attack would silently turn untargeted
-            unavailable = (~avail_actions.gather(-1, target_actions.long().unsqueeze(-1)).squeeze(-1)).nonzero()
+            unavailable = (~avail_actions.gather(-1, target_actions.unsqueeze(-1)).squeeze(-1)).nonzero()
             if len(unavailable):
                 env, agent = unavailable[0].tolist()
                 raise ValueError(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from sb3_marl.attacks.base import BaseAttack
+from sb3_marl.attacks.base import BaseAttack, check_perturb_inputs
 from sb3_marl.attacks.gradient import FGSM
 from sb3_marl.common.validation import flag
 from sb3_marl.policies.qmix_policy import greedy_actions
@@ -44,6 +44,9 @@ class LearnedAttack(BaseAttack):
     """
 
     supports_target_actions = False
+    #: the adversary's actions are float[B, N, O], one value per observation feature (ATLA's perturbation
+    #: directions), rather than int64[B, N] action indices (PA-AD's target actions)
+    adversary_actions_per_feature: bool = False
 
     def check_fits_env(self, env: Any) -> None:
         """Also a ValueError when the trained adversary was made for other agents, observations or actions than
@@ -80,17 +83,31 @@ class LearnedAttack(BaseAttack):
     ) -> torch.Tensor:
         """Perturbed observations float[B, N, O] for given adversary actions (unattacked and dead agents untouched).
 
-        Arguments as in :meth:`perturb`, plus ``adversary_actions`` (their form depends on the attack) and
-        ``agent_mask``, the attacked agents bool[B, N] of this step if already drawn with :meth:`agent_mask`
-        (None: drawn here).
+        Arguments as in :meth:`perturb`, plus ``adversary_actions`` (float[B, N, O] or int64[B, N]:
+        :attr:`adversary_actions_per_feature`) and ``agent_mask``, the attacked agents bool[B, N] of this step if
+        already drawn with :meth:`agent_mask` (None: drawn here).
+
+        :raises TypeError, ValueError: an argument of another type, dtype, shape or device
+            (:func:`~sb3_marl.attacks.base.check_perturb_inputs`).
         """
+        check_perturb_inputs(
+            policy,
+            obs,
+            avail_actions,
+            last_action_onehot,
+            hidden,
+            actions=adversary_actions,
+            actions_name="adversary_actions",
+            actions_per_feature=self.adversary_actions_per_feature,
+            agent_mask=agent_mask,
+        )
         return self._on_attacked_agents(
             obs,
             agent_mask,
             lambda clean: self._apply_actions(
                 policy,
                 clean,
-                avail_actions.bool(),
+                avail_actions,
                 last_action_onehot.detach(),
                 hidden.detach(),
                 adversary_actions.detach(),
@@ -141,6 +158,8 @@ class ATLAAttack(LearnedAttack):
         :class:`~sb3_marl.attacks.base.BaseAttack`.
     """
 
+    adversary_actions_per_feature = True
+
     def __init__(
         self, adversary: MAPPO | MAPPOPolicy | None, epsilon: float, deterministic: bool = True, **kwargs: Any
     ) -> None:
@@ -174,11 +193,6 @@ class ATLAAttack(LearnedAttack):
         hidden: torch.Tensor,
         adversary_actions: torch.Tensor,
     ) -> torch.Tensor:
-        if adversary_actions.shape != obs.shape:
-            raise ValueError(
-                f"ATLA actions must have the observations' shape {tuple(obs.shape)}, "
-                f"got {tuple(adversary_actions.shape)}"
-            )
         if not bool(torch.isfinite(adversary_actions).all()):
             raise ValueError("ATLA actions must be finite (NaN or inf would leave the epsilon-ball)")
         return self.project(obs, self.epsilon * adversary_actions.clamp(-1.0, 1.0))
@@ -274,7 +288,7 @@ class PAADAttack(LearnedAttack):
         adversary_actions: torch.Tensor,
     ) -> torch.Tensor:
         return self.actor.perturb(
-            policy, obs, avail_actions, last_action_onehot, hidden, target_actions=adversary_actions.long()
+            policy, obs, avail_actions, last_action_onehot, hidden, target_actions=adversary_actions
         )
 
     def get_params(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ whose episode has terminated and was not reset raises a ``RuntimeError`` naming 
 
 from __future__ import annotations
 
+import reprlib
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -64,8 +65,8 @@ def check_joint_actions(
 
     Errors, each naming the first bad env (and agent) in row-major order:
 
-    * ``actions`` not of shape ``[B, N]``, or not of an integer dtype (float, complex and bool are refused: a bool or a
-      float is no action index): a ValueError;
+    * ``actions`` that torch cannot read as a tensor (a string, None, ragged lists), not of shape ``[B, N]``, or not of
+      an integer dtype (float, complex and bool are refused: a bool or a float is no action index): a ValueError;
     * an env of ``stopped`` (bool[B], when given: the envs that may not be stepped, e.g. terminated and not reset): a
       RuntimeError with ``stopped_message`` formatted with ``env`` (checked after the shape and before the
       availability, whose masks are stale there);
@@ -79,17 +80,18 @@ def check_joint_actions(
     :param stopped_message: the RuntimeError's message for a stopped env, a ``str.format`` template of ``env``.
     """
     n_envs, n_agents, n_actions = avail_actions.shape
-    actions = torch.as_tensor(actions, device=avail_actions.device)
+    expected = f"actions must be integer action indices of shape ({n_envs}, {n_agents}) = (n_envs, n_agents)"
+    try:
+        actions = torch.as_tensor(actions, device=avail_actions.device)
+    except (TypeError, ValueError, RuntimeError):  # a string, None, ragged lists: torch names none of this
+        raise ValueError(f"{expected} (a tensor, an array or nested lists), got {reprlib.repr(actions)}") from None
     if (
         tuple(actions.shape) != (n_envs, n_agents)
         or actions.dtype.is_floating_point
         or actions.dtype.is_complex
         or actions.dtype == torch.bool
     ):
-        raise ValueError(
-            f"actions must be integer action indices of shape ({n_envs}, {n_agents}) = (n_envs, n_agents), got "
-            f"{actions.dtype} of shape {tuple(actions.shape)}"
-        )
+        raise ValueError(f"{expected}, got {actions.dtype} of shape {tuple(actions.shape)}")
     wrapped_by_long = actions.dtype == torch.uint64  # values from 2**63 on turn negative in int64
     actions = actions.long()
     in_range = (actions >= 0) & (actions < n_actions)

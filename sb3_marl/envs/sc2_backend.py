@@ -5,8 +5,8 @@
 PyMARL's parallel runner), so that the SC2 clients step in parallel.  ``smac`` is imported lazily, only
 when an env is built, so the rest of sb3-marl works without it.
 
-Requirements: oxwhirl SMAC (``pip install -e ".[smac]"`` in the checkout; the PyPI package named ``smac`` is SMAC3, an
-unrelated optimiser), StarCraft II and the SMAC maps, with ``SC2PATH`` pointing at the game folder.
+Requirements: oxwhirl SMAC (``bash scripts/setup.sh smac`` in the checkout; the PyPI package named ``smac`` is SMAC3,
+an unrelated optimiser), StarCraft II and the SMAC maps, with ``SC2PATH`` pointing at the game folder.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ from sb3_marl.envs.maps import get_map_params
 from sb3_marl.envs.simulator import REWARD_SWITCHES, check_sc2_process_settings
 
 INSTALL_HELP = (
-    'Install oxwhirl SMAC with `pip install -e ".[smac]"` in the sb3-marl checkout (from '
-    'https://github.com/oxwhirl/smac; the PyPI package named "smac" is SMAC3, an unrelated optimiser: '
-    "`pip uninstall smac` first if you have it), install "
+    "Install oxwhirl SMAC with `bash scripts/setup.sh smac` in the sb3-marl checkout (it installs SMAC from "
+    "https://github.com/oxwhirl/smac without letting pip pull a CUDA build of torch; the PyPI package named "
+    '"smac" is SMAC3, an unrelated optimiser: `pip uninstall smac` first if you have it), install '
     "StarCraft II (Linux: https://github.com/Blizzard/s2client-proto#downloads, unzipped to ~/StarCraftII; "
     "Windows/macOS: the Battle.net client), put the SMAC maps "
     "(https://github.com/oxwhirl/smac/releases/download/v0.1-beta1/SMAC_Maps.zip) in $SC2PATH/Maps/SMAC_Maps, "

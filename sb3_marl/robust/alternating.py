@@ -19,8 +19,10 @@ off-policy adversary's (PA-AD's director; :func:`adversary_buffer_path`), which 
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from abc import abstractmethod
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +30,61 @@ from stable_baselines3.common.logger import Logger
 
 from sb3_marl.adversaries.adversary_env import AdversaryEnv
 from sb3_marl.attacks.learned import LearnedAttack
-from sb3_marl.common.base_class import BaseMultiAgentAlgorithm, offset_seed
+from sb3_marl.common.base_class import BaseMultiAgentAlgorithm, constructor_keywords, offset_seed
 from sb3_marl.common.buffers import buffer_file
 from sb3_marl.common.callbacks import BaseCallback
 from sb3_marl.common.logger import sibling_logger
 from sb3_marl.common.validation import json_mapping, path_argument, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.robust.fgsm import RobustQMIXFGSM
+
+#: adversary settings that the adversary's owner (a robust model, ``train_attacker``) sets itself, and why
+OWNER_SETTINGS = {
+    "env": "the adversary plays in its env",
+    "env_kwargs": "the adversary plays in its env, with that env's settings",
+    "backend": "the adversary plays in its env, with that env's backend",
+    "seed": "it seeds the adversary from its own seed",
+}
+
+
+def check_adversary_kwargs(adversary_kwargs: Mapping[str, Any], adversary_class: type, owner: str) -> None:
+    """A ValueError naming ``adversary_kwargs[<key>]`` for a key that is no setting of ``adversary_class`` (with the
+    list of its settings, from its constructor's signature), or one that ``owner`` (the robust model's class name,
+    ``train_attacker``) sets itself (:data:`OWNER_SETTINGS`, the private ``_init_setup_model``). ``n_envs`` is checked
+    against the env by :func:`check_adversary_n_envs`."""
+    names, complete = constructor_keywords(adversary_class)
+    settings = [name for name in names if name not in ("self", *OWNER_SETTINGS) and not name.startswith("_")]
+    for key in adversary_kwargs:
+        if key in OWNER_SETTINGS or key.startswith("_"):
+            reason = OWNER_SETTINGS.get(key, "it builds the adversary itself")
+            raise ValueError(f"adversary_kwargs[{key!r}] is set by {owner}: {reason}")
+        if complete and key not in settings:
+            raise ValueError(
+                f"adversary_kwargs[{key!r}] is not a setting of {owner}'s adversary, a {adversary_class.__name__}; "
+                f"its settings: {settings}"
+            )
+
+
+def check_adversary_n_envs(adversary_kwargs: Mapping[str, Any], owner: str, n_envs: int) -> None:
+    """A ValueError naming ``adversary_kwargs['n_envs']`` unless it is absent, 1 or ``n_envs``, the number of episodes
+    the env of ``owner`` steps at once (the adversary plays in that env)."""
+    given = adversary_kwargs.get("n_envs", 1)
+    if given not in (1, n_envs):
+        raise ValueError(
+            f"adversary_kwargs['n_envs']={given!r}: the adversary plays in {owner}'s env, which steps {n_envs} "
+            "episodes at once; leave it out (the adversary's n_envs is that env's)"
+        )
+
+
+@contextlib.contextmanager
+def adversary_settings(owner: str, adversary_class: type) -> Iterator[None]:
+    """Prefix a ValueError or TypeError raised inside (the adversary refusing a value of ``adversary_kwargs``) with
+    ``adversary_kwargs``, so that ``seed=-5 must be ...`` does not read as a setting of ``owner`` itself."""
+    try:
+        yield
+    except (TypeError, ValueError) as exc:
+        error = TypeError if isinstance(exc, TypeError) else ValueError
+        raise error(f"adversary_kwargs (settings of {owner}'s {adversary_class.__name__} adversary): {exc}") from None
 
 
 def adversary_buffer_path(path: str | Path) -> Path:
@@ -49,7 +99,9 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
 
     :param env: env instance, SMAC map name, or None (predict-only).
     :param epsilon: l∞ budget of the adversary's perturbations (the paper: 0.2, 0.05 on 2s3z).
-    :param adversary_kwargs: keyword arguments of the adversary algorithm (JSON-able: they are saved). Each phase is
+    :param adversary_kwargs: keyword arguments of the adversary algorithm (JSON-able: they are saved), but those this
+        model sets itself (its env, ``env_kwargs``, ``backend``, ``n_envs`` and the adversary's seed, this model's seed
+        + 1; :func:`check_adversary_kwargs`). Each phase is
         one ``learn(adversary_phase_timesteps, reset_num_timesteps=False)`` of the adversary, so a schedule in
         them (e.g. a linear learning rate) runs over each phase, as Stable-Baselines3 runs one over a ``learn``
         call: from where the previous phases left the step counter down to its end value at the phase's end.
@@ -60,6 +112,9 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
     """
 
     architecture_settings = (*RobustQMIXFGSM.architecture_settings, "adversary_kwargs")
+    #: the adversary's algorithm class (MAPPO for ATLA, the QMIX director for PA-AD): ``adversary_kwargs`` holds
+    #: settings of its constructor
+    adversary_algorithm: type[BaseMultiAgentAlgorithm]
 
     def __init__(
         self,
@@ -71,6 +126,7 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         **qmix_kwargs: Any,
     ) -> None:
         self.adversary_kwargs = json_mapping("adversary_kwargs", adversary_kwargs)
+        check_adversary_kwargs(self.adversary_kwargs, self.adversary_algorithm, type(self).__name__)
         self.victim_phase_timesteps = whole_number("victim_phase_timesteps", victim_phase_timesteps, 1)
         self.adversary_phase_timesteps = whole_number("adversary_phase_timesteps", adversary_phase_timesteps, 1)
         self.adversary: BaseMultiAgentAlgorithm | None = None
@@ -91,9 +147,9 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
     def _make_adversary_env(self, env: BatchedMultiAgentEnv) -> AdversaryEnv:
         """The env the adversary trains on: ``env`` seen from the adversary, with ``self.policy`` as victim."""
 
-    @abstractmethod
     def _make_adversary(self, adversary_env: AdversaryEnv | None, **kwargs: Any) -> BaseMultiAgentAlgorithm:
         """The adversary algorithm on ``adversary_env`` (None: predict-only, sizes set by the caller)."""
+        return self.adversary_algorithm(adversary_env, **kwargs)
 
     @abstractmethod
     def _make_learned_attack(self) -> LearnedAttack:
@@ -112,19 +168,17 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
     def _setup_model(self) -> None:
         super()._setup_model()
         adversary_env = None if self.env is None else self._make_adversary_env(self.env)
-        n_envs = self.adversary_kwargs.get("n_envs", 1)
-        if adversary_env is not None and n_envs not in (1, adversary_env.n_envs):
-            raise ValueError(
-                f"adversary_kwargs['n_envs']={n_envs!r}: the adversary plays in {type(self).__name__}'s training env, "
-                f"which steps {adversary_env.n_envs} episodes at once; set {type(self).__name__}'s n_envs instead"
-            )
+        owner = type(self).__name__
+        if adversary_env is not None:
+            check_adversary_n_envs(self.adversary_kwargs, owner, adversary_env.n_envs)
         kwargs = {
             "seed": offset_seed(self.seed, 1),
             "device": self.device,
             "tensorboard_log": self.tensorboard_log,
             **self.adversary_kwargs,
         }
-        adversary = self._make_adversary(adversary_env, _init_setup_model=False, **kwargs)
+        with adversary_settings(owner, self.adversary_algorithm):
+            adversary = self._make_adversary(adversary_env, _init_setup_model=False, **kwargs)
         adversary.env_shapes = dict(self.env_shapes)
         adversary._setup_model()
         self.adversary = adversary
@@ -134,7 +188,8 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         augmentations = super().check_learn_settings(env)
         check_adversary = getattr(self.adversary, "check_learn_settings", None)  # the PA-AD director's (a QMIX)
         if check_adversary is not None:
-            check_adversary()
+            with adversary_settings(type(self).__name__, self.adversary_algorithm):
+                check_adversary()
         return augmentations
 
     def _attach_env(self, env: BatchedMultiAgentEnv) -> None:

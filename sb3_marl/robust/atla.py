@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sb3_marl.adversaries.adversary_env import PerturbationAdversaryEnv
 from sb3_marl.adversaries.mappo import MAPPO
 from sb3_marl.attacks.learned import ATLAAttack
@@ -29,11 +27,10 @@ class ATLAQMIX(AlternatingAdversarialQMIX):
         ``attack_probability``) and of :class:`~sb3_marl.qmix.QMIX`.
     """
 
+    adversary_algorithm = MAPPO
+
     def _make_adversary_env(self, env: BatchedMultiAgentEnv) -> PerturbationAdversaryEnv:
         return PerturbationAdversaryEnv(env, self.policy, self.epsilon)
-
-    def _make_adversary(self, adversary_env: PerturbationAdversaryEnv | None, **kwargs: Any) -> MAPPO:
-        return MAPPO(adversary_env, **kwargs)
 
     def _make_learned_attack(self) -> ATLAAttack:
         return ATLAAttack(self.adversary, self.epsilon, deterministic=False, seed=self._attack_seed)

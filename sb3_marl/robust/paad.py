@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sb3_marl.adversaries.adversary_env import TargetActionAdversaryEnv
 from sb3_marl.adversaries.director import QMIXDirector
 from sb3_marl.attacks.learned import PAADAttack
@@ -27,11 +25,10 @@ class PAADQMIX(AlternatingAdversarialQMIX):
         ``attack_probability``) and of :class:`~sb3_marl.qmix.QMIX`.
     """
 
+    adversary_algorithm = QMIXDirector
+
     def _make_adversary_env(self, env: BatchedMultiAgentEnv) -> TargetActionAdversaryEnv:
         return TargetActionAdversaryEnv(env, self.policy, self.epsilon)
-
-    def _make_adversary(self, adversary_env: TargetActionAdversaryEnv | None, **kwargs: Any) -> QMIXDirector:
-        return QMIXDirector(adversary_env, **kwargs)
 
     def _make_learned_attack(self) -> PAADAttack:
         return PAADAttack(self.adversary, self.epsilon, seed=self._attack_seed)

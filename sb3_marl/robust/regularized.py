@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,11 @@ class RegularizedQMIX(RobustQMIXFGSM):
         _init_setup_model: bool = True,
         **qmix_kwargs: Any,
     ) -> None:
+        if not (pretrained is None or isinstance(pretrained, QMIX | str | os.PathLike)):
+            raise TypeError(
+                f"pretrained={pretrained!r} must be the path of a QMIX model file (a str or a pathlib.Path), a QMIX "
+                "model or None"
+            )
         self.kappa = make_schedule(StepSchedule() if kappa is None else kappa, "kappa")
         check_schedule_range(self.kappa, "kappa", low=0.0)
         self.hinge_c = finite_float("hinge_c", hinge_c, 0.0, low_open=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,11 @@ from sb3_marl.attacks.learned import ATLAAttack, LearnedAttack, PAADAttack
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
 from sb3_marl.common.validation import whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv, game_env_kwargs
+from sb3_marl.robust.alternating import adversary_settings, check_adversary_kwargs, check_adversary_n_envs
 
-ATTACKER_KINDS = ("atla", "paad")
+#: the attacker kinds and their adversary algorithms
+ATTACKER_CLASSES: dict[str, type[BaseMultiAgentAlgorithm]] = {"atla": MAPPO, "paad": QMIXDirector}
+ATTACKER_KINDS = tuple(ATTACKER_CLASSES)
 
 
 def train_attacker(
@@ -41,9 +45,11 @@ def train_attacker(
         game settings of the env the victim was trained in (its ``env_kwargs`` without the run-time keywords, e.g.
         ``compile``, which are this call's to give).
     :param adversary_kwargs: keyword arguments of :class:`~sb3_marl.adversaries.MAPPO` or of the director
-        (:class:`~sb3_marl.adversaries.QMIXDirector`). The director's exploration decays over the first half of
-        ``total_timesteps`` unless they set ``exploration_timesteps`` (QMIX's default, 50k steps whatever the
-        budget, left a 10k-step director exploring at a rate of 0.81 when it stopped).
+        (:class:`~sb3_marl.adversaries.QMIXDirector`), but those set here (the env, its ``env_kwargs``, ``backend``
+        and ``n_envs``, the seed: :func:`~sb3_marl.robust.alternating.check_adversary_kwargs`). The director's
+        exploration decays over the first half of ``total_timesteps`` unless they set ``exploration_timesteps``
+        (QMIX's default, 50k steps whatever the budget, left a 10k-step director exploring at a rate of 0.81 when it
+        stopped).
     :param seed: seed of the env and of the attacker.
     :param device: device of a model loaded from a path.
     :return: an :class:`~sb3_marl.attacks.ATLAAttack` (deterministic: the adversary's mean) or a
@@ -53,6 +59,11 @@ def train_attacker(
         raise ValueError(f"kind={kind!r}; allowed: {ATTACKER_KINDS}")
     total_timesteps = whole_number("total_timesteps", total_timesteps, 1)
     epsilon = check_epsilon(epsilon)  # before an env (SC2 processes with backend="sc2") is built
+    if not isinstance(adversary_kwargs, Mapping | None):
+        raise TypeError(f"adversary_kwargs={adversary_kwargs!r} must be a mapping of the adversary's settings or None")
+    adversary_class = ATTACKER_CLASSES[kind]
+    adversary_kwargs = adversary_kwargs or {}
+    check_adversary_kwargs(adversary_kwargs, adversary_class, "train_attacker")
     if not isinstance(model_or_path, BaseMultiAgentAlgorithm | str | Path):
         raise TypeError(
             f"model_or_path must be a QMIX-family model or the path of its file, got {type(model_or_path).__name__}"
@@ -83,16 +94,16 @@ def train_attacker(
             **{**game_env_kwargs(victim.env_kwargs), **(env_kwargs or {})},
         )
     defaults = {"exploration_timesteps": max(total_timesteps // 2, 1)} if kind == "paad" else {}
-    kwargs = {"seed": seed, "device": victim.device, **defaults, **(adversary_kwargs or {})}
+    kwargs = {"seed": seed, "device": victim.device, **defaults, **adversary_kwargs}
     try:
-        if kind == "atla":
-            adversary_env = PerturbationAdversaryEnv(env, victim, epsilon, seed=seed)
-            adversary = MAPPO(adversary_env, **kwargs).learn(total_timesteps)
-            attack: LearnedAttack = ATLAAttack(adversary, epsilon, seed=seed)
-        else:
-            adversary_env = TargetActionAdversaryEnv(env, victim, epsilon, seed=seed)
-            director = QMIXDirector(adversary_env, **kwargs).learn(total_timesteps)
-            attack = PAADAttack(director, epsilon, seed=seed)
+        check_adversary_n_envs(adversary_kwargs, "train_attacker", env.n_envs)
+        env_class = PerturbationAdversaryEnv if kind == "atla" else TargetActionAdversaryEnv
+        adversary_env = env_class(env, victim, epsilon, seed=seed)
+        with adversary_settings("train_attacker", adversary_class):
+            adversary = adversary_class(adversary_env, **kwargs)
+        adversary.learn(total_timesteps)
+        attack_class = ATLAAttack if kind == "atla" else PAADAttack
+        attack: LearnedAttack = attack_class(adversary, epsilon, seed=seed)
     except BaseException:  # bad adversary settings, a failed or interrupted training: close the env built here
         if built_here:
             env.close()
