@@ -154,6 +154,21 @@ def test_actions_torch_cannot_read_are_named_with_the_shape_and_dtype(actions, g
     assert env.step([[1, 1, 1], [1, 1, 1]])[4].tolist() == [False, False]  # the refused steps changed nothing
 
 
+@pytest.mark.parametrize(
+    ("actions", "given"), [(None, "None"), ("abc", "'abc'"), ([[1], [1], [1]], r"\[\[1\], \[1\], \[1\]\]")]
+)
+def test_the_single_episode_env_names_actions_it_cannot_read(actions, given):
+    """StarCraft2SimEnv.step said "'NoneType' object is not iterable", "invalid literal for int() with base 10: 'a'"
+    or "int() argument must be ... not 'list'"."""
+    env = StarCraft2SimEnv(map_name="3m", seed=0)
+    env.reset()
+    with pytest.raises(
+        ValueError, match=rf"^step\(\) takes one integer action index per agent \(n_agents=3\), got actions={given}$"
+    ):
+        env.step(actions)
+    assert env.step([1, 1, 1])[1] is False  # the refused steps changed nothing
+
+
 def test_the_install_hint_for_real_starcraft_ii_is_the_setup_script(monkeypatch, tmp_path):
     """The hint said `pip install -e ".[smac]"`, which could pull a CUDA build of torch; the README says to use
     scripts/setup.sh."""

@@ -33,6 +33,7 @@ Differences from SMAC, because there is no StarCraft II process or to turn misus
 from __future__ import annotations
 
 import math
+import reprlib
 from typing import Any
 
 import numpy as np
@@ -122,10 +123,16 @@ class StarCraft2SimEnv:
                 "The episode has terminated: call reset() before step() (the built-in simulator does not step a "
                 "finished battle on)"
             )
-        actions = list(actions)
-        if len(actions) != self.n_agents:
-            raise ValueError(f"step() takes one action per agent: {self.n_agents} actions, got {len(actions)}")
-        joint = torch.as_tensor([int(a) for a in actions], device=self.sim.device).view(1, -1)
+        try:
+            action_indices = [int(a) for a in actions]  # SMAC's conversion
+        except (TypeError, ValueError):  # None, a string, nested lists
+            raise ValueError(
+                f"step() takes one integer action index per agent (n_agents={self.n_agents}), got actions="
+                f"{reprlib.repr(actions)}"
+            ) from None
+        if len(action_indices) != self.n_agents:
+            raise ValueError(f"step() takes one action per agent: {self.n_agents} actions, got {len(action_indices)}")
+        joint = torch.as_tensor(action_indices, device=self.sim.device).view(1, -1)
         _, _, _, reward, terminated, info = self.sim.step(joint)
         self._terminated = bool(terminated[0])
         out: dict[str, Any] = {
