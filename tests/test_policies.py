@@ -191,3 +191,18 @@ def test_a_policy_file_whose_settings_do_not_fit_is_named(policy, tmp_path):
         rewrite_data(path, tmp_path / "edited.zip", edited)
         with pytest.raises(ValueError, match=message):
             QMIXPolicy.load(tmp_path / "edited.zip")
+
+
+def test_the_policys_own_predict_names_masks_and_states_it_cannot_use(policy: QMIXPolicy):
+    """policy.predict (SB3's public policy API) read a 0.5 mask as True and acted on a NaN hidden state; only the
+    model's predict refused them."""
+    obs = torch.zeros(N, OBS)
+    half = torch.full((N, A), 0.5)
+    with pytest.raises(ValueError, match=r"^avail_actions holds 0.5: a mask holds True/False or 1/0"):
+        policy.predict(obs, avail_actions=half)
+    _, (hidden, last_action) = policy.predict(obs)
+    hidden[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"^state\[0\] \(hidden\) holds NaN or inf"):
+        policy.predict(obs, state=(hidden, last_action))
+    with pytest.raises(TypeError, match=r"^observation=None is not an array of numbers"):
+        policy.predict(None)

@@ -1331,10 +1331,10 @@ def test_trial_id_names_the_settings_where_the_run_differs_from_the_trial(tmp_pa
     ]
 
 
-def test_a_study_of_another_algorithm_or_map_is_refused_to_trial_id_and_optimize(tmp_path):
-    """``--algo fgsm --trial-id 0 --study-name qmix_3m`` (or ``--env 8m`` with 3m's study) trained with the settings
-    tuned for another algorithm or map, and ``-optimize`` added its trials to that study; a study recorded before the
-    algorithm and map were recorded keeps working."""
+def test_a_study_of_another_algorithm_or_map_is_refused_to_trial_id_and_optimize(tmp_path, capsys):
+    """``--algo fgsm --trial-id 0 --study-name qmix_3m`` trained with the settings tuned for another algorithm, and
+    ``-optimize`` added its trials to a study of another algorithm or map; ``--trial-id`` replays a trial on another
+    map with a note. A study recorded before the algorithm and map were recorded keeps working."""
     from zoo.exp_manager import ExperimentManager
 
     journal, _ = _refused_study(tmp_path, n_trials=1)
@@ -1344,12 +1344,16 @@ def test_a_study_of_another_algorithm_or_map_is_refused_to_trial_id_and_optimize
     assert (study.user_attrs["objective"]["algo"], study.user_attrs["objective"]["env"]) == ("qmix", "3m")
     for algo, env in (("fgsm", "3m"), ("qmix", "8m")):
         argv = ["--algo", algo, "--env", env, "-f", str(tmp_path), "--storage", journal, "--study-name", "s"]
-        with pytest.raises(SystemExit) as exit_info:
+        if algo == "qmix":  # another map: replayed, with a note
             ExperimentManager(train.build_parser().parse_args([*argv, "--trial-id", "0"]))
-        assert str(exit_info.value) == (
-            f"--trial-id 0: Optuna study 's' in {journal} tunes --algo qmix on --env 3m, not --algo {algo} on --env "
-            f"{env}; use its --algo and --env, or another --study-name"
-        )
+            assert "env: '3m' there, '8m' here" in capsys.readouterr().out
+        else:
+            with pytest.raises(SystemExit) as exit_info:
+                ExperimentManager(train.build_parser().parse_args([*argv, "--trial-id", "0"]))
+            assert str(exit_info.value) == (
+                f"--trial-id 0: Optuna study 's' in {journal} tunes --algo qmix on --env 3m, not --algo {algo} on "
+                f"--env {env}; use its --algo, or another --study-name"
+            )
         manager = ExperimentManager(train.build_parser().parse_args([*argv, "-optimize"]))
         with pytest.raises(SystemExit) as exit_info:
             manager._check_study_objective(study, "s", journal)

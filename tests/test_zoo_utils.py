@@ -77,6 +77,16 @@ def test_a_cuda_device_on_a_machine_without_one_is_a_clear_error():
     assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
 
 
+def test_a_device_torch_lacks_here_is_named_with_the_flag():
+    """--device mps (on a machine without it) or meta was reported later as a bad env_kwargs or --algo setting."""
+    with pytest.raises(SystemExit, match=r"^--device 'meta': device='meta' holds no data"):
+        resolve_device("meta")
+    if not torch.backends.mps.is_available():
+        with pytest.raises(SystemExit, match=r"^--device 'mps': device='mps' is not available here"):
+            resolve_device("mps")
+    assert resolve_device("cpu:0") == "cpu"
+
+
 def test_a_default_replay_name_never_replaces_an_earlier_replay(tmp_path):
     from zoo.enjoy import _free_path
 

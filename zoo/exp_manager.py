@@ -183,8 +183,10 @@ class ExperimentManager:
         except _storage_errors() as exc:
             raise SystemExit(f"Cannot open Optuna storage {label}: {_first_line(exc)}") from None
         recorded = study.user_attrs.get("objective")
-        hint = "use its --algo and --env, or another --study-name"
-        self._check_study_target(recorded, f"--trial-id {number}: Optuna study {name!r} in {label}", hint)
+        hint = "use its --algo, or another --study-name"  # another --env replays the trial, with a note
+        self._check_study_target(
+            recorded, f"--trial-id {number}: Optuna study {name!r} in {label}", hint, keys=("algo",)
+        )
         trials = {trial.number: trial for trial in study.get_trials(deepcopy=False)}
         if number not in trials:
             held = f"its trials are numbered 0-{max(trials)}" if trials else "it has no trials"
@@ -212,7 +214,7 @@ class ExperimentManager:
         :param recorded: the study's recorded settings (:meth:`_objective_settings` of the ``-optimize`` run)
         :param trial: the settings the trial trained with (:meth:`_trial_hyperparameters`)
         """
-        keys = [key for key in TRAINING_SETTINGS if key in recorded]
+        keys = [key for key in ("env", *TRAINING_SETTINGS) if key in recorded]
         # the hyperparameters without the zoo's keys: the effective budget, n_envs and env settings are compared apart
         trained = {
             **recorded,
@@ -674,16 +676,19 @@ class ExperimentManager:
         }
         return _plain(settings)
 
-    def _check_study_target(self, recorded: dict[str, Any] | None, study: str, hint: str) -> None:
+    def _check_study_target(
+        self, recorded: dict[str, Any] | None, study: str, hint: str, keys: tuple[str, ...] = STUDY_TARGET
+    ) -> None:
         """Exit with one line when the study's recorded settings (:meth:`_objective_settings`) name another ``--algo``
-        or ``--env`` (:data:`STUDY_TARGET`) than this run's: its trials sampled another search space, or were measured
-        on another map. A study recorded without them passes.
+        or ``--env`` (``keys`` of :data:`STUDY_TARGET`) than this run's: its trials sampled another search space, or
+        were measured on another map. A study recorded without them passes.
 
         :param study: the study and what uses it, starting the message (``"-optimize: Optuna study 's' in <label>"``)
         :param hint: what to do instead, ending the message
+        :param keys: the settings that must match (``--trial-id`` replays a trial on another map: only ``"algo"``)
         """
         here = {"algo": self.algo, "env": self.env_name}
-        tuned = {key: (recorded or {}).get(key, value) for key, value in here.items()}
+        tuned = {key: (recorded or {}).get(key, value) if key in keys else value for key, value in here.items()}
         if tuned != here:
             raise SystemExit(
                 f"{study} tunes --algo {tuned['algo']} on --env {tuned['env']}, not --algo {self.algo} on --env "

@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 from stable_baselines3.common.utils import LinearSchedule
 
-from sb3_marl.common.base_class import constructor_keywords
 from sb3_marl.common.schedules import SaveableSchedule, schedule_to_dict
+from sb3_marl.common.validation import constructor_keywords
 
 
 @dataclass(frozen=True)
@@ -162,12 +162,14 @@ def make_attack(name: str, epsilon: float, clip_observations: bool = True, seed:
 
 
 def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; other values are checked by torch and, for CUDA, against
-    the GPUs this machine has.
+    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; other values are checked by torch and against the
+    devices this machine has (``cpu:0`` is ``cpu``).
 
     :raises SystemExit: naming the value when torch does not know the device or the machine lacks it.
     """
     import torch
+
+    from sb3_marl.common.validation import env_device
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -179,7 +181,10 @@ def resolve_device(device: str) -> str:
         n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if n_gpus == 0 or (resolved.index or 0) >= n_gpus:
             raise SystemExit(f"--device {device!r}: this machine has {n_gpus} CUDA device(s); use cpu or auto")
-    return str(resolved)
+    try:
+        return str(env_device(device))
+    except ValueError as exc:  # another accelerator than this machine has, "meta"
+        raise SystemExit(f"--device {device!r}: {exc}") from None
 
 
 class ZooArgumentParser(argparse.ArgumentParser):

@@ -9,6 +9,7 @@ from sb3_marl.attacks.base import BaseAttack
 from sb3_marl.attacks.gradient import FGSM, PGD, GradientAttack
 from sb3_marl.attacks.learned import ATLAAttack, LearnedAttack, PAADAttack
 from sb3_marl.attacks.noise import RandomNoise
+from sb3_marl.common.validation import constructor_keywords
 
 #: attack names accepted by :func:`make_attack` (lower case) and the classes they build
 ATTACKS: dict[str, type[BaseAttack]] = {"fgsm": FGSM, "pgd": PGD, "randomnoise": RandomNoise, "random": RandomNoise}
@@ -47,8 +48,6 @@ def make_attack(spec: str | Mapping[str, Any], **kwargs: Any) -> BaseAttack:
     try:
         return ATTACKS[name](**{**params, **kwargs})
     except TypeError as error:  # a missing or unknown setting
-        from sb3_marl.common.base_class import constructor_keywords  # the error path only (no import cycle)
-
         settings = [name for name in constructor_keywords(ATTACKS[name])[0] if name != "self"]
         raise ValueError(f"bad settings for attack {name!r} ({error}); it takes {settings}") from None
 

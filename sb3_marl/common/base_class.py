@@ -36,14 +36,12 @@ from sb3_marl.common.schedules import SaveableSchedule, make_schedule, schedule_
 from sb3_marl.common.validation import (
     MAX_SEED,
     check_default_dtype,
-    finite_array,
+    constructor_keywords,
     flag,
     is_finite_number,
     json_mapping,
-    mask_array,
     model_device,
     name_list,
-    numeric_array,
     path_argument,
     settings_mapping,
     whole_number,
@@ -67,23 +65,6 @@ SelfBaseAlgorithm = TypeVar("SelfBaseAlgorithm", bound="BaseMultiAgentAlgorithm"
 ENV_SHAPE_KEYS = ("n_agents", "n_actions", "obs_shape", "state_shape", "episode_limit")
 #: Constructor arguments that are not settings of the model (never saved).
 _NOT_SAVED = ("self", "env", "device", "_init_setup_model")
-
-
-def constructor_keywords(cls: type) -> tuple[list[str], bool]:
-    """The argument names the constructor of ``cls`` accepts by keyword, following ``**kwargs`` up the MRO (in
-    order, ``self`` included), and whether that list is complete: False when a ``**kwargs`` reaches ``object``
-    without a parent naming what it takes (then anything is accepted)."""
-    names: list[str] = []
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass):
-            continue
-        if klass is object:
-            break
-        parameters = inspect.signature(klass.__init__).parameters.values()
-        names += [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
-            return list(dict.fromkeys(names)), True
-    return list(dict.fromkeys(names)), False
 
 
 def env_shapes(env: BatchedMultiAgentEnv) -> dict[str, int]:
@@ -374,12 +355,7 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
     def _attach_env(self, env: BatchedMultiAgentEnv) -> None:
         """Check ``env`` against the model's sizes (when known) and make it the training env; its game settings and
         backend become the model's (``env_kwargs``, ``backend``), the run-time keywords stay the model's."""
-        shapes = env_shapes(env)
-        if self.env_shapes and shapes != self.env_shapes:
-            raise ValueError(
-                f"Env {getattr(env, 'map_name', '?')!r} has shapes {shapes}, but the model was built for "
-                f"{self.map_name!r} with shapes {self.env_shapes}"
-            )
+        shapes = self._check_env_shapes(env)
         game = _game_settings(env)
         run_time = {key: value for key, value in self.env_kwargs.items() if key in RUNTIME_ENV_KWARGS}
         self.env = env
@@ -388,6 +364,16 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
         self.n_envs = env.n_envs
         self.env_kwargs = {**game, **run_time}
         self.backend = env.backend or self.backend
+
+    def _check_env_shapes(self, env: BatchedMultiAgentEnv) -> dict[str, int]:
+        """``env``'s shapes (:func:`env_shapes`); a ValueError naming both maps when the model knows other ones."""
+        shapes = env_shapes(env)
+        if self.env_shapes and shapes != self.env_shapes:
+            raise ValueError(
+                f"Env {getattr(env, 'map_name', '?')!r} has shapes {shapes}, but the model was built for "
+                f"{self.map_name!r} with shapes {self.env_shapes}"
+            )
+        return shapes
 
     @property
     def observation_space(self) -> spaces.Box | None:
@@ -613,29 +599,9 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
     ) -> tuple[np.ndarray, RecurrentState]:
         """Pick every agent's action for one step with the policy's ``predict`` (arguments and return value:
         :meth:`~sb3_marl.policies.qmix_policy.QMIXPolicy.predict`): greedy when ``deterministic``, else epsilon-greedy
-        at the model's current ``exploration_rate``, drawn from the model's generator.
-
-        :raise TypeError: an argument that holds no numbers (None, a dict, strings), naming it with the shape and
-            dtype expected.
-        :raise ValueError: a ragged nested list, a mask (``avail_actions``, ``episode_start``) holding other values
-            than True/False or 1/0, a recurrent ``state`` holding NaN or inf (and the policy's shape checks).
-        """
+        at the model's current ``exploration_rate``, drawn from the model's generator."""
         if self.policy is None:
             raise ValueError("The model has no policy yet (constructed with _init_setup_model=False)")
-        n, o, a, h = self.policy.n_agents, self.policy.obs_dim, self.policy.n_actions, self.policy.hidden_dim
-        if not isinstance(observation, tuple):  # the policy names the env's (obs, state, avail) tuple given whole
-            observation = numeric_array("observation", observation, f"float32 of shape ({n}, {o}) or (batch, {n}, {o})")
-        if avail_actions is not None:
-            avail_actions = mask_array(
-                "avail_actions", avail_actions, f"bool (or 1/0) of shape ({n}, {a}) or (batch, {n}, {a})"
-            )
-        if episode_start is not None:
-            episode_start = mask_array("episode_start", episode_start, "bool (or 1/0) of shape (batch,)")
-        if isinstance(state, tuple | list) and len(state) == 2:  # anything else: the policy says what state is
-            state = (
-                finite_array("state[0] (hidden)", state[0], f"float32 of shape (batch, {n}, {h})"),
-                finite_array("state[1] (last_action)", state[1], f"one-hot float32 of shape (batch, {n}, {a})"),
-            )
         return self.policy.predict(
             observation,
             state,

@@ -25,7 +25,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.type_aliases import MaybeCallback
 
 from sb3_marl.common.augmentation import AUGMENTATIONS
-from sb3_marl.common.base_class import BaseMultiAgentAlgorithm, env_shapes
+from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
 from sb3_marl.common.buffers import (
     EpisodeBatch,
     EpisodeReplayBuffer,
@@ -203,8 +203,7 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
 
     def _attach_env(self, env: BatchedMultiAgentEnv) -> None:
         if hasattr(self, "mirror_augmentation"):  # set_env / load: checked before anything changes
-            if self.env_shapes and env_shapes(env) != self.env_shapes:
-                super()._attach_env(env)  # refuses the env of another map, naming both maps' shapes
+            self._check_env_shapes(env)  # another map is named as such before its augmentations are checked
             augmentations = self._augmentations_for(env)
             super()._attach_env(env)
             self._augmentations = augmentations
@@ -459,13 +458,10 @@ class OffPolicyMultiAgentAlgorithm(BaseMultiAgentAlgorithm):
                 )
             policy.optimizer.zero_grad()
             loss.backward()
-            try:  # a non-finite norm is refused before the gradients are scaled (the clipping is unchanged)
-                grad_norm = torch.nn.utils.clip_grad_norm_(
-                    policy.online_parameters(), self.max_grad_norm, error_if_nonfinite=True
-                )
-            except RuntimeError:
+            grad_norm = torch.nn.utils.clip_grad_norm_(policy.online_parameters(), self.max_grad_norm)
+            if not torch.isfinite(grad_norm):  # refused before the step: the weights stay finite
                 self._n_updates += step  # the updates of this call applied before this one
-                raise RuntimeError(self._divergence_message(policy.optimizer)) from None
+                raise RuntimeError(self._divergence_message(policy.optimizer))
             policy.optimizer.step()
             if prioritized:  # after the checks: a refused update leaves the priorities as they were too
                 buffer.update_priorities(batch["replay_index"], step_stats.pop("replay_priorities"))

@@ -7,6 +7,7 @@ can be written to a model file's JSON as it is.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import numbers
@@ -88,6 +89,23 @@ def flag(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def constructor_keywords(cls: type) -> tuple[list[str], bool]:
+    """The argument names the constructor of ``cls`` accepts by keyword, following ``**kwargs`` up the MRO (in
+    order, ``self`` included), and whether that list is complete: False when a ``**kwargs`` reaches ``object``
+    without a parent naming what it takes (then anything is accepted)."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        if klass is object:
+            break
+        parameters = inspect.signature(klass.__init__).parameters.values()
+        names += [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return list(dict.fromkeys(names)), True
+    return list(dict.fromkeys(names)), False
+
+
 def settings_mapping(name: str, value: Any) -> dict[str, Any]:
     """``value`` (a mapping, or None for an empty one) as a plain ``dict``; otherwise a ValueError naming ``name``."""
     if value is None:
@@ -125,9 +143,10 @@ def _plain_json(value: Any) -> Any:
 
 
 def _usable_device(device: Any, resolve: Callable[[Any], torch.device], user: str, allowed: str) -> torch.device:
-    """``resolve(device)`` when it is a device ``user`` (a model, an env) can keep its tensors on here: the CPU, or a
-    CUDA device this machine has; otherwise a ValueError naming ``device`` and the ``allowed`` devices (torch's own
-    errors come later and say neither: at ``torch.Generator``, or as a model file's "corrupt" tensors)."""
+    """``resolve(device)`` when it is a device ``user`` (a model, an env) can keep its tensors on here: the CPU
+    (``"cpu:0"`` given as ``"cpu"``), a CUDA device this machine has or another accelerator torch finds; otherwise a
+    ValueError naming ``device`` and the ``allowed`` devices (torch's own errors come later and say neither: at
+    ``torch.Generator``, or as a model file's "corrupt" tensors)."""
     try:
         resolved = resolve(device)
     except (RuntimeError, TypeError) as exc:
@@ -147,10 +166,8 @@ def _usable_device(device: Any, resolve: Callable[[Any], torch.device], user: st
                 f"device={device!r} is not available here: torch finds no {resolved.type} device on this machine "
                 f"({allowed})"
             )
-    elif resolved.index is not None:
-        raise ValueError(
-            f"device={device!r}: the CPU takes no index (torch cannot load saved tensors onto {resolved}); use 'cpu'"
-        )
+    elif resolved.index is not None:  # torch cannot load saved tensors onto "cpu:0": the one CPU device it means
+        return torch.device("cpu")
     return resolved
 
 

@@ -24,10 +24,14 @@ from torch import nn
 from sb3_marl.common.save_util import load_from_zip_file, save_to_zip_file
 from sb3_marl.common.validation import (
     checked_optimizer,
+    constructor_keywords,
+    finite_array,
     finite_float,
     flag,
     json_mapping,
+    mask_array,
     model_device,
+    numeric_array,
     whole_number,
 )
 from sb3_marl.policies.agents import RNNAgent
@@ -242,13 +246,13 @@ class QMIXPolicy(nn.Module):
                 "a model saved with model.save() loads with its algorithm's load()"
             )
         kwargs = dict(data["kwargs"])
-        parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]  # after self
-        names = [parameter.name for parameter in parameters]
-        needed = [parameter.name for parameter in parameters if parameter.default is parameter.empty]
+        names, complete = constructor_keywords(cls)
+        names = [name for name in names if name != "self"]
+        needed = [p.name for p in inspect.signature(cls.__init__).parameters.values() if p.default is p.empty][1:]
         missing = [name for name in [*needed, "optimizer_class"] if name not in kwargs]
         if missing:
             raise ValueError(f"{path} is not a valid {cls.__name__} file: its settings lack {missing} (of {names})")
-        unknown = sorted(set(kwargs) - set(names))
+        unknown = sorted(set(kwargs) - set(names)) if complete else []
         if unknown:
             raise ValueError(
                 f"{path} holds settings {unknown} that {cls.__name__} does not take (a file of another version?); "
@@ -312,15 +316,18 @@ class QMIXPolicy(nn.Module):
         :param generator: random generator of the exploration (None: torch's global one).
         :return: int64 actions [N] or [B, N], and the new recurrent state (hidden [B, N, H], last action one-hot
             [B, N, A], with B = 1 for a single env).
+        :raise TypeError: an argument that holds no numbers (None, a dict, strings), naming it with the shape and
+            dtype expected.
+        :raise ValueError: a ragged nested list, a shape that does not fit, NaN or inf in ``observation`` or
+            ``state``, a mask (``avail_actions``, ``episode_start``) holding other values than True/False or 1/0.
         """
-        n, o, a, device = self.n_agents, self.obs_dim, self.n_actions, self.device
+        n, o, a, h, device = self.n_agents, self.obs_dim, self.n_actions, self.hidden_dim, self.device
         if isinstance(observation, tuple) and len({tuple(getattr(item, "shape", ())) for item in observation}) > 1:
             raise ValueError(  # the agents' (or envs') observations all have one shape; the env's tuples do not
                 f"observation is a {len(observation)}-tuple of arrays of different shapes, as env.reset() / env.step() "
                 "return: pass its obs (the first item), with avail_actions=<its avail_actions>"
             )
-        if isinstance(observation, tuple | list):  # the agents' observations, one array each
-            observation = np.asarray(observation)
+        observation = numeric_array("observation", observation, f"float32 of shape ({n}, {o}) or (batch, {n}, {o})")
         obs = _as_tensor(observation, torch.float32, device)
         single = obs.dim() == 2
         if obs.dim() not in (2, 3) or obs.shape[-2:] != (n, o) or obs.numel() == 0:
@@ -332,6 +339,9 @@ class QMIXPolicy(nn.Module):
         if avail_actions is None:
             avail = torch.ones(b, n, a, dtype=torch.bool, device=device)
         else:
+            avail_actions = mask_array(
+                "avail_actions", avail_actions, f"bool (or 1/0) of shape ({n}, {a}) or (batch, {n}, {a})"
+            )
             avail = _as_tensor(avail_actions, None, device).bool()
             avail = avail.unsqueeze(0) if avail.dim() == 2 else avail
             if avail.shape != (b, n, a):
@@ -350,14 +360,23 @@ class QMIXPolicy(nn.Module):
                     "state must be the (hidden, last_action) pair that the previous predict() returned, "
                     f"not a {type(state).__name__}"
                 )
-            hidden = _as_tensor(state[0], torch.float32, device)
-            last_action = _as_tensor(state[1], torch.float32, device)
-            if hidden.shape != (b, n, self.hidden_dim) or last_action.shape != (b, n, a):
+            hidden = _as_tensor(
+                finite_array("state[0] (hidden)", state[0], f"float32 of shape (batch, {n}, {h})"),
+                torch.float32,
+                device,
+            )
+            last_action = _as_tensor(
+                finite_array("state[1] (last_action)", state[1], f"one-hot float32 of shape (batch, {n}, {a})"),
+                torch.float32,
+                device,
+            )
+            if hidden.shape != (b, n, h) or last_action.shape != (b, n, a):
                 raise ValueError(
                     f"state shapes {tuple(hidden.shape)}, {tuple(last_action.shape)} do not match "
-                    f"({b}, {n}, {self.hidden_dim}), ({b}, {n}, {a})"
+                    f"({b}, {n}, {h}), ({b}, {n}, {a})"
                 )
         if episode_start is not None:
+            episode_start = mask_array("episode_start", episode_start, "bool (or 1/0) of shape (batch,)")
             starts = _as_tensor(episode_start, None, device).bool()
             if starts.numel() != b:
                 raise ValueError(f"episode_start has {starts.numel()} entries for {b} envs; give one per env")

@@ -7,11 +7,10 @@ from typing import Any, ClassVar
 
 import torch
 
-from sb3_marl.common.base_class import constructor_keywords
 from sb3_marl.common.off_policy_algorithm import OffPolicyMultiAgentAlgorithm
 from sb3_marl.common.returns import backward_recurrence
 from sb3_marl.common.schedules import SaveableSchedule
-from sb3_marl.common.validation import finite_float, flag, json_mapping, whole_number
+from sb3_marl.common.validation import constructor_keywords, finite_float, flag, json_mapping, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.policies.qmix_policy import MIXERS, OPTIMIZERS, QMIXPolicy, greedy_actions
 from sb3_marl.qmix.final_network import (
