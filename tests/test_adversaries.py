@@ -328,3 +328,81 @@ def test_an_evaluation_leaves_the_paad_directors_memory_of_the_training_episodes
         assert torch.equal(attack.adversary_actions(obs, avail, start), fresh.adversary_actions(obs, avail, start))
         assert not torch.equal(attack._director_hidden, hidden)
     assert torch.equal(attack._director_hidden, hidden)
+
+
+def _qmix_victim():  # noqa: ANN202
+    from sb3_marl.qmix import QMIX
+
+    return QMIX(make_env(), seed=0, buffer_size=8, batch_size=4, policy_kwargs={"rnn_hidden_dim": 8})
+
+
+def test_an_adversary_env_is_refused_as_the_game_env() -> None:
+    """It was accepted and the reward's sign flipped back: the adversary then learned to help its victim."""
+    victim = make_victim()
+    inner = TargetActionAdversaryEnv(make_env(), victim, 0.2)
+    message = (
+        "env is already an adversary env (TargetActionAdversaryEnv, whose reward is minus its victim team's); give "
+        "the game env (its .env)"
+    )
+    for env_class in (PerturbationAdversaryEnv, TargetActionAdversaryEnv):
+        with pytest.raises(TypeError) as error:
+            env_class(inner, victim, 0.2)
+        assert str(error.value) == message
+
+
+def test_a_victim_without_networks_or_that_is_an_adversary_is_named() -> None:
+    """An unbuilt QMIX was "victim must be a QMIX model or a QMIXPolicy ..., got QMIX"; a PA-AD director was taken
+    as the victim, a team playing against its own victim's."""
+    from sb3_marl.adversaries.director import QMIXDirector
+    from sb3_marl.qmix import QMIX
+
+    with pytest.raises(ValueError) as error:
+        PerturbationAdversaryEnv(make_env(), QMIX(None, _init_setup_model=False), 0.2)
+    assert str(error.value) == (
+        "victim is a QMIX with no policy yet (built with _init_setup_model=False): give a trained QMIX-family model"
+    )
+    director = QMIXDirector(TargetActionAdversaryEnv(make_env(), _qmix_victim(), 0.2), buffer_size=8, batch_size=4)
+    with pytest.raises(ValueError) as error:
+        TargetActionAdversaryEnv(make_env(), director, 0.2)
+    assert str(error.value) == (
+        "victim is a QMIXDirector, a learned adversary (it plays against its victim's team): give the QMIX-family "
+        "team model to attack"
+    )
+
+
+def test_the_perturbation_env_takes_numpy_and_list_actions() -> None:
+    """A numpy array or a list of directions was "'numpy.ndarray' object has no attribute 'to'"."""
+    envs = [PerturbationAdversaryEnv(make_env(seed=3), make_victim(), 0.2) for _ in range(3)]
+    for env in envs:
+        env.reset()
+    directions = torch.rand(N_ENVS, N_AGENTS, OBS_DIM, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    results = [env.step(actions) for env, actions in zip(envs, (directions, directions.numpy(), directions.tolist()))]
+    for result in results[1:]:
+        assert torch.equal(result[0], results[0][0]) and torch.equal(result[3], results[0][3])
+        assert torch.equal(result[5]["victim_actions"], results[0][5]["victim_actions"])
+    with pytest.raises(TypeError) as error:
+        envs[0].step(None)
+    assert str(error.value) == (
+        f"actions=None is not an array of numbers (dtype object): expected float32[n_envs={N_ENVS}, "
+        f"n_agents={N_AGENTS}, obs_dim={OBS_DIM}]"
+    )
+
+
+def test_a_learned_adversary_of_another_epsilon_is_refused() -> None:
+    """An adversary trained in an env of epsilon 0.05 drove an attack of 0.2 (its env's float32 epsilon is taken)."""
+    import numpy as np
+
+    from sb3_marl.adversaries.director import QMIXDirector
+    from sb3_marl.adversaries.mappo import MAPPO
+
+    victim = _qmix_victim()
+    mappo = MAPPO(PerturbationAdversaryEnv(make_env(), victim, 0.05), n_steps=8, batch_size=8)
+    director = QMIXDirector(TargetActionAdversaryEnv(make_env(), victim, 0.05), buffer_size=8, batch_size=4)
+    for attack_class, adversary, name in ((ATLAAttack, mappo, "adversary"), (PAADAttack, director, "director")):
+        with pytest.raises(ValueError) as error:
+            attack_class(adversary, 0.2)
+        assert str(error.value) == (
+            f"the {name}'s env perturbs with epsilon=0.05, but epsilon=0.2 was given: the {name} learned to perturb "
+            "within its env's budget; give the attack that epsilon"
+        )
+        assert attack_class(adversary, np.float32(0.05)).epsilon == pytest.approx(0.05)

@@ -237,8 +237,9 @@ def test_save_load_resume_keeps_both_networks(cls: type, tmp_path: Path) -> None
     predict_only = cls.load(path)
     for key, value in model.adversary.policy.state_dict().items():
         assert torch.equal(value, predict_only.adversary.policy.state_dict()[key]), key
-    with pytest.raises(ValueError, match="adversary_kwargs=.*differs"):
-        cls.load(path, adversary_kwargs={**ADVERSARY_KWARGS[cls], "policy_kwargs": {"rnn_hidden_dim": 128}})
+    architecture = {"net_arch": [8]} if cls is ATLAQMIX else {"rnn_hidden_dim": 128}
+    with pytest.raises(ValueError, match=r"adversary_kwargs\['policy_kwargs'\]=.* differs from the saved adversary's"):
+        cls.load(path, adversary_kwargs={**ADVERSARY_KWARGS[cls], "policy_kwargs": architecture})
 
 
 def test_the_directors_replay_buffer_and_weight_averages_come_back(tmp_path: Path) -> None:
@@ -783,3 +784,130 @@ def test_the_directors_learn_settings_are_checked_with_the_models() -> None:
     model = make_model(PAADQMIX, adversary_kwargs={**ADVERSARY_KWARGS[PAADQMIX], "batch_size": 64, "buffer_size": 32})
     with pytest.raises(ValueError, match="batch_size=64 exceeds buffer_size=32"):
         model.check_learn_settings()
+
+
+def test_train_attacker_refuses_an_adversary_as_victim_or_game_env(tmp_path: Path) -> None:
+    """A saved PA-AD director (a team playing against its victim's) was attacked as a victim, and an adversary env
+    taken as the game env flipped the reward's sign back."""
+    from sb3_marl.adversaries import TargetActionAdversaryEnv
+
+    director = make_model(PAADQMIX).adversary
+    path = director.save(tmp_path / "director.zip")
+    for model_or_path in (director, path):
+        with pytest.raises(ValueError) as error:
+            train_attacker(model_or_path, "paad", 0.2, total_timesteps=8, env=make_env())
+        assert str(error.value) == (
+            "model_or_path is a QMIXDirector model, a learned adversary (it plays against its victim's team): "
+            "train_attacker attacks a QMIX-family team model"
+        )
+    victim = QMIX(make_env(), batch_size=4, seed=0, policy_kwargs={"rnn_hidden_dim": 8})
+    with pytest.raises(TypeError) as error:
+        train_attacker(victim, "paad", 0.2, total_timesteps=8, env=TargetActionAdversaryEnv(make_env(), victim, 0.2))
+    assert str(error.value) == (
+        "env is already an adversary env (TargetActionAdversaryEnv, whose reward is minus its victim team's); give "
+        "the game env (its .env)"
+    )
+
+
+def test_train_attackers_env_arguments_are_checked_and_named() -> None:
+    """env_kwargs holding what train_attacker sets were "make_env() got multiple values", a list "'list' object is not
+    a mapping", env=5 "'int' object has no attribute 'n_envs'"; n_envs and device were ignored with an env instance."""
+    victim = QMIX(make_env(), batch_size=4, seed=0, policy_kwargs={"rnn_hidden_dim": 8})
+    for key, reason in (
+        ("seed", "its seed argument"),
+        ("n_envs", "its n_envs argument"),
+        ("backend", "the victim's backend"),
+        ("device", "the victim's device"),
+        ("map_name", "its env argument (a map name; None: the victim's map)"),
+    ):
+        with pytest.raises(ValueError) as error:
+            train_attacker(victim, "atla", 0.2, total_timesteps=8, env="3m", env_kwargs={key: 1})
+        assert str(error.value) == f"env_kwargs[{key!r}] is set by train_attacker: {reason}"
+    cases = (
+        (
+            {"env_kwargs": [("a", 1)]},
+            ValueError,
+            "env_kwargs=[('a', 1)] must be a mapping of settings (a dict) or None",
+        ),
+        ({"env": 5}, TypeError, "env=5 must be an env instance (a BatchedMultiAgentEnv), a map name or None"),
+        ({"env": make_env(), "n_envs": "x"}, ValueError, "n_envs='x' must be an integer >= 1"),
+        ({"env": make_env(), "n_envs": 0}, ValueError, "n_envs=0 must be an integer >= 1"),
+        ({"env": make_env(), "device": "tpu"}, ValueError, "device='tpu' is not a torch device ('auto', 'cpu', "),
+    )
+    for kwargs, error_class, message in cases:
+        with pytest.raises(error_class) as error:
+            train_attacker(victim, "atla", 0.2, total_timesteps=8, **kwargs)
+        assert str(error.value).startswith(message)
+
+
+def test_mappos_policy_kwargs_are_named() -> None:
+    """An unknown key was MAPPOPolicy.__init__'s TypeError (also as an ATLAQMIX adversary's, whose networks were built
+    outside the adversary_kwargs prefix); optimizer_class="Adam" was blamed on optimizer_kwargs."""
+    env = _mappo_on_three_agents().get_env()
+    allowed = "allowed: ['net_arch', 'log_std_init', 'optimizer_class', 'optimizer_kwargs']"
+    for policy_kwargs, message in (
+        ({"bogus": 1}, f"policy_kwargs['bogus'] is not a MAPPOPolicy setting; {allowed}"),
+        ({"learning_rate": 1.0}, "policy_kwargs['learning_rate'] is set by MAPPO's learning_rate argument, not "),
+        ({"optimizer_class": "Adam"}, "optimizer_class='Adam' must be a torch.optim.Optimizer subclass (e.g. "),
+    ):
+        with pytest.raises(ValueError) as error:
+            MAPPO(env, policy_kwargs=policy_kwargs)
+        assert str(error.value).startswith(message)
+    assert isinstance(MAPPO(env, policy_kwargs={"optimizer_class": "rmsprop"}).policy.optimizer, torch.optim.RMSprop)
+    prefix = "adversary_kwargs (settings of ATLAQMIX's MAPPO adversary): "
+    for policy_kwargs, message in (
+        ({"bogus": 1}, f"policy_kwargs['bogus'] is not a MAPPOPolicy setting; {allowed}"),
+        ({"net_arch": [0]}, "net_arch width=0 must be an integer >= 1"),
+    ):
+        with pytest.raises(ValueError) as error:
+            make_model(ATLAQMIX, adversary_kwargs={**ADVERSARY_KWARGS[ATLAQMIX], "policy_kwargs": policy_kwargs})
+        assert str(error.value) == prefix + message
+
+
+def test_an_adversary_phase_needs_steps_and_a_bool_log() -> None:
+    """train_adversary(0) counted as a phase (and restarted the victim's); log="no" was taken as True."""
+    model = make_model(ATLAQMIX)
+    with pytest.raises(ValueError) as error:
+        model.train_adversary(0)
+    assert str(error.value) == "total_timesteps=0 must be an integer >= 1"
+    with pytest.raises(ValueError) as error:
+        model.train_adversary(16, log="no")
+    assert str(error.value) == "log='no' must be True or False"
+    assert (model._n_adversary_phases, model.adversary.num_timesteps) == (0, 0)
+
+
+@pytest.mark.parametrize("cls", [ATLAQMIX, PAADQMIX])
+def test_loading_with_new_adversary_training_settings_keeps_its_networks(cls: type, tmp_path: Path) -> None:
+    """adversary_kwargs with another learning rate were refused as "the saved networks have that architecture"."""
+    model = make_model(cls)
+    path = model.save(tmp_path / "model.zip")
+    settings = {**ADVERSARY_KWARGS[cls], "learning_rate": 1e-5, "gamma": 0.5}
+    loaded = cls.load(path, env=make_env(1), adversary_kwargs=settings)
+    assert loaded.adversary_kwargs == settings
+    assert (loaded.adversary.lr_schedule(1.0), loaded.adversary.gamma) == (1e-5, 0.5)
+    assert loaded.adversary.get_env() is not None and loaded.attack._adversary_policy() is loaded.adversary.policy
+    for key, value in model.adversary.policy.state_dict().items():
+        assert torch.equal(value, loaded.adversary.policy.state_dict()[key]), key
+    architecture = ("policy_kwargs", {"net_arch": [8]}) if cls is ATLAQMIX else ("mixer", "vdn")
+    with pytest.raises(ValueError) as error:
+        cls.load(path, adversary_kwargs={**settings, architecture[0]: architecture[1]})
+    saved = "{}" if cls is ATLAQMIX else "'qmix'"
+    assert str(error.value) == (
+        f"adversary_kwargs[{architecture[0]!r}]={architecture[1]!r} differs from the saved adversary's "
+        f"{architecture[0]}={saved} of {path}: the saved adversary networks have that architecture; load without "
+        "overriding it (the other adversary_kwargs may change)"
+    )
+
+
+def test_mappo_predict_names_observations_that_are_no_numbers() -> None:
+    """None, a string and a ragged list failed inside torch ("must be real number, not NoneType", ...)."""
+    model = _mappo_on_three_agents()
+    expected = f"expected float32 of shape (3, {model.env_shapes['obs_shape']}) or (batch, 3, "
+    for observation, error_class, message in (
+        (None, TypeError, "observation=None is not an array of numbers (dtype object): "),
+        ("abc", TypeError, "observation='abc' is not an array of numbers (dtype <U3): "),
+        ([[1.0, 2.0], [3.0]], ValueError, "observation is a ragged sequence (its rows differ in length): "),
+    ):
+        with pytest.raises(error_class) as error:
+            model.predict(observation)
+        assert str(error.value).startswith(message + expected)

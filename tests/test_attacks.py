@@ -437,3 +437,41 @@ def test_attack_bounds_and_seeds_are_checked():
         FGSM(0.1, obs_low="a", obs_high="b")
     with pytest.raises(ValueError, match="seed=1180591620717411303424"):
         FGSM(0.1, seed=2**70)
+
+
+def test_a_learned_attack_checks_its_adversarys_inputs_before_its_memory_changes():
+    """A numpy obs failed in PA-AD's director after its hidden state was set but not its last targets, so every later
+    call failed with "'NoneType' object has no attribute 'masked_fill'"; ATLA's failed inside torch.cat."""
+    from sb3_marl.adversaries.policies import MAPPOPolicy
+    from sb3_marl.attacks import ATLAAttack, PAADAttack
+
+    obs, avail, last, _ = make_inputs(batch_size=2)
+    director = TinyAgent()
+    attack = PAADAttack(director, 0.2, seed=0)
+    message = f"obs must be a torch.float32 tensor of shape [B, n_agents={N_AGENTS}, obs_dim={OBS_DIM}], got "
+    with pytest.raises(TypeError, match=f"^{re.escape(message + 'numpy.ndarray')}$"):
+        attack.adversary_actions(obs.numpy(), avail, last)
+    assert attack._get_memory() == (None, None)
+    first = attack.adversary_actions(obs, avail, last)
+    assert torch.equal(first, PAADAttack(director, 0.2, seed=0).adversary_actions(obs, avail, last))
+    memory = [item.clone() for item in attack._get_memory()]
+    avail_message = f"avail_actions must be a torch.bool tensor of shape [B=2, n_agents={N_AGENTS}, n_actions="
+    with pytest.raises(ValueError, match=f"^{re.escape(avail_message)}{N_ACTIONS}\\], got shape \\(2, 3, 2\\)$"):
+        attack.adversary_actions(obs, avail[..., :2], last)
+    assert all(torch.equal(kept, now) for kept, now in zip(memory, attack._get_memory()))
+    atla = ATLAAttack(MAPPOPolicy(N_AGENTS, OBS_DIM, OBS_DIM, 7), 0.2)
+    with pytest.raises(TypeError, match=f"^{re.escape(message + 'list')}$"):
+        atla.adversary_actions(obs.tolist(), avail, last)
+
+
+def test_a_learned_attack_names_an_adversary_model_without_its_networks():
+    """It said "adversary must be a MAPPO model, its MAPPOPolicy or None, got MAPPO" of a MAPPO model."""
+    from sb3_marl.adversaries import MAPPO
+    from sb3_marl.attacks import ATLAAttack, PAADAttack
+    from sb3_marl.qmix import QMIX
+
+    unbuilt = "is a {} with no policy yet (built with _init_setup_model=False): give a trained one"
+    with pytest.raises(ValueError, match=f"^adversary {re.escape(unbuilt.format('MAPPO'))}$"):
+        ATLAAttack(MAPPO(None, _init_setup_model=False), 0.2)
+    with pytest.raises(ValueError, match=f"^director {re.escape(unbuilt.format('QMIX'))}$"):
+        PAADAttack(QMIX(None, _init_setup_model=False), 0.2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 import torch
 from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
@@ -373,13 +374,121 @@ def test_robust_fgsm_resists_the_attack_that_breaks_plain_qmix_of_the_same_budge
 
 
 def test_a_training_attack_that_does_not_fit_the_env_is_refused_before_anything_changes(tmp_path):
-    """load(path, attack=<an attack for agent 5>) then set_env(a 3-agent env) was accepted and learn() failed at its
-    first step; check_learn_settings (which the zoo calls up front) missed it too."""
+    """load(path, attack=<an attack for agent 5>) of a 3-agent model was accepted, then set_env(a 3-agent env) too,
+    and learn() failed at its first step; check_learn_settings (which the zoo calls up front) missed it too."""
     path = RobustQMIXFGSM(CueMatchingEnv(n_agents=3, seed=0)).save(tmp_path / "m")
-    loaded = RobustQMIXFGSM.load(path, attack={"name": "fgsm", "attacked_agents": [5]})
+    for env in (None, CueMatchingEnv(n_agents=3, seed=1)):
+        with pytest.raises(ValueError, match=r"^attacked agent ids \[5\] do not exist: the env has agents 0..2$"):
+            RobustQMIXFGSM.load(path, env=env, attack={"name": "fgsm", "attacked_agents": [5]})
+    loaded = RobustQMIXFGSM.load(path)
+    loaded.attack = FGSM(loaded.epsilon, attacked_agents=[5])  # as no constructor or load makes it any more
     env = CueMatchingEnv(n_agents=3, seed=1)
     with pytest.raises(ValueError, match=r"attacked agent ids \[5\] do not exist"):
         loaded.check_learn_settings(env)
     with pytest.raises(ValueError, match=r"attacked agent ids \[5\] do not exist"):
         loaded.set_env(env)
     assert loaded.get_env() is None
+
+
+def test_hinge_regularizer_names_bad_attacks_and_hinge_c():
+    """["pgd"] was "'str' object has no attribute 'perturb'", one attack "not iterable", hinge_c="10" "Tensor + str";
+    hinge_c=-10 zeroed the regulariser and attacks of other epsilons were taken."""
+    agent = LinearAgent(torch.tensor([[0.0, 0.5], [0.0, 0.5]]), torch.tensor([1.0, 0.0]))
+    obs = alive_obs(1, 2)
+    args = (agent, obs, torch.ones(1, 2, 2, dtype=torch.bool), torch.zeros(1, 2, 2), torch.zeros(1, 2, 1))
+    fgsm = FGSM(0.2, clip_observations=False, seed=0)
+    for attacks, hinge_c, error_class, message in (
+        (["pgd"], 10.0, TypeError, "attacks holds 'pgd': each must be an attack object (a BaseAttack, e.g. FGSM(0.2))"),
+        (
+            fgsm,
+            10.0,
+            TypeError,
+            f"attacks={fgsm!r} must be a sequence of attacks, e.g. [PGD(epsilon, objective='margin'), FGSM(epsilon)]",
+        ),
+        (
+            [fgsm, PGD(0.1, objective="margin")],
+            10.0,
+            ValueError,
+            "attacks have epsilons [0.2, 0.1]: the regulariser's ball has one radius; give them one epsilon",
+        ),
+        ([fgsm], "10", ValueError, "hinge_c='10' must be a finite number > 0"),
+        ([fgsm], -10, ValueError, "hinge_c=-10 must be a finite number > 0"),
+    ):
+        with pytest.raises(error_class) as error:
+            hinge_regularizer(*args, attacks, hinge_c)
+        assert str(error.value) == message
+    float32_epsilon = FGSM(np.float32(0.2), clip_observations=False, seed=0)
+    assert hinge_regularizer(*args, [fgsm, float32_epsilon], 10).shape == (1, 2)
+
+
+class ScaledFGSM(FGSM):
+    """An attack class of a user's own, with a setting of its own in its get_params()."""
+
+    def __init__(self, epsilon: float, scale: object = 1.0, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(epsilon, **kwargs)
+        self.scale = scale
+
+    def get_params(self) -> dict:
+        return {**super().get_params(), "scale": self.scale}
+
+
+def test_an_attack_of_the_models_float32_epsilon_is_adopted():
+    """epsilon=np.float32(0.2) with FGSM(0.2) was "attack.epsilon=0.2 differs from epsilon=0.20000000298023224"."""
+    model = RobustQMIXFGSM(toy_env(), epsilon=np.float32(0.2), attack=FGSM(0.2, seed=0), **SMALL)
+    assert model.attack.epsilon == 0.2
+    with pytest.raises(ValueError) as error:
+        RobustQMIXFGSM(toy_env(), epsilon=np.float32(0.2), attack=FGSM(0.2001), **SMALL)
+    assert str(error.value) == "attack.epsilon=0.2001 differs from epsilon=0.20000000298023224; make them equal"
+
+
+def test_an_attacks_numpy_settings_are_made_plain_and_what_json_cannot_hold_is_refused(tmp_path):
+    """A custom attack whose get_params() held numpy scalars was accepted, then failed the first save ("not
+    JSON-serializable"); a value JSON cannot hold is now refused when the model is built."""
+    model = RobustQMIXFGSM(toy_env(), epsilon=0.2, attack=ScaledFGSM(0.2, np.float32(0.5)), **SMALL)
+    path = model.save(tmp_path / "robust.zip")
+    loaded = RobustQMIXFGSM.load(path, custom_objects={"attack": ScaledFGSM(0.2, 0.5)})
+    assert loaded.attack.scale == 0.5
+    attack = ScaledFGSM(0.2, np.array([1.0, 2.0]), seed=0)
+    with pytest.raises(ValueError) as error:
+        RobustQMIXFGSM(toy_env(), epsilon=0.2, attack=attack, **SMALL)
+    assert str(error.value) == (
+        f"attack settings (ScaledFGSM.get_params())={attack.get_params()!r} cannot be saved with the model (Object of "
+        "type ndarray is not JSON serializable): use numbers, strings, bools, None, lists and dicts with string keys"
+    )
+
+
+def test_regularized_names_a_pretrained_file_of_another_algorithm(tmp_path):
+    """A MAPPO file was refused with "... or give RegularizedQMIX pretrained=path", the very argument given."""
+    from sb3_marl.adversaries import MAPPO, PerturbationAdversaryEnv
+
+    victim = QMIX(toy_env(), **SMALL)
+    path = str(MAPPO(PerturbationAdversaryEnv(toy_env(), victim, 0.2), n_steps=8).save(tmp_path / "mappo.zip"))
+    with pytest.raises(ValueError) as error:
+        RegularizedQMIX(toy_env(), pretrained=path, **SMALL)
+    assert str(error.value) == f"pretrained={path!r} is a MAPPO model file; pretrained needs a QMIX-family model file"
+
+
+def test_regularized_refuses_a_learned_adversary_as_pretrained(tmp_path):
+    """A PA-AD director (a team playing against its victim's) was taken as the model to fine-tune."""
+    from sb3_marl.adversaries import QMIXDirector, TargetActionAdversaryEnv
+
+    director = QMIXDirector(TargetActionAdversaryEnv(toy_env(), QMIX(toy_env(), **SMALL), 0.2), **SMALL)
+    path = str(director.save(tmp_path / "director.zip"))
+    adversary = "is a QMIXDirector model, a learned adversary (it plays against its victim's team): pretrained needs "
+    for pretrained, given in ((director, "pretrained"), (path, f"pretrained={path!r}")):
+        with pytest.raises(ValueError) as error:
+            RegularizedQMIX(toy_env(), pretrained=pretrained, **SMALL)
+        assert str(error.value) == f"{given} {adversary}a QMIX-family team model"
+
+
+def test_regularized_load_refuses_a_pretrained_override(pretrained_path, tmp_path):
+    """load(path, pretrained=<a model of another map>) recorded a pretrained model it never read."""
+    path = RegularizedQMIX(toy_env(), **SMALL).save(tmp_path / "regularized.zip")
+    for overrides in ({"pretrained": pretrained_path}, {"custom_objects": {"pretrained": None}}):
+        with pytest.raises(ValueError) as error:
+            RegularizedQMIX.load(path, **overrides)
+        given = overrides.get("pretrained")
+        assert str(error.value) == (
+            f"pretrained={given!r}: a loaded model keeps its saved networks (pretrained is only read when a model is "
+            f"built); load {path} without it, or build a RegularizedQMIX(env, pretrained=...)"
+        )

@@ -32,12 +32,24 @@ from torch import nn
 from sb3_marl.attacks.base import AttackedAgents
 from sb3_marl.attacks.learned import ATLAAttack, LearnedAttack, PAADAttack
 from sb3_marl.common.evaluation import check_env_matches
+from sb3_marl.common.validation import numeric_array
 from sb3_marl.envs.base import BatchedMultiAgentEnv, ResetReturn, StepReturn, check_joint_actions
 
 
 def victim_policy(victim: Any) -> nn.Module:
-    """The ``QMIXPolicy`` of ``victim`` (a QMIX model or the policy itself)."""
+    """The ``QMIXPolicy`` of ``victim`` (a QMIX model or the policy itself); a ValueError for a model without its
+    networks yet or a learned adversary (PA-AD's director: a QMIX whose team plays against its victim's)."""
     policy = getattr(victim, "policy", victim)
+    if policy is None:
+        raise ValueError(
+            f"victim is a {type(victim).__name__} with no policy yet (built with _init_setup_model=False): give a "
+            "trained QMIX-family model"
+        )
+    if getattr(victim, "battle_won_is_a_loss", False):
+        raise ValueError(
+            f"victim is a {type(victim).__name__}, a learned adversary (it plays against its victim's team): give the "
+            "QMIX-family team model to attack"
+        )
     if not callable(getattr(policy, "q_values", None)):
         raise TypeError(f"victim must be a QMIX model or a QMIXPolicy (with q_values), got {type(victim).__name__}")
     return policy
@@ -62,6 +74,11 @@ class AdversaryEnv(BatchedMultiAgentEnv):
                 f"env must be a BatchedMultiAgentEnv (e.g. make_env({env!r})), got {type(env).__name__}"
                 if isinstance(env, str)
                 else f"env must be a BatchedMultiAgentEnv, got {type(env).__name__}"
+            )
+        if isinstance(env, AdversaryEnv):
+            raise TypeError(
+                f"env is already an adversary env ({type(env).__name__}, whose reward is minus its victim team's); "
+                "give the game env (its .env)"
             )
         self.env = env
         self.victim = victim_policy(victim)
@@ -192,6 +209,16 @@ class PerturbationAdversaryEnv(AdversaryEnv):
     def action_space(self) -> spaces.Box:
         """Per-env action space: one direction in ``[-1, 1]^O`` per agent."""
         return perturbation_action_space(self.n_agents, self.obs_shape)
+
+    def step(self, actions: torch.Tensor | np.ndarray) -> StepReturn:
+        """Perturb with the adversary's directions ``actions`` float[B, N, O] (a tensor, or a numpy array or nested
+        list, taken as float32 on the env's device), let the victim act greedily, step the env; reward negated."""
+        if not isinstance(actions, torch.Tensor):
+            expected = f"float32[n_envs={self.n_envs}, n_agents={self.n_agents}, obs_dim={self.obs_shape}]"
+            actions = torch.as_tensor(
+                numeric_array("actions", actions, expected), dtype=torch.float32, device=self.device
+            )
+        return super().step(actions)
 
 
 class TargetActionAdversaryEnv(AdversaryEnv):

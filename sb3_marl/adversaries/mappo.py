@@ -19,6 +19,7 @@ Choices (the paper used lr 1e-6 for actor and critic, grad clip 10, and reports 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import numpy as np
@@ -32,10 +33,33 @@ from sb3_marl.adversaries.policies import MAPPOPolicy
 from sb3_marl.adversaries.rollout_buffer import MultiAgentRolloutBuffer
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
 from sb3_marl.common.schedules import SaveableSchedule
-from sb3_marl.common.validation import finite_float, flag, whole_number
+from sb3_marl.common.validation import constructor_keywords, finite_float, flag, numeric_array, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 
 SelfMAPPO = TypeVar("SelfMAPPO", bound="MAPPO")
+
+#: policy arguments that MAPPO sets itself (from the env or its own arguments): not ``policy_kwargs`` keys
+_POLICY_ARGUMENTS_SET_BY_MAPPO = {
+    "n_agents": "the env",
+    "obs_dim": "the env",
+    "action_dim": "the env (one perturbation direction per observation feature)",
+    "state_dim": "the env",
+    "learning_rate": "MAPPO's learning_rate argument",
+}
+
+
+def check_policy_kwargs(policy_kwargs: Mapping[str, Any] | None) -> None:
+    """Refuse ``policy_kwargs`` keys that :class:`~sb3_marl.adversaries.policies.MAPPOPolicy` does not take, or takes
+    from MAPPO, naming the key and the allowed ones (as QMIX's ``check_policy_kwargs``)."""
+    names, _ = constructor_keywords(MAPPOPolicy)
+    allowed = [name for name in names if name not in (*_POLICY_ARGUMENTS_SET_BY_MAPPO, "self")]
+    for key in policy_kwargs or {}:
+        if key in _POLICY_ARGUMENTS_SET_BY_MAPPO:
+            raise ValueError(
+                f"policy_kwargs[{key!r}] is set by {_POLICY_ARGUMENTS_SET_BY_MAPPO[key]}, not policy_kwargs"
+            )
+        if key not in allowed:
+            raise ValueError(f"policy_kwargs[{key!r}] is not a MAPPOPolicy setting; allowed: {allowed}")
 
 
 class NonFiniteTrainingError(RuntimeError):
@@ -120,6 +144,7 @@ class MAPPO(BaseMultiAgentAlgorithm):
         normalize_advantage = flag("normalize_advantage", normalize_advantage)
         if target_kl is not None:
             target_kl = finite_float("target_kl", target_kl, 0.0, low_open=True, meaning="None: no limit")
+        check_policy_kwargs(policy_kwargs if isinstance(policy_kwargs, Mapping) else None)  # else the base class's
         if isinstance(env, str):
             raise ValueError(
                 f"MAPPO needs an adversary env wrapping a victim, not a map name ({env!r}): build a "
@@ -215,6 +240,8 @@ class MAPPO(BaseMultiAgentAlgorithm):
         if self.policy is None:
             raise ValueError("The model has no policy yet (constructed with _init_setup_model=False)")
         deterministic = flag("deterministic", deterministic)
+        n, o = self.policy.n_agents, self.policy.obs_dim
+        observation = numeric_array("observation", observation, f"float32 of shape ({n}, {o}) or (batch, {n}, {o})")
         obs = torch.as_tensor(observation, dtype=torch.float32, device=self.device)
         if not bool(torch.isfinite(obs).all()):
             raise ValueError("observation holds NaN or inf: the adversary cannot act on it")

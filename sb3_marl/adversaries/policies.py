@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from sb3_marl.common.validation import checked_optimizer, finite_float, whole_number
+from sb3_marl.policies.qmix_policy import optimizer_setup
 
 #: clamp of the actor's log standard deviation (keeps the Gaussian from collapsing or exploding)
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -82,7 +83,9 @@ class MAPPOPolicy(nn.Module):
     :param net_arch: hidden layer widths of the actor and of the critic.
     :param log_std_init: initial log standard deviation of ``u`` (0: ``tanh(u)`` spreads over most of (-1, 1)),
         in ``[LOG_STD_MIN, LOG_STD_MAX]``.
-    :param optimizer_class: optimizer over all parameters.
+    :param optimizer_class: optimizer over all parameters: a ``torch.optim.Optimizer`` subclass or one of QMIX's names
+        (``"adam"``, ``"rmsprop"``: :data:`~sb3_marl.policies.qmix_policy.OPTIMIZERS`, whose defaults
+        ``optimizer_kwargs`` override), as a saved ``policy_kwargs`` holds it.
     :param optimizer_kwargs: extra keyword arguments of the optimizer (default ``eps=1e-5`` as SB3's PPO).
     """
 
@@ -95,7 +98,7 @@ class MAPPOPolicy(nn.Module):
         learning_rate: float = 3e-4,
         net_arch: Sequence[int] = (64, 64),
         log_std_init: float = 0.0,
-        optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
+        optimizer_class: type[torch.optim.Optimizer] | str = torch.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -120,7 +123,7 @@ class MAPPOPolicy(nn.Module):
         self.log_std = nn.Parameter(torch.full((action_dim,), log_std_init))
         self.critic = _mlp(state_dim, net_arch, 1, output_gain=1.0)
         self.register_buffer("agent_ids", torch.eye(n_agents), persistent=False)
-        kwargs = optimizer_kwargs or {"eps": 1e-5}
+        optimizer_class, kwargs = optimizer_setup(optimizer_class, optimizer_kwargs or {"eps": 1e-5})
         self.optimizer = checked_optimizer(optimizer_class, self.parameters(), learning_rate, kwargs)
 
     def set_training_mode(self, mode: bool) -> None:

@@ -306,21 +306,12 @@ def check_perturb_inputs(
         perturbation directions); otherwise int64[B, N], one action index per agent.
     :param agent_mask: the attacked agents bool[B, N], or None.
     """
-    sizes = {name: getattr(policy, name, None) for name in ("n_agents", "obs_dim", "n_actions", "hidden_dim")}
-    sizes = {name: size if isinstance(size, int) else None for name, size in sizes.items()}
-    parameter = next(policy.parameters(), None) if isinstance(policy, nn.Module) else None
-    dtype = None if parameter is None else parameter.dtype
-    obs_shape = [("B", None), ("n_agents", sizes["n_agents"]), ("obs_dim", sizes["obs_dim"])]
-    _check_tensor("obs", obs, dtype, obs_shape, None if parameter is None else parameter.device, "the policy")
+    check_step_inputs(policy, obs, avail_actions, last_action_onehot)
+    sizes, parameter = _policy_sizes(policy)
     batch_size, n_agents, obs_dim = obs.shape
     per_agent = [("B", batch_size), ("n_agents", n_agents)]
-    _check_tensor(
-        "avail_actions", avail_actions, torch.bool, [*per_agent, ("n_actions", sizes["n_actions"])], obs.device
-    )
-    per_action = [*per_agent, ("n_actions", avail_actions.shape[-1])]
-    _check_tensor("last_action_onehot", last_action_onehot, None, per_action, obs.device)
     hidden_shape = None if policy is None else [*per_agent, ("hidden_dim", sizes["hidden_dim"])]
-    _check_tensor("hidden", hidden, dtype, hidden_shape, obs.device)
+    _check_tensor("hidden", hidden, None if parameter is None else parameter.dtype, hidden_shape, obs.device)
     if state is not None:
         _check_tensor("state", state, None, [("B", batch_size), ("state_dim", None)], obs.device)
     if actions is not None:
@@ -330,6 +321,32 @@ def check_perturb_inputs(
             _check_tensor(actions_name, actions, torch.int64, per_agent, obs.device)
     if agent_mask is not None:
         _check_tensor("agent_mask", agent_mask, torch.bool, per_agent, obs.device)
+
+
+def check_step_inputs(policy: nn.Module | None, obs: Any, avail_actions: Any, last_action_onehot: Any) -> None:
+    """Check what ``policy`` acts on at one step, as :func:`check_perturb_inputs` checks it: ``obs`` float[B, N, O]
+    (of the policy's dtype, on its device), ``avail_actions`` bool[B, N, A] and ``last_action_onehot`` float[B, N, A]
+    on the device of ``obs``; a TypeError or ValueError naming the argument otherwise. A learned attack checks the
+    inputs of its adversary's actions with it (:meth:`~sb3_marl.attacks.learned.LearnedAttack.adversary_actions`).
+    Metadata only (type, shape, dtype, device)."""
+    sizes, parameter = _policy_sizes(policy)
+    dtype, device = (None, None) if parameter is None else (parameter.dtype, parameter.device)
+    obs_shape = [("B", None), ("n_agents", sizes["n_agents"]), ("obs_dim", sizes["obs_dim"])]
+    _check_tensor("obs", obs, dtype, obs_shape, device, "the policy")
+    per_agent = [("B", obs.shape[0]), ("n_agents", obs.shape[1])]
+    _check_tensor(
+        "avail_actions", avail_actions, torch.bool, [*per_agent, ("n_actions", sizes["n_actions"])], obs.device
+    )
+    per_action = [*per_agent, ("n_actions", avail_actions.shape[-1])]
+    _check_tensor("last_action_onehot", last_action_onehot, None, per_action, obs.device)
+
+
+def _policy_sizes(policy: nn.Module | None) -> tuple[dict[str, int | None], nn.Parameter | None]:
+    """The sizes ``policy`` has (``n_agents``, ``obs_dim``, ``n_actions``, ``hidden_dim``, as a ``QMIXPolicy``; None
+    where it has none) and its first parameter, whose dtype and device its inputs must have (None: none)."""
+    sizes = {name: getattr(policy, name, None) for name in ("n_agents", "obs_dim", "n_actions", "hidden_dim")}
+    sizes = {name: size if isinstance(size, int) else None for name, size in sizes.items()}
+    return sizes, next(policy.parameters(), None) if isinstance(policy, nn.Module) else None
 
 
 def _check_tensor(

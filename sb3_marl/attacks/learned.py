@@ -13,6 +13,7 @@ the adversary being trained, so training and attacking share exactly the same pe
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from sb3_marl.attacks.base import BaseAttack, check_perturb_inputs
+from sb3_marl.attacks.base import BaseAttack, check_perturb_inputs, check_step_inputs
 from sb3_marl.attacks.gradient import FGSM
 from sb3_marl.common.validation import flag
 from sb3_marl.policies.qmix_policy import greedy_actions
@@ -62,6 +63,29 @@ class LearnedAttack(BaseAttack):
                 f"the {type(self).__name__}'s adversary ({type(adversary).__name__}) was made for {sizes}, but the "
                 f"env has {expected}: use an adversary trained on this map"
             )
+
+    def _checked_adversary(self, adversary: Any, name: str, method: str, kinds: str) -> Any:
+        """``adversary``, the ``name`` argument (None, or a model or policy whose policy has ``method``: ``kinds``),
+        refused with a TypeError when it is something else, and with a ValueError when it is a model without its
+        networks yet or one playing in an adversary env of another epsilon than this attack's (it learned to perturb
+        within that env's ball)."""
+        if adversary is None:
+            return None
+        policy = getattr(adversary, "policy", adversary)
+        if policy is None:
+            raise ValueError(
+                f"{name} is a {type(adversary).__name__} with no policy yet (built with _init_setup_model=False): "
+                "give a trained one"
+            )
+        if not callable(getattr(policy, method, None)):
+            raise TypeError(f"{name} must be {kinds} or None, got {type(adversary).__name__}")
+        env_epsilon = getattr(getattr(adversary, "env", None), "epsilon", None)
+        if env_epsilon is not None and not math.isclose(env_epsilon, self.epsilon, rel_tol=1e-6):
+            raise ValueError(
+                f"the {name}'s env perturbs with epsilon={env_epsilon}, but epsilon={self.epsilon} was given: the "
+                f"{name} learned to perturb within its env's budget; give the attack that epsilon"
+            )
+        return adversary
 
     @abstractmethod
     def _adversary_policy(self) -> nn.Module | None:
@@ -131,7 +155,11 @@ class LearnedAttack(BaseAttack):
     def adversary_actions(
         self, obs: torch.Tensor, avail_actions: torch.Tensor, last_action_onehot: torch.Tensor
     ) -> torch.Tensor:
-        """The trained adversary's actions for clean observations float[B, N, O]."""
+        """The trained adversary's actions for clean observations float[B, N, O].
+
+        :raises TypeError, ValueError: an argument of another type, dtype, shape or device than the adversary's
+            policy takes (:func:`~sb3_marl.attacks.base.check_step_inputs`).
+        """
 
     @abstractmethod
     def _apply_actions(
@@ -164,9 +192,7 @@ class ATLAAttack(LearnedAttack):
         self, adversary: MAPPO | MAPPOPolicy | None, epsilon: float, deterministic: bool = True, **kwargs: Any
     ) -> None:
         super().__init__(epsilon, **kwargs)
-        if adversary is not None and not callable(getattr(getattr(adversary, "policy", adversary), "act", None)):
-            raise TypeError(f"adversary must be a MAPPO model, its MAPPOPolicy or None, got {type(adversary).__name__}")
-        self.adversary = adversary
+        self.adversary = self._checked_adversary(adversary, "adversary", "act", "a MAPPO model, its MAPPOPolicy")
         self.deterministic = flag("deterministic", deterministic)
 
     def _adversary_policy(self) -> MAPPOPolicy | None:
@@ -181,6 +207,7 @@ class ATLAAttack(LearnedAttack):
         policy = self._adversary_policy()
         if policy is None:
             raise RuntimeError("this ATLAAttack has no adversary: give one, or call perturb_with_actions()")
+        check_step_inputs(policy, obs, avail_actions, last_action_onehot)
         actions, _, _ = policy.act(obs, self.deterministic, None if self.deterministic else self.generator(obs.device))
         return actions
 
@@ -222,9 +249,7 @@ class PAADAttack(LearnedAttack):
         self, director: QMIX | QMIXPolicy | None, epsilon: float, push_off_greedy: bool = True, **kwargs: Any
     ) -> None:
         super().__init__(epsilon, **kwargs)
-        if director is not None and not callable(getattr(getattr(director, "policy", director), "q_values", None)):
-            raise TypeError(f"director must be a QMIX model, its QMIXPolicy or None, got {type(director).__name__}")
-        self.director = director
+        self.director = self._checked_adversary(director, "director", "q_values", "a QMIX model, its QMIXPolicy")
         # Agent selection is done by this attack; the actor perturbs whatever it is given.
         push_off_greedy = flag("push_off_greedy", push_off_greedy)
         self.actor = FGSM(  # seeded: an unseeded attack draws its seed from torch's global generator
@@ -266,6 +291,7 @@ class PAADAttack(LearnedAttack):
         policy = self._adversary_policy()
         if policy is None:
             raise RuntimeError("this PAADAttack has no director: give one, or call perturb_with_actions()")
+        check_step_inputs(policy, obs, avail_actions, last_action_onehot)  # before the memory changes
         batch_size = obs.shape[0]
         if self._director_hidden is None or self._director_hidden.shape[0] != batch_size:
             self._director_hidden = policy.initial_hidden(batch_size)

@@ -20,12 +20,14 @@ off-policy adversary's (PA-AD's director; :func:`adversary_buffer_path`), which 
 from __future__ import annotations
 
 import contextlib
+import io
 import warnings
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from stable_baselines3.common.logger import Logger
 
 from sb3_marl.adversaries.adversary_env import AdversaryEnv
@@ -34,7 +36,7 @@ from sb3_marl.common.base_class import BaseMultiAgentAlgorithm, constructor_keyw
 from sb3_marl.common.buffers import buffer_file
 from sb3_marl.common.callbacks import BaseCallback
 from sb3_marl.common.logger import sibling_logger
-from sb3_marl.common.validation import json_mapping, path_argument, whole_number
+from sb3_marl.common.validation import flag, json_mapping, path_argument, settings_mapping, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.robust.fgsm import RobustQMIXFGSM
 
@@ -167,21 +169,78 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
 
     def _setup_model(self) -> None:
         super()._setup_model()
+        self.adversary = self._built_adversary(self.adversary_kwargs)
+        self.attack = self._build_attack(None)
+
+    def _built_adversary(self, adversary_kwargs: dict[str, Any]) -> BaseMultiAgentAlgorithm:
+        """A new adversary with its networks, of ``adversary_kwargs`` (and the settings this model sets), on the
+        adversary env of this model's env (none without one); the adversary's refusals name ``adversary_kwargs``."""
         adversary_env = None if self.env is None else self._make_adversary_env(self.env)
         owner = type(self).__name__
         if adversary_env is not None:
-            check_adversary_n_envs(self.adversary_kwargs, owner, adversary_env.n_envs)
+            check_adversary_n_envs(adversary_kwargs, owner, adversary_env.n_envs)
         kwargs = {
             "seed": offset_seed(self.seed, 1),
             "device": self.device,
             "tensorboard_log": self.tensorboard_log,
-            **self.adversary_kwargs,
+            **adversary_kwargs,
         }
         with adversary_settings(owner, self.adversary_algorithm):
             adversary = self._make_adversary(adversary_env, _init_setup_model=False, **kwargs)
-        adversary.env_shapes = dict(self.env_shapes)
-        adversary._setup_model()
-        self.adversary = adversary
+            adversary.env_shapes = dict(self.env_shapes)
+            adversary._setup_model()
+        return adversary
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path | io.BufferedIOBase,
+        env: BatchedMultiAgentEnv | str | None = None,
+        device: torch.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> AlternatingAdversarialQMIX:
+        """:meth:`~sb3_marl.common.base_class.BaseMultiAgentAlgorithm.load`, where an ``adversary_kwargs`` override
+        (in ``custom_objects`` or ``kwargs``) replaces the saved adversary settings, but for those that shape the
+        adversary's saved networks (the adversary class's ``architecture_settings``, e.g. ``policy_kwargs``), which
+        must keep their saved values. The loaded adversary keeps the file's networks, optimizer states and counters
+        and trains with the new settings (``learning_rate``, ``n_steps``, ...)."""
+        overrides = {**settings_mapping("custom_objects", custom_objects), **kwargs}
+        if "adversary_kwargs" not in overrides:
+            return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+        adversary_kwargs = overrides.pop("adversary_kwargs")
+        model = super().load(path, env, device, overrides, print_system_info, force_reset)
+        try:
+            model._replace_adversary_kwargs(adversary_kwargs, path)
+        except BaseException:
+            if isinstance(env, str):  # the env load built from a map name
+                model.env.close()
+            raise
+        return model
+
+    def _replace_adversary_kwargs(self, adversary_kwargs: Any, path: Any) -> None:
+        """Give the adversary the settings ``adversary_kwargs`` (see :meth:`load`), keeping its networks, optimizer
+        states and counters; a ValueError naming the settings that would shape its networks otherwise than the
+        saved ones of ``path``."""
+        adversary_kwargs = json_mapping("adversary_kwargs", adversary_kwargs)
+        owner = type(self).__name__
+        check_adversary_kwargs(adversary_kwargs, self.adversary_algorithm, owner)
+        adversary = self._built_adversary(adversary_kwargs)
+        architecture = self.adversary_algorithm.architecture_settings
+        differ = [key for key in architecture if getattr(adversary, key) != getattr(self.adversary, key)]
+        if differ:
+            given = ", ".join(f"adversary_kwargs[{key!r}]={getattr(adversary, key)!r}" for key in differ)
+            saved = ", ".join(f"{key}={getattr(self.adversary, key)!r}" for key in differ)
+            raise ValueError(
+                f"{given} differs from the saved adversary's {saved} of {path}: the saved adversary networks have that "
+                "architecture; load without overriding it (the other adversary_kwargs may change)"
+            )
+        adversary.set_parameters(self.adversary.get_parameters())
+        counters = self.adversary_counters
+        self.adversary_kwargs, self.adversary = adversary_kwargs, adversary
+        self.adversary_counters = counters
         self.attack = self._build_attack(None)
 
     def check_learn_settings(self, env: BatchedMultiAgentEnv | None = None) -> list[Any]:
@@ -286,8 +345,11 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         It logs into its own TensorBoard run beside the victim's (``<run>_adversary_<k>``), or, when the victim's
         logger was set with ``set_logger``, into a logger of the same formats in the folder ``<folder>_adversary``.
 
+        :param total_timesteps: adversary env steps (summed over envs), at least 1.
         :param log: False: the adversary writes no periodic logs (the victim's ``learn(log_interval=None)``).
         """
+        total_timesteps = whole_number("total_timesteps", total_timesteps, 1)
+        log = flag("log", log)
         self.adversary.discard_running_episodes()
         self._follow_custom_logger()
         self.adversary.learn(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -10,7 +12,7 @@ from sb3_marl.attacks import FGSM, BaseAttack, make_attack
 from sb3_marl.attacks.base import check_epsilon
 from sb3_marl.attacks.learned import LearnedAttack
 from sb3_marl.common.buffers import FieldSpecs
-from sb3_marl.common.validation import finite_float
+from sb3_marl.common.validation import finite_float, json_mapping
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.qmix import QMIX
 
@@ -88,9 +90,11 @@ class RobustQMIXFGSM(QMIX):
         return self._adopt_attack(attack)
 
     def _adopt_attack(self, attack: BaseAttack) -> BaseAttack:
-        """``attack``, checked to have the model's ``epsilon``, clipping to the env's bounds unless it has its own."""
-        if attack.epsilon != self.epsilon:
+        """``attack``, checked to have the model's ``epsilon`` (up to float32 rounding) and settings a model file can
+        hold, clipping to the env's bounds unless it has its own."""
+        if not math.isclose(attack.epsilon, self.epsilon, rel_tol=1e-6):
             raise ValueError(f"attack.epsilon={attack.epsilon} differs from epsilon={self.epsilon}; make them equal")
+        _attack_settings(attack)  # refused now rather than by the first save
         if self.env is not None:
             attack.check_fits_env(self.env)
         self._set_env_bounds(attack)
@@ -103,6 +107,12 @@ class RobustQMIXFGSM(QMIX):
     def _attacks(self) -> list[BaseAttack]:
         """Every attack the model uses (each takes the env's observation range, see ``_set_env_bounds``)."""
         return [self.attack]
+
+    def _setup_model(self) -> None:
+        if hasattr(self, "attack") and self.env_shapes:  # a model being loaded: its attacks meet the saved env sizes
+            for attack in self._attacks():
+                attack.check_fits_env(SimpleNamespace(**self.env_shapes))
+        super()._setup_model()
 
     def _attach_env(self, env: BatchedMultiAgentEnv) -> None:
         attacks = self._attacks() if hasattr(self, "attack") else []  # none while the constructor attaches its env
@@ -121,7 +131,7 @@ class RobustQMIXFGSM(QMIX):
         return augmentations
 
     def _constructor_parameters(self) -> dict[str, Any]:
-        attack = {key: value for key, value in self.attack.get_params().items() if key != "epsilon"}
+        attack = {key: value for key, value in _attack_settings(self.attack).items() if key != "epsilon"}
         return {**super()._constructor_parameters(), "attack": attack}
 
     def _extra_episode_fields(self) -> FieldSpecs:
@@ -167,3 +177,9 @@ class RobustQMIXFGSM(QMIX):
         stats.update(perturbed_td_loss=perturbed_loss.detach(), clean_td_loss=clean_loss.detach())
         weight = self.clean_loss_weight
         return (1.0 - weight) * perturbed_loss + weight * clean_loss, stats
+
+
+def _attack_settings(attack: BaseAttack) -> dict[str, Any]:
+    """``attack.get_params()`` as a model file's JSON holds them (numpy scalars as Python numbers); a ValueError naming
+    the attack's class and its settings when JSON cannot write them."""
+    return json_mapping(f"attack settings ({type(attack).__name__}.get_params())", attack.get_params())

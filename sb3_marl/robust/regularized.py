@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import random
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch
 
 from sb3_marl.attacks import FGSM, PGD, BaseAttack
 from sb3_marl.attacks.gradient import GradientAttack
+from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
 from sb3_marl.common.schedules import (
     SaveableSchedule,
     StepSchedule,
@@ -19,7 +21,7 @@ from sb3_marl.common.schedules import (
     make_schedule,
     schedule_to_dict,
 )
-from sb3_marl.common.validation import finite_float, flag, whole_number
+from sb3_marl.common.validation import finite_float, flag, settings_mapping, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.qmix import QMIX
 from sb3_marl.qmix.qmix import previous_actions_onehot
@@ -103,8 +105,19 @@ class RegularizedQMIX(RobustQMIXFGSM):
             self._load_pretrained(pretrained)
 
     def _load_pretrained(self, pretrained: str | Path | QMIX) -> None:
-        """Copy the online and target networks of ``pretrained`` into this model's policy."""
+        """Copy the online and target networks of ``pretrained`` into this model's policy (a ValueError when it is no
+        QMIX-family team model: another algorithm's file, or a learned adversary such as PA-AD's director)."""
         source = pretrained if isinstance(pretrained, QMIX) else _load_keeping_global_streams(pretrained, self.device)
+        given = "pretrained" if isinstance(pretrained, QMIX) else f"pretrained={str(pretrained)!r}"
+        if not isinstance(source, QMIX):
+            raise ValueError(
+                f"{given} is a {type(source).__name__} model file; pretrained needs a QMIX-family model file"
+            )
+        if source.battle_won_is_a_loss:
+            raise ValueError(
+                f"{given} is a {type(source).__name__} model, a learned adversary (it plays against its victim's "
+                "team): pretrained needs a QMIX-family team model"
+            )
         if source.env_shapes != self.env_shapes:
             raise ValueError(f"pretrained model has env shapes {source.env_shapes}, this model {self.env_shapes}")
         try:
@@ -114,6 +127,27 @@ class RegularizedQMIX(RobustQMIXFGSM):
                 f"pretrained networks do not fit this model (policy_kwargs={source.policy_kwargs}, "
                 f"mixer={source.mixer!r} there; {self.policy_kwargs}, {self.mixer!r} here): {error}"
             ) from None
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path | io.BufferedIOBase,
+        env: BatchedMultiAgentEnv | str | None = None,
+        device: torch.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> RegularizedQMIX:
+        """:meth:`~sb3_marl.common.base_class.BaseMultiAgentAlgorithm.load`, refusing a ``pretrained`` override: a
+        loaded model has its own networks (``pretrained`` is only read when a model is built)."""
+        overrides = {**settings_mapping("custom_objects", custom_objects), **kwargs}
+        if "pretrained" in overrides:
+            raise ValueError(
+                f"pretrained={overrides['pretrained']!r}: a loaded model keeps its saved networks (pretrained is only "
+                f"read when a model is built); load {path} without it, or build a RegularizedQMIX(env, pretrained=...)"
+            )
+        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
 
     def _attacks(self) -> list[BaseAttack]:
         return [*super()._attacks(), *self.reg_attacks]
@@ -154,14 +188,15 @@ class RegularizedQMIX(RobustQMIXFGSM):
         return per_step.mean()
 
 
-def _load_keeping_global_streams(path: str | Path, device: torch.device) -> QMIX:
-    """``QMIX.load(path)`` without its reseeding of Python's, numpy's and torch's global generators with the saved
-    model's seed (models of other seeds would leave the same global stream behind them)."""
+def _load_keeping_global_streams(path: str | Path, device: torch.device) -> BaseMultiAgentAlgorithm:
+    """The model saved at ``path`` (``BaseMultiAgentAlgorithm.load``: of whatever class, which the caller checks)
+    without its reseeding of Python's, numpy's and torch's global generators with the saved model's seed (models of
+    other seeds would leave the same global stream behind them)."""
     python_state, numpy_state = random.getstate(), np.random.get_state()
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     try:
         with torch.random.fork_rng(devices=devices):
-            return QMIX.load(path, device=device)
+            return BaseMultiAgentAlgorithm.load(path, device=device)
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)

@@ -12,13 +12,22 @@ from sb3_marl.adversaries.mappo import MAPPO
 from sb3_marl.attacks.base import check_epsilon
 from sb3_marl.attacks.learned import ATLAAttack, LearnedAttack, PAADAttack
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
-from sb3_marl.common.validation import whole_number
+from sb3_marl.common.validation import model_device, settings_mapping, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv, game_env_kwargs
 from sb3_marl.robust.alternating import adversary_settings, check_adversary_kwargs, check_adversary_n_envs
 
 #: the attacker kinds and their adversary algorithms
 ATTACKER_CLASSES: dict[str, type[BaseMultiAgentAlgorithm]] = {"atla": MAPPO, "paad": QMIXDirector}
 ATTACKER_KINDS = tuple(ATTACKER_CLASSES)
+
+#: ``make_env`` arguments that train_attacker sets itself when it builds the env: not ``env_kwargs`` keys
+_ENV_ARGUMENTS_SET_HERE = {
+    "map_name": "its env argument (a map name; None: the victim's map)",
+    "n_envs": "its n_envs argument",
+    "backend": "the victim's backend",
+    "seed": "its seed argument",
+    "device": "the victim's device",
+}
 
 
 def train_attacker(
@@ -51,7 +60,7 @@ def train_attacker(
         (QMIX's default, 50k steps whatever the budget, left a 10k-step director exploring at a rate of 0.81 when it
         stopped).
     :param seed: seed of the env and of the attacker.
-    :param device: device of a model loaded from a path.
+    :param device: device of a model loaded from a path (``model_device``'s choices, checked also when unused).
     :return: an :class:`~sb3_marl.attacks.ATLAAttack` (deterministic: the adversary's mean) or a
         :class:`~sb3_marl.attacks.PAADAttack` (greedy director), clipping to the env's observation range.
     """
@@ -68,6 +77,14 @@ def train_attacker(
         raise TypeError(
             f"model_or_path must be a QMIX-family model or the path of its file, got {type(model_or_path).__name__}"
         )
+    if not (env is None or isinstance(env, str | BatchedMultiAgentEnv)):
+        raise TypeError(f"env={env!r} must be an env instance (a BatchedMultiAgentEnv), a map name or None")
+    n_envs = whole_number("n_envs", n_envs, 1)
+    env_kwargs = settings_mapping("env_kwargs", env_kwargs)
+    for key in env_kwargs:
+        if key in _ENV_ARGUMENTS_SET_HERE:
+            raise ValueError(f"env_kwargs[{key!r}] is set by train_attacker: {_ENV_ARGUMENTS_SET_HERE[key]}")
+    device = model_device(device)
     if env_kwargs and not (env is None or isinstance(env, str)):
         raise ValueError(
             f"env_kwargs={env_kwargs!r} only apply to an env built here (env None or a map name), "
@@ -78,6 +95,11 @@ def train_attacker(
         if isinstance(model_or_path, (str, Path))
         else model_or_path
     )
+    if victim.battle_won_is_a_loss:
+        raise ValueError(
+            f"model_or_path is a {type(victim).__name__} model, a learned adversary (it plays against its victim's "
+            "team): train_attacker attacks a QMIX-family team model"
+        )
     built_here = env is None or isinstance(env, str)
     if built_here:
         map_name = env or victim.map_name
@@ -91,7 +113,7 @@ def train_attacker(
             backend=getattr(victim, "backend", "sim"),
             seed=seed,
             device=victim.device,
-            **{**game_env_kwargs(victim.env_kwargs), **(env_kwargs or {})},
+            **{**game_env_kwargs(victim.env_kwargs), **env_kwargs},
         )
     defaults = {"exploration_timesteps": max(total_timesteps // 2, 1)} if kind == "paad" else {}
     kwargs = {"seed": seed, "device": victim.device, **defaults, **adversary_kwargs}
