@@ -361,8 +361,8 @@ def _check_tensor(
     ``value`` is a tensor of ``dtype`` (None: any floating-point dtype) and of ``shape`` (its dimensions by name,
     with their size where it is known; None: any shape) on ``device``, that of ``device_of`` (None: any device)."""
     kind = "a floating-point torch tensor" if dtype is None else f"a {dtype} tensor"
-    dims = "any shape" if shape is None else "[" + ", ".join(d if n is None else f"{d}={n}" for d, n in shape) + "]"
-    expected = f"{name} must be {kind} of shape {dims}"
+    dims = "" if shape is None else " of shape [" + ", ".join(d if n is None else f"{d}={n}" for d, n in shape) + "]"
+    expected = f"{name} must be {kind}{dims}"
     if not isinstance(value, torch.Tensor):
         given, module = type(value).__qualname__, type(value).__module__
         raise TypeError(f"{expected}, got {given if module == 'builtins' else f'{module}.{given}'}")

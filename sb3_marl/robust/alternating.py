@@ -45,7 +45,6 @@ OWNER_SETTINGS = {
     "env": "the adversary plays in its env",
     "env_kwargs": "the adversary plays in its env, with that env's settings",
     "backend": "the adversary plays in its env, with that env's backend",
-    "seed": "it seeds the adversary from its own seed",
 }
 
 
@@ -102,8 +101,8 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
     :param env: env instance, SMAC map name, or None (predict-only).
     :param epsilon: l∞ budget of the adversary's perturbations (the paper: 0.2, 0.05 on 2s3z).
     :param adversary_kwargs: keyword arguments of the adversary algorithm (JSON-able: they are saved), but those this
-        model sets itself (its env, ``env_kwargs``, ``backend``, ``n_envs`` and the adversary's seed, this model's seed
-        + 1; :func:`check_adversary_kwargs`). Each phase is
+        model sets itself (its env, ``env_kwargs``, ``backend``, ``n_envs``; :func:`check_adversary_kwargs`); the
+        adversary's ``seed`` defaults to this model's seed + 1. Each phase is
         one ``learn(adversary_phase_timesteps, reset_num_timesteps=False)`` of the adversary, so a schedule in
         them (e.g. a linear learning rate) runs over each phase, as Stable-Baselines3 runs one over a ``learn``
         call: from where the previous phases left the step counter down to its end value at the phase's end.

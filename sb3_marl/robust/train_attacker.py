@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +54,8 @@ def train_attacker(
         ``compile``, which are this call's to give).
     :param adversary_kwargs: keyword arguments of :class:`~sb3_marl.adversaries.MAPPO` or of the director
         (:class:`~sb3_marl.adversaries.QMIXDirector`), but those set here (the env, its ``env_kwargs``, ``backend``
-        and ``n_envs``, the seed: :func:`~sb3_marl.robust.alternating.check_adversary_kwargs`). The director's
+        and ``n_envs``: :func:`~sb3_marl.robust.alternating.check_adversary_kwargs`; their ``seed`` replaces
+        ``seed`` for the attacker, not for the env). The director's
         exploration decays over the first half of ``total_timesteps`` unless they set ``exploration_timesteps``
         (QMIX's default, 50k steps whatever the budget, left a 10k-step director exploring at a rate of 0.81 when it
         stopped).
@@ -68,10 +68,8 @@ def train_attacker(
         raise ValueError(f"kind={kind!r}; allowed: {ATTACKER_KINDS}")
     total_timesteps = whole_number("total_timesteps", total_timesteps, 1)
     epsilon = check_epsilon(epsilon)  # before an env (SC2 processes with backend="sc2") is built
-    if not isinstance(adversary_kwargs, Mapping | None):
-        raise TypeError(f"adversary_kwargs={adversary_kwargs!r} must be a mapping of the adversary's settings or None")
+    adversary_kwargs = settings_mapping("adversary_kwargs", adversary_kwargs)
     adversary_class = ATTACKER_CLASSES[kind]
-    adversary_kwargs = adversary_kwargs or {}
     check_adversary_kwargs(adversary_kwargs, adversary_class, "train_attacker")
     if not isinstance(model_or_path, BaseMultiAgentAlgorithm | str | Path):
         raise TypeError(
@@ -123,6 +121,9 @@ def train_attacker(
         adversary_env = env_class(env, victim, epsilon, seed=seed)
         with adversary_settings("train_attacker", adversary_class):
             adversary = adversary_class(adversary_env, **kwargs)
+            check_learn_settings = getattr(adversary, "check_learn_settings", None)  # the director's (a QMIX)
+            if check_learn_settings is not None:
+                check_learn_settings()
         adversary.learn(total_timesteps)
         attack_class = ATLAAttack if kind == "atla" else PAADAttack
         attack: LearnedAttack = attack_class(adversary, epsilon, seed=seed)
