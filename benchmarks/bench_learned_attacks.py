@@ -7,9 +7,9 @@ finished runs of the log folder are reused), trains an ATLA and a PA-AD attacker
 model: greedy victim, all agents attacked at every step, win rate and return mean ± std. Goal on 3m: PA-AD
 against vanilla QMIX <= 0.1 win rate (paper: 0.00). Every other flag of ``zoo/benchmark.py`` is accepted.
 
-The paper's setting on 3m, and a smoke run::
+The paper's setting on 3m (results in ``logs/bench_learned_attacks``, the preset's ``--out``), and a smoke run::
 
-    python benchmarks/bench_learned_attacks.py --maps 3m -f logs --out logs/bench_learned_attacks --n-jobs 2
+    python benchmarks/bench_learned_attacks.py --maps 3m -f logs --n-jobs 2
     python benchmarks/bench_learned_attacks.py --maps 3m --timesteps-scale 0.01 --attacker-timesteps 1000 \\
         --n-eval-episodes 8 --out /tmp/learned_smoke
 """
@@ -20,7 +20,9 @@ from typing import Any
 
 from zoo import benchmark
 
-PRESET = ["--methods", "qmix", "atla", "paad", "--attacks", "none", "fgsm", "atla", "paad"]
+#: the results folder: each preset has its own, so that their results (of other settings) stay apart
+OUT = "logs/bench_learned_attacks"
+PRESET = ["--methods", "qmix", "atla", "paad", "--attacks", "none", "fgsm", "atla", "paad", "--out", OUT]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

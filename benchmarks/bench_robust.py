@@ -7,9 +7,9 @@ folder are reused), then prints for every model and attack the win rate and the 
 greedy test episodes with every agent attacked at every step (paper §V, Table I protocol for the gradient
 attacks). Every other flag of ``zoo/benchmark.py`` is accepted (``--maps``, ``--epsilons``, ``--n-jobs``, ...).
 
-The paper's setting on 3m, and a smoke run::
+The paper's setting on 3m (results in ``logs/bench_robust``, the preset's ``--out``), and a smoke run::
 
-    python benchmarks/bench_robust.py --maps 3m -f logs --out logs/bench_robust
+    python benchmarks/bench_robust.py --maps 3m -f logs
     python benchmarks/bench_robust.py --maps 3m --timesteps-scale 0.01 --n-eval-episodes 8 --out /tmp/robust_smoke
 """
 
@@ -19,7 +19,9 @@ from typing import Any
 
 from zoo import benchmark
 
-PRESET = ["--methods", "qmix", "fgsm", "regularized", "--attacks", "none", "random", "fgsm", "pgd"]
+#: the results folder: each preset has its own, so that their results (of other settings) stay apart
+OUT = "logs/bench_robust"
+PRESET = ["--methods", "qmix", "fgsm", "regularized", "--attacks", "none", "random", "fgsm", "pgd", "--out", OUT]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

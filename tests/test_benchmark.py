@@ -4,6 +4,7 @@ resuming, dependencies, learned attackers, ε-sweep and bad inputs."""
 import json
 import re
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,8 +14,16 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.conftest import load_benchmark_script
 from zoo import benchmark
-from zoo.benchmark_jobs import TrainJob, code_revision, file_sha256, find_trained_model, training_budget
+from zoo.benchmark_jobs import (
+    TrainJob,
+    check_training_settings,
+    code_revision,
+    file_sha256,
+    find_trained_model,
+    training_budget,
+)
 
 #: ~300 env steps for qmix (205k x 0.0015), ~600 for the robust methods; small buffers so that training starts
 TINY = [
@@ -291,6 +300,12 @@ def test_bad_inputs_are_named(argv, message, capsys):
         (["-params", "env_kwargs:{reward_scale_rate: 0}"], "reward_scale_rate=0 must be a finite number > 0"),
         (["--methods", "paad", "-params", "adversary_kwargs:{gamma: 2}"], "paad on 3m refuses its settings"),
         (["--maps", "3m", "2s3z", "-params", "learning_rate:lin_x"], "Cannot parse the schedule learning_rate"),
+        # refused when the networks are built: every job failed after the check had passed them
+        (["-params", "policy_kwargs:{rnn_hidden_dim: -1}"], "qmix on 3m refuses its settings (hyperparams/qmix.yml"),
+        (
+            ["--methods", "paad", "-params", "adversary_kwargs:{policy_kwargs: {rnn_hidden_dim: 0}}"],
+            "paad on 3m refuses its settings (hyperparams/paad.yml with -params): adversary_kwargs",
+        ),
     ],
 )
 def test_settings_a_method_refuses_are_named_before_any_training(argv, message, tmp_path, monkeypatch, capsys):
@@ -460,21 +475,61 @@ def test_jobs_that_exit_fail_alone_and_ctrl_c_keeps_what_is_done(monkeypatch):
     assert len(log.failures) == 1 and "SystemExit: bad setting" in log.failures[0]
 
 
-def test_an_interrupted_run_writes_its_outputs_and_removes_stale_ones(monkeypatch, tmp_path, capsys):
-    def interrupted(job):
-        raise KeyboardInterrupt
+def _file_contents(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
 
-    monkeypatch.setattr(benchmark, "train_model", interrupted)
-    out = tmp_path / "out"
-    out.mkdir()
-    for name in ("heatmap.png", "comparison.md", "epsilon_sweep.png"):  # an earlier run's
-        (out / name).write_text("old")
+
+def _raising(error: BaseException) -> Callable[[object], dict]:
+    """A job function that raises ``error``."""
+
+    def job(_: object) -> dict:
+        raise error
+
+    return job
+
+
+@pytest.mark.parametrize("stop", ["interrupted", "failed"])
+def test_a_run_with_missing_cells_keeps_the_complete_outputs(first_run, tmp_path, monkeypatch, capsys, stop):
+    """A Ctrl-C or failed jobs replaced results.json and table.md with tables of the finished cells (none when every
+    cell failed, e.g. of a damaged model) and deleted heatmap.png and comparison.md."""
+    root, args, _ = first_run
+    out = Path(shutil.copytree(root / "out", tmp_path / "out"))
+    complete = _file_contents(out)
+    if stop == "interrupted":
+        monkeypatch.setattr(benchmark, "train_model", _raising(KeyboardInterrupt()))
+    else:  # as every cell of a damaged model failed
+        monkeypatch.setattr(benchmark, "evaluate_cell", _raising(RuntimeError("cannot load the model")))
     with pytest.raises(SystemExit) as exit_info:
-        benchmark.main(["--maps", "3m", "--methods", "qmix", "--out", str(out), "-f", str(tmp_path / "logs")])
+        _run(root / "logs", out, *args)
+    kept = "the finished jobs are in results.partial.json and table.partial.md (results.json, table.md, comparison.md, "
+    if stop == "interrupted":
+        assert exit_info.value.code == 130 and kept in capsys.readouterr().out
+    else:
+        assert str(exit_info.value).startswith(f"6 job(s) failed; {kept}")
+    assert {name: data for name, data in _file_contents(out).items() if ".partial." not in name} == complete
+    partial = json.loads((out / "results.partial.json").read_text())
+    assert partial["cells"] == [] and (out / "table.partial.md").is_file()
+    monkeypatch.undo()  # a complete run again: the complete outputs are written, the partial ones left and named
+    again = benchmark.main(["-f", str(root / "logs"), "--out", str(out), *TINY, *args, "--verbose", "1"])
+    assert again["counts"]["cells_cached"] == 6 and (out / "results.json").read_bytes() != complete["results.json"]
+    assert "Left as earlier runs with these settings wrote them (not redrawn by this run): results.partial.json, " in (
+        capsys.readouterr().out
+    )
+
+
+def test_an_interrupted_first_run_records_its_settings_before_any_job(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(benchmark, "train_model", _raising(KeyboardInterrupt()))
+    out, base = tmp_path / "out", ["--maps", "3m", "--methods", "qmix", "-f", str(tmp_path / "logs")]
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark.main([*base, "--out", str(out)])
     assert exit_info.value.code == 130
-    assert sorted(p.name for p in out.iterdir()) == ["results.json", "table.md"]
-    printed = capsys.readouterr().out
-    assert "heatmap" not in printed.split("Wrote ")[1] and "the same command resumes" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["results.partial.json", "settings.json", "table.partial.md"]
+    assert (
+        "Interrupted: the finished jobs are in results.partial.json and table.partial.md; " in capsys.readouterr().out
+    )
+    with pytest.raises(SystemExit):
+        benchmark.main([*base, "--out", str(out), "--n-eval-episodes", "2"])
+    assert "--n-eval-episodes 32 there, --n-eval-episodes 2 here" in capsys.readouterr().err
 
 
 def test_a_cell_with_fewer_seeds_than_the_table_says_so():
@@ -641,3 +696,161 @@ def test_the_table_says_when_learned_attackers_serve_other_settings_than_they_tr
     assert "trained attacking every agent with clipping and reused for every M and the unclipped test attacks" in (
         some_agents
     )
+
+
+def _no_jobs(*args: object) -> None:
+    pytest.fail("started jobs before checking the settings")
+
+
+def test_an_out_holding_results_of_other_settings_is_refused_before_any_job(first_run, tmp_path, monkeypatch, capsys):
+    """Cell file names hold map, method, seed, attack, ε and M only: a run with other episodes, budgets, -params or
+    clipping replaced the cells of the same names, then results.json and table.md, and deleted the plots."""
+    root, args, _ = first_run
+    out = Path(shutil.copytree(root / "out", tmp_path / "out"))
+    before = _file_contents(out)
+    monkeypatch.setattr(benchmark, "run_jobs", _no_jobs)
+    for extra, message in [
+        (["--n-eval-episodes", "2"], "(--n-eval-episodes 4 there, --n-eval-episodes 2 here), which this run would"),
+        (["--timesteps-scale", "0.002"], "--timesteps-scale 0.0015 there, --timesteps-scale 0.002 here"),
+        (["-params", "gamma:0.9"], "target_update_interval:5 there, -params batch_size:4 buffer_size:64 gamma:0.9 "),
+        (["--no-clip"], "clipped attacks there, --no-clip here"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            _run(root / "logs", out, *args, *extra)
+        assert exit_info.value.code == 2 and message in (err := capsys.readouterr().err)
+        assert f"--out '{out}' holds the results of other settings (" in err and "pass another --out" in err
+    (out / "settings.json").unlink()  # an --out written before the settings file: its results.json's
+    with pytest.raises(SystemExit):
+        _run(root / "logs", out, *args, "--n-eval-episodes", "2")
+    assert "--n-eval-episodes 4 there, --n-eval-episodes 2 here" in capsys.readouterr().err
+    assert _file_contents(out) == {name: data for name, data in before.items() if name != "settings.json"}
+    # the same settings may add attacks, learned ones with any budget where none ran yet
+    parser = benchmark.build_parser()
+    argv = ["-f", str(root / "logs"), "--out", str(out), *TINY, "--attacks", "paad", "--attacker-timesteps", "100"]
+    benchmark.check_out_settings(parser, parser.parse_args(argv))
+
+
+def test_outputs_a_run_does_not_draw_are_left_as_earlier_runs_drew_them(first_run, tmp_path, capsys):
+    """A run without the paper's cells deleted comparison.md (and one with a single ε epsilon_sweep.png), though the
+    cells they show were still there and valid."""
+    root, _, _ = first_run
+    out = Path(shutil.copytree(root / "out", tmp_path / "out"))
+    comparison = (out / "comparison.md").read_bytes()
+    results = _run(root / "logs", out, "--methods", "qmix", "--attacks", "random", "--verbose", "1")
+    assert results["counts"]["cells_cached"] == 1 and [row["attack"] for row in results["table"]] == ["random"]
+    assert (out / "comparison.md").read_bytes() == comparison
+    assert "Left as earlier runs with these settings wrote them (not redrawn by this run): comparison.md\n" in (
+        capsys.readouterr().out
+    )
+
+
+def test_a_model_file_that_does_not_load_is_not_reused(first_run, tmp_path):
+    """Only the settings member was read: a damaged weights member was reused, and every cell of it failed."""
+    import zipfile
+
+    job, run = _copied_run(first_run, tmp_path / "logs")
+    model = run / "3m.zip"
+    with zipfile.ZipFile(model) as source:
+        members = {info.filename: source.read(info) for info in source.infolist()}
+    with zipfile.ZipFile(model, "w") as damaged:
+        for name, data in members.items():
+            damaged.writestr(name, b"garbage" if name == "policy.pth" else data)
+    unloadable = []
+    assert find_trained_model(job, unloadable) is None
+    assert len(unloadable) == 1 and str(model) in unloadable[0] and "'policy.pth'" in unloadable[0]
+    result = {"trained": True, "wall_s": 1.0, "n_timesteps": 3, "path": "new.zip", "not_reused": unloadable}
+    line = benchmark._model_line(job, result)
+    assert line.endswith(f"new.zip; not reused, does not load: {unloadable[0]}")
+
+
+@pytest.mark.parametrize(
+    "edit, problem",
+    [
+        (lambda cell: {**cell, "win_rate": "abc"}, "invalid win_rate='abc'"),  # Unknown format code 'f'
+        (lambda cell: {**cell, "win_rate": 7.5}, "invalid win_rate=7.5"),  # was taken and printed
+        (lambda cell: {**cell, "mean_reward": float("nan")}, "invalid mean_reward=nan"),
+        (lambda cell: {**cell, "episode_rewards": [1.0]}, "invalid episode_rewards=[1.0]"),  # 4 episodes a cell
+        (lambda cell: {k: v for k, v in cell.items() if k != "win_rate"}, "missing win_rate"),  # KeyError
+        (lambda cell: {k: v for k, v in cell.items() if k != "attacker"}, "missing attacker"),  # in write_outputs
+        (lambda cell: [cell], "a JSON list, not an object"),  # AttributeError in the job
+    ],
+)
+def test_an_invalid_cached_cell_is_recomputed_and_named(first_run, tmp_path, capsys, edit, problem):
+    root, _, first = first_run
+    out = Path(shutil.copytree(root / "out", tmp_path / "out"))
+    cell = out / "cells" / "3m" / "qmix" / "seed0" / "none_eps0_mall.json"
+    cell.write_text(json.dumps(edit(json.loads(cell.read_text()))))
+    results = _run(root / "logs", out, "--methods", "qmix", "--attacks", "none", "--verbose", "1")
+    assert results["counts"]["cells_computed"] == 1
+    assert f"; replaced the invalid cached cell {cell} ({problem})\n" in capsys.readouterr().out
+    original = next(c for c in first["cells"] if c["settings"] == json.loads(cell.read_text())["settings"])
+    assert json.loads(cell.read_text())["episode_rewards"] == original["episode_rewards"]  # seeded: the same cell
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["-f", "{tmp}/file"], "-f '{tmp}/file': {tmp}/file is a file, not a folder"),  # train.py's usage, SystemExit 2
+        (["-f", ""], "-f '': an empty path; name a folder"),
+        (["--out", ""], "--out '': an empty path; name a folder"),  # was the current folder
+        (["--verbose", "-5"], "--verbose must be >= 0 (0: quiet, 1: a line per job, 2: training logs too), got -5"),
+    ],
+)
+def test_bad_folders_and_verbosity_are_refused_before_any_job(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(benchmark, "run_jobs", _no_jobs)
+    (tmp_path / "file").write_text("")
+    base = ["--maps", "3m", "--methods", "qmix", "-f", str(tmp_path / "logs"), "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark.main(base + [arg.format(tmp=tmp_path) for arg in argv])
+    assert exit_info.value.code == 2 and message.format(tmp=tmp_path) in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["file"]
+
+
+def test_a_bad_scheduler_address_is_named_in_one_line(tmp_path, monkeypatch, capsys):
+    """A malformed address raised ValueError (missing port number), one where no scheduler runs OSError after 30 s."""
+    import socket
+
+    import dask
+
+    monkeypatch.setattr(benchmark, "run_jobs", _no_jobs)
+    base = ["--maps", "3m", "--methods", "qmix", "-f", str(tmp_path / "logs"), "--out", str(tmp_path / "out")]
+    for address, message in [
+        ("tcp://host", "--scheduler-address 'tcp://host': missing port number in address 'host'; expected tcp://"),
+        ("tpc://host:8786", "--scheduler-address 'tpc://host:8786': unknown protocol 'tpc'"),
+        ("tcp://host:87860", "port 87860 outside 1..65535; expected tcp://host:port"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            benchmark.main([*base, "--executor", "dask", "--scheduler-address", address])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    with socket.socket() as free:  # a port where nothing listens
+        free.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{free.getsockname()[1]}"
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), pytest.raises(SystemExit) as exit_info:
+        benchmark.main([*base, "--executor", "dask", "--scheduler-address", address])
+    assert str(exit_info.value).startswith(f"--scheduler-address '{address}': no Dask scheduler answers there (")
+    assert "\n" not in str(exit_info.value) and not (tmp_path / "out" / "settings.json").exists()
+
+
+def test_each_preset_has_its_own_default_out(monkeypatch):
+    """zoo/benchmark.py and both presets wrote to logs/benchmark, where their settings' results met."""
+    argvs = []
+    monkeypatch.setattr(benchmark, "main", lambda argv, description: argvs.append(argv) or {})
+    for name in ("bench_robust", "bench_learned_attacks"):
+        load_benchmark_script(name).main([])
+        load_benchmark_script(name).main(["--out", "mine"])
+    outs = [benchmark.build_parser().parse_args(argv).out for argv in argvs]
+    assert outs == ["logs/bench_robust", "mine", "logs/bench_learned_attacks", "mine"]
+    assert benchmark.build_parser().parse_args([]).out == "logs/benchmark"
+
+
+def test_network_settings_are_refused_up_front_leaving_torchs_random_state():
+    """The check built no network: policy_kwargs were refused by every job only, after the others' training."""
+    import torch
+
+    state = torch.get_rng_state()
+    check_training_settings(TrainJob("3m", "qmix", 0, "logs"))  # builds its networks
+    assert torch.equal(torch.get_rng_state(), state)
+    with pytest.raises(ValueError, match="rnn_hidden_dim=-1 must be an integer >= 1"):
+        check_training_settings(
+            TrainJob("3m", "qmix", 0, "logs", hyperparams=(("policy_kwargs", {"rnn_hidden_dim": -1}),))
+        )

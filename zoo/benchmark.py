@@ -7,7 +7,11 @@ model of the same map and seed, trained first when missing). Then every model is
 win rate and return mean ± std over ``--n-eval-episodes`` greedy episodes. Each cell is cached in
 ``<out>/cells/`` as soon as it is done, and learned attackers next to their model, so an interrupted run resumes
 where it stopped. Outputs in ``--out``: ``results.json``, ``table.md`` (the paper's layout), ``heatmap.png``, and
-``epsilon_sweep.png`` with several ``--epsilons``, and ``comparison.md`` (our win rates beside the paper's Table I).
+``epsilon_sweep.png`` with several ``--epsilons``, and ``comparison.md`` (our win rates beside the paper's Table I);
+a run with failed or interrupted jobs writes ``results.partial.json``, ``table.partial.md``, ... instead, keeping
+the last complete run's. An ``--out`` holds the results of one setting of the flags that decide the cells
+(``--n-eval-episodes``, ``--attacker-timesteps``, ``--timesteps-scale``, ``-params``, ``--no-clip``; recorded in
+``<out>/settings.json``): a run with others is refused, one with the same may add maps, methods, attacks, budgets.
 
 Independent jobs (training per map × method × seed, then evaluation per cell) run on a ``concurrent.futures``
 executor: a process pool (``--n-jobs``), or a Dask cluster (``--executor dask --scheduler-address tcp://host:8786``,
@@ -23,6 +27,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import platform
@@ -52,6 +57,7 @@ from zoo.benchmark_jobs import (
     check_training_settings,
     code_revision,
     evaluate_cell,
+    read_json,
     train_model,
     training_env_kwargs,
 )
@@ -112,7 +118,12 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
         help="test-time attacks (the paper's: none fgsm atla paad; extra: random pgd)",
     )
     parser.add_argument("-f", "--log-folder", default="logs", help="zoo log folder: trained models are read and saved")
-    parser.add_argument("--out", default="logs/benchmark", help="folder of the results (JSON, Markdown, PNG, cells)")
+    parser.add_argument(
+        "--out",
+        default="logs/benchmark",
+        help="folder of the results (JSON, Markdown, PNG, cells), of one setting of --n-eval-episodes, "
+        "--attacker-timesteps, --timesteps-scale, -params and --no-clip",
+    )
     parser.add_argument("--seed", type=int, default=0, help="first training seed")
     parser.add_argument("--n-seeds", type=int, default=1, help="seeds seed..seed+K-1 per map and method")
     parser.add_argument("--n-eval-episodes", type=int, default=32, help="test episodes per cell")
@@ -195,6 +206,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(f"--timesteps-scale must be a finite number > 0, got {args.timesteps_scale}")
     if args.torch_threads < 1:
         parser.error(f"--torch-threads must be >= 1, got {args.torch_threads}")
+    if args.verbose < 0:
+        parser.error(f"--verbose must be >= 0 (0: quiet, 1: a line per job, 2: training logs too), got {args.verbose}")
     if args.epsilons is not None:
         bad = [eps for eps in args.epsilons if not 0 < eps < float("inf")]
         if bad:
@@ -215,6 +228,13 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
                 )
     if args.executor != "dask" and args.scheduler_address:
         parser.error("--scheduler-address only applies to --executor dask")
+    if args.executor == "dask":
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            parser.error("--executor dask needs dask.distributed: pip install 'dask[distributed]'")
+        if args.scheduler_address is not None and (problem := scheduler_address_problem(args.scheduler_address)):
+            parser.error(f"--scheduler-address {args.scheduler_address!r}: {problem}; expected tcp://host:port")
     last_seed, highest = args.seed + args.n_seeds - 1, MAX_SEED + 1 - EVAL_SEED_OFFSET - MAX_BATCH_ENVS
     if args.seed < 0 or last_seed > highest:
         parser.error(
@@ -225,9 +245,12 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         args.device = resolve_device(args.device)
     except SystemExit as exc:
         parser.error(str(exc))
-    for folder in (Path(args.out), Path(args.out) / "cells"):  # checked now: cells are written after their training
-        if problem := unwritable_folder(folder):
-            parser.error(f"--out {args.out!r}: {problem}")
+    for flag, folder, subfolders in (("--out", args.out, ("", "cells")), ("-f", args.log_folder, ("",))):
+        if not folder:  # Path("") is the current folder
+            parser.error(f"{flag} '': an empty path; name a folder")
+        for subfolder in subfolders:  # checked now: runs are written when their training starts, cells after it
+            if problem := unwritable_folder(Path(folder, subfolder)):
+                parser.error(f"{flag} {folder!r}: {problem}")
     methods = trained_methods(args)
     if "pretrained" in args.hyperparams:  # train.py's --pretrained (the job's) would win over it unsaid
         parser.error(
@@ -289,6 +312,101 @@ def method_hyperparams(method: str, hyperparams: dict[str, Any]) -> dict[str, An
 
     allowed = accepted_kwargs(ALGOS[method].load())
     return {key: value for key, value in hyperparams.items() if allowed is None or key in allowed or key in ZOO_KEYS}
+
+
+def scheduler_address_problem(address: str) -> str | None:
+    """Why ``address`` is no Dask scheduler address (``tcp://host:port``, or another protocol of dask.distributed's:
+    ``tls://``, ``inproc://`` of a cluster in this process...), or None; checked without connecting."""
+    from distributed.comm import registry
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, location = parse_address(address)  # no protocol: tcp, as dask.distributed takes it
+    if scheme not in registry.backends:
+        return f"unknown protocol {scheme!r} (dask.distributed has {', '.join(sorted(registry.backends))})"
+    if scheme == "inproc":
+        return None
+    try:
+        host, port = parse_host_port(location)
+    except ValueError as exc:
+        return str(exc)
+    if not host:
+        return "no host"
+    return None if 1 <= port <= 65535 else f"port {port} outside 1..65535"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The settings of an --out
+#: the settings that decide what the cells and tables hold beyond the cells' file names (map, method, seed, attack,
+#: ε, M), by their flag: an ``--out`` holds the results of one value of each, recorded in its :data:`SETTINGS_FILE`
+OUT_SETTINGS = {
+    "n_eval_episodes": "--n-eval-episodes",
+    "attacker_timesteps": "--attacker-timesteps",
+    "timesteps_scale": "--timesteps-scale",
+    "hyperparams": "-params",
+    "clip_observations": "--no-clip",
+}
+#: the file of ``--out`` that records its :data:`OUT_SETTINGS`, written before the first job
+SETTINGS_FILE = "settings.json"
+
+
+def out_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`OUT_SETTINGS` of a run's configuration (``vars(args)``, or the ``config`` of a results.json), as
+    JSON values; ``attacker_timesteps`` only with a learned attack, the only cells it decides."""
+    settings = {key: config[key] for key in OUT_SETTINGS if key in config}
+    if not set(config.get("attacks") or ()) & set(LEARNED_ATTACKS):
+        settings.pop("attacker_timesteps", None)
+    return json.loads(json.dumps(settings))
+
+
+def check_out_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse an ``--out`` holding results of other settings (:data:`OUT_SETTINGS`, :func:`recorded_settings`) than
+    ``args`` (through :func:`check_args`), with one line naming them: this run would replace its cells and tables."""
+    try:
+        recorded = recorded_settings(Path(args.out))
+    except ValueError as exc:
+        parser.error(f"--out {args.out!r}: {exc}")
+    if differences := settings_differences(recorded, out_settings(vars(args))):
+        parser.error(
+            f"--out {args.out!r} holds the results of other settings ({'; '.join(differences)}), which this run "
+            "would replace; pass another --out for these settings"
+        )
+
+
+def recorded_settings(out: Path) -> dict[str, Any]:
+    """The settings the results in ``out`` were computed with: its :data:`SETTINGS_FILE`, else (outputs written
+    before that file was) those of its results.json; empty for a folder without results.
+
+    :raises ValueError: naming the settings file when it holds no JSON object.
+    """
+    path = out / SETTINGS_FILE
+    if path.exists():
+        recorded = read_json(path)
+        if not isinstance(recorded, dict):
+            raise ValueError(f"{path} is no JSON object: it records the settings of the results there; restore it")
+        return recorded
+    results = read_json(out / OUTPUT_FILES["json"])
+    config = results.get("config") if isinstance(results, dict) else None
+    return out_settings(config) if isinstance(config, dict) else {}
+
+
+def settings_differences(recorded: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """The settings (:func:`out_settings`) that ``recorded`` and ``settings`` both have with other values, each as
+    ``"<recorded> there, <setting> here"`` in flags."""
+    return [
+        f"{_as_flags(key, recorded[key])} there, {_as_flags(key, settings[key])} here"
+        for key in OUT_SETTINGS
+        if key in recorded and key in settings and recorded[key] != settings[key]
+    ]
+
+
+def _as_flags(key: str, value: Any) -> str:
+    """A setting of :data:`OUT_SETTINGS` as the flags that give it."""
+    if key == "clip_observations" and isinstance(value, bool):
+        return "clipped attacks" if value else "--no-clip"
+    if key == "hyperparams" and isinstance(value, dict):
+        pairs = [f"{name}:{json.dumps(setting)}" for name, setting in sorted(value.items())]
+        return f"-params {' '.join(pairs)}" if pairs else "no -params"
+    return f"{OUT_SETTINGS[key]} {value}"
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -383,11 +501,18 @@ class InlineExecutor(Executor):
 def open_executor(args: argparse.Namespace) -> Iterator[Executor]:
     """A ``concurrent.futures`` executor: the calling thread (``--n-jobs 1``), a spawn process pool, or Dask's."""
     if args.executor == "dask":
+        from distributed import Client  # installed: checked by check_args
+
         try:
-            from distributed import Client
-        except ImportError:
-            raise SystemExit("--executor dask needs dask.distributed: pip install 'dask[distributed]'") from None
-        with Client(args.scheduler_address) as client:
+            client = Client(args.scheduler_address)
+        except OSError as exc:  # TimeoutError included
+            if args.scheduler_address is None:
+                raise
+            raise SystemExit(
+                f"--scheduler-address {args.scheduler_address!r}: no Dask scheduler answers there "
+                f"({' '.join(str(exc).split())}); start one (dask scheduler) or give its tcp://host:port"
+            ) from None
+        with client:
             yield client.get_executor(pure=False)  # every job runs, even one equal to an earlier one
     elif args.n_jobs == 1:
         yield InlineExecutor()
@@ -476,15 +601,20 @@ def run_jobs(
 
 def _model_line(job: TrainJob, result: dict[str, Any]) -> str:
     done = f"trained in {result['wall_s']:.1f} s" if result["trained"] else "reused"
-    return f"model {job.map_name} {job.method} seed {job.seed} ({result['n_timesteps']} steps): {done} {result['path']}"
+    passed_over = "".join(f"; not reused, does not load: {problem}" for problem in result.get("not_reused", []))
+    return (
+        f"model {job.map_name} {job.method} seed {job.seed} ({result['n_timesteps']} steps): {done} {result['path']}"
+        f"{passed_over}"
+    )
 
 
 def _cell_line(job: CellJob, result: dict[str, Any]) -> str:
     where = "cached" if result.get("cached") else f"{result['wall_s']:.1f} s"
+    replaced = f"; replaced the invalid cached cell {result['replaced']}" if "replaced" in result else ""
     return (
         f"cell {job.map_name} {job.method} seed {job.seed} {job.attack} eps {job.epsilon:g} M "
         f"{job.n_attacked or 'all'}: win {result['win_rate']:.2f}, return {result['mean_reward']:.2f} ± "
-        f"{result['std_reward']:.2f} ({where})"
+        f"{result['std_reward']:.2f} ({where}){replaced}"
     )
 
 
@@ -661,10 +791,33 @@ def plot_epsilon_sweep(args: argparse.Namespace, rows: list[dict[str, Any]], out
     return output
 
 
-def write_outputs(args: argparse.Namespace, log: RunLog, wall_s: float) -> dict[str, Path]:
+#: the output files of a run in ``--out``, by the key of :func:`write_outputs`' answer (a run with failed or
+#: interrupted jobs writes them under other names: :func:`output_file`)
+OUTPUT_FILES = {
+    "json": "results.json",
+    "markdown": "table.md",
+    "comparison": "comparison.md",
+    "heatmap": "heatmap.png",
+    "epsilon_sweep": "epsilon_sweep.png",
+}
+
+
+def output_file(out: Path, key: str, partial: bool) -> Path:
+    """The output file ``key`` of :data:`OUTPUT_FILES` in ``out``; a partial run's is ``results.partial.json``,
+    ``table.partial.md``, ..."""
+    name = Path(OUTPUT_FILES[key])
+    return out / (f"{name.stem}.partial{name.suffix}" if partial else name.name)
+
+
+def write_outputs(
+    args: argparse.Namespace, log: RunLog, wall_s: float, report: Callable[[str], None] = print
+) -> dict[str, Path]:
     """``results.json``, ``table.md``, ``heatmap.png`` when some cell is done (and ``epsilon_sweep.png``;
-    ``comparison.md`` with the paper's Table I win rates beside ours when some cells are the paper's) in ``--out``;
-    the optional files this run does not write are removed. Returns the files written."""
+    ``comparison.md`` with the paper's Table I win rates beside ours when some cells are the paper's) in ``--out``.
+    When jobs failed or were interrupted, their cells are missing: the files are then ``results.partial.json``, ...,
+    so that those of the last complete run stay. No other file is replaced or removed: one this run does not draw is
+    left as an earlier run with the same settings (:data:`OUT_SETTINGS`) drew it, which ``report`` says. Returns the
+    files written."""
     import torch
 
     out = Path(args.out)
@@ -696,24 +849,26 @@ def write_outputs(args: argparse.Namespace, log: RunLog, wall_s: float) -> dict[
         "results": heatmap_records(args, rows),
         "cells": sorted(log.cells, key=lambda c: sorted(c["settings"].items(), key=str)),
     }
-    paths = {"json": out / "results.json", "markdown": out / "table.md"}
-    optional = {"comparison": "comparison.md", "heatmap": "heatmap.png", "epsilon_sweep": "epsilon_sweep.png"}
+    partial = log.interrupted or bool(log.failures)
+    paths = {key: output_file(out, key, partial) for key in ("json", "markdown")}
     atomic_write_json(paths["json"], results)
     paths["markdown"].write_text(markdown_table(args, rows))
     comparison = comparison_markdown(rows, {**METHOD_LABELS, **ATTACK_LABELS}, measured_line(args))
     if comparison is not None:
-        paths["comparison"] = out / optional["comparison"]
+        paths["comparison"] = output_file(out, "comparison", partial)
         paths["comparison"].write_text(comparison)
     if results["results"]:
         labels, attacks, table = load_table(paths["json"])
         paths["heatmap"] = plot_heatmap(
-            labels, attacks, table, out / optional["heatmap"], title="win rate under attack"
+            labels, attacks, table, output_file(out, "heatmap", partial), title="win rate under attack"
         )
     if args.epsilons and len(args.epsilons) > 1 and any(a != "none" for a in args.attacks):
-        paths["epsilon_sweep"] = plot_epsilon_sweep(args, rows, out / optional["epsilon_sweep"])
-    for name, file_name in optional.items():  # an earlier run's file would sit beside a table it does not match
-        if name not in paths:
-            (out / file_name).unlink(missing_ok=True)
+        paths["epsilon_sweep"] = plot_epsilon_sweep(args, rows, output_file(out, "epsilon_sweep", partial))
+    # a partial run leaves the complete outputs (its caller says so); a complete one, the partial ones too
+    earlier = [output_file(out, key, kind) for key in OUTPUT_FILES for kind in ((True,) if partial else (False, True))]
+    left = [path.name for path in earlier if path.is_file() and path not in paths.values()]
+    if left:
+        report(f"Left as earlier runs with these settings wrote them (not redrawn by this run): {', '.join(left)}")
     return paths
 
 
@@ -722,19 +877,21 @@ def main(argv: list[str] | None = None, description: str | None = None) -> dict[
 
     :param description: the ``--help`` text (None: this module's docstring).
     """
-    import json
-
     parser = build_parser(description)
     args = parser.parse_args(argv)
     check_args(parser, args)
+    check_out_settings(parser, args)
+    out = Path(args.out)
     try:
-        Path(args.out).mkdir(parents=True, exist_ok=True)  # checked by check_args; made before the first job
+        out.mkdir(parents=True, exist_ok=True)  # checked by check_args; made before the first job
     except OSError as exc:
         parser.error(f"--out {args.out!r}: cannot create it: {exc.strerror or exc}")
     threads = args.torch_threads
     report = print if args.verbose else (lambda line: None)
     start = time.perf_counter()
     with open_executor(args) as executor:
+        # recorded before the first job, so that an interrupted run's cells are not replaced by other settings' either
+        atomic_write_json(out / SETTINGS_FILE, {**recorded_settings(out), **out_settings(vars(args))})
         log = run_jobs(
             executor,
             train_jobs(args, threads),
@@ -742,21 +899,24 @@ def main(argv: list[str] | None = None, description: str | None = None) -> dict[
             args.methods,
             report,
         )
-    paths = write_outputs(args, log, time.perf_counter() - start)
+    paths = write_outputs(args, log, time.perf_counter() - start, report)
     results = json.loads(paths["json"].read_text())
     if args.verbose:
         print(paths["markdown"].read_text())
         print(f"Counts: {results['counts']}; wall time {results['wall_s']:.1f} s")
         print("Wrote " + ", ".join(str(p) for p in paths.values()))
+    if not (log.interrupted or log.failures):
+        return results
+    complete = [path.name for key in OUTPUT_FILES if (path := output_file(out, key, False)).is_file()]
+    kept = f" ({', '.join(complete)}: the last complete run's, kept)" if complete else ""
+    written = f"the finished jobs are in {paths['json'].name} and {paths['markdown'].name}{kept}"
     if log.interrupted:
-        print("Interrupted: the outputs hold the finished jobs; the same command resumes (models and cells are reused)")
+        print(f"Interrupted: {written}; the same command resumes (models and cells are reused)")
         raise SystemExit(130)
-    if log.failures:
-        raise SystemExit(
-            f"{len(log.failures)} job(s) failed (finished cells are cached; rerun to resume):\n"
-            + "\n".join(log.failures)
-        )
-    return results
+    raise SystemExit(
+        f"{len(log.failures)} job(s) failed; {written}; rerun to resume (finished cells are cached):\n"
+        + "\n".join(log.failures)
+    )
 
 
 def run_preset(preset: list[str], description: str, argv: list[str] | None = None) -> dict[str, Any]:

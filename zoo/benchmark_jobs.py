@@ -18,15 +18,17 @@ import functools
 import hashlib
 import json
 import math
+import reprlib
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
-from sb3_marl.common.base_class import constructor_defaults
+from sb3_marl.common.base_class import constructor_defaults, env_shapes
 from sb3_marl.common.validation import whole_number
 from sb3_marl.file_util import atomic_path
 from zoo.paper_table import PAPER_ATTACKS
@@ -175,14 +177,18 @@ def training_env_kwargs(job: TrainJob) -> dict[str, Any]:
     return dict(training_settings(job).get("env_kwargs") or {})
 
 
-def find_trained_model(job: TrainJob) -> Path | None:
+def find_trained_model(job: TrainJob, unloadable: list[str] | None = None) -> Path | None:
     """The final model of a finished run of ``job`` in the log folder, or None: the latest run with the job's seed
     whose ``config.yml`` holds exactly the job's hyperparameters (yaml entry, overrides, budget; see
     :func:`_run_differs`).
 
-    A run counts as finished when its ``<map>.zip`` holds the whole budget: runs killed before saving have no model
-    and runs stopped with Ctrl-C (which ``zoo/train.py`` still saves) too few steps; both are ignored, as are runs
-    continued from another model (``-i``), replaying an Optuna trial, or on real StarCraft II.
+    A run counts as finished when its ``<map>.zip`` holds the whole budget and loads (weights included): runs killed
+    before saving have no model, runs stopped with Ctrl-C (which ``zoo/train.py`` still saves) too few steps, and a
+    damaged file does not load; all are ignored, as are runs continued from another model (``-i``), replaying an
+    Optuna trial, or on real StarCraft II.
+
+    :param unloadable: when given, gets ``"<model file>: <why it does not load>"`` for each run otherwise finished
+        whose model file does not load.
     """
     wanted = training_settings(job)
     for _, run in reversed(run_folders(Path(job.log_folder) / job.method, job.map_name)):  # the latest run first
@@ -191,23 +197,34 @@ def find_trained_model(job: TrainJob) -> Path | None:
         if not (model.is_file() and (params / "config.yml").is_file() and (params / "args.yml").is_file()):
             continue
         config, args = read_run_yaml(params / "config.yml"), read_run_yaml(params / "args.yml")
-        if not _run_differs(config, args, wanted, job) and _trained_steps(model) >= wanted["n_timesteps"]:
-            return model
+        if _run_differs(config, args, wanted, job) or _trained_steps(model) < wanted["n_timesteps"]:
+            continue
+        try:  # the settings member alone was read so far: a damaged weights member failed every cell of the model
+            load_zoo_model(job.method, model, device="cpu")
+        except (OSError, ValueError) as exc:
+            if unloadable is not None:
+                problem = " ".join(str(exc).split())
+                unloadable.append(problem if str(model) in problem else f"{model}: {problem}")
+            continue
+        return model
     return None
 
 
 def check_training_settings(job: TrainJob) -> None:
     """Refuse the settings of ``job`` (:func:`training_settings`) that its training would refuse at its start,
-    cheaply (without training, building networks or more than one env): the budget ``n_timesteps``, the algorithm's
-    constructor checks (the class built with ``env=None`` and ``_init_setup_model=False``, as ``load`` builds it;
-    the adversary of ``atla`` / ``paad`` likewise, with its ``adversary_kwargs``), the env settings (a one-env batch
-    of the map) and what ``learn`` checks before its first step
-    (the model's ``check_learn_settings``); with ``compile_env`` on the CPU, that a C++ compiler is there.
+    cheaply (without training, and with one env): the budget ``n_timesteps``, the algorithm's constructor checks (the
+    class built with ``env=None`` and ``_init_setup_model=False``, as ``load`` builds it; the adversary of ``atla`` /
+    ``paad`` likewise, with its ``adversary_kwargs``), the env settings (a one-env batch of the map), what ``learn``
+    checks before its first step (the model's ``check_learn_settings``) and the networks' settings (``policy_kwargs``,
+    the adversary's: the networks built for the map's sizes, as ``load`` builds them, leaving torch's random state as
+    it was); with ``compile_env`` on the CPU, that a C++ compiler is there.
 
     :raises ValueError, TypeError: with the algorithm's message naming the setting.
     :raises RuntimeError: ``compile_env`` without the C++ compiler torch inductor needs.
     :raises SystemExit: for what the zoo itself refuses (a ``lin_<v>`` schedule it cannot read, an unknown key).
     """
+    import torch
+
     from sb3_marl.envs import make_env
     from zoo.exp_manager import ZOO_KEYS
     from zoo.utils import check_hyperparams, parse_schedule
@@ -233,6 +250,9 @@ def check_training_settings(job: TrainJob) -> None:
     env = make_env(job.map_name, n_envs=1, seed=0, **{**model.env_kwargs, **compiled})  # seeded: RNGs stay untouched
     try:
         model.check_learn_settings(env)
+        model.env_shapes = env_shapes(env)
+        with torch.random.fork_rng(devices=[]):  # the networks' initialization draws from torch's global generator
+            model._setup_model()
     finally:
         env.close()
 
@@ -241,7 +261,8 @@ def train_model(job: TrainJob) -> dict[str, Any]:
     """Train the model of ``job`` with the zoo's ExperimentManager, unless a finished run already exists.
 
     :return: ``{"key", "path", "trained", "n_timesteps", "wall_s"}`` (``wall_s``: seconds of training, 0 if reused),
-        and for a model trained here ``code`` (:func:`code_revision`)
+        for a model trained here ``code`` (:func:`code_revision`), and ``not_reused`` when finished runs were passed
+        over because their model file does not load (a line naming each file and why)
     """
     import torch
 
@@ -250,8 +271,11 @@ def train_model(job: TrainJob) -> dict[str, Any]:
 
     torch.set_num_threads(job.torch_threads)
     n_timesteps, overrides = training_budget(job)
-    result = {"key": list(job.key), "n_timesteps": n_timesteps, "trained": False, "wall_s": 0.0}
-    existing = find_trained_model(job)
+    result: dict[str, Any] = {"key": list(job.key), "n_timesteps": n_timesteps, "trained": False, "wall_s": 0.0}
+    unloadable: list[str] = []
+    existing = find_trained_model(job, unloadable)
+    if unloadable:
+        result["not_reused"] = unloadable
     if existing is not None:
         return {**result, "path": str(existing)}
     argv = [
@@ -386,6 +410,49 @@ class CellResult:
     device: str = "cpu"
 
 
+def _is_number(value: Any, low: float = -math.inf, high: float = math.inf) -> bool:
+    """Whether ``value`` is a finite JSON number (not a boolean) in ``[low, high]``."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and math.isfinite(value) and low <= value <= high
+
+
+def cached_cell_problem(record: Any, job: CellJob) -> str | None:
+    """Why a cached cell ``record`` (the JSON of ``job.path``) cannot serve as a :class:`CellResult` of ``job`` (a
+    field missing, of another type or out of its range: a hand-edited or damaged file crashed the run's tables), or
+    None. Whether it was computed with ``job``'s settings is checked apart."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    learned = job.attack in LEARNED_ATTACKS
+    checks: dict[str, Callable[[Any], bool]] = {
+        "settings": lambda value: isinstance(value, dict),
+        "model": lambda value: isinstance(value, str),
+        "win_rate": lambda value: _is_number(value, 0.0, 1.0),
+        "mean_reward": _is_number,
+        "std_reward": lambda value: _is_number(value, 0.0),
+        "episode_rewards": lambda value: (
+            isinstance(value, list) and len(value) == job.n_eval_episodes and all(map(_is_number, value))
+        ),
+        "wall_s": lambda value: _is_number(value, 0.0),
+        # a learned attacker's file and whether this cell trained it; nothing for the other attacks
+        "attacker": lambda value: (
+            isinstance(value, dict)
+            and (not learned or (isinstance(value.get("path"), str) and isinstance(value.get("trained"), bool)))
+        ),
+    }
+    optional: dict[str, Callable[[Any], bool]] = {  # absent from the cells cached before they were recorded
+        "code": lambda value: value is None or isinstance(value, str),
+        "compile_env": lambda value: isinstance(value, bool),
+        "device": lambda value: isinstance(value, str),
+    }
+    missing = [name for name in checks if name not in record]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    bad = [name for name, check in {**checks, **optional}.items() if name in record and not check(record[name])]
+    if bad:
+        return "invalid " + ", ".join(f"{name}={reprlib.repr(record[name])}" for name in bad)
+    return None
+
+
 @functools.cache
 def code_revision() -> str | None:
     """The git commit of this code (``-dirty`` when the tree had uncommitted changes), or None outside a checkout:
@@ -477,13 +544,15 @@ def build_attack(job: CellJob, victim: Any, model_sha256: str) -> tuple[Any | No
 
 def evaluate_cell(job: CellJob) -> dict[str, Any]:
     """Evaluate one cell, or return its cached result when one computed with the same settings and the same model
-    file content exists.
+    file content exists (and is a valid cell: :func:`cached_cell_problem`).
 
-    The result (a :class:`CellResult` as a dict) is written atomically to ``job.path`` before it is returned.
+    The result (a :class:`CellResult` as a dict) is written atomically to ``job.path`` before it is returned; when it
+    replaced an invalid cached cell, the dict returned also has ``replaced``: the file and what was wrong with it.
     """
     model_sha256 = file_sha256(job.model_path)
     cached = read_json(job.path)
-    if cached is not None and cached.get("settings") == job.settings(model_sha256):
+    problem = None if cached is None else cached_cell_problem(cached, job)
+    if cached is not None and problem is None and cached["settings"] == job.settings(model_sha256):
         return {**cached, "cached": True}
     import numpy as np
     import torch
@@ -522,4 +591,5 @@ def evaluate_cell(job: CellJob) -> dict[str, Any]:
     if not all(math.isfinite(record[key]) for key in ("win_rate", "mean_reward", "std_reward")):
         raise RuntimeError(f"non-finite result for {job.path}: {record}")
     atomic_write_json(job.path, record)
-    return record
+    # the replaced file, named in the run's report (a stale cell, of other settings, is replaced silently)
+    return record if problem is None else {**record, "replaced": f"{job.path} ({problem})"}
