@@ -27,6 +27,7 @@ import torch
 from sb3_marl.envs import SMACSimulator
 from sb3_marl.envs.base import batch_seed
 from sb3_marl.envs.maps import MAP_NAMES
+from zoo.utils import resolve_device
 
 
 class Stepper:
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-envs", nargs="+", type=int, default=[1, 8, 64, 1024], help="batch sizes")
     parser.add_argument("--steps", type=int, default=200, help="batched steps per timed run")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per setting (the median is printed)")
-    parser.add_argument("--device", default="cpu", help="torch device")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, auto (cuda when available)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the envs and of the random actions")
     parser.add_argument("--compile", action="store_true", help="SMACSimulator(compile=True): torch.compile'd step")
@@ -115,6 +116,10 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             parser.error(f"{flag} must be >= 1, got {values if len(values) > 1 else values[0]}")
     if args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
+    try:  # a device torch does not know, or this machine lacks, failed in the first setting's env or memory stats
+        args.device = resolve_device(args.device)
+    except SystemExit as error:
+        parser.error(str(error))
     try:
         batch_seed(args.seed, max(args.n_envs))
     except ValueError as error:

@@ -53,13 +53,22 @@ import torch
 from sb3_marl.common.augmentation import AUGMENTATIONS, allowed_augmentations
 from sb3_marl.common.callbacks import EvalCallback
 from sb3_marl.common.evaluation import evaluate_policy
+from sb3_marl.common.validation import whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv, game_env_kwargs
 from sb3_marl.envs.make_env import make_env
 from sb3_marl.envs.maps import MAP_NAMES
 from sb3_marl.qmix import QMIX
 from sb3_marl.qmix.final_network import cloned_weights
 from zoo.exp_manager import ZOO_KEYS
-from zoo.utils import FLAG_SETTINGS, add_hyperparams_flag, check_hyperparams, hyperparams_entry, parse_schedule
+from zoo.utils import (
+    FLAG_SETTINGS,
+    add_hyperparams_flag,
+    check_hyperparams,
+    hyperparams_entry,
+    one_line,
+    parse_schedule,
+    unwritable_folder,
+)
 
 PAPER_MAPS = ("2m_vs_1z", "3m", "3s_vs_3z", "2s3z")
 GOAL_WIN_RATE = 0.95  # the paper's vanilla QMIX column, the issue's goal per map
@@ -127,10 +136,36 @@ def yml_model(
     entry's ``n_envs``, seeded ``seed``), and that entry, whose ``env_kwargs`` then include ``compile``
     (``compile_step``: torch.compile the simulator step) for the evaluation envs."""
     entry = {**hyperparams_entry("qmix", map_name), **(params or {})}
-    env_kwargs = {**entry.get("env_kwargs", {}), "compile": compile_step}
-    env = make_env(map_name, n_envs=int(entry.get("n_envs", 1)), seed=seed, **env_kwargs)
+    env_kwargs = {**(entry.get("env_kwargs") or {}), "compile": compile_step}
+    env = make_env(map_name, n_envs=whole_number("n_envs", entry.get("n_envs", 1), 1), seed=seed, **env_kwargs)
     kwargs = {key: parse_schedule(key, value) for key, value in entry.items() if key not in ZOO_KEYS}
     return QMIX(env, seed=seed, device="cpu", **kwargs), {**entry, "env_kwargs": env_kwargs}
+
+
+def training_timesteps(args: argparse.Namespace, entry: dict[str, Any]) -> int:
+    """The env steps a map trains for: ``--timesteps``, else its entry's ``n_timesteps`` (ValueError unless a whole
+    number >= 1)."""
+    return whole_number("n_timesteps", args.timesteps or entry["n_timesteps"], 1)
+
+
+def saved_model_path(folder: str, map_name: str, seed: int, best: bool = False) -> Path:
+    """Where ``--save-folder`` keeps the final model (``best``: the best-eval one) of a map and seed."""
+    return Path(folder) / f"{map_name}_seed{seed}{'_best' if best else ''}.zip"
+
+
+def check_map_settings(map_name: str, args: argparse.Namespace) -> None:
+    """Build the model of ``map_name``'s settings (its yml entry with ``-params``) and its training env as
+    :func:`train_and_test` does, without training, and check its budget and what ``learn`` checks at its start.
+
+    :raises ValueError, TypeError: the model's or the env's message naming the setting refused.
+    :raises SystemExit: a ``lin_<v>`` schedule the zoo cannot read.
+    """
+    model, entry = yml_model(map_name, args.seeds[0], args.compile, args.hyperparams)
+    try:
+        training_timesteps(args, entry)
+        model.check_learn_settings()
+    finally:
+        model.env.close()
 
 
 def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedResult:
@@ -138,7 +173,7 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
     if args.compile:  # torch compiles at most 8 versions of the step per process, then runs it eager unannounced
         torch._dynamo.reset()
     model, entry = yml_model(map_name, seed, args.compile, args.hyperparams)
-    n_timesteps = int(args.timesteps or entry["n_timesteps"])
+    n_timesteps = training_timesteps(args, entry)
     n_envs, env_kwargs = model.env.n_envs, entry["env_kwargs"]
     test_env_kwargs = game_env_kwargs(env_kwargs)  # the test envs: the training's game, eager
 
@@ -161,14 +196,13 @@ def train_and_test(map_name: str, seed: int, args: argparse.Namespace) -> SeedRe
         model.learn(n_timesteps, callback=callback)
         wall = time.perf_counter() - start
         win_rate, mean_reward, std_reward = evaluate_policy(model, make_test_env(), args.eval_episodes)
-        saved = Path(args.save_folder) / f"{map_name}_seed{seed}" if args.save_folder else None
-        if saved is not None:  # after the training, so that saving never counts in the wall time
-            model.save(saved.with_name(f"{saved.name}.zip"))
+        if args.save_folder:  # after the training, so that saving never counts in the wall time
+            model.save(saved_model_path(args.save_folder, map_name, seed))
         eval_report = ""  # the best-eval model's test and the learning curve (--eval-freq)
         best_win_rate = best_wide_win_rate = None
         if callback is not None and (Path(folder) / "best_model.zip").exists():
-            if saved is not None:
-                shutil.copy(Path(folder) / "best_model.zip", saved.with_name(f"{saved.name}_best.zip"))
+            if args.save_folder:
+                shutil.copy(Path(folder) / "best_model.zip", saved_model_path(args.save_folder, map_name, seed, True))
             best_model = QMIX.load(Path(folder) / "best_model.zip", device="cpu")
             best_win_rate, best_reward, _ = evaluate_policy(best_model, make_test_env(), args.eval_episodes)
             eval_report = (
@@ -331,6 +365,10 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     unknown = [name for name in [*args.maps, *args.update_timing_maps] if name not in MAP_NAMES]
     if unknown:
         parser.error(f"unknown maps {unknown}; known maps: {', '.join(MAP_NAMES)}")
+    for flag, values in (("--maps", args.maps), ("--seeds", args.seeds)):  # each would train (and save) twice
+        repeated = sorted({value for value in values if values.count(value) > 1})
+        if repeated:
+            parser.error(f"{flag} {' '.join(map(str, values))}: {repeated} given more than once; give each once")
     for name, low in (
         ("timesteps", 0),
         ("eval_episodes", 1),
@@ -352,13 +390,47 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     set_by_the_benchmark = sorted(set(args.hyperparams) & set(FLAG_SETTINGS))
     if set_by_the_benchmark:
         parser.error(f"-params {set_by_the_benchmark}: the benchmark sets these (--seeds, device cpu, no logging)")
+    if "n_timesteps" in args.hyperparams and args.timesteps:
+        parser.error("-params n_timesteps and --timesteps both set the training budget: give one of them")
+    env_kwargs = args.hyperparams.get("env_kwargs")
+    if isinstance(env_kwargs, dict) and "compile" in env_kwargs:  # yml_model sets it from --compile
+        parser.error("-params env_kwargs: compile is set by --compile (torch.compile the training env's step)")
     try:
-        check_hyperparams(QMIX, {k: v for k, v in args.hyperparams.items() if k not in ZOO_KEYS}, "-params")
+        check_hyperparams(QMIX, {k: v for k, v in args.hyperparams.items() if k != "n_timesteps"}, "-params")
     except SystemExit as error:
         parser.error(str(error))
+    trained_maps = [] if args.update_timing_only else args.maps
+    for map_name in trained_maps:  # the settings fail here, not after the update timing and the earlier maps
+        try:
+            check_map_settings(map_name, args)
+        except (ValueError, TypeError, SystemExit) as error:
+            parser.error(f"{map_name}'s settings (hyperparams/qmix.yml entry and -params) refused: {one_line(error)}")
+    if args.save_folder:
+        check_save_folder(parser, args, trained_maps)
 
 
-def main() -> None:
+def check_save_folder(parser: argparse.ArgumentParser, args: argparse.Namespace, maps: list[str]) -> None:
+    """Refuse a ``--save-folder`` where models cannot be written, or that already holds a model file the run would
+    write (of ``maps`` and ``--seeds``): nothing is overwritten."""
+    problem = unwritable_folder(Path(args.save_folder))
+    if problem:
+        parser.error(f"--save-folder {args.save_folder!r}: {problem}")
+    kinds = (False, True) if args.eval_freq > 0 else (False,)  # the best-eval model too with --eval-freq
+    taken = [
+        path.name
+        for map_name in maps
+        for seed in args.seeds
+        for best in kinds
+        if (path := saved_model_path(args.save_folder, map_name, seed, best)).exists()
+    ]
+    if taken:
+        parser.error(
+            f"--save-folder {args.save_folder!r} already holds {', '.join(taken)}: pick another folder or delete them"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse ``argv`` (default: ``sys.argv[1:]``), check everything, then time and train."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--maps", nargs="+", default=list(PAPER_MAPS))
     parser.add_argument("--timesteps", type=int, default=0, help="env steps per map (0: the yml's n_timesteps)")
@@ -394,14 +466,15 @@ def main() -> None:
         "--save-folder",
         default="",
         help="keep each final model as <folder>/<map>_seed<S>.zip (and the best-eval one as ..._best.zip), e.g. to "
-        "study a seed that missed the goal with QMIX.load (default: not kept)",
+        "study a seed that missed the goal with QMIX.load (default: not kept); refused when it already holds one of "
+        "them",
     )
     add_hyperparams_flag(
         parser,
         'settings over the yml entry of every map trained, e.g. -params optimizer_kwargs:"{eps: 1e-5}" tau:0.05',
         default={},
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     check_args(parser, args)
     if args.save_folder:
         Path(args.save_folder).mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,9 @@ def test_params_set_keys_over_the_yml_entry(bench_qmix):
     assert model.tau == plain.tau == plain_entry["tau"]
 
 
+SETTINGS_REFUSED = "3m's settings (hyperparams/qmix.yml entry and -params) refused: "
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
@@ -48,13 +51,29 @@ def test_params_set_keys_over_the_yml_entry(bench_qmix):
         (["seed:3"], "the benchmark sets these"),
         (["policy_kwargs:128"], "must be a mapping"),
         (["tau"], "expected key:value"),
+        # refused by the model, its env or learn (tracebacks after the update timing, or a silent 0-step training)
+        (["learning_rate:abc"], SETTINGS_REFUSED + "learning_rate='abc' is not allowed"),
+        (["learning_rate:lin_x"], SETTINGS_REFUSED + "Cannot parse the schedule learning_rate: 'lin_x'"),
+        (["gamma:2"], SETTINGS_REFUSED + "gamma=2 must be a finite number in [0, 1]"),
+        (["n_envs:0"], SETTINGS_REFUSED + "n_envs=0 must be an integer >= 1"),
+        (["n_envs:abc"], SETTINGS_REFUSED + "n_envs='abc' must be an integer >= 1"),
+        (["env_kwargs:abc"], "env_kwargs='abc' (from -params) must be a mapping"),
+        (["env_kwargs:{foo: 1}"], SETTINGS_REFUSED + "Unknown SMACSimulator keyword(s) ['foo']"),
+        (["policy_kwargs:{rnn_hidden_dim: -1}"], SETTINGS_REFUSED + "rnn_hidden_dim=-1 must be an integer >= 1"),
+        (["batch_size:64", "buffer_size:32"], SETTINGS_REFUSED + "batch_size=64 exceeds buffer_size=32"),
+        (["n_timesteps:-5"], SETTINGS_REFUSED + "n_timesteps=-5 must be an integer >= 1"),
+        (["n_timesteps:0"], SETTINGS_REFUSED + "n_timesteps=0 must be an integer >= 1"),
+        (["n_timesteps:2.9"], SETTINGS_REFUSED + "n_timesteps=2.9 must be an integer >= 1"),
+        (["n_timesteps:500", "--timesteps", "100"], "-params n_timesteps and --timesteps both set the training budget"),
+        # --compile's absence replaced it, yet the result line printed it as given
+        (["env_kwargs:{compile: true}"], "-params env_kwargs: compile is set by --compile"),
     ],
 )
-def test_bad_params_are_refused_before_training(bench_qmix, monkeypatch, capsys, params, message):
-    monkeypatch.setattr("sys.argv", ["bench_qmix.py", "--maps", "3m", "--skip-update-timing", "-params", *params])
+def test_bad_params_are_refused_before_timing_and_training(bench_qmix, monkeypatch, capsys, params, message):
+    monkeypatch.setattr(bench_qmix, "time_update", lambda *args: pytest.fail("timed an update despite bad -params"))
     monkeypatch.setattr(bench_qmix, "train_and_test", lambda *args: pytest.fail("trained despite bad -params"))
     with pytest.raises(SystemExit) as exit_info:
-        bench_qmix.main()
+        bench_qmix.main(["--maps", "3m", "-params", *params])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
 

@@ -445,6 +445,20 @@ class ExperimentManager:
         model.set_logger(configure(str(path), ["stdout", "tensorboard"] if model.verbose >= 1 else ["tensorboard"]))
         self._tensorboard_run = path
 
+    def _make_tensorboard_folder(self, model: Any) -> None:
+        """Create the model's TensorBoard folder (the run folder, or ``-tb``'s ``<folder>/<map>``), which
+        Stable-Baselines3's logger would create at the start of ``learn``: a folder that cannot be made (e.g. under
+        ``/proc``, which ``check_args`` cannot foresee) ends in one line naming ``-tb`` instead of a traceback."""
+        if not model.tensorboard_log:
+            return
+        try:
+            Path(model.tensorboard_log).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SystemExit(
+                f"-tb/--tensorboard-log {self.args.tensorboard_log}: cannot create the TensorBoard folder "
+                f"{model.tensorboard_log}: {exc.strerror or exc}"
+            ) from None
+
     def _release_run_folder(self) -> None:
         """Remove what a run refused before its first step wrote: its run folder (claimed by this process, so all
         of it is this run's: settings, TensorBoard events) and a ``-tb`` TensorBoard run made for ``-i``."""
@@ -503,6 +517,7 @@ class ExperimentManager:
         callbacks: list[Any] = []
         try:
             callbacks = self.create_callbacks()
+            self._make_tensorboard_folder(model)
             if self.args.trained_agent and model.tensorboard_log:
                 self._log_to_a_new_tensorboard_run(model)
             log_interval = {"log_interval": self.args.log_interval} if self.args.log_interval > 0 else {}

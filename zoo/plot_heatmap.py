@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,16 +27,28 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable 
 
 from zoo.utils import ZooArgumentParser, save_figure
 
+#: the field plotted by default; a plain number (not a dict) in a cell is taken as this field
+DEFAULT_KEY = "win_rate"
+
 
 def _cell(value: Any, where: str, key: str) -> float:
-    """A cell's value: a number, or the ``key`` field of a dict; a boolean (JSON ``true`` would plot as 1.00) or any
-    other value ends in one line naming the cell (``where``)."""
+    """A cell's value: a number (a win rate: refused with another ``key``, which would plot win rates under its
+    name), or the ``key`` field of a dict; NaN for a missing value. A boolean (JSON ``true`` would plot as 1.00), an
+    infinite number (``Infinity``, ``1e400``: drawn as a blank cell) or any other value ends in one line naming the
+    cell (``where``)."""
     if isinstance(value, dict):
         if key not in value:
             raise SystemExit(f"{where} has no {key!r} field (fields: {sorted(value)})")
         value = value[key]
+    elif key != DEFAULT_KEY:
+        raise SystemExit(
+            f"{where} is a plain number, taken as a {DEFAULT_KEY}: -k/--key {key} applies to cells that are objects "
+            f"with a {key!r} field"
+        )
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SystemExit(f"{where}: expected a number, got {value!r}")
+    if math.isinf(value):
+        raise SystemExit(f"{where}: expected a finite number (or NaN for a missing value), got {value!r}")
     return float(value)
 
 
@@ -59,15 +72,15 @@ def _record_pair(record: dict[str, Any]) -> tuple[str, str]:
     return model, str(record.get("attack"))
 
 
-def load_table(path: Path, key: str = "win_rate") -> tuple[list[str], list[str], np.ndarray]:
+def load_table(path: Path, key: str = DEFAULT_KEY) -> tuple[list[str], list[str], np.ndarray]:
     """Read a results JSON into (model labels, attack labels, values[models, attacks]; NaN where missing).
 
-    :raises SystemExit: naming the file or the cell, for a file that cannot be read, a cell that is not a number and a
-        table without any number (every cell missing or ``NaN``)
+    :raises SystemExit: naming the file or the cell, for a file that cannot be read, a cell that is not a finite number,
+        a table without any number (every cell missing or ``NaN``) and values too far apart for one colour scale
     """
     try:
         data = json.loads(path.read_text(), object_pairs_hook=_refuse_repeated_keys)
-    except (OSError, json.JSONDecodeError, _RepeatedKey) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, _RepeatedKey) as exc:
         raise SystemExit(f"Cannot read results JSON {path}: {exc}") from None
     if isinstance(data, dict) and "results" in data:
         data = data["results"]
@@ -102,6 +115,9 @@ def load_table(path: Path, key: str = "win_rate") -> tuple[list[str], list[str],
         table[models.index(model), attacks.index(attack)] = value
     if np.isnan(table).all():
         raise SystemExit(f"{path}: every {key} value is NaN: nothing to plot")
+    low, high = float(np.nanmin(table)), float(np.nanmax(table))
+    if not math.isfinite(high - low):  # e.g. -1e308 and 1e308: matplotlib's colour scale fails on the range
+        raise SystemExit(f"{path}: the {key} values range from {low:g} to {high:g}, too far apart for one colour scale")
     return models, attacks, table
 
 
@@ -139,15 +155,18 @@ def main(argv: list[str] | None = None) -> Path:
     """Parse ``argv`` and write the heatmap; returns its path."""
     parser = ZooArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", help="cross-attack results JSON")
-    parser.add_argument("-k", "--key", default="win_rate", help="field plotted when cells are dicts")
+    parser.add_argument("-k", "--key", default=DEFAULT_KEY, help="field plotted when cells are dicts")
     parser.add_argument(
         "-o", "--output", default="", help="image file, e.g. .png, .pdf, .svg (default: the JSON's name with .png)"
     )
     parser.add_argument("--title", default="", help="figure title")
     args = parser.parse_args(argv)
     path = Path(args.results)
-    models, attacks, table = load_table(path, args.key)
     output = Path(args.output) if args.output else path.with_suffix(".png")
+    if output.resolve() == path.resolve():
+        default = "" if args.output else " (the default: the results' name with .png)"
+        parser.error(f"the output {output}{default} is the results file itself: pass another -o/--output")
+    models, attacks, table = load_table(path, args.key)
     output = plot_heatmap(models, attacks, table, output, args.title, args.key)
     print(f"Saved {output}")
     return output

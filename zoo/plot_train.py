@@ -23,10 +23,13 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repo root importable so `zoo.*` resolves
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sb3_marl.common.validation import finite_array, is_finite_number
 from zoo.utils import (
     ALGOS,
     ZooArgumentParser,
+    floats_read,
     map_name_argument,
+    one_line,
     paper_epsilon,
     read_run_yaml,
     run_folders,
@@ -36,26 +39,53 @@ from zoo.utils import (
 METRICS = ("win rate", "return")
 
 
-def _metrics(data: np.lib.npyio.NpzFile, path: Path) -> dict[str, np.ndarray]:
-    """Per-evaluation win rate (from ``wins``, or SB3's ``successes``) and mean return of one run."""
+def _evaluations(data: np.lib.npyio.NpzFile, path: Path) -> dict[str, np.ndarray]:
+    """``timesteps`` and the per-evaluation win rate (from ``wins``, or SB3's ``successes``) and mean return of one
+    run, checked as a hand-edited file may break them: finite numbers, ``timesteps`` 1-D and strictly increasing (one
+    evaluation per step, in order: the curves are drawn and aligned by step), the episodes of one evaluation per row.
+
+    :raises ValueError, TypeError: naming the array and what is wrong.
+    """
     key = "wins" if "wins" in data.files else "successes"
     if key not in data.files:
         raise SystemExit(f"{path} has no wins/successes array (arrays: {data.files})")
-    return {"win rate": np.asarray(data[key], dtype=float).mean(axis=1), "return": data["results"].mean(axis=1)}
+    timesteps = finite_array("timesteps", data["timesteps"], "the env step of each evaluation")
+    if timesteps.ndim != 1:
+        raise ValueError(f"timesteps has shape {timesteps.shape}: expected the env step of each evaluation (1-D)")
+    later = np.diff(timesteps) > 0
+    if not later.all():
+        i = int(np.argmin(later))
+        raise ValueError(
+            f"timesteps are not strictly increasing: evaluation {i + 1} at step {timesteps[i]}, evaluation {i + 2} at "
+            f"step {timesteps[i + 1]} (one evaluation per step, in order)"
+        )
+    metrics = {}
+    expected = f"(evaluations, episodes) = ({len(timesteps)}, >= 1) as timesteps has {len(timesteps)} evaluations"
+    for metric, name in (("win rate", key), ("return", "results")):
+        values = finite_array(name, data[name], expected)
+        if values.ndim != 2 or len(values) != len(timesteps) or values.shape[1] == 0:
+            raise ValueError(f"{name} has shape {values.shape}: expected {expected}")
+        metrics[metric] = np.asarray(values, dtype=float).mean(axis=1)
+    return {"timesteps": timesteps, **metrics}
 
 
 def evaluation_label(run: Path, env_name: str) -> str:
     """What a run's evaluations measured: ``"clean"``, or ``"under <attack> ε=<budget>"`` from the ``--eval-attack``
     of its ``<run>/<env>/args.yml`` (clean when the file is missing) and the budget the run used, as ``zoo/train.py``
     decides it: ``--eval-epsilon``, else the run's ``config.yml`` ``epsilon``, else the paper's for the map."""
-    args = read_run_yaml(run / env_name / "args.yml")
+    settings = run / env_name
+    args = read_run_yaml(settings / "args.yml")
     attack = args.get("eval_attack") or "none"
     if attack == "none":
         return "clean"
-    epsilon = args.get("eval_epsilon")
+    epsilon, source = args.get("eval_epsilon"), (settings / "args.yml", "eval_epsilon")
     if epsilon is None:
-        epsilon = read_run_yaml(run / env_name / "config.yml").get("epsilon", paper_epsilon(env_name))
-    return f"under {attack} ε={float(epsilon):g}"
+        epsilon = read_run_yaml(settings / "config.yml").get("epsilon", paper_epsilon(env_name))
+        source = (settings / "config.yml", "epsilon")
+    epsilon = floats_read(epsilon)  # 1e-1, which YAML 1.1 reads as a string
+    if not (is_finite_number(epsilon) and epsilon > 0):
+        raise SystemExit(f"{source[0]}: {source[1]}={epsilon!r} must be a finite number > 0 (the attack's budget)")
+    return f"under {attack} ε={epsilon:g}"
 
 
 def load_runs(folder: Path, algo: str, env_name: str) -> list[dict[str, np.ndarray]]:
@@ -69,13 +99,12 @@ def load_runs(folder: Path, algo: str, env_name: str) -> list[dict[str, np.ndarr
             continue
         try:
             with np.load(path) as data:
-                timesteps = np.asarray(data["timesteps"])
-                if timesteps.size == 0:
+                if np.size(data["timesteps"]) == 0:
                     print(f"Note: skipping {path}: it holds no evaluations")
                     continue
-                runs.append({"timesteps": timesteps, **_metrics(data, path)})
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            raise SystemExit(f"Cannot read {path}: {' '.join(str(exc).split()) or type(exc).__name__}") from None
+                runs.append(_evaluations(data, path))
+        except (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise SystemExit(f"Cannot read {path}: {one_line(exc)}") from None
         runs[-1]["evaluation"] = evaluation_label(run, env_name)
         runs[-1]["folder"] = str(run)
     return runs

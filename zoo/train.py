@@ -144,6 +144,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     for flag, value in (("-n/--n-timesteps", args.n_timesteps), ("--n-envs", args.n_envs)):
         if value == 0 or value < -1:
             parser.error(f"{flag} must be >= 1 or -1 (the yaml's), got {value}")
+    if args.verbose < 0:
+        parser.error(f"--verbose must be >= 0 (0: quiet, 1: info, 2: debug), got {args.verbose}")
     if args.log_interval == 0 or args.log_interval < -1:
         parser.error(f"--log-interval must be >= 1 or -1 (the algo's default), got {args.log_interval}")
     if args.n_eval_envs == 0 or args.n_eval_envs < -1:

@@ -13,7 +13,7 @@ import importlib
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,22 +201,29 @@ class ZooArgumentParser(argparse.ArgumentParser):
 
 
 class StoreDict(argparse.Action):
-    """Argparse action turning ``key:value`` pairs into a dict; values are parsed with ``yaml.safe_load``.
+    """Argparse action turning ``key:value`` pairs into a dict; values are parsed as YAML (:func:`_yaml_value`).
 
     ``-params learning_rate:1e-3 policy_kwargs:"{rnn_hidden_dim: 128}" mixer:vdn`` gives
     ``{"learning_rate": 0.001, "policy_kwargs": {"rnn_hidden_dim": 128}, "mixer": "vdn"}``.  Nothing is ``eval``'d.
+    A flag given again adds its keys to the earlier ones (``-params a:1 -params b:2`` is ``-params a:1 b:2``); a key
+    given twice, in one flag or across them, is a usage error naming it (rather than its last value winning silently).
     """
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string=None):
-        parsed = {}
+        earlier = getattr(namespace, self.dest, None)
+        parsed = {} if earlier is self.default else dict(earlier)
         for item in values:
             key, sep, raw = item.partition(":")
             if not sep or not key:
                 parser.error(f"argument {option_string}: expected key:value, got {item!r}")
+            if key in parsed:
+                parser.error(
+                    f"argument {option_string}: the key {key!r} is given twice ({item!r} repeats it); give it once"
+                )
             try:
                 parsed[key] = _yaml_value(raw)
             except yaml.YAMLError as exc:
-                parser.error(f"argument {option_string}: cannot parse the value of {key!r} ({raw!r}): {exc}")
+                parser.error(f"argument {option_string}: cannot parse the value of {key!r} ({raw!r}): {one_line(exc)}")
         setattr(namespace, self.dest, parsed)
 
 
@@ -227,9 +234,49 @@ def add_hyperparams_flag(parser: argparse.ArgumentParser, help: str, default: di
 
 
 def _yaml_value(raw: str) -> Any:
-    """``yaml.safe_load`` of one value, also reading ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``), in nested
-    mappings and lists too (``optimizer_kwargs:"{eps: 1e-5}"``)."""
-    return floats_read(yaml.safe_load(raw))
+    """One value read as YAML (:class:`UniqueKeyLoader`: safe, a mapping repeating a key is refused), also reading
+    ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``), in nested mappings and lists too (``optimizer_kwargs:"{eps:
+    1e-5}"``)."""
+    return floats_read(yaml.load(raw, Loader=UniqueKeyLoader))
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` refusing a mapping that repeats a key (YAML keeps its last value silently), as
+    ``zoo/plot_heatmap.py`` refuses a JSON object that does: a ``ConstructorError`` naming the key and its lines.
+    Merge keys (``<<: *defaults``) may still be overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):  # refused by SafeLoader itself ("found unhashable key")
+                continue
+            line = key_node.start_mark.line + 1
+            if key in lines:
+                where = f" (lines {lines[key]} and {line})" if lines[key] != line else ""
+                raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is repeated{where}: give it once")
+            lines[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message folded onto one line, or its type's name when it has none; a YAML syntax error as what
+    is wrong and where (its message spans lines, quoting the text with a ``^`` under the place)."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark, context = exc.problem_mark, f"{exc.context}: " if exc.context else ""
+        return f"{context}{exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def read_yaml_file(path: Path, description: str) -> Any:
+    """The YAML in the file ``path`` (:class:`UniqueKeyLoader`: a repeated key is refused); one line
+    ``Cannot read <description>: <why>`` (``SystemExit``) when it cannot be read, decoded or parsed."""
+    try:
+        return yaml.load(path.read_text(), Loader=UniqueKeyLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise SystemExit(f"Cannot read {description}: {one_line(exc)}") from None
 
 
 #: settings whose values are strings that may spell numbers (SMAC's difficulty "7", a game version "4.10"): kept
@@ -261,9 +308,14 @@ def parse_schedule(key: str, value: Any) -> Any:
     """
     if isinstance(value, str) and value.startswith("lin_"):
         try:
-            return LinearSchedule(float(value[len("lin_") :]), 0.0, 1.0)
+            start = float(value[len("lin_") :])
         except ValueError:
-            raise SystemExit(f"Cannot parse the schedule {key}: {value!r} (expected lin_<v>, e.g. lin_5e-4)") from None
+            start = math.nan
+        if not math.isfinite(start):  # lin_nan, lin_inf: float() reads them
+            raise SystemExit(
+                f"Cannot parse the schedule {key}: {value!r} (expected lin_<v> with v a finite number, e.g. lin_5e-4)"
+            )
+        return LinearSchedule(start, 0.0, 1.0)
     return value
 
 
@@ -293,14 +345,12 @@ def conf_file_entry(conf_file: Path, map_name: str, announce_default: bool = Fal
     written (numbers such as ``1e-3``, which YAML 1.1 reads as strings, as floats: ``-params`` values are read alike).
 
     :param announce_default: print a line when the ``default`` entry is taken.
-    :raises SystemExit: naming the file when it cannot be read, is Python (RL Zoo's), or holds no such entry.
+    :raises SystemExit: naming the file when it cannot be read, repeats a key, is Python (RL Zoo's), or holds no such
+        entry.
     """
     if conf_file.suffix == ".py":
         raise SystemExit(f"{conf_file}: Python config files (RL Zoo's) are not read, nothing is executed; use yaml")
-    try:
-        table = yaml.safe_load(conf_file.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SystemExit(f"Cannot read hyperparameters from {conf_file}: {exc}") from None
+    table = read_yaml_file(conf_file, f"hyperparameters from {conf_file}") or {}
     if not isinstance(table, dict):
         raise SystemExit(f"{conf_file} must hold a mapping of map names to hyperparameters, got {table!r}")
     if map_name in table:
@@ -470,13 +520,10 @@ def to_plain(value: Any) -> Any:
 
 def read_run_yaml(path: Path) -> dict[str, Any]:
     """A run's settings file (``config.yml``, ``args.yml``): empty when missing or not a mapping; one line naming it
-    (``SystemExit``) when it cannot be read or parsed."""
+    (``SystemExit``) when it cannot be read or parsed, or repeats a key (:func:`read_yaml_file`)."""
     if not path.is_file():
         return {}
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise SystemExit(f"Cannot read {path}: {' '.join(str(exc).split())}") from None
+    data = read_yaml_file(path, str(path))
     return data if isinstance(data, dict) else {}
 
 
