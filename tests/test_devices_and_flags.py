@@ -182,3 +182,11 @@ def test_predict_takes_masks_as_bools_or_ones_and_zeros():
     actions, state = model.predict(OBS, avail_actions=avail, episode_start=np.array([1]))
     assert actions.tolist() == [0, 1]
     assert model.predict([[0, 1], [1, 0]], state=state, avail_actions=torch.tensor(avail == 1))[0].tolist() == [0, 1]
+
+
+def test_an_unbounded_number_setting_names_what_it_must_be_once():
+    """finite_float without bounds said "must be a finite number finite" (MAPPO's ent_coef, schedule values)."""
+    from sb3_marl.common.validation import finite_float
+
+    with pytest.raises(ValueError, match=r"^x=nan must be a finite number$"):
+        finite_float("x", float("nan"))

@@ -71,14 +71,14 @@ def finite_float(
         inside = value < high if high_open else value <= high
     if not inside:
         if low is not None and high is not None:
-            allowed = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+            allowed = f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         elif low is not None:
-            allowed = f"{'>' if low_open else '>='} {low:g}"
+            allowed = f" {'>' if low_open else '>='} {low:g}"
         elif high is not None:
-            allowed = f"{'<' if high_open else '<='} {high:g}"
+            allowed = f" {'<' if high_open else '<='} {high:g}"
         else:
-            allowed = "finite"
-        raise ValueError(f"{name}={value!r} must be a finite number {allowed}" + (f" ({meaning})" if meaning else ""))
+            allowed = ""
+        raise ValueError(f"{name}={value!r} must be a finite number{allowed}" + (f" ({meaning})" if meaning else ""))
     return float(value)
 
 
