@@ -205,8 +205,9 @@ class StoreDict(argparse.Action):
 
     ``-params learning_rate:1e-3 policy_kwargs:"{rnn_hidden_dim: 128}" mixer:vdn`` gives
     ``{"learning_rate": 0.001, "policy_kwargs": {"rnn_hidden_dim": 128}, "mixer": "vdn"}``.  Nothing is ``eval``'d.
-    A flag given again adds its keys to the earlier ones (``-params a:1 -params b:2`` is ``-params a:1 b:2``); a key
-    given twice, in one flag or across them, is a usage error naming it (rather than its last value winning silently).
+    A flag given again adds its keys to the earlier ones (``-params a:1 -params b:2`` is ``-params a:1 b:2``), and a
+    key given again takes its later value, as a repeated flag does in argparse (``-params a:1 a:2`` is ``a:2``), so
+    that a script can append overrides to a base command line.
     """
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string=None):
@@ -216,10 +217,6 @@ class StoreDict(argparse.Action):
             key, sep, raw = item.partition(":")
             if not sep or not key:
                 parser.error(f"argument {option_string}: expected key:value, got {item!r}")
-            if key in parsed:
-                parser.error(
-                    f"argument {option_string}: the key {key!r} is given twice ({item!r} repeats it); give it once"
-                )
             try:
                 parsed[key] = _yaml_value(raw)
             except yaml.YAMLError as exc:
