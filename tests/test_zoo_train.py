@@ -23,7 +23,15 @@ from zoo.utils import ALGOS, get_latest_run_id, set_num_threads
 REPO = Path(__file__).resolve().parent.parent
 
 #: small buffers and batches so that training starts within the tiny budgets
-TINY = ["-params", "buffer_size:64", "batch_size:4", "exploration_timesteps:200", "target_update_interval:5"]
+#: small buffers; no final-network choice (qmix.yml's 64 validation games per candidate would be most of a test's time)
+TINY = [
+    "-params",
+    "buffer_size:64",
+    "batch_size:4",
+    "exploration_timesteps:200",
+    "target_update_interval:5",
+    "final_selection_episodes:0",
+]
 
 
 def _train(tmp_path: Path, *extra: str, algo: str = "qmix", params: tuple[str, ...] = ()) -> None:
