@@ -33,7 +33,7 @@ from sb3_marl.adversaries.policies import MAPPOPolicy
 from sb3_marl.adversaries.rollout_buffer import MultiAgentRolloutBuffer
 from sb3_marl.common.base_class import BaseMultiAgentAlgorithm
 from sb3_marl.common.schedules import SaveableSchedule
-from sb3_marl.common.validation import constructor_keywords, finite_float, flag, numeric_array, whole_number
+from sb3_marl.common.validation import check_policy_kwargs, finite_float, flag, numeric_array, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 
 SelfMAPPO = TypeVar("SelfMAPPO", bound="MAPPO")
@@ -46,20 +46,6 @@ _POLICY_ARGUMENTS_SET_BY_MAPPO = {
     "state_dim": "the env",
     "learning_rate": "MAPPO's learning_rate argument",
 }
-
-
-def check_policy_kwargs(policy_kwargs: Mapping[str, Any] | None) -> None:
-    """Refuse ``policy_kwargs`` keys that :class:`~sb3_marl.adversaries.policies.MAPPOPolicy` does not take, or takes
-    from MAPPO, naming the key and the allowed ones (as QMIX's ``check_policy_kwargs``)."""
-    names, _ = constructor_keywords(MAPPOPolicy)
-    allowed = [name for name in names if name not in (*_POLICY_ARGUMENTS_SET_BY_MAPPO, "self")]
-    for key in policy_kwargs or {}:
-        if key in _POLICY_ARGUMENTS_SET_BY_MAPPO:
-            raise ValueError(
-                f"policy_kwargs[{key!r}] is set by {_POLICY_ARGUMENTS_SET_BY_MAPPO[key]}, not policy_kwargs"
-            )
-        if key not in allowed:
-            raise ValueError(f"policy_kwargs[{key!r}] is not a MAPPOPolicy setting; allowed: {allowed}")
 
 
 class NonFiniteTrainingError(RuntimeError):
@@ -144,7 +130,8 @@ class MAPPO(BaseMultiAgentAlgorithm):
         normalize_advantage = flag("normalize_advantage", normalize_advantage)
         if target_kl is not None:
             target_kl = finite_float("target_kl", target_kl, 0.0, low_open=True, meaning="None: no limit")
-        check_policy_kwargs(policy_kwargs if isinstance(policy_kwargs, Mapping) else None)  # else the base class's
+        policy_kwargs_given = policy_kwargs if isinstance(policy_kwargs, Mapping) else None  # else the base class's
+        check_policy_kwargs(MAPPOPolicy, policy_kwargs_given, _POLICY_ARGUMENTS_SET_BY_MAPPO)
         if isinstance(env, str):
             raise ValueError(
                 f"MAPPO needs an adversary env wrapping a victim, not a map name ({env!r}): build a "

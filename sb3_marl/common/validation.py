@@ -106,6 +106,21 @@ def constructor_keywords(cls: type) -> tuple[list[str], bool]:
     return list(dict.fromkeys(names)), False
 
 
+def check_policy_kwargs(
+    policy_class: type, policy_kwargs: Mapping[str, Any] | None, set_by_algorithm: Mapping[str, str]
+) -> None:
+    """Refuse ``policy_kwargs`` keys that ``policy_class`` does not take, or that the algorithm sets itself
+    (``set_by_algorithm``: key -> where the value comes from, e.g. ``"the env"``), naming the key and the allowed ones
+    (Stable-Baselines3 users pass e.g. ``optimizer_class`` or ``net_arch`` there)."""
+    names, complete = constructor_keywords(policy_class)
+    allowed = [name for name in names if name not in (*set_by_algorithm, "self")]
+    for key in policy_kwargs or {}:
+        if key in set_by_algorithm:
+            raise ValueError(f"policy_kwargs[{key!r}] is set by {set_by_algorithm[key]}, not policy_kwargs")
+        if complete and key not in allowed:
+            raise ValueError(f"policy_kwargs[{key!r}] is not a {policy_class.__name__} setting; allowed: {allowed}")
+
+
 def settings_mapping(name: str, value: Any) -> dict[str, Any]:
     """``value`` (a mapping, or None for an empty one) as a plain ``dict``; otherwise a ValueError naming ``name``."""
     if value is None:

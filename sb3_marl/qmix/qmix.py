@@ -10,7 +10,7 @@ import torch
 from sb3_marl.common.off_policy_algorithm import OffPolicyMultiAgentAlgorithm
 from sb3_marl.common.returns import backward_recurrence
 from sb3_marl.common.schedules import SaveableSchedule
-from sb3_marl.common.validation import constructor_keywords, finite_float, flag, json_mapping, whole_number
+from sb3_marl.common.validation import check_policy_kwargs, finite_float, flag, json_mapping, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.policies.qmix_policy import MIXERS, OPTIMIZERS, QMIXPolicy, greedy_actions
 from sb3_marl.qmix.final_network import (
@@ -37,19 +37,6 @@ _POLICY_ARGUMENTS_SET_BY_QMIX = {
     "optimizer_class": "QMIX's optimizer_class argument",
     "optimizer_kwargs": "QMIX's optimizer_kwargs argument",
 }
-
-
-def check_policy_kwargs(policy_class: type[QMIXPolicy], policy_kwargs: dict[str, Any] | None) -> None:
-    """Refuse ``policy_kwargs`` keys the policy does not take, or takes from the algorithm, naming where each
-    setting belongs (Stable-Baselines3 users pass e.g. ``optimizer_class`` or ``net_arch`` there)."""
-    names, complete = constructor_keywords(policy_class)
-    allowed = [name for name in names if name not in (*_POLICY_ARGUMENTS_SET_BY_QMIX, "self")]
-    for key in policy_kwargs or {}:
-        if key in _POLICY_ARGUMENTS_SET_BY_QMIX:
-            owner = _POLICY_ARGUMENTS_SET_BY_QMIX[key]
-            raise ValueError(f"policy_kwargs[{key!r}] is set by {owner}, not policy_kwargs")
-        if complete and key not in allowed:
-            raise ValueError(f"policy_kwargs[{key!r}] is not a {policy_class.__name__} setting; allowed: {allowed}")
 
 
 def previous_actions_onehot(actions: torch.Tensor, n_actions: int) -> torch.Tensor:
@@ -219,7 +206,11 @@ class QMIX(OffPolicyMultiAgentAlgorithm):
         if "lr" in optimizer_kwargs:
             raise ValueError("optimizer_kwargs['lr']: the learning rate is QMIX's learning_rate argument (or schedule)")
         # names first: a Stable-Baselines3 setting such as activation_fn=nn.ReLU is not one, whatever its value
-        check_policy_kwargs(self.policy_class, dict(policy_kwargs) if isinstance(policy_kwargs, Mapping) else None)
+        check_policy_kwargs(
+            self.policy_class,
+            policy_kwargs if isinstance(policy_kwargs, Mapping) else None,
+            _POLICY_ARGUMENTS_SET_BY_QMIX,
+        )
         td_lambda = finite_float("td_lambda", td_lambda, 0.0, 1.0, meaning="0: the one-step target")
         if huber_delta is not None:
             huber_delta = finite_float("huber_delta", huber_delta, 0.0, low_open=True, meaning="None: squared error")
