@@ -716,3 +716,17 @@ def test_models_have_the_envs_spaces_also_when_loaded_without_one(trained, tmp_p
         assert model.state_space == env.state_space
     actions, _ = loaded.predict(loaded.observation_space.sample())
     assert loaded.action_space.contains(actions)
+
+
+def test_load_closes_the_env_it_built_from_a_map_name_when_a_later_step_fails(trained, tmp_path, monkeypatch):
+    """Only ATLA / PA-AD's load closed it (an SC2 env holds StarCraft II processes): a model of another map, refused
+    by its shapes after load built the env, left that env open."""
+    from sb3_marl.envs import make_env
+
+    env_class = type(make_env("3m", n_envs=1))
+    closed = []
+    close = env_class.close
+    monkeypatch.setattr(env_class, "close", lambda self: closed.append(self) or close(self))
+    with pytest.raises(ValueError, match=r"^Env '3m' has shapes"):
+        QMIX.load(trained.save(tmp_path / "cue"), env="3m")
+    assert len(closed) == 1

@@ -904,6 +904,7 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
                 f"{path} holds a {data['class']!r} model, which {cls.__name__}.load cannot build (import the module "
                 f"that defines it, or load it with its own class)"
             )
+        overrides, late_overrides = klass._split_load_overrides(path, overrides)
         setting_names = klass.setting_names()
         unknown = sorted(set(data["kwargs"]) - set(setting_names))
         if unknown:
@@ -946,16 +947,34 @@ class BaseMultiAgentAlgorithm(metaclass=_ClosesItsEnvOnError):
             check_instance_settings(env, overrides.get("n_envs", 1), overrides.get("backend"))
             if "env_kwargs" in overrides:
                 check_env_kwargs_fit(env, model.env_kwargs)
-        if env is not None:
-            model._attach_env(model._make_env(env))
-        model._setup_model()
-        model._set_state_dicts(params, exact_match=True, source=str(path), saved=data)
-        unknown = sorted(set(data["counters"]) - set(model._counter_names()))
-        if unknown:
-            raise ValueError(f"{path} holds counters {unknown} that {klass.__name__} does not have")
-        for name, value in data["counters"].items():
-            setattr(model, name, model._loaded_counter(path, name, value))
+        new_env = None if env is None else model._make_env(env)
+        try:
+            if new_env is not None:
+                model._attach_env(new_env)
+            model._setup_model()
+            model._set_state_dicts(params, exact_match=True, source=str(path), saved=data)
+            unknown = sorted(set(data["counters"]) - set(model._counter_names()))
+            if unknown:
+                raise ValueError(f"{path} holds counters {unknown} that {klass.__name__} does not have")
+            for name, value in data["counters"].items():
+                setattr(model, name, model._loaded_counter(path, name, value))
+            model._apply_load_overrides(path, late_overrides)
+        except BaseException:
+            if isinstance(env, str):  # built here from a map name: an SC2 env holds StarCraft II processes
+                new_env.close()
+            raise
         return model
+
+    @classmethod
+    def _split_load_overrides(cls, path: Any, overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The setting overrides of :meth:`load` (of the file ``path``) split into those the constructor takes with
+        the saved settings and those given to the loaded model by :meth:`_apply_load_overrides`; a subclass refuses
+        an override here with a ValueError. Here: every override goes to the constructor."""
+        return overrides, {}
+
+    def _apply_load_overrides(self, path: Any, overrides: dict[str, Any]) -> None:
+        """Give the model loaded from ``path`` the overrides that :meth:`_split_load_overrides` kept for after its
+        build (none here)."""
 
     def _loaded_counter(self, path: Any, name: str, value: Any) -> Any:
         """The value of the counter ``name`` read from the model file ``path``, checked to be of its initial value's

@@ -20,14 +20,12 @@ off-policy adversary's (PA-AD's director; :func:`adversary_buffer_path`), which 
 from __future__ import annotations
 
 import contextlib
-import io
 import warnings
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from stable_baselines3.common.logger import Logger
 
 from sb3_marl.adversaries.adversary_env import AdversaryEnv
@@ -36,7 +34,7 @@ from sb3_marl.common.base_class import BaseMultiAgentAlgorithm, constructor_keyw
 from sb3_marl.common.buffers import buffer_file
 from sb3_marl.common.callbacks import BaseCallback
 from sb3_marl.common.logger import sibling_logger
-from sb3_marl.common.validation import flag, json_mapping, path_argument, settings_mapping, whole_number
+from sb3_marl.common.validation import flag, json_mapping, path_argument, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.robust.fgsm import RobustQMIXFGSM
 
@@ -191,33 +189,22 @@ class AlternatingAdversarialQMIX(RobustQMIXFGSM):
         return adversary
 
     @classmethod
-    def load(
-        cls,
-        path: str | Path | io.BufferedIOBase,
-        env: BatchedMultiAgentEnv | str | None = None,
-        device: torch.device | str = "auto",
-        custom_objects: dict[str, Any] | None = None,
-        print_system_info: bool = False,
-        force_reset: bool = True,
-        **kwargs: Any,
-    ) -> AlternatingAdversarialQMIX:
-        """:meth:`~sb3_marl.common.base_class.BaseMultiAgentAlgorithm.load`, where an ``adversary_kwargs`` override
-        (in ``custom_objects`` or ``kwargs``) replaces the saved adversary settings, but for those that shape the
-        adversary's saved networks (the adversary class's ``architecture_settings``, e.g. ``policy_kwargs``), which
-        must keep their saved values. The loaded adversary keeps the file's networks, optimizer states and counters
-        and trains with the new settings (``learning_rate``, ``n_steps``, ...)."""
-        overrides = {**settings_mapping("custom_objects", custom_objects), **kwargs}
-        if "adversary_kwargs" not in overrides:
-            return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
-        adversary_kwargs = overrides.pop("adversary_kwargs")
-        model = super().load(path, env, device, overrides, print_system_info, force_reset)
-        try:
-            model._replace_adversary_kwargs(adversary_kwargs, path)
-        except BaseException:
-            if isinstance(env, str):  # the env load built from a map name
-                model.env.close()
-            raise
-        return model
+    def _split_load_overrides(cls, path: Any, overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """An ``adversary_kwargs`` override of :meth:`load` replaces the saved adversary settings after the build
+        (:meth:`_replace_adversary_kwargs`), but for those that shape the adversary's saved networks (the adversary
+        class's ``architecture_settings``, e.g. ``policy_kwargs``), which must keep their saved values. The loaded
+        adversary keeps the file's networks, optimizer states and counters and trains with the new settings
+        (``learning_rate``, ``n_steps``, ...)."""
+        overrides, late = super()._split_load_overrides(path, overrides)
+        if "adversary_kwargs" in overrides:
+            overrides = dict(overrides)
+            late = {**late, "adversary_kwargs": overrides.pop("adversary_kwargs")}
+        return overrides, late
+
+    def _apply_load_overrides(self, path: Any, overrides: dict[str, Any]) -> None:
+        super()._apply_load_overrides(path, overrides)
+        if "adversary_kwargs" in overrides:
+            self._replace_adversary_kwargs(overrides["adversary_kwargs"], path)
 
     def _replace_adversary_kwargs(self, adversary_kwargs: Any, path: Any) -> None:
         """Give the adversary the settings ``adversary_kwargs`` (see :meth:`load`), keeping its networks, optimizer

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import random
 from pathlib import Path
@@ -21,7 +20,7 @@ from sb3_marl.common.schedules import (
     make_schedule,
     schedule_to_dict,
 )
-from sb3_marl.common.validation import finite_float, flag, settings_mapping, whole_number
+from sb3_marl.common.validation import finite_float, flag, whole_number
 from sb3_marl.envs.base import BatchedMultiAgentEnv
 from sb3_marl.qmix import QMIX
 from sb3_marl.qmix.qmix import previous_actions_onehot
@@ -129,25 +128,15 @@ class RegularizedQMIX(RobustQMIXFGSM):
             ) from None
 
     @classmethod
-    def load(
-        cls,
-        path: str | Path | io.BufferedIOBase,
-        env: BatchedMultiAgentEnv | str | None = None,
-        device: torch.device | str = "auto",
-        custom_objects: dict[str, Any] | None = None,
-        print_system_info: bool = False,
-        force_reset: bool = True,
-        **kwargs: Any,
-    ) -> RegularizedQMIX:
-        """:meth:`~sb3_marl.common.base_class.BaseMultiAgentAlgorithm.load`, refusing a ``pretrained`` override: a
-        loaded model has its own networks (``pretrained`` is only read when a model is built)."""
-        overrides = {**settings_mapping("custom_objects", custom_objects), **kwargs}
+    def _split_load_overrides(cls, path: Any, overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Refuse a ``pretrained`` override: a loaded model has its own networks (``pretrained`` is only read when a
+        model is built)."""
         if "pretrained" in overrides:
             raise ValueError(
                 f"pretrained={overrides['pretrained']!r}: a loaded model keeps its saved networks (pretrained is only "
                 f"read when a model is built); load {path} without it, or build a RegularizedQMIX(env, pretrained=...)"
             )
-        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+        return super()._split_load_overrides(path, overrides)
 
     def _attacks(self) -> list[BaseAttack]:
         return [*super()._attacks(), *self.reg_attacks]
