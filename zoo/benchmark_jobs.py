@@ -29,7 +29,7 @@ from typing import Any
 from filelock import FileLock
 
 from sb3_marl.common.base_class import constructor_defaults, env_shapes
-from sb3_marl.common.validation import whole_number
+from sb3_marl.common.validation import is_finite_number, whole_number
 from sb3_marl.file_util import atomic_path
 from zoo.paper_table import PAPER_ATTACKS
 from zoo.utils import ALGOS, LEARNED_ATTACKS, hyperparams_entry, load_zoo_model, read_run_yaml, run_folders
@@ -411,9 +411,8 @@ class CellResult:
 
 
 def _is_number(value: Any, low: float = -math.inf, high: float = math.inf) -> bool:
-    """Whether ``value`` is a finite JSON number (not a boolean) in ``[low, high]``."""
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    return number and math.isfinite(value) and low <= value <= high
+    """Whether ``value`` is a finite number (not a boolean: :func:`is_finite_number`) in ``[low, high]``."""
+    return is_finite_number(value) and low <= value <= high
 
 
 def cached_cell_problem(record: Any, job: CellJob) -> str | None:
